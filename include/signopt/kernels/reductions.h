@@ -1,0 +1,23 @@
+// Deterministic reductions for the optimizers: fixed chunking and a fixed summation order, so
+// results are bit-identical for any thread count.
+#pragma once
+
+#include <torch/types.h>
+
+namespace signopt::kernels {
+
+/// Elements summed serially per chunk; chunk partials are then added in chunk order.
+constexpr int64_t kReductionChunk = 4096;
+
+/// sum_i |x_i| in double precision.
+double sum_abs(const torch::Tensor& x);
+/// sum_i x_i^2 in double precision.
+double sum_sq(const torch::Tensor& x);
+/// sum_i a_i * b_i in double precision (a and b of equal numel).
+double dot(const torch::Tensor& a, const torch::Tensor& b);
+/// max_i |x_i| (0 for an empty tensor).
+double max_abs(const torch::Tensor& x);
+/// True when every element is finite (no NaN or infinity).
+bool all_finite(const torch::Tensor& x);
+
+} // namespace signopt::kernels

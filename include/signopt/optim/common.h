@@ -1,0 +1,140 @@
+// What every signopt optimizer shares: argument checks, the non-finite gradient policy, the
+// epoch clock, and the global counters saved with the optimizer.
+#pragma once
+
+#include <signopt/compat.h>
+#include <signopt/optim/dither.h>
+
+#include <torch/optim/optimizer.h>
+#include <torch/serialize/archive.h>
+
+#include <optional>
+#include <sstream>
+#include <stdexcept>
+#include <string>
+
+namespace signopt {
+
+/// What step() does when a gradient holds NaN or infinity.
+enum class NonFinitePolicy {
+  /// Skip the whole step: no parameter or state changes; skipped_steps() counts it (default).
+  Skip,
+  /// Throw std::runtime_error naming the parameter; nothing is changed.
+  Throw,
+};
+
+std::string to_string(NonFinitePolicy v);
+
+namespace detail {
+
+/// Throws std::invalid_argument("<owner>: <parts...>") when `ok` is false.
+template <typename... Parts>
+void check_arg(bool ok, const std::string& owner, const Parts&... parts) {
+  if (!ok) {
+    std::ostringstream message;
+    message << owner << ": ";
+    (message << ... << parts);
+    throw std::invalid_argument(message.str());
+  }
+}
+
+/// Base of every signopt optimizer: a torch::optim::Optimizer plus the counters and clock that
+/// do not belong to one parameter.
+class SignoptOptimizer : public torch::optim::Optimizer {
+ public:
+  using torch::optim::Optimizer::Optimizer;
+
+  /// Steps skipped because a gradient was not finite (NonFinitePolicy::Skip).
+  int64_t skipped_steps() const {
+    return skipped_steps_;
+  }
+  /// Tells the optimizer the current epoch (0-based); used by DitherClock::Epoch.
+  void set_epoch(int64_t epoch) {
+    epoch_ = epoch;
+  }
+  int64_t epoch() const {
+    return epoch_;
+  }
+  /// alpha_t of the most recent dithered step (0 when no dithering has run).
+  double last_dither_alpha() const {
+    return last_dither_alpha_;
+  }
+
+ // The members below are for the optimizers' step() implementations.
+
+  /// Checks every defined gradient; returns false (and counts a skip) when the step must be
+  /// skipped, throws under NonFinitePolicy::Throw (each group's `nonfinite()` option decides).
+  template <typename Options>
+  bool gradients_finite_() {
+    int64_t index = 0;
+    for (auto& group : param_groups()) {
+      const auto& options = static_cast<const Options&>(group.options());
+      for (auto& p : group.params()) {
+        if (p.grad().defined() && !grad_is_finite(p.grad())) {
+          if (options.nonfinite() == NonFinitePolicy::Throw) {
+            throw std::runtime_error(
+                "signopt: gradient of parameter " + std::to_string(index) +
+                " contains NaN or infinity; no parameter was changed");
+          }
+          ++skipped_steps_;
+          return false;
+        }
+        ++index;
+      }
+    }
+    return true;
+  }
+
+  /// t0 for the dither schedule: the epoch (epoch clock) or step - 1.
+  int64_t dither_tick(const DitherOptions& d, int64_t step) const {
+    return d.clock() == DitherClock::Epoch ? epoch_ : step - 1;
+  }
+
+  /// Records alpha_t of a dithered step for last_dither_alpha().
+  void note_dither_alpha(double alpha) {
+    last_dither_alpha_ = alpha;
+  }
+
+ protected:
+  void save_common(torch::serialize::OutputArchive& archive) const;
+  void load_common(torch::serialize::InputArchive& archive);
+
+  static bool grad_is_finite(const torch::Tensor& g);
+
+  int64_t skipped_steps_ = 0;
+  int64_t epoch_ = 0;
+  double last_dither_alpha_ = 0.0;
+};
+
+/// Checks the options shared by SignSGD, Signum and the hybrid's sign phase.
+void check_common(
+    const std::string& owner,
+    double lr,
+    double weight_decay,
+    const std::optional<DitherOptions>& dither);
+
+/// The sign direction of SignSGD/Signum/the hybrid for one tensor: updates the EMA `buffer`
+/// (undefined when beta == 0) in place, applies dithering, and returns u = sign(...).
+/// Reports the dither scale used through `dither_scale` (0 without dithering).
+torch::Tensor sign_direction(
+    const torch::Tensor& g,
+    torch::Tensor& buffer,
+    double beta,
+    const std::optional<DitherOptions>& dither,
+    int64_t step,
+    int64_t tick,
+    int64_t param_index,
+    double* dither_scale = nullptr);
+
+/// Reads/writes an options field with a default when absent (for forward-compatible loads).
+void write_double(torch::serialize::OutputArchive& a, const std::string& key, double v);
+void write_int(torch::serialize::OutputArchive& a, const std::string& key, int64_t v);
+double read_double(torch::serialize::InputArchive& a, const std::string& key, double fallback);
+int64_t read_int(torch::serialize::InputArchive& a, const std::string& key, int64_t fallback);
+
+/// Saves/loads an optional DitherOptions under `prefix`.
+void write_dither(torch::serialize::OutputArchive& a, const std::optional<DitherOptions>& d);
+std::optional<DitherOptions> read_dither(torch::serialize::InputArchive& a);
+
+} // namespace detail
+} // namespace signopt

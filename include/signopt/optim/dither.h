@@ -1,0 +1,96 @@
+// Pre-sign dithering (algorithms.md section 3): options, the annealing schedule, the per-tensor scale
+// and the counter-based noise.
+#pragma once
+
+#include <torch/arg.h>
+#include <torch/types.h>
+
+#include <cstdint>
+#include <string>
+
+namespace signopt {
+
+/// What the dither scale s_t = alpha_t * base(x) is relative to (per tensor).
+enum class DitherScale {
+  Absolute, ///< base = 1: alpha is an absolute standard deviation.
+  Rms, ///< base = sqrt(mean(x^2)) (default).
+  Max3Sigma, ///< base = max|x| / 3 (three-sigma rule).
+  MeanAbs, ///< base = mean|x|.
+};
+
+/// How alpha_t anneals with t0 = t - 1 (or the epoch index with DitherClock::Epoch).
+enum class DitherSchedule {
+  Constant, ///< alpha_t = alpha.
+  Power, ///< alpha_t = alpha / (1 + t0)^(gamma / 2) (default).
+  Linear, ///< alpha -> alpha_min linearly over `horizon` ticks, then alpha_min.
+  Cosine, ///< alpha -> alpha_min along a half cosine over `horizon` ticks, then alpha_min.
+  Exponential, ///< alpha_t = alpha * decay_rate^t0.
+};
+
+/// The noise distribution: Gaussian N(0, s^2) or uniform on [-s, s].
+enum class DitherDistribution { Gaussian, Uniform };
+
+/// Where the noise enters: straight into the sign's argument (momentum) or into g before the EMA.
+enum class DitherTarget { Momentum, Gradient };
+
+/// What t0 counts: optimizer steps (default) or epochs supplied by the trainer via set_epoch().
+enum class DitherClock { Step, Epoch };
+
+/// Options of pre-sign dithering. Defaults: Gaussian, Rms, alpha 1, Power with gamma 0.55,
+/// momentum target, step clock, seed 0, stream 0.
+struct DitherOptions {
+  TORCH_ARG(double, alpha) = 1.0;
+  TORCH_ARG(DitherScale, scale) = DitherScale::Rms;
+  TORCH_ARG(DitherSchedule, schedule) = DitherSchedule::Power;
+  /// Power schedule exponent: the noise variance decays as (1 + t0)^-gamma.
+  TORCH_ARG(double, gamma) = 0.55;
+  /// Final alpha of the Linear and Cosine schedules.
+  TORCH_ARG(double, alpha_min) = 0.0;
+  /// Length in ticks of the Linear and Cosine schedules (required > 0 for them).
+  TORCH_ARG(int64_t, horizon) = 0;
+  /// Per-tick factor r of the Exponential schedule, in (0, 1].
+  TORCH_ARG(double, decay_rate) = 0.999;
+  TORCH_ARG(DitherDistribution, distribution) = DitherDistribution::Gaussian;
+  TORCH_ARG(DitherTarget, target) = DitherTarget::Momentum;
+  TORCH_ARG(DitherClock, clock) = DitherClock::Step;
+  /// Seed of the counter-based generator.
+  TORCH_ARG(uint64_t, seed) = 0;
+  /// Independent stream, e.g. a distributed rank; folded into the generator key.
+  TORCH_ARG(int64_t, stream) = 0;
+
+ public:
+  /// Throws std::invalid_argument naming the field and value when an option is out of range.
+  void validate(const std::string& owner) const;
+};
+
+/// alpha_t for tick t0 >= 0 (a pure function of the options).
+double dither_alpha(const DitherOptions& options, int64_t t0);
+
+/// The per-tensor base of the scale: 1, rms, max|x|/3 or mean|x|.
+double dither_base(const torch::Tensor& x, DitherScale scale);
+
+/// Unit noise shaped like `like` (its dtype and device): N(0,1) or U(-1,1) drawn from
+/// Philox keyed by (seed, stream) at counter (step, param_index, element index).
+torch::Tensor dither_noise(
+    const torch::Tensor& like,
+    const DitherOptions& options,
+    int64_t step,
+    int64_t param_index);
+
+/// x + s_t * noise with s_t = alpha_t * base(x); `tick` is t0. Returns s_t through `scale_out`.
+torch::Tensor add_dither(
+    const torch::Tensor& x,
+    const DitherOptions& options,
+    int64_t step,
+    int64_t tick,
+    int64_t param_index,
+    double* scale_out = nullptr);
+
+/// Parses/prints the enum names used in docs, configs and errors ("rms", "power", ...).
+std::string to_string(DitherScale v);
+std::string to_string(DitherSchedule v);
+std::string to_string(DitherDistribution v);
+std::string to_string(DitherTarget v);
+std::string to_string(DitherClock v);
+
+} // namespace signopt

@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Installs everything signopt needs on a fresh Debian 12 machine; safe to run again.
+#  - Debian packages: compiler, CMake, GoogleTest, Google Benchmark, zlib, the Fashion-MNIST data.
+#  - LibTorch: the pinned torch wheel from PyPI in ./.venv (only the wheel: its Python
+#    dependencies and the CUDA runtime wheels are not needed to build and run on the CPU).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+TORCH_VERSION="${SIGNOPT_TORCH_VERSION:-2.15.0}"
+APT_PACKAGES=(build-essential cmake ccache git python3 python3-venv zlib1g-dev
+  libgtest-dev libgmock-dev libbenchmark-dev dataset-fashion-mnist)
+
+missing=()
+for pkg in "${APT_PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+done
+if ((${#missing[@]})); then
+  echo "[setup] installing Debian packages: ${missing[*]}"
+  SUDO=""
+  [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+PY="${SIGNOPT_PYTHON:-python3}"
+if [ ! -x .venv/bin/python ]; then
+  echo "[setup] creating .venv with $($PY --version 2>&1)"
+  "$PY" -m venv .venv
+fi
+installed=$(.venv/bin/python -m pip show torch 2>/dev/null | awk '/^Version:/{print $2}' || true)
+if [ "$installed" != "$TORCH_VERSION" ]; then
+  echo "[setup] installing torch==$TORCH_VERSION (LibTorch) into .venv (about 540 MB)"
+  .venv/bin/python -m pip install -q --disable-pip-version-check --no-deps "torch==$TORCH_VERSION"
+fi
+echo "[setup] LibTorch: torch $TORCH_VERSION, cmake prefix $(scripts/torch-prefix.sh)"

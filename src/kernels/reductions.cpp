@@ -1,0 +1,112 @@
+// Deterministic reductions: per-chunk serial sums in double, chunk partials added in order.
+#include <signopt/kernels/reductions.h>
+
+#include <ATen/Dispatch.h>
+#include <ATen/Parallel.h>
+
+#include <algorithm>
+#include <cmath>
+#include <vector>
+
+namespace signopt::kernels {
+namespace {
+
+// Applies `term(i)` over [0, n) in fixed chunks and combines with `combine` in chunk order.
+template <typename Term, typename Combine>
+double chunked_reduce(int64_t n, double init, Term term, Combine combine) {
+  const int64_t chunks = (n + kReductionChunk - 1) / kReductionChunk;
+  std::vector<double> partial(static_cast<size_t>(chunks), init);
+  at::parallel_for(0, chunks, 1, [&](int64_t begin, int64_t end) {
+    for (int64_t c = begin; c < end; ++c) {
+      double acc = init;
+      const int64_t lo = c * kReductionChunk;
+      const int64_t hi = std::min(n, lo + kReductionChunk);
+      for (int64_t i = lo; i < hi; ++i) {
+        acc = combine(acc, term(i));
+      }
+      partial[static_cast<size_t>(c)] = acc;
+    }
+  });
+  double total = init;
+  for (double v : partial) {
+    total = combine(total, v);
+  }
+  return total;
+}
+
+bool cpu_fast_path(const torch::Tensor& x) {
+  return x.device().is_cpu() && (x.scalar_type() == at::kFloat || x.scalar_type() == at::kDouble);
+}
+
+double plus(double a, double b) {
+  return a + b;
+}
+
+} // namespace
+
+double sum_abs(const torch::Tensor& x_in) {
+  if (!cpu_fast_path(x_in)) {
+    return x_in.to(at::kDouble).abs().sum().item<double>();
+  }
+  const auto x = x_in.contiguous();
+  double out = 0;
+  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "signopt_sum_abs", [&] {
+    const scalar_t* d = x.data_ptr<scalar_t>();
+    out = chunked_reduce(x.numel(), 0.0, [d](int64_t i) { return std::abs(static_cast<double>(d[i])); }, plus);
+  });
+  return out;
+}
+
+double sum_sq(const torch::Tensor& x_in) {
+  if (!cpu_fast_path(x_in)) {
+    return x_in.to(at::kDouble).square().sum().item<double>();
+  }
+  const auto x = x_in.contiguous();
+  double out = 0;
+  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "signopt_sum_sq", [&] {
+    const scalar_t* d = x.data_ptr<scalar_t>();
+    out = chunked_reduce(
+        x.numel(),
+        0.0,
+        [d](int64_t i) {
+          const double v = static_cast<double>(d[i]);
+          return v * v;
+        },
+        plus);
+  });
+  return out;
+}
+
+double dot(const torch::Tensor& a_in, const torch::Tensor& b_in) {
+  TORCH_CHECK(a_in.numel() == b_in.numel(), "signopt::kernels::dot: sizes differ");
+  if (!cpu_fast_path(a_in) || a_in.scalar_type() != b_in.scalar_type() || !b_in.device().is_cpu()) {
+    return (a_in.to(at::kDouble) * b_in.to(at::kDouble)).sum().item<double>();
+  }
+  const auto a = a_in.contiguous();
+  const auto b = b_in.contiguous();
+  double out = 0;
+  AT_DISPATCH_FLOATING_TYPES(a.scalar_type(), "signopt_dot", [&] {
+    const scalar_t* da = a.data_ptr<scalar_t>();
+    const scalar_t* db = b.data_ptr<scalar_t>();
+    out = chunked_reduce(
+        a.numel(), 0.0, [da, db](int64_t i) { return static_cast<double>(da[i]) * static_cast<double>(db[i]); }, plus);
+  });
+  return out;
+}
+
+double max_abs(const torch::Tensor& x) {
+  if (x.numel() == 0) {
+    return 0.0;
+  }
+  // A maximum does not depend on the order of evaluation.
+  return x.abs().max().item<double>();
+}
+
+bool all_finite(const torch::Tensor& x) {
+  if (x.numel() == 0) {
+    return true;
+  }
+  return torch::isfinite(x).all().item<bool>();
+}
+
+} // namespace signopt::kernels

@@ -1,0 +1,131 @@
+// Shared pieces of the signopt optimizers: checks, the sign direction, serialization helpers.
+#include <signopt/kernels/reductions.h>
+#include <signopt/optim/common.h>
+
+#include <cmath>
+
+namespace signopt {
+
+std::string to_string(NonFinitePolicy v) {
+  return v == NonFinitePolicy::Skip ? "skip" : "throw";
+}
+
+namespace detail {
+
+void check_common(
+    const std::string& owner,
+    double lr,
+    double weight_decay,
+    const std::optional<DitherOptions>& dither) {
+  check_arg(std::isfinite(lr) && lr > 0, owner, "lr must be > 0, got ", lr);
+  check_arg(std::isfinite(weight_decay) && weight_decay >= 0, owner, "weight_decay must be >= 0, got ", weight_decay);
+  if (dither) {
+    dither->validate(owner);
+  }
+}
+
+torch::Tensor sign_direction(
+    const torch::Tensor& g_in,
+    torch::Tensor& buffer,
+    double beta,
+    const std::optional<DitherOptions>& dither,
+    int64_t step,
+    int64_t tick,
+    int64_t param_index,
+    double* dither_scale) {
+  double scale = 0.0;
+  torch::Tensor g = g_in;
+  if (dither && dither->target() == DitherTarget::Gradient) {
+    g = add_dither(g, *dither, step, tick, param_index, &scale);
+  }
+  torch::Tensor x = g;
+  if (beta > 0) {
+    buffer.mul_(beta).add_(g, 1.0 - beta);
+    x = buffer;
+  }
+  if (dither && dither->target() == DitherTarget::Momentum) {
+    x = add_dither(x, *dither, step, tick, param_index, &scale);
+  }
+  if (dither_scale != nullptr) {
+    *dither_scale = scale;
+  }
+  return torch::sign(x);
+}
+
+bool SignoptOptimizer::grad_is_finite(const torch::Tensor& g) {
+  return kernels::all_finite(g);
+}
+
+void SignoptOptimizer::save_common(torch::serialize::OutputArchive& archive) const {
+  write_int(archive, "signopt/skipped_steps", skipped_steps_);
+  write_int(archive, "signopt/epoch", epoch_);
+  write_double(archive, "signopt/last_dither_alpha", last_dither_alpha_);
+}
+
+void SignoptOptimizer::load_common(torch::serialize::InputArchive& archive) {
+  skipped_steps_ = read_int(archive, "signopt/skipped_steps", 0);
+  epoch_ = read_int(archive, "signopt/epoch", 0);
+  last_dither_alpha_ = read_double(archive, "signopt/last_dither_alpha", 0.0);
+}
+
+void write_double(torch::serialize::OutputArchive& a, const std::string& key, double v) {
+  a.write(key, c10::IValue(v));
+}
+
+void write_int(torch::serialize::OutputArchive& a, const std::string& key, int64_t v) {
+  a.write(key, c10::IValue(v));
+}
+
+double read_double(torch::serialize::InputArchive& a, const std::string& key, double fallback) {
+  c10::IValue v;
+  return a.try_read(key, v) ? v.toDouble() : fallback;
+}
+
+int64_t read_int(torch::serialize::InputArchive& a, const std::string& key, int64_t fallback) {
+  c10::IValue v;
+  return a.try_read(key, v) ? v.toInt() : fallback;
+}
+
+void write_dither(torch::serialize::OutputArchive& a, const std::optional<DitherOptions>& d) {
+  write_int(a, "dither_enabled", d.has_value() ? 1 : 0);
+  if (!d) {
+    return;
+  }
+  write_double(a, "dither_alpha", d->alpha());
+  write_int(a, "dither_scale", static_cast<int64_t>(d->scale()));
+  write_int(a, "dither_schedule", static_cast<int64_t>(d->schedule()));
+  write_double(a, "dither_gamma", d->gamma());
+  write_double(a, "dither_alpha_min", d->alpha_min());
+  write_int(a, "dither_horizon", d->horizon());
+  write_double(a, "dither_decay_rate", d->decay_rate());
+  write_int(a, "dither_distribution", static_cast<int64_t>(d->distribution()));
+  write_int(a, "dither_target", static_cast<int64_t>(d->target()));
+  write_int(a, "dither_clock", static_cast<int64_t>(d->clock()));
+  // The seed is a full 64-bit unsigned value: stored bit for bit in an int64.
+  write_int(a, "dither_seed", static_cast<int64_t>(d->seed()));
+  write_int(a, "dither_stream", d->stream());
+}
+
+std::optional<DitherOptions> read_dither(torch::serialize::InputArchive& a) {
+  if (read_int(a, "dither_enabled", 0) == 0) {
+    return std::nullopt;
+  }
+  DitherOptions d;
+  d.alpha(read_double(a, "dither_alpha", d.alpha()));
+  d.scale(static_cast<DitherScale>(read_int(a, "dither_scale", static_cast<int64_t>(d.scale()))));
+  d.schedule(static_cast<DitherSchedule>(read_int(a, "dither_schedule", static_cast<int64_t>(d.schedule()))));
+  d.gamma(read_double(a, "dither_gamma", d.gamma()));
+  d.alpha_min(read_double(a, "dither_alpha_min", d.alpha_min()));
+  d.horizon(read_int(a, "dither_horizon", d.horizon()));
+  d.decay_rate(read_double(a, "dither_decay_rate", d.decay_rate()));
+  d.distribution(
+      static_cast<DitherDistribution>(read_int(a, "dither_distribution", static_cast<int64_t>(d.distribution()))));
+  d.target(static_cast<DitherTarget>(read_int(a, "dither_target", static_cast<int64_t>(d.target()))));
+  d.clock(static_cast<DitherClock>(read_int(a, "dither_clock", static_cast<int64_t>(d.clock()))));
+  d.seed(static_cast<uint64_t>(read_int(a, "dither_seed", 0)));
+  d.stream(read_int(a, "dither_stream", 0));
+  return d;
+}
+
+} // namespace detail
+} // namespace signopt

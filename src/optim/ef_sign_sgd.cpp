@@ -1,0 +1,124 @@
+// EF-SignSGD: options, state serialization and step.
+#include <signopt/kernels/reductions.h>
+#include <signopt/optim/ef_sign_sgd.h>
+
+#include <torch/torch.h>
+
+#include <cmath>
+
+namespace signopt {
+
+EFSignSGDOptions::EFSignSGDOptions(double lr) : lr_(lr) {}
+
+void EFSignSGDOptions::validate() const {
+  detail::check_common("EFSignSGDOptions", lr(), weight_decay(), std::nullopt);
+  detail::check_arg(
+      momentum() >= 0 && momentum() < 1, "EFSignSGDOptions", "momentum must be in [0, 1), got ", momentum());
+}
+
+void EFSignSGDOptions::serialize(torch::serialize::OutputArchive& a) const {
+  detail::write_double(a, "lr", lr());
+  detail::write_double(a, "momentum", momentum());
+  detail::write_double(a, "weight_decay", weight_decay());
+  detail::write_int(a, "decoupled_weight_decay", decoupled_weight_decay());
+  detail::write_int(a, "nonfinite", static_cast<int64_t>(nonfinite()));
+}
+
+void EFSignSGDOptions::serialize(torch::serialize::InputArchive& a) {
+  lr(detail::read_double(a, "lr", lr()));
+  momentum(detail::read_double(a, "momentum", momentum()));
+  weight_decay(detail::read_double(a, "weight_decay", weight_decay()));
+  decoupled_weight_decay(detail::read_int(a, "decoupled_weight_decay", 0) != 0);
+  nonfinite(static_cast<NonFinitePolicy>(detail::read_int(a, "nonfinite", 0)));
+}
+
+void EFSignSGDParamState::serialize(torch::serialize::OutputArchive& a) const {
+  detail::write_int(a, "step", step());
+  if (error().defined()) {
+    a.write("error", error(), /*is_buffer=*/true);
+  }
+  if (momentum_buffer().defined()) {
+    a.write("momentum_buffer", momentum_buffer(), /*is_buffer=*/true);
+  }
+}
+
+void EFSignSGDParamState::serialize(torch::serialize::InputArchive& a) {
+  step(detail::read_int(a, "step", 0));
+  torch::Tensor e;
+  if (a.try_read("error", e, /*is_buffer=*/true)) {
+    error(e);
+  }
+  torch::Tensor m;
+  if (a.try_read("momentum_buffer", m, /*is_buffer=*/true)) {
+    momentum_buffer(m);
+  }
+}
+
+EFSignSGD::EFSignSGD(const std::vector<torch::optim::OptimizerParamGroup>& param_groups, EFSignSGDOptions defaults)
+    : SignoptOptimizer(param_groups, std::make_unique<EFSignSGDOptions>(defaults)) {
+  defaults.validate();
+  for (const auto& group : this->param_groups()) {
+    static_cast<const EFSignSGDOptions&>(group.options()).validate();
+  }
+}
+
+torch::Tensor EFSignSGD::step(LossClosure closure) {
+  torch::NoGradGuard no_grad;
+  torch::Tensor loss;
+  if (closure) {
+    torch::AutoGradMode enable_grad(true);
+    loss = closure();
+  }
+  if (!gradients_finite_<EFSignSGDOptions>()) {
+    return loss;
+  }
+  for (auto& group : param_groups()) {
+    const auto& o = static_cast<const EFSignSGDOptions&>(group.options());
+    for (auto& p : group.params()) {
+      if (!p.grad().defined()) {
+        continue;
+      }
+      auto& st = detail::get_or_create_state<EFSignSGDParamState>(*this, p, [&] {
+        EFSignSGDParamState s;
+        s.error(torch::zeros_like(p, at::MemoryFormat::Preserve));
+        return s;
+      });
+      st.step(st.step() + 1);
+      const double lr = o.lr();
+      torch::Tensor g = p.grad();
+      if (o.weight_decay() != 0) {
+        if (o.decoupled_weight_decay()) {
+          p.mul_(1.0 - lr * o.weight_decay());
+        } else {
+          g = g.add(p, o.weight_decay());
+        }
+      }
+      if (o.momentum() > 0) {
+        if (!st.momentum_buffer().defined()) {
+          st.momentum_buffer(torch::zeros_like(p, at::MemoryFormat::Preserve));
+        }
+        st.momentum_buffer().mul_(o.momentum()).add_(g);
+        g = st.momentum_buffer();
+      }
+      // p = lr g + e; Delta = (||p||_1 / d) sign(p); theta -= Delta; e = p - Delta.
+      const torch::Tensor corrected = g * lr + st.error();
+      const double d = static_cast<double>(std::max<int64_t>(corrected.numel(), 1));
+      const torch::Tensor delta = torch::sign(corrected) * (kernels::sum_abs(corrected) / d);
+      p.sub_(delta);
+      st.error(corrected - delta);
+    }
+  }
+  return loss;
+}
+
+void EFSignSGD::save(torch::serialize::OutputArchive& archive) const {
+  torch::optim::serialize<EFSignSGDParamState, EFSignSGDOptions>(archive, *this);
+  save_common(archive);
+}
+
+void EFSignSGD::load(torch::serialize::InputArchive& archive) {
+  torch::optim::serialize<EFSignSGDParamState, EFSignSGDOptions>(archive, *this);
+  load_common(archive);
+}
+
+} // namespace signopt

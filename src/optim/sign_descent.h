@@ -1,0 +1,52 @@
+// Internal: the step of SignSGD and Signum (one code path, so Signum(beta = 0) == SignSGD exactly).
+#pragma once
+
+#include <signopt/compat.h>
+#include <signopt/optim/common.h>
+
+#include <torch/torch.h>
+
+namespace signopt::detail {
+
+/// One step of sign descent over every parameter with a gradient. `beta_of(options)` gives a
+/// group's EMA coefficient (0 for SignSGD); `buffer_of(state, p)` gives the EMA buffer to update
+/// (created on first use), called only when beta > 0.
+template <typename Options, typename State, typename BetaOf, typename BufferOf>
+void sign_descent_step(SignoptOptimizer& opt, BetaOf beta_of, BufferOf buffer_of) {
+  if (!opt.gradients_finite_<Options>()) {
+    return;
+  }
+  int64_t index = 0;
+  for (auto& group : opt.param_groups()) {
+    const auto& o = static_cast<const Options&>(group.options());
+    const double beta = beta_of(o);
+    for (auto& p : group.params()) {
+      const int64_t param_index = index++;
+      if (!p.grad().defined()) {
+        continue;
+      }
+      auto& st = get_or_create_state<State>(opt, p, [] { return State(); });
+      st.step(st.step() + 1);
+      torch::Tensor g = p.grad();
+      const double lr = o.lr();
+      if (o.weight_decay() != 0) {
+        if (o.decoupled_weight_decay()) {
+          p.mul_(1.0 - lr * o.weight_decay());
+        } else {
+          g = g.add(p, o.weight_decay());
+        }
+      }
+      torch::Tensor no_buffer;
+      torch::Tensor& buffer = beta > 0 ? buffer_of(st, p) : no_buffer;
+      const auto& dither = o.dither();
+      const int64_t tick = dither ? opt.dither_tick(*dither, st.step()) : 0;
+      const auto u = sign_direction(g, buffer, beta, dither, st.step(), tick, param_index);
+      if (dither) {
+        opt.note_dither_alpha(dither_alpha(*dither, tick));
+      }
+      p.add_(u, -lr);
+    }
+  }
+}
+
+} // namespace signopt::detail

@@ -1,0 +1,72 @@
+// SignSGD: options, state serialization and step (the shared sign-descent path with beta = 0).
+#include <signopt/optim/sign_sgd.h>
+
+#include "sign_descent.h"
+
+namespace signopt {
+
+SignSGDOptions::SignSGDOptions(double lr) : lr_(lr) {}
+
+void SignSGDOptions::validate() const {
+  detail::check_common("SignSGDOptions", lr(), weight_decay(), dither());
+}
+
+void SignSGDOptions::serialize(torch::serialize::OutputArchive& a) const {
+  detail::write_double(a, "lr", lr());
+  detail::write_double(a, "weight_decay", weight_decay());
+  detail::write_int(a, "decoupled_weight_decay", decoupled_weight_decay());
+  detail::write_int(a, "nonfinite", static_cast<int64_t>(nonfinite()));
+  detail::write_dither(a, dither());
+}
+
+void SignSGDOptions::serialize(torch::serialize::InputArchive& a) {
+  lr(detail::read_double(a, "lr", lr()));
+  weight_decay(detail::read_double(a, "weight_decay", weight_decay()));
+  decoupled_weight_decay(detail::read_int(a, "decoupled_weight_decay", 0) != 0);
+  nonfinite(static_cast<NonFinitePolicy>(detail::read_int(a, "nonfinite", 0)));
+  dither(detail::read_dither(a));
+}
+
+void SignSGDParamState::serialize(torch::serialize::OutputArchive& a) const {
+  detail::write_int(a, "step", step());
+}
+
+void SignSGDParamState::serialize(torch::serialize::InputArchive& a) {
+  step(detail::read_int(a, "step", 0));
+}
+
+SignSGD::SignSGD(const std::vector<torch::optim::OptimizerParamGroup>& param_groups, SignSGDOptions defaults)
+    : SignoptOptimizer(param_groups, std::make_unique<SignSGDOptions>(defaults)) {
+  defaults.validate();
+  for (const auto& group : this->param_groups()) {
+    static_cast<const SignSGDOptions&>(group.options()).validate();
+  }
+}
+
+torch::Tensor SignSGD::step(LossClosure closure) {
+  torch::NoGradGuard no_grad;
+  torch::Tensor loss;
+  if (closure) {
+    torch::AutoGradMode enable_grad(true);
+    loss = closure();
+  }
+  detail::sign_descent_step<SignSGDOptions, SignSGDParamState>(
+      *this,
+      [](const SignSGDOptions&) { return 0.0; },
+      [](SignSGDParamState&, const torch::Tensor&) -> torch::Tensor& {
+        TORCH_INTERNAL_ASSERT(false, "SignSGD keeps no momentum");
+      });
+  return loss;
+}
+
+void SignSGD::save(torch::serialize::OutputArchive& archive) const {
+  torch::optim::serialize<SignSGDParamState, SignSGDOptions>(archive, *this);
+  save_common(archive);
+}
+
+void SignSGD::load(torch::serialize::InputArchive& archive) {
+  torch::optim::serialize<SignSGDParamState, SignSGDOptions>(archive, *this);
+  load_common(archive);
+}
+
+} // namespace signopt

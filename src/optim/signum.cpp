@@ -1,0 +1,91 @@
+// Signum: options, state serialization and step (the shared sign-descent path).
+#include <signopt/optim/signum.h>
+
+#include "sign_descent.h"
+
+#include <cmath>
+
+namespace signopt {
+
+SignumOptions::SignumOptions(double lr) : lr_(lr) {}
+
+void SignumOptions::validate() const {
+  detail::check_common("SignumOptions", lr(), weight_decay(), dither());
+  detail::check_arg(
+      std::isfinite(momentum()) && momentum() >= 0 && momentum() < 1,
+      "SignumOptions",
+      "momentum must be in [0, 1), got ",
+      momentum());
+}
+
+void SignumOptions::serialize(torch::serialize::OutputArchive& a) const {
+  detail::write_double(a, "lr", lr());
+  detail::write_double(a, "momentum", momentum());
+  detail::write_double(a, "weight_decay", weight_decay());
+  detail::write_int(a, "decoupled_weight_decay", decoupled_weight_decay());
+  detail::write_int(a, "nonfinite", static_cast<int64_t>(nonfinite()));
+  detail::write_dither(a, dither());
+}
+
+void SignumOptions::serialize(torch::serialize::InputArchive& a) {
+  lr(detail::read_double(a, "lr", lr()));
+  momentum(detail::read_double(a, "momentum", momentum()));
+  weight_decay(detail::read_double(a, "weight_decay", weight_decay()));
+  decoupled_weight_decay(detail::read_int(a, "decoupled_weight_decay", 0) != 0);
+  nonfinite(static_cast<NonFinitePolicy>(detail::read_int(a, "nonfinite", 0)));
+  dither(detail::read_dither(a));
+}
+
+void SignumParamState::serialize(torch::serialize::OutputArchive& a) const {
+  detail::write_int(a, "step", step());
+  if (momentum_buffer().defined()) {
+    a.write("momentum_buffer", momentum_buffer(), /*is_buffer=*/true);
+  }
+}
+
+void SignumParamState::serialize(torch::serialize::InputArchive& a) {
+  step(detail::read_int(a, "step", 0));
+  torch::Tensor buffer;
+  if (a.try_read("momentum_buffer", buffer, /*is_buffer=*/true)) {
+    momentum_buffer(buffer);
+  }
+}
+
+Signum::Signum(const std::vector<torch::optim::OptimizerParamGroup>& param_groups, SignumOptions defaults)
+    : SignoptOptimizer(param_groups, std::make_unique<SignumOptions>(defaults)) {
+  defaults.validate();
+  for (const auto& group : this->param_groups()) {
+    static_cast<const SignumOptions&>(group.options()).validate();
+  }
+}
+
+torch::Tensor Signum::step(LossClosure closure) {
+  torch::NoGradGuard no_grad;
+  torch::Tensor loss;
+  if (closure) {
+    torch::AutoGradMode enable_grad(true);
+    loss = closure();
+  }
+  detail::sign_descent_step<SignumOptions, SignumParamState>(
+      *this,
+      [](const SignumOptions& o) { return o.momentum(); },
+      [](SignumParamState& st, const torch::Tensor& p) -> torch::Tensor& {
+        if (!st.momentum_buffer().defined()) {
+          st.momentum_buffer(torch::zeros_like(p, at::MemoryFormat::Preserve));
+        }
+        return st.momentum_buffer();
+      });
+  return loss;
+}
+
+void Signum::save(torch::serialize::OutputArchive& archive) const {
+  torch::optim::serialize<SignumParamState, SignumOptions>(archive, *this);
+  save_common(archive);
+}
+
+void Signum::load(torch::serialize::InputArchive& archive) {
+  torch::optim::serialize<SignumParamState, SignumOptions>(archive, *this);
+  load_common(archive);
+}
+
+} // namespace signopt

@@ -1,0 +1,558 @@
+#!/usr/bin/env python3
+"""Independent reference implementation of the sign-based optimizers in
+docs/algorithms.md, used to write golden trajectories (trajectories.txt) that
+the C++ tests read.
+
+Run from the repository root with the system Python and Debian's PyTorch:
+
+    apt-get install -y python3-torch
+    /usr/bin/python3 tests/golden/generate_golden.py
+
+All arithmetic is float64. The rules below are written per rule, directly from
+the specification, and do not follow the C++ code. See README.md next to this
+file for the output format and the decisions the specification leaves open.
+"""
+
+import math
+import os
+import sys
+
+import torch
+
+DT = torch.float64
+SHAPES = [(3, 4), (5,)]
+NSTEPS = 6
+OUT_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "trajectories.txt")
+
+MASK32 = 0xFFFFFFFF
+
+
+# ---------------------------------------------------------------------------
+# Philox4x32-10 (Random123)
+# ---------------------------------------------------------------------------
+PHILOX_M0 = 0xD2511F53
+PHILOX_M1 = 0xCD9E8D57
+PHILOX_W0 = 0x9E3779B9
+PHILOX_W1 = 0xBB67AE85
+
+
+def philox_round(ctr, key):
+    c0, c1, c2, c3 = ctr
+    k0, k1 = key
+    prod0 = PHILOX_M0 * c0
+    prod1 = PHILOX_M1 * c2
+    hi0, lo0 = (prod0 >> 32) & MASK32, prod0 & MASK32
+    hi1, lo1 = (prod1 >> 32) & MASK32, prod1 & MASK32
+    return (hi1 ^ c1 ^ k0, lo1, hi0 ^ c3 ^ k1, lo0)
+
+
+def philox4x32_10(ctr, key):
+    ctr = tuple(c & MASK32 for c in ctr)
+    k0, k1 = key[0] & MASK32, key[1] & MASK32
+    for r in range(10):
+        if r > 0:
+            k0 = (k0 + PHILOX_W0) & MASK32
+            k1 = (k1 + PHILOX_W1) & MASK32
+        ctr = philox_round(ctr, (k0, k1))
+    return ctr
+
+
+def check_philox_known_answers():
+    kat = [
+        ((0, 0, 0, 0), (0, 0),
+         (0x6627E8D5, 0xE169C58D, 0xBC57AC4C, 0x9B00DBD8)),
+        ((MASK32, MASK32, MASK32, MASK32), (MASK32, MASK32),
+         (0x408F276D, 0x41C83B0E, 0xA20BC7C6, 0x6D5451FD)),
+        ((0x243F6A88, 0x85A308D3, 0x13198A2E, 0x03707344), (0xA4093822, 0x299F31D0),
+         (0xD16CFE09, 0x94FDCCEB, 0x5001E420, 0x24126EA1)),
+    ]
+    for ctr, key, want in kat:
+        got = philox4x32_10(ctr, key)
+        assert got == want, "Philox KAT failed: ctr=%s key=%s got=%s want=%s" % (
+            [hex(c) for c in ctr], [hex(k) for k in key],
+            [hex(x) for x in got], [hex(x) for x in want])
+
+
+# ---------------------------------------------------------------------------
+# Dither noise: counter-based, keyed by (seed, stream), counter by (element, pidx, step)
+# ---------------------------------------------------------------------------
+def dither_key(seed, stream):
+    k0 = seed & MASK32
+    k1 = ((seed >> 32) + stream * 0x9E3779B9) & MASK32
+    return (k0, k1)
+
+
+def uniform_from_bits(x):
+    return (x + 0.5) * 2.0 ** -32
+
+
+def block_gaussians(x):
+    """Box-Muller on the 4 outputs of one Philox block -> 4 normal values (one per lane)."""
+    u0, u1, u2, u3 = (uniform_from_bits(v) for v in x)
+    r01 = math.sqrt(-2.0 * math.log(u0))
+    th01 = 2.0 * math.pi * u1
+    r23 = math.sqrt(-2.0 * math.log(u2))
+    th23 = 2.0 * math.pi * u3
+    return (r01 * math.cos(th01), r01 * math.sin(th01),
+            r23 * math.cos(th23), r23 * math.sin(th23))
+
+
+def block_uniforms(x):
+    """Uniform on [-1, 1] per lane: n = 2u - 1."""
+    return tuple(2.0 * uniform_from_bits(v) - 1.0 for v in x)
+
+
+def dither_noise(numel, pidx, t, seed, stream, distribution):
+    """Unit noise n (before scaling) for every element of parameter pidx at step t."""
+    key = dither_key(seed, stream)
+    vals = []
+    nblocks = (numel + 3) // 4
+    for block in range(nblocks):
+        ctr = (block & MASK32, block >> 32, pidx, t & MASK32)
+        x = philox4x32_10(ctr, key)
+        if distribution == "gaussian":
+            lanes = block_gaussians(x)
+        elif distribution == "uniform":
+            lanes = block_uniforms(x)
+        else:
+            raise ValueError(distribution)
+        vals.extend(lanes)
+    return torch.tensor(vals[:numel], dtype=DT)
+
+
+def dither_alpha(cfg, t):
+    t0 = t - 1
+    sched = cfg["schedule"]
+    a0 = cfg["alpha0"]
+    if sched == "constant":
+        return a0
+    if sched == "power":
+        return a0 / (1.0 + t0) ** (cfg["gamma"] / 2.0)
+    if sched == "linear":
+        frac = min(t0 / cfg["T"], 1.0)
+        return a0 + (cfg["alpha_min"] - a0) * frac
+    if sched == "cosine":
+        frac = min(t0 / cfg["T"], 1.0)
+        return cfg["alpha_min"] + (a0 - cfg["alpha_min"]) * 0.5 * (1.0 + math.cos(math.pi * frac))
+    if sched == "exponential":
+        return a0 * cfg["rate"] ** t0
+    raise ValueError(sched)
+
+
+def dither_base(kind, x):
+    if kind == "absolute":
+        return 1.0
+    if kind == "rms":
+        return math.sqrt(float(torch.mean(x * x)))
+    if kind == "max3sigma":
+        return float(torch.max(torch.abs(x))) / 3.0
+    if kind == "meanabs":
+        return float(torch.mean(torch.abs(x)))
+    raise ValueError(kind)
+
+
+def dither_add(cfg, x, pidx, t):
+    """x + s_t * n with s_t = alpha_t * base(x) (base computed over x itself)."""
+    s = dither_alpha(cfg, t) * dither_base(cfg["base"], x)
+    n = dither_noise(x.numel(), pidx, t, cfg["seed"], cfg.get("stream", 0), cfg["distribution"])
+    return x + s * n.reshape(x.shape)
+
+
+def default_dither(seed, stream=0):
+    return dict(distribution="gaussian", base="rms", alpha0=1.0, schedule="power",
+                gamma=0.55, target="momentum", seed=seed, stream=stream)
+
+
+# ---------------------------------------------------------------------------
+# sign with a diagnostic: smallest non-zero |argument| seen (to detect near ties
+# where 1-ulp differences in another implementation could flip a sign)
+# ---------------------------------------------------------------------------
+class SignMonitor:
+    def __init__(self):
+        self.min_abs = math.inf
+
+    def reset(self):
+        self.min_abs = math.inf
+
+
+SIGN_MONITOR = SignMonitor()
+
+
+def sgn(x):
+    a = torch.abs(x)
+    nz = a[a > 0]
+    if nz.numel() > 0:
+        SIGN_MONITOR.min_abs = min(SIGN_MONITOR.min_abs, float(torch.min(nz)))
+    return torch.sign(x)
+
+
+# ---------------------------------------------------------------------------
+# Rule 2/3: SignSGD, Signum, with optional pre-sign dithering
+# ---------------------------------------------------------------------------
+def run_signum(opt, params, grads):
+    lr = opt["lr"]
+    beta = opt.get("beta", 0.0)
+    wd = opt.get("wd", 0.0)
+    decoupled = opt.get("decoupled", False)
+    dither = opt.get("dither")
+    thetas = [p.clone() for p in params]
+    ms = [torch.zeros_like(p) for p in params]
+    traj = []
+    for t in range(1, len(grads) + 1):
+        for pidx in range(len(thetas)):
+            theta = thetas[pidx]
+            g = grads[t - 1][pidx].clone()
+            if wd != 0.0:
+                if decoupled:
+                    theta = theta * (1.0 - lr * wd)
+                else:
+                    g = g + wd * theta
+            if dither is not None and dither["target"] == "gradient":
+                g = dither_add(dither, g, pidx, t)
+            if beta > 0.0:
+                ms[pidx] = beta * ms[pidx] + (1.0 - beta) * g
+                x = ms[pidx]
+            else:
+                x = g
+            if dither is not None and dither["target"] == "momentum":
+                x = dither_add(dither, x, pidx, t)
+            thetas[pidx] = theta - lr * sgn(x)
+        traj.append([th.clone() for th in thetas])
+    return traj, {}
+
+
+# ---------------------------------------------------------------------------
+# Rule 5: EF-SignSGD (per tensor)
+# ---------------------------------------------------------------------------
+def run_ef_signsgd(opt, params, grads):
+    lr = opt["lr"]
+    wd = opt.get("wd", 0.0)
+    mom = opt.get("momentum", 0.0)
+    thetas = [p.clone() for p in params]
+    errs = [torch.zeros_like(p) for p in params]
+    bufs = [torch.zeros_like(p) for p in params]
+    sgd_shadow = [p.clone() for p in params]  # theta - e must follow plain SGD on the used g
+    traj = []
+    for t in range(1, len(grads) + 1):
+        for pidx in range(len(thetas)):
+            theta = thetas[pidx]
+            g = grads[t - 1][pidx] + wd * theta
+            if mom > 0.0:
+                bufs[pidx] = mom * bufs[pidx] + g
+                g = bufs[pidx]
+            p = lr * g + errs[pidx]
+            delta = (float(torch.sum(torch.abs(p))) / p.numel()) * sgn(p)
+            thetas[pidx] = theta - delta
+            errs[pidx] = p - delta
+            sgd_shadow[pidx] = sgd_shadow[pidx] - lr * g
+            diff = float(torch.max(torch.abs((thetas[pidx] - errs[pidx]) - sgd_shadow[pidx])))
+            assert diff < 1e-12, "EF invariant theta - e == SGD violated (%g)" % diff
+        traj.append([th.clone() for th in thetas])
+    return traj, {}
+
+
+# ---------------------------------------------------------------------------
+# Rule 5: Lion (decoupled weight decay)
+# ---------------------------------------------------------------------------
+def run_lion(opt, params, grads):
+    lr, b1, b2 = opt["lr"], opt["b1"], opt["b2"]
+    wd = opt.get("wd", 0.0)
+    thetas = [p.clone() for p in params]
+    ms = [torch.zeros_like(p) for p in params]
+    traj = []
+    for t in range(1, len(grads) + 1):
+        for pidx in range(len(thetas)):
+            theta = thetas[pidx] * (1.0 - lr * wd)
+            g = grads[t - 1][pidx]
+            c = b1 * ms[pidx] + (1.0 - b1) * g
+            thetas[pidx] = theta - lr * sgn(c)
+            ms[pidx] = b2 * ms[pidx] + (1.0 - b2) * g
+        traj.append([th.clone() for th in thetas])
+    return traj, {}
+
+
+# ---------------------------------------------------------------------------
+# Rule 4: HybridSignSGD (Signum -> SGD with projected learning-rate calibration)
+# ---------------------------------------------------------------------------
+class Calibration:
+    """EMA of the least-squares step size lambda, with optional bias correction."""
+
+    def __init__(self, b2, bias_correction):
+        self.b2 = b2
+        self.bias_correction = bias_correction
+        self.k = 0          # number of EMA updates so far
+        self.lbar = 0.0
+
+    def update(self, lam, gg):
+        """Returns True when the EMA was updated (skipped when gg == 0 or lambda not finite)."""
+        if gg > 0.0 and math.isfinite(lam):
+            self.k += 1
+            self.lbar = self.b2 * self.lbar + (1.0 - self.b2) * lam
+            return True
+        return False
+
+    def value(self):
+        if not self.bias_correction:
+            return self.lbar
+        if self.k == 0:
+            return math.nan  # no EMA update yet: undefined (not reached in these cases)
+        return self.lbar / (1.0 - self.b2 ** self.k)
+
+
+def projection_lambda(lr, dot, gg, eps):
+    return lr * abs(dot) / (gg + eps)
+
+
+def check_worked_example():
+    """docs/algorithms.md section 4 worked example."""
+    g = torch.tensor([1.0, -2.0, 0.5], dtype=DT)
+    m = g.clone()
+    u = torch.sign(m)
+    dot = float(torch.sum(u * g))
+    gg = float(torch.sum(g * g))
+    assert abs(dot - 3.5) < 1e-15 and abs(gg - 5.25) < 1e-15
+    lam = projection_lambda(0.1, dot, gg, 0.0)
+    assert abs(lam - 0.0666667) < 1e-7, lam
+    cal = Calibration(0.9, True)
+    assert cal.update(lam, gg)
+    assert abs(cal.lbar - 0.00666667) < 1e-8, cal.lbar
+    assert abs(cal.value() - 0.0666667) < 1e-7, cal.value()
+    assert abs(cal.value() - 1.0 / 15.0) < 1e-15
+
+
+def run_hybrid(opt, params, grads):
+    lr = opt["lr"]
+    b1, b2, eps = opt["b1"], opt["b2"], opt["eps"]
+    wd = opt.get("wd", 0.0)
+    mu = opt.get("mu", 0.0)
+    K = opt.get("handover", 0)
+    per_tensor = opt.get("per_tensor", False)
+    bias = opt.get("bias_correction", True)
+    trigger = opt["trigger"]            # ("step", T) or ("auto", tol)
+    fallback_lr = opt.get("fallback_lr", 0.01)
+    dither = opt.get("dither")
+    assert dither is None or dither["target"] == "momentum"
+
+    n = len(params)
+    thetas = [p.clone() for p in params]
+    ms = [torch.zeros_like(p) for p in params]
+    vs = [torch.zeros_like(p) for p in params]
+    ncal = n if per_tensor else 1
+    cals = [Calibration(b2, bias) for _ in range(ncal)]
+    phase = "sign"
+    lr_sgd = [None] * ncal
+    s_sw = None
+    switch_step = None
+    traj, info_lines, auto_margins = [], [], []
+
+    def sign_direction(pidx, t):
+        ms[pidx] = b1 * ms[pidx] + (1.0 - b1) * gs[pidx]
+        x = ms[pidx]
+        if dither is not None:
+            x = dither_add(dither, x, pidx, t)
+        return sgn(x)
+
+    for t in range(1, len(grads) + 1):
+        gs = [grads[t - 1][i] + wd * thetas[i] for i in range(n)]
+        if phase == "sign":
+            us = [sign_direction(i, t) for i in range(n)]
+            dots = [float(torch.sum(us[i] * gs[i])) for i in range(n)]
+            ggs = [float(torch.sum(gs[i] * gs[i])) for i in range(n)]
+            if per_tensor:
+                groups = [[i] for i in range(n)]
+            else:
+                groups = [list(range(n))]
+            lams, updated = [], []
+            for c, members in enumerate(groups):
+                dot = sum(dots[i] for i in members)
+                gg = sum(ggs[i] for i in members)
+                lam = projection_lambda(lr, dot, gg, eps)
+                lams.append(lam)
+                updated.append(cals[c].update(lam, gg))
+            for i in range(n):
+                thetas[i] = thetas[i] - lr * us[i]
+            # trigger, evaluated after the sign step
+            if trigger[0] == "step":
+                switch = (t == trigger[1])
+            elif trigger[0] == "auto":
+                tol = trigger[1]
+                passes = []
+                for c in range(ncal):
+                    L = cals[c].value()
+                    ok = updated[c] and abs(L - lams[c]) < tol * L
+                    passes.append(ok)
+                    if t > 1 and updated[c]:
+                        auto_margins.append((t, c, abs(L - lams[c]) / L, tol))
+                switch = t > 1 and all(passes)
+            else:
+                raise ValueError(trigger)
+            if switch:
+                for c in range(ncal):
+                    L = cals[c].value()
+                    lr_sgd[c] = L if (math.isfinite(L) and L > 0.0) else fallback_lr
+                s_sw = lr
+                phase = "sgd"
+                switch_step = t
+        else:
+            k = t - switch_step
+            for i in range(n):
+                c = i if per_tensor else 0
+                eta = lr_sgd[c] * lr / s_sw
+                if mu > 0.0:
+                    vs[i] = mu * vs[i] + gs[i]
+                    step = (1.0 - mu) * vs[i]
+                else:
+                    step = gs[i]
+                if K > 0 and k <= K:
+                    u = sign_direction(i, t)
+                    w = k / K
+                    update = (1.0 - w) * lr * u + w * eta * step
+                else:
+                    update = eta * step
+                thetas[i] = thetas[i] - update
+        traj.append([th.clone() for th in thetas])
+        if not per_tensor:
+            calibrated = cals[0].value() if phase == "sign" else lr_sgd[0]
+            info_lines.append((t, 0 if phase == "sign" else 1, calibrated))
+    return traj, dict(hybrid=info_lines, switch_step=switch_step, auto_margins=auto_margins,
+                      lr_sgd=lr_sgd)
+
+
+# ---------------------------------------------------------------------------
+# Cases
+# ---------------------------------------------------------------------------
+CASES = [
+    ("signsgd", run_signum, dict(lr=0.01)),
+    ("signsgd_wd", run_signum, dict(lr=0.01, wd=0.1)),
+    ("signum", run_signum, dict(lr=0.01, beta=0.9, wd=5e-4)),
+    ("signum_decoupled", run_signum, dict(lr=0.01, beta=0.5, wd=0.1, decoupled=True)),
+    ("signum_dither_default", run_signum, dict(lr=0.01, beta=0.9, dither=default_dither(1))),
+    ("signsgd_dither_abs_uniform_grad", run_signum, dict(
+        lr=0.01, beta=0.0, dither=dict(distribution="uniform", base="absolute", alpha0=0.5,
+                                       schedule="constant", target="gradient", seed=7))),
+    ("signum_dither_max3sigma_linear", run_signum, dict(
+        lr=0.01, beta=0.9, dither=dict(distribution="gaussian", base="max3sigma", alpha0=2.0,
+                                       schedule="linear", alpha_min=0.1, T=4,
+                                       target="momentum", seed=3))),
+    ("signum_dither_meanabs_cosine_grad", run_signum, dict(
+        lr=0.01, beta=0.9, dither=dict(distribution="gaussian", base="meanabs", alpha0=1.5,
+                                       schedule="cosine", alpha_min=0.0, T=5,
+                                       target="gradient", seed=11))),
+    ("signum_dither_rms_exponential_stream", run_signum, dict(
+        lr=0.01, beta=0.9, dither=dict(distribution="gaussian", base="rms", alpha0=1.0,
+                                       schedule="exponential", rate=0.8,
+                                       target="momentum", seed=5, stream=2))),
+    ("signum_dither_bigseed", run_signum, dict(
+        lr=0.01, beta=0.9, dither=default_dither(0x123456789ABCDEF0))),
+    ("hybrid_step3", run_hybrid, dict(lr=0.01, b1=0.9, b2=0.999, eps=1e-8, trigger=("step", 3),
+                                      bias_correction=True, mu=0.0)),
+    ("hybrid_pertensor_mom", run_hybrid, dict(lr=0.01, b1=0.9, b2=0.999, eps=1e-8,
+                                              trigger=("step", 3), per_tensor=True, mu=0.9,
+                                              wd=1e-3)),
+    ("hybrid_handover", run_hybrid, dict(lr=0.01, b1=0.9, b2=0.9, eps=1e-8, trigger=("step", 2),
+                                         handover=3)),
+    ("hybrid_auto", run_hybrid, dict(lr=0.01, b1=0.9, b2=0.5, eps=1e-8, trigger=("auto", 0.3))),
+    ("hybrid_dither", run_hybrid, dict(lr=0.01, b1=0.9, b2=0.999, eps=1e-8, trigger=("step", 4),
+                                       dither=default_dither(2))),
+    ("hybrid_nobias", run_hybrid, dict(lr=0.01, b1=0.9, b2=0.999, eps=1e-8, trigger=("step", 3),
+                                       bias_correction=False)),
+    ("ef_signsgd", run_ef_signsgd, dict(lr=0.05)),
+    ("ef_signsgd_mom", run_ef_signsgd, dict(lr=0.05, momentum=0.9, wd=0.01)),
+    ("lion", run_lion, dict(lr=0.01, b1=0.9, b2=0.99, wd=0.1)),
+]
+
+
+def make_inputs(case_index):
+    gp = torch.Generator()
+    gp.manual_seed(1000 + case_index)
+    params = [torch.randn(s, generator=gp, dtype=DT) for s in SHAPES]
+    gg = torch.Generator()
+    gg.manual_seed(2000 + case_index)
+    grads = []
+    for _ in range(NSTEPS):
+        step = [torch.randn(s, generator=gg, dtype=DT) for s in SHAPES]
+        step[0].view(-1)[5] = 0.0
+        grads.append(step)
+    return params, grads
+
+
+def fmt(x):
+    return repr(float(x))
+
+
+def vec_line(prefix, tensor):
+    flat = tensor.reshape(-1).tolist()
+    return "%s %d %s" % (prefix, len(flat), " ".join(fmt(v) for v in flat))
+
+
+def describe(opt):
+    parts = []
+    for k, v in opt.items():
+        if isinstance(v, dict):
+            v = "{" + ", ".join("%s=%s" % (a, hex(b) if a == "seed" else b)
+                                for a, b in v.items()) + "}"
+        parts.append("%s=%s" % (k, v))
+    return " ".join(parts)
+
+
+def check_hybrid_matches_signum(name, opt, params, grads, traj, info):
+    """Before the switch the hybrid must move theta exactly as Signum(b1) with lr."""
+    sw = info["switch_step"] or len(grads)
+    sopt = dict(lr=opt["lr"], beta=opt["b1"], wd=opt.get("wd", 0.0), dither=opt.get("dither"))
+    straj, _ = run_signum(sopt, params, grads[:sw])
+    for t in range(sw):
+        for i in range(len(params)):
+            assert torch.equal(traj[t][i], straj[t][i]), "%s: hybrid != signum at step %d" % (
+                name, t + 1)
+
+
+def main():
+    check_philox_known_answers()
+    check_worked_example()
+
+    lines = [
+        "# Golden trajectories for the sign optimizers (docs/algorithms.md).",
+        "# Generated by tests/golden/generate_golden.py with torch %s, float64." % torch.__version__,
+        "# Format: see tests/golden/README.md.",
+    ]
+    report = []
+    for idx, (name, runner, opt) in enumerate(CASES):
+        params, grads = make_inputs(idx)
+        SIGN_MONITOR.reset()
+        traj, info = runner(opt, params, grads)
+        min_sign_arg = SIGN_MONITOR.min_abs
+        if runner is run_hybrid:
+            check_hybrid_matches_signum(name, opt, params, grads, traj, info)
+        lines.append("# case %d: %s" % (idx, describe(opt)))
+        lines.append("case %s" % name)
+        for i, p in enumerate(params):
+            lines.append(vec_line("param %d" % i, p))
+        for t in range(1, NSTEPS + 1):
+            for i in range(len(params)):
+                lines.append(vec_line("grad %d %d" % (t, i), grads[t - 1][i]))
+            for i in range(len(params)):
+                lines.append(vec_line("expect %d %d" % (t, i), traj[t - 1][i]))
+            if info.get("hybrid"):
+                ht, phase, cal = info["hybrid"][t - 1]
+                assert ht == t
+                lines.append("hybrid %d %d %s" % (t, phase, fmt(cal)))
+        lines.append("end")
+        msg = "%2d %-40s min|sign arg|=%.3e" % (idx, name, min_sign_arg)
+        if runner is run_hybrid:
+            msg += " switch_step=%s lr_sgd=%s" % (info["switch_step"], info["lr_sgd"])
+            if info["auto_margins"]:
+                msg += "\n     auto test |Lbar-lambda|/Lbar per step: " + ", ".join(
+                    "t%d:%.4f(tol %g)" % (t, r, tol) for t, c, r, tol in info["auto_margins"])
+        report.append(msg)
+
+    with open(OUT_PATH, "w") as f:
+        f.write("\n".join(lines) + "\n")
+    print("Philox4x32-10 known-answer tests: OK")
+    print("Worked example (section 4): OK")
+    print("\n".join(report))
+    print("wrote %s (%d cases)" % (OUT_PATH, len(CASES)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
