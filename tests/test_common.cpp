@@ -19,14 +19,6 @@ class EveryOptimizer : public ::testing::TestWithParam<size_t> {
   }
 };
 
-std::vector<torch::Tensor> make_params(uint64_t seed, torch::Dtype dtype = torch::kDouble) {
-  auto gen = at::make_generator<at::CPUGeneratorImpl>(seed);
-  return {
-      torch::randn({64, 33}, gen, dtype).requires_grad_(true),
-      torch::randn({17}, gen, dtype).requires_grad_(true),
-  };
-}
-
 void give_grads(std::vector<torch::Tensor>& params, int64_t step) {
   for (size_t i = 0; i < params.size(); ++i) {
     params[i].mutable_grad() = replay_grad(params[i], 42, step, static_cast<int64_t>(i));
@@ -51,14 +43,14 @@ void expect_bitwise_equal(const std::vector<torch::Tensor>& a, const std::vector
 TEST_P(EveryOptimizer, SaveLoadResumesBitIdentically) {
   constexpr int kSteps = 14;
   for (int save_at : {4, 11}) {
-    auto reference = make_params(1);
+    auto reference = random_params(1);
     auto ref_opt = spec().make(reference, 0.01);
     for (int s = 1; s <= kSteps; ++s) {
       give_grads(reference, s);
       ref_opt->step();
     }
 
-    auto params = make_params(1);
+    auto params = random_params(1);
     auto opt = spec().make(params, 0.01);
     for (int s = 1; s <= save_at; ++s) {
       give_grads(params, s);
@@ -110,7 +102,7 @@ TEST_P(EveryOptimizer, ResultsDoNotDependOnThreadCount) {
 }
 
 TEST_P(EveryOptimizer, SkipsParametersWithoutGradient) {
-  auto params = make_params(2);
+  auto params = random_params(2);
   const auto before = params[1].detach().clone();
   auto opt = spec().make(params, 0.01);
   for (int s = 1; s <= 3; ++s) {
@@ -125,7 +117,7 @@ TEST_P(EveryOptimizer, SkipsParametersWithoutGradient) {
 
 TEST_P(EveryOptimizer, NonFiniteGradientSkipsTheWholeStep) {
   for (double bad : {std::nan(""), std::numeric_limits<double>::infinity()}) {
-    auto params = make_params(3);
+    auto params = random_params(3);
     auto opt = spec().make(params, 0.01);
     give_grads(params, 1);
     opt->step();
@@ -137,7 +129,7 @@ TEST_P(EveryOptimizer, NonFiniteGradientSkipsTheWholeStep) {
     EXPECT_EQ(opt->skipped_steps(), 1);
 
     // The skipped step leaves no trace: the next steps equal a run that never saw it.
-    auto clean = make_params(3);
+    auto clean = random_params(3);
     auto clean_opt = spec().make(clean, 0.01);
     give_grads(clean, 1);
     clean_opt->step();
@@ -153,9 +145,9 @@ TEST_P(EveryOptimizer, NonFiniteGradientSkipsTheWholeStep) {
 
 TEST_P(EveryOptimizer, LibTorchSchedulerChangesTheLearningRate) {
   // The same scheduler on LibTorch's SGD gives the expected lr sequence.
-  auto params = make_params(4);
+  auto params = random_params(4);
   auto opt = spec().make(params, 0.08);
-  auto sgd_params = make_params(4);
+  auto sgd_params = random_params(4);
   torch::optim::SGD sgd(sgd_params, torch::optim::SGDOptions(0.08));
   torch::optim::StepLR scheduler(*opt, /*step_size=*/2, /*gamma=*/0.5);
   torch::optim::StepLR sgd_scheduler(sgd, /*step_size=*/2, /*gamma=*/0.5);
@@ -170,7 +162,7 @@ TEST_P(EveryOptimizer, LibTorchSchedulerChangesTheLearningRate) {
 }
 
 TEST_P(EveryOptimizer, Float32AndFloat64AgreeAndKeepTheirDtype) {
-  auto p64 = make_params(5, torch::kDouble);
+  auto p64 = random_params(5, torch::kDouble);
   std::vector<torch::Tensor> p32;
   for (const auto& p : p64) {
     p32.push_back(p.detach().to(torch::kFloat).requires_grad_(true));

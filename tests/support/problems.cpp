@@ -70,6 +70,14 @@ void set_lr(torch::optim::Optimizer& opt, double lr) {
   }
 }
 
+std::vector<torch::Tensor> random_params(uint64_t seed, torch::Dtype dtype) {
+  auto gen = at::make_generator<at::CPUGeneratorImpl>(seed);
+  return {
+      torch::randn({64, 33}, gen, dtype).requires_grad_(true),
+      torch::randn({17}, gen, dtype).requires_grad_(true),
+  };
+}
+
 torch::Tensor replay_grad(const torch::Tensor& like, int64_t seed, int64_t step, int64_t index) {
   auto gen = at::make_generator<at::CPUGeneratorImpl>(static_cast<uint64_t>(seed * 1000003 + step * 1009 + index));
   return torch::randn(like.sizes(), gen, like.options());

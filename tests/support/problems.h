@@ -55,6 +55,9 @@ const std::vector<OptimizerSpec>& all_optimizers();
 /// Sets the lr of every param group (a manual schedule).
 void set_lr(torch::optim::Optimizer& opt, double lr);
 
+/// Two float parameters of shapes [64, 33] and [17] drawn from a generator seeded with `seed`.
+std::vector<torch::Tensor> random_params(uint64_t seed, torch::Dtype dtype = torch::kDouble);
+
 /// Deterministic pseudo-gradients for replay tests: a fixed generator per (seed, step, index).
 torch::Tensor replay_grad(const torch::Tensor& like, int64_t seed, int64_t step, int64_t index);
 

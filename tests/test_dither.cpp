@@ -1,0 +1,155 @@
+// Pre-sign dithering: the counter-based generator, schedules, scales, and the expectation laws
+// E[sign(x + s xi)] = erf(x / (s sqrt 2)) (Gaussian) and clip(x / s, -1, 1) (uniform).
+#include "support/problems.h"
+
+#include <ATen/Parallel.h>
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+namespace signopt::test {
+namespace {
+
+using kernels::PhiloxBlock;
+
+void expect_block(PhiloxBlock got, PhiloxBlock want) {
+  for (int i = 0; i < 4; ++i) {
+    EXPECT_EQ(got.x[i], want.x[i]) << "word " << i;
+  }
+}
+
+// Known answers from the Random123 distribution (kat_vectors, philox4x32 10 rounds).
+TEST(Dither, PhiloxMatchesRandom123KnownAnswers) {
+  expect_block(kernels::philox4x32_10({{0, 0, 0, 0}}, 0, 0), {{0x6627e8d5, 0xe169c58d, 0xbc57ac4c, 0x9b00dbd8}});
+  expect_block(
+      kernels::philox4x32_10({{0xffffffff, 0xffffffff, 0xffffffff, 0xffffffff}}, 0xffffffff, 0xffffffff),
+      {{0x408f276d, 0x41c83b0e, 0xa20bc7c6, 0x6d5451fd}});
+  expect_block(
+      kernels::philox4x32_10({{0x243f6a88, 0x85a308d3, 0x13198a2e, 0x03707344}}, 0xa4093822, 0x299f31d0),
+      {{0xd16cfe09, 0x94fdcceb, 0x5001e420, 0x24126ea1}});
+}
+
+TEST(Dither, SchedulesFollowTheirFormulas) {
+  DitherOptions o;
+  o.alpha(2.0).gamma(0.55);
+  EXPECT_DOUBLE_EQ(dither_alpha(o, 0), 2.0);
+  EXPECT_DOUBLE_EQ(dither_alpha(o, 3), 2.0 / std::pow(4.0, 0.275));
+  o.schedule(DitherSchedule::Constant);
+  EXPECT_DOUBLE_EQ(dither_alpha(o, 100), 2.0);
+  o.schedule(DitherSchedule::Linear).alpha_min(0.5).horizon(10);
+  EXPECT_DOUBLE_EQ(dither_alpha(o, 0), 2.0);
+  EXPECT_DOUBLE_EQ(dither_alpha(o, 5), 1.25);
+  EXPECT_DOUBLE_EQ(dither_alpha(o, 10), 0.5);
+  EXPECT_DOUBLE_EQ(dither_alpha(o, 50), 0.5);
+  o.schedule(DitherSchedule::Cosine);
+  EXPECT_DOUBLE_EQ(dither_alpha(o, 0), 2.0);
+  EXPECT_NEAR(dither_alpha(o, 5), 1.25, 1e-15);
+  EXPECT_DOUBLE_EQ(dither_alpha(o, 10), 0.5);
+  EXPECT_DOUBLE_EQ(dither_alpha(o, 11), 0.5);
+  o.schedule(DitherSchedule::Exponential).decay_rate(0.5);
+  EXPECT_DOUBLE_EQ(dither_alpha(o, 3), 0.25);
+}
+
+TEST(Dither, ScaleBasesArePerTensorStatistics) {
+  const auto x = torch::tensor({3.0, -4.0, 0.0, 1.0}, torch::kDouble);
+  EXPECT_DOUBLE_EQ(dither_base(x, DitherScale::Absolute), 1.0);
+  EXPECT_DOUBLE_EQ(dither_base(x, DitherScale::Rms), std::sqrt(26.0 / 4.0));
+  EXPECT_DOUBLE_EQ(dither_base(x, DitherScale::Max3Sigma), 4.0 / 3.0);
+  EXPECT_DOUBLE_EQ(dither_base(x, DitherScale::MeanAbs), 2.0);
+  EXPECT_DOUBLE_EQ(dither_base(torch::empty({0}, torch::kDouble), DitherScale::Rms), 0.0);
+}
+
+TEST(Dither, NoiseIsKeyedBySeedStreamStepAndParameter) {
+  const auto like = torch::empty({1001}, torch::kDouble);
+  const DitherOptions base = DitherOptions().seed(17);
+  const auto reference = dither_noise(like, base, 5, 2);
+  EXPECT_TRUE(torch::equal(reference, dither_noise(like, base, 5, 2)));
+  auto differs = [&](const torch::Tensor& other) { return (other - reference).abs().max().item<double>() > 0.1; };
+  EXPECT_TRUE(differs(dither_noise(like, DitherOptions().seed(18), 5, 2)));
+  EXPECT_TRUE(differs(dither_noise(like, DitherOptions().seed(17).stream(1), 5, 2)));
+  EXPECT_TRUE(differs(dither_noise(like, base, 6, 2)));
+  EXPECT_TRUE(differs(dither_noise(like, base, 5, 3)));
+  // A prefix of a longer tensor draws the same numbers: element e depends on e only.
+  const auto longer = dither_noise(torch::empty({4000}, torch::kDouble), base, 5, 2);
+  EXPECT_TRUE(torch::equal(longer.slice(0, 0, 1001), reference));
+  // float32 noise is the double draw rounded.
+  EXPECT_TRUE(torch::equal(dither_noise(like.to(torch::kFloat), base, 5, 2), reference.to(torch::kFloat)));
+}
+
+TEST(Dither, NoiseDoesNotDependOnThreadCount) {
+  const int original = at::get_num_threads();
+  const auto like = torch::empty({1 << 20}, torch::kFloat);
+  at::set_num_threads(1);
+  const auto one = dither_noise(like, DitherOptions().seed(3), 1, 0);
+  at::set_num_threads(3);
+  const auto three = dither_noise(like, DitherOptions().seed(3), 1, 0);
+  at::set_num_threads(original);
+  EXPECT_TRUE(torch::equal(one, three));
+}
+
+// Moments of n draws: tolerances are 5 standard errors of the estimators.
+TEST(Dither, NoiseHasTheRightMoments) {
+  const int64_t n = 1 << 20;
+  const auto like = torch::empty({n}, torch::kDouble);
+  const auto g = dither_noise(like, DitherOptions().seed(21), 1, 0);
+  EXPECT_LT(std::abs(g.mean().item<double>()), 5.0 / std::sqrt(n));
+  EXPECT_LT(std::abs(g.square().mean().item<double>() - 1.0), 5.0 * std::sqrt(2.0 / n));
+  const auto u = dither_noise(like, DitherOptions().seed(21).distribution(DitherDistribution::Uniform), 1, 0);
+  EXPECT_LE(u.abs().max().item<double>(), 1.0);
+  EXPECT_LT(std::abs(u.mean().item<double>()), 5.0 * std::sqrt(1.0 / 3.0 / n));
+  EXPECT_LT(std::abs(u.square().mean().item<double>() - 1.0 / 3.0), 5.0 * std::sqrt(4.0 / 45.0 / n));
+}
+
+// One SignSGD step with lr = 1 on a constant gradient x and absolute dither s: the mean step
+// estimates E[sign(x + s xi)]; each sign is +-1, so the standard error is sqrt((1 - E^2) / n).
+double mean_dithered_sign(double x, double s, DitherDistribution dist, int64_t n, uint64_t seed) {
+  auto p = torch::zeros({n}, torch::kDouble).requires_grad_(true);
+  SignSGD opt(
+      {p},
+      SignSGDOptions(1.0).dither(DitherOptions()
+                                     .alpha(s)
+                                     .scale(DitherScale::Absolute)
+                                     .schedule(DitherSchedule::Constant)
+                                     .distribution(dist)
+                                     .seed(seed)));
+  p.mutable_grad() = torch::full({n}, x, torch::kDouble);
+  opt.step();
+  return -p.detach().mean().item<double>();
+}
+
+TEST(Dither, GaussianDitherFollowsTheErfLaw) {
+  const int64_t n = 200000;
+  const double spec_values[] = {0.07966, 0.38292, 0.68269, 0.95450};
+  const double ratios[] = {0.1, 0.5, 1.0, 2.0};
+  for (int i = 0; i < 4; ++i) {
+    const double expected = theory::dithered_sign_expectation_gaussian(ratios[i] * 0.3, 0.3);
+    EXPECT_NEAR(expected, spec_values[i], 1e-5);
+    const double measured = mean_dithered_sign(ratios[i] * 0.3, 0.3, DitherDistribution::Gaussian, n, 100 + i);
+    EXPECT_NEAR(measured, expected, 5.0 * std::sqrt((1 - expected * expected) / n)) << "x/s = " << ratios[i];
+  }
+}
+
+TEST(Dither, UniformDitherFollowsTheClipLaw) {
+  const int64_t n = 200000;
+  for (double ratio : {0.25, 0.75, 1.5}) {
+    const double expected = theory::dithered_sign_expectation_uniform(ratio * 2.0, 2.0);
+    const double measured = mean_dithered_sign(ratio * 2.0, 2.0, DitherDistribution::Uniform, n, 7);
+    const double tol = std::max(5.0 * std::sqrt((1 - expected * expected) / n), 1e-12);
+    EXPECT_NEAR(measured, expected, tol) << "x/s = " << ratio;
+  }
+}
+
+TEST(Dither, EpochClockUsesTheEpochSetByTheTrainer) {
+  auto p = torch::zeros({8}, torch::kDouble).requires_grad_(true);
+  const auto d = DitherOptions().clock(DitherClock::Epoch).schedule(DitherSchedule::Exponential).decay_rate(0.5);
+  Signum opt({p}, SignumOptions(0.1).dither(d));
+  opt.set_epoch(3);
+  p.mutable_grad() = torch::ones({8}, torch::kDouble);
+  opt.step();
+  EXPECT_DOUBLE_EQ(opt.last_dither_alpha(), 0.125);
+  opt.step();
+  EXPECT_DOUBLE_EQ(opt.last_dither_alpha(), 0.125);
+}
+
+} // namespace
+} // namespace signopt::test
