@@ -73,6 +73,10 @@ TEST(HybridSignSGD, BeforeTheSwitchItIsSignumBitForBit) {
         a[i].mutable_grad() = replay_grad(a[i], 8, s, static_cast<int64_t>(i));
         b[i].mutable_grad() = a[i].grad().clone();
       }
+      if (s == 5) { // a parameter without a gradient must not shift the other's dither stream
+        a[0].mutable_grad() = torch::Tensor();
+        b[0].mutable_grad() = torch::Tensor();
+      }
       hybrid.step();
       signum.step();
       for (size_t i = 0; i < a.size(); ++i) {
@@ -115,6 +119,27 @@ TEST(HybridSignSGD, SgdPhaseStepIsCalibratedRateScaledByTheGroupLrShape) {
   opt.step();
   EXPECT_TRUE(torch::allclose(p.detach(), before - g * (lr_sgd * 0.5), 0, 1e-15));
   EXPECT_EQ(opt.calibrated_lr(), lr_sgd) << "the rate is frozen after the switch";
+}
+
+TEST(HybridSignSGD, TrackAfterSwitchKeepsCalibratingAndStepsWithTheTrackedRate) {
+  auto p = torch::zeros({6}, torch::kDouble).requires_grad_(true);
+  HybridSignSGD opt({p}, HybridSignSGDOptions(0.02).switch_at_step(3).track_after_switch(true));
+  for (int s = 1; s <= 3; ++s) {
+    p.mutable_grad() = replay_grad(p, 4, s, 0);
+    opt.step();
+  }
+  ASSERT_EQ(opt.phase(), HybridPhase::Sgd);
+  double previous = opt.calibrated_lr();
+  for (int s = 4; s <= 6; ++s) {
+    const auto before = p.detach().clone();
+    const auto g = replay_grad(p, 4, s, 0);
+    p.mutable_grad() = g;
+    opt.step();
+    const double eta = opt.calibrated_lr();
+    EXPECT_NE(eta, previous) << "step " << s;
+    EXPECT_TRUE(torch::allclose(p.detach(), before - g * eta, 0, 1e-15)) << "step " << s;
+    previous = eta;
+  }
 }
 
 TEST(HybridSignSGD, EpochTriggerSwitchesAfterTheLastStepOfTheEpoch) {

@@ -236,8 +236,10 @@ torch::Tensor HybridSignSGD::step(LossClosure closure) {
           st.exp_avg(torch::zeros_like(p, at::MemoryFormat::Preserve));
         }
         const auto& dither = o->dither();
-        const int64_t tick = dither ? dither_tick(*dither, step_) : 0;
-        item.u = detail::sign_direction(g, st.exp_avg(), o->beta1(), dither, step_, tick, param_index);
+        // Keyed by the parameter's own step, as in Signum, so the sign phase equals Signum exactly
+        // even when some parameters miss gradients on some steps.
+        const int64_t tick = dither ? dither_tick(*dither, st.step()) : 0;
+        item.u = detail::sign_direction(g, st.exp_avg(), o->beta1(), dither, st.step(), tick, param_index);
         if (dither) {
           note_dither_alpha(dither_alpha(*dither, tick));
         }
@@ -302,9 +304,10 @@ torch::Tensor HybridSignSGD::step(LossClosure closure) {
     }
     double eta;
     if (head.track_after_switch()) {
-      eta = head.calibration() == Calibration::Global
+      const double tracked = head.calibration() == Calibration::Global
           ? corrected(lambda_ema_, ema_updates_, head.beta2(), head.bias_correction())
           : corrected(it.st->lambda_ema(), it.st->ema_updates(), head.beta2(), head.bias_correction());
+      eta = std::isfinite(tracked) && tracked > 0 ? tracked : head.fallback_lr();
     } else {
       const double lr_sgd = head.calibration() == Calibration::Global ? lr_sgd_ : it.st->lr_sgd();
       const double s_sw = it.st->switch_lr() > 0 ? it.st->switch_lr() : gamma;
