@@ -26,10 +26,12 @@ namespace {
 // Reads a gzipped IDX file: a big-endian header (magic, count, `dims`) and then uint8 data.
 torch::Tensor read_idx(const std::string& path, uint32_t magic, const std::vector<uint32_t>& dims) {
   gzFile f = gzopen(path.c_str(), "rb");
-  if (f == nullptr) fail(path + ": cannot open (missing or unreadable)");
+  if (f == nullptr)
+    fail(path + ": cannot open (missing or unreadable)");
   auto read = [&](void* dst, size_t n, const std::string& what) {
     const int got = gzread(f, dst, static_cast<unsigned>(n));
-    if (got < 0) fail(path + ": corrupt gzip data in the " + what + " (" + gzerror(f, nullptr) + ")");
+    if (got < 0)
+      fail(path + ": corrupt gzip data in the " + what + " (" + gzerror(f, nullptr) + ")");
     if (static_cast<size_t>(got) != n)
       fail(path + ": truncated: the " + what + " has " + std::to_string(got) + " of " + std::to_string(n) + " bytes");
   };
@@ -41,7 +43,8 @@ torch::Tensor read_idx(const std::string& path, uint32_t magic, const std::vecto
   if (const uint32_t m = be32(); m != magic)
     fail(path + ": bad magic number " + std::to_string(m) + " (expected " + std::to_string(magic) + ")");
   const uint32_t count = be32();
-  if (count == 0 || count > 1000000) fail(path + ": implausible item count " + std::to_string(count));
+  if (count == 0 || count > 1000000)
+    fail(path + ": implausible item count " + std::to_string(count));
   std::vector<int64_t> shape{count};
   for (const uint32_t want : dims) {
     if (const uint32_t d = be32(); d != want)
@@ -55,8 +58,8 @@ torch::Tensor read_idx(const std::string& path, uint32_t magic, const std::vecto
 }
 
 struct Split {
-  torch::Tensor images;  // [N, 1, 28, 28] float, normalized
-  torch::Tensor labels;  // [N] int64
+  torch::Tensor images; // [N, 1, 28, 28] float, normalized
+  torch::Tensor labels; // [N] int64
 };
 
 Split load_split(const std::string& dir, const std::string& prefix) {
@@ -65,8 +68,9 @@ Split load_split(const std::string& dir, const std::string& prefix) {
   const auto images = read_idx(image_path, 2051, {28, 28});
   const auto labels = read_idx(label_path, 2049, {});
   if (images.size(0) != labels.size(0))
-    fail(image_path + " holds " + std::to_string(images.size(0)) + " images but " + label_path + " holds " +
-         std::to_string(labels.size(0)) + " labels");
+    fail(
+        image_path + " holds " + std::to_string(images.size(0)) + " images but " + label_path + " holds " +
+        std::to_string(labels.size(0)) + " labels");
   if (const int top = labels.max().item<int>(); top > 9)
     fail(label_path + ": label " + std::to_string(top) + " is outside 0..9");
   // Fashion-MNIST's pixel mean and std: zero-centred inputs keep the first layer's gradients balanced.
@@ -80,8 +84,8 @@ struct Net : torch::nn::Module {
   torch::nn::Linear fc1 = register_module("fc1", torch::nn::Linear(64 * 5 * 5, 128));
   torch::nn::Linear fc2 = register_module("fc2", torch::nn::Linear(128, 10));
   torch::Tensor forward(torch::Tensor x) {
-    x = torch::max_pool2d(torch::relu(conv1(x)), 2);  // 28 -> 26 -> 13
-    x = torch::max_pool2d(torch::relu(conv2(x)), 2);  // 13 -> 11 -> 5
+    x = torch::max_pool2d(torch::relu(conv1(x)), 2); // 28 -> 26 -> 13
+    x = torch::max_pool2d(torch::relu(conv2(x)), 2); // 13 -> 11 -> 5
     return fc2(torch::relu(fc1(x.flatten(1))));
   }
 };
@@ -111,7 +115,7 @@ const std::string kUsage = R"(usage: fashion_mnist_hybrid [options]
   --help             print this help
 )";
 
-}  // namespace
+} // namespace
 
 int main(int argc, char** argv) {
   std::string data_dir = "/usr/share/datasets/fashion-mnist";
@@ -126,23 +130,31 @@ int main(int argc, char** argv) {
     }
     if (flag.rfind("--", 0) != 0 || kUsage.find("  " + flag + " ") == std::string::npos)
       fail("unknown option '" + flag + "' (see --help)");
-    if (i + 1 >= argc) fail(flag + " needs a value (see --help)");
+    if (i + 1 >= argc)
+      fail(flag + " needs a value (see --help)");
     const std::string value = argv[++i];
     char* end = nullptr;
     auto count = [&](long long min) {
       errno = 0;
       const long long v = std::strtoll(value.c_str(), &end, 10);
       if (value.empty() || *end != '\0' || errno == ERANGE || v < min)
-        fail("invalid value for " + flag + ": '" + value + "' (expected a whole number >= " + std::to_string(min) + ")");
+        fail(
+            "invalid value for " + flag + ": '" + value + "' (expected a whole number >= " + std::to_string(min) + ")");
       return v;
     };
-    if (flag == "--data-dir") data_dir = value;
-    else if (flag == "--epochs") epochs = count(1);
-    else if (flag == "--batch-size") batch_size = count(1);
-    else if (flag == "--threads") threads = count(1);
-    else if (flag == "--seed") seed = count(0);
-    else if (flag == "--train-subset") subset = count(1);
-    else {  // --lr
+    if (flag == "--data-dir")
+      data_dir = value;
+    else if (flag == "--epochs")
+      epochs = count(1);
+    else if (flag == "--batch-size")
+      batch_size = count(1);
+    else if (flag == "--threads")
+      threads = count(1);
+    else if (flag == "--seed")
+      seed = count(0);
+    else if (flag == "--train-subset")
+      subset = count(1);
+    else { // --lr
       peak_lr = std::strtod(value.c_str(), &end);
       if (value.empty() || *end != '\0' || !std::isfinite(peak_lr) || peak_lr <= 0)
         fail("invalid value for --lr: '" + value + "' (expected a number > 0)");
@@ -150,8 +162,10 @@ int main(int argc, char** argv) {
   }
 
   if (!std::filesystem::is_directory(data_dir))
-    fail("data directory " + data_dir + " not found.\n  Get Fashion-MNIST with `apt-get install "
-         "dataset-fashion-mnist`, or pass --data-dir with a directory holding the four *-ubyte.gz files.");
+    fail(
+        "data directory " + data_dir +
+        " not found.\n  Get Fashion-MNIST with `apt-get install "
+        "dataset-fashion-mnist`, or pass --data-dir with a directory holding the four *-ubyte.gz files.");
   at::set_num_threads(static_cast<int>(threads));
   Split train = load_split(data_dir, "train");
   const Split test = load_split(data_dir, "t10k");
@@ -165,13 +179,20 @@ int main(int argc, char** argv) {
   const long long total_steps = epochs * steps_per_epoch, switch_epoch = std::max(1LL, epochs / 2);
   // Signum makes fast progress early on; SGD with momentum at the calibrated rate then settles the
   // loss without the sign step's fixed-size jitter.
-  signopt::HybridSignSGD opt(net.parameters(), signopt::HybridSignSGDOptions(peak_lr)
-                                                   .switch_at_epoch(switch_epoch, steps_per_epoch)
-                                                   .post_switch_momentum(0.9));
-  std::printf("Fashion-MNIST: %lld train / %lld test images, %lld epochs x %lld steps, batch %lld, lr %g, "
-              "switch after epoch %lld, %lld threads\n",
-              n, static_cast<long long>(test.images.size(0)), epochs, steps_per_epoch, batch_size, peak_lr,
-              switch_epoch, threads);
+  signopt::HybridSignSGD opt(
+      net.parameters(),
+      signopt::HybridSignSGDOptions(peak_lr).switch_at_epoch(switch_epoch, steps_per_epoch).post_switch_momentum(0.9));
+  std::printf(
+      "Fashion-MNIST: %lld train / %lld test images, %lld epochs x %lld steps, batch %lld, lr %g, "
+      "switch after epoch %lld, %lld threads\n",
+      n,
+      static_cast<long long>(test.images.size(0)),
+      epochs,
+      steps_per_epoch,
+      batch_size,
+      peak_lr,
+      switch_epoch,
+      threads);
 
   using Clock = std::chrono::steady_clock;
   auto seconds_since = [](Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); };
@@ -190,32 +211,49 @@ int main(int argc, char** argv) {
       opt.param_groups()[0].options().set_lr(lr);
       const auto idx = order.slice(0, b * batch_size, std::min(n, (b + 1) * batch_size));
       opt.zero_grad();
-      const auto loss = torch::nn::functional::cross_entropy(net.forward(train.images.index_select(0, idx)),
-                                                             train.labels.index_select(0, idx));
+      const auto loss = torch::nn::functional::cross_entropy(
+          net.forward(train.images.index_select(0, idx)), train.labels.index_select(0, idx));
       loss.backward();
       const bool was_sign = !sgd();
       opt.step();
-      if (was_sign && sgd()) lr_at_switch = lr;
+      if (was_sign && sgd())
+        lr_at_switch = lr;
       epoch_loss += loss.item<double>();
       window_loss += loss.item<double>();
       if (++step % 100 == 0) {
-        std::printf("  epoch %lld step %5lld  loss %.4f  phase %-4s  %s %.4g  %.0f img/s\n", epoch, step,
-                    window_loss / 100, sgd() ? "sgd" : "sign", sgd() ? "sgd lr" : "calibrated lr", shown_lr(),
-                    100.0 * batch_size / seconds_since(window_start));
+        std::printf(
+            "  epoch %lld step %5lld  loss %.4f  phase %-4s  %s %.4g  %.0f img/s\n",
+            epoch,
+            step,
+            window_loss / 100,
+            sgd() ? "sgd" : "sign",
+            sgd() ? "sgd lr" : "calibrated lr",
+            shown_lr(),
+            100.0 * batch_size / seconds_since(window_start));
         window_loss = 0;
         window_start = Clock::now();
       }
     }
     const auto eval_start = Clock::now();
     test_accuracy = accuracy(net, test);
-    window_start += Clock::now() - eval_start;  // keeps img/s a training-only rate
-    std::printf("epoch %lld/%lld  train loss %.4f  test accuracy %.2f%%  phase %s  %s %.4g  elapsed %.1fs\n",
-                epoch, epochs, epoch_loss / steps_per_epoch, test_accuracy, sgd() ? "sgd" : "sign",
-                sgd() ? "sgd lr" : "calibrated lr", shown_lr(), seconds_since(start));
+    window_start += Clock::now() - eval_start; // keeps img/s a training-only rate
+    std::printf(
+        "epoch %lld/%lld  train loss %.4f  test accuracy %.2f%%  phase %s  %s %.4g  elapsed %.1fs\n",
+        epoch,
+        epochs,
+        epoch_loss / steps_per_epoch,
+        test_accuracy,
+        sgd() ? "sgd" : "sign",
+        sgd() ? "sgd lr" : "calibrated lr",
+        shown_lr(),
+        seconds_since(start));
     std::fflush(stdout);
   }
   std::printf("final test accuracy: %.2f%%\n", test_accuracy);
-  std::printf("switched to SGD after step %lld of %lld at calibrated lr %.4g\n",
-              static_cast<long long>(opt.switch_step()), total_steps, opt.calibrated_lr());
+  std::printf(
+      "switched to SGD after step %lld of %lld at calibrated lr %.4g\n",
+      static_cast<long long>(opt.switch_step()),
+      total_steps,
+      opt.calibrated_lr());
   return 0;
 }

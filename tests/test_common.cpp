@@ -33,7 +33,10 @@ std::vector<torch::Tensor> clone_params(const std::vector<torch::Tensor>& params
   return out;
 }
 
-void expect_bitwise_equal(const std::vector<torch::Tensor>& a, const std::vector<torch::Tensor>& b, const std::string& what) {
+void expect_bitwise_equal(
+    const std::vector<torch::Tensor>& a,
+    const std::vector<torch::Tensor>& b,
+    const std::string& what) {
   ASSERT_EQ(a.size(), b.size());
   for (size_t i = 0; i < a.size(); ++i) {
     EXPECT_TRUE(torch::equal(a[i].detach(), b[i].detach())) << what << ": parameter " << i << " differs";

@@ -24,7 +24,8 @@ void expect_hybrid_golden(const std::string& name, HybridSignSGDOptions options)
         }
         const auto& h = static_cast<HybridSignSGD&>(opt);
         EXPECT_EQ(static_cast<int>(h.phase()), it->second.first) << name << " step " << step;
-        EXPECT_NEAR(h.calibrated_lr(), it->second.second, 1e-12 * std::abs(it->second.second)) << name << " step " << step;
+        EXPECT_NEAR(h.calibrated_lr(), it->second.second, 1e-12 * std::abs(it->second.second))
+            << name << " step " << step;
       });
 }
 
@@ -66,7 +67,8 @@ TEST(HybridSignSGD, BeforeTheSwitchItIsSignumBitForBit) {
     if (dithered) {
       dither = DitherOptions().seed(6);
     }
-    HybridSignSGD hybrid(a, HybridSignSGDOptions(0.003).beta1(0.8).weight_decay(1e-2).switch_at_step(12).dither(dither));
+    HybridSignSGD hybrid(
+        a, HybridSignSGDOptions(0.003).beta1(0.8).weight_decay(1e-2).switch_at_step(12).dither(dither));
     Signum signum(b, SignumOptions(0.003).momentum(0.8).weight_decay(1e-2).dither(dither));
     for (int s = 1; s <= 12; ++s) {
       for (size_t i = 0; i < a.size(); ++i) {

@@ -73,7 +73,8 @@ TEST(SignSGD, RejectsBadOptionsNamingFieldAndValue) {
       message(SignSGDOptions(0.1).dither(DitherOptions().schedule(DitherSchedule::Linear))).find("horizon must be > 0"),
       std::string::npos);
   EXPECT_EQ(
-      message(SignSGDOptions(0.1).dither(DitherOptions().alpha(-2))), "SignSGDOptions dither: alpha must be >= 0, got -2");
+      message(SignSGDOptions(0.1).dither(DitherOptions().alpha(-2))),
+      "SignSGDOptions dither: alpha must be >= 0, got -2");
 }
 
 TEST(SignSGD, ThrowPolicyReportsTheParameterAndChangesNothing) {

@@ -111,11 +111,15 @@ TEST(Signum, IssueApiExamplesCompile) {
   signopt::SignSGD a(params, signopt::SignSGDOptions(0.01));
   signopt::Signum b(params, signopt::SignumOptions(1e-4).momentum(0.9).weight_decay(5e-4));
   signopt::Signum c(params, signopt::SignumOptions(1e-4).dither(signopt::DitherOptions().seed(1)));
-  signopt::SignSGD d(params, signopt::SignSGDOptions(1.0).dither(
-      signopt::DitherOptions().alpha(0.5).scale(signopt::DitherScale::Absolute)
-          .schedule(signopt::DitherSchedule::Constant).seed(7)));
-  signopt::HybridSignSGD e(params, signopt::HybridSignSGDOptions(1e-4).beta1(0.9).beta2(0.999)
-      .eps(1e-8).switch_at_step(30));
+  signopt::SignSGD d(
+      params,
+      signopt::SignSGDOptions(1.0).dither(signopt::DitherOptions()
+                                              .alpha(0.5)
+                                              .scale(signopt::DitherScale::Absolute)
+                                              .schedule(signopt::DitherSchedule::Constant)
+                                              .seed(7)));
+  signopt::HybridSignSGD e(
+      params, signopt::HybridSignSGDOptions(1e-4).beta1(0.9).beta2(0.999).eps(1e-8).switch_at_step(30));
   signopt::EFSignSGD f(params, signopt::EFSignSGDOptions(0.05));
   signopt::Lion g(params, signopt::LionOptions(1e-4).beta1(0.9).beta2(0.99).weight_decay(0.01));
   EXPECT_TRUE(static_cast<const SignumOptions&>(c.defaults()).dither().has_value());

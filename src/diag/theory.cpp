@@ -59,8 +59,9 @@ double snr_weighted_measure(const torch::Tensor& g_in, const torch::Tensor& sigm
   for (int64_t i = 0; i < g.numel(); ++i) {
     const double a = std::abs(gd[i]);
     if (sd[i] < 0) {
-      throw std::invalid_argument("signopt::theory::snr_weighted_measure: sigma must be >= 0, got " +
-                                  std::to_string(sd[i]) + " at index " + std::to_string(i));
+      throw std::invalid_argument(
+          "signopt::theory::snr_weighted_measure: sigma must be >= 0, got " + std::to_string(sd[i]) + " at index " +
+          std::to_string(i));
     }
     const double snr = sd[i] == 0 ? std::numeric_limits<double>::infinity() : a / sd[i];
     total += a * (a == 0 ? 0.0 : success_margin(snr));

@@ -52,7 +52,8 @@ double sum_abs(const torch::Tensor& x_in) {
   double out = 0;
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "signopt_sum_abs", [&] {
     const scalar_t* d = x.data_ptr<scalar_t>();
-    out = chunked_reduce(x.numel(), 0.0, [d](int64_t i) { return std::abs(static_cast<double>(d[i])); }, plus);
+    out = chunked_reduce(
+        x.numel(), 0.0, [d](int64_t i) { return std::abs(static_cast<double>(d[i])); }, plus);
   });
   return out;
 }

@@ -17,8 +17,7 @@ void DitherOptions::validate(const std::string& owner) const {
   detail::check_arg(std::isfinite(alpha()) && alpha() >= 0, who, "alpha must be >= 0, got ", alpha());
   detail::check_arg(std::isfinite(gamma()) && gamma() >= 0, who, "gamma must be >= 0, got ", gamma());
   detail::check_arg(std::isfinite(alpha_min()) && alpha_min() >= 0, who, "alpha_min must be >= 0, got ", alpha_min());
-  detail::check_arg(
-      decay_rate() > 0 && decay_rate() <= 1, who, "decay_rate must be in (0, 1], got ", decay_rate());
+  detail::check_arg(decay_rate() > 0 && decay_rate() <= 1, who, "decay_rate must be in (0, 1], got ", decay_rate());
   detail::check_arg(stream() >= 0, who, "stream must be >= 0, got ", stream());
   if (schedule() == DitherSchedule::Linear || schedule() == DitherSchedule::Cosine) {
     detail::check_arg(

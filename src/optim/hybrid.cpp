@@ -45,8 +45,7 @@ void HybridSignSGDOptions::validate() const {
       std::isfinite(fallback_lr()) && fallback_lr() > 0, who, "fallback_lr must be > 0, got ", fallback_lr());
   switch (trigger()) {
     case SwitchTrigger::Step:
-      detail::check_arg(
-          switch_step() > 0, who, "switch_step must be > 0 with the step trigger, got ", switch_step());
+      detail::check_arg(switch_step() > 0, who, "switch_step must be > 0 with the step trigger, got ", switch_step());
       break;
     case SwitchTrigger::Epoch:
       detail::check_arg(
@@ -61,8 +60,7 @@ void HybridSignSGDOptions::validate() const {
           " (use switch_at_epoch(E, steps_per_epoch))");
       break;
     case SwitchTrigger::Auto:
-      detail::check_arg(
-          std::isfinite(auto_tol()) && auto_tol() > 0, who, "auto_tol must be > 0, got ", auto_tol());
+      detail::check_arg(std::isfinite(auto_tol()) && auto_tol() > 0, who, "auto_tol must be > 0, got ", auto_tol());
       break;
     case SwitchTrigger::Never:
       break;
@@ -223,8 +221,8 @@ torch::Tensor HybridSignSGD::step(LossClosure closure) {
       if (!p.grad().defined()) {
         continue;
       }
-      auto& st = detail::get_or_create_state<HybridSignSGDParamState>(
-          *this, p, [] { return HybridSignSGDParamState(); });
+      auto& st =
+          detail::get_or_create_state<HybridSignSGDParamState>(*this, p, [] { return HybridSignSGDParamState(); });
       st.step(st.step() + 1);
       torch::Tensor g = p.grad();
       if (o->weight_decay() != 0 && !o->decoupled_weight_decay()) {

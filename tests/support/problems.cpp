@@ -35,7 +35,9 @@ torch::Tensor Logistic::loss(const torch::Tensor& w) const {
 double Logistic::optimum_loss() const {
   auto w = torch::zeros({X.size(1)}, torch::kDouble).requires_grad_(true);
   torch::optim::LBFGS lbfgs(
-      {w}, torch::optim::LBFGSOptions(1.0).max_iter(500).tolerance_grad(1e-14).tolerance_change(1e-16).line_search_fn("strong_wolfe"));
+      {w},
+      torch::optim::LBFGSOptions(1.0).max_iter(500).tolerance_grad(1e-14).tolerance_change(1e-16).line_search_fn(
+          "strong_wolfe"));
   lbfgs.step([&] {
     lbfgs.zero_grad();
     auto l = loss(w);
@@ -130,10 +132,7 @@ const std::vector<OptimizerSpec>& all_optimizers() {
          return std::make_unique<EFSignSGD>(p, EFSignSGDOptions(lr).momentum(0.5).weight_decay(1e-4));
        },
        5.0},
-      {"Lion",
-       [](P p, double lr) -> Ptr {
-         return std::make_unique<Lion>(p, LionOptions(lr).weight_decay(1e-3));
-       }},
+      {"Lion", [](P p, double lr) -> Ptr { return std::make_unique<Lion>(p, LionOptions(lr).weight_decay(1e-3)); }},
   };
   return specs;
 }

@@ -60,7 +60,7 @@ class SignoptOptimizer : public torch::optim::Optimizer {
     return last_dither_alpha_;
   }
 
- // The members below are for the optimizers' step() implementations.
+  // The members below are for the optimizers' step() implementations.
 
   /// Checks every defined gradient; returns false (and counts a skip) when the step must be
   /// skipped, throws under NonFinitePolicy::Throw (each group's `nonfinite()` option decides).
@@ -107,11 +107,7 @@ class SignoptOptimizer : public torch::optim::Optimizer {
 };
 
 /// Checks the options shared by SignSGD, Signum and the hybrid's sign phase.
-void check_common(
-    const std::string& owner,
-    double lr,
-    double weight_decay,
-    const std::optional<DitherOptions>& dither);
+void check_common(const std::string& owner, double lr, double weight_decay, const std::optional<DitherOptions>& dither);
 
 /// The sign direction of SignSGD/Signum/the hybrid for one tensor: updates the EMA `buffer`
 /// (undefined when beta == 0) in place, applies dithering, and returns u = sign(...).

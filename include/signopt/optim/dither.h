@@ -71,11 +71,7 @@ double dither_base(const torch::Tensor& x, DitherScale scale);
 
 /// Unit noise shaped like `like` (its dtype and device): N(0,1) or U(-1,1) drawn from
 /// Philox keyed by (seed, stream) at counter (step, param_index, element index).
-torch::Tensor dither_noise(
-    const torch::Tensor& like,
-    const DitherOptions& options,
-    int64_t step,
-    int64_t param_index);
+torch::Tensor dither_noise(const torch::Tensor& like, const DitherOptions& options, int64_t step, int64_t param_index);
 
 /// x + s_t * noise with s_t = alpha_t * base(x); `tick` is t0. Returns s_t through `scale_out`.
 torch::Tensor add_dither(

@@ -47,7 +47,9 @@ struct EFSignSGDParamState : public torch::optim::OptimizerCloneableParamState<E
 /// EF-SignSGD: p = lr g + e; Delta = (||p||_1 / d) sign(p); theta -= Delta; e = p - Delta.
 class EFSignSGD : public detail::SignoptOptimizer {
  public:
-  explicit EFSignSGD(const std::vector<torch::optim::OptimizerParamGroup>& param_groups, EFSignSGDOptions defaults = {});
+  explicit EFSignSGD(
+      const std::vector<torch::optim::OptimizerParamGroup>& param_groups,
+      EFSignSGDOptions defaults = {});
   explicit EFSignSGD(std::vector<torch::Tensor> params, EFSignSGDOptions defaults = {})
       : EFSignSGD({torch::optim::OptimizerParamGroup(std::move(params))}, std::move(defaults)) {}
 
