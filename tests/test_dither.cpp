@@ -2,6 +2,8 @@
 // E[sign(x + s xi)] = erf(x / (s sqrt 2)) (Gaussian) and clip(x / s, -1, 1) (uniform).
 #include "support/problems.h"
 
+#include <signopt/kernels/noise.h>
+
 #include <ATen/Parallel.h>
 #include <gtest/gtest.h>
 
@@ -27,6 +29,37 @@ TEST(Dither, PhiloxMatchesRandom123KnownAnswers) {
   expect_block(
       kernels::philox4x32_10({{0x243f6a88, 0x85a308d3, 0x13198a2e, 0x03707344}}, 0xa4093822, 0x299f31d0),
       {{0xd16cfe09, 0x94fdcceb, 0x5001e420, 0x24126ea1}});
+}
+
+// Bit patterns computed by the independent Python implementation (tests/golden/README.md).
+TEST(Dither, NoiseMatchesTheIndependentImplementationBitForBit) {
+  const uint32_t gaussian[8] = {
+      0x3fd95c58, 0x3fc52c61, 0x3fc4efea, 0x3ec9eb20, 0xbf9d6ccb, 0xbffdeabc, 0x3fc204f7, 0xbf11aca2};
+  const uint32_t uniform[8] = {
+      0xbf5b0824, 0xbf43f718, 0xbeddef54, 0xbf6b8d98, 0xbf5e6732, 0x3ea58d28, 0xbeebe548, 0x3f62bc3e};
+  const auto like = torch::empty({8}, torch::kFloat);
+  const auto g = dither_noise(like, DitherOptions().seed(1), 1, 0);
+  const auto u = dither_noise(like, DitherOptions().seed(1).distribution(DitherDistribution::Uniform), 1, 0);
+  for (int i = 0; i < 8; ++i) {
+    EXPECT_EQ(kernels::float_to_bits(g[i].item<float>()), gaussian[i]) << "gaussian element " << i;
+    EXPECT_EQ(kernels::float_to_bits(u[i].item<float>()), uniform[i]) << "uniform element " << i;
+  }
+}
+
+// The float32 log and sin/cos approximations against libm over their whole input grids' samples.
+TEST(Dither, NoiseApproximationsAreAccurate) {
+  double worst_log = 0, worst_trig = 0;
+  for (uint32_t k = 1; k <= (1u << 24); k += 97) {
+    const float u = static_cast<float>(k) * 5.9604644775390625e-8f;
+    worst_log = std::max(worst_log, std::abs(kernels::noise_log(u) - std::log(static_cast<double>(u))) /
+                                        std::max(1e-30, std::abs(std::log(static_cast<double>(u)))));
+    float s, c;
+    kernels::noise_sincos_2pi(kernels::noise_uniform24(k << 8), &s, &c);
+    const double angle = 2 * M_PI * static_cast<double>(kernels::noise_uniform24(k << 8));
+    worst_trig = std::max({worst_trig, std::abs(s - std::sin(angle)), std::abs(c - std::cos(angle))});
+  }
+  EXPECT_LT(worst_log, 2e-7);
+  EXPECT_LT(worst_trig, 2e-7);
 }
 
 TEST(Dither, SchedulesFollowTheirFormulas) {

@@ -1,6 +1,8 @@
 // Deterministic reductions: per-chunk serial sums in double, chunk partials added in order.
 #include <signopt/kernels/reductions.h>
 
+#include "chunk_sum.h"
+
 #include <ATen/Dispatch.h>
 #include <ATen/Parallel.h>
 
@@ -11,35 +13,27 @@
 namespace signopt::kernels {
 namespace {
 
-// Applies `term(i)` over [0, n) in fixed chunks and combines with `combine` in chunk order.
-template <typename Term, typename Combine>
-double chunked_reduce(int64_t n, double init, Term term, Combine combine) {
+// Deterministic sum of term(i) over [0, n): chunk_sum8 per chunk, chunk totals in chunk order.
+template <typename Term>
+double chunked_sum(int64_t n, Term term) {
   const int64_t chunks = (n + kReductionChunk - 1) / kReductionChunk;
-  std::vector<double> partial(static_cast<size_t>(chunks), init);
+  std::vector<double> partial(static_cast<size_t>(chunks), 0.0);
   at::parallel_for(0, chunks, 1, [&](int64_t begin, int64_t end) {
     for (int64_t c = begin; c < end; ++c) {
-      double acc = init;
       const int64_t lo = c * kReductionChunk;
-      const int64_t hi = std::min(n, lo + kReductionChunk);
-      for (int64_t i = lo; i < hi; ++i) {
-        acc = combine(acc, term(i));
-      }
-      partial[static_cast<size_t>(c)] = acc;
+      const int64_t len = std::min(n, lo + kReductionChunk) - lo;
+      partial[static_cast<size_t>(c)] = detail::chunk_sum8(len, [&](int64_t i) { return term(lo + i); });
     }
   });
-  double total = init;
+  double total = 0.0;
   for (double v : partial) {
-    total = combine(total, v);
+    total += v;
   }
   return total;
 }
 
 bool cpu_fast_path(const torch::Tensor& x) {
   return x.device().is_cpu() && (x.scalar_type() == at::kFloat || x.scalar_type() == at::kDouble);
-}
-
-double plus(double a, double b) {
-  return a + b;
 }
 
 } // namespace
@@ -52,8 +46,7 @@ double sum_abs(const torch::Tensor& x_in) {
   double out = 0;
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "signopt_sum_abs", [&] {
     const scalar_t* d = x.data_ptr<scalar_t>();
-    out = chunked_reduce(
-        x.numel(), 0.0, [d](int64_t i) { return std::abs(static_cast<double>(d[i])); }, plus);
+    out = chunked_sum(x.numel(), [d](int64_t i) { return std::abs(static_cast<double>(d[i])); });
   });
   return out;
 }
@@ -66,14 +59,11 @@ double sum_sq(const torch::Tensor& x_in) {
   double out = 0;
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "signopt_sum_sq", [&] {
     const scalar_t* d = x.data_ptr<scalar_t>();
-    out = chunked_reduce(
-        x.numel(),
-        0.0,
-        [d](int64_t i) {
+    out = chunked_sum(x.numel()
+        ,        [d](int64_t i) {
           const double v = static_cast<double>(d[i]);
           return v * v;
-        },
-        plus);
+        });
   });
   return out;
 }
@@ -89,8 +79,7 @@ double dot(const torch::Tensor& a_in, const torch::Tensor& b_in) {
   AT_DISPATCH_FLOATING_TYPES(a.scalar_type(), "signopt_dot", [&] {
     const scalar_t* da = a.data_ptr<scalar_t>();
     const scalar_t* db = b.data_ptr<scalar_t>();
-    out = chunked_reduce(
-        a.numel(), 0.0, [da, db](int64_t i) { return static_cast<double>(da[i]) * static_cast<double>(db[i]); }, plus);
+    out = chunked_sum(a.numel(), [da, db](int64_t i) { return static_cast<double>(da[i]) * static_cast<double>(db[i]); });
   });
   return out;
 }

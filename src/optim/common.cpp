@@ -40,7 +40,7 @@ torch::Tensor sign_direction(
   }
   torch::Tensor x = g;
   if (beta > 0) {
-    buffer.mul_(beta).add_(g, 1.0 - beta);
+    buffer.mul_(beta).add_(g * (1.0 - beta));
     x = buffer;
   }
   if (dither && dither->target() == DitherTarget::Momentum) {
@@ -50,6 +50,27 @@ torch::Tensor sign_direction(
     *dither_scale = scale;
   }
   return torch::sign(x);
+}
+
+kernels::DitherArgs fused_dither_args(
+    const std::optional<DitherOptions>& dither,
+    int64_t tick,
+    int64_t step,
+    int64_t param_index) {
+  kernels::DitherArgs a;
+  if (!dither) {
+    return a;
+  }
+  a.enabled = true;
+  a.gaussian = dither->distribution() == DitherDistribution::Gaussian;
+  a.target_gradient = dither->target() == DitherTarget::Gradient;
+  a.scale = static_cast<int>(dither->scale());
+  a.alpha = dither_alpha(*dither, tick);
+  a.seed = dither->seed();
+  a.stream = static_cast<uint64_t>(dither->stream());
+  a.step = step;
+  a.param_index = param_index;
+  return a;
 }
 
 bool SignoptOptimizer::grad_is_finite(const torch::Tensor& g) {

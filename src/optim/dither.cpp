@@ -1,4 +1,5 @@
 // Pre-sign dithering: schedule, scale and counter-based noise (algorithms.md section 3).
+#include <signopt/kernels/noise.h>
 #include <signopt/kernels/philox.h>
 #include <signopt/kernels/reductions.h>
 #include <signopt/optim/common.h>
@@ -82,13 +83,18 @@ torch::Tensor dither_noise(const torch::Tensor& like, const DitherOptions& o, in
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, cpu.scalar_type(), "signopt_dither_noise", [&] {
     scalar_t* out = cpu.data_ptr<scalar_t>();
     at::parallel_for(0, blocks, 1024, [&](int64_t begin, int64_t end) {
+      float values[4];
       for (int64_t b = begin; b < end; ++b) {
         const auto bits = key.block(static_cast<uint64_t>(b));
+        if (gaussian) {
+          kernels::noise_gaussian4(bits, values);
+        } else {
+          kernels::noise_uniform4(bits, values);
+        }
         const int64_t base = b * 4;
         const int lanes = static_cast<int>(std::min<int64_t>(4, n - base));
         for (int lane = 0; lane < lanes; ++lane) {
-          const double v = gaussian ? kernels::gaussian_lane(bits, lane) : kernels::symmetric_uniform_lane(bits, lane);
-          out[base + lane] = static_cast<scalar_t>(v);
+          out[base + lane] = static_cast<scalar_t>(values[lane]);
         }
       }
     });
@@ -107,7 +113,8 @@ torch::Tensor add_dither(
   if (scale_out != nullptr) {
     *scale_out = s;
   }
-  return x.add(dither_noise(x, o, step, param_index), s);
+  // Two separately rounded operations (no fused multiply-add), as in the fused kernels.
+  return x + dither_noise(x, o, step, param_index) * s;
 }
 
 std::string to_string(DitherScale v) {

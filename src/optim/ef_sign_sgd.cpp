@@ -1,4 +1,5 @@
 // EF-SignSGD: options, state serialization and step.
+#include <signopt/kernels/fused.h>
 #include <signopt/kernels/reductions.h>
 #include <signopt/optim/ef_sign_sgd.h>
 
@@ -85,18 +86,23 @@ torch::Tensor EFSignSGD::step(LossClosure closure) {
       });
       st.step(st.step() + 1);
       const double lr = o.lr();
+      if (o.momentum() > 0 && !st.momentum_buffer().defined()) {
+        st.momentum_buffer(torch::zeros_like(p, at::MemoryFormat::Preserve));
+      }
+      if (kernels::fused_eligible({p, p.grad(), st.error(), st.momentum_buffer()})) {
+        kernels::ef_sign_sgd_step(
+            p, p.grad(), st.error(), st.momentum_buffer(), lr, o.weight_decay(), o.decoupled_weight_decay(), o.momentum());
+        continue;
+      }
       torch::Tensor g = p.grad();
       if (o.weight_decay() != 0) {
         if (o.decoupled_weight_decay()) {
           p.mul_(1.0 - lr * o.weight_decay());
         } else {
-          g = g.add(p, o.weight_decay());
+          g = g + p * o.weight_decay();
         }
       }
       if (o.momentum() > 0) {
-        if (!st.momentum_buffer().defined()) {
-          st.momentum_buffer(torch::zeros_like(p, at::MemoryFormat::Preserve));
-        }
         st.momentum_buffer().mul_(o.momentum()).add_(g);
         g = st.momentum_buffer();
       }

@@ -1,4 +1,5 @@
 // HybridSignSGD: Signum phase with projection calibration, the switch, and the SGD phase.
+#include <signopt/kernels/fused.h>
 #include <signopt/kernels/reductions.h>
 #include <signopt/optim/hybrid.h>
 
@@ -179,6 +180,7 @@ struct Item {
   torch::Tensor u;
   double dot = 0.0;
   double gg = 0.0;
+  bool updated = false; // the fused kernel already applied this step's update
 };
 
 // One EMA update of lambda; returns whether it was taken (skipped for ||g||^2 = 0 or non-finite).
@@ -224,11 +226,49 @@ torch::Tensor HybridSignSGD::step(LossClosure closure) {
       auto& st =
           detail::get_or_create_state<HybridSignSGDParamState>(*this, p, [] { return HybridSignSGDParamState(); });
       st.step(st.step() + 1);
+      if (sign_phase && o->beta1() > 0 && !st.exp_avg().defined()) {
+        st.exp_avg(torch::zeros_like(p, at::MemoryFormat::Preserve));
+      }
+      // The plain sign phase: one fused pass updates m and theta and computes <u, g> and ||g||^2
+      // (the update does not depend on this step's lambda).
+      if (sign_phase && o->beta1() > 0 && kernels::fused_eligible({p, p.grad(), st.exp_avg()})) {
+        const auto& dither = o->dither();
+        const int64_t tick = dither ? dither_tick(*dither, st.step()) : 0;
+        if (dither) {
+          note_dither_alpha(dither_alpha(*dither, tick));
+        }
+        double dot_gg[2] = {0.0, 0.0};
+        kernels::sign_descent_step(
+            p,
+            p.grad(),
+            st.exp_avg(),
+            o->lr(),
+            o->weight_decay(),
+            o->decoupled_weight_decay(),
+            o->beta1(),
+            detail::fused_dither_args(dither, tick, st.step(), param_index),
+            dot_gg);
+        Item item{p, p.grad(), &st, o, param_index, {}, dot_gg[0], dot_gg[1], true};
+        items.push_back(std::move(item));
+        continue;
+      }
+      // The plain SGD phase.
+      if (!sign_phase && !calibrate && !in_handover) {
+        const double mu = o->post_switch_momentum();
+        if (mu > 0 && !st.momentum_buffer().defined()) {
+          st.momentum_buffer(torch::zeros_like(p, at::MemoryFormat::Preserve));
+        }
+        if (kernels::fused_eligible({p, p.grad(), st.momentum_buffer()})) {
+          Item item{p, p.grad(), &st, o, param_index, {}, 0.0, 0.0, true};
+          items.push_back(std::move(item));
+          continue; // applied below, once eta is known
+        }
+      }
       torch::Tensor g = p.grad();
       if (o->weight_decay() != 0 && !o->decoupled_weight_decay()) {
-        g = g.add(p, o->weight_decay());
+        g = g + p * o->weight_decay();
       }
-      Item item{p, g, &st, o, param_index, {}, 0.0, 0.0};
+      Item item{p, g, &st, o, param_index, {}, 0.0, 0.0, false};
       if (need_sign) {
         if (!st.exp_avg().defined()) {
           st.exp_avg(torch::zeros_like(p, at::MemoryFormat::Preserve));
@@ -294,6 +334,9 @@ torch::Tensor HybridSignSGD::step(LossClosure closure) {
   for (auto& it : items) {
     const double gamma = it.o->lr();
     if (sign_phase) {
+      if (it.updated) {
+        continue;
+      }
       if (it.o->decoupled_weight_decay() && it.o->weight_decay() != 0) {
         it.p.mul_(1.0 - gamma * it.o->weight_decay());
       }
@@ -311,6 +354,17 @@ torch::Tensor HybridSignSGD::step(LossClosure closure) {
       const double s_sw = it.st->switch_lr() > 0 ? it.st->switch_lr() : gamma;
       eta = (lr_sgd > 0 ? lr_sgd : head.fallback_lr()) * gamma / s_sw;
     }
+    if (it.updated) { // eligible for the fused SGD kernel; it.g is the raw gradient here
+      kernels::sgd_step(
+          it.p,
+          it.g,
+          it.st->momentum_buffer(),
+          eta,
+          it.o->weight_decay(),
+          it.o->decoupled_weight_decay(),
+          it.o->post_switch_momentum());
+      continue;
+    }
     if (it.o->decoupled_weight_decay() && it.o->weight_decay() != 0) {
       it.p.mul_(1.0 - eta * it.o->weight_decay());
     }
@@ -327,7 +381,7 @@ torch::Tensor HybridSignSGD::step(LossClosure closure) {
       const double w = static_cast<double>(after) / static_cast<double>(head.handover_steps());
       it.p.sub_(it.u * ((1.0 - w) * gamma) + direction * (w * eta));
     } else {
-      it.p.add_(direction, -eta);
+      it.p.sub_(direction * eta);
     }
   }
 

@@ -1,4 +1,5 @@
 // Lion: options, state serialization and step.
+#include <signopt/kernels/fused.h>
 #include <signopt/optim/lion.h>
 
 #include <torch/torch.h>
@@ -77,19 +78,24 @@ torch::Tensor Lion::step(LossClosure closure) {
       });
       st.step(st.step() + 1);
       const double lr = o.lr();
+      if (kernels::fused_eligible({p, p.grad(), st.exp_avg()})) {
+        kernels::lion_step(
+            p, p.grad(), st.exp_avg(), lr, o.weight_decay(), o.decoupled_weight_decay(), o.beta1(), o.beta2());
+        continue;
+      }
       torch::Tensor g = p.grad();
       if (o.weight_decay() != 0) {
         if (o.decoupled_weight_decay()) {
           // theta <- theta - lr wd theta, in the same form as section 1 of the spec.
           p.mul_(1.0 - lr * o.weight_decay());
         } else {
-          g = g.add(p, o.weight_decay());
+          g = g + p * o.weight_decay();
         }
       }
       auto& m = st.exp_avg();
       const torch::Tensor c = m * o.beta1() + g * (1.0 - o.beta1());
       p.add_(torch::sign(c), -lr);
-      m.mul_(o.beta2()).add_(g, 1.0 - o.beta2());
+      m.mul_(o.beta2()).add_(g * (1.0 - o.beta2()));
     }
   }
   return loss;

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <signopt/compat.h>
+#include <signopt/kernels/fused.h>
 #include <signopt/optim/common.h>
 
 #include <torch/torch.h>
@@ -27,23 +28,35 @@ void sign_descent_step(SignoptOptimizer& opt, BetaOf beta_of, BufferOf buffer_of
       }
       auto& st = get_or_create_state<State>(opt, p, [] { return State(); });
       st.step(st.step() + 1);
-      torch::Tensor g = p.grad();
       const double lr = o.lr();
+      const auto& dither = o.dither();
+      const int64_t tick = dither ? opt.dither_tick(*dither, st.step()) : 0;
+      if (dither) {
+        opt.note_dither_alpha(dither_alpha(*dither, tick));
+      }
+      torch::Tensor no_buffer;
+      torch::Tensor& buffer = beta > 0 ? buffer_of(st, p) : no_buffer;
+      if (kernels::fused_eligible({p, p.grad(), buffer})) {
+        kernels::sign_descent_step(
+            p,
+            p.grad(),
+            buffer,
+            lr,
+            o.weight_decay(),
+            o.decoupled_weight_decay(),
+            beta,
+            fused_dither_args(dither, tick, st.step(), param_index));
+        continue;
+      }
+      torch::Tensor g = p.grad();
       if (o.weight_decay() != 0) {
         if (o.decoupled_weight_decay()) {
           p.mul_(1.0 - lr * o.weight_decay());
         } else {
-          g = g.add(p, o.weight_decay());
+          g = g + p * o.weight_decay();
         }
       }
-      torch::Tensor no_buffer;
-      torch::Tensor& buffer = beta > 0 ? buffer_of(st, p) : no_buffer;
-      const auto& dither = o.dither();
-      const int64_t tick = dither ? opt.dither_tick(*dither, st.step()) : 0;
       const auto u = sign_direction(g, buffer, beta, dither, st.step(), tick, param_index);
-      if (dither) {
-        opt.note_dither_alpha(dither_alpha(*dither, tick));
-      }
       p.add_(u, -lr);
     }
   }

@@ -8,8 +8,11 @@ Run from the repository root with the system Python and Debian's PyTorch:
     apt-get install -y python3-torch
     /usr/bin/python3 tests/golden/generate_golden.py
 
-All arithmetic is float64. The rules below are written per rule, directly from
-the specification, and do not follow the C++ code. See README.md next to this
+All arithmetic is float64, except the dither noise itself: the Philox bits are
+turned into noise values in float32, one separately rounded operation at a time,
+exactly as include/signopt/kernels/noise.h defines them (numpy float32, which
+python3-torch pulls in). The optimizer rules below are written per rule,
+directly from the specification, and do not follow the C++ code. See README.md next to this
 file for the output format and the decisions the specification leaves open.
 """
 
@@ -17,6 +20,7 @@ import math
 import os
 import sys
 
+import numpy as np
 import torch
 
 DT = torch.float64
@@ -82,42 +86,156 @@ def dither_key(seed, stream):
     return (k0, k1)
 
 
-def uniform_from_bits(x):
-    return (x + 0.5) * 2.0 ** -32
+# The Philox bits become numbers in float32 with fixed-operation-order approximations
+# (include/signopt/kernels/noise.h), so that every C++ and CUDA path yields the same bits.
+# Below, every operation is one IEEE float32 operation on numpy float32 arrays, rounded on its
+# own (numpy never fuses a multiply and an add). All constants are float32 (F32(...)); no Python
+# float ever meets a float32 value, and f32() asserts the dtype after each step.
+F32 = np.float32
+TWO_M24 = F32(5.9604644775390625e-8)   # 2^-24, exact
+TWO_M23 = F32(1.1920928955078125e-7)   # 2^-23, exact
 
 
-def block_gaussians(x):
-    """Box-Muller on the 4 outputs of one Philox block -> 4 normal values (one per lane)."""
-    u0, u1, u2, u3 = (uniform_from_bits(v) for v in x)
-    r01 = math.sqrt(-2.0 * math.log(u0))
-    th01 = 2.0 * math.pi * u1
-    r23 = math.sqrt(-2.0 * math.log(u2))
-    th23 = 2.0 * math.pi * u3
-    return (r01 * math.cos(th01), r01 * math.sin(th01),
-            r23 * math.cos(th23), r23 * math.sin(th23))
+def f32(a):
+    assert a.dtype == np.float32, a.dtype
+    return a
 
 
-def block_uniforms(x):
-    """Uniform on [-1, 1] per lane: n = 2u - 1."""
-    return tuple(2.0 * uniform_from_bits(v) - 1.0 for v in x)
+def noise_log(u):
+    """Natural log of u in [2^-24, 1] (float32 array): Cephes logf polynomial, op by op."""
+    u = f32(np.asarray(u))
+    bits = u.view(np.uint32)
+    e = (bits >> np.uint32(23)).astype(np.int32) - np.int32(126)        # u = m 2^e, m in [0.5, 1)
+    m = f32(((bits & np.uint32(0x007FFFFF)) | np.uint32(0x3F000000)).view(np.float32))
+    low = m < F32(0.707106781186547524)
+    e = np.where(low, e - np.int32(1), e).astype(np.int32)
+    x = f32(np.where(low, f32((m + m)) - F32(1.0), m - F32(1.0)).astype(np.float32))
+    z = f32(x * x)
+    y = np.full_like(x, F32(7.0376836292E-2))
+    for c in (-1.1514610310E-1, 1.1676998740E-1, -1.2420140846E-1, 1.4249322787E-1,
+              -1.6668057665E-1, 2.0000714765E-1, -2.4999993993E-1, 3.3333331174E-1):
+        y = f32(y * x)
+        y = f32(y + F32(c))
+    y = f32(y * x)
+    y = f32(y * z)
+    fe = f32(e.astype(np.float32))                                      # exact, |e| <= 25
+    y = f32(y + f32(F32(-2.12194440e-4) * fe))
+    y = f32(y + f32(F32(-0.5) * z))
+    r = f32(x + y)
+    r = f32(r + f32(F32(0.693359375) * fe))
+    return r
+
+
+def noise_sincos_2pi(u):
+    """(sin(2 pi u), cos(2 pi u)) for u in [0, 1) (float32 array): quadrant reduction + Cephes."""
+    u = f32(np.asarray(u))
+    w = f32(u * F32(4.0))                                               # exact
+    n = f32(w + F32(0.5)).astype(np.int32)                              # truncation, as static_cast<int>
+    t = f32(w - n.astype(np.float32))                                   # exact, in [-0.5, 0.5]
+    a = f32(t * F32(1.57079632679489661923))
+    z = f32(a * a)
+    ps = np.full_like(z, F32(-1.9515295891E-4))
+    ps = f32(f32(ps * z) + F32(8.3321608736E-3))
+    ps = f32(f32(ps * z) + F32(-1.6666654611E-1))
+    s = f32(ps * z)
+    s = f32(s * a)
+    s = f32(s + a)
+    pc = np.full_like(z, F32(2.443315711809948E-5))
+    pc = f32(f32(pc * z) + F32(-1.388731625493765E-3))
+    pc = f32(f32(pc * z) + F32(4.166664568298827E-2))
+    c = f32(pc * z)
+    c = f32(c * z)
+    c = f32(c - f32(F32(0.5) * z))
+    c = f32(c + F32(1.0))
+    q = n & np.int32(3)
+    sin_out = np.select([q == 0, q == 1, q == 2], [s, c, -s], -c).astype(np.float32)
+    cos_out = np.select([q == 0, q == 1, q == 2], [c, -s, -c], s).astype(np.float32)
+    return f32(sin_out), f32(cos_out)
+
+
+def gaussian_lanes(x):
+    """Box-Muller per pair of lanes (0,1), (2,3) of Philox outputs x (uint32 array of shape [..., 4]):
+    u1 = ((x_even >> 8) + 1) 2^-24 in (0, 1], u2 = (x_odd >> 8) 2^-24 in [0, 1);
+    r = sqrt(-2 log u1); even lane r cos(2 pi u2), odd lane r sin(2 pi u2). float32 result."""
+    x = np.asarray(x, dtype=np.uint32)
+    out = np.empty(x.shape, dtype=np.float32)
+    for pair in (0, 2):
+        u1 = f32(((x[..., pair] >> np.uint32(8)) + np.uint32(1)).astype(np.float32) * TWO_M24)
+        u2 = f32((x[..., pair + 1] >> np.uint32(8)).astype(np.float32) * TWO_M24)
+        r = f32(np.sqrt(f32(F32(-2.0) * noise_log(u1))))
+        s, c = noise_sincos_2pi(u2)
+        out[..., pair] = f32(r * c)
+        out[..., pair + 1] = f32(r * s)
+    return out
+
+
+def uniform_lanes(x):
+    """Uniform on [-1, 1) per lane: (x >> 8) 2^-23 - 1 (exact in float32)."""
+    x = np.asarray(x, dtype=np.uint32)
+    return f32(f32((x >> np.uint32(8)).astype(np.float32) * TWO_M23) - F32(1.0))
+
+
+def noise_blocks(nblocks, pidx, t, seed, stream, distribution):
+    """float32 noise for elements 0 .. 4*nblocks-1 of parameter pidx at step t."""
+    key = dither_key(seed, stream)
+    x = np.array([philox4x32_10((b & MASK32, b >> 32, pidx, t & MASK32), key)
+                  for b in range(nblocks)], dtype=np.uint32).reshape(nblocks, 4)
+    if distribution == "gaussian":
+        return gaussian_lanes(x).reshape(-1)
+    if distribution == "uniform":
+        return uniform_lanes(x).reshape(-1)
+    raise ValueError(distribution)
 
 
 def dither_noise(numel, pidx, t, seed, stream, distribution):
-    """Unit noise n (before scaling) for every element of parameter pidx at step t."""
-    key = dither_key(seed, stream)
-    vals = []
-    nblocks = (numel + 3) // 4
-    for block in range(nblocks):
-        ctr = (block & MASK32, block >> 32, pidx, t & MASK32)
-        x = philox4x32_10(ctr, key)
-        if distribution == "gaussian":
-            lanes = block_gaussians(x)
-        elif distribution == "uniform":
-            lanes = block_uniforms(x)
-        else:
-            raise ValueError(distribution)
-        vals.extend(lanes)
-    return torch.tensor(vals[:numel], dtype=DT)
+    """Unit noise n (before scaling) for every element of parameter pidx at step t: the float32
+    noise value, converted exactly to float64."""
+    vals = noise_blocks((numel + 3) // 4, pidx, t, seed, stream, distribution)[:numel]
+    return torch.tensor([float(v) for v in vals], dtype=DT)
+
+
+def check_noise_functions():
+    """noise_log and noise_sincos_2pi against math on every input they can get, and the
+    moments of a large Gaussian sample."""
+    k = np.arange(1, 2 ** 24 + 1, dtype=np.uint32)
+    u = f32(k.astype(np.float32) * TWO_M24)                 # every possible u1, (0, 1]
+    got = noise_log(u).astype(np.float64)
+    want = np.log(u.astype(np.float64))
+    nz = want != 0.0
+    rel = np.max(np.abs(got[nz] - want[nz]) / np.abs(want[nz]))
+    assert rel < 2e-7, "noise_log relative error %g" % rel
+    assert got[-1] == 0.0 and np.all(got[:-1] < 0.0), "noise_log sign"
+    u2 = f32((k - np.uint32(1)).astype(np.float32) * TWO_M24)   # every possible u2, [0, 1)
+    s, c = noise_sincos_2pi(u2)
+    th = 2.0 * np.pi * u2.astype(np.float64)
+    es = np.max(np.abs(s.astype(np.float64) - np.sin(th)))
+    ec = np.max(np.abs(c.astype(np.float64) - np.cos(th)))
+    assert es < 2e-7 and ec < 2e-7, "sincos abs error sin %g cos %g" % (es, ec)
+    # spot checks through the math module
+    for v in (2.0 ** -24, 1e-3, 0.25, 0.5, 0.7071, 0.9, 1.0 - 2.0 ** -24, 1.0):
+        lv = float(noise_log(np.array([v], dtype=np.float32))[0])
+        assert abs(lv - math.log(float(F32(v)))) <= 2e-7 * max(abs(math.log(float(F32(v)))), 1e-30)
+    for v in (0.0, 0.1, 0.125, 0.25, 0.3, 0.5, 0.6, 0.75, 0.875, 1.0 - 2.0 ** -24):
+        sv, cv = noise_sincos_2pi(np.array([v], dtype=np.float32))
+        th = 2.0 * math.pi * float(F32(v))
+        assert abs(float(sv[0]) - math.sin(th)) < 2e-7 and abs(float(cv[0]) - math.cos(th)) < 2e-7
+    n = noise_blocks(250000, 0, 1, 12345, 0, "gaussian").astype(np.float64)   # 10^6 draws
+    assert np.all(np.isfinite(n))
+    mean, var = float(np.mean(n)), float(np.var(n))
+    assert abs(mean) < 5e-3 and abs(var - 1.0) < 5e-3, (mean, var)
+    nu = noise_blocks(250000, 0, 1, 12345, 0, "uniform").astype(np.float64)
+    assert np.all(nu >= -1.0) and np.all(nu < 1.0)
+    assert abs(float(np.mean(nu))) < 5e-3 and abs(float(np.var(nu)) - 1.0 / 3.0) < 5e-3
+    return rel, es, ec, mean, var
+
+
+def noise_check_values():
+    """First 8 Gaussian and uniform values for seed 1, stream 0, step 1, pidx 0."""
+    out = []
+    for dist in ("gaussian", "uniform"):
+        v = noise_blocks(2, 0, 1, 1, 0, dist)
+        out.append((dist, [("0x%08x" % int(b), float(f)) for b, f in zip(v.view(np.uint32), v)]))
+    return out
 
 
 def dither_alpha(cfg, t):
@@ -509,6 +627,7 @@ def check_hybrid_matches_signum(name, opt, params, grads, traj, info):
 def main():
     check_philox_known_answers()
     check_worked_example()
+    noise_errors = check_noise_functions()
 
     lines = [
         "# Golden trajectories for the sign optimizers (docs/algorithms.md).",
@@ -549,6 +668,12 @@ def main():
         f.write("\n".join(lines) + "\n")
     print("Philox4x32-10 known-answer tests: OK")
     print("Worked example (section 4): OK")
+    print("float32 noise: max rel err log %.3g, max abs err sin %.3g cos %.3g; "
+          "10^6 Gaussians mean %.5f var %.5f: OK" % noise_errors)
+    print("Noise check values (seed 1, stream 0, step 1, pidx 0, elements 0..7):")
+    for dist, vals in noise_check_values():
+        for i, (hexbits, val) in enumerate(vals):
+            print("  %-8s %d %s %r" % (dist, i, hexbits, val))
     print("\n".join(report))
     print("wrote %s (%d cases)" % (OUT_PATH, len(CASES)))
     return 0

@@ -2,13 +2,13 @@
 // same bits on any thread count, chunking or device.
 #pragma once
 
-#include <cmath>
 #include <cstdint>
 
 #if defined(__CUDACC__)
-#define SIGNOPT_HOST_DEVICE __host__ __device__
+#define SIGNOPT_HOST_DEVICE __host__ __device__ __forceinline__
 #else
-#define SIGNOPT_HOST_DEVICE
+// Always inlined: the fused kernels' per-ISA clones must get their own copies.
+#define SIGNOPT_HOST_DEVICE inline __attribute__((always_inline))
 #endif
 
 namespace signopt::kernels {
@@ -19,7 +19,7 @@ struct PhiloxBlock {
 };
 
 /// Philox4x32 with 10 rounds (Salmon et al., SC'11; the Random123 reference constants).
-SIGNOPT_HOST_DEVICE inline PhiloxBlock philox4x32_10(PhiloxBlock ctr, uint32_t k0, uint32_t k1) {
+SIGNOPT_HOST_DEVICE PhiloxBlock philox4x32_10(PhiloxBlock ctr, uint32_t k0, uint32_t k1) {
   constexpr uint32_t kM0 = 0xD2511F53u, kM1 = 0xCD9E8D57u;
   constexpr uint32_t kW0 = 0x9E3779B9u, kW1 = 0xBB67AE85u;
   for (int round = 0; round < 10; ++round) {
@@ -60,26 +60,5 @@ struct DrawKey {
         k1);
   }
 };
-
-/// A 32-bit word as a uniform double in the open interval (0, 1).
-SIGNOPT_HOST_DEVICE inline double uniform_open01(uint32_t x) {
-  return (static_cast<double>(x) + 0.5) * (1.0 / 4294967296.0);
-}
-
-/// Standard normal for `lane` (0..3) of a block: Box-Muller on lanes (0,1) and (2,3);
-/// even lanes take r cos(theta), odd lanes r sin(theta).
-SIGNOPT_HOST_DEVICE inline double gaussian_lane(const PhiloxBlock& b, int lane) {
-  const int pair = lane & ~1;
-  const double u_radius = uniform_open01(b.x[pair]);
-  const double u_angle = uniform_open01(b.x[pair + 1]);
-  const double r = std::sqrt(-2.0 * std::log(u_radius));
-  const double theta = 6.283185307179586 * u_angle;
-  return (lane & 1) ? r * std::sin(theta) : r * std::cos(theta);
-}
-
-/// Uniform on (-1, 1) for `lane` of a block.
-SIGNOPT_HOST_DEVICE inline double symmetric_uniform_lane(const PhiloxBlock& b, int lane) {
-  return 2.0 * uniform_open01(b.x[lane]) - 1.0;
-}
 
 } // namespace signopt::kernels

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <signopt/compat.h>
+#include <signopt/kernels/fused.h>
 #include <signopt/optim/dither.h>
 
 #include <torch/optim/optimizer.h>
@@ -121,6 +122,13 @@ torch::Tensor sign_direction(
     int64_t tick,
     int64_t param_index,
     double* dither_scale = nullptr);
+
+/// The fused kernels' view of one dithered step (disabled when `dither` is empty).
+kernels::DitherArgs fused_dither_args(
+    const std::optional<DitherOptions>& dither,
+    int64_t tick,
+    int64_t step,
+    int64_t param_index);
 
 /// Reads/writes an options field with a default when absent (for forward-compatible loads).
 void write_double(torch::serialize::OutputArchive& a, const std::string& key, double v);

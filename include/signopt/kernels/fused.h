@@ -1,0 +1,86 @@
+// Fused single-pass CPU update kernels: stateless functions of tensors and scalars, bit-identical
+// to the reference compositions of torch ops used by the optimizers (tests/test_fused.cpp).
+#pragma once
+
+#include <torch/types.h>
+
+#include <cstdint>
+
+namespace signopt::kernels {
+
+/// Whether the optimizers use the fused kernels where eligible (default: true). For tests and
+/// benchmarks that compare against the reference path; not thread-safe to change during a step.
+void set_fused_enabled(bool enabled);
+bool fused_enabled();
+
+/// How many fused kernel calls (one per parameter tensor and step) ran in this process; lets tests
+/// and benchmarks confirm which path an optimizer took.
+int64_t fused_call_count();
+
+/// True when every defined tensor is on the CPU, contiguous, float32 or float64, all of one dtype,
+/// and fused kernels are enabled.
+bool fused_eligible(std::initializer_list<torch::Tensor> tensors);
+
+/// Pre-sign dither parameters of one step of one tensor (see DitherOptions).
+struct DitherArgs {
+  bool enabled = false;
+  bool gaussian = true;
+  bool target_gradient = false;
+  /// 0 absolute, 1 rms, 2 max3sigma, 3 meanabs (the order of signopt::DitherScale).
+  int scale = 1;
+  double alpha = 0.0; ///< alpha_t
+  uint64_t seed = 0;
+  uint64_t stream = 0;
+  int64_t step = 0;
+  int64_t param_index = 0;
+};
+
+/// One SignSGD/Signum step (algorithms.md sections 1-3) on p in place; `buf` is the EMA momentum
+/// (undefined when beta == 0). Returns the dither scale s_t used (0 without dithering).
+/// When `dot_gg` is non-null it receives <u, g> and ||g||^2 (g after coupled weight decay) for the
+/// hybrid's calibration, computed in the same pass.
+double sign_descent_step(
+    torch::Tensor& p,
+    const torch::Tensor& g,
+    torch::Tensor& buf,
+    double lr,
+    double weight_decay,
+    bool decoupled,
+    double beta,
+    const DitherArgs& dither,
+    double* dot_gg = nullptr);
+
+/// The hybrid's SGD phase step: g' = g + wd p (coupled) or p *= 1 - eta wd (decoupled);
+/// v = mu v + g', p -= eta (1 - mu) v (mu > 0, v defined) or p -= eta g'.
+void sgd_step(
+    torch::Tensor& p,
+    const torch::Tensor& g,
+    torch::Tensor& v,
+    double eta,
+    double weight_decay,
+    bool decoupled,
+    double mu);
+
+/// One EF-SignSGD step: c = lr g' + e; Delta = (||c||_1 / d) sign(c); p -= Delta; e = c - Delta.
+void ef_sign_sgd_step(
+    torch::Tensor& p,
+    const torch::Tensor& g,
+    torch::Tensor& e,
+    torch::Tensor& buf,
+    double lr,
+    double weight_decay,
+    bool decoupled,
+    double momentum);
+
+/// One Lion step: c = b1 m + (1 - b1) g'; p -= lr sign(c); m = b2 m + (1 - b2) g'.
+void lion_step(
+    torch::Tensor& p,
+    const torch::Tensor& g,
+    torch::Tensor& m,
+    double lr,
+    double weight_decay,
+    bool decoupled,
+    double beta1,
+    double beta2);
+
+} // namespace signopt::kernels

@@ -1,0 +1,529 @@
+// Fused CPU update kernels. Each step walks a tensor once (twice where a per-tensor statistic must
+// be known before the update: dither scales of the updated momentum, EF-SignSGD's ||c||_1) in
+// chunks of kReductionChunk elements on at::parallel_for. Per-chunk work is compiled for AVX-512,
+// AVX2 and baseline x86-64 (target_clones: one binary, dispatch at load time) and performs exactly
+// the operations of the reference torch-op composition, each rounded alike (no contraction), so the
+// results are bit-identical to the reference path for any thread count and ISA.
+#include <signopt/kernels/fused.h>
+#include <signopt/kernels/noise.h>
+#include <signopt/kernels/philox.h>
+#include <signopt/kernels/reductions.h>
+
+#include "chunk_sum.h"
+
+#include <ATen/Parallel.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cmath>
+#include <vector>
+
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define SIGNOPT_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#define SIGNOPT_CLONES
+#endif
+#define SIGNOPT_ALWAYS_INLINE inline __attribute__((always_inline))
+#define SIGNOPT_ALWAYS_INLINE_LAMBDA __attribute__((always_inline))
+
+namespace signopt::kernels {
+namespace {
+
+std::atomic<bool> g_fused_enabled{true};
+std::atomic<int64_t> g_fused_calls{0};
+constexpr int64_t kChunk = kReductionChunk;
+static_assert(kChunk % 4 == 0, "chunks must hold whole Philox blocks");
+
+// ---- noise ---------------------------------------------------------------------------------------
+
+// Unit noise for elements [first, first + count) of one tensor; `first` is a multiple of 4.
+SIGNOPT_CLONES void fill_noise(float* out, int64_t first, int64_t count, DrawKey key, bool gaussian) {
+  uint32_t raw[kChunk];
+  const int64_t blocks = (count + 3) / 4;
+  const uint64_t block0 = static_cast<uint64_t>(first / 4);
+  for (int64_t b = 0; b < blocks; ++b) {
+    const PhiloxBlock bits = key.block(block0 + static_cast<uint64_t>(b));
+    raw[4 * b] = bits.x[0];
+    raw[4 * b + 1] = bits.x[1];
+    raw[4 * b + 2] = bits.x[2];
+    raw[4 * b + 3] = bits.x[3];
+  }
+  if (gaussian) {
+    for (int64_t j = 0; j < 2 * blocks; ++j) {
+      const float u1 = static_cast<float>((raw[2 * j] >> 8) + 1u) * 5.9604644775390625e-8f;
+      const float u2 = noise_uniform24(raw[2 * j + 1]);
+      const float r = std::sqrt(-2.0f * noise_log(u1));
+      float s, c;
+      noise_sincos_2pi(u2, &s, &c);
+      out[2 * j] = r * c;
+      out[2 * j + 1] = r * s;
+    }
+  } else {
+    for (int64_t i = 0; i < 4 * blocks; ++i) {
+      out[i] = static_cast<float>(raw[i] >> 8) * 1.1920928955078125e-7f - 1.0f;
+    }
+  }
+}
+
+template <typename T>
+SIGNOPT_ALWAYS_INLINE T sgn(T x) {
+  return static_cast<T>((x > T(0)) - (x < T(0)));
+}
+
+// ---- sign descent (SignSGD, Signum, the hybrid's sign phase) -------------------------------------
+
+template <typename T>
+struct SignArgs {
+  T wd; // coupled weight decay (0 when decoupled)
+  T decay; // decoupled factor 1 - lr wd (1 when coupled)
+  T beta, one_minus_beta;
+  T neg_lr;
+  T s_grad, s_x; // dither scale on the gradient / on the sign argument (0 when unused)
+};
+
+enum MomentumMode { kNoMomentum = 0, kUpdateMomentum = 1, kMomentumReady = 2 };
+
+// The per-element rule; statistics of g' (dot, gg) when kCalib.
+template <typename T, int kMode, bool kCalib>
+SIGNOPT_ALWAYS_INLINE void sign_chunk(
+    T* p, const T* g, T* m, const float* noise, int64_t n, const SignArgs<T>& a, double* dot, double* gg) {
+  auto element = [&](int64_t i, double* dot_term, double* gg_term) SIGNOPT_ALWAYS_INLINE_LAMBDA {
+    const T gi = g[i] + p[i] * a.wd;
+    const T z = static_cast<T>(noise[i]);
+    const T gn = gi + z * a.s_grad;
+    T x;
+    if constexpr (kMode == kUpdateMomentum) {
+      x = m[i] * a.beta + gn * a.one_minus_beta;
+      m[i] = x;
+    } else if constexpr (kMode == kMomentumReady) {
+      x = m[i];
+    } else {
+      x = gn;
+    }
+    x = x + z * a.s_x;
+    const T u = sgn(x);
+    p[i] = p[i] * a.decay + a.neg_lr * u;
+    if constexpr (kCalib) {
+      *dot_term = static_cast<double>(u) * static_cast<double>(gi);
+      *gg_term = static_cast<double>(gi) * static_cast<double>(gi);
+    }
+  };
+  if constexpr (kCalib) {
+    // Both sums follow chunk_sum8's order exactly.
+    double acc_d[8] = {0, 0, 0, 0, 0, 0, 0, 0}, acc_g[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+      for (int j = 0; j < 8; ++j) {
+        double td, tg;
+        element(i + j, &td, &tg);
+        acc_d[j] += td;
+        acc_g[j] += tg;
+      }
+    }
+    for (int j = 0; i < n; ++i, ++j) {
+      double td, tg;
+      element(i, &td, &tg);
+      acc_d[j] += td;
+      acc_g[j] += tg;
+    }
+    *dot = ((acc_d[0] + acc_d[1]) + (acc_d[2] + acc_d[3])) + ((acc_d[4] + acc_d[5]) + (acc_d[6] + acc_d[7]));
+    *gg = ((acc_g[0] + acc_g[1]) + (acc_g[2] + acc_g[3])) + ((acc_g[4] + acc_g[5]) + (acc_g[6] + acc_g[7]));
+  } else {
+    for (int64_t i = 0; i < n; ++i) {
+      element(i, nullptr, nullptr);
+    }
+  }
+}
+
+template <typename T>
+SIGNOPT_ALWAYS_INLINE void sign_chunk_dispatch(
+    int mode, bool calib, T* p, const T* g, T* m, const float* noise, int64_t n, const SignArgs<T>& a, double* dot, double* gg) {
+  switch (mode * 2 + (calib ? 1 : 0)) {
+    case 0: return sign_chunk<T, kNoMomentum, false>(p, g, m, noise, n, a, dot, gg);
+    case 1: return sign_chunk<T, kNoMomentum, true>(p, g, m, noise, n, a, dot, gg);
+    case 2: return sign_chunk<T, kUpdateMomentum, false>(p, g, m, noise, n, a, dot, gg);
+    case 3: return sign_chunk<T, kUpdateMomentum, true>(p, g, m, noise, n, a, dot, gg);
+    case 4: return sign_chunk<T, kMomentumReady, false>(p, g, m, noise, n, a, dot, gg);
+    default: return sign_chunk<T, kMomentumReady, true>(p, g, m, noise, n, a, dot, gg);
+  }
+}
+
+SIGNOPT_CLONES void sign_chunk_f32(
+    int mode, bool calib, float* p, const float* g, float* m, const float* noise, int64_t n, const SignArgs<float>& a,
+    double* dot, double* gg) {
+  sign_chunk_dispatch<float>(mode, calib, p, g, m, noise, n, a, dot, gg);
+}
+
+SIGNOPT_CLONES void sign_chunk_f64(
+    int mode, bool calib, double* p, const double* g, double* m, const float* noise, int64_t n,
+    const SignArgs<double>& a, double* dot, double* gg) {
+  sign_chunk_dispatch<double>(mode, calib, p, g, m, noise, n, a, dot, gg);
+}
+
+// Statistics of the tensor that receives the noise, before the update: sum x^2, sum |x|, max |x|.
+struct Stats {
+  double sum_sq = 0, sum_abs = 0, max_abs = 0;
+};
+
+// x = g' (kMode 0) or the updated momentum m (kMode 1, stored).
+template <typename T, int kMode>
+SIGNOPT_ALWAYS_INLINE Stats stats_chunk(const T* p, const T* g, T* m, int64_t n, const SignArgs<T>& a) {
+  auto x_at = [&](int64_t i) SIGNOPT_ALWAYS_INLINE_LAMBDA {
+    const T gi = g[i] + p[i] * a.wd;
+    if constexpr (kMode == kUpdateMomentum) {
+      const T x = m[i] * a.beta + gi * a.one_minus_beta;
+      m[i] = x;
+      return x;
+    } else {
+      return gi;
+    }
+  };
+  // One element at a time through x_at, so the momentum store happens once per element.
+  T xs[kChunk];
+  T mx = T(0);
+  for (int64_t i = 0; i < n; ++i) {
+    xs[i] = x_at(i);
+    const T ax = xs[i] < T(0) ? -xs[i] : xs[i];
+    mx = ax > mx ? ax : mx;
+  }
+  Stats s;
+  s.sum_sq = detail::chunk_sum8(n, [&](int64_t i) {
+    const double v = static_cast<double>(xs[i]);
+    return v * v;
+  });
+  s.sum_abs = detail::chunk_sum8(n, [&](int64_t i) { return std::abs(static_cast<double>(xs[i])); });
+  s.max_abs = static_cast<double>(mx);
+  return s;
+}
+
+SIGNOPT_CLONES Stats stats_chunk_f32(int mode, const float* p, const float* g, float* m, int64_t n, const SignArgs<float>& a) {
+  return mode == kUpdateMomentum ? stats_chunk<float, kUpdateMomentum>(p, g, m, n, a)
+                                 : stats_chunk<float, kNoMomentum>(p, g, m, n, a);
+}
+
+SIGNOPT_CLONES Stats stats_chunk_f64(int mode, const double* p, const double* g, double* m, int64_t n, const SignArgs<double>& a) {
+  return mode == kUpdateMomentum ? stats_chunk<double, kUpdateMomentum>(p, g, m, n, a)
+                                 : stats_chunk<double, kNoMomentum>(p, g, m, n, a);
+}
+
+int64_t chunks_of(int64_t n) {
+  return (n + kChunk - 1) / kChunk;
+}
+
+// Grain: enough chunks per task to amortize scheduling, few enough to balance 2..N threads.
+constexpr int64_t kGrainChunks = 4;
+
+template <typename T>
+SignArgs<T> sign_args(double lr, double wd, bool decoupled, double beta) {
+  SignArgs<T> a;
+  a.wd = static_cast<T>(decoupled ? 0.0 : wd);
+  a.decay = static_cast<T>(decoupled ? 1.0 - lr * wd : 1.0);
+  a.beta = static_cast<T>(beta);
+  a.one_minus_beta = static_cast<T>(1.0 - beta);
+  a.neg_lr = static_cast<T>(-lr);
+  a.s_grad = T(0);
+  a.s_x = T(0);
+  return a;
+}
+
+template <typename T>
+double sign_descent_typed(
+    torch::Tensor& p_t, const torch::Tensor& g_t, torch::Tensor& m_t, double lr, double wd, bool decoupled, double beta,
+    const DitherArgs& d, double* dot_gg) {
+  T* p = p_t.data_ptr<T>();
+  const T* g = g_t.data_ptr<T>();
+  T* m = beta > 0 ? m_t.data_ptr<T>() : nullptr;
+  const int64_t n = p_t.numel();
+  const int64_t chunks = chunks_of(n);
+  SignArgs<T> a = sign_args<T>(lr, wd, decoupled, beta);
+  int mode = beta > 0 ? kUpdateMomentum : kNoMomentum;
+  auto chunk_len = [&](int64_t c) { return std::min(n, (c + 1) * kChunk) - c * kChunk; };
+
+  double s = 0.0;
+  if (d.enabled) {
+    double base = 1.0;
+    if (d.scale != 0 && n > 0) {
+      // Pass 1: the statistic of the tensor that gets the noise (and the momentum update, if the
+      // noise goes after it), in the fixed chunk order.
+      const int stats_mode = d.target_gradient ? kNoMomentum : mode;
+      std::vector<Stats> partial(static_cast<size_t>(chunks));
+      at::parallel_for(0, chunks, kGrainChunks, [&](int64_t begin, int64_t end) {
+        for (int64_t c = begin; c < end; ++c) {
+          const int64_t o = c * kChunk;
+          if constexpr (std::is_same_v<T, float>) {
+            partial[c] = stats_chunk_f32(stats_mode, p + o, g + o, m ? m + o : nullptr, chunk_len(c), a);
+          } else {
+            partial[c] = stats_chunk_f64(stats_mode, p + o, g + o, m ? m + o : nullptr, chunk_len(c), a);
+          }
+        }
+      });
+      Stats total;
+      for (const auto& st : partial) {
+        total.sum_sq += st.sum_sq;
+        total.sum_abs += st.sum_abs;
+        total.max_abs = std::max(total.max_abs, st.max_abs);
+      }
+      const double count = static_cast<double>(n);
+      base = d.scale == 1 ? std::sqrt(total.sum_sq / count)
+                          : (d.scale == 2 ? total.max_abs / 3.0 : total.sum_abs / count);
+      if (!d.target_gradient && mode == kUpdateMomentum) {
+        mode = kMomentumReady;
+      }
+    }
+    s = d.alpha * base;
+    (d.target_gradient ? a.s_grad : a.s_x) = static_cast<T>(s);
+  }
+
+  const DrawKey key = DrawKey::make(d.seed, d.stream, static_cast<uint64_t>(d.step), static_cast<uint64_t>(d.param_index));
+  static const std::vector<float> zeros(kChunk, 0.0f);
+  const bool calib = dot_gg != nullptr;
+  std::vector<double> dots(calib ? chunks : 0), ggs(calib ? chunks : 0);
+  at::parallel_for(0, chunks, kGrainChunks, [&](int64_t begin, int64_t end) {
+    std::vector<float> noise_buffer(d.enabled ? kChunk : 0);
+    for (int64_t c = begin; c < end; ++c) {
+      const int64_t o = c * kChunk;
+      const int64_t len = chunk_len(c);
+      const float* noise = zeros.data();
+      if (d.enabled) {
+        fill_noise(noise_buffer.data(), o, len, key, d.gaussian);
+        noise = noise_buffer.data();
+      }
+      double dot = 0, gg = 0;
+      if constexpr (std::is_same_v<T, float>) {
+        sign_chunk_f32(mode, calib, p + o, g + o, m ? m + o : nullptr, noise, len, a, &dot, &gg);
+      } else {
+        sign_chunk_f64(mode, calib, p + o, g + o, m ? m + o : nullptr, noise, len, a, &dot, &gg);
+      }
+      if (calib) {
+        dots[c] = dot;
+        ggs[c] = gg;
+      }
+    }
+  });
+  if (calib) {
+    double dot = 0, gg = 0;
+    for (int64_t c = 0; c < chunks; ++c) {
+      dot += dots[c];
+      gg += ggs[c];
+    }
+    dot_gg[0] = dot;
+    dot_gg[1] = gg;
+  }
+  return s;
+}
+
+// ---- SGD phase, EF-SignSGD, Lion -----------------------------------------------------------------
+
+template <typename T, bool kMomentum>
+SIGNOPT_ALWAYS_INLINE void sgd_chunk(T* p, const T* g, T* v, int64_t n, T wd, T decay, T mu, T one_minus_mu, T eta) {
+  for (int64_t i = 0; i < n; ++i) {
+    const T gi = g[i] + p[i] * wd;
+    T d = gi;
+    if constexpr (kMomentum) {
+      const T vi = v[i] * mu + gi;
+      v[i] = vi;
+      d = vi * one_minus_mu;
+    }
+    p[i] = p[i] * decay - d * eta;
+  }
+}
+
+template <typename T>
+SIGNOPT_ALWAYS_INLINE void sgd_dispatch(bool momentum, T* p, const T* g, T* v, int64_t n, T wd, T decay, T mu, T omm, T eta) {
+  if (momentum) {
+    sgd_chunk<T, true>(p, g, v, n, wd, decay, mu, omm, eta);
+  } else {
+    sgd_chunk<T, false>(p, g, v, n, wd, decay, mu, omm, eta);
+  }
+}
+
+SIGNOPT_CLONES void sgd_chunk_f32(bool mom, float* p, const float* g, float* v, int64_t n, float wd, float decay, float mu, float omm, float eta) {
+  sgd_dispatch<float>(mom, p, g, v, n, wd, decay, mu, omm, eta);
+}
+SIGNOPT_CLONES void sgd_chunk_f64(bool mom, double* p, const double* g, double* v, int64_t n, double wd, double decay, double mu, double omm, double eta) {
+  sgd_dispatch<double>(mom, p, g, v, n, wd, decay, mu, omm, eta);
+}
+
+// EF pass 1: c = g'' lr + e (g'' = momentum buffer after its update, or g'), sum |c| in chunk_sum8 order.
+template <typename T, bool kMomentum>
+SIGNOPT_ALWAYS_INLINE double ef_pass1(const T* p, const T* g, const T* e, T* buf, int64_t n, T wd, T mu, T lr) {
+  T cs[kChunk];
+  for (int64_t i = 0; i < n; ++i) {
+    T gi = g[i] + p[i] * wd;
+    if constexpr (kMomentum) {
+      gi = buf[i] * mu + gi;
+      buf[i] = gi;
+    }
+    cs[i] = gi * lr + e[i];
+  }
+  return detail::chunk_sum8(n, [&](int64_t i) { return std::abs(static_cast<double>(cs[i])); });
+}
+
+// EF pass 2: recompute c from the stored momentum (or g'), then Delta, p and e.
+template <typename T, bool kMomentum>
+SIGNOPT_ALWAYS_INLINE void ef_pass2(T* p, const T* g, T* e, const T* buf, int64_t n, T wd, T decay, T lr, T scale) {
+  for (int64_t i = 0; i < n; ++i) {
+    const T gi = kMomentum ? buf[i] : g[i] + p[i] * wd;
+    const T c = gi * lr + e[i];
+    const T delta = sgn(c) * scale;
+    p[i] = p[i] * decay - delta;
+    e[i] = c - delta;
+  }
+}
+
+SIGNOPT_CLONES double ef_pass1_f32(bool mom, const float* p, const float* g, const float* e, float* buf, int64_t n, float wd, float mu, float lr) {
+  return mom ? ef_pass1<float, true>(p, g, e, buf, n, wd, mu, lr) : ef_pass1<float, false>(p, g, e, buf, n, wd, mu, lr);
+}
+SIGNOPT_CLONES double ef_pass1_f64(bool mom, const double* p, const double* g, const double* e, double* buf, int64_t n, double wd, double mu, double lr) {
+  return mom ? ef_pass1<double, true>(p, g, e, buf, n, wd, mu, lr) : ef_pass1<double, false>(p, g, e, buf, n, wd, mu, lr);
+}
+SIGNOPT_CLONES void ef_pass2_f32(bool mom, float* p, const float* g, float* e, const float* buf, int64_t n, float wd, float decay, float lr, float scale) {
+  mom ? ef_pass2<float, true>(p, g, e, buf, n, wd, decay, lr, scale) : ef_pass2<float, false>(p, g, e, buf, n, wd, decay, lr, scale);
+}
+SIGNOPT_CLONES void ef_pass2_f64(bool mom, double* p, const double* g, double* e, const double* buf, int64_t n, double wd, double decay, double lr, double scale) {
+  mom ? ef_pass2<double, true>(p, g, e, buf, n, wd, decay, lr, scale) : ef_pass2<double, false>(p, g, e, buf, n, wd, decay, lr, scale);
+}
+
+template <typename T>
+SIGNOPT_ALWAYS_INLINE void lion_chunk(T* p, const T* g, T* m, int64_t n, T wd, T decay, T b1, T omb1, T b2, T omb2, T neg_lr) {
+  for (int64_t i = 0; i < n; ++i) {
+    const T gi = g[i] + p[i] * wd;
+    const T c = m[i] * b1 + gi * omb1;
+    p[i] = p[i] * decay + neg_lr * sgn(c);
+    m[i] = m[i] * b2 + gi * omb2;
+  }
+}
+
+SIGNOPT_CLONES void lion_chunk_f32(float* p, const float* g, float* m, int64_t n, float wd, float decay, float b1, float omb1, float b2, float omb2, float neg_lr) {
+  lion_chunk<float>(p, g, m, n, wd, decay, b1, omb1, b2, omb2, neg_lr);
+}
+SIGNOPT_CLONES void lion_chunk_f64(double* p, const double* g, double* m, int64_t n, double wd, double decay, double b1, double omb1, double b2, double omb2, double neg_lr) {
+  lion_chunk<double>(p, g, m, n, wd, decay, b1, omb1, b2, omb2, neg_lr);
+}
+
+} // namespace
+
+void set_fused_enabled(bool enabled) {
+  g_fused_enabled.store(enabled);
+}
+
+bool fused_enabled() {
+  return g_fused_enabled.load();
+}
+
+int64_t fused_call_count() {
+  return g_fused_calls.load();
+}
+
+bool fused_eligible(std::initializer_list<torch::Tensor> tensors) {
+  if (!fused_enabled()) {
+    return false;
+  }
+  c10::optional<at::ScalarType> dtype;
+  for (const auto& t : tensors) {
+    if (!t.defined()) {
+      continue;
+    }
+    if (!t.device().is_cpu() || !t.is_contiguous() || t.is_complex() ||
+        (t.scalar_type() != at::kFloat && t.scalar_type() != at::kDouble)) {
+      return false;
+    }
+    if (dtype && *dtype != t.scalar_type()) {
+      return false;
+    }
+    dtype = t.scalar_type();
+  }
+  return true;
+}
+
+double sign_descent_step(
+    torch::Tensor& p, const torch::Tensor& g, torch::Tensor& buf, double lr, double weight_decay, bool decoupled,
+    double beta, const DitherArgs& dither, double* dot_gg) {
+  ++g_fused_calls;
+  if (p.scalar_type() == at::kFloat) {
+    return sign_descent_typed<float>(p, g, buf, lr, weight_decay, decoupled, beta, dither, dot_gg);
+  }
+  return sign_descent_typed<double>(p, g, buf, lr, weight_decay, decoupled, beta, dither, dot_gg);
+}
+
+void sgd_step(torch::Tensor& p, const torch::Tensor& g, torch::Tensor& v, double eta, double weight_decay, bool decoupled, double mu) {
+  ++g_fused_calls;
+  const int64_t n = p.numel();
+  const bool mom = mu > 0;
+  const double wd = decoupled ? 0.0 : weight_decay;
+  const double decay = decoupled ? 1.0 - eta * weight_decay : 1.0;
+  at::parallel_for(0, chunks_of(n), kGrainChunks, [&](int64_t begin, int64_t end) {
+    for (int64_t c = begin; c < end; ++c) {
+      const int64_t o = c * kChunk, len = std::min(n, o + kChunk) - o;
+      if (p.scalar_type() == at::kFloat) {
+        sgd_chunk_f32(mom, p.data_ptr<float>() + o, g.data_ptr<float>() + o, mom ? v.data_ptr<float>() + o : nullptr, len,
+                      wd, decay, mu, 1.0 - mu, eta);
+      } else {
+        sgd_chunk_f64(mom, p.data_ptr<double>() + o, g.data_ptr<double>() + o, mom ? v.data_ptr<double>() + o : nullptr,
+                      len, wd, decay, mu, 1.0 - mu, eta);
+      }
+    }
+  });
+}
+
+void ef_sign_sgd_step(
+    torch::Tensor& p, const torch::Tensor& g, torch::Tensor& e, torch::Tensor& buf, double lr, double weight_decay,
+    bool decoupled, double momentum) {
+  ++g_fused_calls;
+  const int64_t n = p.numel();
+  const int64_t chunks = chunks_of(n);
+  const bool mom = momentum > 0;
+  const double wd = decoupled ? 0.0 : weight_decay;
+  const double decay = decoupled ? 1.0 - lr * weight_decay : 1.0;
+  std::vector<double> partial(static_cast<size_t>(chunks));
+  const bool f32 = p.scalar_type() == at::kFloat;
+  at::parallel_for(0, chunks, kGrainChunks, [&](int64_t begin, int64_t end) {
+    for (int64_t c = begin; c < end; ++c) {
+      const int64_t o = c * kChunk, len = std::min(n, o + kChunk) - o;
+      partial[c] = f32 ? ef_pass1_f32(mom, p.data_ptr<float>() + o, g.data_ptr<float>() + o, e.data_ptr<float>() + o,
+                                      mom ? buf.data_ptr<float>() + o : nullptr, len, wd, momentum, lr)
+                       : ef_pass1_f64(mom, p.data_ptr<double>() + o, g.data_ptr<double>() + o, e.data_ptr<double>() + o,
+                                      mom ? buf.data_ptr<double>() + o : nullptr, len, wd, momentum, lr);
+    }
+  });
+  double l1 = 0.0;
+  for (double v : partial) {
+    l1 += v;
+  }
+  const double scale = l1 / static_cast<double>(std::max<int64_t>(n, 1));
+  at::parallel_for(0, chunks, kGrainChunks, [&](int64_t begin, int64_t end) {
+    for (int64_t c = begin; c < end; ++c) {
+      const int64_t o = c * kChunk, len = std::min(n, o + kChunk) - o;
+      if (f32) {
+        ef_pass2_f32(mom, p.data_ptr<float>() + o, g.data_ptr<float>() + o, e.data_ptr<float>() + o,
+                     mom ? buf.data_ptr<float>() + o : nullptr, len, wd, decay, lr, scale);
+      } else {
+        ef_pass2_f64(mom, p.data_ptr<double>() + o, g.data_ptr<double>() + o, e.data_ptr<double>() + o,
+                     mom ? buf.data_ptr<double>() + o : nullptr, len, wd, decay, lr, scale);
+      }
+    }
+  });
+}
+
+void lion_step(
+    torch::Tensor& p, const torch::Tensor& g, torch::Tensor& m, double lr, double weight_decay, bool decoupled,
+    double beta1, double beta2) {
+  ++g_fused_calls;
+  const int64_t n = p.numel();
+  const double wd = decoupled ? 0.0 : weight_decay;
+  const double decay = decoupled ? 1.0 - lr * weight_decay : 1.0;
+  at::parallel_for(0, chunks_of(n), kGrainChunks, [&](int64_t begin, int64_t end) {
+    for (int64_t c = begin; c < end; ++c) {
+      const int64_t o = c * kChunk, len = std::min(n, o + kChunk) - o;
+      if (p.scalar_type() == at::kFloat) {
+        lion_chunk_f32(p.data_ptr<float>() + o, g.data_ptr<float>() + o, m.data_ptr<float>() + o, len, wd, decay,
+                       beta1, 1.0 - beta1, beta2, 1.0 - beta2, -lr);
+      } else {
+        lion_chunk_f64(p.data_ptr<double>() + o, g.data_ptr<double>() + o, m.data_ptr<double>() + o, len, wd, decay,
+                       beta1, 1.0 - beta1, beta2, 1.0 - beta2, -lr);
+      }
+    }
+  });
+}
+
+} // namespace signopt::kernels
