@@ -160,14 +160,10 @@ SIGNOPT_CLONES void sign_chunk_f64(
   sign_chunk_dispatch<double>(mode, calib, p, g, m, noise, n, a, dot, gg);
 }
 
-// Statistics of the tensor that receives the noise, before the update: sum x^2, sum |x|, max |x|.
-struct Stats {
-  double sum_sq = 0, sum_abs = 0, max_abs = 0;
-};
-
-// x = g' (kMode 0) or the updated momentum m (kMode 1, stored).
-template <typename T, int kMode>
-SIGNOPT_ALWAYS_INLINE Stats stats_chunk(const T* p, const T* g, T* m, int64_t n, const SignArgs<T>& a) {
+// x = g' (kMode 0) or the updated momentum m (kMode 1, stored); one statistic of x per chunk:
+// kStat 1 sum x^2, 3 sum |x| (both in chunk_sum8's order), 2 max |x|.
+template <typename T, int kMode, int kStat>
+SIGNOPT_ALWAYS_INLINE double stats_chunk(const T* p, const T* g, T* m, int64_t n, const SignArgs<T>& a) {
   auto x_at = [&](int64_t i) SIGNOPT_ALWAYS_INLINE_LAMBDA {
     const T gi = g[i] + p[i] * a.wd;
     if constexpr (kMode == kUpdateMomentum) {
@@ -178,32 +174,47 @@ SIGNOPT_ALWAYS_INLINE Stats stats_chunk(const T* p, const T* g, T* m, int64_t n,
       return gi;
     }
   };
-  // One element at a time through x_at, so the momentum store happens once per element.
+  // x first (a plain loop that vectorizes, with the momentum store), then the statistic over the
+  // buffer in chunk_sum8's order.
   T xs[kChunk];
-  T mx = T(0);
   for (int64_t i = 0; i < n; ++i) {
     xs[i] = x_at(i);
-    const T ax = xs[i] < T(0) ? -xs[i] : xs[i];
-    mx = ax > mx ? ax : mx;
   }
-  Stats s;
-  s.sum_sq = detail::chunk_sum8(n, [&](int64_t i) {
-    const double v = static_cast<double>(xs[i]);
-    return v * v;
-  });
-  s.sum_abs = detail::chunk_sum8(n, [&](int64_t i) { return std::abs(static_cast<double>(xs[i])); });
-  s.max_abs = static_cast<double>(mx);
-  return s;
+  if constexpr (kStat == 2) {
+    T mx = T(0);
+    for (int64_t i = 0; i < n; ++i) {
+      const T ax = xs[i] < T(0) ? -xs[i] : xs[i];
+      mx = ax > mx ? ax : mx;
+    }
+    return static_cast<double>(mx);
+  } else {
+    return detail::chunk_sum8(n, [&](int64_t i) SIGNOPT_ALWAYS_INLINE_LAMBDA {
+      const double v = static_cast<double>(xs[i]);
+      if constexpr (kStat == 1) {
+        return v * v;
+      } else {
+        return v < 0 ? -v : v;
+      }
+    });
+  }
 }
 
-SIGNOPT_CLONES Stats stats_chunk_f32(int mode, const float* p, const float* g, float* m, int64_t n, const SignArgs<float>& a) {
-  return mode == kUpdateMomentum ? stats_chunk<float, kUpdateMomentum>(p, g, m, n, a)
-                                 : stats_chunk<float, kNoMomentum>(p, g, m, n, a);
+template <typename T>
+SIGNOPT_ALWAYS_INLINE double stats_dispatch(int mode, int stat, const T* p, const T* g, T* m, int64_t n, const SignArgs<T>& a) {
+  const bool mom = mode == kUpdateMomentum;
+  switch (stat) {
+    case 1: return mom ? stats_chunk<T, kUpdateMomentum, 1>(p, g, m, n, a) : stats_chunk<T, kNoMomentum, 1>(p, g, m, n, a);
+    case 2: return mom ? stats_chunk<T, kUpdateMomentum, 2>(p, g, m, n, a) : stats_chunk<T, kNoMomentum, 2>(p, g, m, n, a);
+    default: return mom ? stats_chunk<T, kUpdateMomentum, 3>(p, g, m, n, a) : stats_chunk<T, kNoMomentum, 3>(p, g, m, n, a);
+  }
 }
 
-SIGNOPT_CLONES Stats stats_chunk_f64(int mode, const double* p, const double* g, double* m, int64_t n, const SignArgs<double>& a) {
-  return mode == kUpdateMomentum ? stats_chunk<double, kUpdateMomentum>(p, g, m, n, a)
-                                 : stats_chunk<double, kNoMomentum>(p, g, m, n, a);
+SIGNOPT_CLONES double stats_chunk_f32(int mode, int stat, const float* p, const float* g, float* m, int64_t n, const SignArgs<float>& a) {
+  return stats_dispatch<float>(mode, stat, p, g, m, n, a);
+}
+
+SIGNOPT_CLONES double stats_chunk_f64(int mode, int stat, const double* p, const double* g, double* m, int64_t n, const SignArgs<double>& a) {
+  return stats_dispatch<double>(mode, stat, p, g, m, n, a);
 }
 
 int64_t chunks_of(int64_t n) {
@@ -246,26 +257,23 @@ double sign_descent_typed(
       // Pass 1: the statistic of the tensor that gets the noise (and the momentum update, if the
       // noise goes after it), in the fixed chunk order.
       const int stats_mode = d.target_gradient ? kNoMomentum : mode;
-      std::vector<Stats> partial(static_cast<size_t>(chunks));
+      std::vector<double> partial(static_cast<size_t>(chunks));
       at::parallel_for(0, chunks, kGrainChunks, [&](int64_t begin, int64_t end) {
         for (int64_t c = begin; c < end; ++c) {
           const int64_t o = c * kChunk;
           if constexpr (std::is_same_v<T, float>) {
-            partial[c] = stats_chunk_f32(stats_mode, p + o, g + o, m ? m + o : nullptr, chunk_len(c), a);
+            partial[c] = stats_chunk_f32(stats_mode, d.scale, p + o, g + o, m ? m + o : nullptr, chunk_len(c), a);
           } else {
-            partial[c] = stats_chunk_f64(stats_mode, p + o, g + o, m ? m + o : nullptr, chunk_len(c), a);
+            partial[c] = stats_chunk_f64(stats_mode, d.scale, p + o, g + o, m ? m + o : nullptr, chunk_len(c), a);
           }
         }
       });
-      Stats total;
-      for (const auto& st : partial) {
-        total.sum_sq += st.sum_sq;
-        total.sum_abs += st.sum_abs;
-        total.max_abs = std::max(total.max_abs, st.max_abs);
+      double total = 0.0;
+      for (double v : partial) {
+        total = d.scale == 2 ? std::max(total, v) : total + v;
       }
       const double count = static_cast<double>(n);
-      base = d.scale == 1 ? std::sqrt(total.sum_sq / count)
-                          : (d.scale == 2 ? total.max_abs / 3.0 : total.sum_abs / count);
+      base = d.scale == 1 ? std::sqrt(total / count) : (d.scale == 2 ? total / 3.0 : total / count);
       if (!d.target_gradient && mode == kUpdateMomentum) {
         mode = kMomentumReady;
       }

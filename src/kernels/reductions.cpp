@@ -92,11 +92,21 @@ double max_abs(const torch::Tensor& x) {
   return x.abs().max().item<double>();
 }
 
-bool all_finite(const torch::Tensor& x) {
-  if (x.numel() == 0) {
+bool all_finite(const torch::Tensor& x_in) {
+  if (x_in.numel() == 0) {
     return true;
   }
-  return torch::isfinite(x).all().item<bool>();
+  if (!cpu_fast_path(x_in)) {
+    return torch::isfinite(x_in).all().item<bool>();
+  }
+  // One read pass, no temporaries: x * 0 is 0 for finite x and NaN for NaN or +-infinity.
+  const auto x = x_in.contiguous();
+  double out = 0;
+  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "signopt_all_finite", [&] {
+    const scalar_t* d = x.data_ptr<scalar_t>();
+    out = chunked_sum(x.numel(), [d](int64_t i) { return static_cast<double>(d[i] * scalar_t(0)); });
+  });
+  return !std::isnan(out);
 }
 
 } // namespace signopt::kernels

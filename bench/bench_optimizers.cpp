@@ -1,0 +1,123 @@
+// Per-step time of every signopt optimizer (fused kernels and the reference composition), LibTorch's
+// SGD-momentum and Adam, and a plain copy of the same bytes, at 1M / 11M / 100M float32 parameters.
+// bytes_per_second uses each rule's minimum traffic (the bandwidth floor); bench/report.py turns the
+// JSON output into docs/benchmarks.md with ratios measured in the same run.
+#include <signopt/signopt.h>
+
+#include <ATen/Parallel.h>
+#include <benchmark/benchmark.h>
+#include <torch/torch.h>
+
+#include <cstdlib>
+#include <functional>
+#include <memory>
+#include <string>
+
+namespace {
+
+using Make = std::function<std::unique_ptr<torch::optim::Optimizer>(std::vector<torch::Tensor>)>;
+
+// One parameter tensor of n floats with a fixed gradient; the optimizer is stepped repeatedly.
+void run_optimizer(benchmark::State& state, const Make& make, bool fused, double floor_bytes_per_param) {
+  const int64_t n = state.range(0);
+  signopt::kernels::set_fused_enabled(fused);
+  auto p = torch::randn({n}).requires_grad_(true);
+  p.mutable_grad() = torch::randn({n});
+  auto opt = make({p});
+  opt->step(); // state allocation outside the timed loop
+  for (auto _ : state) {
+    opt->step();
+    benchmark::ClobberMemory();
+  }
+  signopt::kernels::set_fused_enabled(true);
+  state.SetBytesProcessed(static_cast<int64_t>(state.iterations() * floor_bytes_per_param * n));
+  state.counters["floor_bytes_per_param"] = floor_bytes_per_param;
+}
+
+void BM_Copy(benchmark::State& state) {
+  const int64_t n = state.range(0);
+  auto src = torch::randn({n});
+  auto dst = torch::empty({n});
+  for (auto _ : state) {
+    dst.copy_(src);
+    benchmark::ClobberMemory();
+  }
+  state.SetBytesProcessed(state.iterations() * 8 * n); // read 4 + write 4 bytes per element
+}
+
+struct Case {
+  const char* name;
+  double floor_bytes; // minimum bytes moved per parameter per step
+  Make make;
+  bool has_fused;
+};
+
+std::vector<Case> cases() {
+  using P = std::vector<torch::Tensor>;
+  using Ptr = std::unique_ptr<torch::optim::Optimizer>;
+  return {
+      {"SignSGD", 12, [](P p) -> Ptr { return std::make_unique<signopt::SignSGD>(p, signopt::SignSGDOptions(1e-3)); }, true},
+      {"Signum", 20, [](P p) -> Ptr { return std::make_unique<signopt::Signum>(p, signopt::SignumOptions(1e-3)); }, true},
+      {"DitheredSignum", 20,
+       [](P p) -> Ptr {
+         return std::make_unique<signopt::Signum>(p, signopt::SignumOptions(1e-3).dither(signopt::DitherOptions().seed(1)));
+       },
+       true},
+      {"HybridSignPhase", 20,
+       [](P p) -> Ptr {
+         return std::make_unique<signopt::HybridSignSGD>(p, signopt::HybridSignSGDOptions(1e-3).switch_never());
+       },
+       true},
+      {"HybridSgdPhaseMomentum", 20,
+       [](P p) -> Ptr {
+         auto o = std::make_unique<signopt::HybridSignSGD>(
+             p, signopt::HybridSignSGDOptions(1e-3).switch_at_step(1).post_switch_momentum(0.9));
+         return o;
+       },
+       true},
+      {"EFSignSGD", 20, [](P p) -> Ptr { return std::make_unique<signopt::EFSignSGD>(p, signopt::EFSignSGDOptions(1e-3)); }, true},
+      {"Lion", 20, [](P p) -> Ptr { return std::make_unique<signopt::Lion>(p, signopt::LionOptions(1e-4)); }, true},
+      {"TorchSGDMomentum", 20,
+       [](P p) -> Ptr { return std::make_unique<torch::optim::SGD>(p, torch::optim::SGDOptions(1e-2).momentum(0.9)); },
+       false},
+      {"TorchAdam", 28, [](P p) -> Ptr { return std::make_unique<torch::optim::Adam>(p, torch::optim::AdamOptions(1e-3)); }, false},
+  };
+}
+
+void register_all() {
+  const std::vector<int64_t> sizes = {1 << 20, 11 * 1000 * 1000, 100 * 1000 * 1000};
+  const char* max_size = std::getenv("SIGNOPT_BENCH_MAX_SIZE");
+  const int64_t limit = max_size ? std::atoll(max_size) : sizes.back();
+  auto add_sizes = [&](benchmark::internal::Benchmark* b) {
+    for (int64_t n : sizes) {
+      if (n <= limit) {
+        b->Arg(n);
+      }
+    }
+    b->Unit(benchmark::kMillisecond)->UseRealTime();
+  };
+  add_sizes(benchmark::RegisterBenchmark("Copy", BM_Copy));
+  for (const auto& c : cases()) {
+    add_sizes(benchmark::RegisterBenchmark(
+        (std::string(c.name) + (c.has_fused ? "/fused" : "")).c_str(),
+        [c](benchmark::State& s) { run_optimizer(s, c.make, true, c.floor_bytes); }));
+    if (c.has_fused) {
+      add_sizes(benchmark::RegisterBenchmark(
+          (std::string(c.name) + "/reference").c_str(),
+          [c](benchmark::State& s) { run_optimizer(s, c.make, false, c.floor_bytes); }));
+    }
+  }
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+  const char* threads = std::getenv("SIGNOPT_BENCH_THREADS");
+  at::set_num_threads(threads ? std::atoi(threads) : 2);
+  register_all();
+  benchmark::Initialize(&argc, argv);
+  benchmark::AddCustomContext("torch_threads", std::to_string(at::get_num_threads()));
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  return 0;
+}
