@@ -57,19 +57,12 @@ void EFSignSGDParamState::serialize(torch::serialize::InputArchive& a) {
 
 EFSignSGD::EFSignSGD(const std::vector<torch::optim::OptimizerParamGroup>& param_groups, EFSignSGDOptions defaults)
     : SignoptOptimizer(param_groups, std::make_unique<EFSignSGDOptions>(defaults)) {
-  defaults.validate();
-  for (const auto& group : this->param_groups()) {
-    static_cast<const EFSignSGDOptions&>(group.options()).validate();
-  }
+  validate_groups_(defaults);
 }
 
 torch::Tensor EFSignSGD::step(LossClosure closure) {
   torch::NoGradGuard no_grad;
-  torch::Tensor loss;
-  if (closure) {
-    torch::AutoGradMode enable_grad(true);
-    loss = closure();
-  }
+  torch::Tensor loss = run_closure(closure);
   if (!gradients_finite_<EFSignSGDOptions>()) {
     return loss;
   }
@@ -118,13 +111,11 @@ torch::Tensor EFSignSGD::step(LossClosure closure) {
 }
 
 void EFSignSGD::save(torch::serialize::OutputArchive& archive) const {
-  torch::optim::serialize<EFSignSGDParamState, EFSignSGDOptions>(archive, *this);
-  save_common(archive);
+  save_as_<EFSignSGDParamState, EFSignSGDOptions>(archive);
 }
 
 void EFSignSGD::load(torch::serialize::InputArchive& archive) {
-  torch::optim::serialize<EFSignSGDParamState, EFSignSGDOptions>(archive, *this);
-  load_common(archive);
+  load_as_<EFSignSGDParamState, EFSignSGDOptions>(archive);
 }
 
 } // namespace signopt

@@ -152,10 +152,7 @@ HybridSignSGD::HybridSignSGD(
     const std::vector<torch::optim::OptimizerParamGroup>& param_groups,
     HybridSignSGDOptions defaults)
     : SignoptOptimizer(param_groups, std::make_unique<HybridSignSGDOptions>(defaults)) {
-  defaults.validate();
-  for (const auto& group : this->param_groups()) {
-    static_cast<const HybridSignSGDOptions&>(group.options()).validate();
-  }
+  validate_groups_(defaults);
 }
 
 double HybridSignSGD::corrected(double ema, int64_t updates, double beta2, bool bias_correction) const {
@@ -197,11 +194,7 @@ bool ema_update(double lambda, double gg, double beta2, double& ema, int64_t& up
 
 torch::Tensor HybridSignSGD::step(LossClosure closure) {
   torch::NoGradGuard no_grad;
-  torch::Tensor loss;
-  if (closure) {
-    torch::AutoGradMode enable_grad(true);
-    loss = closure();
-  }
+  torch::Tensor loss = run_closure(closure);
   if (param_groups().empty() || !gradients_finite_<HybridSignSGDOptions>()) {
     return loss;
   }
@@ -492,8 +485,7 @@ double HybridSignSGD::last_lambda() const {
 
 void HybridSignSGD::save(torch::serialize::OutputArchive& archive) const {
   using namespace detail;
-  torch::optim::serialize<HybridSignSGDParamState, HybridSignSGDOptions>(archive, *this);
-  save_common(archive);
+  save_as_<HybridSignSGDParamState, HybridSignSGDOptions>(archive);
   write_int(archive, "signopt/hybrid/step", step_);
   write_int(archive, "signopt/hybrid/phase", static_cast<int64_t>(phase_));
   write_int(archive, "signopt/hybrid/switch_step", switch_step_);
@@ -505,8 +497,7 @@ void HybridSignSGD::save(torch::serialize::OutputArchive& archive) const {
 
 void HybridSignSGD::load(torch::serialize::InputArchive& archive) {
   using namespace detail;
-  torch::optim::serialize<HybridSignSGDParamState, HybridSignSGDOptions>(archive, *this);
-  load_common(archive);
+  load_as_<HybridSignSGDParamState, HybridSignSGDOptions>(archive);
   step_ = read_int(archive, "signopt/hybrid/step", 0);
   phase_ = static_cast<HybridPhase>(read_int(archive, "signopt/hybrid/phase", 0));
   switch_step_ = read_int(archive, "signopt/hybrid/switch_step", -1);

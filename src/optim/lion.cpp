@@ -49,19 +49,12 @@ void LionParamState::serialize(torch::serialize::InputArchive& a) {
 
 Lion::Lion(const std::vector<torch::optim::OptimizerParamGroup>& param_groups, LionOptions defaults)
     : SignoptOptimizer(param_groups, std::make_unique<LionOptions>(defaults)) {
-  defaults.validate();
-  for (const auto& group : this->param_groups()) {
-    static_cast<const LionOptions&>(group.options()).validate();
-  }
+  validate_groups_(defaults);
 }
 
 torch::Tensor Lion::step(LossClosure closure) {
   torch::NoGradGuard no_grad;
-  torch::Tensor loss;
-  if (closure) {
-    torch::AutoGradMode enable_grad(true);
-    loss = closure();
-  }
+  torch::Tensor loss = run_closure(closure);
   if (!gradients_finite_<LionOptions>()) {
     return loss;
   }
@@ -102,13 +95,11 @@ torch::Tensor Lion::step(LossClosure closure) {
 }
 
 void Lion::save(torch::serialize::OutputArchive& archive) const {
-  torch::optim::serialize<LionParamState, LionOptions>(archive, *this);
-  save_common(archive);
+  save_as_<LionParamState, LionOptions>(archive);
 }
 
 void Lion::load(torch::serialize::InputArchive& archive) {
-  torch::optim::serialize<LionParamState, LionOptions>(archive, *this);
-  load_common(archive);
+  load_as_<LionParamState, LionOptions>(archive);
 }
 
 } // namespace signopt

@@ -37,19 +37,12 @@ void SignSGDParamState::serialize(torch::serialize::InputArchive& a) {
 
 SignSGD::SignSGD(const std::vector<torch::optim::OptimizerParamGroup>& param_groups, SignSGDOptions defaults)
     : SignoptOptimizer(param_groups, std::make_unique<SignSGDOptions>(defaults)) {
-  defaults.validate();
-  for (const auto& group : this->param_groups()) {
-    static_cast<const SignSGDOptions&>(group.options()).validate();
-  }
+  validate_groups_(defaults);
 }
 
 torch::Tensor SignSGD::step(LossClosure closure) {
   torch::NoGradGuard no_grad;
-  torch::Tensor loss;
-  if (closure) {
-    torch::AutoGradMode enable_grad(true);
-    loss = closure();
-  }
+  torch::Tensor loss = run_closure(closure);
   detail::sign_descent_step<SignSGDOptions, SignSGDParamState>(
       *this,
       [](const SignSGDOptions&) { return 0.0; },
@@ -60,13 +53,11 @@ torch::Tensor SignSGD::step(LossClosure closure) {
 }
 
 void SignSGD::save(torch::serialize::OutputArchive& archive) const {
-  torch::optim::serialize<SignSGDParamState, SignSGDOptions>(archive, *this);
-  save_common(archive);
+  save_as_<SignSGDParamState, SignSGDOptions>(archive);
 }
 
 void SignSGD::load(torch::serialize::InputArchive& archive) {
-  torch::optim::serialize<SignSGDParamState, SignSGDOptions>(archive, *this);
-  load_common(archive);
+  load_as_<SignSGDParamState, SignSGDOptions>(archive);
 }
 
 } // namespace signopt

@@ -53,19 +53,12 @@ void SignumParamState::serialize(torch::serialize::InputArchive& a) {
 
 Signum::Signum(const std::vector<torch::optim::OptimizerParamGroup>& param_groups, SignumOptions defaults)
     : SignoptOptimizer(param_groups, std::make_unique<SignumOptions>(defaults)) {
-  defaults.validate();
-  for (const auto& group : this->param_groups()) {
-    static_cast<const SignumOptions&>(group.options()).validate();
-  }
+  validate_groups_(defaults);
 }
 
 torch::Tensor Signum::step(LossClosure closure) {
   torch::NoGradGuard no_grad;
-  torch::Tensor loss;
-  if (closure) {
-    torch::AutoGradMode enable_grad(true);
-    loss = closure();
-  }
+  torch::Tensor loss = run_closure(closure);
   detail::sign_descent_step<SignumOptions, SignumParamState>(
       *this,
       [](const SignumOptions& o) { return o.momentum(); },
@@ -79,13 +72,11 @@ torch::Tensor Signum::step(LossClosure closure) {
 }
 
 void Signum::save(torch::serialize::OutputArchive& archive) const {
-  torch::optim::serialize<SignumParamState, SignumOptions>(archive, *this);
-  save_common(archive);
+  save_as_<SignumParamState, SignumOptions>(archive);
 }
 
 void Signum::load(torch::serialize::InputArchive& archive) {
-  torch::optim::serialize<SignumParamState, SignumOptions>(archive, *this);
-  load_common(archive);
+  load_as_<SignumParamState, SignumOptions>(archive);
 }
 
 } // namespace signopt

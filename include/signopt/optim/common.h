@@ -7,7 +7,9 @@
 #include <signopt/optim/dither.h>
 
 #include <torch/optim/optimizer.h>
+#include <torch/optim/serialize.h>
 #include <torch/serialize/archive.h>
+#include <torch/utils.h>
 
 #include <optional>
 #include <sstream>
@@ -84,6 +86,36 @@ class SignoptOptimizer : public torch::optim::Optimizer {
       }
     }
     return true;
+  }
+
+  /// Validates the defaults and every param group's options (each Options has validate()).
+  template <typename Options>
+  void validate_groups_(const Options& defaults) const {
+    defaults.validate();
+    for (const auto& group : param_groups()) {
+      static_cast<const Options&>(group.options()).validate();
+    }
+  }
+
+  /// LibTorch's step(closure) convention: the closure runs with grad mode on, its loss is returned.
+  static torch::Tensor run_closure(const LossClosure& closure) {
+    if (!closure) {
+      return {};
+    }
+    torch::AutoGradMode enable_grad(true);
+    return closure();
+  }
+
+  /// torch::optim's serialization of state and param groups plus signopt's global counters.
+  template <typename State, typename Options>
+  void save_as_(torch::serialize::OutputArchive& archive) const {
+    torch::optim::serialize<State, Options>(archive, *this);
+    save_common(archive);
+  }
+  template <typename State, typename Options>
+  void load_as_(torch::serialize::InputArchive& archive) {
+    torch::optim::serialize<State, Options>(archive, *this);
+    load_common(archive);
   }
 
   /// t0 for the dither schedule: the epoch (epoch clock) or step - 1.
