@@ -86,7 +86,14 @@ enum MomentumMode { kNoMomentum = 0, kUpdateMomentum = 1, kMomentumReady = 2 };
 // The per-element rule; statistics of g' (dot, gg) when kCalib.
 template <typename T, int kMode, bool kCalib>
 SIGNOPT_ALWAYS_INLINE void sign_chunk(
-    T* p, const T* g, T* m, const float* noise, int64_t n, const SignArgs<T>& a, double* dot, double* gg) {
+    T* p,
+    const T* g,
+    T* m,
+    const float* noise,
+    int64_t n,
+    const SignArgs<T>& a,
+    double* dot,
+    double* gg) {
   auto element = [&](int64_t i, double* dot_term, double* gg_term) SIGNOPT_ALWAYS_INLINE_LAMBDA {
     const T gi = g[i] + p[i] * a.wd;
     const T z = static_cast<T>(noise[i]);
@@ -137,26 +144,57 @@ SIGNOPT_ALWAYS_INLINE void sign_chunk(
 
 template <typename T>
 SIGNOPT_ALWAYS_INLINE void sign_chunk_dispatch(
-    int mode, bool calib, T* p, const T* g, T* m, const float* noise, int64_t n, const SignArgs<T>& a, double* dot, double* gg) {
+    int mode,
+    bool calib,
+    T* p,
+    const T* g,
+    T* m,
+    const float* noise,
+    int64_t n,
+    const SignArgs<T>& a,
+    double* dot,
+    double* gg) {
   switch (mode * 2 + (calib ? 1 : 0)) {
-    case 0: return sign_chunk<T, kNoMomentum, false>(p, g, m, noise, n, a, dot, gg);
-    case 1: return sign_chunk<T, kNoMomentum, true>(p, g, m, noise, n, a, dot, gg);
-    case 2: return sign_chunk<T, kUpdateMomentum, false>(p, g, m, noise, n, a, dot, gg);
-    case 3: return sign_chunk<T, kUpdateMomentum, true>(p, g, m, noise, n, a, dot, gg);
-    case 4: return sign_chunk<T, kMomentumReady, false>(p, g, m, noise, n, a, dot, gg);
-    default: return sign_chunk<T, kMomentumReady, true>(p, g, m, noise, n, a, dot, gg);
+    case 0:
+      return sign_chunk<T, kNoMomentum, false>(p, g, m, noise, n, a, dot, gg);
+    case 1:
+      return sign_chunk<T, kNoMomentum, true>(p, g, m, noise, n, a, dot, gg);
+    case 2:
+      return sign_chunk<T, kUpdateMomentum, false>(p, g, m, noise, n, a, dot, gg);
+    case 3:
+      return sign_chunk<T, kUpdateMomentum, true>(p, g, m, noise, n, a, dot, gg);
+    case 4:
+      return sign_chunk<T, kMomentumReady, false>(p, g, m, noise, n, a, dot, gg);
+    default:
+      return sign_chunk<T, kMomentumReady, true>(p, g, m, noise, n, a, dot, gg);
   }
 }
 
 SIGNOPT_CLONES void sign_chunk_f32(
-    int mode, bool calib, float* p, const float* g, float* m, const float* noise, int64_t n, const SignArgs<float>& a,
-    double* dot, double* gg) {
+    int mode,
+    bool calib,
+    float* p,
+    const float* g,
+    float* m,
+    const float* noise,
+    int64_t n,
+    const SignArgs<float>& a,
+    double* dot,
+    double* gg) {
   sign_chunk_dispatch<float>(mode, calib, p, g, m, noise, n, a, dot, gg);
 }
 
 SIGNOPT_CLONES void sign_chunk_f64(
-    int mode, bool calib, double* p, const double* g, double* m, const float* noise, int64_t n,
-    const SignArgs<double>& a, double* dot, double* gg) {
+    int mode,
+    bool calib,
+    double* p,
+    const double* g,
+    double* m,
+    const float* noise,
+    int64_t n,
+    const SignArgs<double>& a,
+    double* dot,
+    double* gg) {
   sign_chunk_dispatch<double>(mode, calib, p, g, m, noise, n, a, dot, gg);
 }
 
@@ -200,20 +238,44 @@ SIGNOPT_ALWAYS_INLINE double stats_chunk(const T* p, const T* g, T* m, int64_t n
 }
 
 template <typename T>
-SIGNOPT_ALWAYS_INLINE double stats_dispatch(int mode, int stat, const T* p, const T* g, T* m, int64_t n, const SignArgs<T>& a) {
+SIGNOPT_ALWAYS_INLINE double stats_dispatch(
+    int mode,
+    int stat,
+    const T* p,
+    const T* g,
+    T* m,
+    int64_t n,
+    const SignArgs<T>& a) {
   const bool mom = mode == kUpdateMomentum;
   switch (stat) {
-    case 1: return mom ? stats_chunk<T, kUpdateMomentum, 1>(p, g, m, n, a) : stats_chunk<T, kNoMomentum, 1>(p, g, m, n, a);
-    case 2: return mom ? stats_chunk<T, kUpdateMomentum, 2>(p, g, m, n, a) : stats_chunk<T, kNoMomentum, 2>(p, g, m, n, a);
-    default: return mom ? stats_chunk<T, kUpdateMomentum, 3>(p, g, m, n, a) : stats_chunk<T, kNoMomentum, 3>(p, g, m, n, a);
+    case 1:
+      return mom ? stats_chunk<T, kUpdateMomentum, 1>(p, g, m, n, a) : stats_chunk<T, kNoMomentum, 1>(p, g, m, n, a);
+    case 2:
+      return mom ? stats_chunk<T, kUpdateMomentum, 2>(p, g, m, n, a) : stats_chunk<T, kNoMomentum, 2>(p, g, m, n, a);
+    default:
+      return mom ? stats_chunk<T, kUpdateMomentum, 3>(p, g, m, n, a) : stats_chunk<T, kNoMomentum, 3>(p, g, m, n, a);
   }
 }
 
-SIGNOPT_CLONES double stats_chunk_f32(int mode, int stat, const float* p, const float* g, float* m, int64_t n, const SignArgs<float>& a) {
+SIGNOPT_CLONES double stats_chunk_f32(
+    int mode,
+    int stat,
+    const float* p,
+    const float* g,
+    float* m,
+    int64_t n,
+    const SignArgs<float>& a) {
   return stats_dispatch<float>(mode, stat, p, g, m, n, a);
 }
 
-SIGNOPT_CLONES double stats_chunk_f64(int mode, int stat, const double* p, const double* g, double* m, int64_t n, const SignArgs<double>& a) {
+SIGNOPT_CLONES double stats_chunk_f64(
+    int mode,
+    int stat,
+    const double* p,
+    const double* g,
+    double* m,
+    int64_t n,
+    const SignArgs<double>& a) {
   return stats_dispatch<double>(mode, stat, p, g, m, n, a);
 }
 
@@ -223,6 +285,17 @@ int64_t chunks_of(int64_t n) {
 
 // Grain: enough chunks per task to amortize scheduling, few enough to balance 2..N threads.
 constexpr int64_t kGrainChunks = 4;
+
+// Calls f(chunk index, first element, length) for every chunk of an n-element tensor, in parallel.
+template <typename F>
+void for_each_chunk(int64_t n, F f) {
+  at::parallel_for(0, chunks_of(n), kGrainChunks, [&](int64_t begin, int64_t end) {
+    for (int64_t c = begin; c < end; ++c) {
+      const int64_t o = c * kChunk;
+      f(c, o, std::min(n, o + kChunk) - o);
+    }
+  });
+}
 
 template <typename T>
 SignArgs<T> sign_args(double lr, double wd, bool decoupled, double beta) {
@@ -239,8 +312,15 @@ SignArgs<T> sign_args(double lr, double wd, bool decoupled, double beta) {
 
 template <typename T>
 double sign_descent_typed(
-    torch::Tensor& p_t, const torch::Tensor& g_t, torch::Tensor& m_t, double lr, double wd, bool decoupled, double beta,
-    const DitherArgs& d, double* dot_gg) {
+    torch::Tensor& p_t,
+    const torch::Tensor& g_t,
+    torch::Tensor& m_t,
+    double lr,
+    double wd,
+    bool decoupled,
+    double beta,
+    const DitherArgs& d,
+    double* dot_gg) {
   T* p = p_t.data_ptr<T>();
   const T* g = g_t.data_ptr<T>();
   T* m = beta > 0 ? m_t.data_ptr<T>() : nullptr;
@@ -248,7 +328,6 @@ double sign_descent_typed(
   const int64_t chunks = chunks_of(n);
   SignArgs<T> a = sign_args<T>(lr, wd, decoupled, beta);
   int mode = beta > 0 ? kUpdateMomentum : kNoMomentum;
-  auto chunk_len = [&](int64_t c) { return std::min(n, (c + 1) * kChunk) - c * kChunk; };
 
   double s = 0.0;
   if (d.enabled) {
@@ -258,14 +337,11 @@ double sign_descent_typed(
       // noise goes after it), in the fixed chunk order.
       const int stats_mode = d.target_gradient ? kNoMomentum : mode;
       std::vector<double> partial(static_cast<size_t>(chunks));
-      at::parallel_for(0, chunks, kGrainChunks, [&](int64_t begin, int64_t end) {
-        for (int64_t c = begin; c < end; ++c) {
-          const int64_t o = c * kChunk;
-          if constexpr (std::is_same_v<T, float>) {
-            partial[c] = stats_chunk_f32(stats_mode, d.scale, p + o, g + o, m ? m + o : nullptr, chunk_len(c), a);
-          } else {
-            partial[c] = stats_chunk_f64(stats_mode, d.scale, p + o, g + o, m ? m + o : nullptr, chunk_len(c), a);
-          }
+      for_each_chunk(n, [&](int64_t c, int64_t o, int64_t len) {
+        if constexpr (std::is_same_v<T, float>) {
+          partial[c] = stats_chunk_f32(stats_mode, d.scale, p + o, g + o, m ? m + o : nullptr, len, a);
+        } else {
+          partial[c] = stats_chunk_f64(stats_mode, d.scale, p + o, g + o, m ? m + o : nullptr, len, a);
         }
       });
       double total = 0.0;
@@ -282,7 +358,8 @@ double sign_descent_typed(
     (d.target_gradient ? a.s_grad : a.s_x) = static_cast<T>(s);
   }
 
-  const DrawKey key = DrawKey::make(d.seed, d.stream, static_cast<uint64_t>(d.step), static_cast<uint64_t>(d.param_index));
+  const DrawKey key =
+      DrawKey::make(d.seed, d.stream, static_cast<uint64_t>(d.step), static_cast<uint64_t>(d.param_index));
   static const std::vector<float> zeros(kChunk, 0.0f);
   const bool calib = dot_gg != nullptr;
   std::vector<double> dots(calib ? chunks : 0), ggs(calib ? chunks : 0);
@@ -290,7 +367,7 @@ double sign_descent_typed(
     std::vector<float> noise_buffer(d.enabled ? kChunk : 0);
     for (int64_t c = begin; c < end; ++c) {
       const int64_t o = c * kChunk;
-      const int64_t len = chunk_len(c);
+      const int64_t len = std::min(n, o + kChunk) - o;
       const float* noise = zeros.data();
       if (d.enabled) {
         fill_noise(noise_buffer.data(), o, len, key, d.gaussian);
@@ -337,7 +414,17 @@ SIGNOPT_ALWAYS_INLINE void sgd_chunk(T* p, const T* g, T* v, int64_t n, T wd, T 
 }
 
 template <typename T>
-SIGNOPT_ALWAYS_INLINE void sgd_dispatch(bool momentum, T* p, const T* g, T* v, int64_t n, T wd, T decay, T mu, T omm, T eta) {
+SIGNOPT_ALWAYS_INLINE void sgd_dispatch(
+    bool momentum,
+    T* p,
+    const T* g,
+    T* v,
+    int64_t n,
+    T wd,
+    T decay,
+    T mu,
+    T omm,
+    T eta) {
   if (momentum) {
     sgd_chunk<T, true>(p, g, v, n, wd, decay, mu, omm, eta);
   } else {
@@ -345,10 +432,30 @@ SIGNOPT_ALWAYS_INLINE void sgd_dispatch(bool momentum, T* p, const T* g, T* v, i
   }
 }
 
-SIGNOPT_CLONES void sgd_chunk_f32(bool mom, float* p, const float* g, float* v, int64_t n, float wd, float decay, float mu, float omm, float eta) {
+SIGNOPT_CLONES void sgd_chunk_f32(
+    bool mom,
+    float* p,
+    const float* g,
+    float* v,
+    int64_t n,
+    float wd,
+    float decay,
+    float mu,
+    float omm,
+    float eta) {
   sgd_dispatch<float>(mom, p, g, v, n, wd, decay, mu, omm, eta);
 }
-SIGNOPT_CLONES void sgd_chunk_f64(bool mom, double* p, const double* g, double* v, int64_t n, double wd, double decay, double mu, double omm, double eta) {
+SIGNOPT_CLONES void sgd_chunk_f64(
+    bool mom,
+    double* p,
+    const double* g,
+    double* v,
+    int64_t n,
+    double wd,
+    double decay,
+    double mu,
+    double omm,
+    double eta) {
   sgd_dispatch<double>(mom, p, g, v, n, wd, decay, mu, omm, eta);
 }
 
@@ -379,21 +486,73 @@ SIGNOPT_ALWAYS_INLINE void ef_pass2(T* p, const T* g, T* e, const T* buf, int64_
   }
 }
 
-SIGNOPT_CLONES double ef_pass1_f32(bool mom, const float* p, const float* g, const float* e, float* buf, int64_t n, float wd, float mu, float lr) {
+SIGNOPT_CLONES double ef_pass1_f32(
+    bool mom,
+    const float* p,
+    const float* g,
+    const float* e,
+    float* buf,
+    int64_t n,
+    float wd,
+    float mu,
+    float lr) {
   return mom ? ef_pass1<float, true>(p, g, e, buf, n, wd, mu, lr) : ef_pass1<float, false>(p, g, e, buf, n, wd, mu, lr);
 }
-SIGNOPT_CLONES double ef_pass1_f64(bool mom, const double* p, const double* g, const double* e, double* buf, int64_t n, double wd, double mu, double lr) {
-  return mom ? ef_pass1<double, true>(p, g, e, buf, n, wd, mu, lr) : ef_pass1<double, false>(p, g, e, buf, n, wd, mu, lr);
+SIGNOPT_CLONES double ef_pass1_f64(
+    bool mom,
+    const double* p,
+    const double* g,
+    const double* e,
+    double* buf,
+    int64_t n,
+    double wd,
+    double mu,
+    double lr) {
+  return mom ? ef_pass1<double, true>(p, g, e, buf, n, wd, mu, lr)
+             : ef_pass1<double, false>(p, g, e, buf, n, wd, mu, lr);
 }
-SIGNOPT_CLONES void ef_pass2_f32(bool mom, float* p, const float* g, float* e, const float* buf, int64_t n, float wd, float decay, float lr, float scale) {
-  mom ? ef_pass2<float, true>(p, g, e, buf, n, wd, decay, lr, scale) : ef_pass2<float, false>(p, g, e, buf, n, wd, decay, lr, scale);
+SIGNOPT_CLONES void ef_pass2_f32(
+    bool mom,
+    float* p,
+    const float* g,
+    float* e,
+    const float* buf,
+    int64_t n,
+    float wd,
+    float decay,
+    float lr,
+    float scale) {
+  mom ? ef_pass2<float, true>(p, g, e, buf, n, wd, decay, lr, scale)
+      : ef_pass2<float, false>(p, g, e, buf, n, wd, decay, lr, scale);
 }
-SIGNOPT_CLONES void ef_pass2_f64(bool mom, double* p, const double* g, double* e, const double* buf, int64_t n, double wd, double decay, double lr, double scale) {
-  mom ? ef_pass2<double, true>(p, g, e, buf, n, wd, decay, lr, scale) : ef_pass2<double, false>(p, g, e, buf, n, wd, decay, lr, scale);
+SIGNOPT_CLONES void ef_pass2_f64(
+    bool mom,
+    double* p,
+    const double* g,
+    double* e,
+    const double* buf,
+    int64_t n,
+    double wd,
+    double decay,
+    double lr,
+    double scale) {
+  mom ? ef_pass2<double, true>(p, g, e, buf, n, wd, decay, lr, scale)
+      : ef_pass2<double, false>(p, g, e, buf, n, wd, decay, lr, scale);
 }
 
 template <typename T>
-SIGNOPT_ALWAYS_INLINE void lion_chunk(T* p, const T* g, T* m, int64_t n, T wd, T decay, T b1, T omb1, T b2, T omb2, T neg_lr) {
+SIGNOPT_ALWAYS_INLINE void lion_chunk(
+    T* p,
+    const T* g,
+    T* m,
+    int64_t n,
+    T wd,
+    T decay,
+    T b1,
+    T omb1,
+    T b2,
+    T omb2,
+    T neg_lr) {
   for (int64_t i = 0; i < n; ++i) {
     const T gi = g[i] + p[i] * wd;
     const T c = m[i] * b1 + gi * omb1;
@@ -402,10 +561,32 @@ SIGNOPT_ALWAYS_INLINE void lion_chunk(T* p, const T* g, T* m, int64_t n, T wd, T
   }
 }
 
-SIGNOPT_CLONES void lion_chunk_f32(float* p, const float* g, float* m, int64_t n, float wd, float decay, float b1, float omb1, float b2, float omb2, float neg_lr) {
+SIGNOPT_CLONES void lion_chunk_f32(
+    float* p,
+    const float* g,
+    float* m,
+    int64_t n,
+    float wd,
+    float decay,
+    float b1,
+    float omb1,
+    float b2,
+    float omb2,
+    float neg_lr) {
   lion_chunk<float>(p, g, m, n, wd, decay, b1, omb1, b2, omb2, neg_lr);
 }
-SIGNOPT_CLONES void lion_chunk_f64(double* p, const double* g, double* m, int64_t n, double wd, double decay, double b1, double omb1, double b2, double omb2, double neg_lr) {
+SIGNOPT_CLONES void lion_chunk_f64(
+    double* p,
+    const double* g,
+    double* m,
+    int64_t n,
+    double wd,
+    double decay,
+    double b1,
+    double omb1,
+    double b2,
+    double omb2,
+    double neg_lr) {
   lion_chunk<double>(p, g, m, n, wd, decay, b1, omb1, b2, omb2, neg_lr);
 }
 
@@ -445,8 +626,15 @@ bool fused_eligible(std::initializer_list<torch::Tensor> tensors) {
 }
 
 double sign_descent_step(
-    torch::Tensor& p, const torch::Tensor& g, torch::Tensor& buf, double lr, double weight_decay, bool decoupled,
-    double beta, const DitherArgs& dither, double* dot_gg) {
+    torch::Tensor& p,
+    const torch::Tensor& g,
+    torch::Tensor& buf,
+    double lr,
+    double weight_decay,
+    bool decoupled,
+    double beta,
+    const DitherArgs& dither,
+    double* dot_gg) {
   ++g_fused_calls;
   if (p.scalar_type() == at::kFloat) {
     return sign_descent_typed<float>(p, g, buf, lr, weight_decay, decoupled, beta, dither, dot_gg);
@@ -454,29 +642,57 @@ double sign_descent_step(
   return sign_descent_typed<double>(p, g, buf, lr, weight_decay, decoupled, beta, dither, dot_gg);
 }
 
-void sgd_step(torch::Tensor& p, const torch::Tensor& g, torch::Tensor& v, double eta, double weight_decay, bool decoupled, double mu) {
+void sgd_step(
+    torch::Tensor& p,
+    const torch::Tensor& g,
+    torch::Tensor& v,
+    double eta,
+    double weight_decay,
+    bool decoupled,
+    double mu) {
   ++g_fused_calls;
   const int64_t n = p.numel();
   const bool mom = mu > 0;
   const double wd = decoupled ? 0.0 : weight_decay;
   const double decay = decoupled ? 1.0 - eta * weight_decay : 1.0;
-  at::parallel_for(0, chunks_of(n), kGrainChunks, [&](int64_t begin, int64_t end) {
-    for (int64_t c = begin; c < end; ++c) {
-      const int64_t o = c * kChunk, len = std::min(n, o + kChunk) - o;
-      if (p.scalar_type() == at::kFloat) {
-        sgd_chunk_f32(mom, p.data_ptr<float>() + o, g.data_ptr<float>() + o, mom ? v.data_ptr<float>() + o : nullptr, len,
-                      wd, decay, mu, 1.0 - mu, eta);
-      } else {
-        sgd_chunk_f64(mom, p.data_ptr<double>() + o, g.data_ptr<double>() + o, mom ? v.data_ptr<double>() + o : nullptr,
-                      len, wd, decay, mu, 1.0 - mu, eta);
-      }
+  for_each_chunk(n, [&](int64_t, int64_t o, int64_t len) {
+    if (p.scalar_type() == at::kFloat) {
+      sgd_chunk_f32(
+          mom,
+          p.data_ptr<float>() + o,
+          g.data_ptr<float>() + o,
+          mom ? v.data_ptr<float>() + o : nullptr,
+          len,
+          wd,
+          decay,
+          mu,
+          1.0 - mu,
+          eta);
+    } else {
+      sgd_chunk_f64(
+          mom,
+          p.data_ptr<double>() + o,
+          g.data_ptr<double>() + o,
+          mom ? v.data_ptr<double>() + o : nullptr,
+          len,
+          wd,
+          decay,
+          mu,
+          1.0 - mu,
+          eta);
     }
   });
 }
 
 void ef_sign_sgd_step(
-    torch::Tensor& p, const torch::Tensor& g, torch::Tensor& e, torch::Tensor& buf, double lr, double weight_decay,
-    bool decoupled, double momentum) {
+    torch::Tensor& p,
+    const torch::Tensor& g,
+    torch::Tensor& e,
+    torch::Tensor& buf,
+    double lr,
+    double weight_decay,
+    bool decoupled,
+    double momentum) {
   ++g_fused_calls;
   const int64_t n = p.numel();
   const int64_t chunks = chunks_of(n);
@@ -485,51 +701,102 @@ void ef_sign_sgd_step(
   const double decay = decoupled ? 1.0 - lr * weight_decay : 1.0;
   std::vector<double> partial(static_cast<size_t>(chunks));
   const bool f32 = p.scalar_type() == at::kFloat;
-  at::parallel_for(0, chunks, kGrainChunks, [&](int64_t begin, int64_t end) {
-    for (int64_t c = begin; c < end; ++c) {
-      const int64_t o = c * kChunk, len = std::min(n, o + kChunk) - o;
-      partial[c] = f32 ? ef_pass1_f32(mom, p.data_ptr<float>() + o, g.data_ptr<float>() + o, e.data_ptr<float>() + o,
-                                      mom ? buf.data_ptr<float>() + o : nullptr, len, wd, momentum, lr)
-                       : ef_pass1_f64(mom, p.data_ptr<double>() + o, g.data_ptr<double>() + o, e.data_ptr<double>() + o,
-                                      mom ? buf.data_ptr<double>() + o : nullptr, len, wd, momentum, lr);
-    }
+  for_each_chunk(n, [&](int64_t c, int64_t o, int64_t len) {
+    partial[c] = f32 ? ef_pass1_f32(
+                           mom,
+                           p.data_ptr<float>() + o,
+                           g.data_ptr<float>() + o,
+                           e.data_ptr<float>() + o,
+                           mom ? buf.data_ptr<float>() + o : nullptr,
+                           len,
+                           wd,
+                           momentum,
+                           lr)
+                     : ef_pass1_f64(
+                           mom,
+                           p.data_ptr<double>() + o,
+                           g.data_ptr<double>() + o,
+                           e.data_ptr<double>() + o,
+                           mom ? buf.data_ptr<double>() + o : nullptr,
+                           len,
+                           wd,
+                           momentum,
+                           lr);
   });
   double l1 = 0.0;
   for (double v : partial) {
     l1 += v;
   }
   const double scale = l1 / static_cast<double>(std::max<int64_t>(n, 1));
-  at::parallel_for(0, chunks, kGrainChunks, [&](int64_t begin, int64_t end) {
-    for (int64_t c = begin; c < end; ++c) {
-      const int64_t o = c * kChunk, len = std::min(n, o + kChunk) - o;
-      if (f32) {
-        ef_pass2_f32(mom, p.data_ptr<float>() + o, g.data_ptr<float>() + o, e.data_ptr<float>() + o,
-                     mom ? buf.data_ptr<float>() + o : nullptr, len, wd, decay, lr, scale);
-      } else {
-        ef_pass2_f64(mom, p.data_ptr<double>() + o, g.data_ptr<double>() + o, e.data_ptr<double>() + o,
-                     mom ? buf.data_ptr<double>() + o : nullptr, len, wd, decay, lr, scale);
-      }
+  for_each_chunk(n, [&](int64_t, int64_t o, int64_t len) {
+    if (f32) {
+      ef_pass2_f32(
+          mom,
+          p.data_ptr<float>() + o,
+          g.data_ptr<float>() + o,
+          e.data_ptr<float>() + o,
+          mom ? buf.data_ptr<float>() + o : nullptr,
+          len,
+          wd,
+          decay,
+          lr,
+          scale);
+    } else {
+      ef_pass2_f64(
+          mom,
+          p.data_ptr<double>() + o,
+          g.data_ptr<double>() + o,
+          e.data_ptr<double>() + o,
+          mom ? buf.data_ptr<double>() + o : nullptr,
+          len,
+          wd,
+          decay,
+          lr,
+          scale);
     }
   });
 }
 
 void lion_step(
-    torch::Tensor& p, const torch::Tensor& g, torch::Tensor& m, double lr, double weight_decay, bool decoupled,
-    double beta1, double beta2) {
+    torch::Tensor& p,
+    const torch::Tensor& g,
+    torch::Tensor& m,
+    double lr,
+    double weight_decay,
+    bool decoupled,
+    double beta1,
+    double beta2) {
   ++g_fused_calls;
   const int64_t n = p.numel();
   const double wd = decoupled ? 0.0 : weight_decay;
   const double decay = decoupled ? 1.0 - lr * weight_decay : 1.0;
-  at::parallel_for(0, chunks_of(n), kGrainChunks, [&](int64_t begin, int64_t end) {
-    for (int64_t c = begin; c < end; ++c) {
-      const int64_t o = c * kChunk, len = std::min(n, o + kChunk) - o;
-      if (p.scalar_type() == at::kFloat) {
-        lion_chunk_f32(p.data_ptr<float>() + o, g.data_ptr<float>() + o, m.data_ptr<float>() + o, len, wd, decay,
-                       beta1, 1.0 - beta1, beta2, 1.0 - beta2, -lr);
-      } else {
-        lion_chunk_f64(p.data_ptr<double>() + o, g.data_ptr<double>() + o, m.data_ptr<double>() + o, len, wd, decay,
-                       beta1, 1.0 - beta1, beta2, 1.0 - beta2, -lr);
-      }
+  for_each_chunk(n, [&](int64_t, int64_t o, int64_t len) {
+    if (p.scalar_type() == at::kFloat) {
+      lion_chunk_f32(
+          p.data_ptr<float>() + o,
+          g.data_ptr<float>() + o,
+          m.data_ptr<float>() + o,
+          len,
+          wd,
+          decay,
+          beta1,
+          1.0 - beta1,
+          beta2,
+          1.0 - beta2,
+          -lr);
+    } else {
+      lion_chunk_f64(
+          p.data_ptr<double>() + o,
+          g.data_ptr<double>() + o,
+          m.data_ptr<double>() + o,
+          len,
+          wd,
+          decay,
+          beta1,
+          1.0 - beta1,
+          beta2,
+          1.0 - beta2,
+          -lr);
     }
   });
 }

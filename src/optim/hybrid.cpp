@@ -219,17 +219,20 @@ torch::Tensor HybridSignSGD::step(LossClosure closure) {
       auto& st =
           detail::get_or_create_state<HybridSignSGDParamState>(*this, p, [] { return HybridSignSGDParamState(); });
       st.step(st.step() + 1);
-      if (sign_phase && o->beta1() > 0 && !st.exp_avg().defined()) {
+      if (need_sign && !st.exp_avg().defined()) {
         st.exp_avg(torch::zeros_like(p, at::MemoryFormat::Preserve));
       }
+      const double mu = o->post_switch_momentum();
+      if (!sign_phase && mu > 0 && !st.momentum_buffer().defined()) {
+        st.momentum_buffer(torch::zeros_like(p, at::MemoryFormat::Preserve));
+      }
+      const auto& dither = o->dither();
+      // Keyed by the parameter's own step, as in Signum, so the sign phase equals Signum exactly
+      // even when some parameters miss gradients on some steps.
+      const int64_t tick = need_sign ? begin_dither(dither, st.step()) : 0;
       // The plain sign phase: one fused pass updates m and theta and computes <u, g> and ||g||^2
       // (the update does not depend on this step's lambda).
       if (sign_phase && o->beta1() > 0 && kernels::fused_eligible({p, p.grad(), st.exp_avg()})) {
-        const auto& dither = o->dither();
-        const int64_t tick = dither ? dither_tick(*dither, st.step()) : 0;
-        if (dither) {
-          note_dither_alpha(dither_alpha(*dither, tick));
-        }
         double dot_gg[2] = {0.0, 0.0};
         kernels::sign_descent_step(
             p,
@@ -246,16 +249,10 @@ torch::Tensor HybridSignSGD::step(LossClosure closure) {
         continue;
       }
       // The plain SGD phase.
-      if (!sign_phase && !calibrate && !in_handover) {
-        const double mu = o->post_switch_momentum();
-        if (mu > 0 && !st.momentum_buffer().defined()) {
-          st.momentum_buffer(torch::zeros_like(p, at::MemoryFormat::Preserve));
-        }
-        if (kernels::fused_eligible({p, p.grad(), st.momentum_buffer()})) {
-          Item item{p, p.grad(), &st, o, param_index, {}, 0.0, 0.0, true};
-          items.push_back(std::move(item));
-          continue; // applied below, once eta is known
-        }
+      if (!sign_phase && !calibrate && !in_handover && kernels::fused_eligible({p, p.grad(), st.momentum_buffer()})) {
+        Item item{p, p.grad(), &st, o, param_index, {}, 0.0, 0.0, true};
+        items.push_back(std::move(item));
+        continue; // applied below, once eta is known
       }
       torch::Tensor g = p.grad();
       if (o->weight_decay() != 0 && !o->decoupled_weight_decay()) {
@@ -263,17 +260,7 @@ torch::Tensor HybridSignSGD::step(LossClosure closure) {
       }
       Item item{p, g, &st, o, param_index, {}, 0.0, 0.0, false};
       if (need_sign) {
-        if (!st.exp_avg().defined()) {
-          st.exp_avg(torch::zeros_like(p, at::MemoryFormat::Preserve));
-        }
-        const auto& dither = o->dither();
-        // Keyed by the parameter's own step, as in Signum, so the sign phase equals Signum exactly
-        // even when some parameters miss gradients on some steps.
-        const int64_t tick = dither ? dither_tick(*dither, st.step()) : 0;
         item.u = detail::sign_direction(g, st.exp_avg(), o->beta1(), dither, st.step(), tick, param_index);
-        if (dither) {
-          note_dither_alpha(dither_alpha(*dither, tick));
-        }
         if (o->beta1() == 0) {
           // sign_direction keeps no EMA for beta1 = 0; m is then the plain gradient.
           st.exp_avg().copy_(g);
@@ -364,9 +351,6 @@ torch::Tensor HybridSignSGD::step(LossClosure closure) {
     torch::Tensor direction = it.g;
     const double mu = it.o->post_switch_momentum();
     if (mu > 0) {
-      if (!it.st->momentum_buffer().defined()) {
-        it.st->momentum_buffer(torch::zeros_like(it.p, at::MemoryFormat::Preserve));
-      }
       it.st->momentum_buffer().mul_(mu).add_(it.g);
       direction = it.st->momentum_buffer() * (1.0 - mu);
     }

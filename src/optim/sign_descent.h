@@ -30,10 +30,7 @@ void sign_descent_step(SignoptOptimizer& opt, BetaOf beta_of, BufferOf buffer_of
       st.step(st.step() + 1);
       const double lr = o.lr();
       const auto& dither = o.dither();
-      const int64_t tick = dither ? opt.dither_tick(*dither, st.step()) : 0;
-      if (dither) {
-        opt.note_dither_alpha(dither_alpha(*dither, tick));
-      }
+      const int64_t tick = opt.begin_dither(dither, st.step());
       torch::Tensor no_buffer;
       torch::Tensor& buffer = beta > 0 ? buffer_of(st, p) : no_buffer;
       if (kernels::fused_eligible({p, p.grad(), buffer})) {

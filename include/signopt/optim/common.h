@@ -123,9 +123,15 @@ class SignoptOptimizer : public torch::optim::Optimizer {
     return d.clock() == DitherClock::Epoch ? epoch_ : step - 1;
   }
 
-  /// Records alpha_t of a dithered step for last_dither_alpha().
-  void note_dither_alpha(double alpha) {
-    last_dither_alpha_ = alpha;
+  /// t0 of a step of the parameter at `step` (0 without dithering); records alpha_t for
+  /// last_dither_alpha().
+  int64_t begin_dither(const std::optional<DitherOptions>& dither, int64_t step) {
+    if (!dither) {
+      return 0;
+    }
+    const int64_t tick = dither_tick(*dither, step);
+    last_dither_alpha_ = dither_alpha(*dither, tick);
+    return tick;
   }
 
  protected:
