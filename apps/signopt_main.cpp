@@ -1,0 +1,121 @@
+// `signopt`: the command-line program. Subcommands parse their arguments into a config and call
+// the library; every error is one clear line on stderr and a non-zero exit status.
+#include <signopt/data/datasets.h>
+#include <signopt/train/config.h>
+#include <signopt/train/trainer.h>
+#include <signopt/version.h>
+
+#include <c10/util/Exception.h>
+
+#include <cstdio>
+#include <iostream>
+#include <string>
+#include <vector>
+
+namespace {
+
+const char* kUsage = R"(usage: signopt <command> [options]
+
+Sign-based optimizers (SignSGD, Signum, dithered Signum, the Signum->SGD hybrid, EF-SignSGD, Lion)
+and baselines (SGD, Adam, AdamW) on LibTorch.
+
+commands:
+  train      train a model and write a run directory (signopt train --help)
+
+options:
+  --help     this text
+  --version  the signopt version
+
+Exit status: 0 success, 1 the run failed, 2 bad options or data, 130 interrupted (checkpoint saved).
+)";
+
+int train_command(const std::vector<std::string>& args) {
+  using namespace signopt::train;
+  for (const auto& a : args) {
+    if (a == "--help" || a == "-h") {
+      std::cout << train_help();
+      return 0;
+    }
+  }
+  std::string resume_dir;
+  TrainConfig config = parse_train_args(args, &resume_dir);
+  install_interrupt_handler();
+  RunOutcome outcome;
+  if (!resume_dir.empty()) {
+    // A resumed run keeps its saved configuration; only threads and progress output may change.
+    ResumeOverrides overrides;
+    for (size_t i = 0; i < args.size(); ++i) {
+      std::string key = args[i];
+      std::string value;
+      if (const auto eq = key.find('='); eq != std::string::npos) {
+        value = key.substr(eq + 1);
+        key = key.substr(0, eq);
+      } else if (i + 1 < args.size()) {
+        value = args[++i];
+      }
+      if (key == "--resume")
+        continue;
+      if (key == "--threads")
+        overrides.threads = config.threads;
+      else if (key == "--progress")
+        overrides.progress = config.progress;
+      else
+        throw ConfigError(
+            key + " cannot be combined with --resume: a resumed run keeps the options in its config.json "
+                  "(only --threads and --progress may change)");
+    }
+    outcome = resume_training(resume_dir, overrides);
+  } else {
+    outcome = run_training(config);
+  }
+  switch (outcome.status) {
+    case RunStatus::Completed:
+      std::printf(
+          "final test accuracy: %.2f%% (best %.2f%%) after %lld steps; run directory %s\n",
+          outcome.final_test_accuracy,
+          outcome.best_test_accuracy,
+          static_cast<long long>(outcome.steps),
+          outcome.run_dir.c_str());
+      return 0;
+    case RunStatus::Interrupted:
+      return 130;
+    case RunStatus::Failed:
+      std::fprintf(stderr, "error: %s\n", outcome.error.c_str());
+      return 1;
+  }
+  return 1;
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+  std::vector<std::string> args(argv + 1, argv + argc);
+  if (args.empty() || args[0] == "--help" || args[0] == "-h" || args[0] == "help") {
+    std::cout << kUsage;
+    return args.empty() ? 2 : 0;
+  }
+  if (args[0] == "--version") {
+    std::cout << "signopt " << SIGNOPT_VERSION_STRING << "\n";
+    return 0;
+  }
+  const std::string command = args[0];
+  args.erase(args.begin());
+  try {
+    if (command == "train")
+      return train_command(args);
+    std::fprintf(stderr, "error: unknown command '%s' (see signopt --help)\n", command.c_str());
+    return 2;
+  } catch (const signopt::train::ConfigError& e) {
+    std::fprintf(stderr, "error: %s\n", e.what());
+    return 2;
+  } catch (const signopt::data::DataError& e) {
+    std::fprintf(stderr, "error: %s\n", e.what());
+    return 2;
+  } catch (const c10::Error& e) {
+    std::fprintf(stderr, "error: %s\n", e.what_without_backtrace());
+    return 1;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "error: %s\n", e.what());
+    return 1;
+  }
+}

@@ -1,0 +1,139 @@
+// The trainer's configuration: one table of options drives the command-line flags, the config
+// files (TOML or JSON), the presets, `--help` and the run directory's config.json.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace signopt::train {
+
+/// A bad flag, config key or value. The message names the flag/key, the value and what is valid.
+struct ConfigError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+/// Everything a training run needs. Fields marked "optional" are resolved from the chosen
+/// optimizer's defaults by resolve_defaults(); config.json always holds resolved values.
+struct TrainConfig {
+  // Data and model.
+  std::string dataset = "fashion-mnist";
+  std::string data_dir; ///< "" = the dataset's default directory.
+  std::string model = "cnn";
+  std::string augment = "auto"; ///< auto (on for CIFAR) | on | off.
+  int64_t train_subset = 0; ///< 0 = all training images.
+  double val_fraction = 0.0; ///< Held-out share of the training set, evaluated every epoch.
+  int64_t synthetic_train = 6000; ///< Sizes of the synthetic dataset.
+  int64_t synthetic_test = 1000;
+
+  // Training loop.
+  int64_t epochs = 4;
+  int64_t batch_size = 128;
+  int64_t eval_batch_size = 1000;
+  int64_t max_steps = 0; ///< 0 = no limit; stops after this many optimizer steps.
+  uint64_t seed = 0;
+  int64_t threads = 0; ///< 0 = all cores.
+  std::string device = "cpu";
+
+  // Optimizer.
+  std::string optimizer = "hybrid";
+  std::optional<double> lr;
+  std::optional<double> momentum; ///< sgd, signum, ef-signsgd (beta), hybrid has beta1.
+  std::optional<double> beta1; ///< adam, adamw, lion, hybrid.
+  std::optional<double> beta2; ///< adam, adamw, lion, hybrid (its lambda EMA).
+  std::optional<double> eps; ///< adam, adamw, hybrid.
+  double weight_decay = 0.0;
+  std::optional<bool> decoupled_weight_decay; ///< sign optimizers: default coupled (Lion: decoupled).
+  bool nesterov = false; ///< sgd.
+  double dampening = 0.0; ///< sgd.
+  std::string nonfinite = "skip"; ///< skip | throw (sign optimizers).
+  // Hybrid.
+  std::string switch_trigger = "epoch"; ///< step | epoch | auto | never.
+  int64_t switch_step = 0;
+  int64_t switch_epoch = 0; ///< 0 = half the epochs (at least 1).
+  double auto_tol = 1e-3;
+  bool bias_correction = true;
+  std::string calibration = "global"; ///< global | per-tensor.
+  double post_switch_momentum = 0.0;
+  int64_t handover_steps = 0;
+  double fallback_lr = 0.01;
+  bool track_after_switch = false;
+  // Dithering (dithered-signum always; signsgd, signum and hybrid with --dither on).
+  bool dither = false;
+  double dither_alpha = 1.0;
+  std::string dither_scale = "rms"; ///< absolute | rms | max3sigma | meanabs.
+  std::string dither_schedule = "power"; ///< constant | power | linear | cosine | exponential.
+  double dither_gamma = 0.55;
+  double dither_alpha_min = 0.0;
+  int64_t dither_horizon = 0; ///< 0 with linear/cosine = the run's total steps (or epochs).
+  double dither_decay_rate = 0.999;
+  std::string dither_distribution = "gaussian"; ///< gaussian | uniform.
+  std::string dither_target = "momentum"; ///< momentum | gradient.
+  std::string dither_clock = "step"; ///< step | epoch.
+  std::optional<uint64_t> dither_seed; ///< Default: --seed.
+
+  // Learning-rate schedule.
+  std::string lr_schedule = "cosine"; ///< constant | cosine | step.
+  double warmup_epochs = 0.0; ///< Linear warmup from lr/warmup-steps to lr.
+  std::vector<int64_t> lr_milestones; ///< step schedule: epochs after which lr *= lr_decay.
+  double lr_decay = 0.1;
+  double min_lr = 0.0; ///< cosine floor.
+
+  // Run directory and logging.
+  std::string out; ///< "" = runs/<timestamp>-<optimizer>.
+  int64_t log_every = 50; ///< Steps between metric rows (and progress lines without a terminal).
+  int64_t checkpoint_every = 0; ///< Steps between checkpoints; 0 = at the end of each epoch only.
+  std::string progress = "auto"; ///< auto | bar | lines | none.
+  std::string preset; ///< The preset that was applied (recorded, informative).
+};
+
+/// One option of the table: its key (flag --key-with-dashes, config key with - or _), kind,
+/// allowed choices, help text and the group it is listed under in --help.
+struct OptionInfo {
+  std::string key;
+  std::string kind; ///< int, uint, float, bool, string, choice, int-list.
+  std::vector<std::string> choices;
+  std::string help;
+  std::string group;
+  std::string default_text; ///< As shown in --help.
+};
+
+/// The option table, in --help order.
+const std::vector<OptionInfo>& train_options();
+
+/// The preset names and one line each.
+const std::vector<std::pair<std::string, std::string>>& presets();
+
+/// Applies a named preset (ConfigError for an unknown name, listing the valid ones).
+void apply_preset(TrainConfig& config, const std::string& name);
+
+/// Sets option `key` (dashes or underscores) from its text form, checking kind, range and
+/// choices. `origin` names where the value came from (e.g. "--lr" or "run.toml: lr").
+void set_option(TrainConfig& config, const std::string& key, const std::string& value, const std::string& origin);
+
+/// Parses `signopt train` arguments: --config FILE and --preset NAME are applied first (file,
+/// then preset named in the file or on the command line, then the other keys), flags override.
+/// `--resume DIR` is returned through `resume_dir`. Throws ConfigError.
+TrainConfig parse_train_args(const std::vector<std::string>& args, std::string* resume_dir = nullptr);
+
+/// Loads a TOML (.toml) or JSON (.json) config file into `config` (flat keys as in --help).
+void load_config_file(TrainConfig& config, const std::string& path);
+
+/// Fills the optional fields from the optimizer's defaults, derives switch_epoch, dither seed and
+/// horizons, and checks cross-option consistency. Throws ConfigError.
+void resolve_defaults(TrainConfig& config);
+
+/// The resolved config as JSON text (config.json); from_json_text() reads it back exactly.
+std::string to_json_text(const TrainConfig& config);
+TrainConfig from_json_text(const std::string& text, const std::string& origin);
+
+/// The full `signopt train --help` text.
+std::string train_help();
+
+/// Optimizers by name, for --help and error messages.
+const std::vector<std::string>& optimizer_names();
+
+} // namespace signopt::train

@@ -1,0 +1,35 @@
+// Builds the optimizer a TrainConfig names (signopt's or LibTorch's baselines) and the
+// learning-rate schedule the trainer applies every step.
+#pragma once
+
+#include <signopt/optim/common.h>
+#include <signopt/optim/hybrid.h>
+#include <signopt/train/config.h>
+
+#include <torch/optim/optimizer.h>
+
+#include <memory>
+#include <vector>
+
+namespace signopt::train {
+
+/// The optimizer plus typed views of it for logging (null when it is not of that kind).
+struct OptimizerHandle {
+  std::unique_ptr<torch::optim::Optimizer> optimizer;
+  detail::SignoptOptimizer* signopt = nullptr; ///< Any signopt optimizer (dither alpha, epoch clock).
+  HybridSignSGD* hybrid = nullptr; ///< The hybrid (phase, calibrated rate).
+};
+
+/// Makes the optimizer of a resolved config (resolve_defaults() must have run) for `params`.
+/// `steps_per_epoch` and `total_steps` place the hybrid's epoch switch and the dither horizon.
+OptimizerHandle make_optimizer(
+    const TrainConfig& config,
+    std::vector<torch::Tensor> params,
+    int64_t steps_per_epoch,
+    int64_t total_steps);
+
+/// The learning rate of 0-based step `step`: linear warmup over warmup_epochs, then constant,
+/// cosine (to min_lr at total_steps) or step decay at the milestones (epochs).
+double scheduled_lr(const TrainConfig& config, int64_t step, int64_t steps_per_epoch, int64_t total_steps);
+
+} // namespace signopt::train

@@ -1,0 +1,823 @@
+// The trainer's option table and everything derived from it: flags, config files, presets,
+// --help, defaults per optimizer and config.json.
+#include <signopt/train/config.h>
+#include <signopt/version.h>
+
+#include <nlohmann/json.hpp>
+#include <toml++/toml.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cmath>
+#include <cstdlib>
+#include <fstream>
+#include <functional>
+#include <limits>
+#include <sstream>
+
+namespace signopt::train {
+namespace {
+
+using json = nlohmann::ordered_json;
+
+// One row of the table: the public description plus how to set and read the field.
+struct Entry {
+  OptionInfo info;
+  std::function<void(TrainConfig&, const std::string& text, const std::string& origin)> set;
+  std::function<json(const TrainConfig&)> get; // null json = unset optional
+};
+
+[[noreturn]] void bad_value(const std::string& origin, const std::string& value, const std::string& expected) {
+  throw ConfigError("invalid value for " + origin + ": '" + value + "' (expected " + expected + ")");
+}
+
+double parse_float(const std::string& origin, const std::string& text) {
+  char* end = nullptr;
+  errno = 0;
+  const double v = std::strtod(text.c_str(), &end);
+  if (text.empty() || *end != '\0' || errno == ERANGE || !std::isfinite(v))
+    bad_value(origin, text, "a finite number");
+  return v;
+}
+
+int64_t parse_int(const std::string& origin, const std::string& text) {
+  char* end = nullptr;
+  errno = 0;
+  const long long v = std::strtoll(text.c_str(), &end, 10);
+  if (text.empty() || *end != '\0' || errno == ERANGE)
+    bad_value(origin, text, "a whole number");
+  return v;
+}
+
+bool parse_bool(const std::string& origin, const std::string& text) {
+  if (text == "true" || text == "1" || text == "on" || text == "yes")
+    return true;
+  if (text == "false" || text == "0" || text == "off" || text == "no")
+    return false;
+  bad_value(origin, text, "true or false");
+}
+
+std::string format_number(double v) {
+  std::ostringstream s;
+  s.precision(17);
+  s << v;
+  // Shortest form that reads back exactly.
+  for (int p = 1; p <= 17; ++p) {
+    std::ostringstream t;
+    t.precision(p);
+    t << v;
+    if (std::strtod(t.str().c_str(), nullptr) == v)
+      return t.str();
+  }
+  return s.str();
+}
+
+std::string join(const std::vector<std::string>& items, const std::string& sep) {
+  std::string out;
+  for (size_t i = 0; i < items.size(); ++i)
+    out += (i ? sep : "") + items[i];
+  return out;
+}
+
+// A range check: returns "" when v is valid, else what is expected.
+using FloatCheck = std::function<std::string(double)>;
+FloatCheck at_least(double lo) {
+  return [lo](double v) { return v >= lo ? "" : "a number >= " + format_number(lo); };
+}
+FloatCheck above(double lo) {
+  return [lo](double v) { return v > lo ? "" : "a number > " + format_number(lo); };
+}
+FloatCheck unit_interval_open_right() {
+  return [](double v) { return v >= 0 && v < 1 ? "" : "a number in [0, 1)"; };
+}
+
+Entry float_entry(
+    std::string key,
+    double TrainConfig::*field,
+    FloatCheck check,
+    std::string help,
+    std::string group,
+    std::string default_text) {
+  Entry e;
+  e.info = {key, "float", {}, std::move(help), std::move(group), std::move(default_text)};
+  e.set = [field, check](TrainConfig& c, const std::string& text, const std::string& origin) {
+    const double v = parse_float(origin, text);
+    if (const auto expected = check(v); !expected.empty())
+      bad_value(origin, text, expected);
+    c.*field = v;
+  };
+  e.get = [field](const TrainConfig& c) { return json(c.*field); };
+  return e;
+}
+
+Entry optional_float_entry(
+    std::string key,
+    std::optional<double> TrainConfig::*field,
+    FloatCheck check,
+    std::string help,
+    std::string group,
+    std::string default_text) {
+  Entry e;
+  e.info = {key, "float", {}, std::move(help), std::move(group), std::move(default_text)};
+  e.set = [field, check](TrainConfig& c, const std::string& text, const std::string& origin) {
+    const double v = parse_float(origin, text);
+    if (const auto expected = check(v); !expected.empty())
+      bad_value(origin, text, expected);
+    c.*field = v;
+  };
+  e.get = [field](const TrainConfig& c) { return (c.*field) ? json(*(c.*field)) : json(); };
+  return e;
+}
+
+Entry int_entry(
+    std::string key,
+    int64_t TrainConfig::*field,
+    int64_t min,
+    std::string help,
+    std::string group,
+    std::string default_text) {
+  Entry e;
+  e.info = {key, "int", {}, std::move(help), std::move(group), std::move(default_text)};
+  e.set = [field, min](TrainConfig& c, const std::string& text, const std::string& origin) {
+    const int64_t v = parse_int(origin, text);
+    if (v < min)
+      bad_value(origin, text, "a whole number >= " + std::to_string(min));
+    c.*field = v;
+  };
+  e.get = [field](const TrainConfig& c) { return json(c.*field); };
+  return e;
+}
+
+Entry seed_entry(std::string key, std::string help, std::string group) {
+  Entry e;
+  e.info = {key, "uint", {}, std::move(help), std::move(group), "0"};
+  e.set = [](TrainConfig& c, const std::string& text, const std::string& origin) {
+    char* end = nullptr;
+    errno = 0;
+    const unsigned long long v = std::strtoull(text.c_str(), &end, 10);
+    if (text.empty() || text[0] == '-' || *end != '\0' || errno == ERANGE)
+      bad_value(origin, text, "a whole number >= 0");
+    c.seed = v;
+  };
+  e.get = [](const TrainConfig& c) { return json(c.seed); };
+  return e;
+}
+
+Entry bool_entry(std::string key, bool TrainConfig::*field, std::string help, std::string group, std::string dflt) {
+  Entry e;
+  e.info = {key, "bool", {}, std::move(help), std::move(group), std::move(dflt)};
+  e.set = [field](TrainConfig& c, const std::string& text, const std::string& origin) {
+    c.*field = parse_bool(origin, text);
+  };
+  e.get = [field](const TrainConfig& c) { return json(c.*field); };
+  return e;
+}
+
+Entry string_entry(
+    std::string key,
+    std::string TrainConfig::*field,
+    std::vector<std::string> choices,
+    std::string help,
+    std::string group,
+    std::string dflt) {
+  Entry e;
+  e.info = {key, choices.empty() ? "string" : "choice", choices, std::move(help), std::move(group), std::move(dflt)};
+  e.set = [field, choices](TrainConfig& c, const std::string& text, const std::string& origin) {
+    if (!choices.empty() && std::find(choices.begin(), choices.end(), text) == choices.end())
+      bad_value(origin, text, "one of " + join(choices, ", "));
+    c.*field = text;
+  };
+  e.get = [field](const TrainConfig& c) { return json(c.*field); };
+  return e;
+}
+
+const std::vector<std::string> kOptimizers = {
+    "sgd", "adam", "adamw", "signsgd", "signum", "dithered-signum", "hybrid", "ef-signsgd", "lion"};
+const std::vector<std::string> kDatasets = {"fashion-mnist", "mnist", "cifar10", "cifar100", "synthetic"};
+const std::vector<std::string> kModels = {"mlp", "cnn", "resnet18"};
+
+const std::vector<Entry>& table() {
+  static const std::vector<Entry> entries = [] {
+    std::vector<Entry> t;
+    const std::string data = "Data and model", loop = "Training loop", opt = "Optimizer", hyb = "Hybrid (--optimizer hybrid)",
+                      dith = "Pre-sign dithering", sched = "Learning-rate schedule", run = "Run directory and output";
+    t.push_back(string_entry("dataset", &TrainConfig::dataset, kDatasets, "dataset to train on", data, "fashion-mnist"));
+    t.push_back(string_entry(
+        "data-dir",
+        &TrainConfig::data_dir,
+        {},
+        "directory with the dataset files (fashion-mnist: /usr/share/datasets/fashion-mnist; mnist: "
+        "/usr/share/datasets/mnist; cifar10/cifar100: ./data/cifar10, ./data/cifar100 holding the binary version)",
+        data,
+        "per dataset"));
+    t.push_back(string_entry(
+        "model",
+        &TrainConfig::model,
+        kModels,
+        "network: mlp (2 hidden layers), cnn (2 conv blocks + MLP head, ~0.2M weights), resnet18 (CIFAR variant, "
+        "~11M weights)",
+        data,
+        "cnn"));
+    t.push_back(string_entry(
+        "augment",
+        &TrainConfig::augment,
+        {"auto", "on", "off"},
+        "random crop (pad 4) + horizontal flip; auto = on for CIFAR, off otherwise",
+        data,
+        "auto"));
+    t.push_back(int_entry("train-subset", &TrainConfig::train_subset, 0, "train on the first N images only (0 = all)", data, "0"));
+    t.push_back(float_entry(
+        "val-fraction",
+        &TrainConfig::val_fraction,
+        unit_interval_open_right(),
+        "hold out this share of the training set (seeded split) as a validation set, evaluated every epoch; "
+        "choose hyperparameters on it, not on the test set",
+        data,
+        "0"));
+    t.push_back(int_entry("synthetic-train", &TrainConfig::synthetic_train, 1, "training images of --dataset synthetic", data, "6000"));
+    t.push_back(int_entry("synthetic-test", &TrainConfig::synthetic_test, 1, "test images of --dataset synthetic", data, "1000"));
+
+    t.push_back(int_entry("epochs", &TrainConfig::epochs, 1, "training epochs", loop, "4"));
+    t.push_back(int_entry("batch-size", &TrainConfig::batch_size, 1, "minibatch size", loop, "128"));
+    t.push_back(int_entry("eval-batch-size", &TrainConfig::eval_batch_size, 1, "batch size of evaluation passes", loop, "1000"));
+    t.push_back(int_entry("max-steps", &TrainConfig::max_steps, 0, "stop after this many steps (0 = no limit)", loop, "0"));
+    t.push_back(seed_entry("seed", "seed of the weights, data order, augmentation and dither", loop));
+    t.push_back(int_entry("threads", &TrainConfig::threads, 0, "CPU threads (0 = all cores)", loop, "0"));
+    t.push_back(string_entry("device", &TrainConfig::device, {"cpu", "cuda"}, "where to train", loop, "cpu"));
+
+    t.push_back(string_entry("optimizer", &TrainConfig::optimizer, kOptimizers, "the optimizer", opt, "hybrid"));
+    t.push_back(optional_float_entry(
+        "lr",
+        &TrainConfig::lr,
+        above(0),
+        "peak learning rate (sgd 0.1, adam/adamw 1e-3, ef-signsgd 0.1, sign methods and lion 1e-4; presets may "
+        "change these)",
+        opt,
+        "per optimizer"));
+    t.push_back(optional_float_entry(
+        "momentum",
+        &TrainConfig::momentum,
+        unit_interval_open_right(),
+        "sgd momentum (0.9), signum/dithered-signum beta (0.9), ef-signsgd momentum (0)",
+        opt,
+        "per optimizer"));
+    t.push_back(optional_float_entry(
+        "beta1",
+        &TrainConfig::beta1,
+        unit_interval_open_right(),
+        "adam/adamw beta1 (0.9), lion beta1 (0.9), hybrid's momentum b1 (0.9)",
+        opt,
+        "per optimizer"));
+    t.push_back(optional_float_entry(
+        "beta2",
+        &TrainConfig::beta2,
+        unit_interval_open_right(),
+        "adam/adamw beta2 (0.999), lion beta2 (0.99), hybrid's calibration EMA b2 (0.999)",
+        opt,
+        "per optimizer"));
+    t.push_back(optional_float_entry(
+        "eps", &TrainConfig::eps, above(0), "adam/adamw epsilon (1e-8), hybrid's calibration epsilon (1e-8)", opt, "per optimizer"));
+    t.push_back(float_entry("weight-decay", &TrainConfig::weight_decay, at_least(0), "weight decay", opt, "0"));
+    {
+      Entry e;
+      e.info = {
+          "decoupled-weight-decay",
+          "bool",
+          {},
+          "sign optimizers: theta *= 1 - lr*wd instead of g += wd*theta (default false; lion: true). sgd/adam are "
+          "coupled and adamw decoupled always",
+          opt,
+          "per optimizer"};
+      e.set = [](TrainConfig& c, const std::string& text, const std::string& origin) {
+        c.decoupled_weight_decay = parse_bool(origin, text);
+      };
+      e.get = [](const TrainConfig& c) {
+        return c.decoupled_weight_decay ? json(*c.decoupled_weight_decay) : json();
+      };
+      t.push_back(e);
+    }
+    t.push_back(bool_entry("nesterov", &TrainConfig::nesterov, "sgd: Nesterov momentum", opt, "false"));
+    t.push_back(float_entry("dampening", &TrainConfig::dampening, unit_interval_open_right(), "sgd: dampening", opt, "0"));
+    t.push_back(string_entry(
+        "nonfinite",
+        &TrainConfig::nonfinite,
+        {"skip", "throw"},
+        "sign optimizers: a NaN/inf gradient skips the step or stops the run",
+        opt,
+        "skip"));
+
+    t.push_back(string_entry(
+        "switch-trigger",
+        &TrainConfig::switch_trigger,
+        {"step", "epoch", "auto", "never"},
+        "when the hybrid switches from Signum to SGD: after --switch-step, after --switch-epoch, by the SWATS test, "
+        "or never",
+        hyb,
+        "epoch"));
+    t.push_back(int_entry("switch-step", &TrainConfig::switch_step, 0, "last sign step with --switch-trigger step", hyb, "0"));
+    t.push_back(int_entry(
+        "switch-epoch", &TrainConfig::switch_epoch, 0, "last sign epoch (1-based) with --switch-trigger epoch; 0 = half the epochs", hyb, "0"));
+    t.push_back(float_entry("auto-tol", &TrainConfig::auto_tol, above(0), "tolerance of the auto (SWATS) test", hyb, "0.001"));
+    t.push_back(bool_entry("bias-correction", &TrainConfig::bias_correction, "bias-correct the calibrated rate's EMA", hyb, "true"));
+    t.push_back(string_entry(
+        "calibration", &TrainConfig::calibration, {"global", "per-tensor"}, "projection over all parameters or per tensor", hyb, "global"));
+    t.push_back(float_entry(
+        "post-switch-momentum", &TrainConfig::post_switch_momentum, unit_interval_open_right(), "SGD-phase momentum mu", hyb, "0"));
+    t.push_back(int_entry("handover-steps", &TrainConfig::handover_steps, 0, "steps of smooth sign->SGD blending", hyb, "0"));
+    t.push_back(float_entry("fallback-lr", &TrainConfig::fallback_lr, above(0), "SGD rate when the calibration is unusable", hyb, "0.01"));
+    t.push_back(bool_entry(
+        "track-after-switch", &TrainConfig::track_after_switch, "keep updating the calibrated rate after the switch", hyb, "false"));
+
+    t.push_back(bool_entry(
+        "dither", &TrainConfig::dither, "add annealed noise before the sign (signsgd, signum, hybrid; always on for dithered-signum)", dith, "false"));
+    t.push_back(float_entry("dither-alpha", &TrainConfig::dither_alpha, at_least(0), "initial noise scale alpha0", dith, "1"));
+    t.push_back(string_entry(
+        "dither-scale",
+        &TrainConfig::dither_scale,
+        {"absolute", "rms", "max3sigma", "meanabs"},
+        "what the noise std is relative to, per tensor",
+        dith,
+        "rms"));
+    t.push_back(string_entry(
+        "dither-schedule",
+        &TrainConfig::dither_schedule,
+        {"constant", "power", "linear", "cosine", "exponential"},
+        "annealing of alpha",
+        dith,
+        "power"));
+    t.push_back(float_entry("dither-gamma", &TrainConfig::dither_gamma, at_least(0), "power schedule: variance ~ (1+t)^-gamma", dith, "0.55"));
+    t.push_back(float_entry("dither-alpha-min", &TrainConfig::dither_alpha_min, at_least(0), "linear/cosine schedules: final alpha", dith, "0"));
+    t.push_back(int_entry(
+        "dither-horizon", &TrainConfig::dither_horizon, 0, "linear/cosine schedules: ticks to reach alpha-min (0 = the whole run)", dith, "0"));
+    t.push_back(float_entry(
+        "dither-decay-rate",
+        &TrainConfig::dither_decay_rate,
+        [](double v) { return v > 0 && v <= 1 ? "" : "a number in (0, 1]"; },
+        "exponential schedule: factor per tick",
+        dith,
+        "0.999"));
+    t.push_back(string_entry(
+        "dither-distribution", &TrainConfig::dither_distribution, {"gaussian", "uniform"}, "noise distribution", dith, "gaussian"));
+    t.push_back(string_entry(
+        "dither-target", &TrainConfig::dither_target, {"momentum", "gradient"}, "noise enters the sign's argument or the gradient", dith, "momentum"));
+    t.push_back(string_entry("dither-clock", &TrainConfig::dither_clock, {"step", "epoch"}, "what the schedule counts", dith, "step"));
+    {
+      Entry e;
+      e.info = {"dither-seed", "uint", {}, "seed of the dither noise", dith, "--seed"};
+      e.set = [](TrainConfig& c, const std::string& text, const std::string& origin) {
+        char* end = nullptr;
+        errno = 0;
+        const unsigned long long v = std::strtoull(text.c_str(), &end, 10);
+        if (text.empty() || text[0] == '-' || *end != '\0' || errno == ERANGE)
+          bad_value(origin, text, "a whole number >= 0");
+        c.dither_seed = v;
+      };
+      e.get = [](const TrainConfig& c) { return c.dither_seed ? json(*c.dither_seed) : json(); };
+      t.push_back(e);
+    }
+
+    t.push_back(string_entry(
+        "lr-schedule",
+        &TrainConfig::lr_schedule,
+        {"constant", "cosine", "step"},
+        "constant, cosine decay to --min-lr over the run, or step decay at --lr-milestones",
+        sched,
+        "cosine"));
+    t.push_back(float_entry("warmup-epochs", &TrainConfig::warmup_epochs, at_least(0), "linear warmup length (may be fractional)", sched, "0"));
+    {
+      Entry e;
+      e.info = {"lr-milestones", "int-list", {}, "step schedule: comma-separated epochs after which lr *= --lr-decay", sched, "none"};
+      e.set = [](TrainConfig& c, const std::string& text, const std::string& origin) {
+        std::vector<int64_t> values;
+        std::stringstream s(text);
+        std::string item;
+        while (std::getline(s, item, ',')) {
+          const int64_t v = parse_int(origin, item);
+          if (v < 1 || (!values.empty() && v <= values.back()))
+            bad_value(origin, text, "increasing whole numbers >= 1 separated by commas, e.g. 30,60");
+          values.push_back(v);
+        }
+        c.lr_milestones = values;
+      };
+      e.get = [](const TrainConfig& c) { return json(c.lr_milestones); };
+      t.push_back(e);
+    }
+    t.push_back(float_entry(
+        "lr-decay", &TrainConfig::lr_decay, [](double v) { return v > 0 && v <= 1 ? "" : "a number in (0, 1]"; }, "step schedule factor", sched, "0.1"));
+    t.push_back(float_entry("min-lr", &TrainConfig::min_lr, at_least(0), "cosine schedule floor", sched, "0"));
+
+    t.push_back(string_entry(
+        "out", &TrainConfig::out, {}, "run directory (must not exist yet)", run, "runs/<timestamp>-<optimizer>"));
+    t.push_back(int_entry("log-every", &TrainConfig::log_every, 1, "steps between metric rows and progress lines", run, "50"));
+    t.push_back(int_entry(
+        "checkpoint-every", &TrainConfig::checkpoint_every, 0, "steps between checkpoints (0 = end of each epoch only)", run, "0"));
+    t.push_back(string_entry(
+        "progress",
+        &TrainConfig::progress,
+        {"auto", "bar", "lines", "none"},
+        "live bar on a terminal (auto), periodic lines, or nothing",
+        run,
+        "auto"));
+    t.push_back(string_entry("preset", &TrainConfig::preset, {}, "named settings applied before other options (see below)", run, "none"));
+    return t;
+  }();
+  return entries;
+}
+
+std::string normalize_key(std::string key) {
+  std::replace(key.begin(), key.end(), '_', '-');
+  return key;
+}
+
+const Entry* find_entry(const std::string& key) {
+  const std::string k = normalize_key(key);
+  for (const auto& e : table())
+    if (e.info.key == k)
+      return &e;
+  return nullptr;
+}
+
+// The closest known key, for "did you mean" hints.
+std::string closest_key(const std::string& key) {
+  auto distance = [](const std::string& a, const std::string& b) {
+    std::vector<size_t> row(b.size() + 1);
+    for (size_t j = 0; j <= b.size(); ++j)
+      row[j] = j;
+    for (size_t i = 1; i <= a.size(); ++i) {
+      size_t diag = row[0];
+      row[0] = i;
+      for (size_t j = 1; j <= b.size(); ++j) {
+        const size_t up = row[j];
+        row[j] = std::min({row[j] + 1, row[j - 1] + 1, diag + (a[i - 1] != b[j - 1])});
+        diag = up;
+      }
+    }
+    return row[b.size()];
+  };
+  std::string best;
+  size_t best_d = 4;
+  for (const auto& e : table()) {
+    const size_t d = distance(normalize_key(key), e.info.key);
+    if (d < best_d) {
+      best_d = d;
+      best = e.info.key;
+    }
+  }
+  return best;
+}
+
+[[noreturn]] void unknown_key(const std::string& origin, const std::string& key) {
+  const std::string hint = closest_key(key);
+  throw ConfigError(
+      origin + ": unknown option '" + key + "'" + (hint.empty() ? "" : " (did you mean '" + hint + "'?)") +
+      "; `signopt train --help` lists every option");
+}
+
+// A JSON or TOML scalar as option text.
+std::string json_to_text(const json& v, const std::string& origin) {
+  if (v.is_string())
+    return v.get<std::string>();
+  if (v.is_boolean())
+    return v.get<bool>() ? "true" : "false";
+  if (v.is_number_integer() || v.is_number_unsigned())
+    return v.dump();
+  if (v.is_number_float())
+    return format_number(v.get<double>());
+  if (v.is_array()) {
+    std::vector<std::string> items;
+    for (const auto& item : v) {
+      if (!item.is_number_integer())
+        throw ConfigError(origin + ": expected a list of whole numbers, got " + v.dump());
+      items.push_back(item.dump());
+    }
+    return join(items, ",");
+  }
+  throw ConfigError(origin + ": unsupported value " + v.dump() + " (use a string, number, boolean or list of numbers)");
+}
+
+// Applies a flat JSON object of options; `preset` keys first so explicit keys win over the preset.
+void apply_object(TrainConfig& config, const json& object, const std::string& file) {
+  if (!object.is_object())
+    throw ConfigError(file + ": expected a table of options at the top level");
+  for (const auto& [key, value] : object.items()) {
+    if (normalize_key(key) == "preset") {
+      if (!value.is_string())
+        throw ConfigError(file + ": preset must be a string");
+      apply_preset(config, value.get<std::string>());
+    }
+  }
+  for (const auto& [key, value] : object.items()) {
+    if (normalize_key(key) == "preset")
+      continue;
+    const std::string origin = file + ": " + key;
+    if (value.is_object())
+      throw ConfigError(origin + ": nested tables are not supported; write every option at the top level");
+    const Entry* e = find_entry(key);
+    if (e == nullptr)
+      unknown_key(file, key);
+    if (value.is_null())
+      continue;
+    e->set(config, json_to_text(value, origin), origin);
+  }
+}
+
+json toml_to_json(const toml::node& node, const std::string& origin) {
+  if (const auto* t = node.as_table()) {
+    json out = json::object();
+    for (const auto& [k, v] : *t)
+      out[std::string(k.str())] = toml_to_json(v, origin + ": " + std::string(k.str()));
+    return out;
+  }
+  if (const auto* a = node.as_array()) {
+    json out = json::array();
+    for (const auto& v : *a)
+      out.push_back(toml_to_json(v, origin));
+    return out;
+  }
+  if (const auto* s = node.as_string())
+    return json(s->get());
+  if (const auto* i = node.as_integer())
+    return json(i->get());
+  if (const auto* f = node.as_floating_point())
+    return json(f->get());
+  if (const auto* b = node.as_boolean())
+    return json(b->get());
+  throw ConfigError(origin + ": unsupported TOML value (dates and times are not options)");
+}
+
+} // namespace
+
+const std::vector<OptionInfo>& train_options() {
+  static const std::vector<OptionInfo> infos = [] {
+    std::vector<OptionInfo> out;
+    for (const auto& e : table())
+      out.push_back(e.info);
+    return out;
+  }();
+  return infos;
+}
+
+const std::vector<std::string>& optimizer_names() {
+  return kOptimizers;
+}
+
+const std::vector<std::pair<std::string, std::string>>& presets() {
+  static const std::vector<std::pair<std::string, std::string>> list = {
+      {"paper-cifar10",
+       "the paper's CIFAR-10 setting: resnet18, batch 128, 200 epochs, cosine, coupled weight decay 5e-4, "
+       "augmentation; optimizer defaults of docs/algorithms (hybrid lr 1e-4, switch at half the epochs)"},
+      {"paper-cifar100", "the same on CIFAR-100"},
+      {"fmnist-cnn",
+       "CPU-sized Fashion-MNIST: cnn, batch 128, 4 epochs, cosine, no weight decay; sign methods and lion lr 1e-3, "
+       "hybrid post-switch momentum 0.9 (about 2 minutes on 2 cores)"},
+  };
+  return list;
+}
+
+void apply_preset(TrainConfig& c, const std::string& name) {
+  if (name == "paper-cifar10" || name == "paper-cifar100") {
+    c.dataset = name == "paper-cifar10" ? "cifar10" : "cifar100";
+    c.model = "resnet18";
+    c.batch_size = 128;
+    c.epochs = 200;
+    c.lr_schedule = "cosine";
+    c.weight_decay = 5e-4;
+    c.augment = "on";
+  } else if (name == "fmnist-cnn") {
+    c.dataset = "fashion-mnist";
+    c.model = "cnn";
+    c.batch_size = 128;
+    c.epochs = 4;
+    c.lr_schedule = "cosine";
+    c.weight_decay = 0.0;
+    c.post_switch_momentum = 0.9;
+  } else {
+    std::vector<std::string> names;
+    for (const auto& p : presets())
+      names.push_back(p.first);
+    throw ConfigError("unknown preset '" + name + "' (valid presets: " + join(names, ", ") + ")");
+  }
+  c.preset = name;
+}
+
+void set_option(TrainConfig& config, const std::string& key, const std::string& value, const std::string& origin) {
+  const Entry* e = find_entry(key);
+  if (e == nullptr)
+    unknown_key(origin, key);
+  if (e->info.key == "preset") {
+    apply_preset(config, value);
+    return;
+  }
+  e->set(config, value, origin);
+}
+
+void load_config_file(TrainConfig& config, const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in)
+    throw ConfigError("config file " + path + " cannot be opened (missing or unreadable)");
+  std::stringstream buffer;
+  buffer << in.rdbuf();
+  const std::string text = buffer.str();
+  const bool is_json = path.size() >= 5 && path.compare(path.size() - 5, 5, ".json") == 0;
+  const bool is_toml = path.size() >= 5 && path.compare(path.size() - 5, 5, ".toml") == 0;
+  if (!is_json && !is_toml)
+    throw ConfigError("config file " + path + ": unknown format (name it *.toml or *.json)");
+  json object;
+  if (is_json) {
+    try {
+      object = json::parse(text);
+    } catch (const json::parse_error& e) {
+      throw ConfigError("config file " + path + ": invalid JSON: " + e.what());
+    }
+  } else {
+    try {
+      const toml::table t = toml::parse(text, path);
+      object = toml_to_json(t, path);
+    } catch (const toml::parse_error& e) {
+      const auto& where = e.source().begin;
+      throw ConfigError(
+          "config file " + path + ":" + std::to_string(where.line) + ":" + std::to_string(where.column) +
+          ": invalid TOML: " + std::string(e.description()));
+    }
+  }
+  apply_object(config, object, path);
+}
+
+TrainConfig parse_train_args(const std::vector<std::string>& args, std::string* resume_dir) {
+  TrainConfig config;
+  // Pass 1: --config and --preset (the file, then the preset, then flags in order).
+  std::vector<std::pair<std::string, std::string>> flags;
+  std::string config_file, preset;
+  for (size_t i = 0; i < args.size(); ++i) {
+    std::string flag = args[i];
+    if (flag.rfind("--", 0) != 0)
+      throw ConfigError("unexpected argument '" + flag + "' (options start with --; see signopt train --help)");
+    std::string value;
+    bool has_value = false;
+    if (const auto eq = flag.find('='); eq != std::string::npos) {
+      value = flag.substr(eq + 1);
+      flag = flag.substr(0, eq);
+      has_value = true;
+    }
+    const std::string key = flag.substr(2);
+    const bool known = key == "config" || key == "resume" || find_entry(key) != nullptr;
+    if (!known || key.find('_') != std::string::npos)
+      unknown_key("command line", flag);
+    if (!has_value) {
+      if (i + 1 >= args.size())
+        throw ConfigError(flag + " needs a value (see signopt train --help)");
+      value = args[++i];
+    }
+    if (key == "config")
+      config_file = value;
+    else if (key == "preset")
+      preset = value;
+    else if (key == "resume") {
+      if (resume_dir == nullptr)
+        throw ConfigError("--resume is not accepted here");
+      *resume_dir = value;
+    } else
+      flags.emplace_back(key, value);
+  }
+  if (!config_file.empty())
+    load_config_file(config, config_file);
+  if (!preset.empty())
+    apply_preset(config, preset);
+  for (const auto& [key, value] : flags)
+    set_option(config, key, value, "--" + key);
+  return config;
+}
+
+void resolve_defaults(TrainConfig& c) {
+  const std::string& o = c.optimizer;
+  const bool sign_family = o == "signsgd" || o == "signum" || o == "dithered-signum" || o == "hybrid";
+  const bool fmnist = c.preset == "fmnist-cnn";
+  if (!c.lr) {
+    if (o == "sgd" || o == "ef-signsgd")
+      c.lr = 0.1;
+    else if (o == "adam" || o == "adamw")
+      c.lr = 1e-3;
+    else
+      c.lr = fmnist ? 1e-3 : 1e-4;
+  }
+  if (!c.momentum)
+    c.momentum = o == "ef-signsgd" ? 0.0 : 0.9;
+  if (!c.beta1)
+    c.beta1 = 0.9;
+  if (!c.beta2)
+    c.beta2 = o == "lion" ? 0.99 : 0.999;
+  if (!c.eps)
+    c.eps = 1e-8;
+  if (!c.decoupled_weight_decay)
+    c.decoupled_weight_decay = o == "lion" || o == "adamw";
+  if (!c.dither_seed)
+    c.dither_seed = c.seed;
+  if (o == "dithered-signum")
+    c.dither = true;
+  if (c.dither && !sign_family)
+    throw ConfigError(
+        "--dither is available with signsgd, signum, dithered-signum and hybrid, not with --optimizer " + o);
+  if ((o == "sgd" || o == "adam") && c.decoupled_weight_decay.value())
+    throw ConfigError("--decoupled-weight-decay true is not available with " + o + " (use adamw, or a sign optimizer)");
+  if (o == "adamw" && !c.decoupled_weight_decay.value())
+    throw ConfigError("adamw always decouples weight decay; use --optimizer adam for coupled decay");
+  if (c.nesterov && (o != "sgd" || c.momentum.value() == 0 || c.dampening != 0))
+    throw ConfigError("--nesterov needs --optimizer sgd with momentum > 0 and dampening 0");
+  if (o == "hybrid") {
+    if (c.switch_trigger == "epoch") {
+      if (c.switch_epoch == 0)
+        c.switch_epoch = std::max<int64_t>(1, c.epochs / 2);
+      if (c.switch_epoch > c.epochs)
+        throw ConfigError(
+            "--switch-epoch " + std::to_string(c.switch_epoch) + " is after the last epoch (" + std::to_string(c.epochs) +
+            "); choose 1.." + std::to_string(c.epochs) + " or --switch-trigger never");
+    }
+    if (c.switch_trigger == "step" && c.switch_step == 0)
+      throw ConfigError("--switch-trigger step needs --switch-step N (the last sign step, >= 1)");
+  }
+  if (c.lr_schedule == "step" && c.lr_milestones.empty())
+    throw ConfigError("--lr-schedule step needs --lr-milestones (e.g. 100,150)");
+  if (c.warmup_epochs >= static_cast<double>(c.epochs))
+    throw ConfigError("--warmup-epochs " + format_number(c.warmup_epochs) + " must be shorter than --epochs " + std::to_string(c.epochs));
+  if (c.min_lr >= c.lr.value() && c.lr_schedule == "cosine")
+    throw ConfigError("--min-lr " + format_number(c.min_lr) + " must be below --lr " + format_number(*c.lr));
+  if (c.device == "cuda")
+    throw ConfigError("--device cuda: this build of signopt trains on the CPU only for now (use --device cpu)");
+}
+
+std::string to_json_text(const TrainConfig& config) {
+  json out = json::object();
+  out["signopt_version"] = SIGNOPT_VERSION_STRING;
+  for (const auto& e : table())
+    out[e.info.key] = e.get(config);
+  return out.dump(2) + "\n";
+}
+
+TrainConfig from_json_text(const std::string& text, const std::string& origin) {
+  json object;
+  try {
+    object = json::parse(text);
+  } catch (const json::parse_error& e) {
+    throw ConfigError(origin + ": invalid JSON: " + e.what());
+  }
+  if (!object.is_object())
+    throw ConfigError(origin + ": expected a JSON object");
+  object.erase("signopt_version");
+  TrainConfig config;
+  const std::string preset = object.contains("preset") ? object["preset"].get<std::string>() : "";
+  object.erase("preset");
+  apply_object(config, object, origin);
+  config.preset = preset; // informative only: the values above already include it
+  return config;
+}
+
+std::string train_help() {
+  std::ostringstream s;
+  s << "usage: signopt train [--config FILE.toml|FILE.json] [--preset NAME] [--resume DIR] [options]\n\n"
+       "Trains a classifier with a signopt optimizer or a baseline and writes a run directory (config.json,\n"
+       "metrics.csv, summary.json, checkpoint.pt). Options come from defaults, then the config file (flat keys\n"
+       "named as below, with - or _), then the preset, then the command line. Every flag takes a value\n"
+       "(--flag VALUE or --flag=VALUE; booleans: true/false).\n\n"
+       "  --config FILE            TOML or JSON file of options\n"
+       "  --resume DIR             continue the run in DIR from its checkpoint with its saved config.json; only\n"
+       "                           --threads and --progress may be given with it\n";
+  std::string group;
+  for (const auto& e : table()) {
+    if (e.info.group != group) {
+      group = e.info.group;
+      s << "\n" << group << ":\n";
+    }
+    std::string head = "  --" + e.info.key;
+    if (e.info.kind == "choice")
+      head += " " + join(e.info.choices, "|");
+    else
+      head += e.info.kind == "bool" ? " BOOL" : e.info.kind == "int-list" ? " LIST" : e.info.kind == "string" ? " TEXT" : e.info.kind == "float" ? " X" : " N";
+    std::string text = e.info.help + " (default: " + e.info.default_text + ")";
+    if (head.size() < 27)
+      s << head << std::string(27 - head.size(), ' ');
+    else
+      s << head << "\n" << std::string(27, ' ');
+    // Wrap the help at ~110 columns.
+    size_t col = 27;
+    std::istringstream words(text);
+    std::string word;
+    bool first = true;
+    while (words >> word) {
+      if (!first && col + 1 + word.size() > 112) {
+        s << "\n" << std::string(27, ' ');
+        col = 27;
+        first = true;
+      }
+      s << (first ? "" : " ") << word;
+      col += word.size() + (first ? 0 : 1);
+      first = false;
+    }
+    s << "\n";
+  }
+  s << "\nPresets (--preset NAME):\n";
+  for (const auto& [name, help] : presets())
+    s << "  " << name << "\n      " << help << "\n";
+  return s.str();
+}
+
+} // namespace signopt::train

@@ -1,0 +1,750 @@
+// The training loop behind `signopt train` and everything a trustworthy run needs around it:
+// run directory, metrics log, atomic checkpoints, exact resume, Ctrl-C and non-finite losses.
+#include <signopt/data/datasets.h>
+#include <signopt/data/loader.h>
+#include <signopt/models/models.h>
+#include <signopt/train/optimizers.h>
+#include <signopt/train/trainer.h>
+#include <signopt/version.h>
+
+#include <ATen/Parallel.h>
+#include <ATen/CPUGeneratorImpl.h>
+#include <nlohmann/json.hpp>
+#include <torch/nn/functional/loss.h>
+#include <torch/serialize/archive.h>
+#include <torch/utils.h>
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <cmath>
+#include <csignal>
+#include <cstdio>
+#include <ctime>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+#include <thread>
+
+namespace signopt::train {
+namespace fs = std::filesystem;
+namespace {
+
+using json = nlohmann::ordered_json;
+using Clock = std::chrono::steady_clock;
+
+std::atomic<bool> g_stop{false};
+std::atomic<int> g_signals{0};
+std::atomic<int64_t> g_stop_at{-1};
+
+extern "C" void on_interrupt(int) {
+  if (g_signals.fetch_add(1) > 0)
+    std::_Exit(130); // second Ctrl-C: quit without waiting for the step boundary
+  g_stop.store(true);
+}
+
+// Writes `text` to `path` atomically: temp file, fsync, rename, fsync of the directory.
+void write_file_atomic(const fs::path& path, const std::string& text) {
+  const fs::path tmp = path.string() + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+    out << text;
+    out.flush();
+    if (!out)
+      throw std::runtime_error("cannot write " + tmp.string() + " (disk full or no permission?)");
+  }
+  const int fd = ::open(tmp.c_str(), O_RDONLY);
+  if (fd >= 0) {
+    ::fsync(fd);
+    ::close(fd);
+  }
+  fs::rename(tmp, path);
+  const int dir = ::open(path.parent_path().empty() ? "." : path.parent_path().c_str(), O_RDONLY);
+  if (dir >= 0) {
+    ::fsync(dir);
+    ::close(dir);
+  }
+}
+
+std::string read_file(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in)
+    throw ConfigError("cannot read " + path.string());
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+std::string format_duration(double seconds) {
+  if (!std::isfinite(seconds) || seconds < 0)
+    return "?";
+  const long s = std::lround(seconds);
+  char buf[32];
+  if (s >= 3600)
+    std::snprintf(buf, sizeof buf, "%ldh%02ldm", s / 3600, (s / 60) % 60);
+  else
+    std::snprintf(buf, sizeof buf, "%ldm%02lds", s / 60, s % 60);
+  return buf;
+}
+
+// The scalars of the loop that a checkpoint must restore for an exact resume.
+struct LoopState {
+  int64_t epoch = 0; // 0-based epoch in progress
+  int64_t batch = 0; // next batch of that epoch
+  int64_t step = 0; // optimizer steps taken
+  double window_loss = 0; // sums since the last logged step row
+  int64_t window_correct = 0;
+  int64_t window_count = 0;
+  int64_t window_batches = 0;
+  double epoch_loss = 0; // sums over the epoch in progress
+  int64_t epoch_correct = 0;
+  int64_t epoch_count = 0;
+  int64_t epoch_batches = 0;
+  double elapsed = 0; // training wall time before this process
+  double best_test = 0;
+  double last_test = 0;
+  double best_val = 0;
+  double last_val = 0;
+  int64_t metrics_bytes = 0; // length of metrics.csv at the checkpoint
+};
+
+const char* kCheckpoint = "checkpoint.pt";
+
+class Progress {
+ public:
+  Progress(const std::string& mode, int64_t log_every) : log_every_(log_every) {
+    bar_ = mode == "bar" || (mode == "auto" && ::isatty(STDERR_FILENO));
+    lines_ = mode == "lines" || (mode == "auto" && !bar_);
+  }
+  void step(
+      int64_t epoch,
+      int64_t epochs,
+      int64_t batch,
+      int64_t batches,
+      int64_t step,
+      double loss,
+      double accuracy,
+      double img_per_s,
+      double eta) {
+    if (bar_) {
+      const int width = 24;
+      const int filled = static_cast<int>(width * (batch + 1) / std::max<int64_t>(1, batches));
+      std::fprintf(
+          stderr,
+          "\repoch %lld/%lld [%s%s] %lld/%lld  loss %.4f  acc %5.1f%%  %.0f img/s  ETA %s   ",
+          static_cast<long long>(epoch + 1),
+          static_cast<long long>(epochs),
+          std::string(filled, '#').c_str(),
+          std::string(width - filled, '.').c_str(),
+          static_cast<long long>(batch + 1),
+          static_cast<long long>(batches),
+          loss,
+          accuracy,
+          img_per_s,
+          format_duration(eta).c_str());
+      std::fflush(stderr);
+      dirty_ = true;
+    } else if (lines_ && step % log_every_ == 0) {
+      std::printf(
+          "  epoch %lld/%lld  step %lld  loss %.4f  acc %.1f%%  %.0f img/s  ETA %s\n",
+          static_cast<long long>(epoch + 1),
+          static_cast<long long>(epochs),
+          static_cast<long long>(step),
+          loss,
+          accuracy,
+          img_per_s,
+          format_duration(eta).c_str());
+      std::fflush(stdout);
+    }
+  }
+  // A line that must not be overwritten by the bar.
+  void message(const std::string& text) {
+    if (dirty_) {
+      std::fprintf(stderr, "\r\033[K");
+      dirty_ = false;
+    }
+    if (bar_ || lines_) {
+      std::printf("%s\n", text.c_str());
+      std::fflush(stdout);
+    }
+  }
+
+ private:
+  int64_t log_every_;
+  bool bar_ = false, lines_ = false, dirty_ = false;
+};
+
+struct Evaluation {
+  double loss = 0, accuracy = 0;
+};
+
+Evaluation evaluate(models::ClassifierImpl& model, const data::BatchLoader& loader, int64_t batch_size) {
+  torch::NoGradGuard no_grad;
+  model.eval();
+  double loss = 0;
+  int64_t correct = 0;
+  const int64_t n = loader.size();
+  for (int64_t start = 0; start < n; start += batch_size) {
+    const auto batch = loader.eval_batch(start, std::min(batch_size, n - start));
+    const auto logits = model.forward(batch.images);
+    loss += torch::nn::functional::cross_entropy(
+                logits, batch.labels, torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kSum))
+                .item<double>();
+    correct += logits.argmax(1).eq(batch.labels).sum().item<int64_t>();
+  }
+  model.train();
+  return {n ? loss / n : 0, n ? 100.0 * correct / n : 0};
+}
+
+// The parts of a run built from its config.
+struct Setup {
+  data::DatasetSplits splits;
+  data::Dataset train, val;
+  std::unique_ptr<data::BatchLoader> train_loader, val_loader, test_loader;
+  std::shared_ptr<models::ClassifierImpl> model;
+  OptimizerHandle optimizer;
+  int64_t steps_per_epoch = 0, total_steps = 0;
+};
+
+Setup build(const TrainConfig& c) {
+  Setup s;
+  data::SyntheticOptions synthetic;
+  synthetic.train_size = c.synthetic_train;
+  synthetic.test_size = c.synthetic_test;
+  synthetic.seed = c.seed;
+  s.splits = data::load_dataset(c.dataset, c.data_dir, synthetic);
+  s.train = s.splits.train;
+  if (c.train_subset > 0 && c.train_subset < s.train.size())
+    s.train = data::subset(s.train, c.train_subset);
+  if (c.val_fraction > 0) {
+    auto [train, val] = data::split_validation(s.train, c.val_fraction, c.seed);
+    s.train = std::move(train);
+    s.val = std::move(val);
+  }
+  const bool augment = c.augment == "on" || (c.augment == "auto" && c.dataset.rfind("cifar", 0) == 0);
+  data::LoaderOptions lo;
+  lo.batch_size = c.batch_size;
+  lo.shuffle = true;
+  lo.augment = augment;
+  lo.seed = c.seed;
+  s.train_loader = std::make_unique<data::BatchLoader>(s.train, s.splits.mean, s.splits.std, lo);
+  data::LoaderOptions eval = lo;
+  eval.shuffle = false;
+  eval.augment = false;
+  s.test_loader = std::make_unique<data::BatchLoader>(s.splits.test, s.splits.mean, s.splits.std, eval);
+  if (s.val.size() > 0)
+    s.val_loader = std::make_unique<data::BatchLoader>(s.val, s.splits.mean, s.splits.std, eval);
+  s.steps_per_epoch = s.train_loader->batches_per_epoch();
+  s.total_steps = s.steps_per_epoch * c.epochs;
+
+  const auto& images = s.train.images;
+  torch::manual_seed(c.seed);
+  try {
+    s.model = models::make_model(
+        c.model, models::InputShape{images.size(1), images.size(2), images.size(3)}, s.train.num_classes);
+  } catch (const std::invalid_argument& e) {
+    throw ConfigError(std::string("--model ") + c.model + ": " + e.what());
+  }
+  try {
+    s.optimizer = make_optimizer(c, s.model->parameters(), s.steps_per_epoch, s.total_steps);
+  } catch (const std::invalid_argument& e) {
+    throw ConfigError(std::string("--optimizer ") + c.optimizer + ": " + e.what());
+  }
+  return s;
+}
+
+fs::path default_run_dir(const TrainConfig& c) {
+  const std::time_t now = std::time(nullptr);
+  char stamp[32];
+  std::strftime(stamp, sizeof stamp, "%Y%m%d-%H%M%S", std::localtime(&now));
+  fs::path base = fs::path("runs") / (std::string(stamp) + "-" + c.optimizer);
+  fs::path dir = base;
+  for (int i = 2; fs::exists(dir); ++i)
+    dir = base.string() + "-" + std::to_string(i);
+  return dir;
+}
+
+class Run {
+ public:
+  Run(TrainConfig config, Setup setup, fs::path dir, bool resuming, std::optional<std::string> progress)
+      : c_(std::move(config)),
+        s_(std::move(setup)),
+        dir_(std::move(dir)),
+        progress_(progress.value_or(c_.progress), c_.log_every) {
+    if (resuming)
+      load_checkpoint();
+  }
+
+  RunOutcome train();
+
+ private:
+  void open_metrics(bool resuming);
+  void write_row(
+      const char* kind,
+      const char* split,
+      double loss,
+      double accuracy,
+      double lr,
+      double img_per_s,
+      double elapsed);
+  void save_checkpoint(double elapsed);
+  void load_checkpoint();
+  void write_summary(const RunOutcome& outcome, double elapsed, double data_seconds);
+
+  TrainConfig c_;
+  Setup s_;
+  fs::path dir_;
+  Progress progress_;
+  LoopState st_;
+  FILE* metrics_ = nullptr;
+  bool resumed_ = false;
+};
+
+void Run::open_metrics(bool resuming) {
+  const fs::path path = dir_ / "metrics.csv";
+  if (resuming) {
+    // Rows written after the checkpoint are replayed by this run: cut them off.
+    if (fs::exists(path) && static_cast<int64_t>(fs::file_size(path)) > st_.metrics_bytes)
+      fs::resize_file(path, st_.metrics_bytes);
+    metrics_ = std::fopen(path.c_str(), "ab");
+  } else {
+    metrics_ = std::fopen(path.c_str(), "wb");
+    if (metrics_ != nullptr) {
+      const auto& cols = metrics_columns();
+      for (size_t i = 0; i < cols.size(); ++i)
+        std::fprintf(metrics_, "%s%s", i ? "," : "", cols[i].c_str());
+      std::fprintf(metrics_, "\n");
+      std::fflush(metrics_);
+    }
+  }
+  if (metrics_ == nullptr)
+    throw std::runtime_error("cannot open " + path.string() + " for writing");
+}
+
+void Run::write_row(
+    const char* kind,
+    const char* split,
+    double loss,
+    double accuracy,
+    double lr,
+    double img_per_s,
+    double elapsed) {
+  const bool hybrid = s_.optimizer.hybrid != nullptr;
+  const char* phase = hybrid ? (s_.optimizer.hybrid->phase() == HybridPhase::Sgd ? "sgd" : "sign") : "";
+  char calibrated[32] = "";
+  if (hybrid)
+    std::snprintf(calibrated, sizeof calibrated, "%.8g", s_.optimizer.hybrid->calibrated_lr());
+  char dither[32] = "";
+  if (c_.dither && s_.optimizer.signopt != nullptr)
+    std::snprintf(dither, sizeof dither, "%.8g", s_.optimizer.signopt->last_dither_alpha());
+  std::fprintf(
+      metrics_,
+      "%s,%s,%lld,%lld,%.8g,%.6g,%.8g,%s,%s,%s,%.1f,%.2f\n",
+      kind,
+      split,
+      static_cast<long long>(st_.epoch + 1),
+      static_cast<long long>(st_.step),
+      loss,
+      accuracy,
+      lr,
+      phase,
+      calibrated,
+      dither,
+      img_per_s,
+      elapsed);
+  std::fflush(metrics_);
+}
+
+void Run::save_checkpoint(double elapsed) {
+  std::fflush(metrics_);
+  ::fsync(fileno(metrics_));
+  st_.metrics_bytes = static_cast<int64_t>(std::ftell(metrics_));
+  torch::serialize::OutputArchive archive;
+  torch::serialize::OutputArchive model_archive, optimizer_archive;
+  s_.model->save(model_archive);
+  s_.optimizer.optimizer->save(optimizer_archive);
+  archive.write("model", model_archive);
+  archive.write("optimizer", optimizer_archive);
+  auto put = [&](const char* key, int64_t v) { archive.write(std::string("loop.") + key, c10::IValue(v)); };
+  auto putd = [&](const char* key, double v) { archive.write(std::string("loop.") + key, c10::IValue(v)); };
+  put("epoch", st_.epoch);
+  put("batch", st_.batch);
+  put("step", st_.step);
+  putd("window_loss", st_.window_loss);
+  put("window_correct", st_.window_correct);
+  put("window_count", st_.window_count);
+  put("window_batches", st_.window_batches);
+  putd("epoch_loss", st_.epoch_loss);
+  put("epoch_correct", st_.epoch_correct);
+  put("epoch_count", st_.epoch_count);
+  put("epoch_batches", st_.epoch_batches);
+  putd("elapsed", elapsed);
+  putd("best_test", st_.best_test);
+  putd("last_test", st_.last_test);
+  putd("best_val", st_.best_val);
+  putd("last_val", st_.last_val);
+  put("metrics_bytes", st_.metrics_bytes);
+  archive.write("rng", at::detail::getDefaultCPUGenerator().get_state());
+  const fs::path path = dir_ / kCheckpoint, tmp = dir_ / (std::string(kCheckpoint) + ".tmp");
+  archive.save_to(tmp.string());
+  const int fd = ::open(tmp.c_str(), O_RDONLY);
+  if (fd >= 0) {
+    ::fsync(fd);
+    ::close(fd);
+  }
+  fs::rename(tmp, path);
+  const int d = ::open(dir_.c_str(), O_RDONLY);
+  if (d >= 0) {
+    ::fsync(d);
+    ::close(d);
+  }
+}
+
+void Run::load_checkpoint() {
+  const fs::path path = dir_ / kCheckpoint;
+  if (!fs::exists(path))
+    throw ConfigError(
+        path.string() + " not found: the run stopped before its first checkpoint; start it again without --resume");
+  torch::serialize::InputArchive archive;
+  try {
+    archive.load_from(path.string());
+  } catch (const c10::Error& e) {
+    throw ConfigError(path.string() + " is unreadable or corrupt: " + e.what_without_backtrace());
+  }
+  torch::serialize::InputArchive model_archive, optimizer_archive;
+  archive.read("model", model_archive);
+  archive.read("optimizer", optimizer_archive);
+  s_.model->load(model_archive);
+  s_.optimizer.optimizer->load(optimizer_archive);
+  auto get = [&](const char* key) {
+    c10::IValue v;
+    archive.read(std::string("loop.") + key, v);
+    return v;
+  };
+  st_.epoch = get("epoch").toInt();
+  st_.batch = get("batch").toInt();
+  st_.step = get("step").toInt();
+  st_.window_loss = get("window_loss").toDouble();
+  st_.window_correct = get("window_correct").toInt();
+  st_.window_count = get("window_count").toInt();
+  st_.window_batches = get("window_batches").toInt();
+  st_.epoch_loss = get("epoch_loss").toDouble();
+  st_.epoch_correct = get("epoch_correct").toInt();
+  st_.epoch_count = get("epoch_count").toInt();
+  st_.epoch_batches = get("epoch_batches").toInt();
+  st_.elapsed = get("elapsed").toDouble();
+  st_.best_test = get("best_test").toDouble();
+  st_.last_test = get("last_test").toDouble();
+  st_.best_val = get("best_val").toDouble();
+  st_.last_val = get("last_val").toDouble();
+  st_.metrics_bytes = get("metrics_bytes").toInt();
+  torch::Tensor rng;
+  archive.read("rng", rng);
+  at::Generator generator = at::detail::getDefaultCPUGenerator();
+  generator.set_state(rng);
+  resumed_ = true;
+}
+
+void Run::write_summary(const RunOutcome& outcome, double elapsed, double data_seconds) {
+  json j;
+  j["status"] = outcome.status == RunStatus::Completed ? "completed"
+      : outcome.status == RunStatus::Interrupted       ? "interrupted"
+                                                       : "failed";
+  if (!outcome.error.empty())
+    j["error"] = outcome.error;
+  j["optimizer"] = c_.optimizer;
+  j["dataset"] = c_.dataset;
+  j["model"] = c_.model;
+  j["seed"] = c_.seed;
+  j["epochs_completed"] = st_.epoch;
+  j["steps"] = st_.step;
+  j["final_test_accuracy"] = st_.last_test;
+  j["best_test_accuracy"] = st_.best_test;
+  if (s_.val_loader) {
+    j["final_val_accuracy"] = st_.last_val;
+    j["best_val_accuracy"] = st_.best_val;
+  }
+  j["wall_time_s"] = elapsed;
+  j["train_images_per_s"] = elapsed > 0 ? static_cast<double>(st_.step * c_.batch_size) / elapsed : 0.0;
+  j["data_time_fraction"] = elapsed > 0 ? data_seconds / elapsed : 0.0;
+  j["parameters"] = models::count_parameters(*s_.model);
+  if (s_.optimizer.hybrid) {
+    j["switch_step"] = s_.optimizer.hybrid->switch_step();
+    j["calibrated_lr"] = s_.optimizer.hybrid->calibrated_lr();
+  }
+  if (s_.optimizer.signopt)
+    j["skipped_steps"] = s_.optimizer.signopt->skipped_steps();
+  j["signopt_version"] = SIGNOPT_VERSION_STRING;
+  write_file_atomic(dir_ / "summary.json", j.dump(2) + "\n");
+}
+
+RunOutcome Run::train() {
+  RunOutcome outcome;
+  outcome.run_dir = dir_.string();
+  open_metrics(resumed_);
+  const int64_t epochs = c_.epochs, spe = s_.steps_per_epoch;
+  auto& model = *s_.model;
+  auto& opt = *s_.optimizer.optimizer;
+  model.train();
+  const auto start = Clock::now();
+  auto window_start = start;
+  double data_seconds = 0;
+  int64_t images_since_window = 0;
+  auto elapsed = [&] { return st_.elapsed + std::chrono::duration<double>(Clock::now() - start).count(); };
+  double lr = 0;
+  const int64_t limit = c_.max_steps > 0 ? std::min(c_.max_steps, s_.total_steps) : s_.total_steps;
+  if (resumed_)
+    progress_.message("resuming " + dir_.string() + " at epoch " + std::to_string(st_.epoch + 1) + ", step " + std::to_string(st_.step));
+  bool stopped_early = false;
+  try {
+    while (st_.epoch < epochs && st_.step < limit) {
+      if (s_.optimizer.signopt)
+        s_.optimizer.signopt->set_epoch(st_.epoch);
+      for (; st_.batch < spe && st_.step < limit; ++st_.batch) {
+        if (g_stop.load() || st_.step == g_stop_at.load()) {
+          g_stop.store(false);
+          g_stop_at.store(-1);
+          save_checkpoint(elapsed());
+          outcome.status = RunStatus::Interrupted;
+          outcome.steps = st_.step;
+          write_summary(outcome, elapsed(), data_seconds);
+          progress_.message(
+              "interrupted: checkpoint saved at step " + std::to_string(st_.step) + "; continue with `signopt train --resume " +
+              dir_.string() + "`");
+          std::fclose(metrics_);
+          return outcome;
+        }
+        lr = scheduled_lr(c_, st_.step, spe, s_.total_steps);
+        for (auto& group : opt.param_groups())
+          group.options().set_lr(lr);
+        const auto data_start = Clock::now();
+        const auto batch = s_.train_loader->batch(st_.epoch, st_.batch);
+        data_seconds += std::chrono::duration<double>(Clock::now() - data_start).count();
+        opt.zero_grad();
+        const auto logits = model.forward(batch.images);
+        const auto loss = torch::nn::functional::cross_entropy(logits, batch.labels);
+        const double loss_value = loss.item<double>();
+        if (!std::isfinite(loss_value)) {
+          throw std::runtime_error(
+              "the training loss became " + std::string(std::isnan(loss_value) ? "NaN" : "infinite") + " at epoch " +
+              std::to_string(st_.epoch + 1) + ", step " + std::to_string(st_.step + 1) + " (lr " + std::to_string(lr) +
+              "); the last good checkpoint in " + dir_.string() + " is intact. Try a smaller --lr.");
+        }
+        loss.backward();
+        opt.step();
+        ++st_.step;
+        const int64_t n = batch.labels.size(0);
+        const int64_t correct = logits.argmax(1).eq(batch.labels).sum().item<int64_t>();
+        st_.window_loss += loss_value;
+        st_.window_correct += correct;
+        st_.window_count += n;
+        ++st_.window_batches;
+        st_.epoch_loss += loss_value;
+        st_.epoch_correct += correct;
+        st_.epoch_count += n;
+        ++st_.epoch_batches;
+        images_since_window += n;
+        const double window_seconds = std::chrono::duration<double>(Clock::now() - window_start).count();
+        const double rate = window_seconds > 0 ? images_since_window / window_seconds : 0;
+        const double eta = rate > 0 ? static_cast<double>((limit - st_.step) * c_.batch_size) / rate : 0;
+        progress_.step(
+            st_.epoch,
+            epochs,
+            st_.batch,
+            spe,
+            st_.step,
+            st_.window_loss / static_cast<double>(st_.window_batches),
+            100.0 * st_.window_correct / std::max<int64_t>(1, st_.window_count),
+            rate,
+            eta);
+        if (st_.step % c_.log_every == 0) {
+          write_row(
+              "step",
+              "train",
+              st_.window_loss / static_cast<double>(st_.window_batches),
+              100.0 * st_.window_correct / std::max<int64_t>(1, st_.window_count),
+              lr,
+              rate,
+              elapsed());
+          st_.window_loss = 0;
+          st_.window_correct = 0;
+          st_.window_count = 0;
+          st_.window_batches = 0;
+          window_start = Clock::now();
+          images_since_window = 0;
+        }
+        if (c_.checkpoint_every > 0 && st_.step % c_.checkpoint_every == 0) {
+          st_.batch += 1; // the checkpoint resumes at the next batch
+          save_checkpoint(elapsed());
+          st_.batch -= 1;
+        }
+      }
+      if (st_.batch < spe) {
+        stopped_early = true; // --max-steps inside an epoch
+        break;
+      }
+      // End of epoch: train averages, validation and test evaluation, checkpoint.
+      const auto eval_start = Clock::now();
+      write_row(
+          "epoch",
+          "train",
+          st_.epoch_loss / std::max<int64_t>(1, st_.epoch_batches),
+          100.0 * st_.epoch_correct / std::max<int64_t>(1, st_.epoch_count),
+          lr,
+          0,
+          elapsed());
+      std::string line = "epoch " + std::to_string(st_.epoch + 1) + "/" + std::to_string(epochs);
+      char buf[160];
+      std::snprintf(buf, sizeof buf, "  train loss %.4f", st_.epoch_loss / std::max<int64_t>(1, st_.epoch_batches));
+      line += buf;
+      if (s_.val_loader) {
+        const auto val = evaluate(model, *s_.val_loader, c_.eval_batch_size);
+        st_.last_val = val.accuracy;
+        st_.best_val = std::max(st_.best_val, val.accuracy);
+        write_row("epoch", "val", val.loss, val.accuracy, lr, 0, elapsed());
+        std::snprintf(buf, sizeof buf, "  val accuracy %.2f%%", val.accuracy);
+        line += buf;
+      }
+      const auto test = evaluate(model, *s_.test_loader, c_.eval_batch_size);
+      st_.last_test = test.accuracy;
+      st_.best_test = std::max(st_.best_test, test.accuracy);
+      write_row("epoch", "test", test.loss, test.accuracy, lr, 0, elapsed());
+      std::snprintf(buf, sizeof buf, "  test loss %.4f  test accuracy %.2f%%", test.loss, test.accuracy);
+      line += buf;
+      if (s_.optimizer.hybrid) {
+        const bool sgd = s_.optimizer.hybrid->phase() == HybridPhase::Sgd;
+        std::snprintf(
+            buf, sizeof buf, "  phase %s  calibrated lr %.4g", sgd ? "sgd" : "sign", s_.optimizer.hybrid->calibrated_lr());
+        line += buf;
+      }
+      std::snprintf(buf, sizeof buf, "  elapsed %s", format_duration(elapsed()).c_str());
+      line += buf;
+      progress_.message(line);
+      window_start += Clock::now() - eval_start; // img/s stays a training-only rate
+      st_.epoch += 1;
+      st_.batch = 0;
+      st_.epoch_loss = 0;
+      st_.epoch_correct = 0;
+      st_.epoch_count = 0;
+      st_.epoch_batches = 0;
+      save_checkpoint(elapsed());
+    }
+  } catch (const std::exception& e) {
+    outcome.status = RunStatus::Failed;
+    outcome.error = e.what();
+    outcome.steps = st_.step;
+    write_summary(outcome, elapsed(), data_seconds);
+    std::fclose(metrics_);
+    return outcome;
+  }
+  if (stopped_early) {
+    // --max-steps: evaluate the model where it stopped, so the run still reports a result.
+    const auto test = evaluate(model, *s_.test_loader, c_.eval_batch_size);
+    st_.last_test = test.accuracy;
+    st_.best_test = std::max(st_.best_test, test.accuracy);
+    write_row("final", "test", test.loss, test.accuracy, lr, 0, elapsed());
+    save_checkpoint(elapsed());
+  }
+  outcome.status = RunStatus::Completed;
+  outcome.final_test_accuracy = st_.last_test;
+  outcome.best_test_accuracy = st_.best_test;
+  outcome.steps = st_.step;
+  write_summary(outcome, elapsed(), data_seconds);
+  std::fclose(metrics_);
+  return outcome;
+}
+
+int resolve_threads(int64_t threads) {
+  return static_cast<int>(threads > 0 ? threads : std::max(1u, std::thread::hardware_concurrency()));
+}
+
+} // namespace
+
+const std::vector<std::string>& metrics_columns() {
+  static const std::vector<std::string> cols = {
+      "kind",
+      "split",
+      "epoch",
+      "step",
+      "loss",
+      "accuracy",
+      "lr",
+      "phase",
+      "calibrated_lr",
+      "dither_alpha",
+      "img_per_s",
+      "elapsed_s"};
+  return cols;
+}
+
+void request_stop() {
+  g_stop.store(true);
+}
+
+void request_stop_at_step(int64_t step) {
+  g_stop_at.store(step);
+}
+
+void install_interrupt_handler() {
+  std::signal(SIGINT, on_interrupt);
+  std::signal(SIGTERM, on_interrupt);
+}
+
+RunOutcome run_training(TrainConfig config) {
+  resolve_defaults(config);
+  at::set_num_threads(resolve_threads(config.threads));
+  // Everything that can fail on bad input happens before the run directory exists.
+  Setup setup = build(config);
+  const fs::path dir = config.out.empty() ? default_run_dir(config) : fs::path(config.out);
+  if (fs::exists(dir) && !(fs::is_directory(dir) && fs::is_empty(dir)))
+    throw ConfigError(
+        "run directory " + dir.string() +
+        " already exists; choose another --out, or continue that run with `signopt train --resume " + dir.string() + "`");
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  if (ec)
+    throw ConfigError("cannot create run directory " + dir.string() + ": " + ec.message());
+  config.out = dir.string();
+  write_file_atomic(dir / "config.json", to_json_text(config));
+  std::printf(
+      "signopt %s: %s on %s (%lld train / %lld test images), %s with %lld parameters, %lld epochs x %lld steps of "
+      "batch %lld, lr %g, %d threads -> %s\n",
+      SIGNOPT_VERSION_STRING,
+      config.optimizer.c_str(),
+      config.dataset.c_str(),
+      static_cast<long long>(setup.train.size()),
+      static_cast<long long>(setup.splits.test.size()),
+      config.model.c_str(),
+      static_cast<long long>(models::count_parameters(*setup.model)),
+      static_cast<long long>(config.epochs),
+      static_cast<long long>(setup.steps_per_epoch),
+      static_cast<long long>(config.batch_size),
+      config.lr.value(),
+      at::get_num_threads(),
+      dir.string().c_str());
+  std::fflush(stdout);
+  Run run(config, std::move(setup), dir, false, std::nullopt);
+  return run.train();
+}
+
+RunOutcome resume_training(const std::string& run_dir, const ResumeOverrides& overrides) {
+  const fs::path dir(run_dir);
+  if (!fs::is_directory(dir))
+    throw ConfigError("--resume " + run_dir + ": no such run directory");
+  const fs::path config_path = dir / "config.json";
+  if (!fs::exists(config_path))
+    throw ConfigError("--resume " + run_dir + ": config.json is missing, so this is not a signopt run directory");
+  TrainConfig config = from_json_text(read_file(config_path), config_path.string());
+  if (overrides.threads)
+    config.threads = *overrides.threads;
+  resolve_defaults(config);
+  at::set_num_threads(resolve_threads(config.threads));
+  Setup setup = build(config);
+  Run run(config, std::move(setup), dir, true, overrides.progress);
+  return run.train();
+}
+
+} // namespace signopt::train
