@@ -1,0 +1,255 @@
+// The trainer's configuration: flags, config files, presets, defaults, errors, round trip,
+// the optimizer factory and the learning-rate schedule.
+#include <signopt/optim/ef_sign_sgd.h>
+#include <signopt/optim/lion.h>
+#include <signopt/optim/sign_sgd.h>
+#include <signopt/optim/signum.h>
+#include <signopt/train/config.h>
+#include <signopt/train/optimizers.h>
+
+#include <torch/optim/adam.h>
+#include <torch/optim/adamw.h>
+#include <torch/optim/sgd.h>
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+
+namespace fs = std::filesystem;
+using namespace signopt::train;
+
+namespace {
+
+// The ConfigError message of `f`, or "" when it does not throw.
+template <typename F>
+std::string error_of(F&& f) {
+  try {
+    f();
+  } catch (const ConfigError& e) {
+    return e.what();
+  }
+  return "";
+}
+
+fs::path temp_file(const std::string& name, const std::string& text) {
+  const fs::path dir = fs::temp_directory_path() / ("signopt_config_" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  const fs::path path = dir / name;
+  std::ofstream(path) << text;
+  return path;
+}
+
+} // namespace
+
+TEST(TrainConfig, FlagsSetFieldsInBothSpellings) {
+  const auto c = parse_train_args(
+      {"--optimizer", "signum", "--lr=0.003", "--batch-size", "64", "--dither", "true", "--lr-milestones", "3,5"});
+  EXPECT_EQ(c.optimizer, "signum");
+  EXPECT_DOUBLE_EQ(c.lr.value(), 0.003);
+  EXPECT_EQ(c.batch_size, 64);
+  EXPECT_TRUE(c.dither);
+  EXPECT_EQ(c.lr_milestones, (std::vector<int64_t>{3, 5}));
+}
+
+TEST(TrainConfig, BadValuesNameTheFlagTheValueAndWhatIsValid) {
+  EXPECT_EQ(error_of([] { parse_train_args({"--lr", "-1"}); }), "invalid value for --lr: '-1' (expected a number > 0)");
+  EXPECT_NE(error_of([] { parse_train_args({"--epochs", "two"}); }).find("invalid value for --epochs: 'two'"), std::string::npos);
+  EXPECT_NE(error_of([] { parse_train_args({"--momentum", "1"}); }).find("a number in [0, 1)"), std::string::npos);
+  const auto choice = error_of([] { parse_train_args({"--optimizer", "adagrad"}); });
+  EXPECT_NE(choice.find("'adagrad'"), std::string::npos) << choice;
+  EXPECT_NE(choice.find("sgd, adam, adamw, signsgd, signum, dithered-signum, hybrid, ef-signsgd, lion"), std::string::npos);
+  EXPECT_NE(error_of([] { parse_train_args({"--lr"}); }).find("--lr needs a value"), std::string::npos);
+  EXPECT_NE(error_of([] { parse_train_args({"--lr-milestones", "5,3"}); }).find("increasing"), std::string::npos);
+  EXPECT_NE(error_of([] { parse_train_args({"--seed", "-3"}); }).find("--seed"), std::string::npos);
+}
+
+TEST(TrainConfig, UnknownFlagsSuggestTheClosestOption) {
+  const auto e = error_of([] { parse_train_args({"--lr-shedule", "cosine"}); });
+  EXPECT_NE(e.find("unknown option '--lr-shedule'"), std::string::npos) << e;
+  EXPECT_NE(e.find("did you mean 'lr-schedule'"), std::string::npos) << e;
+  EXPECT_NE(error_of([] { parse_train_args({"lr", "1"}); }).find("unexpected argument 'lr'"), std::string::npos);
+  EXPECT_NE(error_of([] { parse_train_args({"--batch_size", "3"}); }).find("unknown option"), std::string::npos);
+}
+
+TEST(TrainConfig, TomlFileThenPresetThenFlags) {
+  const auto path = temp_file(
+      "run.toml",
+      "preset = \"fmnist-cnn\"\noptimizer = \"lion\"\nlr = 0.0005\nepochs = 7\nlr_milestones = [2, 4]\ndither_scale = \"max3sigma\"\n");
+  const auto c = parse_train_args({"--config", path.string(), "--epochs", "9"});
+  EXPECT_EQ(c.preset, "fmnist-cnn");
+  EXPECT_EQ(c.model, "cnn"); // from the preset
+  EXPECT_EQ(c.optimizer, "lion"); // the file's keys win over its preset
+  EXPECT_DOUBLE_EQ(c.lr.value(), 0.0005);
+  EXPECT_EQ(c.epochs, 9); // the flag wins over the file
+  EXPECT_EQ(c.lr_milestones, (std::vector<int64_t>{2, 4}));
+  EXPECT_EQ(c.dither_scale, "max3sigma");
+}
+
+TEST(TrainConfig, JsonFileWorksToo) {
+  const auto path = temp_file("run.json", R"({"optimizer": "adam", "weight-decay": 0.01, "nesterov": false})");
+  const auto c = parse_train_args({"--config", path.string()});
+  EXPECT_EQ(c.optimizer, "adam");
+  EXPECT_DOUBLE_EQ(c.weight_decay, 0.01);
+}
+
+TEST(TrainConfig, BadConfigFilesNameTheFileAndTheProblem) {
+  const auto bad_key = temp_file("bad_key.toml", "optimiser = \"sgd\"\n");
+  auto e = error_of([&] { parse_train_args({"--config", bad_key.string()}); });
+  EXPECT_NE(e.find(bad_key.string() + ": unknown option 'optimiser' (did you mean 'optimizer'?)"), std::string::npos) << e;
+
+  const auto bad_value = temp_file("bad_value.toml", "lr = -2.0\n");
+  e = error_of([&] { parse_train_args({"--config", bad_value.string()}); });
+  EXPECT_NE(e.find(bad_value.string() + ": lr: '-2'"), std::string::npos) << e;
+
+  const auto syntax = temp_file("syntax.toml", "epochs = 3\nlr = = 2\n");
+  e = error_of([&] { parse_train_args({"--config", syntax.string()}); });
+  EXPECT_NE(e.find(syntax.string() + ":2:"), std::string::npos) << e;
+  EXPECT_NE(e.find("invalid TOML"), std::string::npos) << e;
+
+  const auto nested = temp_file("nested.toml", "[optimizer]\nlr = 1.0\n");
+  EXPECT_NE(error_of([&] { parse_train_args({"--config", nested.string()}); }).find("nested tables"), std::string::npos);
+
+  const auto json = temp_file("broken.json", "{\"lr\": ");
+  EXPECT_NE(error_of([&] { parse_train_args({"--config", json.string()}); }).find("invalid JSON"), std::string::npos);
+
+  EXPECT_NE(error_of([] { parse_train_args({"--config", "/nonexistent/run.toml"}); }).find("cannot be opened"), std::string::npos);
+  const auto yaml = temp_file("run.yaml", "lr: 1\n");
+  EXPECT_NE(error_of([&] { parse_train_args({"--config", yaml.string()}); }).find("*.toml or *.json"), std::string::npos);
+}
+
+TEST(TrainConfig, PresetsSetThePapersRecipe) {
+  const auto c = parse_train_args({"--preset", "paper-cifar100"});
+  EXPECT_EQ(c.dataset, "cifar100");
+  EXPECT_EQ(c.model, "resnet18");
+  EXPECT_EQ(c.batch_size, 128);
+  EXPECT_EQ(c.lr_schedule, "cosine");
+  EXPECT_DOUBLE_EQ(c.weight_decay, 5e-4);
+  EXPECT_EQ(c.augment, "on");
+  auto resolved = c;
+  resolve_defaults(resolved);
+  EXPECT_EQ(resolved.optimizer, "hybrid");
+  EXPECT_DOUBLE_EQ(resolved.lr.value(), 1e-4); // algorithms.md: gamma0 = 1e-4
+  EXPECT_FALSE(resolved.decoupled_weight_decay.value()); // coupled
+  EXPECT_EQ(resolved.switch_epoch, 100); // half the epochs
+  const auto e = error_of([] { parse_train_args({"--preset", "paper-imagenet"}); });
+  EXPECT_NE(e.find("unknown preset 'paper-imagenet' (valid presets: paper-cifar10, paper-cifar100, fmnist-cnn)"), std::string::npos)
+      << e;
+}
+
+TEST(TrainConfig, DefaultsDependOnTheOptimizer) {
+  auto resolved = [](std::vector<std::string> args) {
+    auto c = parse_train_args(args);
+    resolve_defaults(c);
+    return c;
+  };
+  EXPECT_DOUBLE_EQ(resolved({"--optimizer", "sgd"}).lr.value(), 0.1);
+  EXPECT_DOUBLE_EQ(resolved({"--optimizer", "adam"}).lr.value(), 1e-3);
+  EXPECT_DOUBLE_EQ(resolved({"--optimizer", "lion"}).beta2.value(), 0.99);
+  EXPECT_TRUE(resolved({"--optimizer", "lion"}).decoupled_weight_decay.value());
+  EXPECT_DOUBLE_EQ(resolved({"--optimizer", "ef-signsgd"}).momentum.value(), 0.0);
+  EXPECT_TRUE(resolved({"--optimizer", "dithered-signum"}).dither);
+  EXPECT_EQ(resolved({"--optimizer", "signum", "--seed", "7"}).dither_seed.value(), 7u);
+  EXPECT_EQ(resolved({"--epochs", "9"}).switch_epoch, 4);
+  EXPECT_EQ(resolved({"--epochs", "1"}).switch_epoch, 1);
+}
+
+TEST(TrainConfig, InconsistentCombinationsAreRejected) {
+  auto resolve_error = [](std::vector<std::string> args) {
+    return error_of([&] {
+      auto c = parse_train_args(args);
+      resolve_defaults(c);
+    });
+  };
+  EXPECT_NE(resolve_error({"--optimizer", "adam", "--dither", "true"}).find("--dither is available with"), std::string::npos);
+  EXPECT_NE(resolve_error({"--switch-epoch", "9", "--epochs", "4"}).find("after the last epoch"), std::string::npos);
+  EXPECT_NE(resolve_error({"--switch-trigger", "step"}).find("--switch-step"), std::string::npos);
+  EXPECT_NE(resolve_error({"--lr-schedule", "step"}).find("--lr-milestones"), std::string::npos);
+  EXPECT_NE(resolve_error({"--warmup-epochs", "4"}).find("shorter than --epochs"), std::string::npos);
+  EXPECT_NE(resolve_error({"--optimizer", "signum", "--nesterov", "true"}).find("--nesterov"), std::string::npos);
+  EXPECT_NE(resolve_error({"--optimizer", "sgd", "--decoupled-weight-decay", "true"}).find("adamw"), std::string::npos);
+}
+
+TEST(TrainConfig, JsonRoundTripIsExact) {
+  auto c = parse_train_args(
+      {"--optimizer", "hybrid", "--lr", "0.000123456789", "--dither", "true", "--dither-schedule", "cosine",
+       "--lr-schedule", "step", "--lr-milestones", "1,3", "--seed", "18446744073709551615", "--val-fraction", "0.1"});
+  resolve_defaults(c);
+  const std::string text = to_json_text(c);
+  const auto back = from_json_text(text, "config.json");
+  EXPECT_EQ(to_json_text(back), text);
+  EXPECT_EQ(back.seed, 18446744073709551615ull);
+  EXPECT_DOUBLE_EQ(back.lr.value(), 0.000123456789);
+  EXPECT_NE(text.find("\"signopt_version\""), std::string::npos);
+  EXPECT_NE(error_of([] { from_json_text("{\"lr\": \"fast\"}", "x/config.json"); }).find("x/config.json: lr"), std::string::npos);
+}
+
+TEST(TrainConfig, HelpExplainsEveryOption) {
+  const std::string help = train_help();
+  for (const auto& option : train_options()) {
+    EXPECT_NE(help.find("--" + option.key + " "), std::string::npos) << option.key;
+    EXPECT_FALSE(option.help.empty()) << option.key;
+  }
+  for (const auto& [name, text] : presets())
+    EXPECT_NE(help.find(name), std::string::npos);
+}
+
+TEST(TrainSchedule, WarmupCosineAndStep) {
+  TrainConfig c;
+  c.lr = 0.1;
+  c.epochs = 10;
+  c.lr_schedule = "cosine";
+  EXPECT_DOUBLE_EQ(scheduled_lr(c, 0, 10, 100), 0.1);
+  EXPECT_NEAR(scheduled_lr(c, 50, 10, 100), 0.05, 1e-15);
+  EXPECT_NEAR(scheduled_lr(c, 100, 10, 100), 0.0, 1e-15);
+  c.min_lr = 0.01;
+  EXPECT_NEAR(scheduled_lr(c, 100, 10, 100), 0.01, 1e-15);
+  c.warmup_epochs = 1; // 10 steps: lr/10, 2lr/10, ..., lr, then cosine over the remaining 90
+  EXPECT_NEAR(scheduled_lr(c, 0, 10, 100), 0.01, 1e-15);
+  EXPECT_NEAR(scheduled_lr(c, 9, 10, 100), 0.1, 1e-15);
+  EXPECT_NEAR(scheduled_lr(c, 10, 10, 100), 0.1, 1e-15);
+  EXPECT_NEAR(scheduled_lr(c, 55, 10, 100), 0.01 + 0.5 * 0.09, 1e-15);
+  c = TrainConfig{};
+  c.lr = 1.0;
+  c.lr_schedule = "step";
+  c.lr_milestones = {2, 4};
+  c.lr_decay = 0.5;
+  EXPECT_DOUBLE_EQ(scheduled_lr(c, 19, 10, 100), 1.0);
+  EXPECT_DOUBLE_EQ(scheduled_lr(c, 20, 10, 100), 0.5);
+  EXPECT_DOUBLE_EQ(scheduled_lr(c, 45, 10, 100), 0.25);
+  c.lr_schedule = "constant";
+  EXPECT_DOUBLE_EQ(scheduled_lr(c, 99, 10, 100), 1.0);
+}
+
+TEST(TrainOptimizers, FactoryBuildsEachOptimizerWithItsOptions) {
+  auto w = torch::zeros({3}, torch::requires_grad());
+  auto make = [&](std::vector<std::string> args) {
+    auto c = parse_train_args(args);
+    resolve_defaults(c);
+    return make_optimizer(c, {w}, 10, 100);
+  };
+  EXPECT_NE(dynamic_cast<torch::optim::SGD*>(make({"--optimizer", "sgd"}).optimizer.get()), nullptr);
+  EXPECT_NE(dynamic_cast<torch::optim::Adam*>(make({"--optimizer", "adam"}).optimizer.get()), nullptr);
+  EXPECT_NE(dynamic_cast<torch::optim::AdamW*>(make({"--optimizer", "adamw"}).optimizer.get()), nullptr);
+  EXPECT_NE(dynamic_cast<signopt::SignSGD*>(make({"--optimizer", "signsgd"}).optimizer.get()), nullptr);
+  EXPECT_NE(dynamic_cast<signopt::EFSignSGD*>(make({"--optimizer", "ef-signsgd"}).optimizer.get()), nullptr);
+  EXPECT_NE(dynamic_cast<signopt::Lion*>(make({"--optimizer", "lion"}).optimizer.get()), nullptr);
+  auto dithered = make({"--optimizer", "dithered-signum", "--momentum", "0.8", "--dither-scale", "absolute", "--dither-alpha", "0.5"});
+  auto* signum = dynamic_cast<signopt::Signum*>(dithered.optimizer.get());
+  ASSERT_NE(signum, nullptr);
+  const auto& so = static_cast<const signopt::SignumOptions&>(signum->defaults());
+  EXPECT_DOUBLE_EQ(so.momentum(), 0.8);
+  ASSERT_TRUE(so.dither().has_value());
+  EXPECT_EQ(so.dither()->scale(), signopt::DitherScale::Absolute);
+  EXPECT_DOUBLE_EQ(so.dither()->alpha(), 0.5);
+  auto hybrid = make({"--optimizer", "hybrid", "--epochs", "6", "--post-switch-momentum", "0.9"});
+  ASSERT_NE(hybrid.hybrid, nullptr);
+  const auto& ho = static_cast<const signopt::HybridSignSGDOptions&>(hybrid.hybrid->defaults());
+  EXPECT_EQ(ho.trigger(), signopt::SwitchTrigger::Epoch);
+  EXPECT_EQ(ho.switch_epoch(), 3);
+  EXPECT_EQ(ho.steps_per_epoch(), 10);
+  EXPECT_DOUBLE_EQ(ho.post_switch_momentum(), 0.9);
+  // The linear dither schedule spans the whole run by default.
+  auto linear = make({"--optimizer", "signum", "--dither", "true", "--dither-schedule", "linear"});
+  EXPECT_EQ(static_cast<const signopt::SignumOptions&>(linear.optimizer->defaults()).dither()->horizon(), 100);
+}

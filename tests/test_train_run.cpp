@@ -1,0 +1,201 @@
+// End-to-end runs of the trainer: learning, the run directory, exact resume, non-finite losses
+// and bad inputs that must leave nothing behind.
+#include <signopt/data/datasets.h>
+#include <signopt/train/config.h>
+#include <signopt/train/trainer.h>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+#include <torch/serialize/archive.h>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+namespace fs = std::filesystem;
+using namespace signopt::train;
+
+namespace {
+
+fs::path fresh_dir(const std::string& name) {
+  const fs::path dir = fs::temp_directory_path() / ("signopt_run_" + std::to_string(::getpid())) / name;
+  fs::remove_all(dir);
+  fs::create_directories(dir.parent_path());
+  return dir;
+}
+
+std::string read(const fs::path& path) {
+  std::ifstream in(path);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+// metrics.csv without the timing columns (img_per_s, elapsed_s), which differ between runs.
+std::vector<std::string> metric_rows(const fs::path& dir) {
+  std::vector<std::string> rows;
+  std::istringstream in(read(dir / "metrics.csv"));
+  std::string line;
+  while (std::getline(in, line)) {
+    for (int cut = 0; cut < 2; ++cut)
+      line = line.substr(0, line.rfind(','));
+    rows.push_back(line);
+  }
+  return rows;
+}
+
+// A small, fast, learnable run on the synthetic dataset.
+TrainConfig small_run(const std::string& optimizer, const fs::path& out) {
+  TrainConfig c;
+  c.dataset = "synthetic";
+  c.synthetic_train = 640;
+  c.synthetic_test = 200;
+  c.model = "mlp";
+  c.optimizer = optimizer;
+  c.epochs = 3;
+  c.batch_size = 32;
+  c.log_every = 4;
+  c.threads = 2;
+  c.seed = 5;
+  c.progress = "none";
+  c.out = out.string();
+  if (optimizer != "sgd" && optimizer != "adam" && optimizer != "ef-signsgd")
+    c.lr = 1e-3;
+  return c;
+}
+
+} // namespace
+
+TEST(TrainRun, SyntheticRunLearnsAndWritesTheRunDirectory) {
+  const auto dir = fresh_dir("learns");
+  const auto outcome = run_training(small_run("hybrid", dir));
+  ASSERT_EQ(outcome.status, RunStatus::Completed) << outcome.error;
+  EXPECT_EQ(outcome.steps, 3 * 20);
+  EXPECT_GT(outcome.final_test_accuracy, 60.0); // 10 classes: chance is 10%
+  for (const char* f : {"config.json", "metrics.csv", "summary.json", "checkpoint.pt"})
+    EXPECT_TRUE(fs::exists(dir / f)) << f;
+  EXPECT_FALSE(fs::exists(dir / "checkpoint.pt.tmp"));
+  const auto summary = nlohmann::json::parse(read(dir / "summary.json"));
+  EXPECT_EQ(summary["status"], "completed");
+  EXPECT_DOUBLE_EQ(summary["final_test_accuracy"].get<double>(), outcome.final_test_accuracy);
+  EXPECT_EQ(summary["switch_step"].get<int64_t>(), 20); // hybrid: switch after epoch max(1, 3/2) = 1
+  const auto rows = metric_rows(dir);
+  EXPECT_EQ(rows[0], "kind,split,epoch,step,loss,accuracy,lr,phase,calibrated_lr,dither_alpha");
+  // 60 steps / log_every 4 = 15 step rows, plus train and test rows for each of 3 epochs.
+  EXPECT_EQ(rows.size(), 1u + 15 + 6);
+  EXPECT_NE(read(dir / "metrics.csv").find(",sgd,"), std::string::npos); // the phase column shows the switch
+  // config.json reproduces the run's resolved configuration.
+  const auto config = from_json_text(read(dir / "config.json"), "config.json");
+  EXPECT_EQ(config.optimizer, "hybrid");
+  EXPECT_EQ(config.switch_epoch, 1);
+  EXPECT_DOUBLE_EQ(config.lr.value(), 1e-3);
+}
+
+TEST(TrainRun, RealFashionMnistSubsetLearns) {
+  if (!fs::exists("/usr/share/datasets/fashion-mnist"))
+    GTEST_SKIP() << "dataset-fashion-mnist is not installed";
+  const auto dir = fresh_dir("fmnist");
+  auto c = parse_train_args({"--preset", "fmnist-cnn", "--train-subset", "3000", "--epochs", "2", "--progress", "none"});
+  c.out = dir.string();
+  c.threads = 2;
+  const auto outcome = run_training(c);
+  ASSERT_EQ(outcome.status, RunStatus::Completed) << outcome.error;
+  EXPECT_GT(outcome.final_test_accuracy, 65.0);
+}
+
+// Interrupt at `stop_step`, resume, and compare with an uninterrupted run row by row.
+void expect_resume_equals_uninterrupted(const std::string& optimizer, std::vector<std::string> extra, int64_t stop_step) {
+  const auto full_dir = fresh_dir(optimizer + "_full"), cut_dir = fresh_dir(optimizer + "_cut");
+  auto config = [&](const fs::path& out) {
+    auto c = small_run(optimizer, out);
+    for (size_t i = 0; i + 1 < extra.size(); i += 2)
+      set_option(c, extra[i], extra[i + 1], extra[i]);
+    c.checkpoint_every = 7;
+    return c;
+  };
+  const auto full = run_training(config(full_dir));
+  ASSERT_EQ(full.status, RunStatus::Completed) << full.error;
+
+  request_stop_at_step(stop_step);
+  const auto cut = run_training(config(cut_dir));
+  ASSERT_EQ(cut.status, RunStatus::Interrupted);
+  EXPECT_EQ(cut.steps, stop_step);
+  EXPECT_EQ(nlohmann::json::parse(read(cut_dir / "summary.json"))["status"], "interrupted");
+  // Rows written after the checkpoint by a process that then died must not survive the resume.
+  std::ofstream(cut_dir / "metrics.csv", std::ios::app) << "step,train,9,999,1,1,1,,,,1,1\n";
+  const auto resumed = resume_training(cut_dir.string());
+  ASSERT_EQ(resumed.status, RunStatus::Completed) << resumed.error;
+  EXPECT_EQ(metric_rows(cut_dir), metric_rows(full_dir));
+  EXPECT_EQ(resumed.final_test_accuracy, full.final_test_accuracy);
+  EXPECT_EQ(resumed.steps, full.steps);
+}
+
+TEST(TrainResume, DitheredHybridMidEpoch) {
+  expect_resume_equals_uninterrupted("hybrid", {"dither", "true"}, 13);
+}
+TEST(TrainResume, AdamAtAnEpochBoundary) {
+  expect_resume_equals_uninterrupted("adam", {}, 20);
+}
+TEST(TrainResume, DitheredSignumWithAugmentationAndValidation) {
+  expect_resume_equals_uninterrupted("dithered-signum", {"augment", "on", "val-fraction", "0.2"}, 30);
+}
+
+TEST(TrainRun, NonFiniteLossStopsAndKeepsTheLastCheckpoint) {
+  const auto dir = fresh_dir("diverges");
+  auto c = small_run("sgd", dir);
+  c.lr = 1e6;
+  c.lr_schedule = "constant";
+  c.checkpoint_every = 1;
+  const auto outcome = run_training(c);
+  ASSERT_EQ(outcome.status, RunStatus::Failed);
+  EXPECT_NE(outcome.error.find("the training loss became"), std::string::npos) << outcome.error;
+  EXPECT_NE(outcome.error.find("Try a smaller --lr"), std::string::npos);
+  EXPECT_EQ(nlohmann::json::parse(read(dir / "summary.json"))["status"], "failed");
+  // The checkpoint is the last good one and loads.
+  ASSERT_TRUE(fs::exists(dir / "checkpoint.pt"));
+  torch::serialize::InputArchive archive;
+  archive.load_from((dir / "checkpoint.pt").string());
+  c10::IValue step;
+  archive.read("loop.step", step);
+  EXPECT_EQ(step.toInt(), outcome.steps);
+  EXPECT_FALSE(fs::exists(dir / "checkpoint.pt.tmp"));
+}
+
+TEST(TrainRun, BadInputLeavesNoRunDirectory) {
+  const auto dir = fresh_dir("bad_data");
+  auto c = small_run("sgd", dir);
+  c.dataset = "cifar10";
+  c.data_dir = "/nonexistent/cifar";
+  EXPECT_THROW(run_training(c), signopt::data::DataError);
+  EXPECT_FALSE(fs::exists(dir));
+  c = small_run("sgd", dir);
+  c.switch_trigger = "step"; // fine for sgd: ignored
+  c.optimizer = "hybrid";
+  EXPECT_THROW(run_training(c), ConfigError); // step trigger without --switch-step
+  EXPECT_FALSE(fs::exists(dir));
+}
+
+TEST(TrainRun, AnExistingRunDirectoryIsNeverOverwritten) {
+  const auto dir = fresh_dir("exists");
+  fs::create_directories(dir);
+  std::ofstream(dir / "notes.txt") << "keep me";
+  try {
+    run_training(small_run("sgd", dir));
+    FAIL() << "expected ConfigError";
+  } catch (const ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find("already exists"), std::string::npos);
+    EXPECT_NE(std::string(e.what()).find("--resume"), std::string::npos);
+  }
+  EXPECT_EQ(read(dir / "notes.txt"), "keep me");
+}
+
+TEST(TrainRun, ResumeOfSomethingThatIsNotARunIsAClearError) {
+  const auto dir = fresh_dir("not_a_run");
+  fs::create_directories(dir);
+  try {
+    resume_training(dir.string());
+    FAIL() << "expected ConfigError";
+  } catch (const ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find("config.json is missing"), std::string::npos) << e.what();
+  }
+}
