@@ -184,6 +184,16 @@ TEST(TrainConfig, JsonRoundTripIsExact) {
   EXPECT_NE(error_of([] { from_json_text("{\"lr\": \"fast\"}", "x/config.json"); }).find("x/config.json: lr"), std::string::npos);
 }
 
+TEST(TrainConfig, ARunsConfigJsonIsAValidConfigFile) {
+  auto c = parse_train_args({"--optimizer", "lion", "--epochs", "3", "--preset", "fmnist-cnn"});
+  resolve_defaults(c);
+  const auto path = temp_file("config.json", to_json_text(c));
+  auto again = parse_train_args({"--config", path.string(), "--out", "elsewhere"});
+  EXPECT_EQ(again.out, "elsewhere");
+  again.out = c.out;
+  EXPECT_EQ(to_json_text(again), to_json_text(c));
+}
+
 TEST(TrainConfig, HelpExplainsEveryOption) {
   const std::string help = train_help();
   for (const auto& option : train_options()) {

@@ -507,7 +507,8 @@ void apply_object(TrainConfig& config, const json& object, const std::string& fi
     }
   }
   for (const auto& [key, value] : object.items()) {
-    if (normalize_key(key) == "preset")
+    // config.json records the version that wrote it; informative, not an option.
+    if (normalize_key(key) == "preset" || key == "signopt_version")
       continue;
     const std::string origin = file + ": " + key;
     if (value.is_object())

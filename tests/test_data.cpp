@@ -1,0 +1,808 @@
+// The dataset layer: IDX and CIFAR readers and their error messages (on files written here at
+// runtime), the synthetic dataset, the split helpers, and BatchLoader's determinism, shards,
+// augmentation and normalisation.
+#include <signopt/data/datasets.h>
+#include <signopt/data/loader.h>
+
+#include <ATen/Parallel.h>
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <numeric>
+#include <set>
+#include <string>
+#include <vector>
+
+namespace signopt::test {
+namespace {
+
+namespace fs = std::filesystem;
+using data::DataError;
+
+using Bytes = std::vector<uint8_t>;
+
+// A fresh directory under the system temp dir, removed with everything in it at scope exit.
+class TempDir {
+ public:
+  TempDir() {
+    static int counter = 0;
+    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
+    path_ = fs::temp_directory_path() /
+        ("signopt_test_data_" + std::to_string(::getpid()) + "_" + std::to_string(counter++) + "_" +
+         (info ? info->name() : "x"));
+    fs::remove_all(path_);
+    fs::create_directories(path_);
+  }
+  ~TempDir() {
+    std::error_code ec;
+    fs::remove_all(path_, ec);
+  }
+  std::string str() const {
+    return path_.string();
+  }
+  std::string operator/(const std::string& name) const {
+    return (path_ / name).string();
+  }
+
+ private:
+  fs::path path_;
+};
+
+void write_file(const std::string& path, const Bytes& bytes, bool gzip = false) {
+  fs::create_directories(fs::path(path).parent_path());
+  if (gzip) {
+    gzFile f = gzopen(path.c_str(), "wb");
+    ASSERT_NE(f, nullptr) << path;
+    if (!bytes.empty())
+      ASSERT_EQ(gzwrite(f, bytes.data(), static_cast<unsigned>(bytes.size())), static_cast<int>(bytes.size()));
+    ASSERT_EQ(gzclose(f), Z_OK);
+    return;
+  }
+  std::ofstream out(path, std::ios::binary);
+  out.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
+  ASSERT_TRUE(out.good()) << path;
+}
+
+Bytes read_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return Bytes(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
+
+void put_be32(Bytes& out, uint32_t v) {
+  for (int shift = 24; shift >= 0; shift -= 8) {
+    out.push_back(static_cast<uint8_t>(v >> shift));
+  }
+}
+
+// An IDX file's bytes: magic, sizes, payload.
+Bytes idx_bytes(uint32_t magic, const std::vector<uint32_t>& sizes, const Bytes& payload) {
+  Bytes out;
+  put_be32(out, magic);
+  for (const uint32_t s : sizes) {
+    put_be32(out, s);
+  }
+  out.insert(out.end(), payload.begin(), payload.end());
+  return out;
+}
+
+// Pixel j of image i of a split: distinct enough that a wrong offset or order shows.
+uint8_t pixel(int split, int64_t i, int64_t j) {
+  return static_cast<uint8_t>((split * 101 + i * 37 + j * 7) % 256);
+}
+
+struct IdxSplit {
+  Bytes images, labels;
+};
+
+// n images of rows x cols with pixel(split, ...) values, labels (3 * i + split) % 10.
+IdxSplit make_idx_split(int split, uint32_t n, uint32_t rows = 6, uint32_t cols = 5) {
+  Bytes pixels, labels;
+  for (uint32_t i = 0; i < n; ++i) {
+    for (uint32_t j = 0; j < rows * cols; ++j) {
+      pixels.push_back(pixel(split, i, j));
+    }
+    labels.push_back(static_cast<uint8_t>((3 * i + split) % 10));
+  }
+  return {idx_bytes(2051, {n, rows, cols}, pixels), idx_bytes(2049, {n}, labels)};
+}
+
+// A complete MNIST-style directory; train files plain, test files gzipped unless told otherwise.
+void write_mnist(const std::string& dir, uint32_t n_train = 7, uint32_t n_test = 3, bool gzip_train = false) {
+  const auto train = make_idx_split(0, n_train), test = make_idx_split(1, n_test);
+  const std::string train_suffix = gzip_train ? ".gz" : "";
+  write_file(dir + "/train-images-idx3-ubyte" + train_suffix, train.images, gzip_train);
+  write_file(dir + "/train-labels-idx1-ubyte" + train_suffix, train.labels, gzip_train);
+  write_file(dir + "/t10k-images-idx3-ubyte.gz", test.images, true);
+  write_file(dir + "/t10k-labels-idx1-ubyte.gz", test.labels, true);
+}
+
+// Runs `f`, expects a DataError, and checks that its message holds every one of `parts`.
+void expect_data_error(const std::function<void()>& f, const std::vector<std::string>& parts) {
+  try {
+    f();
+    ADD_FAILURE() << "no DataError thrown; expected one mentioning '" << parts.at(0) << "'";
+  } catch (const DataError& e) {
+    const std::string message = e.what();
+    for (const auto& part : parts) {
+      EXPECT_NE(message.find(part), std::string::npos) << "message lacks '" << part << "':\n  " << message;
+    }
+  }
+}
+
+void expect_mnist_values(const data::Dataset& d, int split, int64_t n) {
+  ASSERT_EQ(d.images.sizes(), torch::IntArrayRef({n, 1, 6, 5}));
+  ASSERT_EQ(d.images.scalar_type(), torch::kUInt8);
+  ASSERT_EQ(d.labels.scalar_type(), torch::kInt64);
+  EXPECT_EQ(d.num_classes, 10);
+  const auto flat = d.images.reshape({n, -1});
+  for (int64_t i = 0; i < n; ++i) {
+    EXPECT_EQ(d.labels[i].item<int64_t>(), (3 * i + split) % 10) << "label " << i;
+    for (int64_t j = 0; j < 30; ++j) {
+      ASSERT_EQ(flat[i][j].item<int>(), pixel(split, i, j)) << "image " << i << " pixel " << j;
+    }
+  }
+}
+
+// ------------------------------------------------------------------------------------------------
+// IDX
+
+TEST(Idx, ReadsPlainAndGzippedFilesBack) {
+  for (const bool gzip_train : {false, true}) {
+    TempDir dir;
+    write_mnist(dir.str(), 7, 3, gzip_train);
+    const auto splits = data::load_dataset("mnist", dir.str());
+    expect_mnist_values(splits.train, 0, 7);
+    expect_mnist_values(splits.test, 1, 3);
+    EXPECT_EQ(splits.train.name, "mnist");
+    ASSERT_EQ(splits.mean.size(), 1u);
+    EXPECT_FLOAT_EQ(splits.mean[0], 0.1307f);
+    EXPECT_FLOAT_EQ(splits.std[0], 0.3081f);
+  }
+}
+
+TEST(Idx, FashionMnistUsesItsOwnStatistics) {
+  TempDir dir;
+  write_mnist(dir.str());
+  const auto splits = data::load_dataset("fashion-mnist", dir.str());
+  EXPECT_EQ(splits.train.name, "fashion-mnist");
+  EXPECT_FLOAT_EQ(splits.mean.at(0), 0.2860f);
+  EXPECT_FLOAT_EQ(splits.std.at(0), 0.3530f);
+}
+
+TEST(Idx, ReadIdxGivesTheHeaderShape) {
+  TempDir dir;
+  write_file(dir / "a.gz", idx_bytes(2051, {2, 3, 4}, Bytes(24, 9)), true);
+  const auto t = data::read_idx(dir / "a.gz", 3);
+  EXPECT_EQ(t.sizes(), torch::IntArrayRef({2, 3, 4}));
+  EXPECT_EQ(t.sum().item<int64_t>(), 24 * 9);
+}
+
+TEST(Idx, TruncatedHeaderNamesFileAndBytes) {
+  TempDir dir;
+  Bytes header;
+  put_be32(header, 2051);
+  header.push_back(0);
+  header.push_back(0);
+  for (const bool gzip : {false, true}) {
+    const std::string path = dir / (gzip ? "h.gz" : "h");
+    write_file(path, header, gzip);
+    expect_data_error([&] { data::read_idx(path, 3); }, {path, "truncated", "header has 6 of 16 bytes"});
+  }
+}
+
+TEST(Idx, TruncatedDataNamesFileAndBytes) {
+  TempDir dir;
+  const Bytes bytes = idx_bytes(2051, {3, 2, 2}, Bytes(7, 1));
+  for (const bool gzip : {false, true}) {
+    const std::string path = dir / (gzip ? "d.gz" : "d");
+    write_file(path, bytes, gzip);
+    expect_data_error(
+        [&] { data::read_idx(path, 3); }, {path, "truncated", "data has 7 of 12 bytes", "3 items of 2x2"});
+  }
+  // Through load_dataset: the short labels file of a split.
+  write_mnist(dir.str());
+  write_file(dir / "train-labels-idx1-ubyte", idx_bytes(2049, {7}, Bytes(5, 1)));
+  expect_data_error(
+      [&] { data::load_dataset("mnist", dir.str()); },
+      {dir / "train-labels-idx1-ubyte", "truncated", "data has 5 of 7 bytes"});
+}
+
+TEST(Idx, CutOffGzipStreamIsReportedAsTruncated) {
+  TempDir dir;
+  Bytes payload(4000);
+  for (size_t i = 0; i < payload.size(); ++i) {
+    payload[i] = static_cast<uint8_t>((i * 2654435761u) >> 13);
+  }
+  const std::string path = dir / "cut.gz";
+  write_file(path, idx_bytes(2051, {10, 20, 20}, payload), true);
+  Bytes gz = read_file(path);
+  gz.resize(gz.size() / 2);
+  write_file(path, gz);
+  expect_data_error([&] { data::read_idx(path, 3); }, {path, "truncated", "of 4000 bytes", "gzip stream is cut off"});
+}
+
+TEST(Idx, WrongMagicSaysGotAndExpected) {
+  TempDir dir;
+  const auto split = make_idx_split(0, 4);
+  write_file(dir / "labels", split.labels);
+  expect_data_error(
+      [&] { data::read_idx(dir / "labels", 3); },
+      {dir / "labels", "wrong magic number 0x00000801 (2049", "expected 0x00000803 (2051", "labels file"});
+  write_file(dir / "junk", Bytes{'h', 'e', 'l', 'l', 'o', '!', '!', '!'});
+  expect_data_error(
+      [&] { data::read_idx(dir / "junk", 1); }, {dir / "junk", "wrong magic number", "not an IDX file", "0x00000801"});
+  // In a dataset directory: the images file swapped for a labels file.
+  write_mnist(dir.str());
+  write_file(dir / "train-images-idx3-ubyte", split.labels);
+  expect_data_error(
+      [&] { data::load_dataset("mnist", dir.str()); }, {dir / "train-images-idx3-ubyte", "wrong magic number"});
+}
+
+TEST(Idx, CorruptGzipIsReported) {
+  TempDir dir;
+  const std::string path = dir / "bad.gz";
+  write_file(path, idx_bytes(2051, {10, 20, 20}, Bytes(4000, 3)), true);
+  Bytes gz = read_file(path);
+  ASSERT_GT(gz.size(), 30u);
+  for (size_t i = 12; i < gz.size() - 10; ++i) {
+    gz[i] ^= 0x5A; // the deflate stream, after the 10-byte gzip header
+  }
+  write_file(path, gz);
+  expect_data_error([&] { data::read_idx(path, 3); }, {path, "corrupt gzip data"});
+  // A damaged CRC in the trailer: the data decompresses but fails the check.
+  write_file(path, idx_bytes(2051, {10, 20, 20}, Bytes(4000, 3)), true);
+  gz = read_file(path);
+  gz[gz.size() - 6] ^= 0xFF;
+  write_file(path, gz);
+  expect_data_error([&] { data::read_idx(path, 3); }, {path, "corrupt gzip data"});
+}
+
+TEST(Idx, TrailingBytesAreAnError) {
+  TempDir dir;
+  write_file(dir / "t", idx_bytes(2049, {3}, Bytes{1, 2, 3, 4}));
+  expect_data_error([&] { data::read_idx(dir / "t", 1); }, {dir / "t", "bytes after the 3 data bytes"});
+}
+
+TEST(Idx, LabelOutOfRangeNamesLabelIndexAndRange) {
+  TempDir dir;
+  write_mnist(dir.str());
+  Bytes labels{0, 1, 10, 3, 4, 5, 6};
+  write_file(dir / "train-labels-idx1-ubyte", idx_bytes(2049, {7}, labels));
+  expect_data_error(
+      [&] { data::load_dataset("mnist", dir.str()); },
+      {dir / "train-labels-idx1-ubyte", "label 10 at index 2", "allowed 0..9"});
+}
+
+TEST(Idx, ImageLabelCountMismatchNamesBothFiles) {
+  TempDir dir;
+  write_mnist(dir.str());
+  write_file(dir / "t10k-labels-idx1-ubyte.gz", make_idx_split(1, 4).labels, true);
+  expect_data_error(
+      [&] { data::load_dataset("mnist", dir.str()); },
+      {dir / "t10k-images-idx3-ubyte.gz", "holds 3 images", dir / "t10k-labels-idx1-ubyte.gz", "4 labels"});
+}
+
+TEST(Idx, ZeroItemsIsAnError) {
+  TempDir dir;
+  write_file(dir / "z", idx_bytes(2049, {0}, {}));
+  expect_data_error([&] { data::read_idx(dir / "z", 1); }, {dir / "z", "holds no items"});
+}
+
+TEST(Idx, MissingFilesSayWhereAndHow) {
+  TempDir dir;
+  // An empty directory: the first file looked for, both names tried, how to get the data.
+  expect_data_error(
+      [&] { data::load_dataset("mnist", dir.str()); },
+      {"train-images-idx3-ubyte not found in " + dir.str(),
+       dir / "train-images-idx3-ubyte.gz",
+       "yann.lecun.com/exdb/mnist"});
+  expect_data_error(
+      [&] { data::load_dataset("fashion-mnist", dir / "nowhere"); },
+      {"data directory " + (dir / "nowhere") + " does not exist", "apt-get install dataset-fashion-mnist"});
+  // One file of four missing.
+  write_mnist(dir.str());
+  fs::remove(dir / "t10k-labels-idx1-ubyte.gz");
+  expect_data_error(
+      [&] { data::load_dataset("mnist", dir.str()); },
+      {"t10k-labels-idx1-ubyte not found", dir / "t10k-labels-idx1-ubyte.gz"});
+  expect_data_error([&] { data::read_idx(dir / "absent", 1); }, {dir / "absent", "file not found"});
+}
+
+TEST(Datasets, UnknownNameListsTheValidOnes) {
+  for (const auto& call : std::vector<std::function<void()>>{
+           [] { data::load_dataset("imagenet"); }, [] { data::default_data_dir("imagenet"); }}) {
+    expect_data_error(call, {"unknown dataset 'imagenet'", "fashion-mnist, mnist, cifar10, cifar100, synthetic"});
+  }
+  EXPECT_EQ(data::default_data_dir("fashion-mnist"), "/usr/share/datasets/fashion-mnist");
+  EXPECT_EQ(data::default_data_dir("mnist"), "/usr/share/datasets/mnist");
+  EXPECT_EQ(data::default_data_dir("cifar10"), "./data/cifar10");
+  EXPECT_EQ(data::default_data_dir("cifar100"), "./data/cifar100");
+  EXPECT_EQ(data::dataset_names().size(), 5u);
+}
+
+// ------------------------------------------------------------------------------------------------
+// CIFAR
+
+constexpr int64_t kCifarPixels = 3072;
+
+uint8_t cifar_pixel(int file, int64_t record, int64_t j) {
+  return static_cast<uint8_t>((file * 53 + record * 29 + j * 3 + j / 1024) % 256);
+}
+
+// `n` records of file `file` with labels given by `label(record)` (one or two label bytes).
+Bytes cifar_records(int file, int64_t n, const std::function<Bytes(int64_t)>& label) {
+  Bytes out;
+  for (int64_t r = 0; r < n; ++r) {
+    const Bytes l = label(r);
+    out.insert(out.end(), l.begin(), l.end());
+    for (int64_t j = 0; j < kCifarPixels; ++j) {
+      out.push_back(cifar_pixel(file, r, j));
+    }
+  }
+  return out;
+}
+
+int64_t cifar10_label(int file, int64_t r) {
+  return (file + r) % 10;
+}
+
+// data_batch_1..5.bin (2 records each) and test_batch.bin (3 records) in `dir`.
+void write_cifar10(const std::string& dir) {
+  for (int f = 1; f <= 6; ++f) {
+    const std::string name = f <= 5 ? "data_batch_" + std::to_string(f) + ".bin" : "test_batch.bin";
+    write_file(dir + "/" + name, cifar_records(f, f <= 5 ? 2 : 3, [f](int64_t r) {
+                 return Bytes{static_cast<uint8_t>(cifar10_label(f, r))};
+               }));
+  }
+}
+
+void expect_cifar_image(const data::Dataset& d, int64_t index, int file, int64_t record) {
+  const auto flat = d.images[index].reshape({-1});
+  for (int64_t j = 0; j < kCifarPixels; j += 97) {
+    ASSERT_EQ(flat[j].item<int>(), cifar_pixel(file, record, j)) << "image " << index << " pixel " << j;
+  }
+  // R, G and B planes in that order: pixel (c, y, x) is byte c * 1024 + y * 32 + x of the record.
+  EXPECT_EQ(d.images[index][2][31][31].item<int>(), cifar_pixel(file, record, 3071));
+  EXPECT_EQ(d.images[index][1][0][5].item<int>(), cifar_pixel(file, record, 1029));
+}
+
+TEST(Cifar, Cifar10ReadsBackInNestedAndFlatDirectories) {
+  for (const bool nested : {true, false}) {
+    TempDir dir;
+    write_cifar10(nested ? dir / "cifar-10-batches-bin" : dir.str());
+    const auto splits = data::load_dataset("cifar10", dir.str());
+    ASSERT_EQ(splits.train.images.sizes(), torch::IntArrayRef({10, 3, 32, 32}));
+    ASSERT_EQ(splits.test.images.sizes(), torch::IntArrayRef({3, 3, 32, 32}));
+    EXPECT_EQ(splits.train.num_classes, 10);
+    for (int f = 1; f <= 5; ++f) {
+      for (int64_t r = 0; r < 2; ++r) {
+        const int64_t i = (f - 1) * 2 + r;
+        EXPECT_EQ(splits.train.labels[i].item<int64_t>(), cifar10_label(f, r));
+        expect_cifar_image(splits.train, i, f, r);
+      }
+    }
+    for (int64_t r = 0; r < 3; ++r) {
+      EXPECT_EQ(splits.test.labels[r].item<int64_t>(), cifar10_label(6, r));
+      expect_cifar_image(splits.test, r, 6, r);
+    }
+    EXPECT_EQ(splits.mean, (std::vector<float>{0.4914f, 0.4822f, 0.4465f}));
+    EXPECT_EQ(splits.std, (std::vector<float>{0.2470f, 0.2435f, 0.2616f}));
+  }
+}
+
+TEST(Cifar, Cifar100UsesFineLabels) {
+  TempDir dir;
+  auto label = [](int64_t r) { return Bytes{static_cast<uint8_t>(r % 20), static_cast<uint8_t>(99 - r)}; };
+  write_file(dir / "cifar-100-binary/train.bin", cifar_records(1, 4, label));
+  write_file(dir / "cifar-100-binary/test.bin", cifar_records(2, 2, label));
+  const auto splits = data::load_dataset("cifar100", dir.str());
+  ASSERT_EQ(splits.train.size(), 4);
+  ASSERT_EQ(splits.test.size(), 2);
+  EXPECT_EQ(splits.train.num_classes, 100);
+  for (int64_t r = 0; r < 4; ++r) {
+    EXPECT_EQ(splits.train.labels[r].item<int64_t>(), 99 - r);
+    expect_cifar_image(splits.train, r, 1, r);
+  }
+  expect_cifar_image(splits.test, 1, 2, 1);
+  EXPECT_EQ(splits.mean, (std::vector<float>{0.5071f, 0.4865f, 0.4409f}));
+}
+
+TEST(Cifar, TruncatedFileSaysBytesOfRecord) {
+  TempDir dir;
+  write_cifar10(dir.str());
+  Bytes b = read_file(dir / "data_batch_2.bin");
+  b.resize(3073 + 100);
+  write_file(dir / "data_batch_2.bin", b);
+  expect_data_error(
+      [&] { data::load_dataset("cifar10", dir.str()); },
+      {dir / "data_batch_2.bin", "truncated", "last record has 100 of 3073 bytes"});
+  write_file(dir / "data_batch_2.bin", {});
+  expect_data_error([&] { data::load_dataset("cifar10", dir.str()); }, {dir / "data_batch_2.bin", "empty file"});
+}
+
+TEST(Cifar, LabelOutOfRangeNamesLabelRecordAndRange) {
+  TempDir dir;
+  write_cifar10(dir.str());
+  write_file(dir / "data_batch_3.bin", cifar_records(3, 2, [](int64_t r) { return Bytes{uint8_t(r == 1 ? 10 : 0)}; }));
+  expect_data_error(
+      [&] { data::load_dataset("cifar10", dir.str()); },
+      {dir / "data_batch_3.bin", "label 10 at record 1", "allowed 0..9"});
+
+  TempDir dir100;
+  write_file(dir100 / "train.bin", cifar_records(1, 3, [](int64_t r) { return Bytes{0, uint8_t(r == 2 ? 100 : 5)}; }));
+  write_file(dir100 / "test.bin", cifar_records(2, 1, [](int64_t) { return Bytes{0, 0}; }));
+  expect_data_error(
+      [&] { data::load_dataset("cifar100", dir100.str()); },
+      {dir100 / "train.bin", "fine label 100 at record 2", "allowed 0..99"});
+  write_file(dir100 / "train.bin", cifar_records(1, 1, [](int64_t) { return Bytes{20, 0}; }));
+  expect_data_error(
+      [&] { data::load_dataset("cifar100", dir100.str()); },
+      {dir100 / "train.bin", "coarse label 20 at record 0", "allowed 0..19"});
+}
+
+TEST(Cifar, MissingFilesSayWhereAndHow) {
+  TempDir dir;
+  expect_data_error(
+      [&] { data::load_dataset("cifar10", dir.str()); },
+      {"data_batch_1.bin not found",
+       dir / "cifar-10-batches-bin",
+       "binary version",
+       "https://www.cs.toronto.edu/~kriz/cifar.html"});
+  expect_data_error(
+      [&] { data::load_dataset("cifar100", dir / "none"); },
+      {dir / "none", "does not exist", "cifar-100-binary.tar.gz", "https://www.cs.toronto.edu/~kriz/cifar.html"});
+  write_cifar10(dir.str());
+  fs::remove(dir / "data_batch_4.bin");
+  expect_data_error(
+      [&] { data::load_dataset("cifar10", dir.str()); }, {dir / "data_batch_4.bin", "not found", "incomplete"});
+}
+
+// ------------------------------------------------------------------------------------------------
+// Synthetic and helpers
+
+data::SyntheticOptions small_synthetic(uint64_t seed = 5) {
+  data::SyntheticOptions o;
+  o.train_size = 600;
+  o.test_size = 300;
+  o.seed = seed;
+  return o;
+}
+
+TEST(Synthetic, DeterministicFromTheSeedAndThreadCount) {
+  const int threads = at::get_num_threads();
+  at::set_num_threads(1);
+  const auto a = data::load_dataset("synthetic", "", small_synthetic());
+  at::set_num_threads(2);
+  const auto b = data::load_dataset("synthetic", "", small_synthetic());
+  at::set_num_threads(threads);
+  EXPECT_TRUE(torch::equal(a.train.images, b.train.images));
+  EXPECT_TRUE(torch::equal(a.test.labels, b.test.labels));
+  EXPECT_EQ(a.mean, b.mean);
+  const auto c = data::load_dataset("synthetic", "", small_synthetic(6));
+  EXPECT_FALSE(torch::equal(a.train.images, c.train.images));
+  EXPECT_FALSE(torch::equal(a.train.images.slice(0, 0, 300), a.test.images));
+  // The first n train samples do not depend on train_size.
+  auto longer = small_synthetic();
+  longer.train_size = 900;
+  const auto d = data::load_dataset("synthetic", "", longer);
+  EXPECT_TRUE(torch::equal(d.train.images.slice(0, 0, 600), a.train.images));
+  EXPECT_EQ(a.train.images.sizes(), torch::IntArrayRef({600, 1, 28, 28}));
+  EXPECT_EQ(a.train.name, "synthetic");
+}
+
+TEST(Synthetic, IsLearnableAndStatisticsAreComputed) {
+  const auto s = data::load_dataset("synthetic", "", small_synthetic());
+  // A nearest-class-mean classifier fitted on train must do well on test.
+  const auto x = s.train.images.to(torch::kFloat).reshape({600, -1});
+  const auto one_hot = torch::one_hot(s.train.labels, 10).to(torch::kFloat);
+  ASSERT_GT(one_hot.sum(0).min().item<float>(), 20) << "every class should be present";
+  const auto means = one_hot.t().mm(x) / one_hot.sum(0).unsqueeze(1);
+  const auto xt = s.test.images.to(torch::kFloat).reshape({300, -1});
+  const auto predicted = torch::cdist(xt, means).argmin(1);
+  const double accuracy = predicted.eq(s.test.labels).to(torch::kDouble).mean().item<double>();
+  EXPECT_GT(accuracy, 0.9);
+  const auto scaled = s.train.images.to(torch::kDouble) / 255;
+  EXPECT_NEAR(s.mean.at(0), scaled.mean().item<double>(), 1e-6);
+  EXPECT_NEAR(s.std.at(0), scaled.std(false).item<double>(), 1e-6);
+}
+
+TEST(Synthetic, BadOptionsNameTheField) {
+  auto o = small_synthetic();
+  o.num_classes = 1;
+  expect_data_error([&] { data::load_dataset("synthetic", "", o); }, {"num_classes", "got 1"});
+  o = small_synthetic();
+  o.train_size = 0;
+  expect_data_error([&] { data::load_dataset("synthetic", "", o); }, {"train_size", "got 0"});
+}
+
+data::Dataset indexed_dataset(int64_t n, int64_t channels = 1, int64_t h = 4, int64_t w = 4) {
+  // Image i holds (i + j) % 256 at pixel j, label i % 7: content identifies the sample.
+  const auto base = torch::arange(n, torch::kInt64).unsqueeze(1) + torch::arange(channels * h * w).unsqueeze(0);
+  return {
+      base.remainder(256).to(torch::kUInt8).reshape({n, channels, h, w}), torch::arange(n).remainder(7), 7, "indexed"};
+}
+
+TEST(Datasets, SubsetTakesTheFirstN) {
+  const auto d = indexed_dataset(50);
+  const auto s = data::subset(d, 20);
+  EXPECT_EQ(s.size(), 20);
+  EXPECT_TRUE(torch::equal(s.images, d.images.slice(0, 0, 20)));
+  EXPECT_EQ(data::subset(d, 500).size(), 50);
+  expect_data_error([&] { data::subset(d, 0); }, {"subset size must be > 0, got 0"});
+}
+
+TEST(Datasets, ValidationSplitIsSeededDisjointAndComplete) {
+  const auto d = indexed_dataset(200);
+  const auto [train, val] = data::split_validation(d, 0.1, 3);
+  ASSERT_EQ(val.size(), 20);
+  ASSERT_EQ(train.size(), 180);
+  std::vector<int64_t> seen;
+  for (const auto* part : {&train, &val}) {
+    for (int64_t i = 0; i < part->size(); ++i) {
+      seen.push_back(part->images[i][0][0][0].item<int64_t>());
+    }
+  }
+  // Pixel 0 of image i is i % 256 = i here: the two parts hold every sample exactly once.
+  std::sort(seen.begin(), seen.end());
+  std::vector<int64_t> all(200);
+  std::iota(all.begin(), all.end(), 0);
+  EXPECT_EQ(seen, all);
+  const auto again = data::split_validation(d, 0.1, 3);
+  EXPECT_TRUE(torch::equal(again.second.images, val.images));
+  const auto other = data::split_validation(d, 0.1, 4);
+  EXPECT_FALSE(torch::equal(other.second.images, val.images));
+  // Not simply the last samples.
+  EXPECT_FALSE(torch::equal(val.images, d.images.slice(0, 180)));
+  expect_data_error([&] { data::split_validation(d, 0.0, 1); }, {"validation fraction must be in (0, 1)"});
+  expect_data_error([&] { data::split_validation(d, 0.001, 1); }, {"leaves 0 validation"});
+}
+
+// ------------------------------------------------------------------------------------------------
+// BatchLoader
+
+data::LoaderOptions loader_options(int64_t batch, uint64_t seed = 1) {
+  data::LoaderOptions o;
+  o.batch_size = batch;
+  o.seed = seed;
+  return o;
+}
+
+data::BatchLoader make_loader(const data::Dataset& d, data::LoaderOptions o) {
+  std::vector<float> mean(d.images.size(1), 0.5f), std(d.images.size(1), 0.25f);
+  return data::BatchLoader(d, mean, std, o);
+}
+
+torch::Tensor normalised(const torch::Tensor& raw, float mean, float std) {
+  return (raw.to(torch::kFloat) / 255 - mean) / std;
+}
+
+TEST(Loader, PermutationIsStable) {
+  // Orders computed by an independent Python transcription of Philox4x32-10 + Fisher-Yates (as
+  // documented in loader.h); a change here would also break resuming runs made by older builds.
+  EXPECT_EQ(data::random_permutation(10, 0, 1, 0), (std::vector<int64_t>{4, 0, 5, 3, 2, 7, 1, 9, 6, 8}));
+  EXPECT_EQ(
+      data::random_permutation(12, 123456789012ull, 1, 5),
+      (std::vector<int64_t>{7, 6, 3, 2, 11, 9, 5, 4, 1, 8, 10, 0}));
+  auto p = data::random_permutation(1000, 7, 1, 3);
+  std::sort(p.begin(), p.end());
+  std::vector<int64_t> all(1000);
+  std::iota(all.begin(), all.end(), 0);
+  EXPECT_EQ(p, all);
+  EXPECT_TRUE(data::random_permutation(0, 1, 1, 1).empty());
+}
+
+TEST(Loader, EveryEpochServesEverySampleOnceWithItsImageAndLabel) {
+  const auto d = indexed_dataset(1000);
+  const auto loader = make_loader(d, loader_options(128));
+  ASSERT_EQ(loader.batches_per_epoch(), 8);
+  std::vector<int64_t> seen;
+  for (int64_t b = 0; b < 8; ++b) {
+    const auto idx = loader.batch_indices(2, b);
+    const auto batch = loader.batch(2, b);
+    ASSERT_EQ(batch.images.size(0), b < 7 ? 128 : 1000 - 7 * 128);
+    ASSERT_EQ(static_cast<int64_t>(idx.size()), batch.images.size(0));
+    const auto index = torch::tensor(idx, torch::kInt64);
+    EXPECT_TRUE(torch::equal(batch.labels, d.labels.index_select(0, index)));
+    EXPECT_TRUE(torch::allclose(batch.images, normalised(d.images.index_select(0, index), 0.5f, 0.25f), 1e-6, 1e-6));
+    seen.insert(seen.end(), idx.begin(), idx.end());
+  }
+  std::sort(seen.begin(), seen.end());
+  std::vector<int64_t> all(1000);
+  std::iota(all.begin(), all.end(), 0);
+  EXPECT_EQ(seen, all);
+  // drop_last leaves out the short batch.
+  auto o = loader_options(128);
+  o.drop_last = true;
+  EXPECT_EQ(make_loader(d, o).batches_per_epoch(), 7);
+}
+
+TEST(Loader, OrdersDifferByEpochAndSeedAndRepeatExactly) {
+  const auto d = indexed_dataset(300);
+  const auto loader = make_loader(d, loader_options(32, 9));
+  EXPECT_NE(loader.epoch_order(0), loader.epoch_order(1));
+  EXPECT_EQ(loader.epoch_order(1), make_loader(d, loader_options(32, 9)).epoch_order(1));
+  EXPECT_NE(loader.epoch_order(1), make_loader(d, loader_options(32, 10)).epoch_order(1));
+  auto in_order = loader_options(32);
+  in_order.shuffle = false;
+  const auto plain = make_loader(d, in_order).epoch_order(3);
+  for (int64_t i = 0; i < 300; ++i) {
+    ASSERT_EQ(plain[i], i);
+  }
+}
+
+TEST(Loader, BatchIsAPureFunctionOfSeedEpochIndexAndThreads) {
+  const auto d = indexed_dataset(700, 3, 12, 12);
+  auto o = loader_options(64, 4);
+  o.augment = true;
+  const int threads = at::get_num_threads();
+  at::set_num_threads(2);
+  const auto uninterrupted = make_loader(d, o);
+  std::vector<data::Batch> reference;
+  for (int64_t epoch = 0; epoch < 2; ++epoch) {
+    for (int64_t b = 0; b < uninterrupted.batches_per_epoch(); ++b) {
+      reference.push_back(uninterrupted.batch(epoch, b));
+    }
+  }
+  // A "resumed" loader, on one thread, asked for epoch 1 batch 3 first and then the rest.
+  at::set_num_threads(1);
+  const auto resumed = make_loader(d, o);
+  const int64_t per_epoch = resumed.batches_per_epoch();
+  for (const auto& [epoch, b] : std::vector<std::pair<int64_t, int64_t>>{{1, 3}, {1, 4}, {0, 0}, {1, 10}, {0, 10}}) {
+    const auto got = resumed.batch(epoch, b);
+    const auto& want = reference.at(epoch * per_epoch + b);
+    EXPECT_TRUE(torch::equal(got.images, want.images)) << "epoch " << epoch << " batch " << b;
+    EXPECT_TRUE(torch::equal(got.labels, want.labels)) << "epoch " << epoch << " batch " << b;
+  }
+  at::set_num_threads(threads);
+  // The augmentation does change the images between epochs of the same sample.
+  EXPECT_FALSE(torch::equal(reference[0].images, uninterrupted.batch(0, 1).images));
+}
+
+TEST(Loader, RankShardsAreDisjointCoverTheEpochAndMatchOneBigBatch) {
+  const auto d = indexed_dataset(200);
+  constexpr int64_t kWorld = 3, kBatch = 16;
+  auto single_options = loader_options(kWorld * kBatch, 2);
+  const auto single = make_loader(d, single_options);
+  std::vector<int64_t> seen;
+  for (int64_t r = 0; r < kWorld; ++r) {
+    auto o = loader_options(kBatch, 2);
+    o.rank = r;
+    o.world_size = kWorld;
+    const auto loader = make_loader(d, o);
+    // 200 = 4 * 48 + 8: four full steps and a short one of 8 split 2 / 3 / 3.
+    ASSERT_EQ(loader.batches_per_epoch(), 5) << "rank " << r;
+    for (int64_t b = 0; b < 5; ++b) {
+      const auto idx = loader.batch_indices(1, b);
+      ASSERT_EQ(static_cast<int64_t>(idx.size()), b < 4 ? kBatch : (r + 1) * 8 / 3 - r * 8 / 3);
+      // Rank r's part of step b is the r-th block of the single process's batch b.
+      const auto big = single.batch_indices(1, b);
+      const int64_t offset = b < 4 ? r * kBatch : r * 8 / 3;
+      EXPECT_TRUE(std::equal(idx.begin(), idx.end(), big.begin() + offset)) << "rank " << r << " batch " << b;
+      seen.insert(seen.end(), idx.begin(), idx.end());
+    }
+  }
+  std::sort(seen.begin(), seen.end());
+  std::vector<int64_t> all(200);
+  std::iota(all.begin(), all.end(), 0);
+  EXPECT_EQ(seen, all) << "the shards must be disjoint and cover the epoch";
+
+  // A last step with fewer samples than ranks is dropped on every rank; drop_last drops any short one.
+  for (const bool drop_last : {false, true}) {
+    for (int64_t r = 0; r < kWorld; ++r) {
+      auto o = loader_options(kBatch, 2);
+      o.rank = r;
+      o.world_size = kWorld;
+      o.drop_last = drop_last;
+      EXPECT_EQ(make_loader(indexed_dataset(97), o).batches_per_epoch(), 2);
+      EXPECT_EQ(make_loader(indexed_dataset(100), o).batches_per_epoch(), drop_last ? 2 : 3);
+    }
+  }
+}
+
+TEST(Loader, AugmentationIsAPaddedCropAndFlip) {
+  // One hand-made 3 x 7 x 9 image: every pixel distinct per channel, nothing symmetric.
+  const auto image = (torch::arange(3 * 7 * 9, torch::kInt64) * 5 + 11).remainder(251).add(1).to(torch::kUInt8);
+  data::Dataset d{image.reshape({1, 3, 7, 9}), torch::zeros({1}, torch::kInt64), 1, "one"};
+  const std::vector<float> mean{0.1f, 0.2f, 0.3f}, std{0.5f, 0.6f, 0.7f};
+  data::LoaderOptions o = loader_options(1, 12);
+  o.augment = true;
+  o.crop_padding = 3;
+  const data::BatchLoader loader(d, mean, std, o);
+  std::set<int64_t> offsets;
+  int flips = 0;
+  constexpr int kEpochs = 60;
+  for (int64_t epoch = 0; epoch < kEpochs; ++epoch) {
+    const auto draw = data::augment_draw(12, epoch, 0, 3);
+    ASSERT_GE(draw.dy, 0);
+    ASSERT_LE(draw.dy, 6);
+    ASSERT_GE(draw.dx, 0);
+    ASSERT_LE(draw.dx, 6);
+    offsets.insert(draw.dy * 7 + draw.dx);
+    flips += draw.flip;
+    const auto padded = torch::constant_pad_nd(d.images[0], {3, 3, 3, 3}, 0);
+    auto crop = padded.slice(1, draw.dy, draw.dy + 7).slice(2, draw.dx, draw.dx + 9);
+    if (draw.flip)
+      crop = torch::flip(crop, {2});
+    const auto want =
+        (crop.to(torch::kFloat) / 255 - torch::tensor(mean).view({3, 1, 1})) / torch::tensor(std).view({3, 1, 1});
+    const auto got = loader.batch(epoch, 0).images[0];
+    EXPECT_TRUE(torch::allclose(got, want, 1e-6, 1e-6))
+        << "epoch " << epoch << " dy " << draw.dy << " dx " << draw.dx << " flip " << draw.flip;
+  }
+  // The draws move around: many offsets and both flip states in 60 epochs.
+  EXPECT_GT(offsets.size(), 20u);
+  EXPECT_GT(flips, 10);
+  EXPECT_LT(flips, kEpochs - 10);
+}
+
+TEST(Loader, NormalisationAndEvalBatches) {
+  const auto d = indexed_dataset(50, 2, 3, 3);
+  const std::vector<float> mean{0.4914f, 0.2f}, std{0.247f, 0.9f};
+  auto o = loader_options(8);
+  o.augment = true; // eval batches are never augmented
+  const data::BatchLoader loader(d, mean, std, o);
+  const auto eval = loader.eval_batch(40, 32);
+  ASSERT_EQ(eval.images.sizes(), torch::IntArrayRef({10, 2, 3, 3}));
+  ASSERT_EQ(eval.images.scalar_type(), torch::kFloat32);
+  const auto raw = d.images.slice(0, 40).to(torch::kFloat);
+  const auto want = (raw / 255 - torch::tensor(mean).view({1, 2, 1, 1})) / torch::tensor(std).view({1, 2, 1, 1});
+  EXPECT_TRUE(torch::allclose(eval.images, want, 1e-6, 1e-6));
+  EXPECT_TRUE(torch::equal(eval.labels, d.labels.slice(0, 40)));
+  EXPECT_THROW(loader.eval_batch(50, 1), std::out_of_range);
+  EXPECT_THROW(loader.batch(0, loader.batches_per_epoch()), std::out_of_range);
+}
+
+TEST(Loader, BadOptionsAndInputsAreReported) {
+  const auto d = indexed_dataset(10);
+  auto o = loader_options(0);
+  EXPECT_THROW(make_loader(d, o), std::invalid_argument);
+  o = loader_options(4);
+  o.world_size = 2;
+  o.rank = 2;
+  try {
+    make_loader(d, o);
+    ADD_FAILURE() << "rank 2 of 2 accepted";
+  } catch (const std::invalid_argument& e) {
+    EXPECT_NE(std::string(e.what()).find("rank must be in 0..world_size - 1 = 1, got 2"), std::string::npos);
+  }
+  o = loader_options(16);
+  o.drop_last = true;
+  EXPECT_THROW(make_loader(d, o), std::invalid_argument);
+  expect_data_error(
+      [&] {
+        data::BatchLoader(d, {0.5f, 0.5f}, {0.2f, 0.2f}, loader_options(4));
+      },
+      {"one value per channel (1), got 2 and 2"});
+  auto bad = d;
+  bad.num_classes = 5;
+  expect_data_error([&] { make_loader(bad, loader_options(4)); }, {"labels span 0..6, outside 0..4"});
+}
+
+// ------------------------------------------------------------------------------------------------
+// The real Fashion-MNIST (Debian's dataset-fashion-mnist), when installed.
+
+TEST(RealData, FashionMnistLoads) {
+  if (!fs::exists("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz"))
+    GTEST_SKIP() << "dataset-fashion-mnist is not installed";
+  const auto s = data::load_dataset("fashion-mnist");
+  ASSERT_EQ(s.train.images.sizes(), torch::IntArrayRef({60000, 1, 28, 28}));
+  ASSERT_EQ(s.test.images.sizes(), torch::IntArrayRef({10000, 1, 28, 28}));
+  EXPECT_EQ(s.train.labels.min().item<int64_t>(), 0);
+  EXPECT_EQ(s.train.labels.max().item<int64_t>(), 9);
+  EXPECT_EQ(s.test.labels.max().item<int64_t>(), 9);
+  // Balanced classes: 6000 and 1000 of each.
+  EXPECT_TRUE(torch::equal(torch::bincount(s.train.labels), torch::full({10}, 6000, torch::kInt64)));
+  EXPECT_TRUE(torch::equal(torch::bincount(s.test.labels), torch::full({10}, 1000, torch::kInt64)));
+  // The standard mean is that of this data.
+  EXPECT_NEAR(s.train.images.to(torch::kDouble).mean().item<double>() / 255, s.mean[0], 5e-4);
+}
+
+} // namespace
+} // namespace signopt::test
