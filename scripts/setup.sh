@@ -33,3 +33,9 @@ if [ "$installed" != "$TORCH_VERSION" ]; then
   .venv/bin/python -m pip install -q --disable-pip-version-check --no-deps "torch==$TORCH_VERSION"
 fi
 echo "[setup] LibTorch: torch $TORCH_VERSION, cmake prefix $(scripts/torch-prefix.sh)"
+# SIGNOPT_CUDA=1: also the wheel's dependencies (the CUDA runtime packages, ~3 GB), which
+# `signopt train --device cuda` and Python's `import torch` need; the CPU build does not.
+if [ "${SIGNOPT_CUDA:-0}" = 1 ]; then
+  echo "[setup] installing torch==$TORCH_VERSION's dependencies (CUDA runtime packages)"
+  .venv/bin/python -m pip install -q --disable-pip-version-check "torch==$TORCH_VERSION"
+fi

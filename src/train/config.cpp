@@ -243,7 +243,13 @@ const std::vector<Entry>& table() {
     t.push_back(int_entry("max-steps", &TrainConfig::max_steps, 0, "stop after this many steps (0 = no limit)", loop, "0"));
     t.push_back(seed_entry("seed", "seed of the weights, data order, augmentation and dither", loop));
     t.push_back(int_entry("threads", &TrainConfig::threads, 0, "CPU threads (0 = all cores)", loop, "0"));
-    t.push_back(string_entry("device", &TrainConfig::device, {"cpu", "cuda"}, "where to train", loop, "cpu"));
+    t.push_back(string_entry(
+        "device",
+        &TrainConfig::device,
+        {"cpu", "cuda"},
+        "where to train; cuda loads LibTorch's CUDA libraries at run time and needs a GPU",
+        loop,
+        "cpu"));
 
     t.push_back(string_entry("optimizer", &TrainConfig::optimizer, kOptimizers, "the optimizer", opt, "hybrid"));
     t.push_back(optional_float_entry(
@@ -742,8 +748,6 @@ void resolve_defaults(TrainConfig& c) {
     throw ConfigError("--warmup-epochs " + format_number(c.warmup_epochs) + " must be shorter than --epochs " + std::to_string(c.epochs));
   if (c.min_lr >= c.lr.value() && c.lr_schedule == "cosine")
     throw ConfigError("--min-lr " + format_number(c.min_lr) + " must be below --lr " + format_number(*c.lr));
-  if (c.device == "cuda")
-    throw ConfigError("--device cuda: this build of signopt trains on the CPU only for now (use --device cpu)");
 }
 
 std::string to_json_text(const TrainConfig& config) {

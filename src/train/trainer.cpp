@@ -14,6 +14,9 @@
 #include <torch/serialize/archive.h>
 #include <torch/utils.h>
 
+#include <torch/cuda.h>
+
+#include <dlfcn.h>
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -181,7 +184,11 @@ struct Evaluation {
   double loss = 0, accuracy = 0;
 };
 
-Evaluation evaluate(models::ClassifierImpl& model, const data::BatchLoader& loader, int64_t batch_size) {
+Evaluation evaluate(
+    models::ClassifierImpl& model,
+    const data::BatchLoader& loader,
+    int64_t batch_size,
+    torch::Device device) {
   torch::NoGradGuard no_grad;
   model.eval();
   double loss = 0;
@@ -189,14 +196,38 @@ Evaluation evaluate(models::ClassifierImpl& model, const data::BatchLoader& load
   const int64_t n = loader.size();
   for (int64_t start = 0; start < n; start += batch_size) {
     const auto batch = loader.eval_batch(start, std::min(batch_size, n - start));
-    const auto logits = model.forward(batch.images);
+    const auto labels = batch.labels.to(device);
+    const auto logits = model.forward(batch.images.to(device));
     loss += torch::nn::functional::cross_entropy(
-                logits, batch.labels, torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kSum))
+                logits, labels, torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kSum))
                 .item<double>();
-    correct += logits.argmax(1).eq(batch.labels).sum().item<int64_t>();
+    correct += logits.argmax(1).eq(labels).sum().item<int64_t>();
   }
   model.train();
   return {n ? loss / n : 0, n ? 100.0 * correct / n : 0};
+}
+
+// The device of a run. signopt links LibTorch's CPU libraries only, so that it runs where the CUDA
+// runtime is absent; --device cuda loads libtorch_cuda (which registers the CUDA backend) on demand.
+torch::Device resolve_device(const std::string& name) {
+  if (name != "cuda")
+    return torch::kCPU;
+  static std::string load_error = [] {
+    const std::string path = std::string(SIGNOPT_TORCH_LIBDIR) + "/libtorch_cuda.so";
+    if (::dlopen(path.c_str(), RTLD_NOW | RTLD_GLOBAL) == nullptr) {
+      const char* why = ::dlerror();
+      return std::string(why ? why : "unknown dlopen error");
+    }
+    return std::string();
+  }();
+  if (!load_error.empty())
+    throw ConfigError(
+        "--device cuda: LibTorch's CUDA library cannot be loaded (" + load_error +
+        "). The torch wheel's CUDA runtime packages are missing: install them with `SIGNOPT_CUDA=1 bash " +
+        "scripts/setup.sh`, or train with --device cpu");
+  if (!torch::cuda::is_available())
+    throw ConfigError("--device cuda: no CUDA GPU is visible to LibTorch on this machine; train with --device cpu");
+  return torch::kCUDA;
 }
 
 // The parts of a run built from its config.
@@ -206,6 +237,7 @@ struct Setup {
   std::unique_ptr<data::BatchLoader> train_loader, val_loader, test_loader;
   std::shared_ptr<models::ClassifierImpl> model;
   OptimizerHandle optimizer;
+  torch::Device device = torch::kCPU;
   int64_t steps_per_epoch = 0, total_steps = 0;
 };
 
@@ -248,6 +280,8 @@ Setup build(const TrainConfig& c) {
   } catch (const std::invalid_argument& e) {
     throw ConfigError(std::string("--model ") + c.model + ": " + e.what());
   }
+  s.device = resolve_device(c.device);
+  s.model->to(s.device); // before the optimizer takes the parameters
   try {
     s.optimizer = make_optimizer(c, s.model->parameters(), s.steps_per_epoch, s.total_steps);
   } catch (const std::invalid_argument& e) {
@@ -410,7 +444,8 @@ void Run::load_checkpoint() {
         path.string() + " not found: the run stopped before its first checkpoint; start it again without --resume");
   torch::serialize::InputArchive archive;
   try {
-    archive.load_from(path.string());
+    // Tensors go straight to the run's device, so parameters and optimizer state stay together.
+    archive.load_from(path.string(), s_.device);
   } catch (const c10::Error& e) {
     throw ConfigError(path.string() + " is unreadable or corrupt: " + e.what_without_backtrace());
   }
@@ -443,6 +478,7 @@ void Run::load_checkpoint() {
   st_.metrics_bytes = get("metrics_bytes").toInt();
   torch::Tensor rng;
   archive.read("rng", rng);
+  rng = rng.to(torch::kCPU);
   at::Generator generator = at::detail::getDefaultCPUGenerator();
   generator.set_state(rng);
   resumed_ = true;
@@ -522,10 +558,11 @@ RunOutcome Run::train() {
           group.options().set_lr(lr);
         const auto data_start = Clock::now();
         const auto batch = s_.train_loader->batch(st_.epoch, st_.batch);
+        const auto images = batch.images.to(s_.device), labels = batch.labels.to(s_.device);
         data_seconds += std::chrono::duration<double>(Clock::now() - data_start).count();
         opt.zero_grad();
-        const auto logits = model.forward(batch.images);
-        const auto loss = torch::nn::functional::cross_entropy(logits, batch.labels);
+        const auto logits = model.forward(images);
+        const auto loss = torch::nn::functional::cross_entropy(logits, labels);
         const double loss_value = loss.item<double>();
         if (!std::isfinite(loss_value)) {
           throw std::runtime_error(
@@ -537,7 +574,7 @@ RunOutcome Run::train() {
         opt.step();
         ++st_.step;
         const int64_t n = batch.labels.size(0);
-        const int64_t correct = logits.argmax(1).eq(batch.labels).sum().item<int64_t>();
+        const int64_t correct = logits.argmax(1).eq(labels).sum().item<int64_t>();
         st_.window_loss += loss_value;
         st_.window_correct += correct;
         st_.window_count += n;
@@ -601,14 +638,14 @@ RunOutcome Run::train() {
       std::snprintf(buf, sizeof buf, "  train loss %.4f", st_.epoch_loss / std::max<int64_t>(1, st_.epoch_batches));
       line += buf;
       if (s_.val_loader) {
-        const auto val = evaluate(model, *s_.val_loader, c_.eval_batch_size);
+        const auto val = evaluate(model, *s_.val_loader, c_.eval_batch_size, s_.device);
         st_.last_val = val.accuracy;
         st_.best_val = std::max(st_.best_val, val.accuracy);
         write_row("epoch", "val", val.loss, val.accuracy, lr, 0, elapsed());
         std::snprintf(buf, sizeof buf, "  val accuracy %.2f%%", val.accuracy);
         line += buf;
       }
-      const auto test = evaluate(model, *s_.test_loader, c_.eval_batch_size);
+      const auto test = evaluate(model, *s_.test_loader, c_.eval_batch_size, s_.device);
       st_.last_test = test.accuracy;
       st_.best_test = std::max(st_.best_test, test.accuracy);
       write_row("epoch", "test", test.loss, test.accuracy, lr, 0, elapsed());
@@ -642,7 +679,7 @@ RunOutcome Run::train() {
   }
   if (stopped_early) {
     // --max-steps: evaluate the model where it stopped, so the run still reports a result.
-    const auto test = evaluate(model, *s_.test_loader, c_.eval_batch_size);
+    const auto test = evaluate(model, *s_.test_loader, c_.eval_batch_size, s_.device);
     st_.last_test = test.accuracy;
     st_.best_test = std::max(st_.best_test, test.accuracy);
     write_row("final", "test", test.loss, test.accuracy, lr, 0, elapsed());
