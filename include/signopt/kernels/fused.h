@@ -1,5 +1,7 @@
 // Fused single-pass CPU update kernels: stateless functions of tensors and scalars, bit-identical
-// to the reference compositions of torch ops used by the optimizers (tests/test_fused.cpp).
+// to the reference compositions of torch ops used by the optimizers (tests/test_fused.cpp). When
+// signopt is built with CUDA (SIGNOPT_WITH_CUDA), CUDA tensors go to the CUDA kernels
+// (signopt/kernels/fused_cuda.h), which give the same bits.
 #pragma once
 
 #include <torch/types.h>
@@ -17,8 +19,8 @@ bool fused_enabled();
 /// and benchmarks confirm which path an optimizer took.
 int64_t fused_call_count();
 
-/// True when every defined tensor is on the CPU, contiguous, float32 or float64, all of one dtype,
-/// and fused kernels are enabled.
+/// True when every defined tensor is on the CPU (or on CUDA, when signopt was built with CUDA),
+/// contiguous, float32 or float64, all of one dtype and device, and fused kernels are enabled.
 bool fused_eligible(std::initializer_list<torch::Tensor> tensors);
 
 /// Pre-sign dither parameters of one step of one tensor (see DitherOptions).
@@ -36,7 +38,9 @@ struct DitherArgs {
 };
 
 /// One SignSGD/Signum step (algorithms.md sections 1-3) on p in place; `buf` is the EMA momentum
-/// (undefined when beta == 0). Returns the dither scale s_t used (0 without dithering).
+/// (undefined when beta == 0). Returns the dither scale s_t used (0 without dithering); for CUDA
+/// tensors with a data-dependent scale (rms, max3sigma, meanabs) s_t stays on the device and NaN
+/// is returned unless `dot_gg` is requested (reading it would synchronize every step).
 /// When `dot_gg` is non-null it receives <u, g> and ||g||^2 (g after coupled weight decay) for the
 /// hybrid's calibration, computed in the same pass.
 double sign_descent_step(
@@ -82,5 +86,12 @@ void lion_step(
     bool decoupled,
     double beta1,
     double beta2);
+
+namespace detail {
+/// True when the CPU has AVX-512F and the hand-vectorized noise path is on (the default).
+bool avx512_noise_available();
+/// Turns the AVX-512 noise path off (false) or back on; tests compare both paths bit for bit.
+void set_avx512_noise_enabled(bool enabled);
+} // namespace detail
 
 } // namespace signopt::kernels

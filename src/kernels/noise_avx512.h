@@ -1,0 +1,23 @@
+// Hand-vectorized dither noise for CPUs with AVX-512: 16 Philox blocks (64 draws) per iteration,
+// bit-identical to the scalar definition in signopt/kernels/noise.h.
+#pragma once
+
+#include <signopt/kernels/philox.h>
+
+#include <cstdint>
+
+namespace signopt::kernels::detail {
+
+/// True when the CPU has AVX-512F and the AVX-512 noise path is enabled (set_avx512_noise_enabled).
+bool avx512_noise_available();
+
+/// Turns the AVX-512 noise path off or on (tests compare both paths; default on).
+void set_avx512_noise_enabled(bool enabled);
+
+/// Writes the unit noise of Philox blocks [block0, block0 + blocks) to out[0 .. 4 * blocks) for
+/// whole groups of 16 blocks and returns how many blocks it wrote (a multiple of 16); the caller
+/// draws the rest. Gaussian (Box-Muller) or uniform on [-1, 1), exactly as noise_gaussian4 /
+/// noise_uniform4. Requires avx512_noise_available().
+int64_t fill_noise_avx512(float* out, uint64_t block0, int64_t blocks, const DrawKey& key, bool gaussian);
+
+} // namespace signopt::kernels::detail
