@@ -18,9 +18,15 @@ namespace {
 using Make = std::function<std::unique_ptr<torch::optim::Optimizer>(std::vector<torch::Tensor>)>;
 
 // One parameter tensor of n floats with a fixed gradient; the optimizer is stepped repeatedly.
-void run_optimizer(benchmark::State& state, const Make& make, bool fused, double floor_bytes_per_param) {
+void run_optimizer(
+    benchmark::State& state,
+    const Make& make,
+    bool fused,
+    double floor_bytes_per_param,
+    bool avx512_noise = true) {
   const int64_t n = state.range(0);
   signopt::kernels::set_fused_enabled(fused);
+  signopt::kernels::detail::set_avx512_noise_enabled(avx512_noise);
   auto p = torch::randn({n}).requires_grad_(true);
   p.mutable_grad() = torch::randn({n});
   auto opt = make({p});
@@ -30,6 +36,7 @@ void run_optimizer(benchmark::State& state, const Make& make, bool fused, double
     benchmark::ClobberMemory();
   }
   signopt::kernels::set_fused_enabled(true);
+  signopt::kernels::detail::set_avx512_noise_enabled(true);
   state.SetBytesProcessed(static_cast<int64_t>(state.iterations() * floor_bytes_per_param * n));
   state.counters["floor_bytes_per_param"] = floor_bytes_per_param;
 }
@@ -61,6 +68,13 @@ std::vector<Case> cases() {
       {"DitheredSignum", 20,
        [](P p) -> Ptr {
          return std::make_unique<signopt::Signum>(p, signopt::SignumOptions(1e-3).dither(signopt::DitherOptions().seed(1)));
+       },
+       true},
+      // Absolute scale: no statistics pass, so this isolates the cost of drawing the noise.
+      {"DitheredSignumAbsScale", 20,
+       [](P p) -> Ptr {
+         return std::make_unique<signopt::Signum>(
+             p, signopt::SignumOptions(1e-3).dither(signopt::DitherOptions().seed(1).scale(signopt::DitherScale::Absolute)));
        },
        true},
       {"HybridSignPhase", 20,
@@ -105,6 +119,12 @@ void register_all() {
       add_sizes(benchmark::RegisterBenchmark(
           (std::string(c.name) + "/reference").c_str(),
           [c](benchmark::State& s) { run_optimizer(s, c.make, false, c.floor_bytes); }));
+    }
+    // The dither noise without the hand-written AVX-512 path (what CPUs without AVX-512 run).
+    if (std::string(c.name) == "DitheredSignum") {
+      add_sizes(benchmark::RegisterBenchmark(
+          "DitheredSignum/fused-portable-noise",
+          [c](benchmark::State& s) { run_optimizer(s, c.make, true, c.floor_bytes, false); }));
     }
   }
 }
