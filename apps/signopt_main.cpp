@@ -1,5 +1,7 @@
 // `signopt`: the command-line program. Subcommands parse their arguments into a config and call
 // the library; every error is one clear line on stderr and a non-zero exit status.
+#include "commands.h"
+
 #include <signopt/data/datasets.h>
 #include <signopt/train/config.h>
 #include <signopt/train/trainer.h>
@@ -21,6 +23,8 @@ and baselines (SGD, Adam, AdamW) on LibTorch.
 
 commands:
   train      train a model and write a run directory (signopt train --help)
+  sweep      run a grid of training runs from a TOML file, resumably (signopt sweep --help)
+  report     tables with error bars, t-tests and plots from run directories (signopt report --help)
 
 options:
   --help     this text
@@ -103,6 +107,10 @@ int main(int argc, char** argv) {
   try {
     if (command == "train")
       return train_command(args);
+    if (command == "sweep")
+      return sweep_command(args);
+    if (command == "report")
+      return report_command(args);
     std::fprintf(stderr, "error: unknown command '%s' (see signopt --help)\n", command.c_str());
     return 2;
   } catch (const signopt::train::ConfigError& e) {

@@ -1,0 +1,113 @@
+// `signopt report`: tables with mean +- std, min, max and n per configuration and dataset, Welch
+// t-test p-values against a baseline, and gnuplot plots, made from run directories only.
+#pragma once
+
+#include <signopt/report/runs.h>
+#include <signopt/report/stats.h>
+
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace signopt::report {
+
+/// A metric summarized over the completed runs (seeds) of one configuration.
+struct MetricStats {
+  SampleSummary summary;
+  std::vector<double> values; ///< One per run, in the order of ConfigurationStats::runs.
+  std::optional<WelchResult> vs_baseline; ///< Welch's test against the baseline's values (not for the baseline).
+};
+
+/// One configuration (runs equal in every semantic config key) of a dataset's table.
+struct ConfigurationStats {
+  std::string label; ///< "hybrid", or "hybrid lr=0.003" when the optimizer has several configurations.
+  std::string optimizer;
+  std::string lr; ///< As written in config.json.
+  std::map<std::string, std::string> config; ///< The semantic config (JSON text values).
+  std::vector<std::string> runs; ///< Run directory names, completed runs only.
+  MetricStats final_test, best_test;
+  std::optional<MetricStats> final_val; ///< When every run of the configuration has a validation set.
+  bool is_baseline = false;
+  /// The configuration with the best mean final validation accuracy among its optimizer's
+  /// configurations (only set when the optimizer has several with a validation set): the
+  /// learning-rate choice of docs/report.md.
+  bool best_val_of_optimizer = false;
+};
+
+/// The table of one dataset.
+struct DatasetTable {
+  std::string dataset;
+  std::vector<ConfigurationStats> configurations; ///< Optimizers in `signopt train`'s order, then by label.
+  std::string baseline; ///< Label of the baseline configuration, "" when there is none.
+  std::string baseline_note; ///< Why there is no baseline, when there is none.
+  bool has_validation = false;
+  /// Settings shared by every configuration of the table (key -> value without quotes), for context.
+  std::vector<std::pair<std::string, std::string>> common;
+};
+
+/// Where the plots went.
+struct PlotOutcome {
+  bool made = false;
+  std::string note; ///< Why plots were skipped or what failed.
+  std::vector<std::string> files; ///< PNG and SVG files, relative to the report's directory.
+};
+
+/// Everything a report shows.
+struct Report {
+  std::string runs_dir;
+  std::vector<DatasetTable> tables;
+  std::vector<RunRecord> not_counted; ///< Runs that are not completed, with their status and error.
+  int64_t completed_runs = 0;
+  PlotOutcome plots;
+};
+
+/// Groups the completed runs per dataset and configuration, computes the statistics and p-values
+/// against `baseline` (a configuration label or an optimizer name; "" = sgd where it names exactly
+/// one configuration). Throws std::invalid_argument when an explicitly given baseline is ambiguous
+/// in a table or matches no configuration in any table (listing the labels).
+Report build_report(const std::vector<RunRecord>& runs, const std::string& baseline, const std::string& runs_dir = "");
+
+/// The report as Markdown (tables, runs not counted, plots or why they are missing).
+std::string render_markdown(const Report& report);
+/// One CSV row per configuration (dataset, label, n, mean/std/min/max/p per metric, ...).
+std::string render_csv(const Report& report);
+/// Everything, including the per-run values and the full configurations, as JSON.
+std::string render_json(const Report& report);
+
+/// Writes the plots of `report` into `plot_dir` (created): the data files (*.dat), the gnuplot
+/// script plots.gp, and the PNG and SVG files made by running `gnuplot` on it. Files are named
+/// relative to `report_dir` in the outcome. When `gnuplot` cannot be found or fails, the data and
+/// script are still written and the outcome says why there are no images.
+PlotOutcome write_plots(
+    const Report& report,
+    const std::vector<RunRecord>& runs,
+    const std::string& plot_dir,
+    const std::string& report_dir,
+    const std::string& gnuplot = "gnuplot");
+
+/// The options of `signopt report`.
+struct ReportOptions {
+  std::string runs_dir;
+  std::string baseline;
+  std::string format = "md"; ///< md | csv | json.
+  /// "" = RUNS_DIR/report/; a path ending in .md, .csv or .json is the table file (its format, and
+  /// plots in a sibling folder <stem>-plots/); anything else is a directory for report.<format> and plots/.
+  std::string out;
+  bool plots = true;
+  std::string gnuplot = "gnuplot"; ///< Name or path of the gnuplot program.
+};
+
+/// What write_report() produced.
+struct ReportFiles {
+  std::string table_file;
+  std::string plot_dir;
+  Report report;
+};
+
+/// Finds the runs, builds the report, writes the table file and the plots. Throws
+/// std::invalid_argument for bad options (unknown format, ambiguous baseline, no runs) and
+/// std::runtime_error for I/O problems.
+ReportFiles write_report(const ReportOptions& options);
+
+} // namespace signopt::report

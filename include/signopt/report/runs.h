@@ -1,0 +1,74 @@
+// Reading `signopt train` run directories (config.json, summary.json, metrics.csv) for reports and
+// sweeps: finding them under a folder, their status, and which config keys make a configuration.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace signopt::report {
+
+/// One `signopt train` run directory as the report sees it.
+struct RunRecord {
+  std::string dir; ///< Path of the run directory.
+  std::string name; ///< Path relative to the folder that was searched ("." for the folder itself).
+  /// config.json, key -> value as compact JSON text (strings quoted: "\"sgd\"", numbers as written).
+  std::map<std::string, std::string> config;
+  /// completed | interrupted | failed (from summary.json), "no summary" (running, or stopped before
+  /// writing one) or "unreadable" (config.json or summary.json could not be parsed; see error).
+  std::string status;
+  std::string error; ///< summary.json's error, or why a file could not be read.
+  double final_test_accuracy = 0; ///< Percent; meaningful for completed runs.
+  double best_test_accuracy = 0;
+  std::optional<double> final_val_accuracy; ///< Present when the run held out a validation set.
+  std::optional<double> best_val_accuracy;
+  int64_t steps = 0;
+  double wall_time_s = 0;
+
+  /// A config value without JSON quotes ("sgd", "0.001", "true", "[30,60]"); "" when absent or null.
+  std::string value(const std::string& key) const;
+  bool completed() const {
+    return status == "completed";
+  }
+};
+
+/// One row of metrics.csv; absent numbers (phase of a non-hybrid run, ...) are NaN / "".
+struct MetricRow {
+  std::string kind; ///< step | epoch | final.
+  std::string split; ///< train | val | test.
+  int64_t epoch = 0;
+  int64_t step = 0;
+  double loss = 0;
+  double accuracy = 0;
+  double lr = 0;
+  std::string phase; ///< Hybrid: sign | sgd.
+  double calibrated_lr = 0;
+  double dither_alpha = 0;
+};
+
+/// Reads one run directory (config.json must exist; a missing or unreadable summary.json gives the
+/// statuses documented on RunRecord rather than an exception).
+RunRecord read_run(const std::string& dir);
+
+/// Every run directory (a directory holding config.json) under `root`, recursively, sorted by path.
+/// Run directories are not searched further, and folders whose names start with '.' are skipped
+/// (a sweep keeps failed attempts in .attempts/). Throws std::runtime_error if `root` is not a
+/// directory.
+std::vector<RunRecord> find_runs(const std::string& root);
+
+/// Reads `dir`/metrics.csv by its header (column order does not matter). Throws std::runtime_error
+/// naming the file and line for a malformed file.
+std::vector<MetricRow> read_metrics(const std::string& dir);
+
+/// config.json keys that do not change what is trained and so do not separate configurations:
+/// seed (runs of one configuration differ in it), out, threads, progress, log-every,
+/// checkpoint-every, eval-batch-size, data-dir, device, preset (its values are recorded in the other
+/// keys) and signopt_version; dither-seed when it equals seed (its default).
+const std::vector<std::string>& non_semantic_keys();
+
+/// `config` without the non-semantic keys: what groups runs into one configuration.
+std::map<std::string, std::string> semantic_config(const std::map<std::string, std::string>& config);
+
+} // namespace signopt::report

@@ -1,0 +1,318 @@
+// The report's plots: per-epoch and per-step curves aggregated over seeds (mean line, min..max
+// band), written as data files plus a gnuplot script, rendered to PNG and SVG by gnuplot.
+#include <signopt/report/process.h>
+#include <signopt/report/report.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <map>
+#include <sstream>
+#include <stdexcept>
+
+namespace signopt::report {
+namespace fs = std::filesystem;
+namespace {
+
+// One curve of one configuration: x -> the values of its runs at x.
+struct Series {
+  std::string title;
+  std::map<double, std::vector<double>> points;
+  std::map<double, std::vector<double>> extra; // hybrid: share of runs in the SGD phase at x
+};
+
+// A plot: several series on common axes.
+struct Plot {
+  std::string name; // file stem
+  std::string title, xlabel, ylabel;
+  std::string key_position = "top right";
+  bool phase_axis = false; // y2 shows the hybrid's phase
+  bool log_y = false;
+  bool per_epoch = false; // whole-number x ticks and points on the lines; per-step plots are plain lines
+  std::vector<Series> series;
+};
+
+Plot make_plot(
+    std::string name,
+    std::string title,
+    std::string xlabel,
+    std::string ylabel,
+    std::string key_position,
+    bool phase_axis = false) {
+  Plot p;
+  p.name = std::move(name);
+  p.title = std::move(title);
+  p.xlabel = std::move(xlabel);
+  p.ylabel = std::move(ylabel);
+  p.key_position = std::move(key_position);
+  p.phase_axis = phase_axis;
+  p.per_epoch = p.xlabel == "epoch";
+  return p;
+}
+
+Series named(const std::string& title) {
+  Series s;
+  s.title = title;
+  return s;
+}
+
+std::string slug(const std::string& text) {
+  std::string out;
+  for (const char ch : text)
+    out += std::isalnum(static_cast<unsigned char>(ch)) || ch == '.' || ch == '-' ? ch : '_';
+  return out;
+}
+
+// gnuplot single-quoted string: '' stands for a quote.
+std::string quoted(const std::string& text) {
+  std::string out = "'";
+  for (const char ch : text)
+    out += ch == '\'' ? std::string("''") : std::string(1, ch);
+  return out + "'";
+}
+
+std::string num(double v) {
+  char buf[40];
+  std::snprintf(buf, sizeof buf, "%.9g", v);
+  return buf;
+}
+
+void write_text(const fs::path& path, const std::string& text) {
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  out << text;
+  out.flush();
+  if (!out)
+    throw std::runtime_error("cannot write " + path.string());
+}
+
+// Writes `plot`'s data (one gnuplot data block per series: x mean min max [phase]) and returns the
+// script lines that draw it to PNG and SVG; "" when no series has a point.
+std::string emit_plot(const Plot& plot, const fs::path& dir) {
+  std::ostringstream data;
+  std::vector<const Series*> drawn;
+  for (const auto& s : plot.series) {
+    if (s.points.empty())
+      continue;
+    data << "# " << s.title << "\n# x mean min max" << (plot.phase_axis ? " sgd_share" : "") << "\n";
+    for (const auto& [x, values] : s.points) {
+      double sum = 0, lo = values.front(), hi = values.front();
+      for (const double v : values) {
+        sum += v;
+        lo = std::min(lo, v);
+        hi = std::max(hi, v);
+      }
+      data << num(x) << " " << num(sum / static_cast<double>(values.size())) << " " << num(lo) << " " << num(hi);
+      if (plot.phase_axis) {
+        const auto it = s.extra.find(x);
+        double share = 0;
+        if (it != s.extra.end() && !it->second.empty()) {
+          for (const double v : it->second)
+            share += v;
+          share /= static_cast<double>(it->second.size());
+        }
+        data << " " << num(share);
+      }
+      data << "\n";
+    }
+    data << "\n\n";
+    drawn.push_back(&s);
+  }
+  if (drawn.empty())
+    return "";
+  const std::string dat = plot.name + ".dat";
+  write_text(dir / dat, data.str());
+  std::ostringstream gp;
+  gp << "\n# " << plot.title << "\nreset\nset termoption noenhanced\nset title " << quoted(plot.title)
+     << "\nset xlabel " << quoted(plot.xlabel) << "\nset ylabel " << quoted(plot.ylabel) << "\nset grid\nset key "
+     << plot.key_position << " box opaque\n";
+  if (plot.log_y)
+    gp << "set logscale y\n";
+  double max_x = 0;
+  for (const auto* s : drawn)
+    max_x = std::max(max_x, s->points.rbegin()->first);
+  if (plot.per_epoch && max_x <= 30)
+    gp << "set xtics 1\n";
+  if (plot.phase_axis)
+    gp << "set y2range [-0.05:1.05]\nset y2tics ('sign' 0, 'sgd' 1)\nset ytics nomirror\nset y2label 'phase'\n";
+  gp << "plot ";
+  for (size_t i = 0; i < drawn.size(); ++i) {
+    const std::string lc = "lc " + std::to_string(i + 1);
+    gp << (i ? ", \\\n     " : "") << quoted(dat) << " index " << i
+       << " using 1:3:4 with filledcurves fs transparent solid 0.18 noborder " << lc << " notitle, \\\n     "
+       << quoted(dat) << " index " << i << " using 1:2 with " << (plot.per_epoch ? "linespoints pt 7 ps 0.6" : "lines")
+       << " lw 2 " << lc << " title " << quoted(drawn[i]->title);
+    if (plot.phase_axis)
+      gp << ", \\\n     " << quoted(dat) << " index " << i << " using 1:5 axes x1y2 with steps dt 2 lw 1.5 " << lc
+         << " title " << quoted(drawn[i]->title + ": phase");
+  }
+  gp << "\n";
+  // One plot command, two terminals.
+  std::string script = gp.str();
+  std::ostringstream both;
+  both << "set terminal pngcairo size 1000,620 font ',10'\nset output " << quoted(plot.name + ".png") << "\n"
+       << script << "set terminal svg size 1000,620 dynamic font ',10'\nset output " << quoted(plot.name + ".svg")
+       << "\nreplot\nunset output\n";
+  return both.str();
+}
+
+// Reads the metrics of every completed run of `config` and feeds `add(series, row)`.
+void collect(
+    const ConfigurationStats& config,
+    const std::map<std::string, const RunRecord*>& runs_by_name,
+    std::vector<std::string>& problems,
+    const std::function<void(const MetricRow&)>& add) {
+  for (const auto& name : config.runs) {
+    const auto it = runs_by_name.find(name);
+    if (it == runs_by_name.end())
+      continue;
+    try {
+      for (const auto& row : read_metrics(it->second->dir))
+        add(row);
+    } catch (const std::exception& e) {
+      problems.push_back(e.what());
+    }
+  }
+}
+
+} // namespace
+
+PlotOutcome write_plots(
+    const Report& report,
+    const std::vector<RunRecord>& runs,
+    const std::string& plot_dir,
+    const std::string& report_dir,
+    const std::string& gnuplot) {
+  PlotOutcome outcome;
+  const fs::path dir(plot_dir);
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  if (ec)
+    throw std::runtime_error("cannot create " + plot_dir + ": " + ec.message());
+  std::map<std::string, const RunRecord*> by_name;
+  for (const auto& r : runs)
+    by_name[r.name] = &r;
+
+  std::vector<std::string> problems;
+  std::string script = "# Plots of `signopt report`; rerun with: cd " + plot_dir + " && gnuplot plots.gp\n";
+  std::vector<std::string> stems;
+  for (const auto& t : report.tables) {
+    const std::string d = slug(t.dataset);
+    Plot accuracy = make_plot(
+        d + "-test-accuracy",
+        t.dataset + ": test accuracy per epoch (mean over seeds, band: min..max)",
+        "epoch",
+        "test accuracy (%)",
+        "bottom right");
+    Plot loss = make_plot(
+        d + "-train-loss",
+        t.dataset + ": training loss per epoch (mean over seeds, band: min..max)",
+        "epoch",
+        "training loss (epoch mean)",
+        "top right");
+    Plot val = make_plot(
+        d + "-val-accuracy",
+        t.dataset + ": validation accuracy per epoch (mean over seeds, band: min..max)",
+        "epoch",
+        "validation accuracy (%)",
+        "bottom right");
+    Plot hybrid = make_plot(
+        d + "-hybrid-calibrated-lr",
+        t.dataset + ": hybrid's calibrated SGD rate and phase per step (mean over seeds, band: min..max)",
+        "step",
+        "calibrated lr",
+        "top right",
+        true);
+    Plot dither = make_plot(
+        d + "-dither-alpha",
+        t.dataset + ": dither alpha_t per step (noise std = alpha_t x per-tensor scale; mean over seeds)",
+        "step",
+        "alpha_t",
+        "top right");
+    for (const auto& c : t.configurations) {
+      Series acc = named(c.label), lo = named(c.label), va = named(c.label), hy = named(c.label), di = named(c.label);
+      bool is_hybrid = false;
+      collect(c, by_name, problems, [&](const MetricRow& row) {
+        if (row.kind == "epoch" && row.split == "test" && std::isfinite(row.accuracy))
+          acc.points[static_cast<double>(row.epoch)].push_back(row.accuracy);
+        if (row.kind == "epoch" && row.split == "train" && std::isfinite(row.loss))
+          lo.points[static_cast<double>(row.epoch)].push_back(row.loss);
+        if (row.kind == "epoch" && row.split == "val" && std::isfinite(row.accuracy))
+          va.points[static_cast<double>(row.epoch)].push_back(row.accuracy);
+        if (row.kind == "step" && std::isfinite(row.calibrated_lr) && !row.phase.empty()) {
+          is_hybrid = true;
+          hy.points[static_cast<double>(row.step)].push_back(row.calibrated_lr);
+          hy.extra[static_cast<double>(row.step)].push_back(row.phase == "sgd" ? 1.0 : 0.0);
+        }
+        if (row.kind == "step" && std::isfinite(row.dither_alpha))
+          di.points[static_cast<double>(row.step)].push_back(row.dither_alpha);
+      });
+      accuracy.series.push_back(std::move(acc));
+      loss.series.push_back(std::move(lo));
+      val.series.push_back(std::move(va));
+      if (is_hybrid)
+        hybrid.series.push_back(std::move(hy));
+      dither.series.push_back(std::move(di));
+    }
+    for (const Plot* p : {&accuracy, &loss, &val, &hybrid, &dither}) {
+      const std::string lines = emit_plot(*p, dir);
+      if (lines.empty())
+        continue;
+      script += lines;
+      stems.push_back(p->name);
+    }
+  }
+  write_text(dir / "plots.gp", script);
+  std::string problem_note;
+  if (!problems.empty()) {
+    problem_note = " Some metrics could not be read and are missing from the plots:";
+    for (const auto& p : problems)
+      problem_note += " " + p + ";";
+  }
+  if (stems.empty()) {
+    outcome.note = "No plots: the runs have no metric rows to draw." + problem_note;
+    return outcome;
+  }
+  const std::string program = find_program(gnuplot);
+  if (program.empty()) {
+    outcome.note =
+        "Plots were skipped: gnuplot was not found (`apt-get install gnuplot-nox`); the plot data and "
+        "the script are in " +
+        plot_dir + " (`gnuplot plots.gp` there makes them)." + problem_note;
+    return outcome;
+  }
+  ProcessSpec spec;
+  spec.program = program;
+  spec.args = {"plots.gp"};
+  spec.cwd = plot_dir;
+  spec.log_file = (dir / "gnuplot.log").string();
+  const ProcessExit exit = wait_process(start_process(spec));
+  std::vector<std::string> missing;
+  for (const auto& stem : stems) {
+    for (const char* ext : {".png", ".svg"}) {
+      const fs::path file = dir / (stem + ext);
+      if (fs::exists(file) && fs::file_size(file) > 0)
+        outcome.files.push_back(fs::relative(file, fs::path(report_dir)).string());
+      else
+        missing.push_back(file.filename().string());
+    }
+  }
+  if (exit.code != 0 || !missing.empty()) {
+    std::ifstream log(dir / "gnuplot.log");
+    std::string first_lines, line;
+    for (int i = 0; i < 5 && std::getline(log, line); ++i)
+      first_lines += (i ? " / " : "") + line;
+    outcome.note = "gnuplot failed (exit status " + std::to_string(exit.code) + ")" +
+        (missing.empty() ? std::string() : ", missing " + std::to_string(missing.size()) + " files") + ": " +
+        first_lines + " (log: " + (dir / "gnuplot.log").string() + ")." + problem_note;
+  } else {
+    outcome.note = problem_note.empty() ? "" : problem_note.substr(1);
+  }
+  outcome.made = !outcome.files.empty();
+  return outcome;
+}
+
+} // namespace signopt::report

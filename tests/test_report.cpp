@@ -1,0 +1,499 @@
+// `signopt report`: the statistics (against scipy's numbers), grouping of hand-written run
+// directories into configurations, incomplete runs left out, Markdown / CSV / JSON, and plots.
+#include <signopt/report/process.h>
+#include <signopt/report/report.h>
+#include <signopt/report/stats.h>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include <unistd.h>
+
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <optional>
+#include <set>
+#include <sstream>
+
+namespace fs = std::filesystem;
+using namespace signopt::report;
+
+namespace {
+
+fs::path test_root() {
+  return fs::temp_directory_path() / ("signopt_report_" + std::to_string(::getpid()));
+}
+
+// Removes this process's folders when every test passed (they are kept to look at otherwise).
+struct CleanUp : ::testing::Environment {
+  void TearDown() override {
+    if (::testing::UnitTest::GetInstance()->Passed())
+      fs::remove_all(test_root());
+  }
+};
+const auto* const kCleanUp = ::testing::AddGlobalTestEnvironment(new CleanUp);
+
+fs::path fresh_dir(const std::string& name) {
+  const fs::path dir = test_root() / name;
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  return dir;
+}
+
+std::string read(const fs::path& path) {
+  std::ifstream in(path);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+void write(const fs::path& path, const std::string& text) {
+  fs::create_directories(path.parent_path());
+  std::ofstream(path) << text;
+}
+
+// Runs `signopt ARGS` and returns its exit status; its output goes to `log`.
+int run_cli(const std::vector<std::string>& args, const fs::path& log) {
+  ProcessSpec spec;
+  spec.program = SIGNOPT_CLI_BINARY;
+  spec.args = args;
+  spec.log_file = log.string();
+  return wait_process(start_process(spec)).code;
+}
+
+// A hand-written run directory: config.json as `signopt train` writes it (the keys that matter
+// here), summary.json and a metrics.csv whose per-epoch test accuracy ends at `final_test`.
+struct FakeRun {
+  std::string dataset = "fashion-mnist";
+  std::string optimizer = "sgd";
+  double lr = 0.1;
+  int seed = 0;
+  int epochs = 2;
+  std::string status = "completed";
+  double final_test = 0, best_test = 0;
+  std::optional<double> final_val;
+  int threads = 0;
+  bool hybrid = false, dither = false;
+};
+
+void make_run(const fs::path& dir, const FakeRun& r) {
+  nlohmann::ordered_json c;
+  c["signopt_version"] = "0.1.0";
+  c["dataset"] = r.dataset;
+  c["data-dir"] = "/data/" + std::to_string(r.seed); // not semantic: must not split configurations
+  c["model"] = "cnn";
+  c["val-fraction"] = r.final_val ? 0.1 : 0.0;
+  c["epochs"] = r.epochs;
+  c["batch-size"] = 128;
+  c["seed"] = r.seed;
+  c["threads"] = r.threads;
+  c["optimizer"] = r.optimizer;
+  c["lr"] = r.lr;
+  c["dither"] = r.dither;
+  c["dither-seed"] = r.seed;
+  c["out"] = dir.string();
+  c["progress"] = "auto";
+  write(dir / "config.json", c.dump(2));
+  if (r.status.empty())
+    return; // a run that never wrote its summary
+  nlohmann::ordered_json s;
+  s["status"] = r.status;
+  if (r.status == "failed")
+    s["error"] = "the training loss became NaN at epoch 1, step 3";
+  s["final_test_accuracy"] = r.final_test;
+  s["best_test_accuracy"] = r.best_test;
+  if (r.final_val) {
+    s["final_val_accuracy"] = *r.final_val;
+    s["best_val_accuracy"] = *r.final_val;
+  }
+  write(dir / "summary.json", s.dump(2));
+  std::ostringstream m;
+  m << "kind,split,epoch,step,loss,accuracy,lr,phase,calibrated_lr,dither_alpha,img_per_s,elapsed_s\n";
+  for (int e = 1; e <= r.epochs; ++e) {
+    for (int step = (e - 1) * 4 + 1; step <= e * 4; ++step) {
+      m << "step,train," << e << "," << step << "," << 2.0 / step << ",50," << r.lr << ",";
+      if (r.hybrid)
+        m << (step > 4 ? "sgd" : "sign") << "," << 0.03 + 0.001 * r.seed;
+      else
+        m << ",";
+      m << ",";
+      if (r.dither)
+        m << 1.0 / std::sqrt(static_cast<double>(step));
+      m << ",1000.0,0.1\n";
+    }
+    const double acc = e == r.epochs ? r.final_test : r.final_test - 5;
+    m << "epoch,train," << e << "," << e * 4 << "," << 1.0 / e << ",60," << r.lr << ",,,,0.0,0.2\n";
+    if (r.final_val)
+      m << "epoch,val," << e << "," << e * 4 << ",0.5," << *r.final_val - (r.epochs - e) << "," << r.lr
+        << ",,,,0.0,0.3\n";
+    m << "epoch,test," << e << "," << e * 4 << ",0.5," << acc << "," << r.lr << ",,,,0.0,0.3\n";
+  }
+  write(dir / "metrics.csv", m.str());
+}
+
+// The set used by most tests: sgd and hybrid with 3 seeds each (values with scipy references),
+// plus an interrupted, a failed and a summary-less run that must not count.
+fs::path make_standard_runs(const std::string& name) {
+  const fs::path root = fresh_dir(name);
+  const double sgd[] = {90.12, 90.55, 89.87}, hybrid[] = {91.2, 91.05, 91.61};
+  for (int seed = 0; seed < 3; ++seed) {
+    FakeRun s;
+    s.seed = seed;
+    s.final_test = sgd[seed];
+    s.best_test = sgd[seed] + 0.1 * seed;
+    s.threads = seed; // differs between seeds: not semantic
+    make_run(root / ("sgd-seed" + std::to_string(seed)), s);
+    FakeRun h;
+    h.optimizer = "hybrid";
+    h.lr = 1e-3;
+    h.seed = seed;
+    h.final_test = hybrid[seed];
+    h.best_test = hybrid[seed];
+    h.hybrid = true;
+    make_run(root / "nested" / ("hybrid-seed" + std::to_string(seed)), h); // found recursively
+  }
+  FakeRun interrupted;
+  interrupted.status = "interrupted";
+  interrupted.seed = 7;
+  interrupted.final_test = 10;
+  make_run(root / "sgd-seed7", interrupted);
+  FakeRun failed;
+  failed.status = "failed";
+  failed.seed = 8;
+  make_run(root / "sgd-seed8", failed);
+  FakeRun running;
+  running.status = "";
+  running.seed = 9;
+  make_run(root / "sgd-seed9", running);
+  // A sweep's kept failed attempt: hidden folders are not searched.
+  FakeRun attempt;
+  attempt.seed = 0;
+  attempt.final_test = 1;
+  make_run(root / ".attempts" / "sgd-seed0.1", attempt);
+  return root;
+}
+
+const ConfigurationStats* find_config(const DatasetTable& t, const std::string& label) {
+  for (const auto& c : t.configurations)
+    if (c.label == label)
+      return &c;
+  return nullptr;
+}
+
+} // namespace
+
+// Reference values: scipy 1.10.1 / numpy 1.24.2 (Debian 12's python3-scipy), computed offline with
+//   scipy.special.betainc(a, b, x), scipy.stats.t.cdf(t, df), 2 * scipy.stats.t.sf(|t|, df),
+//   scipy.stats.ttest_ind(a, b, equal_var=False), numpy.mean / numpy.std(ddof=1),
+// and pasted here; betainc(50, 0.5, 0.3) was confirmed with mpmath (40 digits).
+TEST(ReportStats, IncompleteBetaMatchesScipy) {
+  struct Case {
+    double a, b, x, expected;
+  };
+  const Case cases[] = {
+      {2, 3, 0.4, 0.5247999999999999},
+      {0.5, 0.5, 0.2, 0.29516723530086664},
+      {10, 0.5, 0.9, 0.15164090963470997},
+      {1.5, 0.5, 0.999, 0.9597433418849682},
+      {50, 0.5, 0.3, 6.800825885173812e-28},
+      {0.5, 20, 0.01, 0.4713699354850156},
+  };
+  for (const auto& c : cases)
+    EXPECT_NEAR(regularized_incomplete_beta(c.a, c.b, c.x), c.expected, 1e-12 * c.expected)
+        << "I_" << c.x << "(" << c.a << ", " << c.b << ")";
+  EXPECT_EQ(regularized_incomplete_beta(2, 3, 0), 0);
+  EXPECT_EQ(regularized_incomplete_beta(2, 3, 1), 1);
+  EXPECT_THROW(regularized_incomplete_beta(0, 1, 0.5), std::invalid_argument);
+  EXPECT_THROW(regularized_incomplete_beta(1, 1, 1.5), std::invalid_argument);
+}
+
+TEST(ReportStats, StudentTMatchesScipy) {
+  struct Case {
+    double t, df, cdf, two_sided;
+  };
+  const Case cases[] = {
+      {0, 3, 0.5, 1.0},
+      {1.5, 2, 0.8638034375544996, 0.27239312489100087},
+      {-2.0, 4.5, 0.05412895359056247, 0.10825790718112493},
+      {3.0, 10, 0.9933281724887152, 0.013343655022569565},
+      {10, 1, 0.9682744825694464, 0.06345103486110712},
+      {-40, 2.7, 3.997819945096105e-05, 7.99563989019221e-05},
+      {0.1, 1000, 0.539817815488198, 0.9203643690236042},
+      {-6.5, 3.3, 0.0027436963257884877, 0.005487392651576975},
+  };
+  for (const auto& c : cases) {
+    EXPECT_NEAR(student_t_cdf(c.t, c.df), c.cdf, 1e-12 * std::max(c.cdf, 1e-3)) << "t=" << c.t << " df=" << c.df;
+    EXPECT_NEAR(student_t_two_sided_p(c.t, c.df), c.two_sided, 1e-11 * c.two_sided) << "t=" << c.t << " df=" << c.df;
+  }
+  // df = 1 is the Cauchy distribution: cdf = 1/2 + atan(t)/pi.
+  EXPECT_NEAR(student_t_cdf(2.5, 1), 0.5 + std::atan(2.5) / M_PI, 1e-14);
+  EXPECT_THROW(student_t_cdf(1, 0), std::invalid_argument);
+}
+
+TEST(ReportStats, SummaryAndWelchMatchScipy) {
+  const std::vector<double> a = {90.12, 90.55, 89.87}, b = {91.2, 91.05, 91.61};
+  const auto s = summarize(a);
+  EXPECT_EQ(s.n, 3);
+  EXPECT_NEAR(s.mean, 90.18, 1e-12);
+  EXPECT_NEAR(s.std, 0.3439476704383928, 1e-12);
+  EXPECT_EQ(s.min, 89.87);
+  EXPECT_EQ(s.max, 90.55);
+  struct Case {
+    std::vector<double> a, b;
+    double t, df, p;
+  };
+  const Case cases[] = {
+      {a, b, -4.261315974971881, 3.888471024137096, 0.013852774011873016},
+      {{1, 2, 3, 4, 5}, {2.5, 3.1}, 0.26037782196164794, 4.930594900849859, 0.8050957935715624},
+      {{90.0, 90.1, 89.9}, {95.0, 95.2, 94.9, 95.1}, -58.312377188154265, 4.959183673469426, 3.153123891343997e-08},
+  };
+  for (const auto& c : cases) {
+    const auto w = welch_t_test(c.a, c.b);
+    ASSERT_TRUE(w.defined);
+    EXPECT_NEAR(w.t, c.t, 1e-10 * std::fabs(c.t));
+    EXPECT_NEAR(w.df, c.df, 1e-10 * c.df);
+    EXPECT_NEAR(w.p, c.p, 1e-9 * c.p);
+  }
+  // Undefined: a single run, or no spread at all.
+  EXPECT_FALSE(welch_t_test({1.0}, {1.0, 2.0}).defined);
+  EXPECT_FALSE(welch_t_test({1.0, 1.0}, {2.0, 2.0}).defined);
+  EXPECT_TRUE(std::isnan(summarize({5.0}).std));
+  EXPECT_THROW(summarize({1.0, NAN}), std::invalid_argument);
+}
+
+TEST(Report, GroupsRunsAndLeavesOutIncompleteOnes) {
+  const fs::path root = make_standard_runs("group");
+  const auto runs = find_runs(root.string());
+  ASSERT_EQ(runs.size(), 9u); // 6 completed + interrupted + failed + no summary; .attempts skipped
+  const Report report = build_report(runs, "", root.string());
+  EXPECT_EQ(report.completed_runs, 6);
+  ASSERT_EQ(report.tables.size(), 1u);
+  const auto& t = report.tables[0];
+  EXPECT_EQ(t.dataset, "fashion-mnist");
+  ASSERT_EQ(t.configurations.size(), 2u);
+  EXPECT_EQ(t.configurations[0].label, "sgd"); // signopt train's optimizer order
+  EXPECT_EQ(t.configurations[1].label, "hybrid");
+  EXPECT_EQ(t.baseline, "sgd"); // the default baseline
+  const auto& sgd = t.configurations[0];
+  EXPECT_EQ(sgd.final_test.summary.n, 3);
+  EXPECT_NEAR(sgd.final_test.summary.mean, 90.18, 1e-12);
+  EXPECT_NEAR(sgd.final_test.summary.std, 0.3439476704383928, 1e-12);
+  EXPECT_NEAR(sgd.best_test.summary.max, 90.55 + 0.1, 1e-12); // seed 1
+  EXPECT_TRUE(sgd.is_baseline);
+  EXPECT_FALSE(sgd.final_test.vs_baseline.has_value());
+  const auto& hybrid = t.configurations[1];
+  ASSERT_TRUE(hybrid.final_test.vs_baseline.has_value());
+  EXPECT_NEAR(hybrid.final_test.vs_baseline->p, 0.013852774011873016, 1e-9 * 0.0139);
+  EXPECT_EQ(hybrid.lr, "0.001");
+  ASSERT_EQ(report.not_counted.size(), 3u);
+  std::set<std::string> statuses;
+  for (const auto& r : report.not_counted)
+    statuses.insert(r.status);
+  EXPECT_EQ(statuses, (std::set<std::string>{"interrupted", "failed", "no summary"}));
+}
+
+TEST(Report, LabelsBaselinesValidationAndDatasets) {
+  const fs::path root = fresh_dir("labels");
+  for (int seed = 0; seed < 2; ++seed) {
+    for (const double lr : {1e-3, 3e-3}) {
+      FakeRun h;
+      h.optimizer = "hybrid";
+      h.lr = lr;
+      h.seed = seed;
+      h.final_test = lr > 2e-3 ? 91 + seed : 90 + seed;
+      h.best_test = h.final_test;
+      h.final_val = lr > 2e-3 ? 92.0 + seed : 93.0 + seed; // lr 1e-3 wins on validation
+      make_run(root / ("hybrid-lr" + std::to_string(lr) + "-seed" + std::to_string(seed)), h);
+    }
+    FakeRun a;
+    a.optimizer = "adam";
+    a.lr = 1e-3;
+    a.seed = seed;
+    a.epochs = 3; // differs from the others without being in a label
+    a.final_test = 89 + seed;
+    a.final_val = 90.0;
+    make_run(root / ("adam-seed" + std::to_string(seed)), a);
+    FakeRun m;
+    m.dataset = "mnist";
+    m.seed = seed;
+    m.final_test = 98 + 0.5 * seed;
+    make_run(root / ("mnist-sgd-seed" + std::to_string(seed)), m);
+  }
+  const auto runs = find_runs(root.string());
+  // An optimizer name with several configurations is ambiguous; the label is not.
+  EXPECT_THROW(
+      {
+        try {
+          build_report(runs, "hybrid");
+        } catch (const std::invalid_argument& e) {
+          EXPECT_NE(std::string(e.what()).find("'hybrid lr=0.001', 'hybrid lr=0.003'"), std::string::npos) << e.what();
+          throw;
+        }
+      },
+      std::invalid_argument);
+  EXPECT_THROW(build_report(runs, "lion"), std::invalid_argument);
+  const Report report = build_report(runs, "hybrid lr=0.003");
+  ASSERT_EQ(report.tables.size(), 2u);
+  const auto& fm = report.tables[0];
+  EXPECT_EQ(fm.dataset, "fashion-mnist");
+  EXPECT_EQ(fm.baseline, "hybrid lr=0.003");
+  EXPECT_TRUE(fm.has_validation);
+  const auto* low = find_config(fm, "hybrid lr=0.001");
+  const auto* high = find_config(fm, "hybrid lr=0.003");
+  const auto* adam = find_config(fm, "adam");
+  ASSERT_TRUE(low && high && adam);
+  EXPECT_TRUE(low->best_val_of_optimizer);
+  EXPECT_FALSE(high->best_val_of_optimizer);
+  EXPECT_FALSE(adam->best_val_of_optimizer); // its only configuration: no choice to show
+  ASSERT_TRUE(low->final_val.has_value());
+  EXPECT_DOUBLE_EQ(low->final_val->summary.mean, 93.5);
+  EXPECT_TRUE(high->is_baseline);
+  // mnist has no hybrid: no baseline there, and the table says why.
+  const auto& mnist = report.tables[1];
+  EXPECT_EQ(mnist.dataset, "mnist");
+  EXPECT_TRUE(mnist.baseline.empty());
+  EXPECT_NE(mnist.baseline_note.find("no configuration of this table matches"), std::string::npos);
+  const std::string md = render_markdown(report);
+  EXPECT_NE(md.find("| hybrid lr=0.001 | 0.001 | 2 |"), std::string::npos) << md;
+  EXPECT_NE(md.find("**93.50 ± 0.71**"), std::string::npos) << md; // the validation choice, in bold
+  EXPECT_NE(md.find("- epochs (adam: 3, hybrid lr=0.001: 2, hybrid lr=0.003: 2)"), std::string::npos) << md;
+}
+
+TEST(Report, MarkdownCsvAndJson) {
+  const fs::path root = make_standard_runs("formats");
+  ReportOptions options;
+  options.runs_dir = root.string();
+  options.plots = false;
+  const auto md = write_report(options);
+  EXPECT_EQ(md.table_file, (root / "report" / "report.md").string());
+  const std::string text = read(md.table_file);
+  EXPECT_NE(text.find("| sgd | 0.1 | 3 | 90.18 ± 0.34 | 89.87 | 90.55 | baseline |"), std::string::npos) << text;
+  EXPECT_NE(text.find("| hybrid | 0.001 | 3 | 91.29 ± 0.29 | 91.05 | 91.61 | 0.014 |"), std::string::npos) << text;
+  EXPECT_NE(text.find("## Runs not counted"), std::string::npos);
+  EXPECT_NE(text.find("| `sgd-seed8` | failed | the training loss became NaN"), std::string::npos) << text;
+  EXPECT_NE(text.find("| `sgd-seed7` | interrupted |"), std::string::npos) << text;
+
+  options.format = "csv";
+  options.out = (root / "tables" / "summary.csv").string();
+  const auto csv = write_report(options);
+  EXPECT_EQ(csv.table_file, options.out);
+  std::istringstream lines(read(csv.table_file));
+  std::string header, sgd, hybrid, extra;
+  std::getline(lines, header);
+  std::getline(lines, sgd);
+  std::getline(lines, hybrid);
+  EXPECT_FALSE(std::getline(lines, extra)); // one row per configuration
+  EXPECT_EQ(header.rfind("dataset,configuration,optimizer,lr,n,final_test_mean,final_test_std,", 0), 0u);
+  EXPECT_EQ(sgd.rfind("fashion-mnist,sgd,sgd,0.1,3,90.18,0.343948,89.87,90.55,,", 0), 0u) << sgd;
+  EXPECT_NE(hybrid.find(",0.0138528,"), std::string::npos) << hybrid;
+
+  options.format = "json";
+  options.out = (root / "json").string(); // a directory
+  const auto js = write_report(options);
+  EXPECT_EQ(js.table_file, (root / "json" / "report.json").string());
+  const auto j = nlohmann::json::parse(read(js.table_file));
+  const auto& configs = j["datasets"][0]["configurations"];
+  ASSERT_EQ(configs.size(), 2u);
+  EXPECT_EQ(configs[1]["label"], "hybrid");
+  EXPECT_NEAR(configs[1]["final_test_accuracy"]["p_value"].get<double>(), 0.013852774011873016, 1e-12);
+  EXPECT_EQ(configs[0]["final_test_accuracy"]["values"].size(), 3u);
+  EXPECT_EQ(configs[0]["config"]["batch-size"], 128);
+  EXPECT_FALSE(configs[0]["config"].contains("seed"));
+  EXPECT_EQ(j["not_counted"].size(), 3u);
+
+  options.format = "md";
+  options.out = (root / "x.csv").string();
+  EXPECT_THROW(write_report(options), std::invalid_argument); // .csv file with --format md
+  options.out = "";
+  options.runs_dir = (root / "missing").string();
+  EXPECT_THROW(write_report(options), std::invalid_argument);
+}
+
+TEST(Report, PlotsAreMadeWithGnuplot) {
+  if (find_program("gnuplot").empty())
+    GTEST_SKIP() << "gnuplot is not installed (apt-get install gnuplot-nox)";
+  const fs::path root = make_standard_runs("plots");
+  FakeRun d;
+  d.optimizer = "dithered-signum";
+  d.lr = 1e-3;
+  d.dither = true;
+  d.final_test = 88;
+  d.final_val = 89.0;
+  make_run(root / "ds-seed0", d);
+  ReportOptions options;
+  options.runs_dir = root.string();
+  const auto files = write_report(options);
+  EXPECT_TRUE(files.report.plots.made) << files.report.plots.note;
+  const fs::path plots = root / "report" / "plots";
+  for (const char* stem :
+       {"fashion-mnist-test-accuracy",
+        "fashion-mnist-train-loss",
+        "fashion-mnist-val-accuracy",
+        "fashion-mnist-hybrid-calibrated-lr",
+        "fashion-mnist-dither-alpha"}) {
+    for (const char* ext : {".png", ".svg"}) {
+      const fs::path f = plots / (std::string(stem) + ext);
+      ASSERT_TRUE(fs::exists(f)) << f;
+      EXPECT_GT(fs::file_size(f), 1000u) << f;
+    }
+  }
+  EXPECT_EQ(read(plots / "fashion-mnist-test-accuracy.png").substr(1, 3), "PNG");
+  EXPECT_NE(read(plots / "fashion-mnist-test-accuracy.svg").find("<svg"), std::string::npos);
+  // The data behind the accuracy plot: epoch, mean, min, max over the sgd seeds.
+  EXPECT_NE(read(plots / "fashion-mnist-test-accuracy.dat").find("2 90.18 89.87 90.55"), std::string::npos);
+  EXPECT_NE(
+      read(root / "report" / "report.md").find("![fashion-mnist-test-accuracy](plots/fashion-mnist-test-accuracy.svg)"),
+      std::string::npos);
+}
+
+TEST(Report, TablesWithoutGnuplotSayPlotsWereSkipped) {
+  const fs::path root = make_standard_runs("nognuplot");
+  ReportOptions options;
+  options.runs_dir = root.string();
+  options.gnuplot = "/nonexistent/gnuplot";
+  const auto files = write_report(options);
+  EXPECT_FALSE(files.report.plots.made);
+  const std::string md = read(files.table_file);
+  EXPECT_NE(md.find("| sgd | 0.1 | 3 |"), std::string::npos);
+  EXPECT_NE(md.find("Plots were skipped: gnuplot was not found"), std::string::npos) << md;
+  EXPECT_TRUE(fs::exists(root / "report" / "plots" / "plots.gp"));
+  EXPECT_TRUE(fs::exists(root / "report" / "plots" / "fashion-mnist-test-accuracy.dat"));
+  EXPECT_FALSE(fs::exists(root / "report" / "plots" / "fashion-mnist-test-accuracy.png"));
+}
+
+TEST(Report, MetricsReaderToleratesATruncatedLastLineOnly) {
+  const fs::path dir = fresh_dir("metrics");
+  const std::string header =
+      "kind,split,epoch,step,loss,accuracy,lr,phase,calibrated_lr,dither_alpha,img_per_s,elapsed_s\n";
+  write(dir / "metrics.csv", header + "step,train,1,1,2.3,10,0.1,,,,100.0,0.1\nstep,train,1,2,2.");
+  const auto rows = read_metrics(dir.string());
+  ASSERT_EQ(rows.size(), 1u); // the line cut by a crash is dropped
+  EXPECT_TRUE(std::isnan(rows[0].calibrated_lr));
+  write(dir / "metrics.csv", header + "step,train,1,1,2.3\nstep,train,1,2,2.1,10,0.1,,,,100.0,0.1\n");
+  try {
+    read_metrics(dir.string());
+    FAIL() << "a short line in the middle must be an error";
+  } catch (const std::runtime_error& e) {
+    EXPECT_NE(std::string(e.what()).find("metrics.csv:2: 5 fields, expected 12"), std::string::npos) << e.what();
+  }
+}
+
+TEST(Report, CommandLine) {
+  const fs::path root = make_standard_runs("cli");
+  const fs::path log = root.parent_path() / "cli.log";
+  EXPECT_EQ(run_cli({"report", root.string(), "--out", (root / "t.json").string(), "--no-plots"}, log), 0) << read(log);
+  EXPECT_EQ(nlohmann::json::parse(read(root / "t.json"))["completed_runs"], 6);
+  EXPECT_NE(read(log).find("report: 6 completed runs in 1 dataset table; 3 run(s) not completed"), std::string::npos)
+      << read(log);
+  EXPECT_EQ(run_cli({"report", root.string(), "--format", "xml"}, log), 2);
+  EXPECT_NE(read(log).find("error: --format xml: expected md, csv or json"), std::string::npos) << read(log);
+  EXPECT_EQ(run_cli({"report", (root / "nope").string()}, log), 2);
+  EXPECT_NE(read(log).find("is not a directory"), std::string::npos) << read(log);
+  EXPECT_EQ(run_cli({"report", root.string(), "--baseline", "lion"}, log), 2);
+  EXPECT_NE(
+      read(log).find("--baseline lion matches no configuration; the configurations are 'sgd', 'hybrid'"),
+      std::string::npos)
+      << read(log);
+}
