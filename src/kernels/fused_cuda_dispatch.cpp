@@ -1,0 +1,157 @@
+// The fused kernels' entry points for CUDA tensors: the kernels (fused_cuda.cu) take raw pointers,
+// so this file needs only torch_cpu/c10: the tensors' memory, LibTorch's current CUDA stream (via
+// c10's device-guard registry, filled in when libtorch_cuda is loaded) and workspace memory from
+// LibTorch's caching allocator (through the dispatcher).
+#include "fused_cuda_dispatch.h"
+
+#include <signopt/kernels/fused_cuda.h>
+
+#include <c10/core/DeviceGuard.h>
+#include <c10/core/impl/DeviceGuardImplInterface.h>
+
+#include <limits>
+
+namespace signopt::kernels::detail {
+namespace {
+
+// LibTorch's current stream on p's device, as a cudaStream_t.
+void* current_stream(const torch::Tensor& p) {
+  return c10::impl::getDeviceGuardImpl(p.device().type())->getStream(p.device()).native_handle();
+}
+
+cuda::Dtype dtype_of(const torch::Tensor& p) {
+  return p.scalar_type() == at::kFloat ? cuda::Dtype::kFloat32 : cuda::Dtype::kFloat64;
+}
+
+void* data_or_null(const torch::Tensor& t) {
+  return t.defined() ? t.data_ptr() : nullptr;
+}
+
+torch::Tensor workspace_for(const torch::Tensor& p) {
+  return at::empty({cuda::workspace_doubles(p.numel())}, p.options().dtype(at::kDouble));
+}
+
+} // namespace
+
+double sign_descent_step_cuda(
+    torch::Tensor& p,
+    const torch::Tensor& g,
+    torch::Tensor& buf,
+    double lr,
+    double weight_decay,
+    bool decoupled,
+    double beta,
+    const DitherArgs& d,
+    double* dot_gg) {
+  const c10::DeviceGuard guard(p.device());
+  cuda::SignStepArgs a;
+  a.lr = lr;
+  a.weight_decay = weight_decay;
+  a.decoupled = decoupled;
+  a.beta = beta;
+  a.dither = d.enabled;
+  a.gaussian = d.gaussian;
+  a.target_gradient = d.target_gradient;
+  a.scale = d.scale;
+  a.alpha = d.alpha;
+  a.seed = d.seed;
+  a.stream = d.stream;
+  a.step = d.step;
+  a.param_index = d.param_index;
+  const bool data_scale = d.enabled && d.scale != 0;
+  const bool calibrate = dot_gg != nullptr;
+  torch::Tensor workspace;
+  if (data_scale || calibrate) {
+    workspace = workspace_for(p);
+  }
+  void* stream = current_stream(p);
+  cuda::sign_descent_step(
+      dtype_of(p),
+      p.data_ptr(),
+      g.data_ptr(),
+      beta > 0 ? data_or_null(buf) : nullptr,
+      p.numel(),
+      a,
+      calibrate,
+      workspace.defined() ? workspace.data_ptr<double>() : nullptr,
+      stream);
+  double s = d.enabled ? d.alpha : 0.0;
+  if (calibrate) {
+    const cuda::StepResults r = cuda::read_results(workspace.data_ptr<double>(), stream);
+    dot_gg[0] = r.dot;
+    dot_gg[1] = r.gg;
+    if (data_scale) {
+      s = r.scale;
+    }
+  } else if (data_scale) {
+    s = std::numeric_limits<double>::quiet_NaN(); // on the device; reading it would synchronize
+  }
+  return s;
+}
+
+void sgd_step_cuda(
+    torch::Tensor& p,
+    const torch::Tensor& g,
+    torch::Tensor& v,
+    double eta,
+    double weight_decay,
+    bool decoupled,
+    double mu) {
+  const c10::DeviceGuard guard(p.device());
+  cuda::SgdStepArgs a;
+  a.eta = eta;
+  a.weight_decay = weight_decay;
+  a.decoupled = decoupled;
+  a.mu = mu;
+  cuda::sgd_step(
+      dtype_of(p), p.data_ptr(), g.data_ptr(), mu > 0 ? data_or_null(v) : nullptr, p.numel(), a, current_stream(p));
+}
+
+void ef_sign_sgd_step_cuda(
+    torch::Tensor& p,
+    const torch::Tensor& g,
+    torch::Tensor& e,
+    torch::Tensor& buf,
+    double lr,
+    double weight_decay,
+    bool decoupled,
+    double momentum) {
+  const c10::DeviceGuard guard(p.device());
+  cuda::EfStepArgs a;
+  a.lr = lr;
+  a.weight_decay = weight_decay;
+  a.decoupled = decoupled;
+  a.momentum = momentum;
+  torch::Tensor workspace = workspace_for(p);
+  cuda::ef_sign_sgd_step(
+      dtype_of(p),
+      p.data_ptr(),
+      g.data_ptr(),
+      e.data_ptr(),
+      momentum > 0 ? data_or_null(buf) : nullptr,
+      p.numel(),
+      a,
+      workspace.data_ptr<double>(),
+      current_stream(p));
+}
+
+void lion_step_cuda(
+    torch::Tensor& p,
+    const torch::Tensor& g,
+    torch::Tensor& m,
+    double lr,
+    double weight_decay,
+    bool decoupled,
+    double beta1,
+    double beta2) {
+  const c10::DeviceGuard guard(p.device());
+  cuda::LionStepArgs a;
+  a.lr = lr;
+  a.weight_decay = weight_decay;
+  a.decoupled = decoupled;
+  a.beta1 = beta1;
+  a.beta2 = beta2;
+  cuda::lion_step(dtype_of(p), p.data_ptr(), g.data_ptr(), m.data_ptr(), p.numel(), a, current_stream(p));
+}
+
+} // namespace signopt::kernels::detail

@@ -1,0 +1,55 @@
+// Internal: the fused kernels' entry points for CUDA tensors (signopt built with SIGNOPT_WITH_CUDA):
+// tensors -> raw pointers, LibTorch's current stream and a workspace from its caching allocator.
+#pragma once
+
+#include <signopt/kernels/fused.h>
+
+namespace signopt::kernels::detail {
+
+/// kernels::sign_descent_step for contiguous CUDA tensors. The dither scale s_t of a data-dependent
+/// scale stays on the device: the return value is then NaN unless `dot_gg` is requested (which
+/// reads the results back anyway).
+double sign_descent_step_cuda(
+    torch::Tensor& p,
+    const torch::Tensor& g,
+    torch::Tensor& buf,
+    double lr,
+    double weight_decay,
+    bool decoupled,
+    double beta,
+    const DitherArgs& dither,
+    double* dot_gg);
+
+/// kernels::sgd_step for contiguous CUDA tensors.
+void sgd_step_cuda(
+    torch::Tensor& p,
+    const torch::Tensor& g,
+    torch::Tensor& v,
+    double eta,
+    double weight_decay,
+    bool decoupled,
+    double mu);
+
+/// kernels::ef_sign_sgd_step for contiguous CUDA tensors.
+void ef_sign_sgd_step_cuda(
+    torch::Tensor& p,
+    const torch::Tensor& g,
+    torch::Tensor& e,
+    torch::Tensor& buf,
+    double lr,
+    double weight_decay,
+    bool decoupled,
+    double momentum);
+
+/// kernels::lion_step for contiguous CUDA tensors.
+void lion_step_cuda(
+    torch::Tensor& p,
+    const torch::Tensor& g,
+    torch::Tensor& m,
+    double lr,
+    double weight_decay,
+    bool decoupled,
+    double beta1,
+    double beta2);
+
+} // namespace signopt::kernels::detail

@@ -1,0 +1,301 @@
+// The table of kernel cases shared by tests/test_fused_cuda.cpp and cuda_kernel_check: every rule
+// and option mix of the fused kernels, deterministic inputs, and a bitwise comparison that says
+// where and by how many ulps two results differ. No LibTorch, no CUDA headers.
+#pragma once
+
+#include <signopt/kernels/fused_cuda.h>
+
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <sstream>
+#include <string>
+#include <vector>
+
+namespace signopt::test::cuda_cases {
+
+using kernels::cuda::Dtype;
+
+enum class Rule { kSign, kSgd, kEf, kLion };
+
+/// One rule with one set of scalar arguments.
+struct Case {
+  std::string name;
+  Rule rule = Rule::kSign;
+  kernels::cuda::SignStepArgs sign;
+  bool calibrate = false; // sign steps: the hybrid's <u, g> and ||g||^2
+  kernels::cuda::SgdStepArgs sgd;
+  kernels::cuda::EfStepArgs ef;
+  kernels::cuda::LionStepArgs lion;
+
+  /// Whether the step needs a workspace (a reduction).
+  bool needs_workspace() const {
+    return rule == Rule::kEf || (rule == Rule::kSign && (calibrate || (sign.dither && sign.scale != 0)));
+  }
+};
+
+/// Sizes: empty, one element, below a Philox block pair, across a chunk boundary, many chunks.
+inline const std::vector<int64_t>& sizes() {
+  static const std::vector<int64_t> s = {0, 1, 7, 4097, 100003};
+  return s;
+}
+
+inline const char* scale_name(int scale) {
+  static const char* names[] = {"absolute", "rms", "max3sigma", "meanabs"};
+  return names[scale];
+}
+
+inline std::vector<Case> cases() {
+  std::vector<Case> out;
+  auto sign = [&](const std::string& name, double lr, double wd, bool decoupled, double beta) -> Case& {
+    Case c;
+    c.name = name;
+    c.rule = Rule::kSign;
+    c.sign.lr = lr;
+    c.sign.weight_decay = wd;
+    c.sign.decoupled = decoupled;
+    c.sign.beta = beta;
+    out.push_back(c);
+    return out.back();
+  };
+  sign("SignSGD", 0.01, 0.0, false, 0.0);
+  sign("SignSGDCoupledDecay", 0.01, 0.01, false, 0.0);
+  sign("Signum", 0.01, 0.01, false, 0.9);
+  sign("SignumDecoupledDecay", 0.01, 0.1, true, 0.9);
+  for (int scale = 0; scale < 4; ++scale) {
+    for (bool on_gradient : {false, true}) {
+      for (double beta : {0.0, 0.9}) {
+        for (bool gaussian : {true, false}) {
+          Case& c = sign(
+              std::string("Dither_") + scale_name(scale) + (on_gradient ? "_gradient_" : "_momentum_") +
+                  (beta > 0 ? "signum_" : "signsgd_") + (gaussian ? "gaussian" : "uniform"),
+              0.01,
+              0.01,
+              false,
+              beta);
+          c.sign.dither = true;
+          c.sign.gaussian = gaussian;
+          c.sign.target_gradient = on_gradient;
+          c.sign.scale = scale;
+          c.sign.alpha = 0.7;
+          c.sign.seed = 3;
+          c.sign.stream = 1;
+          c.sign.param_index = 5;
+        }
+      }
+    }
+  }
+  sign("DitherDecoupledLargeSeed", 0.01, 0.1, true, 0.9);
+  out.back().sign.dither = true;
+  out.back().sign.seed = 0x123456789abcdefull;
+  out.back().sign.stream = 7;
+  out.back().sign.param_index = 70000;
+  out.back().sign.alpha = 0.25;
+  sign("HybridCalibration", 0.01, 0.05, false, 0.9).calibrate = true;
+  sign("HybridCalibrationNoMomentum", 0.01, 0.0, false, 0.0).calibrate = true;
+  {
+    Case& c = sign("HybridCalibrationDitherMeanAbsDecoupled", 0.01, 0.05, true, 0.9);
+    c.calibrate = true;
+    c.sign.dither = true;
+    c.sign.scale = 3;
+    c.sign.alpha = 0.5;
+    c.sign.seed = 2;
+  }
+  {
+    Case& c = sign("HybridCalibrationDitherRmsGradient", 0.01, 0.02, false, 0.9);
+    c.calibrate = true;
+    c.sign.dither = true;
+    c.sign.scale = 1;
+    c.sign.target_gradient = true;
+    c.sign.alpha = 0.5;
+    c.sign.seed = 4;
+  }
+  {
+    Case& c = sign("HybridCalibrationDitherAbsoluteUniform", 0.01, 0.02, false, 0.9);
+    c.calibrate = true;
+    c.sign.dither = true;
+    c.sign.scale = 0;
+    c.sign.gaussian = false;
+    c.sign.alpha = 0.05;
+    c.sign.seed = 9;
+  }
+  auto sgd = [&](const std::string& name, double wd, bool decoupled, double mu) {
+    Case c;
+    c.name = name;
+    c.rule = Rule::kSgd;
+    c.sgd.eta = 0.03;
+    c.sgd.weight_decay = wd;
+    c.sgd.decoupled = decoupled;
+    c.sgd.mu = mu;
+    out.push_back(c);
+  };
+  sgd("SgdMomentumCoupled", 0.01, false, 0.9);
+  sgd("SgdPlainDecoupled", 0.05, true, 0.0);
+  sgd("SgdMomentumDecoupled", 0.05, true, 0.5);
+  auto ef = [&](const std::string& name, double wd, bool decoupled, double momentum) {
+    Case c;
+    c.name = name;
+    c.rule = Rule::kEf;
+    c.ef.lr = 0.05;
+    c.ef.weight_decay = wd;
+    c.ef.decoupled = decoupled;
+    c.ef.momentum = momentum;
+    out.push_back(c);
+  };
+  ef("EFPlainCoupled", 0.1, false, 0.0);
+  ef("EFMomentumDecoupled", 0.1, true, 0.3);
+  ef("EFMomentumCoupled", 0.01, false, 0.3);
+  auto lion = [&](const std::string& name, double wd, bool decoupled) {
+    Case c;
+    c.name = name;
+    c.rule = Rule::kLion;
+    c.lion.lr = 0.01;
+    c.lion.weight_decay = wd;
+    c.lion.decoupled = decoupled;
+    c.lion.beta1 = 0.9;
+    c.lion.beta2 = 0.99;
+    out.push_back(c);
+  };
+  lion("LionCoupled", 0.1, false);
+  lion("LionDecoupled", 0.1, true);
+  return out;
+}
+
+/// The host memory of one step's tensors: p, g and two state buffers (m/v/e and EF's momentum),
+/// each n elements of the dtype, plus the result slots of the last step.
+struct Arrays {
+  Dtype dtype = Dtype::kFloat32;
+  int64_t n = 0;
+  std::vector<unsigned char> p, g, a, b;
+  kernels::cuda::StepResults results;
+
+  size_t element_size() const {
+    return dtype == Dtype::kFloat32 ? 4 : 8;
+  }
+  size_t bytes() const {
+    return static_cast<size_t>(n) * element_size();
+  }
+  double value(const std::vector<unsigned char>& v, int64_t i) const {
+    if (dtype == Dtype::kFloat32) {
+      float f;
+      std::memcpy(&f, v.data() + 4 * i, 4);
+      return f;
+    }
+    double d;
+    std::memcpy(&d, v.data() + 8 * i, 8);
+    return d;
+  }
+  void set(std::vector<unsigned char>& v, int64_t i, double x) {
+    if (dtype == Dtype::kFloat32) {
+      const float f = static_cast<float>(x);
+      std::memcpy(v.data() + 4 * i, &f, 4);
+    } else {
+      std::memcpy(v.data() + 8 * i, &x, 8);
+    }
+  }
+};
+
+/// splitmix64: a fixed, platform-independent sequence.
+inline uint64_t mix(uint64_t& state) {
+  uint64_t z = (state += 0x9E3779B97F4A7C15ull);
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  return z ^ (z >> 31);
+}
+
+/// Deterministic inputs: values in (-1, 1) of varied magnitudes, with exact zeros (and -0) in g and
+/// the state so that sign(0) and signed zeros are exercised.
+inline Arrays make_arrays(Dtype dtype, int64_t n, uint64_t seed) {
+  Arrays x;
+  x.dtype = dtype;
+  x.n = n;
+  for (auto* v : {&x.p, &x.g, &x.a, &x.b}) {
+    v->assign(x.bytes(), 0);
+  }
+  uint64_t state = seed * 0x2545F4914F6CDD1Dull + static_cast<uint64_t>(n);
+  auto draw = [&]() {
+    const uint64_t r = mix(state);
+    const double u = static_cast<double>(r >> 11) * 0x1.0p-53 * 2.0 - 1.0;
+    return u * std::ldexp(1.0, -static_cast<int>(r & 7)); // magnitudes down to 2^-7
+  };
+  for (int64_t i = 0; i < n; ++i) {
+    x.set(x.p, i, draw());
+    const uint64_t pick = mix(state) % 64;
+    x.set(x.g, i, pick == 0 ? 0.0 : (pick == 1 ? -0.0 : draw()));
+    x.set(x.a, i, pick == 2 ? 0.0 : draw() * 0.5);
+    x.set(x.b, i, draw() * 0.25);
+  }
+  return x;
+}
+
+/// Empty when a and b hold the same bits; otherwise where and how they differ.
+inline std::string compare(const Arrays& expected, const Arrays& actual, const Case& c) {
+  std::ostringstream out;
+  // Approximate distance in units of the last place of the expected value.
+  const bool f32 = expected.dtype == Dtype::kFloat32;
+  auto ulps = [&](double x, double y) {
+    const double spacing = std::fmax(std::fabs(x), f32 ? 0x1p-126 : 0x1p-1022) * (f32 ? 0x1p-23 : 0x1p-52);
+    return std::fabs(x - y) / spacing;
+  };
+  const char* names[] = {"p", "g", "state", "state2"};
+  const std::vector<unsigned char>* e[] = {&expected.p, &expected.g, &expected.a, &expected.b};
+  const std::vector<unsigned char>* a[] = {&actual.p, &actual.g, &actual.a, &actual.b};
+  for (int k = 0; k < 4; ++k) {
+    if (*e[k] == *a[k]) {
+      continue;
+    }
+    int64_t first = -1, count = 0;
+    const size_t es = expected.element_size();
+    for (int64_t i = 0; i < expected.n; ++i) {
+      if (std::memcmp(e[k]->data() + es * i, a[k]->data() + es * i, es) != 0) {
+        first = first < 0 ? i : first;
+        ++count;
+      }
+    }
+    const double x = expected.value(*e[k], first), y = actual.value(*a[k], first);
+    out << names[k] << ": " << count << " of " << expected.n << " elements differ; first at " << first << ": expected "
+        << x << ", got " << y << " (" << ulps(x, y) << " ulp). ";
+  }
+  auto same = [](double x, double y) { return std::memcmp(&x, &y, sizeof x) == 0; };
+  if (c.rule == Rule::kSign && c.calibrate) {
+    if (!same(expected.results.dot, actual.results.dot) || !same(expected.results.gg, actual.results.gg)) {
+      out.precision(17);
+      out << "calibration sums differ: <u,g> " << expected.results.dot << " vs " << actual.results.dot << ", ||g||^2 "
+          << expected.results.gg << " vs " << actual.results.gg << ". ";
+    }
+  }
+  if (c.rule == Rule::kSign && c.sign.dither && c.sign.scale != 0 && !std::isnan(expected.results.scale) &&
+      !same(expected.results.scale, actual.results.scale)) {
+    out.precision(17);
+    out << "dither scale differs: " << expected.results.scale << " vs " << actual.results.scale << ". ";
+  }
+  return out.str();
+}
+
+/// Runs `steps` steps of case c on x through an executor with the raw-API signatures (the host
+/// model or the device): exec.sign(dtype, p, g, m, n, args, calibrate, ws) etc. on pointers the
+/// executor owns; `exec.read(ws)` gives the result slots.
+template <class Exec>
+void run_steps(Exec& exec, const Case& c, int steps) {
+  for (int s = 1; s <= steps; ++s) {
+    switch (c.rule) {
+      case Rule::kSign: {
+        kernels::cuda::SignStepArgs a = c.sign;
+        a.step = s;
+        exec.sign(a, c.calibrate);
+        break;
+      }
+      case Rule::kSgd:
+        exec.sgd(c.sgd);
+        break;
+      case Rule::kEf:
+        exec.ef(c.ef);
+        break;
+      case Rule::kLion:
+        exec.lion(c.lion);
+        break;
+    }
+  }
+}
+
+} // namespace signopt::test::cuda_cases
