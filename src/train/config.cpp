@@ -40,6 +40,15 @@ double parse_float(const std::string& origin, const std::string& text) {
   return v;
 }
 
+uint64_t parse_uint(const std::string& origin, const std::string& text) {
+  char* end = nullptr;
+  errno = 0;
+  const unsigned long long v = std::strtoull(text.c_str(), &end, 10);
+  if (text.empty() || text[0] == '-' || *end != '\0' || errno == ERANGE)
+    bad_value(origin, text, "a whole number >= 0");
+  return v;
+}
+
 int64_t parse_int(const std::string& origin, const std::string& text) {
   char* end = nullptr;
   errno = 0;
@@ -151,14 +160,7 @@ Entry int_entry(
 Entry seed_entry(std::string key, std::string help, std::string group) {
   Entry e;
   e.info = {key, "uint", {}, std::move(help), std::move(group), "0"};
-  e.set = [](TrainConfig& c, const std::string& text, const std::string& origin) {
-    char* end = nullptr;
-    errno = 0;
-    const unsigned long long v = std::strtoull(text.c_str(), &end, 10);
-    if (text.empty() || text[0] == '-' || *end != '\0' || errno == ERANGE)
-      bad_value(origin, text, "a whole number >= 0");
-    c.seed = v;
-  };
+  e.set = [](TrainConfig& c, const std::string& text, const std::string& origin) { c.seed = parse_uint(origin, text); };
   e.get = [](const TrainConfig& c) { return json(c.seed); };
   return e;
 }
@@ -371,12 +373,7 @@ const std::vector<Entry>& table() {
       Entry e;
       e.info = {"dither-seed", "uint", {}, "seed of the dither noise", dith, "--seed"};
       e.set = [](TrainConfig& c, const std::string& text, const std::string& origin) {
-        char* end = nullptr;
-        errno = 0;
-        const unsigned long long v = std::strtoull(text.c_str(), &end, 10);
-        if (text.empty() || text[0] == '-' || *end != '\0' || errno == ERANGE)
-          bad_value(origin, text, "a whole number >= 0");
-        c.dither_seed = v;
+        c.dither_seed = parse_uint(origin, text);
       };
       e.get = [](const TrainConfig& c) { return c.dither_seed ? json(*c.dither_seed) : json(); };
       t.push_back(e);

@@ -49,16 +49,9 @@ extern "C" void on_interrupt(int) {
   g_stop.store(true);
 }
 
-// Writes `text` to `path` atomically: temp file, fsync, rename, fsync of the directory.
-void write_file_atomic(const fs::path& path, const std::string& text) {
-  const fs::path tmp = path.string() + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    out << text;
-    out.flush();
-    if (!out)
-      throw std::runtime_error("cannot write " + tmp.string() + " (disk full or no permission?)");
-  }
+// Makes a finished temporary file durable under its final name: fsync of the file, rename over
+// `path`, fsync of the directory (so a crash leaves either the old or the new file, never a torn one).
+void commit_file(const fs::path& tmp, const fs::path& path) {
   const int fd = ::open(tmp.c_str(), O_RDONLY);
   if (fd >= 0) {
     ::fsync(fd);
@@ -70,6 +63,19 @@ void write_file_atomic(const fs::path& path, const std::string& text) {
     ::fsync(dir);
     ::close(dir);
   }
+}
+
+// Writes `text` to `path` atomically: temp file, then commit_file().
+void write_file_atomic(const fs::path& path, const std::string& text) {
+  const fs::path tmp = path.string() + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+    out << text;
+    out.flush();
+    if (!out)
+      throw std::runtime_error("cannot write " + tmp.string() + " (disk full or no permission?)");
+  }
+  commit_file(tmp, path);
 }
 
 std::string read_file(const fs::path& path) {
@@ -424,17 +430,7 @@ void Run::save_checkpoint(double elapsed) {
   archive.write("rng", at::detail::getDefaultCPUGenerator().get_state());
   const fs::path path = dir_ / kCheckpoint, tmp = dir_ / (std::string(kCheckpoint) + ".tmp");
   archive.save_to(tmp.string());
-  const int fd = ::open(tmp.c_str(), O_RDONLY);
-  if (fd >= 0) {
-    ::fsync(fd);
-    ::close(fd);
-  }
-  fs::rename(tmp, path);
-  const int d = ::open(dir_.c_str(), O_RDONLY);
-  if (d >= 0) {
-    ::fsync(d);
-    ::close(d);
-  }
+  commit_file(tmp, path);
 }
 
 void Run::load_checkpoint() {
