@@ -10,3 +10,6 @@ int sweep_command(const std::vector<std::string>& args);
 
 /// `signopt report DIR [--baseline NAME] [--format md|csv|json] [--out FILE-or-DIR] [--no-plots]`.
 int report_command(const std::vector<std::string>& args);
+
+/// `signopt probe-noise [--from RUN_DIR | --model NAME --dataset NAME] [options]` (gradient-noise probe).
+int probe_command(const std::vector<std::string>& args);

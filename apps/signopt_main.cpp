@@ -25,6 +25,7 @@ commands:
   train      train a model and write a run directory (signopt train --help)
   sweep      run a grid of training runs from a TOML file, resumably (signopt sweep --help)
   report     tables with error bars, t-tests and plots from run directories (signopt report --help)
+  probe-noise  measure gradient noise: SNR, symmetry/unimodality tests, wrong signs (signopt probe-noise --help)
 
 options:
   --help     this text
@@ -111,6 +112,8 @@ int main(int argc, char** argv) {
       return sweep_command(args);
     if (command == "report")
       return report_command(args);
+    if (command == "probe-noise")
+      return probe_command(args);
     std::fprintf(stderr, "error: unknown command '%s' (see signopt --help)\n", command.c_str());
     return 2;
   } catch (const signopt::train::ConfigError& e) {

@@ -204,6 +204,8 @@ const std::vector<std::string>& non_semantic_keys() {
       "threads",
       "progress",
       "log-every",
+      "probe-every",
+      "probe-beta",
       "checkpoint-every",
       "eval-batch-size",
       "data-dir",

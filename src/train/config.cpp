@@ -413,6 +413,21 @@ const std::vector<Entry>& table() {
         "out", &TrainConfig::out, {}, "run directory (must not exist yet)", run, "runs/<timestamp>-<optimizer>"));
     t.push_back(int_entry("log-every", &TrainConfig::log_every, 1, "steps between metric rows and progress lines", run, "50"));
     t.push_back(int_entry(
+        "probe-every",
+        &TrainConfig::probe_every,
+        0,
+        "steps between rows of probe.csv: running gradient-noise estimates (SNR, Phi, wrong-sign rate vs the Gauss bound) "
+        "from moving averages of g and g^2, updated every step; 0 = off",
+        run,
+        "0"));
+    t.push_back(float_entry(
+        "probe-beta",
+        &TrainConfig::probe_beta,
+        [](double v) { return v > 0 && v < 1 ? "" : "a number in (0, 1)"; },
+        "averaging factor of --probe-every's moving averages (window ~ 1/(1-beta) steps)",
+        run,
+        "0.98"));
+    t.push_back(int_entry(
         "checkpoint-every", &TrainConfig::checkpoint_every, 0, "steps between checkpoints (0 = end of each epoch only)", run, "0"));
     t.push_back(string_entry(
         "progress",

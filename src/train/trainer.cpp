@@ -2,6 +2,7 @@
 // run directory, metrics log, atomic checkpoints, exact resume, Ctrl-C and non-finite losses.
 #include <signopt/data/datasets.h>
 #include <signopt/data/loader.h>
+#include <signopt/diag/probe.h>
 #include <signopt/models/models.h>
 #include <signopt/train/optimizers.h>
 #include <signopt/train/trainer.h>
@@ -27,6 +28,7 @@
 #include <cstdio>
 #include <ctime>
 #include <filesystem>
+#include <optional>
 #include <fstream>
 #include <iostream>
 #include <sstream>
@@ -118,6 +120,7 @@ struct LoopState {
   double best_val = 0;
   double last_val = 0;
   int64_t metrics_bytes = 0; // length of metrics.csv at the checkpoint
+  int64_t probe_bytes = 0; // length of probe.csv at the checkpoint (--probe-every)
 };
 
 const char* kCheckpoint = "checkpoint.pt";
@@ -314,6 +317,8 @@ class Run {
         s_(std::move(setup)),
         dir_(std::move(dir)),
         progress_(progress.value_or(c_.progress), c_.log_every) {
+    if (c_.probe_every > 0)
+      monitor_.emplace(c_.probe_beta);
     if (resuming)
       load_checkpoint();
   }
@@ -322,6 +327,9 @@ class Run {
 
  private:
   void open_metrics(bool resuming);
+  void open_probe(bool resuming);
+  void probe_step(bool write);
+  void close_files();
   void write_row(
       const char* kind,
       const char* split,
@@ -340,8 +348,69 @@ class Run {
   Progress progress_;
   LoopState st_;
   FILE* metrics_ = nullptr;
+  FILE* probe_ = nullptr; // probe.csv with --probe-every
+  std::optional<diag::RunningNoiseMonitor> monitor_;
   bool resumed_ = false;
 };
+
+const char* kProbeColumns =
+    "epoch,step,updates,snr_median,snr_above_knee_share,phi,grad_l1,phi_ratio,wrong_sign,gaussian_prediction,gauss_bound\n";
+
+void Run::open_probe(bool resuming) {
+  if (!monitor_)
+    return;
+  const fs::path path = dir_ / "probe.csv";
+  if (resuming && fs::exists(path)) {
+    if (static_cast<int64_t>(fs::file_size(path)) > st_.probe_bytes)
+      fs::resize_file(path, st_.probe_bytes);
+    probe_ = std::fopen(path.c_str(), "ab");
+  } else {
+    probe_ = std::fopen(path.c_str(), "wb");
+    if (probe_ != nullptr) {
+      std::fputs(kProbeColumns, probe_);
+      std::fflush(probe_);
+    }
+  }
+  if (probe_ == nullptr)
+    throw std::runtime_error("cannot open " + path.string() + " for writing");
+}
+
+// Folds this step's gradients into the running noise estimates; `write` appends a row of probe.csv.
+void Run::probe_step(bool write) {
+  if (!monitor_)
+    return;
+  std::vector<torch::Tensor> grads;
+  for (const auto& p : s_.model->parameters())
+    grads.push_back(p.grad().defined() ? p.grad() : torch::zeros_like(p));
+  monitor_->update(grads);
+  if (!write)
+    return;
+  const auto r = monitor_->snapshot(grads);
+  std::fprintf(
+      probe_,
+      "%lld,%lld,%lld,%.6g,%.6g,%.8g,%.8g,%.6g,%.6g,%.6g,%.6g\n",
+      static_cast<long long>(st_.epoch + 1),
+      static_cast<long long>(st_.step + 1),
+      static_cast<long long>(r.updates),
+      r.snr_median,
+      r.snr_above_share,
+      r.phi,
+      r.grad_l1,
+      r.phi_ratio,
+      r.wrong_sign,
+      r.gaussian_prediction,
+      r.gauss_bound);
+  std::fflush(probe_);
+}
+
+void Run::close_files() {
+  if (metrics_ != nullptr)
+    std::fclose(metrics_);
+  metrics_ = nullptr;
+  if (probe_ != nullptr)
+    std::fclose(probe_);
+  probe_ = nullptr;
+}
 
 void Run::open_metrics(bool resuming) {
   const fs::path path = dir_ / "metrics.csv";
@@ -402,6 +471,11 @@ void Run::save_checkpoint(double elapsed) {
   std::fflush(metrics_);
   ::fsync(fileno(metrics_));
   st_.metrics_bytes = static_cast<int64_t>(std::ftell(metrics_));
+  if (probe_ != nullptr) {
+    std::fflush(probe_);
+    ::fsync(fileno(probe_));
+    st_.probe_bytes = static_cast<int64_t>(std::ftell(probe_));
+  }
   torch::serialize::OutputArchive archive;
   torch::serialize::OutputArchive model_archive, optimizer_archive;
   s_.model->save(model_archive);
@@ -427,6 +501,9 @@ void Run::save_checkpoint(double elapsed) {
   putd("best_val", st_.best_val);
   putd("last_val", st_.last_val);
   put("metrics_bytes", st_.metrics_bytes);
+  put("probe_bytes", st_.probe_bytes);
+  if (monitor_)
+    monitor_->save(archive, "probe");
   archive.write("rng", at::detail::getDefaultCPUGenerator().get_state());
   const fs::path path = dir_ / kCheckpoint, tmp = dir_ / (std::string(kCheckpoint) + ".tmp");
   archive.save_to(tmp.string());
@@ -472,6 +549,10 @@ void Run::load_checkpoint() {
   st_.best_val = get("best_val").toDouble();
   st_.last_val = get("last_val").toDouble();
   st_.metrics_bytes = get("metrics_bytes").toInt();
+  if (c10::IValue v; archive.try_read("loop.probe_bytes", v))
+    st_.probe_bytes = v.toInt(); // absent in checkpoints written before --probe-every existed
+  if (monitor_)
+    monitor_->load(archive, "probe");
   torch::Tensor rng;
   archive.read("rng", rng);
   rng = rng.to(torch::kCPU);
@@ -517,6 +598,7 @@ RunOutcome Run::train() {
   RunOutcome outcome;
   outcome.run_dir = dir_.string();
   open_metrics(resumed_);
+  open_probe(resumed_);
   const int64_t epochs = c_.epochs, spe = s_.steps_per_epoch;
   auto& model = *s_.model;
   auto& opt = *s_.optimizer.optimizer;
@@ -546,7 +628,7 @@ RunOutcome Run::train() {
           progress_.message(
               "interrupted: checkpoint saved at step " + std::to_string(st_.step) + "; continue with `signopt train --resume " +
               dir_.string() + "`");
-          std::fclose(metrics_);
+          close_files();
           return outcome;
         }
         lr = scheduled_lr(c_, st_.step, spe, s_.total_steps);
@@ -567,6 +649,7 @@ RunOutcome Run::train() {
               "); the last good checkpoint in " + dir_.string() + " is intact. Try a smaller --lr.");
         }
         loss.backward();
+        probe_step(c_.probe_every > 0 && (st_.step + 1) % c_.probe_every == 0);
         opt.step();
         ++st_.step;
         const int64_t n = batch.labels.size(0);
@@ -670,7 +753,7 @@ RunOutcome Run::train() {
     outcome.error = e.what();
     outcome.steps = st_.step;
     write_summary(outcome, elapsed(), data_seconds);
-    std::fclose(metrics_);
+    close_files();
     return outcome;
   }
   if (stopped_early) {
@@ -686,7 +769,7 @@ RunOutcome Run::train() {
   outcome.best_test_accuracy = st_.best_test;
   outcome.steps = st_.step;
   write_summary(outcome, elapsed(), data_seconds);
-  std::fclose(metrics_);
+  close_files();
   return outcome;
 }
 

@@ -85,6 +85,9 @@ struct TrainConfig {
   // Run directory and logging.
   std::string out; ///< "" = runs/<timestamp>-<optimizer>.
   int64_t log_every = 50; ///< Steps between metric rows (and progress lines without a terminal).
+  /// Steps between rows of probe.csv, the running gradient-noise estimates (diag::RunningNoiseMonitor); 0 = off.
+  int64_t probe_every = 0;
+  double probe_beta = 0.98; ///< EMA factor of the running noise estimates, in (0, 1).
   int64_t checkpoint_every = 0; ///< Steps between checkpoints; 0 = at the end of each epoch only.
   std::string progress = "auto"; ///< auto | bar | lines | none.
   std::string preset; ///< The preset that was applied (recorded, informative).

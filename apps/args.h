@@ -1,0 +1,83 @@
+// A cursor over a subcommand's arguments: `--flag value` and `--flag=value`, with the error a user needs
+// when the value is missing or not a number.
+#pragma once
+
+#include <signopt/train/config.h>
+
+#include <cmath>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+/// Walks args; next() splits the current argument into flag and inline value, value() takes the value.
+class ArgCursor {
+ public:
+  ArgCursor(const std::vector<std::string>& args, std::string command) : args_(args), command_(std::move(command)) {}
+
+  /// Moves to the next argument; false at the end. flag() is the argument up to any '='.
+  bool next() {
+    if (i_ >= args_.size())
+      return false;
+    flag_ = args_[i_++];
+    has_inline_ = false;
+    if (const auto eq = flag_.find('='); flag_.rfind("--", 0) == 0 && eq != std::string::npos) {
+      inline_ = flag_.substr(eq + 1);
+      flag_ = flag_.substr(0, eq);
+      has_inline_ = true;
+    }
+    return true;
+  }
+  const std::string& flag() const {
+    return flag_;
+  }
+  /// The flag's value (inline or the next argument); ConfigError when there is none.
+  std::string value() {
+    if (has_inline_)
+      return inline_;
+    if (i_ >= args_.size())
+      throw signopt::train::ConfigError(flag_ + " needs a value (see signopt " + command_ + " --help)");
+    return args_[i_++];
+  }
+  /// The value as an integer >= min; ConfigError naming the flag and the text otherwise.
+  int64_t integer(int64_t min) {
+    const std::string text = value();
+    size_t used = 0;
+    long long v = 0;
+    try {
+      v = std::stoll(text, &used);
+    } catch (const std::exception&) {
+      used = 0;
+    }
+    if (used != text.size() || text.empty() || v < min)
+      throw signopt::train::ConfigError(
+          "invalid value for " + flag_ + ": '" + text + "' (expected an integer >= " + std::to_string(min) + ")");
+    return v;
+  }
+  /// The value as a finite number; ConfigError naming the flag and the text otherwise.
+  double number() {
+    const std::string text = value();
+    size_t used = 0;
+    double v = 0;
+    try {
+      v = std::stod(text, &used);
+    } catch (const std::exception&) {
+      used = 0;
+    }
+    if (used != text.size() || text.empty() || !std::isfinite(v))
+      throw signopt::train::ConfigError("invalid value for " + flag_ + ": '" + text + "' (expected a number)");
+    return v;
+  }
+  /// ConfigError for a flag the command does not know.
+  [[noreturn]] void unknown() const {
+    throw signopt::train::ConfigError(
+        (flag_.rfind("-", 0) == 0 ? "unknown option '" : "unexpected argument '") + flag_ + "' (see signopt " + command_ +
+        " --help)");
+  }
+
+ private:
+  const std::vector<std::string>& args_;
+  std::string command_;
+  size_t i_ = 0;
+  std::string flag_, inline_;
+  bool has_inline_ = false;
+};

@@ -1,0 +1,572 @@
+// The gradient-noise probe and the running noise monitor (see probe.h).
+#include <signopt/diag/noise_stats.h>
+#include <signopt/diag/probe.h>
+#include <signopt/diag/theory.h>
+
+#include <torch/torch.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <limits>
+#include <random>
+#include <stdexcept>
+
+namespace signopt::diag {
+namespace {
+
+const double kKnee = 2.0 / std::sqrt(3.0);
+const double kNaN = std::numeric_limits<double>::quiet_NaN();
+
+const std::vector<std::pair<InjectedNoise, std::string>>& noise_names() {
+  static const std::vector<std::pair<InjectedNoise, std::string>> names = {
+      {InjectedNoise::None, "none"},
+      {InjectedNoise::Gaussian, "gaussian"},
+      {InjectedNoise::Laplace, "laplace"},
+      {InjectedNoise::Uniform, "uniform"},
+      {InjectedNoise::Bimodal, "bimodal"},
+      {InjectedNoise::Skewed, "skewed"}};
+  return names;
+}
+
+// Uniform in (0, 1) from 53 random bits, never 0 (for logarithms).
+double open_uniform(std::mt19937_64& rng) {
+  return (static_cast<double>(rng() >> 11) + 0.5) * 0x1.0p-53;
+}
+
+double standard_normal(std::mt19937_64& rng) {
+  // Box-Muller, one value per pair of uniforms: simple and portable (std::normal_distribution is not).
+  const double u1 = open_uniform(rng), u2 = open_uniform(rng);
+  return std::sqrt(-2.0 * std::log(u1)) * std::cos(2.0 * M_PI * u2);
+}
+
+// A well-mixed seed for draw k (splitmix64 of seed and k), so draws are independent streams.
+uint64_t mix(uint64_t seed, uint64_t k) {
+  uint64_t z = seed + 0x9E3779B97F4A7C15ULL * (k + 1);
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+  return z ^ (z >> 31);
+}
+
+double phi_of(double snr) {
+  if (std::isinf(snr))
+    return 1.0;
+  return snr <= kKnee ? snr / std::sqrt(3.0) : 1.0 - 4.0 / (9.0 * snr * snr);
+}
+
+double snr_of(double mean, double std) {
+  if (std == 0)
+    return mean == 0 ? 0.0 : std::numeric_limits<double>::infinity();
+  return std::abs(mean) / std;
+}
+
+// The q-quantile (nearest rank on the sorted values) of v; v is reordered. NaN for an empty v.
+double quantile(std::vector<double>& v, double q) {
+  if (v.empty())
+    return kNaN;
+  const size_t k = std::min(v.size() - 1, static_cast<size_t>(q * static_cast<double>(v.size() - 1) + 0.5));
+  std::nth_element(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(k), v.end());
+  return v[k];
+}
+
+std::string format(const char* fmt, double a, double b) {
+  char buf[96];
+  std::snprintf(buf, sizeof buf, fmt, a, b);
+  return buf;
+}
+
+// Running means of a few quantities.
+struct Mean {
+  double sum = 0;
+  int64_t n = 0;
+  void add(double v) {
+    sum += v;
+    ++n;
+  }
+  double get() const {
+    return n ? sum / static_cast<double>(n) : kNaN;
+  }
+};
+
+} // namespace
+
+std::string to_string(InjectedNoise v) {
+  for (const auto& [kind, name] : noise_names())
+    if (kind == v)
+      return name;
+  return "?";
+}
+
+InjectedNoise parse_injected_noise(const std::string& name) {
+  std::string valid;
+  for (const auto& [kind, n] : noise_names()) {
+    if (n == name)
+      return kind;
+    valid += (valid.empty() ? "" : ", ") + n;
+  }
+  throw std::invalid_argument("unknown injected noise '" + name + "' (expected one of: " + valid + ")");
+}
+
+void draw_injected_noise(InjectedNoise kind, uint64_t seed, double* out, int64_t n) {
+  std::mt19937_64 rng(seed);
+  const double sqrt3 = std::sqrt(3.0), b = 1.0 / std::sqrt(2.0), m = 0.95, s = std::sqrt(1.0 - 0.95 * 0.95);
+  for (int64_t i = 0; i < n; ++i) {
+    switch (kind) {
+      case InjectedNoise::None:
+        out[i] = 0;
+        break;
+      case InjectedNoise::Gaussian:
+        out[i] = standard_normal(rng);
+        break;
+      case InjectedNoise::Laplace: {
+        const double u = open_uniform(rng) - 0.5;
+        out[i] = -b * (u < 0 ? -1.0 : 1.0) * std::log(1.0 - 2.0 * std::abs(u));
+        break;
+      }
+      case InjectedNoise::Uniform:
+        out[i] = sqrt3 * (2.0 * open_uniform(rng) - 1.0);
+        break;
+      case InjectedNoise::Bimodal: {
+        const double mode = (rng() >> 63) ? m : -m;
+        out[i] = mode + s * standard_normal(rng);
+        break;
+      }
+      case InjectedNoise::Skewed:
+        out[i] = -std::log(open_uniform(rng)) - 1.0;
+        break;
+    }
+  }
+}
+
+void ProbeOptions::validate() const {
+  auto bad = [](const std::string& field, const std::string& value, const std::string& expected) {
+    throw std::invalid_argument("probe option " + field + " must be " + expected + ", got " + value);
+  };
+  if (samples < 8)
+    bad("samples", std::to_string(samples), ">= 8 (the skewness test needs 8 draws; 100 or more is advised)");
+  if (coords < 0)
+    bad("coords", std::to_string(coords), ">= 0 (0 = every coordinate)");
+  if (!(fdr > 0 && fdr < 1))
+    bad("fdr", std::to_string(fdr), "in (0, 1)");
+  if (!(violation_share > 0 && violation_share < 1))
+    bad("violation_share", std::to_string(violation_share), "in (0, 1)");
+  if (inject != InjectedNoise::None && !(inject_scale > 0 && std::isfinite(inject_scale)))
+    bad("inject_scale", std::to_string(inject_scale), "a finite number > 0");
+  if (histogram_coords < 0)
+    bad("histogram_coords", std::to_string(histogram_coords), ">= 0");
+}
+
+const std::vector<double>& snr_bin_edges() {
+  static const std::vector<double> edges = {
+      0, 0.125, 0.25, 0.5, 0.75, 1.0, kKnee, 1.5, 2.0, 3.0, 5.0, std::numeric_limits<double>::infinity()};
+  return edges;
+}
+
+NoiseProbeResult probe_gradient_noise(
+    const std::vector<ProbeLayer>& layers,
+    const GradientDraw& draw,
+    const ProbeOptions& options,
+    const std::function<void(int64_t, int64_t)>& progress) {
+  options.validate();
+  if (layers.empty())
+    throw std::invalid_argument("probe_gradient_noise: no layers to probe");
+  std::vector<int64_t> offset(layers.size() + 1, 0);
+  for (size_t l = 0; l < layers.size(); ++l) {
+    if (layers[l].numel < 0)
+      throw std::invalid_argument("probe_gradient_noise: layer " + layers[l].name + " has a negative numel");
+    offset[l + 1] = offset[l] + layers[l].numel;
+  }
+  const int64_t d = offset.back(), K = options.samples;
+  if (d == 0)
+    throw std::invalid_argument("probe_gradient_noise: the layers have no coordinates");
+
+  // The coordinate sample: Knuth's selection sampling, sorted, deterministic for a seed.
+  std::vector<int64_t> picked;
+  if (options.coords == 0 || options.coords >= d) {
+    picked.resize(static_cast<size_t>(d));
+    for (int64_t i = 0; i < d; ++i)
+      picked[static_cast<size_t>(i)] = i;
+  } else {
+    std::mt19937_64 rng(mix(options.seed, 0xC00D));
+    int64_t need = options.coords;
+    picked.reserve(static_cast<size_t>(need));
+    for (int64_t i = 0; i < d && need > 0; ++i) {
+      if (open_uniform(rng) * static_cast<double>(d - i) < static_cast<double>(need)) {
+        picked.push_back(i);
+        --need;
+      }
+    }
+  }
+  const int64_t M = static_cast<int64_t>(picked.size());
+  const auto picked_t = torch::from_blob(picked.data(), {M}, torch::kLong).clone();
+
+  auto mean = torch::zeros({d}, torch::kDouble), m2 = torch::zeros({d}, torch::kDouble);
+  std::vector<double> record(static_cast<size_t>(K * M)); // draw-major: record[k * M + j]
+  std::vector<double> noise(options.inject == InjectedNoise::None ? 0 : static_cast<size_t>(d));
+  for (int64_t k = 0; k < K; ++k) {
+    const std::vector<torch::Tensor> grads = draw(k);
+    if (grads.size() != layers.size())
+      throw std::invalid_argument(
+          "probe_gradient_noise: draw " + std::to_string(k) + " returned " + std::to_string(grads.size()) +
+          " gradients for " + std::to_string(layers.size()) + " layers");
+    std::vector<torch::Tensor> flat;
+    flat.reserve(grads.size());
+    for (size_t l = 0; l < layers.size(); ++l) {
+      if (!grads[l].defined() || grads[l].numel() != layers[l].numel)
+        throw std::invalid_argument(
+            "probe_gradient_noise: draw " + std::to_string(k) + " gave layer " + layers[l].name + " " +
+            (grads[l].defined() ? std::to_string(grads[l].numel()) + " elements" : "no gradient") + ", expected " +
+            std::to_string(layers[l].numel));
+      flat.push_back(grads[l].detach().to(torch::kCPU, torch::kDouble).reshape({-1}));
+    }
+    auto g = torch::cat(flat).contiguous();
+    if (!torch::isfinite(g).all().item<bool>())
+      throw std::invalid_argument(
+          "probe_gradient_noise: draw " + std::to_string(k) +
+          " has non-finite gradient values (the model or the loss diverges at these parameters)");
+    if (!noise.empty()) {
+      draw_injected_noise(options.inject, mix(options.seed, static_cast<uint64_t>(k) + 1), noise.data(), d);
+      g.add_(torch::from_blob(noise.data(), {d}, torch::kDouble), options.inject_scale);
+    }
+    // Welford's update, elementwise.
+    const auto delta = g - mean;
+    mean.add_(delta, 1.0 / static_cast<double>(k + 1));
+    m2.add_(delta * (g - mean));
+    const auto rows = g.index_select(0, picked_t);
+    std::copy_n(rows.data_ptr<double>(), M, record.begin() + k * M);
+    if (progress)
+      progress(k + 1, K);
+  }
+
+  NoiseProbeResult r;
+  r.samples = K;
+  r.dimension = d;
+  r.sampled = M;
+  const double* mu = mean.data_ptr<double>();
+  const auto sd_t = (m2 / static_cast<double>(K - 1)).clamp_min(0).sqrt();
+  const double* sd = sd_t.data_ptr<double>();
+
+  // Every coordinate: SNR, Phi, per layer.
+  r.snr_all.resize(static_cast<size_t>(d));
+  r.layers.resize(layers.size());
+  int64_t above = 0;
+  for (size_t l = 0; l < layers.size(); ++l) {
+    LayerNoise& L = r.layers[l];
+    L.name = layers[l].name;
+    L.numel = layers[l].numel;
+    int64_t layer_above = 0;
+    for (int64_t i = offset[l]; i < offset[l + 1]; ++i) {
+      const double s = snr_of(mu[i], sd[i]);
+      r.snr_all[static_cast<size_t>(i)] = s;
+      L.phi += std::abs(mu[i]) * phi_of(s);
+      L.grad_l1 += std::abs(mu[i]);
+      layer_above += s > kKnee;
+    }
+    std::vector<double> layer_snr(r.snr_all.begin() + offset[l], r.snr_all.begin() + offset[l + 1]);
+    L.snr_median = quantile(layer_snr, 0.5);
+    L.snr_above_share = L.numel ? static_cast<double>(layer_above) / static_cast<double>(L.numel) : kNaN;
+    r.phi += L.phi;
+    r.grad_l1 += L.grad_l1;
+    above += layer_above;
+  }
+  r.phi_ratio = r.grad_l1 > 0 ? r.phi / r.grad_l1 : kNaN;
+  r.snr_above_share = static_cast<double>(above) / static_cast<double>(d);
+  {
+    std::vector<double> all = r.snr_all;
+    r.snr_median = quantile(all, 0.5);
+    r.snr_p10 = quantile(all, 0.1);
+    r.snr_p90 = quantile(all, 0.9);
+  }
+
+  // Sampled coordinates: shapes, tests, wrong signs.
+  r.coords.resize(static_cast<size_t>(M));
+  std::vector<double> values(static_cast<size_t>(K));
+  std::vector<double> skew_p, dip_p;
+  std::vector<size_t> tested_index;
+  size_t layer = 0;
+  for (int64_t j = 0; j < M; ++j) {
+    const int64_t i = picked[static_cast<size_t>(j)];
+    while (i >= offset[layer + 1])
+      ++layer;
+    CoordinateNoise& c = r.coords[static_cast<size_t>(j)];
+    c.layer = static_cast<int64_t>(layer);
+    c.index = i - offset[layer];
+    for (int64_t k = 0; k < K; ++k)
+      values[static_cast<size_t>(k)] = record[static_cast<size_t>(k * M + j)];
+    c.constant = std::all_of(values.begin(), values.end(), [&](double v) { return v == values[0]; });
+    const SampleMoments mom = sample_moments(values);
+    c.mean = mom.mean;
+    c.std = mom.std;
+    c.snr = snr_of(c.mean, c.std);
+    c.skewness = mom.skewness;
+    c.excess_kurtosis = mom.excess_kurtosis;
+    int64_t opposed = 0, zeros = 0;
+    for (const double v : values) {
+      zeros += v == 0;
+      opposed += (v > 0 && c.mean < 0) || (v < 0 && c.mean > 0);
+    }
+    c.zero_share = static_cast<double>(zeros) / static_cast<double>(K);
+    c.wrong_sign = c.mean == 0 ? kNaN : (static_cast<double>(opposed) + 0.5 * static_cast<double>(zeros)) / static_cast<double>(K);
+    if (c.constant) {
+      c.skew_p = c.dip_p = kNaN;
+      ++r.constant;
+      continue;
+    }
+    const TestResult st = skewness_test(values);
+    const TestResult dt = dip_test(values);
+    c.skew_p = st.p_value;
+    c.dip = dt.statistic;
+    c.dip_p = dt.p_value;
+    skew_p.push_back(c.skew_p);
+    dip_p.push_back(c.dip_p);
+    tested_index.push_back(static_cast<size_t>(j));
+  }
+  r.tested = static_cast<int64_t>(tested_index.size());
+  if (r.tested > 0) {
+    const auto asym = benjamini_hochberg(skew_p, options.fdr);
+    const auto multi = benjamini_hochberg(dip_p, options.fdr);
+    for (size_t t = 0; t < tested_index.size(); ++t) {
+      r.coords[tested_index[t]].asymmetric = asym[t];
+      r.coords[tested_index[t]].multimodal = multi[t];
+    }
+  }
+
+  // Aggregates over the sampled coordinates: overall, per layer, per SNR bin.
+  const auto& edges = snr_bin_edges();
+  r.bins.resize(edges.size() - 1);
+  std::vector<std::vector<double>> bin_rates(r.bins.size());
+  std::vector<Mean> bin_snr(r.bins.size()), bin_gauss(r.bins.size()), bin_bound(r.bins.size());
+  std::vector<Mean> l_skew(layers.size()), l_asym(layers.size()), l_multi(layers.size()), l_wrong(layers.size()),
+      l_gauss(layers.size()), l_bound(layers.size());
+  std::vector<std::vector<double>> l_kurt(layers.size());
+  Mean skew_all, asym_all, multi_all, wrong_all, gauss_all, bound_all, violations;
+  std::vector<double> kurt_all;
+  for (const CoordinateNoise& c : r.coords) {
+    const size_t l = static_cast<size_t>(c.layer);
+    ++r.layers[l].sampled;
+    if (c.constant) {
+      ++r.layers[l].constant;
+    } else {
+      ++r.layers[l].tested;
+      l_skew[l].add(std::abs(c.skewness));
+      skew_all.add(std::abs(c.skewness));
+      l_kurt[l].push_back(c.excess_kurtosis);
+      kurt_all.push_back(c.excess_kurtosis);
+      l_asym[l].add(c.asymmetric);
+      asym_all.add(c.asymmetric);
+      l_multi[l].add(c.multimodal);
+      multi_all.add(c.multimodal);
+    }
+    if (std::isnan(c.wrong_sign))
+      continue;
+    const double gauss = theory::gaussian_wrong_sign_probability(c.snr);
+    const double bound = theory::gauss_wrong_sign_bound(c.snr);
+    l_wrong[l].add(c.wrong_sign);
+    l_gauss[l].add(gauss);
+    l_bound[l].add(bound);
+    wrong_all.add(c.wrong_sign);
+    gauss_all.add(gauss);
+    bound_all.add(bound);
+    violations.add(c.wrong_sign > bound);
+    const size_t b = static_cast<size_t>(std::upper_bound(edges.begin(), edges.end(), c.snr) - edges.begin()) - 1;
+    if (b < r.bins.size()) {
+      bin_rates[b].push_back(c.wrong_sign);
+      bin_snr[b].add(std::isinf(c.snr) ? edges[b] : c.snr);
+      bin_gauss[b].add(gauss);
+      bin_bound[b].add(bound);
+    }
+  }
+  for (size_t l = 0; l < layers.size(); ++l) {
+    LayerNoise& L = r.layers[l];
+    L.mean_abs_skewness = l_skew[l].get();
+    L.median_excess_kurtosis = quantile(l_kurt[l], 0.5);
+    L.asymmetric_share = l_asym[l].get();
+    L.multimodal_share = l_multi[l].get();
+    L.wrong_sign = l_wrong[l].get();
+    L.gaussian_prediction = l_gauss[l].get();
+    L.gauss_bound = l_bound[l].get();
+  }
+  for (size_t b = 0; b < r.bins.size(); ++b) {
+    SnrBin& B = r.bins[b];
+    B.lo = edges[b];
+    B.hi = edges[b + 1];
+    B.count = static_cast<int64_t>(bin_rates[b].size());
+    B.mean_snr = bin_snr[b].get();
+    B.gaussian_prediction = bin_gauss[b].get();
+    B.gauss_bound = bin_bound[b].get();
+    Mean m;
+    for (const double v : bin_rates[b])
+      m.add(v);
+    B.wrong_sign = m.get();
+    double ss = 0;
+    for (const double v : bin_rates[b])
+      ss += (v - B.wrong_sign) * (v - B.wrong_sign);
+    B.wrong_sign_se = B.count > 1
+        ? std::sqrt(ss / static_cast<double>(B.count - 1)) / std::sqrt(static_cast<double>(B.count))
+        : kNaN;
+  }
+  r.mean_abs_skewness = skew_all.get();
+  r.median_excess_kurtosis = quantile(kurt_all, 0.5);
+  r.asymmetric_share = asym_all.get();
+  r.multimodal_share = multi_all.get();
+  r.wrong_sign = wrong_all.get();
+  r.gaussian_prediction = gauss_all.get();
+  r.gauss_bound = bound_all.get();
+  r.bound_violation_share = violations.get();
+  r.symmetric = !(r.asymmetric_share > options.violation_share);
+  r.unimodal = !(r.multimodal_share > options.violation_share);
+  if (r.tested == 0) {
+    r.verdict = "no coordinate could be tested (every sampled coordinate is constant over the draws)";
+  } else if (r.symmetric && r.unimodal) {
+    r.verdict = format(
+        "consistent with unimodal symmetric noise (%.1f%% of tested coordinates asymmetric, %.1f%% multimodal at the FDR)",
+        100 * r.asymmetric_share,
+        100 * r.multimodal_share);
+  } else {
+    r.verdict = std::string("violates the assumption: ") + (r.symmetric ? "" : "asymmetric") +
+        (!r.symmetric && !r.unimodal ? " and " : "") + (r.unimodal ? "" : "multimodal") +
+        format(" (%.1f%% of tested coordinates asymmetric, %.1f%% multimodal at the FDR)",
+               100 * r.asymmetric_share,
+               100 * r.multimodal_share);
+  }
+
+  // Histograms: tested coordinates spread evenly over their SNR ranks.
+  if (options.histogram_coords > 0 && r.tested > 0) {
+    std::vector<size_t> order = tested_index;
+    std::sort(order.begin(), order.end(), [&](size_t a, size_t b) { return r.coords[a].snr < r.coords[b].snr; });
+    const int64_t n = std::min<int64_t>(options.histogram_coords, r.tested);
+    for (int64_t h = 0; h < n; ++h) {
+      const size_t pos = n == 1 ? order.size() / 2
+                                : static_cast<size_t>(
+                                      std::llround(static_cast<double>(h) * static_cast<double>(order.size() - 1) /
+                                                   static_cast<double>(n - 1)));
+      const size_t j = order[pos];
+      const CoordinateNoise& c = r.coords[j];
+      CoordinateSample s;
+      char label[160];
+      std::snprintf(
+          label,
+          sizeof label,
+          "%s[%lld] S=%.2f skew=%.2f dip p=%.3g",
+          layers[static_cast<size_t>(c.layer)].name.c_str(),
+          static_cast<long long>(c.index),
+          c.snr,
+          c.skewness,
+          c.dip_p);
+      s.label = label;
+      for (int64_t k = 0; k < K; ++k)
+        s.standardized.push_back((record[static_cast<size_t>(k * M) + j] - c.mean) / c.std);
+      r.histograms.push_back(std::move(s));
+    }
+  }
+  return r;
+}
+
+RunningNoiseMonitor::RunningNoiseMonitor(double beta) : beta_(beta) {
+  if (!(beta > 0 && beta < 1))
+    throw std::invalid_argument("RunningNoiseMonitor: beta must be in (0, 1), got " + std::to_string(beta));
+}
+
+void RunningNoiseMonitor::update(const std::vector<torch::Tensor>& grads) {
+  torch::NoGradGuard no_grad;
+  if (m_.empty()) {
+    for (const auto& g : grads) {
+      m_.push_back(torch::zeros({g.numel()}, g.options().dtype(torch::kDouble)));
+      v_.push_back(torch::zeros({g.numel()}, g.options().dtype(torch::kDouble)));
+    }
+  }
+  if (grads.size() != m_.size())
+    throw std::invalid_argument(
+        "RunningNoiseMonitor::update: got " + std::to_string(grads.size()) + " gradients, expected " +
+        std::to_string(m_.size()));
+  for (size_t i = 0; i < grads.size(); ++i) {
+    if (grads[i].numel() != m_[i].numel())
+      throw std::invalid_argument(
+          "RunningNoiseMonitor::update: gradient " + std::to_string(i) + " has " + std::to_string(grads[i].numel()) +
+          " elements, expected " + std::to_string(m_[i].numel()));
+    const auto g = grads[i].detach().reshape({-1}).to(torch::kDouble);
+    m_[i].lerp_(g, 1.0 - beta_);
+    v_[i].lerp_(g * g, 1.0 - beta_);
+  }
+  ++updates_;
+}
+
+RunningNoiseSnapshot RunningNoiseMonitor::snapshot(const std::vector<torch::Tensor>& current) const {
+  torch::NoGradGuard no_grad;
+  if (updates_ == 0)
+    throw std::logic_error("RunningNoiseMonitor::snapshot: no gradient has been folded in yet");
+  if (current.size() != m_.size())
+    throw std::invalid_argument(
+        "RunningNoiseMonitor::snapshot: got " + std::to_string(current.size()) + " gradients, expected " +
+        std::to_string(m_.size()));
+  const double correction = 1.0 - std::pow(beta_, static_cast<double>(updates_));
+  std::vector<torch::Tensor> means, sigmas, currents;
+  for (size_t i = 0; i < m_.size(); ++i) {
+    means.push_back(m_[i] / correction);
+    sigmas.push_back((v_[i] / correction - means.back() * means.back()).clamp_min(0).sqrt());
+    currents.push_back(current[i].detach().reshape({-1}).to(torch::kDouble));
+  }
+  const auto m = torch::cat(means).cpu(), sigma = torch::cat(sigmas).cpu(), g = torch::cat(currents).cpu();
+  const auto abs_m = m.abs();
+  const double inf = std::numeric_limits<double>::infinity();
+  // S = |m| / sigma with sigma = 0 giving +inf (or 0 where m = 0 too).
+  const auto snr = torch::where(sigma > 0, abs_m / sigma.clamp_min(1e-300), torch::where(abs_m > 0, inf, 0.0));
+  const auto knee = snr > kKnee;
+  const auto phi = torch::where(
+      snr.isinf(),
+      torch::ones_like(snr),
+      torch::where(knee, 1.0 - 4.0 / (9.0 * snr * snr), snr / std::sqrt(3.0)));
+  RunningNoiseSnapshot s;
+  s.updates = updates_;
+  s.snr_median = snr.median().item<double>();
+  s.snr_above_share = knee.to(torch::kDouble).mean().item<double>();
+  s.grad_l1 = abs_m.sum().item<double>();
+  s.phi = (abs_m * phi).sum().item<double>();
+  s.phi_ratio = s.grad_l1 > 0 ? s.phi / s.grad_l1 : kNaN;
+  const auto signed_mask = abs_m > 0;
+  const int64_t n = signed_mask.sum().item<int64_t>();
+  if (n == 0) {
+    s.wrong_sign = s.gaussian_prediction = s.gauss_bound = kNaN;
+    return s;
+  }
+  const auto agreement = (g.sign() * m.sign()).masked_select(signed_mask); // +1 right, -1 opposed, 0 zero draw
+  s.wrong_sign = ((1.0 - agreement) / 2.0).mean().item<double>();
+  const auto snr_s = snr.masked_select(signed_mask);
+  s.gaussian_prediction = (0.5 * torch::erfc(snr_s / std::sqrt(2.0))).mean().item<double>();
+  const auto bound = torch::where(
+      snr_s > kKnee, 2.0 / (9.0 * snr_s * snr_s), 0.5 - snr_s / (2.0 * std::sqrt(3.0)));
+  s.gauss_bound = bound.mean().item<double>();
+  return s;
+}
+
+void RunningNoiseMonitor::save(torch::serialize::OutputArchive& archive, const std::string& prefix) const {
+  archive.write(prefix + ".beta", c10::IValue(beta_));
+  archive.write(prefix + ".updates", c10::IValue(updates_));
+  archive.write(prefix + ".count", c10::IValue(static_cast<int64_t>(m_.size())));
+  for (size_t i = 0; i < m_.size(); ++i) {
+    archive.write(prefix + ".m." + std::to_string(i), m_[i], /*is_buffer=*/true);
+    archive.write(prefix + ".v." + std::to_string(i), v_[i], /*is_buffer=*/true);
+  }
+}
+
+bool RunningNoiseMonitor::load(torch::serialize::InputArchive& archive, const std::string& prefix) {
+  c10::IValue beta, updates, count;
+  if (!archive.try_read(prefix + ".beta", beta) || !archive.try_read(prefix + ".updates", updates) ||
+      !archive.try_read(prefix + ".count", count))
+    return false;
+  std::vector<torch::Tensor> m, v;
+  for (int64_t i = 0; i < count.toInt(); ++i) {
+    torch::Tensor a, b;
+    archive.read(prefix + ".m." + std::to_string(i), a, /*is_buffer=*/true);
+    archive.read(prefix + ".v." + std::to_string(i), b, /*is_buffer=*/true);
+    m.push_back(a);
+    v.push_back(b);
+  }
+  beta_ = beta.toDouble();
+  updates_ = updates.toInt();
+  m_ = std::move(m);
+  v_ = std::move(v);
+  return true;
+}
+
+} // namespace signopt::diag
