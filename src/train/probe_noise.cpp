@@ -220,7 +220,7 @@ std::string markdown(const ProbeNoiseConfig& c, const std::string& what, const d
      << "| asymmetric (BH), multimodal (BH) | " << pct(r.asymmetric_share) << ", " << pct(r.multimodal_share) << " |\n"
      << "| wrong-sign rate: measured / Gaussian prediction / Gauss bound | " << fixed(r.wrong_sign) << " / "
      << fixed(r.gaussian_prediction) << " / " << fixed(r.gauss_bound) << " |\n"
-     << "| coordinates above the Gauss bound | " << pct(r.bound_violation_share) << " |\n\n"
+     << "| coordinates above the Gauss bound by > 2 binomial s.e. | " << pct(r.bound_violation_share) << " |\n\n"
      << "## Per layer\n\n"
      << "| layer | numel | sampled | median S | S > 2/sqrt3 | Phi/abs(g)_1 | mean abs(skew) | median kurt | asym | multi | "
         "wrong sign | Gaussian | bound |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n";

@@ -123,7 +123,9 @@ struct NoiseProbeResult {
   bool symmetric = true, unimodal = true; ///< shares <= violation_share
   std::string verdict; ///< one line, e.g. "consistent with unimodal symmetric noise"
   double wrong_sign = 0, gaussian_prediction = 0, gauss_bound = 0; ///< means over sampled coordinates
-  double bound_violation_share = 0; ///< sampled coordinates whose measured rate exceeds the Gauss bound
+  /// Share of sampled coordinates whose measured rate exceeds the Gauss bound by more than 2 binomial standard
+  /// errors, sqrt(bound (1 - bound) / K): about 2.3% or less arise by chance when every rate is within the bound.
+  double bound_violation_share = 0;
   std::vector<double> snr_all; ///< S of every coordinate (for the SNR histogram)
   std::vector<LayerNoise> layers;
   std::vector<SnrBin> bins;
