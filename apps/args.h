@@ -4,6 +4,7 @@
 
 #include <signopt/train/config.h>
 
+#include <climits>
 #include <cmath>
 #include <cstdint>
 #include <string>
@@ -38,8 +39,8 @@ class ArgCursor {
       throw signopt::train::ConfigError(flag_ + " needs a value (see signopt " + command_ + " --help)");
     return args_[i_++];
   }
-  /// The value as an integer >= min; ConfigError naming the flag and the text otherwise.
-  int64_t integer(int64_t min) {
+  /// The value as an integer in [min, max]; ConfigError naming the flag and the text otherwise.
+  int64_t integer(int64_t min, int64_t max = INT64_MAX) {
     const std::string text = value();
     size_t used = 0;
     long long v = 0;
@@ -48,9 +49,10 @@ class ArgCursor {
     } catch (const std::exception&) {
       used = 0;
     }
-    if (used != text.size() || text.empty() || v < min)
+    if (used != text.size() || text.empty() || v < min || v > max)
       throw signopt::train::ConfigError(
-          "invalid value for " + flag_ + ": '" + text + "' (expected an integer >= " + std::to_string(min) + ")");
+          "invalid value for " + flag_ + ": '" + text + "' (expected an integer >= " + std::to_string(min) +
+          (max < INT64_MAX ? " and <= " + std::to_string(max) : std::string()) + ")");
     return v;
   }
   /// The value as a finite number; ConfigError naming the flag and the text otherwise.
@@ -67,11 +69,15 @@ class ArgCursor {
       throw signopt::train::ConfigError("invalid value for " + flag_ + ": '" + text + "' (expected a number)");
     return v;
   }
+  /// Whether the current argument looks like an option (starts with '-').
+  bool is_option() const {
+    return flag_.rfind("-", 0) == 0;
+  }
   /// ConfigError for a flag the command does not know.
   [[noreturn]] void unknown() const {
     throw signopt::train::ConfigError(
-        (flag_.rfind("-", 0) == 0 ? "unknown option '" : "unexpected argument '") + flag_ + "' (see signopt " + command_ +
-        " --help)");
+        (is_option() ? "unknown option '" : "unexpected argument '") + flag_ + "' for signopt " + command_ +
+        " (see signopt " + command_ + " --help)");
   }
 
  private:

@@ -1,4 +1,5 @@
 // `signopt report`: tables with error bars and plots from a folder of run directories (see docs/report.md).
+#include "args.h"
 #include "commands.h"
 
 #include <signopt/report/report.h>
@@ -37,35 +38,23 @@ or nothing to report, 1 an I/O error.
 int report_command(const std::vector<std::string>& args) {
   signopt::report::ReportOptions options;
   bool format_given = false;
-  for (size_t i = 0; i < args.size(); ++i) {
-    std::string flag = args[i], value;
-    bool has_value = false;
-    if (const auto eq = flag.find('='); flag.rfind("--", 0) == 0 && eq != std::string::npos) {
-      value = flag.substr(eq + 1);
-      flag = flag.substr(0, eq);
-      has_value = true;
-    }
-    auto take = [&]() -> std::string {
-      if (has_value)
-        return value;
-      if (i + 1 >= args.size())
-        throw signopt::train::ConfigError(flag + " needs a value (see signopt report --help)");
-      return args[++i];
-    };
+  ArgCursor a(args, "report");
+  while (a.next()) {
+    const std::string& flag = a.flag();
     if (flag == "--help" || flag == "-h") {
       std::cout << kReportHelp;
       return 0;
     } else if (flag == "--baseline") {
-      options.baseline = take();
+      options.baseline = a.value();
     } else if (flag == "--format") {
-      options.format = take();
+      options.format = a.value();
       format_given = true;
     } else if (flag == "--out") {
-      options.out = take();
+      options.out = a.value();
     } else if (flag == "--no-plots") {
       options.plots = false;
-    } else if (flag.rfind("-", 0) == 0) {
-      throw signopt::train::ConfigError("unknown option '" + flag + "' for signopt report (see signopt report --help)");
+    } else if (a.is_option()) {
+      a.unknown();
     } else if (options.runs_dir.empty()) {
       options.runs_dir = flag;
     } else {

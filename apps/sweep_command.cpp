@@ -1,4 +1,5 @@
 // `signopt sweep`: runs a grid of training runs declared in a TOML file (see docs/report.md).
+#include "args.h"
 #include "commands.h"
 
 #include <signopt/report/sweep.h>
@@ -33,39 +34,22 @@ or options, 130 interrupted.
 
 int sweep_command(const std::vector<std::string>& args) {
   signopt::report::SweepOptions options;
-  for (size_t i = 0; i < args.size(); ++i) {
-    std::string flag = args[i], value;
-    bool has_value = false;
-    if (const auto eq = flag.find('='); flag.rfind("--", 0) == 0 && eq != std::string::npos) {
-      value = flag.substr(eq + 1);
-      flag = flag.substr(0, eq);
-      has_value = true;
-    }
-    auto take = [&]() -> std::string {
-      if (has_value)
-        return value;
-      if (i + 1 >= args.size())
-        throw signopt::train::ConfigError(flag + " needs a value (see signopt sweep --help)");
-      return args[++i];
-    };
+  ArgCursor a(args, "sweep");
+  while (a.next()) {
+    const std::string& flag = a.flag();
     if (flag == "--help" || flag == "-h") {
       std::cout << kSweepHelp;
       return 0;
     } else if (flag == "--jobs" || flag == "-j") {
-      const std::string text = take();
-      char* end = nullptr;
-      const long n = std::strtol(text.c_str(), &end, 10);
-      if (text.empty() || *end != '\0' || n < 1 || n > 1024)
-        throw signopt::train::ConfigError("invalid value for --jobs: '" + text + "' (expected a whole number >= 1)");
-      options.jobs = static_cast<int>(n);
+      options.jobs = static_cast<int>(a.integer(1, 1024));
     } else if (flag == "--out") {
-      options.out_dir = take();
+      options.out_dir = a.value();
     } else if (flag == "--dry-run") {
       options.dry_run = true;
     } else if (flag == "--progress") {
-      options.progress = take();
-    } else if (flag.rfind("-", 0) == 0) {
-      throw signopt::train::ConfigError("unknown option '" + flag + "' for signopt sweep (see signopt sweep --help)");
+      options.progress = a.value();
+    } else if (a.is_option()) {
+      a.unknown();
     } else if (options.config_file.empty()) {
       options.config_file = flag;
     } else {

@@ -5,6 +5,8 @@
 #include <signopt/report/stats.h>
 
 #include <gtest/gtest.h>
+
+#include "support/temp_dirs.h"
 #include <nlohmann/json.hpp>
 
 #include <unistd.h>
@@ -22,31 +24,14 @@ using namespace signopt::report;
 
 namespace {
 
-fs::path test_root() {
-  return fs::temp_directory_path() / ("signopt_report_" + std::to_string(::getpid()));
-}
-
-// Removes this process's folders when every test passed (they are kept to look at otherwise).
-struct CleanUp : ::testing::Environment {
-  void TearDown() override {
-    if (::testing::UnitTest::GetInstance()->Passed())
-      fs::remove_all(test_root());
-  }
-};
-const auto* const kCleanUp = ::testing::AddGlobalTestEnvironment(new CleanUp);
+const auto* const kCleanUp = signopt::test::remove_when_passed("signopt_report");
 
 fs::path fresh_dir(const std::string& name) {
-  const fs::path dir = test_root() / name;
-  fs::remove_all(dir);
-  fs::create_directories(dir);
-  return dir;
+  return signopt::test::fresh_dir("signopt_report", name, /*create=*/true);
 }
 
 std::string read(const fs::path& path) {
-  std::ifstream in(path);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
+  return signopt::test::read_file(path);
 }
 
 void write(const fs::path& path, const std::string& text) {

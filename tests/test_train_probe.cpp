@@ -20,6 +20,8 @@ using signopt::test::read_file;
 
 namespace {
 
+const auto* const kCleanUp = signopt::test::remove_when_passed("signopt_probe");
+
 TrainConfig small_run(const fs::path& out) {
   TrainConfig c;
   c.dataset = "synthetic";

@@ -5,6 +5,8 @@
 #include <signopt/train/trainer.h>
 
 #include <gtest/gtest.h>
+
+#include "support/temp_dirs.h"
 #include <nlohmann/json.hpp>
 #include <torch/serialize/archive.h>
 
@@ -17,18 +19,14 @@ using namespace signopt::train;
 
 namespace {
 
+const auto* const kCleanUp = signopt::test::remove_when_passed("signopt_run");
+
 fs::path fresh_dir(const std::string& name) {
-  const fs::path dir = fs::temp_directory_path() / ("signopt_run_" + std::to_string(::getpid())) / name;
-  fs::remove_all(dir);
-  fs::create_directories(dir.parent_path());
-  return dir;
+  return signopt::test::fresh_dir("signopt_run", name, /*create=*/false);
 }
 
 std::string read(const fs::path& path) {
-  std::ifstream in(path);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
+  return signopt::test::read_file(path);
 }
 
 // metrics.csv without the timing columns (img_per_s, elapsed_s), which differ between runs.

@@ -100,28 +100,19 @@ FloatCheck unit_interval_open_right() {
   return [](double v) { return v >= 0 && v < 1 ? "" : "a number in [0, 1)"; };
 }
 
-Entry float_entry(
-    std::string key,
-    double TrainConfig::*field,
-    FloatCheck check,
-    std::string help,
-    std::string group,
-    std::string default_text) {
-  Entry e;
-  e.info = {key, "float", {}, std::move(help), std::move(group), std::move(default_text)};
-  e.set = [field, check](TrainConfig& c, const std::string& text, const std::string& origin) {
-    const double v = parse_float(origin, text);
-    if (const auto expected = check(v); !expected.empty())
-      bad_value(origin, text, expected);
-    c.*field = v;
-  };
-  e.get = [field](const TrainConfig& c) { return json(c.*field); };
-  return e;
+// The value of a float field for config.json: a number, or null for an unset optional one.
+json float_json(double v) {
+  return json(v);
+}
+json float_json(const std::optional<double>& v) {
+  return v ? json(*v) : json();
 }
 
-Entry optional_float_entry(
+// A float option stored in `field`, a double or an optional<double> (unset = the optimizer's default).
+template <typename Field>
+Entry float_entry(
     std::string key,
-    std::optional<double> TrainConfig::*field,
+    Field TrainConfig::*field,
     FloatCheck check,
     std::string help,
     std::string group,
@@ -134,7 +125,7 @@ Entry optional_float_entry(
       bad_value(origin, text, expected);
     c.*field = v;
   };
-  e.get = [field](const TrainConfig& c) { return (c.*field) ? json(*(c.*field)) : json(); };
+  e.get = [field](const TrainConfig& c) { return float_json(c.*field); };
   return e;
 }
 
@@ -254,7 +245,7 @@ const std::vector<Entry>& table() {
         "cpu"));
 
     t.push_back(string_entry("optimizer", &TrainConfig::optimizer, kOptimizers, "the optimizer", opt, "hybrid"));
-    t.push_back(optional_float_entry(
+    t.push_back(float_entry(
         "lr",
         &TrainConfig::lr,
         above(0),
@@ -262,28 +253,28 @@ const std::vector<Entry>& table() {
         "change these)",
         opt,
         "per optimizer"));
-    t.push_back(optional_float_entry(
+    t.push_back(float_entry(
         "momentum",
         &TrainConfig::momentum,
         unit_interval_open_right(),
         "sgd momentum (0.9), signum/dithered-signum beta (0.9), ef-signsgd momentum (0)",
         opt,
         "per optimizer"));
-    t.push_back(optional_float_entry(
+    t.push_back(float_entry(
         "beta1",
         &TrainConfig::beta1,
         unit_interval_open_right(),
         "adam/adamw beta1 (0.9), lion beta1 (0.9), hybrid's momentum b1 (0.9)",
         opt,
         "per optimizer"));
-    t.push_back(optional_float_entry(
+    t.push_back(float_entry(
         "beta2",
         &TrainConfig::beta2,
         unit_interval_open_right(),
         "adam/adamw beta2 (0.999), lion beta2 (0.99), hybrid's calibration EMA b2 (0.999)",
         opt,
         "per optimizer"));
-    t.push_back(optional_float_entry(
+    t.push_back(float_entry(
         "eps", &TrainConfig::eps, above(0), "adam/adamw epsilon (1e-8), hybrid's calibration epsilon (1e-8)", opt, "per optimizer"));
     t.push_back(float_entry("weight-decay", &TrainConfig::weight_decay, at_least(0), "weight decay", opt, "0"));
     {
