@@ -13,3 +13,6 @@ int report_command(const std::vector<std::string>& args);
 
 /// `signopt probe-noise [--from RUN_DIR | --model NAME --dataset NAME] [options]` (gradient-noise probe).
 int probe_command(const std::vector<std::string>& args);
+
+/// `signopt theory [--out DIR] [--steps K] [--seeds S] [--batches LIST] [options]` (the theory lab).
+int theory_command(const std::vector<std::string>& args);

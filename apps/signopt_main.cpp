@@ -1,5 +1,6 @@
 // `signopt`: the command-line program. Subcommands parse their arguments into a config and call
 // the library; every error is one clear line on stderr and a non-zero exit status.
+#include "args.h"
 #include "commands.h"
 
 #include <signopt/data/datasets.h>
@@ -26,6 +27,7 @@ commands:
   sweep      run a grid of training runs from a TOML file, resumably (signopt sweep --help)
   report     tables with error bars, t-tests and plots from run directories (signopt report --help)
   probe-noise  measure gradient noise: SNR, symmetry/unimodality tests, wrong signs (signopt probe-noise --help)
+  theory     the small-batch SignSGD theory on synthetic problems (signopt theory --help)
 
 options:
   --help     this text
@@ -49,15 +51,11 @@ int train_command(const std::vector<std::string>& args) {
   if (!resume_dir.empty()) {
     // A resumed run keeps its saved configuration; only threads and progress output may change.
     ResumeOverrides overrides;
-    for (size_t i = 0; i < args.size(); ++i) {
-      std::string key = args[i];
-      std::string value;
-      if (const auto eq = key.find('='); eq != std::string::npos) {
-        value = key.substr(eq + 1);
-        key = key.substr(0, eq);
-      } else if (i + 1 < args.size()) {
-        value = args[++i];
-      }
+    ArgCursor a(args, "train");
+    while (a.next()) {
+      const std::string key = a.flag();
+      if (a.is_option())
+        a.value(); // parse_train_args has checked every value; only the keys matter here
       if (key == "--resume")
         continue;
       if (key == "--threads")
@@ -114,6 +112,8 @@ int main(int argc, char** argv) {
       return report_command(args);
     if (command == "probe-noise")
       return probe_command(args);
+    if (command == "theory")
+      return theory_command(args);
     std::fprintf(stderr, "error: unknown command '%s' (see signopt --help)\n", command.c_str());
     return 2;
   } catch (const signopt::train::ConfigError& e) {
