@@ -232,7 +232,7 @@ torch::Tensor HybridSignSGD::step(LossClosure closure) {
       const int64_t tick = need_sign ? begin_dither(dither, st.step()) : 0;
       // The plain sign phase: one fused pass updates m and theta and computes <u, g> and ||g||^2
       // (the update does not depend on this step's lambda).
-      if (sign_phase && o->beta1() > 0 && kernels::fused_eligible({p, p.grad(), st.exp_avg()})) {
+      if (sign_phase && aggregator_ == nullptr && o->beta1() > 0 && kernels::fused_eligible({p, p.grad(), st.exp_avg()})) {
         double dot_gg[2] = {0.0, 0.0};
         kernels::sign_descent_step(
             p,
@@ -266,11 +266,37 @@ torch::Tensor HybridSignSGD::step(LossClosure closure) {
           st.exp_avg().copy_(g);
         }
       }
-      if (calibrate) {
+      if (calibrate && aggregator_ == nullptr) {
         item.dot = kernels::dot(item.u, g);
         item.gg = kernels::sum_sq(g);
       }
       items.push_back(std::move(item));
+    }
+  }
+  if (aggregator_ != nullptr && need_sign && !items.empty()) {
+    // Distributed: the workers vote on the signs; the calibration uses the voted direction and the
+    // sums of <v, g_w> and ||g_w||^2 over the workers (two scalars per tensor, one allreduce).
+    std::vector<torch::Tensor> local;
+    for (const auto& it : items)
+      local.push_back(it.u);
+    auto voted = aggregator_->aggregate_signs(local, step_);
+    TORCH_CHECK(voted.size() == items.size(), "SignAggregator: aggregate_signs returned ", voted.size(),
+                " tensors for ", items.size(), " parameters");
+    std::vector<double> sums;
+    for (size_t i = 0; i < items.size(); ++i) {
+      TORCH_CHECK(voted[i].sizes() == items[i].u.sizes(), "SignAggregator: wrong shape for parameter ", i);
+      items[i].u = voted[i].to(items[i].u.dtype());
+      if (calibrate) {
+        sums.push_back(kernels::dot(items[i].u, items[i].g));
+        sums.push_back(kernels::sum_sq(items[i].g));
+      }
+    }
+    if (calibrate) {
+      aggregator_->allreduce_sum(sums);
+      for (size_t i = 0; i < items.size(); ++i) {
+        items[i].dot = sums[2 * i];
+        items[i].gg = sums[2 * i + 1];
+      }
     }
   }
 

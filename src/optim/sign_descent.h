@@ -7,6 +7,9 @@
 
 #include <torch/torch.h>
 
+#include <algorithm>
+#include <vector>
+
 namespace signopt::detail {
 
 /// One step of sign descent over every parameter with a gradient. `beta_of(options)` gives a
@@ -17,6 +20,11 @@ void sign_descent_step(SignoptOptimizer& opt, BetaOf beta_of, BufferOf buffer_of
   if (!opt.gradients_finite_<Options>()) {
     return;
   }
+  SignAggregator* aggregator = opt.aggregator().get();
+  // With an aggregator: the local signs of every parameter, exchanged once, then applied.
+  std::vector<torch::Tensor> pending_params, local;
+  std::vector<double> pending_lr;
+  int64_t aggregate_step = 0;
   int64_t index = 0;
   for (auto& group : opt.param_groups()) {
     const auto& o = static_cast<const Options&>(group.options());
@@ -33,7 +41,7 @@ void sign_descent_step(SignoptOptimizer& opt, BetaOf beta_of, BufferOf buffer_of
       const int64_t tick = opt.begin_dither(dither, st.step());
       torch::Tensor no_buffer;
       torch::Tensor& buffer = beta > 0 ? buffer_of(st, p) : no_buffer;
-      if (kernels::fused_eligible({p, p.grad(), buffer})) {
+      if (aggregator == nullptr && kernels::fused_eligible({p, p.grad(), buffer})) {
         kernels::sign_descent_step(
             p,
             p.grad(),
@@ -54,8 +62,39 @@ void sign_descent_step(SignoptOptimizer& opt, BetaOf beta_of, BufferOf buffer_of
         }
       }
       const auto u = sign_direction(g, buffer, beta, dither, st.step(), tick, param_index);
+      if (aggregator != nullptr) {
+        pending_params.push_back(p);
+        pending_lr.push_back(lr);
+        local.push_back(u);
+        aggregate_step = std::max(aggregate_step, st.step());
+        continue;
+      }
       p.add_(u, -lr);
     }
+  }
+  if (aggregator == nullptr || local.empty()) {
+    return;
+  }
+  const auto voted = aggregator->aggregate_signs(local, aggregate_step);
+  check_arg(
+      voted.size() == local.size(),
+      "SignAggregator",
+      "aggregate_signs returned ",
+      voted.size(),
+      " tensors for ",
+      local.size(),
+      " parameters");
+  for (size_t i = 0; i < voted.size(); ++i) {
+    check_arg(
+        voted[i].sizes() == local[i].sizes(),
+        "SignAggregator",
+        "aggregate_signs returned a tensor of shape ",
+        voted[i].sizes(),
+        " for parameter ",
+        i,
+        " of shape ",
+        local[i].sizes());
+    pending_params[i].add_(voted[i].to(pending_params[i].dtype()), -pending_lr[i]);
   }
 }
 

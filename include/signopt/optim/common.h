@@ -4,6 +4,7 @@
 
 #include <signopt/compat.h>
 #include <signopt/kernels/fused.h>
+#include <signopt/optim/aggregator.h>
 #include <signopt/optim/dither.h>
 
 #include <torch/optim/optimizer.h>
@@ -11,6 +12,7 @@
 #include <torch/serialize/archive.h>
 #include <torch/utils.h>
 
+#include <memory>
 #include <optional>
 #include <sstream>
 #include <stdexcept>
@@ -57,6 +59,16 @@ class SignoptOptimizer : public torch::optim::Optimizer {
   }
   int64_t epoch() const {
     return epoch_;
+  }
+  /// Distributed runs: the hook that turns this worker's sign directions into the workers' common one
+  /// (e.g. signopt::comm::MajorityVote); nullptr (the default) = a single worker. With an aggregator the
+  /// sign optimizers take the unfused path (compute the local sign, exchange, then apply it).
+  /// EF-SignSGD and Lion do not use it.
+  void set_aggregator(std::shared_ptr<SignAggregator> aggregator) {
+    aggregator_ = std::move(aggregator);
+  }
+  const std::shared_ptr<SignAggregator>& aggregator() const {
+    return aggregator_;
   }
   /// alpha_t of the most recent dithered step (0 when no dithering has run).
   double last_dither_alpha() const {
@@ -142,6 +154,7 @@ class SignoptOptimizer : public torch::optim::Optimizer {
 
   int64_t skipped_steps_ = 0;
   int64_t epoch_ = 0;
+  std::shared_ptr<SignAggregator> aggregator_;
   double last_dither_alpha_ = 0.0;
 };
 
