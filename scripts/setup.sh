@@ -8,7 +8,8 @@ cd "$(dirname "$0")/.."
 
 TORCH_VERSION="${SIGNOPT_TORCH_VERSION:-2.15.0}"
 APT_PACKAGES=(build-essential cmake ccache git python3 python3-venv zlib1g-dev
-  libgtest-dev libgmock-dev libbenchmark-dev nlohmann-json3-dev libtomlplusplus-dev dataset-fashion-mnist gnuplot-nox)
+  libgtest-dev libgmock-dev libbenchmark-dev nlohmann-json3-dev libtomlplusplus-dev dataset-fashion-mnist gnuplot-nox
+  libgloo-dev)  # Gloo headers for c10d::ProcessGroupGloo (the torch wheel ships none; docs/distributed.md)
 
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
