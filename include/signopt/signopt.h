@@ -1,4 +1,5 @@
-// Umbrella header: every public part of signopt.
+// Umbrella header: every public part of the core signopt library (the trainer, reports and the c10d
+// communicator are separate libraries with their own headers: signopt/train, signopt/report, signopt/comm/process_group.h).
 #pragma once
 
 #include <signopt/version.h>
@@ -12,4 +13,9 @@
 #include <signopt/optim/hybrid.h>
 #include <signopt/optim/ef_sign_sgd.h>
 #include <signopt/optim/lion.h>
+#include <signopt/optim/aggregator.h>
 #include <signopt/diag/theory.h>
+#include <signopt/diag/noise_stats.h>
+#include <signopt/diag/probe.h>
+#include <signopt/diag/theory_lab.h>
+#include <signopt/comm/sign_pack.h>
