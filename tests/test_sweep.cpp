@@ -270,7 +270,7 @@ TEST(SweepSpec, ShippedConfigsAreValid) {
   auto spec = load_sweep((dir / "fmnist-cpu.toml").string());
   auto runs = expand_sweep(spec);
   validate_runs(spec, runs);
-  ASSERT_EQ(runs.size(), 46u); // 7 optimizers x 3 learning rates x 2 seeds + 2 more rates for sgd and adam
+  ASSERT_EQ(runs.size(), 50u); // 7 optimizers x 3 learning rates x 2 seeds + 4 more rates (sgd, adam, ef-signsgd, lion)
   std::set<std::string> optimizers;
   std::map<std::string, std::optional<double>> metrics;
   for (const auto& r : runs) {
