@@ -1,0 +1,299 @@
+// One MajorityVote exchange (pack, alltoall, vote, allgather, unpack) against a plain fp32 allreduce of the
+// same gradient, across W local processes on loopback: bytes per worker and wall time, with the breakdown.
+//
+//   bench_exchange [--params N] [--workers 2,4] [--repeats R] [--threads T]
+//
+// The program starts itself W times as the ranks of a job (RANK, WORLD_SIZE, MASTER_ADDR=127.0.0.1 and a
+// free MASTER_PORT, as torchrun would) and prints one markdown table. Each repeat is timed on every rank
+// after a barrier; the slowest rank's time counts (the exchange is done when the last rank has its
+// result), and the table shows the median over the repeats.
+#include <signopt/comm/majority_vote.h>
+
+#include <ATen/Parallel.h>
+#include <torch/torch.h>
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <spawn.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+extern char** environ;
+
+namespace {
+
+using signopt::comm::Communicator;
+using signopt::comm::DistEnv;
+using signopt::comm::MajorityVote;
+using signopt::comm::MajorityVoteOptions;
+using signopt::comm::TieRule;
+using Clock = std::chrono::steady_clock;
+namespace fs = std::filesystem;
+
+struct Args {
+  int64_t params = 11'000'000;
+  std::vector<int64_t> workers = {2, 4};
+  int64_t repeats = 7;
+  int64_t threads = 1;
+};
+
+[[noreturn]] void usage_error(const std::string& what) {
+  std::cerr << "bench_exchange: " << what
+            << "\nusage: bench_exchange [--params N >= 1] [--workers W1,W2,... each in [1, 64]] [--repeats R >= 1] "
+               "[--threads T >= 1]\n";
+  std::exit(2);
+}
+
+int64_t parse_int(const std::string& flag, const std::string& text, int64_t lo, int64_t hi) {
+  try {
+    size_t used = 0;
+    const int64_t v = std::stoll(text, &used);
+    if (used == text.size() && v >= lo && v <= hi)
+      return v;
+  } catch (const std::exception&) {
+  }
+  usage_error(
+      flag + " must be an integer in [" + std::to_string(lo) + ", " + std::to_string(hi) + "], got '" + text + "'");
+}
+
+Args parse_args(int argc, char** argv) {
+  Args a;
+  for (int i = 1; i < argc; ++i) {
+    const std::string flag = argv[i];
+    if (flag == "--help" || flag == "-h")
+      usage_error("one MajorityVote exchange vs one fp32 allreduce, W local processes");
+    if (i + 1 >= argc)
+      usage_error(flag + " needs a value");
+    const std::string value = argv[++i];
+    if (flag == "--params") {
+      a.params = parse_int(flag, value, 1, int64_t{1} << 31);
+    } else if (flag == "--repeats") {
+      a.repeats = parse_int(flag, value, 1, 1000);
+    } else if (flag == "--threads") {
+      a.threads = parse_int(flag, value, 1, 256);
+    } else if (flag == "--workers") {
+      a.workers.clear();
+      std::stringstream list(value);
+      std::string item;
+      while (std::getline(list, item, ','))
+        a.workers.push_back(parse_int(flag, item, 1, 64));
+      if (a.workers.empty())
+        usage_error("--workers needs at least one world size");
+    } else {
+      usage_error("unknown option '" + flag + "'");
+    }
+  }
+  return a;
+}
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  const size_t n = v.size();
+  return n % 2 == 1 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+double seconds(Clock::time_point start) {
+  return std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+// Columns timed per repeat, in this order: vote total, pack, alltoall, vote, allgather, unpack (one tie
+// rule), then the fp32 allreduce.
+constexpr int kVoteColumns = 6;
+
+// One rank: for each tie rule, `repeats` exchanges after a warm-up, then as many allreduces; rank 0 writes
+// the table rows (slowest rank per repeat, median over repeats) to stdout.
+int run_worker(const Args& args) {
+  torch::set_num_threads(static_cast<int>(args.threads));
+  const auto env = DistEnv::from_environment();
+  Communicator comm(env, std::chrono::seconds(300));
+  const int64_t w = comm.world_size();
+  const auto g = torch::randn({args.params}, at::detail::createCPUGenerator(1234 + comm.rank()));
+  const auto u = torch::sign(g);
+
+  std::vector<std::vector<double>> times; // [repeat][column]
+  std::vector<int64_t> vote_bytes;
+  for (const auto ties : {TieRule::Zero, TieRule::SharedCoin}) {
+    MajorityVote vote(comm, MajorityVoteOptions().ties(ties).seed(7));
+    vote.aggregate_signs({u}, 0); // warm-up: first-touch of buffers, the layout check
+    for (int64_t r = 0; r < args.repeats; ++r) {
+      comm.barrier();
+      const auto start = Clock::now();
+      const auto out = vote.aggregate_signs({u}, r + 1);
+      const double total = seconds(start);
+      const auto& s = vote.last_stats();
+      if (static_cast<int64_t>(times.size()) <= r)
+        times.emplace_back();
+      times[r].insert(times[r].end(), {total, s.pack_s, s.alltoall_s, s.vote_s, s.allgather_s, s.unpack_s});
+    }
+    vote_bytes.push_back(vote.last_stats().bytes_sent);
+  }
+  auto buffer = g.clone();
+  comm.allreduce_sum_(buffer); // warm-up
+  int64_t allreduce_bytes = 0;
+  for (int64_t r = 0; r < args.repeats; ++r) {
+    buffer.copy_(g);
+    comm.barrier();
+    const int64_t before = comm.bytes_sent();
+    const auto start = Clock::now();
+    comm.allreduce_sum_(buffer);
+    times[r].push_back(seconds(start));
+    allreduce_bytes = comm.bytes_sent() - before;
+  }
+
+  // Every rank's times, so that each repeat counts at its slowest rank.
+  const int64_t columns = static_cast<int64_t>(times[0].size());
+  auto mine = torch::empty({args.repeats, columns}, torch::kDouble);
+  for (int64_t r = 0; r < args.repeats; ++r)
+    for (int64_t c = 0; c < columns; ++c)
+      mine[r][c] = times[r][c];
+  const auto all = std::get<0>(comm.allgather(mine).max(0)); // [repeats, columns]
+  if (comm.rank() != 0)
+    return 0;
+  const auto med = [&](int64_t column) {
+    std::vector<double> v;
+    for (int64_t r = 0; r < args.repeats; ++r)
+      v.push_back(all[r][column].item<double>());
+    return 1e3 * median(v);
+  };
+  const double fp32_ms = med(columns - 1);
+  std::printf(
+      "| %lld | fp32 allreduce | %.2f | %.2f | | | | | | |\n",
+      static_cast<long long>(w),
+      static_cast<double>(allreduce_bytes) / 1e6,
+      fp32_ms);
+  for (int rule = 0; rule < 2; ++rule) {
+    const int64_t base = rule * kVoteColumns;
+    std::printf(
+        "| %lld | vote, ties %s | %.3f (%.1fx fewer) | %.2f (%.1fx faster) | %.2f | %.2f | %.2f | %.2f | %.2f |\n",
+        static_cast<long long>(w),
+        rule == 0 ? "= 0" : "by coin",
+        static_cast<double>(vote_bytes[rule]) / 1e6,
+        static_cast<double>(allreduce_bytes) / static_cast<double>(vote_bytes[rule]),
+        med(base),
+        fp32_ms / med(base),
+        med(base + 1),
+        med(base + 2),
+        med(base + 3),
+        med(base + 4),
+        med(base + 5));
+  }
+  std::fflush(stdout);
+  return 0;
+}
+
+int free_port() {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = 0;
+  socklen_t len = sizeof(addr);
+  if (fd < 0 || ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0 ||
+      ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0)
+    throw std::runtime_error("bench_exchange: could not find a free loopback port");
+  ::close(fd);
+  return ntohs(addr.sin_port);
+}
+
+// Starts W ranks of this program (output of rank r in <dir>/rank<r>.log), waits for all of them, and
+// prints rank 0's rows; a failed rank stops the benchmark with its log.
+bool run_job(int argc, char** argv, int64_t w, const fs::path& dir) {
+  const int port = free_port();
+  const std::string exe = fs::read_symlink("/proc/self/exe").string();
+  std::vector<pid_t> pids;
+  for (int64_t r = 0; r < w; ++r) {
+    std::vector<std::string> env;
+    for (char** e = environ; *e != nullptr; ++e) {
+      const std::string kv = *e;
+      const std::string name = kv.substr(0, kv.find('='));
+      if (name != "RANK" && name != "WORLD_SIZE" && name != "LOCAL_RANK" && name != "MASTER_ADDR" &&
+          name != "MASTER_PORT" && name != "TORCHELASTIC_USE_AGENT_STORE")
+        env.push_back(kv);
+    }
+    env.insert(
+        env.end(),
+        {"RANK=" + std::to_string(r),
+         "WORLD_SIZE=" + std::to_string(w),
+         "LOCAL_RANK=" + std::to_string(r),
+         "MASTER_ADDR=127.0.0.1",
+         "MASTER_PORT=" + std::to_string(port),
+         "SIGNOPT_BENCH_EXCHANGE_WORKER=1"});
+    std::vector<char*> envp;
+    for (auto& s : env)
+      envp.push_back(s.data());
+    envp.push_back(nullptr);
+    std::vector<std::string> args(argv, argv + argc);
+    args[0] = exe;
+    std::vector<char*> argp;
+    for (auto& s : args)
+      argp.push_back(s.data());
+    argp.push_back(nullptr);
+    const std::string log = (dir / ("rank" + std::to_string(r) + ".log")).string();
+    posix_spawn_file_actions_t actions;
+    posix_spawn_file_actions_init(&actions);
+    posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    posix_spawn_file_actions_adddup2(&actions, STDOUT_FILENO, STDERR_FILENO);
+    pid_t pid = -1;
+    if (posix_spawn(&pid, exe.c_str(), &actions, nullptr, argp.data(), envp.data()) != 0)
+      throw std::runtime_error("bench_exchange: could not start " + exe);
+    posix_spawn_file_actions_destroy(&actions);
+    pids.push_back(pid);
+  }
+  bool ok = true;
+  for (int64_t r = 0; r < w; ++r) {
+    int status = 0;
+    ::waitpid(pids[r], &status, 0);
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+      ok = false;
+      std::ifstream in(dir / ("rank" + std::to_string(r) + ".log"));
+      std::cerr << "bench_exchange: rank " << r << " of " << w << " failed:\n" << in.rdbuf() << "\n";
+    }
+  }
+  if (ok) {
+    std::ifstream in(dir / "rank0.log");
+    std::string line;
+    while (std::getline(in, line))
+      if (line.rfind("| ", 0) == 0)
+        std::cout << line << "\n";
+  }
+  return ok;
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+  const Args args = parse_args(argc, argv);
+  try {
+    if (std::getenv("SIGNOPT_BENCH_EXCHANGE_WORKER") != nullptr)
+      return run_worker(args);
+    const fs::path dir = fs::temp_directory_path() / ("bench_exchange_" + std::to_string(::getpid()));
+    fs::create_directories(dir);
+    std::cout << "bench_exchange: " << args.params << " parameters, median of " << args.repeats
+              << " repeats (slowest rank per repeat), " << args.threads << " LibTorch thread(s) per rank\n\n"
+              << "| W | exchange | MB sent per worker | ms | pack | alltoall | vote | allgather | unpack |\n"
+              << "|---|---|---:|---:|---:|---:|---:|---:|---:|\n";
+    bool ok = true;
+    for (const int64_t w : args.workers)
+      ok = run_job(argc, argv, w, dir) && ok;
+    if (ok)
+      fs::remove_all(dir);
+    return ok ? 0 : 1;
+  } catch (const std::exception& e) {
+    std::cerr << e.what() << "\n";
+    return 1;
+  }
+}

@@ -1,0 +1,236 @@
+// MajorityVote: the sharded 1-bit exchange of signSGD with majority vote (pack, alltoall, vote, allgather,
+// unpack) over a signopt::comm::Communicator.
+#include <signopt/comm/majority_vote.h>
+
+#include <chrono>
+#include <sstream>
+#include <stdexcept>
+#include <utility>
+
+namespace signopt::comm {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double seconds_since(Clock::time_point& start) {
+  const auto now = Clock::now();
+  const double s = std::chrono::duration<double>(now - start).count();
+  start = now;
+  return s;
+}
+
+[[noreturn]] void fail(const std::string& what) {
+  throw std::invalid_argument("signopt::comm::MajorityVote: " + what);
+}
+
+// ORs the owner's tie coins into the tied coordinates of its voted shard. Coordinate j's coin is what
+// pack_signs(ZeroSign::Random) draws for a zero at index j: bit j % 32 of lane (j / 32) % 4 of Philox block
+// j / 128, so word k takes lanes 2 (k % 2) and 2 (k % 2) + 1 of block k / 2. Only words with a tie need a
+// block, and a tied coordinate's sign bit is 0, so OR sets exactly the coins that came up +1.
+void break_ties_with_coins(uint64_t* sign, const uint64_t* tie, int64_t words, const kernels::DrawKey& key) {
+  for (int64_t k = 0; k < words; ++k) {
+    if (tie[k] == 0)
+      continue;
+    const auto block = key.block(static_cast<uint64_t>(k / 2));
+    const int lane = 2 * static_cast<int>(k % 2);
+    const uint64_t coin = static_cast<uint64_t>(block.x[lane]) | (static_cast<uint64_t>(block.x[lane + 1]) << 32);
+    sign[k] |= tie[k] & coin;
+  }
+}
+
+// `cache` when it already has this shape and dtype and nobody else holds it or a view of it (the caller has
+// dropped the previous exchange's result), else a new tensor that becomes the cache. Reuse matters: a fresh
+// 44 MB buffer (11M floats) comes from mmap every time, and its page faults cost several times the
+// unpacking itself.
+torch::Tensor reusable(torch::Tensor& cache, torch::IntArrayRef sizes, torch::ScalarType dtype) {
+  if (!cache.defined() || cache.sizes() != sizes || cache.scalar_type() != dtype || cache.use_count() != 1 ||
+      cache.storage().use_count() != 1)
+    cache = torch::empty(sizes, dtype);
+  return cache;
+}
+
+int64_t popcount_words(const torch::Tensor& words) {
+  const auto* w = reinterpret_cast<const uint64_t*>(words.data_ptr<int64_t>());
+  int64_t count = 0;
+  for (int64_t k = 0; k < words.numel(); ++k)
+    count += __builtin_popcountll(w[k]);
+  return count;
+}
+
+} // namespace
+
+double ExchangeStats::total_s() const {
+  return pack_s + alltoall_s + vote_s + allgather_s + unpack_s;
+}
+
+ExchangeStats& ExchangeStats::operator+=(const ExchangeStats& other) {
+  exchanges += other.exchanges;
+  coordinates += other.coordinates;
+  shard_words += other.shard_words;
+  planes += other.planes;
+  zero_signs += other.zero_signs;
+  own_ties += other.own_ties;
+  bytes_sent += other.bytes_sent;
+  bytes_received += other.bytes_received;
+  pack_s += other.pack_s;
+  alltoall_s += other.alltoall_s;
+  vote_s += other.vote_s;
+  allgather_s += other.allgather_s;
+  unpack_s += other.unpack_s;
+  return *this;
+}
+
+int64_t majority_vote_bytes_per_rank(int64_t coordinates, int64_t world_size, int64_t planes) {
+  if (coordinates < 0 || world_size < 1 || planes < 1 || planes > 2) {
+    std::ostringstream m;
+    m << "signopt::comm::majority_vote_bytes_per_rank: need coordinates >= 0, world_size >= 1 and planes in "
+         "{1, 2}, got coordinates = "
+      << coordinates << ", world_size = " << world_size << ", planes = " << planes;
+    throw std::invalid_argument(m.str());
+  }
+  const int64_t shard = (packed_words(coordinates) + world_size - 1) / world_size;
+  return 8 * shard * (world_size - 1) * (1 + planes);
+}
+
+MajorityVote::MajorityVote(Communicator& comm, MajorityVoteOptions options) : comm_(comm), options_(options) {}
+
+std::vector<torch::Tensor> MajorityVote::aggregate_signs(const std::vector<torch::Tensor>& local, int64_t step) {
+  int64_t d = 0;
+  for (size_t i = 0; i < local.size(); ++i) {
+    const auto& t = local[i];
+    if (!t.defined())
+      fail("local sign tensor " + std::to_string(i) + " is undefined; pass one defined tensor per parameter");
+    if (!t.device().is_cpu() || t.layout() != torch::kStrided)
+      fail(
+          "local sign tensor " + std::to_string(i) + " is not a dense CPU tensor; the exchange runs on the CPU " +
+          "(move the signs with .cpu())");
+    if (t.scalar_type() != torch::kFloat && t.scalar_type() != torch::kDouble)
+      fail(
+          "local sign tensor " + std::to_string(i) + " has dtype " + std::string(c10::toString(t.scalar_type())) +
+          "; only float32 and float64 signs can be packed");
+    d += t.numel();
+  }
+  if (step < 0)
+    fail("step must be >= 0, got " + std::to_string(step));
+
+  const int64_t world = comm_.world_size();
+  const int64_t rank = comm_.rank();
+  if (!layout_checked_) {
+    // Ranks that pass different parameters would exchange shards of different sizes, which c10d reports
+    // only as a size mismatch or a timeout; one allgather on the first call names the difference.
+    const auto layout = comm_.allgather(torch::tensor({d, static_cast<int64_t>(local.size())}, torch::kInt64));
+    for (int64_t r = 0; r < world; ++r) {
+      const int64_t their_d = layout[r][0].item<int64_t>();
+      const int64_t their_count = layout[r][1].item<int64_t>();
+      if (their_d != d || their_count != static_cast<int64_t>(local.size()))
+        fail(
+            "rank " + std::to_string(r) + " passes " + std::to_string(their_count) + " parameters with " +
+            std::to_string(their_d) + " coordinates, but rank " + std::to_string(rank) + " passes " +
+            std::to_string(local.size()) + " with " + std::to_string(d) +
+            "; every rank must run the same model and pass the same parameters in the same order");
+    }
+    layout_checked_ = true;
+  }
+
+  ExchangeStats s;
+  s.exchanges = 1;
+  s.coordinates = d;
+  const int64_t words = packed_words(d);
+  const int64_t shard = (words + world - 1) / world;
+  s.shard_words = shard;
+  s.planes = options_.ties() == TieRule::Zero && world % 2 == 0 ? 2 : 1;
+  std::vector<torch::Tensor> voted;
+  voted.reserve(local.size());
+  if (d == 0) {
+    // Every rank has d = 0 (checked above): nothing to send.
+    for (const auto& t : local)
+      voted.push_back(torch::zeros_like(t, torch::MemoryFormat::Contiguous));
+    last_ = s;
+    total_ += s;
+    return voted;
+  }
+
+  const int64_t sent_before = comm_.bytes_sent();
+  const int64_t received_before = comm_.bytes_received();
+  auto clock = Clock::now();
+
+  // 1. Flatten (skipped for a single contiguous tensor) and pack into W zero-padded shards.
+  const bool single = local.size() == 1 && local[0].is_contiguous();
+  torch::Tensor flat;
+  if (single) {
+    flat = local[0];
+  } else {
+    flat = reusable(flat_buffer_, {d}, torch::kFloat);
+    int64_t offset = 0;
+    for (const auto& t : local) {
+      flat.narrow(0, offset, t.numel()).copy_(t.reshape({-1}));
+      offset += t.numel();
+    }
+  }
+  auto send = reusable(send_buffer_, {world * shard}, torch::kInt64);
+  auto packed = send.narrow(0, 0, words);
+  s.zero_signs = pack_signs_into(
+      flat, packed, options_.zero(), zero_sign_key(options_.seed(), static_cast<uint64_t>(step), rank, 0));
+  send.narrow(0, words, world * shard - words).zero_();
+  s.pack_s = seconds_since(clock);
+
+  // 2. Row j of `mine` is rank j's packed shard `rank`.
+  const auto mine = comm_.alltoall(send.view({world, shard}));
+  s.alltoall_s = seconds_since(clock);
+
+  // 3. The vote on this rank's shard; shard words past d are 0 on every rank, so they vote 0 with no tie.
+  auto vote = majority_vote(mine, 64 * shard);
+  s.own_ties = world % 2 == 0 ? popcount_words(vote.tie) : 0;
+  if (options_.ties() == TieRule::SharedCoin && s.own_ties > 0)
+    break_ties_with_coins(
+        reinterpret_cast<uint64_t*>(vote.sign.data_ptr<int64_t>()),
+        reinterpret_cast<const uint64_t*>(vote.tie.data_ptr<int64_t>()),
+        shard,
+        zero_sign_key(options_.seed(), static_cast<uint64_t>(step), rank, kTieCoinBucket));
+  s.vote_s = seconds_since(clock);
+
+  // 4. Every rank's voted shard (and tie plane), in rank order = coordinate order.
+  torch::Tensor sign_bits, tie_bits;
+  if (s.planes == 2) {
+    const auto gathered = comm_.allgather(torch::cat({vote.sign, vote.tie}));
+    sign_bits = gathered.narrow(1, 0, shard).reshape({-1}).narrow(0, 0, words).contiguous();
+    tie_bits = gathered.narrow(1, shard, shard).reshape({-1}).narrow(0, 0, words).contiguous();
+  } else {
+    sign_bits = comm_.allgather(vote.sign).view({-1}).narrow(0, 0, words);
+  }
+  s.allgather_s = seconds_since(clock);
+
+  // 5. Unpack (ties to 0) straight into the result, or into one float32 buffer split into the parameters.
+  if (single) {
+    auto out = reusable(result_buffer_, local[0].sizes(), local[0].scalar_type());
+    unpack_signs_into(sign_bits, out, 1.0, tie_bits);
+    voted.push_back(out);
+  } else {
+    auto out = reusable(result_buffer_, {d}, torch::kFloat);
+    unpack_signs_into(sign_bits, out, 1.0, tie_bits);
+    int64_t offset = 0;
+    for (const auto& t : local) {
+      voted.push_back(out.narrow(0, offset, t.numel()).view(t.sizes()).to(t.scalar_type()));
+      offset += t.numel();
+    }
+  }
+  s.unpack_s = seconds_since(clock);
+  s.bytes_sent = comm_.bytes_sent() - sent_before;
+  s.bytes_received = comm_.bytes_received() - received_before;
+  last_ = s;
+  total_ += s;
+  return voted;
+}
+
+void MajorityVote::allreduce_sum(std::vector<double>& values) {
+  if (values.empty())
+    return;
+  auto t = torch::tensor(values, torch::kDouble);
+  comm_.allreduce_sum_(t);
+  const double* summed = t.data_ptr<double>();
+  for (size_t i = 0; i < values.size(); ++i)
+    values[i] = summed[i];
+}
+
+} // namespace signopt::comm
