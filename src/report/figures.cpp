@@ -1,6 +1,6 @@
 // Generic gnuplot figures for the diagnostics commands (see figures.h).
 #include <signopt/report/figures.h>
-#include <signopt/report/process.h>
+#include "gnuplot_run.h"
 
 #include <cmath>
 #include <cstdio>
@@ -13,26 +13,9 @@ namespace signopt::report {
 namespace fs = std::filesystem;
 namespace {
 
-std::string quoted(const std::string& text) {
-  std::string out = "'";
-  for (const char ch : text)
-    out += ch == '\'' ? std::string("''") : std::string(1, ch);
-  return out + "'";
-}
-
-std::string num(double v) {
-  char buf[40];
-  std::snprintf(buf, sizeof buf, "%.9g", v);
-  return buf;
-}
-
-void write_text(const fs::path& path, const std::string& text) {
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  out << text;
-  out.flush();
-  if (!out)
-    throw std::runtime_error("cannot write " + path.string());
-}
+using detail::gnuplot_number;
+using detail::gnuplot_quoted;
+using detail::write_text_file;
 
 std::string style_of(const Curve& c, int index) {
   const std::string lc = " lc " + std::to_string(index + 1);
@@ -68,23 +51,23 @@ std::string emit(const Figure& f, const fs::path& dir) {
         continue;
       if ((f.log_x && c.x[k] <= 0) || (f.log_y && c.y[k] <= 0))
         continue;
-      rows << num(c.x[k]) << " " << num(c.y[k]) << "\n";
+      rows << gnuplot_number(c.x[k]) << " " << gnuplot_number(c.y[k]) << "\n";
       ++n;
     }
     if (n == 0)
       continue;
     any_box = any_box || c.style == "boxes";
     data << "# " << c.title << "\n" << rows.str() << "\n\n";
-    plot << (block ? ", \\\n     " : "") << quoted(f.name + ".dat") << " index " << block << " using 1:2 with "
-         << style_of(c, static_cast<int>(i)) << " " << (c.title.empty() ? "notitle" : "title " + quoted(c.title));
+    plot << (block ? ", \\\n     " : "") << gnuplot_quoted(f.name + ".dat") << " index " << block << " using 1:2 with "
+         << style_of(c, static_cast<int>(i)) << " " << (c.title.empty() ? "notitle" : "title " + gnuplot_quoted(c.title));
     ++block;
   }
   if (block == 0)
     return "";
-  write_text(dir / (f.name + ".dat"), data.str());
+  write_text_file(dir / (f.name + ".dat"), data.str());
   std::ostringstream gp;
-  gp << "\n# " << f.title << "\nreset\nset termoption noenhanced\nset title " << quoted(f.title) << "\nset xlabel "
-     << quoted(f.xlabel) << "\nset ylabel " << quoted(f.ylabel) << "\nset grid\nset key " << f.key_position
+  gp << "\n# " << f.title << "\nreset\nset termoption noenhanced\nset title " << gnuplot_quoted(f.title) << "\nset xlabel "
+     << gnuplot_quoted(f.xlabel) << "\nset ylabel " << gnuplot_quoted(f.ylabel) << "\nset grid\nset key " << f.key_position
      << " box opaque\n";
   if (f.log_x)
     gp << "set logscale x\n";
@@ -94,8 +77,8 @@ std::string emit(const Figure& f, const fs::path& dir) {
     gp << "set style fill transparent solid 0.45 noborder\nset boxwidth 0.95 relative\n";
   gp << "plot " << plot.str() << "\n";
   std::ostringstream both;
-  both << "set terminal pngcairo size 1000,620 font ',10'\nset output " << quoted(f.name + ".png") << "\n"
-       << gp.str() << "set terminal svg size 1000,620 dynamic font ',10'\nset output " << quoted(f.name + ".svg")
+  both << "set terminal pngcairo size 1000,620 font ',10'\nset output " << gnuplot_quoted(f.name + ".png") << "\n"
+       << gp.str() << "set terminal svg size 1000,620 dynamic font ',10'\nset output " << gnuplot_quoted(f.name + ".svg")
        << "\nreplot\nunset output\n";
   return both.str();
 }
@@ -122,46 +105,19 @@ PlotOutcome write_figures(
     script += lines;
     stems.push_back(f.name);
   }
-  write_text(folder / "figures.gp", script);
+  write_text_file(folder / "figures.gp", script);
   if (stems.empty()) {
     outcome.note = "No figures: nothing to draw.";
     return outcome;
   }
-  const std::string program = find_program(gnuplot);
-  if (program.empty()) {
-    outcome.note = "Figures were skipped: gnuplot was not found (`apt-get install gnuplot-nox`); the data and the "
-                   "script are in " +
-        dir + " (`gnuplot figures.gp` there makes them).";
-    return outcome;
-  }
-  ProcessSpec spec;
-  spec.program = program;
-  spec.args = {"figures.gp"};
-  spec.cwd = dir;
-  spec.log_file = (folder / "gnuplot.log").string();
-  const ProcessExit exit = wait_process(start_process(spec));
-  const fs::path base = base_dir.empty() ? folder : fs::path(base_dir);
-  std::vector<std::string> missing;
-  for (const auto& stem : stems) {
-    for (const char* ext : {".png", ".svg"}) {
-      const fs::path file = folder / (stem + ext);
-      if (fs::exists(file) && fs::file_size(file) > 0)
-        outcome.files.push_back(fs::relative(file, base).string());
-      else
-        missing.push_back(file.filename().string());
-    }
-  }
-  if (exit.code != 0 || !missing.empty()) {
-    std::ifstream log(folder / "gnuplot.log");
-    std::string first_lines, line;
-    for (int i = 0; i < 5 && std::getline(log, line); ++i)
-      first_lines += (i ? " / " : "") + line;
-    outcome.note = "gnuplot failed (exit status " + std::to_string(exit.code) + ")" +
-        (missing.empty() ? std::string() : ", missing " + std::to_string(missing.size()) + " files") + ": " +
-        first_lines + " (log: " + (folder / "gnuplot.log").string() + ").";
-  }
-  outcome.made = !outcome.files.empty();
-  return outcome;
+  return detail::run_gnuplot(
+      folder,
+      "figures.gp",
+      stems,
+      base_dir.empty() ? folder : fs::path(base_dir),
+      gnuplot,
+      "Figures were skipped: gnuplot was not found (`apt-get install gnuplot-nox`); the data and the script are in " +
+          dir + " (`gnuplot figures.gp` there makes them).");
 }
 
 } // namespace signopt::report

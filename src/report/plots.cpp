@@ -1,7 +1,8 @@
 // The report's plots: per-epoch and per-step curves aggregated over seeds (mean line, min..max
 // band), written as data files plus a gnuplot script, rendered to PNG and SVG by gnuplot.
-#include <signopt/report/process.h>
 #include <signopt/report/report.h>
+
+#include "gnuplot_run.h"
 
 #include <algorithm>
 #include <cctype>
@@ -67,27 +68,9 @@ std::string slug(const std::string& text) {
   return out;
 }
 
-// gnuplot single-quoted string: '' stands for a quote.
-std::string quoted(const std::string& text) {
-  std::string out = "'";
-  for (const char ch : text)
-    out += ch == '\'' ? std::string("''") : std::string(1, ch);
-  return out + "'";
-}
-
-std::string num(double v) {
-  char buf[40];
-  std::snprintf(buf, sizeof buf, "%.9g", v);
-  return buf;
-}
-
-void write_text(const fs::path& path, const std::string& text) {
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  out << text;
-  out.flush();
-  if (!out)
-    throw std::runtime_error("cannot write " + path.string());
-}
+using detail::gnuplot_number;
+using detail::gnuplot_quoted;
+using detail::write_text_file;
 
 // Writes `plot`'s data (one gnuplot data block per series: x mean min max [phase]) and returns the
 // script lines that draw it to PNG and SVG; "" when no series has a point.
@@ -105,7 +88,7 @@ std::string emit_plot(const Plot& plot, const fs::path& dir) {
         lo = std::min(lo, v);
         hi = std::max(hi, v);
       }
-      data << num(x) << " " << num(sum / static_cast<double>(values.size())) << " " << num(lo) << " " << num(hi);
+      data << gnuplot_number(x) << " " << gnuplot_number(sum / static_cast<double>(values.size())) << " " << gnuplot_number(lo) << " " << gnuplot_number(hi);
       if (plot.phase_axis) {
         const auto it = s.extra.find(x);
         double share = 0;
@@ -114,7 +97,7 @@ std::string emit_plot(const Plot& plot, const fs::path& dir) {
             share += v;
           share /= static_cast<double>(it->second.size());
         }
-        data << " " << num(share);
+        data << " " << gnuplot_number(share);
       }
       data << "\n";
     }
@@ -124,10 +107,10 @@ std::string emit_plot(const Plot& plot, const fs::path& dir) {
   if (drawn.empty())
     return "";
   const std::string dat = plot.name + ".dat";
-  write_text(dir / dat, data.str());
+  write_text_file(dir / dat, data.str());
   std::ostringstream gp;
-  gp << "\n# " << plot.title << "\nreset\nset termoption noenhanced\nset title " << quoted(plot.title)
-     << "\nset xlabel " << quoted(plot.xlabel) << "\nset ylabel " << quoted(plot.ylabel) << "\nset grid\nset key "
+  gp << "\n# " << plot.title << "\nreset\nset termoption noenhanced\nset title " << gnuplot_quoted(plot.title)
+     << "\nset xlabel " << gnuplot_quoted(plot.xlabel) << "\nset ylabel " << gnuplot_quoted(plot.ylabel) << "\nset grid\nset key "
      << plot.key_position << " box opaque\n";
   if (plot.log_y)
     gp << "set logscale y\n";
@@ -141,20 +124,20 @@ std::string emit_plot(const Plot& plot, const fs::path& dir) {
   gp << "plot ";
   for (size_t i = 0; i < drawn.size(); ++i) {
     const std::string lc = "lc " + std::to_string(i + 1);
-    gp << (i ? ", \\\n     " : "") << quoted(dat) << " index " << i
+    gp << (i ? ", \\\n     " : "") << gnuplot_quoted(dat) << " index " << i
        << " using 1:3:4 with filledcurves fs transparent solid 0.18 noborder " << lc << " notitle, \\\n     "
-       << quoted(dat) << " index " << i << " using 1:2 with " << (plot.per_epoch ? "linespoints pt 7 ps 0.6" : "lines")
-       << " lw 2 " << lc << " title " << quoted(drawn[i]->title);
+       << gnuplot_quoted(dat) << " index " << i << " using 1:2 with " << (plot.per_epoch ? "linespoints pt 7 ps 0.6" : "lines")
+       << " lw 2 " << lc << " title " << gnuplot_quoted(drawn[i]->title);
     if (plot.phase_axis)
-      gp << ", \\\n     " << quoted(dat) << " index " << i << " using 1:5 axes x1y2 with steps dt 2 lw 1.5 " << lc
-         << " title " << quoted(drawn[i]->title + ": phase");
+      gp << ", \\\n     " << gnuplot_quoted(dat) << " index " << i << " using 1:5 axes x1y2 with steps dt 2 lw 1.5 " << lc
+         << " title " << gnuplot_quoted(drawn[i]->title + ": phase");
   }
   gp << "\n";
   // One plot command, two terminals.
   std::string script = gp.str();
   std::ostringstream both;
-  both << "set terminal pngcairo size 1000,620 font ',10'\nset output " << quoted(plot.name + ".png") << "\n"
-       << script << "set terminal svg size 1000,620 dynamic font ',10'\nset output " << quoted(plot.name + ".svg")
+  both << "set terminal pngcairo size 1000,620 font ',10'\nset output " << gnuplot_quoted(plot.name + ".png") << "\n"
+       << script << "set terminal svg size 1000,620 dynamic font ',10'\nset output " << gnuplot_quoted(plot.name + ".svg")
        << "\nreplot\nunset output\n";
   return both.str();
 }
@@ -265,7 +248,7 @@ PlotOutcome write_plots(
       stems.push_back(p->name);
     }
   }
-  write_text(dir / "plots.gp", script);
+  write_text_file(dir / "plots.gp", script);
   std::string problem_note;
   if (!problems.empty()) {
     problem_note = " Some metrics could not be read and are missing from the plots:";
@@ -276,42 +259,19 @@ PlotOutcome write_plots(
     outcome.note = "No plots: the runs have no metric rows to draw." + problem_note;
     return outcome;
   }
-  const std::string program = find_program(gnuplot);
-  if (program.empty()) {
-    outcome.note =
-        "Plots were skipped: gnuplot was not found (`apt-get install gnuplot-nox`); the plot data and "
-        "the script are in " +
-        plot_dir + " (`gnuplot plots.gp` there makes them)." + problem_note;
-    return outcome;
-  }
-  ProcessSpec spec;
-  spec.program = program;
-  spec.args = {"plots.gp"};
-  spec.cwd = plot_dir;
-  spec.log_file = (dir / "gnuplot.log").string();
-  const ProcessExit exit = wait_process(start_process(spec));
-  std::vector<std::string> missing;
-  for (const auto& stem : stems) {
-    for (const char* ext : {".png", ".svg"}) {
-      const fs::path file = dir / (stem + ext);
-      if (fs::exists(file) && fs::file_size(file) > 0)
-        outcome.files.push_back(fs::relative(file, fs::path(report_dir)).string());
-      else
-        missing.push_back(file.filename().string());
-    }
-  }
-  if (exit.code != 0 || !missing.empty()) {
-    std::ifstream log(dir / "gnuplot.log");
-    std::string first_lines, line;
-    for (int i = 0; i < 5 && std::getline(log, line); ++i)
-      first_lines += (i ? " / " : "") + line;
-    outcome.note = "gnuplot failed (exit status " + std::to_string(exit.code) + ")" +
-        (missing.empty() ? std::string() : ", missing " + std::to_string(missing.size()) + " files") + ": " +
-        first_lines + " (log: " + (dir / "gnuplot.log").string() + ")." + problem_note;
-  } else {
+  outcome = detail::run_gnuplot(
+      dir,
+      "plots.gp",
+      stems,
+      fs::path(report_dir),
+      gnuplot,
+      "Plots were skipped: gnuplot was not found (`apt-get install gnuplot-nox`); the plot data and the script are in " +
+          plot_dir + " (`gnuplot plots.gp` there makes them).");
+  // The metrics that could not be read are reported whatever gnuplot did.
+  if (outcome.note.empty())
     outcome.note = problem_note.empty() ? "" : problem_note.substr(1);
-  }
-  outcome.made = !outcome.files.empty();
+  else
+    outcome.note += problem_note;
   return outcome;
 }
 
