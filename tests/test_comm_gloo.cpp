@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include "support/multiprocess.h"
 #include "support/temp_dirs.h"
 
 #include <arpa/inet.h>
@@ -29,44 +30,25 @@
 #include <tuple>
 #include <vector>
 
-extern char** environ;
 
 namespace {
 
 using signopt::comm::Communicator;
 using signopt::comm::DistEnv;
 using Clock = std::chrono::steady_clock;
+using signopt::test::env_int;
+using signopt::test::expect_all_passed;
+using signopt::test::free_port;
+using signopt::test::kLauncherVariables;
+using signopt::test::outcome_text;
+using signopt::test::RankOutcome;
+using signopt::test::run_processes;
 namespace fs = std::filesystem;
 
 const auto kCleanUp = signopt::test::remove_when_passed("signopt_test_comm");
 
-// The variables a launcher sets; every test starts without them and leaves none behind.
-const std::vector<std::string> kLauncherVariables = {
-    "RANK",
-    "WORLD_SIZE",
-    "LOCAL_RANK",
-    "MASTER_ADDR",
-    "MASTER_PORT",
-    "TORCHELASTIC_USE_AGENT_STORE",
-    "TORCHELASTIC_RESTART_COUNT"};
-
 int64_t elapsed_ms(Clock::time_point start) {
   return std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start).count();
-}
-
-// A port that was free a moment ago (the kernel's choice for port 0); each multi-process test takes its own.
-int free_port() {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  EXPECT_GE(fd, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = 0;
-  EXPECT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
-  socklen_t len = sizeof(addr);
-  EXPECT_EQ(::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len), 0);
-  ::close(fd);
-  return ntohs(addr.sin_port);
 }
 
 // Sets launcher variables for one test and restores the previous environment when it ends.
@@ -96,13 +78,6 @@ class ScopedEnv {
 
 // ---------------------------------------------------------------------------------------------------------
 // The worker side: registered only in a process started with SIGNOPT_COMM_WORKER=<scenario>.
-
-int64_t env_int(const char* name) {
-  const char* v = std::getenv(name);
-  if (v == nullptr)
-    throw std::runtime_error(std::string("worker: ") + name + " is not set");
-  return std::stoll(v);
-}
 
 void expect_equal(const torch::Tensor& actual, const torch::Tensor& expected, const std::string& what) {
   EXPECT_EQ(actual.scalar_type(), expected.scalar_type()) << what;
@@ -311,96 +286,6 @@ const bool kWorkerRegistered = [] {
 // ---------------------------------------------------------------------------------------------------------
 // The parent side: starts ranks, enforces a deadline, collects exit codes and logs.
 
-struct RankOutcome {
-  int64_t rank = 0;
-  bool exited = false; // false: killed at the deadline
-  int status = -1; // exit status when exited
-  bool done = false; // the worker wrote its marker
-  std::string log;
-};
-
-std::string outcome_text(const std::vector<RankOutcome>& outcomes) {
-  std::string s;
-  for (const auto& o : outcomes)
-    s += "--- rank " + std::to_string(o.rank) +
-        (o.exited ? " exit " + std::to_string(o.status) : " KILLED at deadline") +
-        (o.done ? " (done)" : " (no marker)") + "\n" + o.log + "\n";
-  return s;
-}
-
-// Starts `argv` once per entry of `rank_envs` (extra variables on top of this process's environment without
-// the launcher variables), with output in <dir>/log<i>; kills whatever runs past `deadline`.
-std::vector<RankOutcome> run_processes(
-    const fs::path& dir,
-    const std::vector<std::string>& argv,
-    const std::vector<std::map<std::string, std::string>>& process_envs,
-    std::chrono::seconds deadline) {
-  std::vector<pid_t> pids;
-  std::vector<RankOutcome> outcomes(process_envs.size());
-  for (size_t i = 0; i < process_envs.size(); ++i) {
-    std::vector<std::string> env_strings;
-    for (char** e = environ; *e != nullptr; ++e) {
-      const std::string kv = *e;
-      const std::string name = kv.substr(0, kv.find('='));
-      if (std::find(kLauncherVariables.begin(), kLauncherVariables.end(), name) == kLauncherVariables.end() &&
-          process_envs[i].count(name) == 0)
-        env_strings.push_back(kv);
-    }
-    for (const auto& [name, value] : process_envs[i])
-      env_strings.push_back(name + "=" + value);
-    std::vector<char*> envp;
-    for (auto& s : env_strings)
-      envp.push_back(s.data());
-    envp.push_back(nullptr);
-    std::vector<std::string> args = argv;
-    std::vector<char*> argp;
-    for (auto& s : args)
-      argp.push_back(s.data());
-    argp.push_back(nullptr);
-
-    const std::string log = (dir / ("log" + std::to_string(i))).string();
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init(&actions);
-    posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    posix_spawn_file_actions_adddup2(&actions, STDOUT_FILENO, STDERR_FILENO);
-    pid_t pid = -1;
-    const int rc = posix_spawn(&pid, argp[0], &actions, nullptr, argp.data(), envp.data());
-    posix_spawn_file_actions_destroy(&actions);
-    EXPECT_EQ(rc, 0) << "could not start " << argv[0];
-    pids.push_back(rc == 0 ? pid : -1);
-    outcomes[i].rank = static_cast<int64_t>(i);
-  }
-  const auto end = Clock::now() + deadline;
-  size_t running = pids.size();
-  while (running > 0) {
-    for (size_t i = 0; i < pids.size(); ++i) {
-      if (pids[i] <= 0)
-        continue;
-      int status = 0;
-      if (::waitpid(pids[i], &status, WNOHANG) == pids[i]) {
-        outcomes[i].exited = true;
-        outcomes[i].status = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-        pids[i] = -1;
-        --running;
-      }
-    }
-    if (running > 0 && Clock::now() > end) {
-      for (auto& pid : pids) {
-        if (pid > 0) {
-          ::kill(pid, SIGKILL);
-          ::waitpid(pid, nullptr, 0);
-          pid = -1;
-        }
-      }
-      break;
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
-  for (size_t i = 0; i < outcomes.size(); ++i)
-    outcomes[i].log = signopt::test::read_file(dir / ("log" + std::to_string(i)));
-  return outcomes;
-}
-
 // Runs `scenario` as ranks 0..world-1 of one job on loopback.
 std::vector<RankOutcome> run_job(const std::string& scenario, int64_t world, int64_t timeout_ms) {
   const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
@@ -427,13 +312,6 @@ std::vector<RankOutcome> run_job(const std::string& scenario, int64_t world, int
   for (auto& o : outcomes)
     o.done = fs::exists(dir / ("rank" + std::to_string(o.rank)));
   return outcomes;
-}
-
-void expect_all_passed(const std::vector<RankOutcome>& outcomes) {
-  for (const auto& o : outcomes) {
-    EXPECT_TRUE(o.exited && o.status == 0 && o.done) << "rank " << o.rank << " did not pass\n"
-                                                     << outcome_text(outcomes);
-  }
 }
 
 // ---------------------------------------------------------------------------------------------------------

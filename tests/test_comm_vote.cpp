@@ -8,6 +8,7 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include "support/multiprocess.h"
 #include "support/temp_dirs.h"
 
 #include <arpa/inet.h>
@@ -33,7 +34,6 @@
 #include <thread>
 #include <vector>
 
-extern char** environ;
 
 namespace {
 
@@ -45,21 +45,14 @@ using signopt::comm::MajorityVoteOptions;
 using signopt::comm::TieRule;
 using signopt::comm::ZeroSign;
 using Clock = std::chrono::steady_clock;
+using signopt::test::env_int;
+using signopt::test::expect_all_passed;
+using signopt::test::outcome_text;
+using signopt::test::RankOutcome;
 namespace fs = std::filesystem;
 
 const auto kCleanUp = signopt::test::remove_when_passed("signopt_test_vote");
 
-// The variables a launcher sets; the ranks started here get exactly their own.
-const std::vector<std::string> kLauncherVariables = {
-    "RANK",
-    "WORLD_SIZE",
-    "LOCAL_RANK",
-    "MASTER_ADDR",
-    "MASTER_PORT",
-    "TORCHELASTIC_USE_AGENT_STORE",
-    "TORCHELASTIC_RESTART_COUNT"};
-
-// Expects `call` to throw std::invalid_argument whose message contains `message`.
 void expect_invalid(const std::function<void()>& call, const std::string& message) {
   try {
     call();
@@ -154,13 +147,6 @@ std::vector<VoteCase> vote_cases(int64_t w) {
 
 // ---------------------------------------------------------------------------------------------------------
 // The worker side: registered only in a process started with SIGNOPT_VOTE_WORKER=<scenario>.
-
-int64_t env_int(const char* name) {
-  const char* v = std::getenv(name);
-  if (v == nullptr)
-    throw std::runtime_error(std::string("worker: ") + name + " is not set");
-  return std::stoll(v);
-}
 
 std::string rank_text(const Communicator& comm) {
   return "rank " + std::to_string(comm.rank()) + " of " + std::to_string(comm.world_size()) + ": ";
@@ -518,38 +504,6 @@ const bool kWorkerRegistered = [] {
 // ---------------------------------------------------------------------------------------------------------
 // The parent side: starts the ranks of a job, enforces a deadline, collects exit codes and logs.
 
-// A port that was free a moment ago (the kernel's choice for port 0); each job takes its own.
-int free_port() {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  EXPECT_GE(fd, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = 0;
-  EXPECT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
-  socklen_t len = sizeof(addr);
-  EXPECT_EQ(::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len), 0);
-  ::close(fd);
-  return ntohs(addr.sin_port);
-}
-
-struct RankOutcome {
-  int64_t rank = 0;
-  bool exited = false; // false: killed at the deadline
-  int status = -1; // exit status when exited
-  bool done = false; // the worker wrote its marker
-  std::string log;
-};
-
-std::string outcome_text(const std::vector<RankOutcome>& outcomes) {
-  std::string s;
-  for (const auto& o : outcomes)
-    s += "--- rank " + std::to_string(o.rank) +
-        (o.exited ? " exit " + std::to_string(o.status) : " KILLED at deadline") +
-        (o.done ? " (done)" : " (no marker)") + "\n" + o.log + "\n";
-  return s;
-}
-
 // Runs `scenario` as ranks 0..world-1 of one job on loopback: this binary, once per rank, with the
 // launcher variables of that rank and output in <dir>/log<rank>; whatever runs past `deadline` is killed.
 std::vector<RankOutcome> run_job(const std::string& scenario, int64_t world, std::chrono::seconds deadline) {
@@ -558,88 +512,24 @@ std::vector<RankOutcome> run_job(const std::string& scenario, int64_t world, std
       "signopt_test_vote",
       std::string(info->test_suite_name()) + "." + info->name() + ".W" + std::to_string(world),
       true);
-  const int port = free_port();
-  const std::string exe = fs::read_symlink("/proc/self/exe").string();
-  std::vector<pid_t> pids;
-  std::vector<RankOutcome> outcomes(world);
-  for (int64_t r = 0; r < world; ++r) {
-    const std::map<std::string, std::string> vars = {
-        {"RANK", std::to_string(r)},
-        {"WORLD_SIZE", std::to_string(world)},
-        {"LOCAL_RANK", std::to_string(r)},
-        {"MASTER_ADDR", "127.0.0.1"},
-        {"MASTER_PORT", std::to_string(port)},
-        {"SIGNOPT_VOTE_WORKER", scenario},
-        {"SIGNOPT_VOTE_DONE_DIR", dir.string()},
-        {"SIGNOPT_VOTE_TIMEOUT_MS", "60000"},
-        {"OMP_NUM_THREADS", "1"}};
-    std::vector<std::string> env_strings;
-    for (char** e = environ; *e != nullptr; ++e) {
-      const std::string kv = *e;
-      const std::string name = kv.substr(0, kv.find('='));
-      if (std::find(kLauncherVariables.begin(), kLauncherVariables.end(), name) == kLauncherVariables.end() &&
-          vars.count(name) == 0)
-        env_strings.push_back(kv);
-    }
-    for (const auto& [name, value] : vars)
-      env_strings.push_back(name + "=" + value);
-    std::vector<char*> envp;
-    for (auto& s : env_strings)
-      envp.push_back(s.data());
-    envp.push_back(nullptr);
-    std::vector<std::string> args = {exe, "--gtest_filter=VoteWorker.Run"};
-    std::vector<char*> argp;
-    for (auto& s : args)
-      argp.push_back(s.data());
-    argp.push_back(nullptr);
-
-    const std::string log = (dir / ("log" + std::to_string(r))).string();
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init(&actions);
-    posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    posix_spawn_file_actions_adddup2(&actions, STDOUT_FILENO, STDERR_FILENO);
-    pid_t pid = -1;
-    const int rc = posix_spawn(&pid, argp[0], &actions, nullptr, argp.data(), envp.data());
-    posix_spawn_file_actions_destroy(&actions);
-    EXPECT_EQ(rc, 0) << "could not start " << exe;
-    pids.push_back(rc == 0 ? pid : -1);
-    outcomes[r].rank = r;
-  }
-  const auto end = Clock::now() + deadline;
-  size_t running = std::count_if(pids.begin(), pids.end(), [](pid_t p) { return p > 0; });
-  while (running > 0) {
-    for (size_t i = 0; i < pids.size(); ++i) {
-      int status = 0;
-      if (pids[i] > 0 && ::waitpid(pids[i], &status, WNOHANG) == pids[i]) {
-        outcomes[i].exited = true;
-        outcomes[i].status = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-        pids[i] = -1;
-        --running;
-      }
-    }
-    if (running > 0 && Clock::now() > end) {
-      for (auto& pid : pids) {
-        if (pid > 0) {
-          ::kill(pid, SIGKILL);
-          ::waitpid(pid, nullptr, 0);
-          pid = -1;
-        }
-      }
-      break;
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
-  for (auto& o : outcomes) {
-    o.log = signopt::test::read_file(dir / ("log" + std::to_string(o.rank)));
+  const int port = signopt::test::free_port();
+  std::vector<std::map<std::string, std::string>> envs;
+  for (int64_t r = 0; r < world; ++r)
+    envs.push_back(
+        {{"RANK", std::to_string(r)},
+         {"WORLD_SIZE", std::to_string(world)},
+         {"LOCAL_RANK", std::to_string(r)},
+         {"MASTER_ADDR", "127.0.0.1"},
+         {"MASTER_PORT", std::to_string(port)},
+         {"SIGNOPT_VOTE_WORKER", scenario},
+         {"SIGNOPT_VOTE_DONE_DIR", dir.string()},
+         {"SIGNOPT_VOTE_TIMEOUT_MS", "60000"},
+         {"OMP_NUM_THREADS", "1"}});
+  auto outcomes = signopt::test::run_processes(
+      dir, {fs::read_symlink("/proc/self/exe").string(), "--gtest_filter=VoteWorker.Run"}, envs, deadline);
+  for (auto& o : outcomes)
     o.done = fs::exists(dir / ("rank" + std::to_string(o.rank)));
-  }
   return outcomes;
-}
-
-void expect_all_passed(const std::vector<RankOutcome>& outcomes) {
-  for (const auto& o : outcomes)
-    EXPECT_TRUE(o.exited && o.status == 0 && o.done) << "rank " << o.rank << " did not pass\n"
-                                                     << outcome_text(outcomes);
 }
 
 // ---------------------------------------------------------------------------------------------------------
