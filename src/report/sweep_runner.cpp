@@ -4,6 +4,8 @@
 #include <signopt/report/process.h>
 #include <signopt/report/runs.h>
 #include <signopt/report/sweep.h>
+
+#include "../train/durable_files.h"
 #include <signopt/train/config.h>
 
 #include <nlohmann/json.hpp>
@@ -86,18 +88,6 @@ std::string read_text(const fs::path& path) {
   std::stringstream s;
   s << in.rdbuf();
   return s.str();
-}
-
-void write_atomic(const fs::path& path, const std::string& text) {
-  const fs::path tmp = path.string() + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    out << text;
-    out.flush();
-    if (!out)
-      throw std::runtime_error("cannot write " + tmp.string());
-  }
-  fs::rename(tmp, path);
 }
 
 // The last "error: ..." line a run printed (its stderr is in the log).
@@ -464,7 +454,7 @@ void Runner::write_state(const std::string& status) {
     }
     j["runs"].push_back(r);
   }
-  write_atomic(out_dir_ / "sweep.json", j.dump(2) + "\n");
+  train::detail::write_file_atomic(out_dir_ / "sweep.json", j.dump(2) + "\n");
 }
 
 void Runner::adopt_log(Job& job) {

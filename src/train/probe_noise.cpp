@@ -7,6 +7,8 @@
 #include <signopt/train/config.h>
 #include <signopt/train/probe_noise.h>
 
+#include "durable_files.h"
+
 #include <nlohmann/json.hpp>
 #include <torch/torch.h>
 
@@ -23,22 +25,8 @@ namespace signopt::train {
 namespace fs = std::filesystem;
 namespace {
 
-std::string read_text(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in)
-    throw ConfigError("cannot read " + path.string());
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
-void write_text(const fs::path& path, const std::string& text) {
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  out << text;
-  out.flush();
-  if (!out)
-    throw std::runtime_error("cannot write " + path.string());
-}
+using detail::read_file;
+using detail::write_file_atomic;
 
 // JSON has no NaN or infinity: they become null.
 nlohmann::json number(double v) {
@@ -283,7 +271,7 @@ ProbeNoiseOutcome run_probe_noise(const ProbeNoiseConfig& config_in, std::ostrea
     checkpoint = dir / "checkpoint.pt";
     if (!fs::exists(checkpoint))
       throw ConfigError("--from " + c.from + ": checkpoint.pt is missing (the run stopped before its first checkpoint)");
-    run = from_json_text(read_text(dir / "config.json"), (dir / "config.json").string());
+    run = from_json_text(read_file(dir / "config.json"), (dir / "config.json").string());
     c.model = run.model;
     c.dataset = run.dataset;
     c.synthetic_train = run.synthetic_train;
@@ -393,7 +381,7 @@ ProbeNoiseOutcome run_probe_noise(const ProbeNoiseConfig& config_in, std::ostrea
         << "," << cell(L.snr_above_share) << "," << cell(L.phi) << "," << cell(L.grad_l1) << "," << cell(L.mean_abs_skewness)
         << "," << cell(L.median_excess_kurtosis) << "," << cell(L.asymmetric_share) << "," << cell(L.multimodal_share)
         << "," << cell(L.wrong_sign) << "," << cell(L.gaussian_prediction) << "," << cell(L.gauss_bound) << "\n";
-    write_text(out / "layers.csv", s.str());
+    write_file_atomic(out / "layers.csv", s.str());
   }
   {
     std::ostringstream s;
@@ -401,7 +389,7 @@ ProbeNoiseOutcome run_probe_noise(const ProbeNoiseConfig& config_in, std::ostrea
     for (const auto& b : r.bins)
       s << cell(b.lo) << "," << cell(b.hi) << "," << b.count << "," << cell(b.mean_snr) << "," << cell(b.wrong_sign) << ","
         << cell(b.wrong_sign_se) << "," << cell(b.gaussian_prediction) << "," << cell(b.gauss_bound) << "\n";
-    write_text(out / "snr_bins.csv", s.str());
+    write_file_atomic(out / "snr_bins.csv", s.str());
   }
   {
     std::ostringstream s;
@@ -412,7 +400,7 @@ ProbeNoiseOutcome run_probe_noise(const ProbeNoiseConfig& config_in, std::ostrea
         << cell(x.snr) << "," << cell(x.skewness) << "," << cell(x.excess_kurtosis) << "," << cell(x.skew_p) << ","
         << cell(x.dip) << "," << cell(x.dip_p) << "," << x.asymmetric << "," << x.multimodal << "," << cell(x.wrong_sign)
         << "," << cell(x.zero_share) << "," << x.constant << "\n";
-    write_text(out / "coords.csv", s.str());
+    write_file_atomic(out / "coords.csv", s.str());
   }
   if (c.plots)
     outcome.plots = report::write_figures(figures(r, what), (out / "plots").string(), out.string());
@@ -466,8 +454,8 @@ ProbeNoiseOutcome run_probe_noise(const ProbeNoiseConfig& config_in, std::ostrea
   j["plots"] = outcome.plots.files;
   j["plots_note"] = outcome.plots.note;
   j["elapsed_s"] = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  write_text(out / "report.md", markdown(c, what, r, outcome.plots));
-  write_text(out / "summary.json", j.dump(2) + "\n");
+  write_file_atomic(out / "report.md", markdown(c, what, r, outcome.plots));
+  write_file_atomic(out / "summary.json", j.dump(2) + "\n");
   guard.keep = true;
   outcome.out_dir = out.string();
   log << "[probe] " << r.verdict << "\n[probe] SNR median " << fixed(r.snr_median) << ", Phi/|g|_1 " << fixed(r.phi_ratio)

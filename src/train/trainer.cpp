@@ -8,6 +8,8 @@
 #include <signopt/train/trainer.h>
 #include <signopt/version.h>
 
+#include "durable_files.h"
+
 #include <ATen/Parallel.h>
 #include <ATen/CPUGeneratorImpl.h>
 #include <nlohmann/json.hpp>
@@ -51,43 +53,9 @@ extern "C" void on_interrupt(int) {
   g_stop.store(true);
 }
 
-// Makes a finished temporary file durable under its final name: fsync of the file, rename over
-// `path`, fsync of the directory (so a crash leaves either the old or the new file, never a torn one).
-void commit_file(const fs::path& tmp, const fs::path& path) {
-  const int fd = ::open(tmp.c_str(), O_RDONLY);
-  if (fd >= 0) {
-    ::fsync(fd);
-    ::close(fd);
-  }
-  fs::rename(tmp, path);
-  const int dir = ::open(path.parent_path().empty() ? "." : path.parent_path().c_str(), O_RDONLY);
-  if (dir >= 0) {
-    ::fsync(dir);
-    ::close(dir);
-  }
-}
-
-// Writes `text` to `path` atomically: temp file, then commit_file().
-void write_file_atomic(const fs::path& path, const std::string& text) {
-  const fs::path tmp = path.string() + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    out << text;
-    out.flush();
-    if (!out)
-      throw std::runtime_error("cannot write " + tmp.string() + " (disk full or no permission?)");
-  }
-  commit_file(tmp, path);
-}
-
-std::string read_file(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in)
-    throw ConfigError("cannot read " + path.string());
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
+using detail::commit_file;
+using detail::read_file;
+using detail::write_file_atomic;
 
 std::string format_duration(double seconds) {
   if (!std::isfinite(seconds) || seconds < 0)

@@ -1,0 +1,19 @@
+// Internal: whole-file reads and crash-safe writes shared by the trainer, the noise probe and the sweep.
+#pragma once
+
+#include <filesystem>
+#include <string>
+
+namespace signopt::train::detail {
+
+/// Makes a finished temporary file durable under its final name: fsync of the file, rename over
+/// `path`, fsync of the directory (so a crash leaves either the old or the new file, never a torn one).
+void commit_file(const std::filesystem::path& tmp, const std::filesystem::path& path);
+
+/// Writes `text` to `path` atomically: `path`.tmp, then commit_file(). std::runtime_error when it fails.
+void write_file_atomic(const std::filesystem::path& path, const std::string& text);
+
+/// The whole file; ConfigError("cannot read PATH") when it cannot be opened.
+std::string read_file(const std::filesystem::path& path);
+
+} // namespace signopt::train::detail
