@@ -11,7 +11,11 @@
 #include <c10/util/Exception.h>
 
 #include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
 #include <iostream>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -46,6 +50,26 @@ int train_command(const std::vector<std::string>& args) {
   }
   std::string resume_dir;
   TrainConfig config = parse_train_args(args, &resume_dir);
+  // Not started by a launcher, but more than one worker asked for (or saved in the resumed run): this
+  // process becomes the launcher and the workers run these same arguments.
+  const bool under_launcher = std::getenv("RANK") != nullptr || std::getenv("WORLD_SIZE") != nullptr;
+  if (!under_launcher) {
+    TrainConfig job = config;
+    if (!resume_dir.empty()) {
+      const auto saved = std::filesystem::path(resume_dir) / "config.json";
+      if (std::filesystem::exists(saved)) {
+        std::ifstream in(saved, std::ios::binary);
+        std::stringstream text;
+        text << in.rdbuf();
+        job = from_json_text(text.str(), saved.string());
+      }
+    }
+    if (job.nproc > 1) {
+      if (resume_dir.empty())
+        resolve_defaults(job); // every worker would reject these options: say so once
+      return launch_workers(args, job.nproc, job.dist_timeout);
+    }
+  }
   install_interrupt_handler();
   RunOutcome outcome;
   if (!resume_dir.empty()) {
@@ -71,6 +95,15 @@ int train_command(const std::vector<std::string>& args) {
   } else {
     outcome = run_training(config);
   }
+  // Errors of a distributed job name the rank (the communication errors already do).
+  const bool named = outcome.error.rfind("rank ", 0) == 0;
+  const std::string who = outcome.world_size > 1 && !named ? "rank " + std::to_string(outcome.rank) + ": " : "";
+  if (outcome.rank != 0) {
+    // Rank 0 reports the job's result; the other ranks speak only for their own failure.
+    if (outcome.status == RunStatus::Failed)
+      std::fprintf(stderr, "error: %s%s\n", who.c_str(), outcome.error.c_str());
+    return outcome.status == RunStatus::Completed ? 0 : outcome.status == RunStatus::Interrupted ? 130 : 1;
+  }
   switch (outcome.status) {
     case RunStatus::Completed:
       std::printf(
@@ -83,7 +116,7 @@ int train_command(const std::vector<std::string>& args) {
     case RunStatus::Interrupted:
       return 130;
     case RunStatus::Failed:
-      std::fprintf(stderr, "error: %s\n", outcome.error.c_str());
+      std::fprintf(stderr, "error: %s%s\n", who.c_str(), outcome.error.c_str());
       return 1;
   }
   return 1;

@@ -152,6 +152,13 @@ TEST(TrainConfig, DefaultsDependOnTheOptimizer) {
   EXPECT_EQ(resolved({"--optimizer", "signum", "--seed", "7"}).dither_seed.value(), 7u);
   EXPECT_EQ(resolved({"--epochs", "9"}).switch_epoch, 4);
   EXPECT_EQ(resolved({"--epochs", "1"}).switch_epoch, 1);
+  // Distributed aggregation: full-precision averaging for the baselines, the vote for the sign family.
+  for (const char* o : {"sgd", "adam", "adamw", "lion"})
+    EXPECT_EQ(resolved({"--optimizer", o}).aggregation, "allreduce") << o;
+  for (const char* o : {"signsgd", "signum", "dithered-signum", "hybrid"})
+    EXPECT_EQ(resolved({"--optimizer", o}).aggregation, "majority-vote") << o;
+  EXPECT_EQ(resolved({"--optimizer", "ef-signsgd"}).aggregation, "allreduce");
+  EXPECT_EQ(resolved({"--optimizer", "signum", "--aggregation", "allreduce"}).aggregation, "allreduce");
 }
 
 TEST(TrainConfig, InconsistentCombinationsAreRejected) {
@@ -168,6 +175,12 @@ TEST(TrainConfig, InconsistentCombinationsAreRejected) {
   EXPECT_NE(resolve_error({"--warmup-epochs", "4"}).find("shorter than --epochs"), std::string::npos);
   EXPECT_NE(resolve_error({"--optimizer", "signum", "--nesterov", "true"}).find("--nesterov"), std::string::npos);
   EXPECT_NE(resolve_error({"--optimizer", "sgd", "--decoupled-weight-decay", "true"}).find("adamw"), std::string::npos);
+  EXPECT_NE(
+      resolve_error({"--optimizer", "adam", "--aggregation", "majority-vote"}).find("needs a sign optimizer"),
+      std::string::npos);
+  EXPECT_NE(resolve_error({"--optimizer", "signum", "--aggregation", "ef-sign"}).find("ef-signsgd"), std::string::npos);
+  EXPECT_NE(resolve_error({"--nproc", "0"}).find(">= 1"), std::string::npos);
+  EXPECT_NE(resolve_error({"--dist-timeout", "0"}).find("(0, 86400]"), std::string::npos);
 }
 
 TEST(TrainConfig, JsonRoundTripIsExact) {

@@ -78,7 +78,7 @@ TEST(TrainRun, SyntheticRunLearnsAndWritesTheRunDirectory) {
   EXPECT_DOUBLE_EQ(summary["final_test_accuracy"].get<double>(), outcome.final_test_accuracy);
   EXPECT_EQ(summary["switch_step"].get<int64_t>(), 20); // hybrid: switch after epoch max(1, 3/2) = 1
   const auto rows = metric_rows(dir);
-  EXPECT_EQ(rows[0], "kind,split,epoch,step,loss,accuracy,lr,phase,calibrated_lr,dither_alpha");
+  EXPECT_EQ(rows[0], "kind,split,epoch,step,loss,accuracy,lr,phase,calibrated_lr,dither_alpha,bytes_sent,bytes_received,comm_s");
   // 60 steps / log_every 4 = 15 step rows, plus train and test rows for each of 3 epochs.
   EXPECT_EQ(rows.size(), 1u + 15 + 6);
   EXPECT_NE(read(dir / "metrics.csv").find(",sgd,"), std::string::npos); // the phase column shows the switch

@@ -3,6 +3,7 @@
 
 #include <torch/torch.h>
 
+#include <cstring>
 #include <map>
 #include <stdexcept>
 #include <string>
@@ -132,6 +133,37 @@ void average_gradients_(Communicator& comm, const std::vector<torch::Tensor>& pa
     flat.div_(static_cast<double>(comm.world_size()));
     unflatten_into(flat, grads, indices);
   }
+}
+
+std::string broadcast_bytes(Communicator& comm, const std::string& data, int64_t root) {
+  if (root < 0 || root >= comm.world_size())
+    fail("broadcast_bytes", "root must be in [0, " + std::to_string(comm.world_size()) + "), got " + std::to_string(root));
+  auto length = torch::tensor({static_cast<int64_t>(data.size())}, torch::kInt64);
+  comm.broadcast_(length, root);
+  const int64_t n = length.item<int64_t>();
+  if (n == 0)
+    return {};
+  auto bytes = torch::empty({n}, torch::kUInt8);
+  if (comm.rank() == root)
+    std::memcpy(bytes.data_ptr<uint8_t>(), data.data(), static_cast<size_t>(n));
+  comm.broadcast_(bytes, root);
+  return std::string(reinterpret_cast<const char*>(bytes.data_ptr<uint8_t>()), static_cast<size_t>(n));
+}
+
+std::vector<std::string> allgather_bytes(Communicator& comm, const std::string& data) {
+  const auto lengths = comm.allgather(torch::tensor({static_cast<int64_t>(data.size())}, torch::kInt64));
+  const int64_t longest = lengths.max().item<int64_t>();
+  std::vector<std::string> out(static_cast<size_t>(comm.world_size()));
+  if (longest == 0)
+    return out;
+  auto mine = torch::zeros({longest}, torch::kUInt8);
+  if (!data.empty())
+    std::memcpy(mine.data_ptr<uint8_t>(), data.data(), data.size());
+  const auto all = comm.allgather(mine).contiguous();
+  const auto* base = reinterpret_cast<const char*>(all.data_ptr<uint8_t>());
+  for (int64_t r = 0; r < comm.world_size(); ++r)
+    out[static_cast<size_t>(r)].assign(base + r * longest, static_cast<size_t>(lengths[r][0].item<int64_t>()));
+  return out;
 }
 
 } // namespace signopt::comm

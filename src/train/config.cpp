@@ -235,7 +235,7 @@ const std::vector<Entry>& table() {
     t.push_back(int_entry("eval-batch-size", &TrainConfig::eval_batch_size, 1, "batch size of evaluation passes", loop, "1000"));
     t.push_back(int_entry("max-steps", &TrainConfig::max_steps, 0, "stop after this many steps (0 = no limit)", loop, "0"));
     t.push_back(seed_entry("seed", "seed of the weights, data order, augmentation and dither", loop));
-    t.push_back(int_entry("threads", &TrainConfig::threads, 0, "CPU threads (0 = all cores)", loop, "0"));
+    t.push_back(int_entry("threads", &TrainConfig::threads, 0, "CPU threads per worker (0 = all cores, shared evenly among the workers on one machine)", loop, "0"));
     t.push_back(string_entry(
         "device",
         &TrainConfig::device,
@@ -399,6 +399,51 @@ const std::vector<Entry>& table() {
     t.push_back(float_entry(
         "lr-decay", &TrainConfig::lr_decay, [](double v) { return v > 0 && v <= 1 ? "" : "a number in (0, 1]"; }, "step schedule factor", sched, "0.1"));
     t.push_back(float_entry("min-lr", &TrainConfig::min_lr, at_least(0), "cosine schedule floor", sched, "0"));
+
+    const std::string dist = "Distributed data-parallel training (docs/distributed.md)";
+    t.push_back(int_entry(
+        "nproc",
+        &TrainConfig::nproc,
+        1,
+        "workers: N > 1 starts N local worker processes (each trains on its 1/N of every step's data; rank 0 "
+        "writes the run directory). Under a launcher that sets RANK, WORLD_SIZE, MASTER_ADDR and MASTER_PORT "
+        "(torchrun --no-python, mpirun wrappers, schedulers) the job's size comes from WORLD_SIZE",
+        dist,
+        "1"));
+    t.push_back(string_entry(
+        "aggregation",
+        &TrainConfig::aggregation,
+        {"auto", "allreduce", "majority-vote", "ef-sign"},
+        "how workers combine their steps: allreduce (fp32 gradient average, any optimizer), majority-vote (1-bit "
+        "signs, voted; signsgd, signum, dithered-signum, hybrid, which averages gradients after its switch), "
+        "ef-sign (1-bit scaled signs with error feedback; ef-signsgd; not implemented yet). auto = majority-vote "
+        "for the sign optimizers, allreduce otherwise",
+        dist,
+        "auto"));
+    t.push_back(string_entry(
+        "vote-ties",
+        &TrainConfig::vote_ties,
+        {"zero", "shared-coin"},
+        "a tied vote (even --nproc): zero = the coordinate does not move (sent as a second bit plane); "
+        "shared-coin = a fair coin drawn by the shard's owner (one plane)",
+        dist,
+        "zero"));
+    t.push_back(string_entry(
+        "vote-zero-sign",
+        &TrainConfig::vote_zero_sign,
+        {"random", "positive"},
+        "what a local sign of 0 sends in the 1-bit vote: a seeded fair coin (random) or +1 (positive, the "
+        "biased rule of earlier code)",
+        dist,
+        "random"));
+    t.push_back(float_entry(
+        "dist-timeout",
+        &TrainConfig::dist_timeout,
+        [](double v) { return v > 0 && v <= 86400 ? "" : "seconds in (0, 86400]"; },
+        "seconds a worker waits for its peers (rendezvous, each exchange, a checkpoint) before the job fails "
+        "with an error naming the rank; rank 0's evaluation must fit in it",
+        dist,
+        "300"));
 
     t.push_back(string_entry(
         "out", &TrainConfig::out, {}, "run directory (must not exist yet)", run, "runs/<timestamp>-<optimizer>"));
@@ -745,6 +790,15 @@ void resolve_defaults(TrainConfig& c) {
     if (c.switch_trigger == "step" && c.switch_step == 0)
       throw ConfigError("--switch-trigger step needs --switch-step N (the last sign step, >= 1)");
   }
+  const bool votes = sign_family;
+  if (c.aggregation == "auto")
+    c.aggregation = votes ? "majority-vote" : "allreduce";
+  if (c.aggregation == "majority-vote" && !votes)
+    throw ConfigError(
+        "--aggregation majority-vote needs a sign optimizer (signsgd, signum, dithered-signum, hybrid), not --optimizer " +
+        o + "; use --aggregation allreduce" + (o == "ef-signsgd" ? " or ef-sign" : ""));
+  if (c.aggregation == "ef-sign" && o != "ef-signsgd")
+    throw ConfigError("--aggregation ef-sign is EF-SignSGD's exchange; it needs --optimizer ef-signsgd, not " + o);
   if (c.lr_schedule == "step" && c.lr_milestones.empty())
     throw ConfigError("--lr-schedule step needs --lr-milestones (e.g. 100,150)");
   if (c.warmup_epochs >= static_cast<double>(c.epochs))

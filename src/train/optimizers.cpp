@@ -49,14 +49,15 @@ OptimizerHandle make_optimizer(
     const TrainConfig& c,
     std::vector<torch::Tensor> params,
     int64_t steps_per_epoch,
-    int64_t total_steps) {
+    int64_t total_steps,
+    int64_t dither_stream) {
   OptimizerHandle h;
   const std::string& o = c.optimizer;
   const double lr = c.lr.value();
   const bool decoupled = c.decoupled_weight_decay.value_or(false);
   std::optional<DitherOptions> dither;
   if (c.dither)
-    dither = dither_options(c, total_steps);
+    dither = dither_options(c, total_steps).stream(dither_stream);
   if (o == "sgd") {
     h.optimizer = std::make_unique<torch::optim::SGD>(
         params,

@@ -1,5 +1,8 @@
 // The training loop behind `signopt train` and everything a trustworthy run needs around it:
 // run directory, metrics log, atomic checkpoints, exact resume, Ctrl-C and non-finite losses.
+#include <signopt/comm/data_parallel.h>
+#include <signopt/comm/majority_vote.h>
+#include <signopt/comm/process_group.h>
 #include <signopt/data/datasets.h>
 #include <signopt/data/loader.h>
 #include <signopt/diag/probe.h>
@@ -33,6 +36,8 @@
 #include <optional>
 #include <fstream>
 #include <iostream>
+#include <cstdlib>
+#include <cstring>
 #include <sstream>
 #include <thread>
 
@@ -87,6 +92,9 @@ struct LoopState {
   double last_test = 0;
   double best_val = 0;
   double last_val = 0;
+  int64_t window_bytes_sent = 0; // distributed runs: payload bytes of this rank since the last step row
+  int64_t window_bytes_received = 0;
+  double window_comm_s = 0; // seconds in collectives since the last step row
   int64_t metrics_bytes = 0; // length of metrics.csv at the checkpoint
   int64_t probe_bytes = 0; // length of probe.csv at the checkpoint (--probe-every)
 };
@@ -216,10 +224,16 @@ struct Setup {
   OptimizerHandle optimizer;
   torch::Device device = torch::kCPU;
   int64_t steps_per_epoch = 0, total_steps = 0;
+  // Distributed runs (world > 1): the process group and the sign exchange the optimizer calls.
+  int64_t rank = 0, world = 1;
+  std::unique_ptr<comm::Communicator> comm;
+  std::shared_ptr<comm::MajorityVote> vote;
 };
 
-Setup build(const TrainConfig& c) {
+Setup build(const TrainConfig& c, const comm::DistEnv& env) {
   Setup s;
+  s.rank = env.rank;
+  s.world = env.world_size;
   data::SyntheticOptions synthetic;
   synthetic.train_size = c.synthetic_train;
   synthetic.test_size = c.synthetic_test;
@@ -239,10 +253,14 @@ Setup build(const TrainConfig& c) {
   lo.shuffle = true;
   lo.augment = augment;
   lo.seed = c.seed;
+  lo.rank = s.rank;
+  lo.world_size = s.world;
   s.train_loader = std::make_unique<data::BatchLoader>(s.train, s.splits.mean, s.splits.std, lo);
   data::LoaderOptions eval = lo;
   eval.shuffle = false;
   eval.augment = false;
+  eval.rank = 0; // every evaluation covers the whole split
+  eval.world_size = 1;
   s.test_loader = std::make_unique<data::BatchLoader>(s.splits.test, s.splits.mean, s.splits.std, eval);
   if (s.val.size() > 0)
     s.val_loader = std::make_unique<data::BatchLoader>(s.val, s.splits.mean, s.splits.std, eval);
@@ -260,11 +278,87 @@ Setup build(const TrainConfig& c) {
   s.device = resolve_device(c.device);
   s.model->to(s.device); // before the optimizer takes the parameters
   try {
-    s.optimizer = make_optimizer(c, s.model->parameters(), s.steps_per_epoch, s.total_steps);
+    s.optimizer = make_optimizer(c, s.model->parameters(), s.steps_per_epoch, s.total_steps, s.rank);
   } catch (const std::invalid_argument& e) {
     throw ConfigError(std::string("--optimizer ") + c.optimizer + ": " + e.what());
   }
   return s;
+}
+
+// Joins the job (world > 1), gives every rank rank 0's model and sets the exchange the optimizer calls.
+void connect(Setup& s, const TrainConfig& c, const comm::DistEnv& env) {
+  if (env.world_size == 1)
+    return;
+  if (s.device != torch::kCPU)
+    throw ConfigError("--nproc > 1 trains on the CPU (Gloo); --device " + c.device + " is not supported in a distributed run yet");
+  const auto timeout = std::chrono::milliseconds(static_cast<int64_t>(c.dist_timeout * 1000));
+  s.comm = std::make_unique<comm::Communicator>(env, timeout);
+  comm::broadcast_module_(*s.comm, *s.model);
+  if (c.aggregation == "majority-vote") {
+    comm::MajorityVoteOptions options;
+    options.zero(c.vote_zero_sign == "positive" ? comm::ZeroSign::Positive : comm::ZeroSign::Random)
+        .ties(c.vote_ties == "shared-coin" ? comm::TieRule::SharedCoin : comm::TieRule::Zero)
+        .seed(c.seed);
+    s.vote = std::make_shared<comm::MajorityVote>(*s.comm, options);
+    s.optimizer.signopt->set_aggregator(s.vote);
+  } else if (c.aggregation == "ef-sign") {
+    throw ConfigError("--aggregation ef-sign is not implemented yet; use --aggregation allreduce with ef-signsgd");
+  }
+}
+
+// Where this process sits in a job; a TrainConfig's nproc must agree with the launcher's WORLD_SIZE.
+comm::DistEnv job_environment(TrainConfig& c) {
+  comm::DistEnv env;
+  try {
+    env = comm::DistEnv::from_environment();
+  } catch (const std::invalid_argument& e) {
+    throw ConfigError(std::string("the launcher's environment is invalid: ") + e.what());
+  }
+  if (env.world_size == 1 && c.nproc > 1)
+    throw ConfigError(
+        "nproc is " + std::to_string(c.nproc) +
+        " but this process was not started as one of the job's workers (RANK/WORLD_SIZE are not set); start it with "
+        "`signopt train --nproc N`, which launches the workers, or under torchrun --no-python");
+  if (env.world_size > 1 && c.nproc != 1 && c.nproc != env.world_size)
+    throw ConfigError(
+        "nproc " + std::to_string(c.nproc) + " disagrees with the launcher's WORLD_SIZE=" + std::to_string(env.world_size) +
+        " (leave --nproc out under a launcher; a resumed run needs as many workers as it was started with)");
+  c.nproc = env.world_size;
+  return env;
+}
+
+// Test hook (docs/distributed.md): SIGNOPT_FAULT="RANK:STEP:die|hang" makes that rank exit with status 3
+// (die) or stop responding (hang) just before that 0-based step, to exercise the failure handling.
+struct Fault {
+  int64_t rank = -1, step = -1;
+  bool hang = false;
+};
+
+Fault fault_from_environment() {
+  Fault f;
+  const char* v = std::getenv("SIGNOPT_FAULT");
+  if (v == nullptr || *v == '\0')
+    return f;
+  long long rank = -1, step = -1;
+  char kind[8] = "";
+  if (std::sscanf(v, "%lld:%lld:%7s", &rank, &step, kind) != 3 || (std::string(kind) != "die" && std::string(kind) != "hang"))
+    throw ConfigError(std::string("SIGNOPT_FAULT='") + v + "' is not RANK:STEP:die or RANK:STEP:hang");
+  f.rank = rank;
+  f.step = step;
+  f.hang = std::string(kind) == "hang";
+  return f;
+}
+
+void inject_fault(const Fault& f, int64_t rank, int64_t step) {
+  if (f.rank != rank || f.step != step)
+    return;
+  std::fprintf(stderr, "rank %lld: SIGNOPT_FAULT: %s at step %lld\n", static_cast<long long>(rank), f.hang ? "hanging" : "dying",
+               static_cast<long long>(step));
+  std::fflush(stderr);
+  if (!f.hang)
+    std::_Exit(3);
+  for (;;)
+    ::pause();
 }
 
 fs::path default_run_dir(const TrainConfig& c) {
@@ -280,15 +374,19 @@ fs::path default_run_dir(const TrainConfig& c) {
 
 class Run {
  public:
-  Run(TrainConfig config, Setup setup, fs::path dir, bool resuming, std::optional<std::string> progress)
+  // `checkpoint` holds the checkpoint file's bytes when resuming (rank 0 reads it and broadcasts it, since
+  // only rank 0 may have the run directory).
+  Run(TrainConfig config, Setup setup, fs::path dir, std::optional<std::string> checkpoint, std::optional<std::string> progress)
       : c_(std::move(config)),
         s_(std::move(setup)),
         dir_(std::move(dir)),
-        progress_(progress.value_or(c_.progress), c_.log_every) {
-    if (c_.probe_every > 0)
-      monitor_.emplace(c_.probe_beta);
-    if (resuming)
-      load_checkpoint();
+        writer_(s_.rank == 0),
+        progress_(writer_ ? progress.value_or(c_.progress) : "none", c_.log_every),
+        fault_(fault_from_environment()) {
+    if (c_.probe_every > 0 && writer_)
+      monitor_.emplace(c_.probe_beta); // rank 0's own gradients
+    if (checkpoint)
+      load_checkpoint(*checkpoint);
   }
 
   RunOutcome train();
@@ -307,25 +405,42 @@ class Run {
       double img_per_s,
       double elapsed);
   void save_checkpoint(double elapsed);
-  void load_checkpoint();
+  void load_checkpoint(const std::string& bytes);
+  std::string rank_state();
+  void load_rank_state(const std::string& bytes);
+  void exchange_step_figures(double& loss, int64_t& correct, int64_t& count);
+  void average_gradients_if_needed();
+  // Seconds the sign exchange (majority vote or scaled signs) has spent so far in this process.
+  double exchange_seconds() const {
+    double total = 0;
+    if (s_.vote)
+      total += s_.vote->total_stats().total_s();
+    return total;
+  }
   void write_summary(const RunOutcome& outcome, double elapsed, double data_seconds);
 
   TrainConfig c_;
   Setup s_;
   fs::path dir_;
+  bool writer_; // rank 0: the only rank that writes the run directory and prints progress
   Progress progress_;
+  Fault fault_;
+  bool agreed_stop_ = false; // distributed: some rank was asked to stop (decided together each step)
   LoopState st_;
   FILE* metrics_ = nullptr;
   FILE* probe_ = nullptr; // probe.csv with --probe-every
   std::optional<diag::RunningNoiseMonitor> monitor_;
   bool resumed_ = false;
+  int64_t first_step_ = 0; // the step this process started at (summary's per-step communication figures)
+  double comm_seconds_ = 0; // seconds this process spent in collectives during training steps
+  int64_t step_bytes_sent_ = 0, step_bytes_received_ = 0; // payload of those collectives
 };
 
 const char* kProbeColumns =
     "epoch,step,updates,snr_median,snr_above_knee_share,phi,grad_l1,phi_ratio,wrong_sign,gaussian_prediction,gauss_bound\n";
 
 void Run::open_probe(bool resuming) {
-  if (!monitor_)
+  if (!monitor_ || !writer_)
     return;
   const fs::path path = dir_ / "probe.csv";
   if (resuming && fs::exists(path)) {
@@ -381,6 +496,8 @@ void Run::close_files() {
 }
 
 void Run::open_metrics(bool resuming) {
+  if (!writer_)
+    return;
   const fs::path path = dir_ / "metrics.csv";
   if (resuming) {
     // Rows written after the checkpoint are replayed by this run: cut them off.
@@ -409,6 +526,8 @@ void Run::write_row(
     double lr,
     double img_per_s,
     double elapsed) {
+  if (!writer_)
+    return;
   const bool hybrid = s_.optimizer.hybrid != nullptr;
   const char* phase = hybrid ? (s_.optimizer.hybrid->phase() == HybridPhase::Sgd ? "sgd" : "sign") : "";
   char calibrated[32] = "";
@@ -417,9 +536,17 @@ void Run::write_row(
   char dither[32] = "";
   if (c_.dither && s_.optimizer.signopt != nullptr)
     std::snprintf(dither, sizeof dither, "%.8g", s_.optimizer.signopt->last_dither_alpha());
+  // Distributed step rows: this rank's payload bytes and seconds in collectives, per step of the window.
+  char sent[32] = "", received[32] = "", comm_s[32] = "";
+  if (s_.comm && std::string(kind) == "step" && st_.window_batches > 0) {
+    const double b = static_cast<double>(st_.window_batches);
+    std::snprintf(sent, sizeof sent, "%.0f", static_cast<double>(st_.window_bytes_sent) / b);
+    std::snprintf(received, sizeof received, "%.0f", static_cast<double>(st_.window_bytes_received) / b);
+    std::snprintf(comm_s, sizeof comm_s, "%.6f", st_.window_comm_s / b);
+  }
   std::fprintf(
       metrics_,
-      "%s,%s,%lld,%lld,%.8g,%.6g,%.8g,%s,%s,%s,%.1f,%.2f\n",
+      "%s,%s,%lld,%lld,%.8g,%.6g,%.8g,%s,%s,%s,%s,%s,%s,%.1f,%.2f\n",
       kind,
       split,
       static_cast<long long>(st_.epoch + 1),
@@ -430,12 +557,54 @@ void Run::write_row(
       phase,
       calibrated,
       dither,
+      sent,
+      received,
+      comm_s,
       img_per_s,
       elapsed);
   std::fflush(metrics_);
 }
 
+// This rank's part of a distributed checkpoint: what differs between ranks (optimizer state such as each
+// worker's own momentum, the CPU generator, the module buffers like BatchNorm statistics).
+std::string Run::rank_state() {
+  torch::serialize::OutputArchive archive, optimizer_archive;
+  s_.optimizer.optimizer->save(optimizer_archive);
+  archive.write("optimizer", optimizer_archive);
+  archive.write("rng", at::detail::getDefaultCPUGenerator().get_state());
+  const auto buffers = s_.model->buffers();
+  for (size_t i = 0; i < buffers.size(); ++i)
+    archive.write("buffer_" + std::to_string(i), buffers[i], /*is_buffer=*/true);
+  std::ostringstream out;
+  archive.save_to(out);
+  return out.str();
+}
+
+void Run::load_rank_state(const std::string& bytes) {
+  torch::serialize::InputArchive archive, optimizer_archive;
+  archive.load_from(bytes.data(), bytes.size(), s_.device);
+  archive.read("optimizer", optimizer_archive);
+  s_.optimizer.optimizer->load(optimizer_archive);
+  torch::Tensor rng;
+  archive.read("rng", rng);
+  at::Generator generator = at::detail::getDefaultCPUGenerator();
+  generator.set_state(rng.to(torch::kCPU));
+  torch::NoGradGuard no_grad;
+  const auto buffers = s_.model->buffers();
+  for (size_t i = 0; i < buffers.size(); ++i) {
+    torch::Tensor b;
+    archive.read("buffer_" + std::to_string(i), b, /*is_buffer=*/true);
+    buffers[i].copy_(b);
+  }
+}
+
 void Run::save_checkpoint(double elapsed) {
+  // Distributed: every rank's own state travels to rank 0, which writes the one checkpoint file.
+  std::vector<std::string> ranks;
+  if (s_.comm)
+    ranks = comm::allgather_bytes(*s_.comm, rank_state());
+  if (!writer_)
+    return;
   std::fflush(metrics_);
   ::fsync(fileno(metrics_));
   st_.metrics_bytes = static_cast<int64_t>(std::ftell(metrics_));
@@ -470,6 +639,15 @@ void Run::save_checkpoint(double elapsed) {
   putd("last_val", st_.last_val);
   put("metrics_bytes", st_.metrics_bytes);
   put("probe_bytes", st_.probe_bytes);
+  put("window_bytes_sent", st_.window_bytes_sent);
+  put("window_bytes_received", st_.window_bytes_received);
+  putd("window_comm_s", st_.window_comm_s);
+  put("world_size", s_.world);
+  for (size_t r = 0; r < ranks.size(); ++r) {
+    auto blob = torch::empty({static_cast<int64_t>(ranks[r].size())}, torch::kUInt8);
+    std::memcpy(blob.data_ptr<uint8_t>(), ranks[r].data(), ranks[r].size());
+    archive.write("rank_" + std::to_string(r), blob, /*is_buffer=*/true);
+  }
   if (monitor_)
     monitor_->save(archive, "probe");
   archive.write("rng", at::detail::getDefaultCPUGenerator().get_state());
@@ -478,18 +656,22 @@ void Run::save_checkpoint(double elapsed) {
   commit_file(tmp, path);
 }
 
-void Run::load_checkpoint() {
+void Run::load_checkpoint(const std::string& bytes) {
   const fs::path path = dir_ / kCheckpoint;
-  if (!fs::exists(path))
-    throw ConfigError(
-        path.string() + " not found: the run stopped before its first checkpoint; start it again without --resume");
   torch::serialize::InputArchive archive;
   try {
     // Tensors go straight to the run's device, so parameters and optimizer state stay together.
-    archive.load_from(path.string(), s_.device);
+    archive.load_from(bytes.data(), bytes.size(), s_.device);
   } catch (const c10::Error& e) {
     throw ConfigError(path.string() + " is unreadable or corrupt: " + e.what_without_backtrace());
   }
+  int64_t saved_world = 1;
+  if (c10::IValue v; archive.try_read("loop.world_size", v))
+    saved_world = v.toInt();
+  if (saved_world != s_.world)
+    throw ConfigError(
+        path.string() + " was written by a job of " + std::to_string(saved_world) + " worker(s); resume it with " +
+        std::to_string(saved_world) + " (this job has " + std::to_string(s_.world) + ")");
   torch::serialize::InputArchive model_archive, optimizer_archive;
   archive.read("model", model_archive);
   archive.read("optimizer", optimizer_archive);
@@ -519,6 +701,12 @@ void Run::load_checkpoint() {
   st_.metrics_bytes = get("metrics_bytes").toInt();
   if (c10::IValue v; archive.try_read("loop.probe_bytes", v))
     st_.probe_bytes = v.toInt(); // absent in checkpoints written before --probe-every existed
+  if (c10::IValue v; archive.try_read("loop.window_bytes_sent", v))
+    st_.window_bytes_sent = v.toInt();
+  if (c10::IValue v; archive.try_read("loop.window_bytes_received", v))
+    st_.window_bytes_received = v.toInt();
+  if (c10::IValue v; archive.try_read("loop.window_comm_s", v))
+    st_.window_comm_s = v.toDouble();
   if (monitor_)
     monitor_->load(archive, "probe");
   torch::Tensor rng;
@@ -526,10 +714,19 @@ void Run::load_checkpoint() {
   rng = rng.to(torch::kCPU);
   at::Generator generator = at::detail::getDefaultCPUGenerator();
   generator.set_state(rng);
+  if (s_.comm) {
+    torch::Tensor blob;
+    if (!archive.try_read("rank_" + std::to_string(s_.rank), blob, /*is_buffer=*/true))
+      throw ConfigError(path.string() + " has no state for rank " + std::to_string(s_.rank));
+    blob = blob.to(torch::kCPU).contiguous();
+    load_rank_state(std::string(reinterpret_cast<const char*>(blob.data_ptr<uint8_t>()), static_cast<size_t>(blob.numel())));
+  }
   resumed_ = true;
 }
 
 void Run::write_summary(const RunOutcome& outcome, double elapsed, double data_seconds) {
+  if (!writer_)
+    return;
   json j;
   j["status"] = outcome.status == RunStatus::Completed ? "completed"
       : outcome.status == RunStatus::Interrupted       ? "interrupted"
@@ -549,7 +746,15 @@ void Run::write_summary(const RunOutcome& outcome, double elapsed, double data_s
     j["best_val_accuracy"] = st_.best_val;
   }
   j["wall_time_s"] = elapsed;
-  j["train_images_per_s"] = elapsed > 0 ? static_cast<double>(st_.step * c_.batch_size) / elapsed : 0.0;
+  j["train_images_per_s"] = elapsed > 0 ? static_cast<double>(st_.step * c_.batch_size * s_.world) / elapsed : 0.0;
+  j["world_size"] = s_.world;
+  if (s_.comm) {
+    j["aggregation"] = c_.aggregation;
+    const double steps = static_cast<double>(std::max<int64_t>(1, st_.step - first_step_));
+    j["bytes_sent_per_step"] = static_cast<double>(step_bytes_sent_) / steps; // rank 0, this process's steps
+    j["bytes_received_per_step"] = static_cast<double>(step_bytes_received_) / steps;
+    j["comm_seconds_per_step"] = comm_seconds_ / steps;
+  }
   j["data_time_fraction"] = elapsed > 0 ? data_seconds / elapsed : 0.0;
   j["parameters"] = models::count_parameters(*s_.model);
   if (s_.optimizer.hybrid) {
@@ -560,6 +765,29 @@ void Run::write_summary(const RunOutcome& outcome, double elapsed, double data_s
     j["skipped_steps"] = s_.optimizer.signopt->skipped_steps();
   j["signopt_version"] = SIGNOPT_VERSION_STRING;
   write_file_atomic(dir_ / "summary.json", j.dump(2) + "\n");
+}
+
+// Distributed: one allreduce per step of the figures every rank needs identically: the batch's mean loss
+// (averaged over ranks), correct predictions and images (summed), and whether any rank was asked to stop.
+void Run::exchange_step_figures(double& loss, int64_t& correct, int64_t& count) {
+  if (!s_.comm)
+    return;
+  auto t = torch::tensor({loss, static_cast<double>(correct), static_cast<double>(count), g_stop.load() ? 1.0 : 0.0}, torch::kFloat64);
+  s_.comm->allreduce_sum_(t);
+  const auto a = t.accessor<double, 1>();
+  loss = a[0] / static_cast<double>(s_.world);
+  correct = std::llround(a[1]);
+  count = std::llround(a[2]);
+  agreed_stop_ = a[3] > 0;
+}
+
+// Full-precision averaging: --aggregation allreduce, and the hybrid once it has switched to SGD.
+void Run::average_gradients_if_needed() {
+  if (!s_.comm)
+    return;
+  const bool sgd_phase = s_.optimizer.hybrid != nullptr && s_.optimizer.hybrid->phase() == HybridPhase::Sgd;
+  if (c_.aggregation == "allreduce" || sgd_phase)
+    comm::average_gradients_(*s_.comm, s_.model->parameters());
 }
 
 RunOutcome Run::train() {
@@ -578,6 +806,7 @@ RunOutcome Run::train() {
   auto elapsed = [&] { return st_.elapsed + std::chrono::duration<double>(Clock::now() - start).count(); };
   double lr = 0;
   const int64_t limit = c_.max_steps > 0 ? std::min(c_.max_steps, s_.total_steps) : s_.total_steps;
+  first_step_ = st_.step;
   if (resumed_)
     progress_.message("resuming " + dir_.string() + " at epoch " + std::to_string(st_.epoch + 1) + ", step " + std::to_string(st_.step));
   bool stopped_early = false;
@@ -586,9 +815,12 @@ RunOutcome Run::train() {
       if (s_.optimizer.signopt)
         s_.optimizer.signopt->set_epoch(st_.epoch);
       for (; st_.batch < spe && st_.step < limit; ++st_.batch) {
-        if (g_stop.load() || st_.step == g_stop_at.load()) {
+        // A distributed job stops where its ranks agreed to (the step figures carry every rank's request).
+        const bool stop = st_.step == g_stop_at.load() || (s_.comm ? agreed_stop_ : g_stop.load());
+        if (stop) {
           g_stop.store(false);
           g_stop_at.store(-1);
+          agreed_stop_ = false;
           save_checkpoint(elapsed());
           outcome.status = RunStatus::Interrupted;
           outcome.steps = st_.step;
@@ -599,6 +831,7 @@ RunOutcome Run::train() {
           close_files();
           return outcome;
         }
+        inject_fault(fault_, s_.rank, st_.step);
         lr = scheduled_lr(c_, st_.step, spe, s_.total_steps);
         for (auto& group : opt.param_groups())
           group.options().set_lr(lr);
@@ -609,7 +842,14 @@ RunOutcome Run::train() {
         opt.zero_grad();
         const auto logits = model.forward(images);
         const auto loss = torch::nn::functional::cross_entropy(logits, labels);
-        const double loss_value = loss.item<double>();
+        double loss_value = loss.item<double>();
+        int64_t n = batch.labels.size(0);
+        int64_t correct = logits.argmax(1).eq(labels).sum().item<int64_t>();
+        const int64_t sent_before = s_.comm ? s_.comm->bytes_sent() : 0;
+        const int64_t received_before = s_.comm ? s_.comm->bytes_received() : 0;
+        const auto comm_start = Clock::now();
+        exchange_step_figures(loss_value, correct, n); // the whole job's figures, identical on every rank
+        double comm_s = std::chrono::duration<double>(Clock::now() - comm_start).count();
         if (!std::isfinite(loss_value)) {
           throw std::runtime_error(
               "the training loss became " + std::string(std::isnan(loss_value) ? "NaN" : "infinite") + " at epoch " +
@@ -618,10 +858,22 @@ RunOutcome Run::train() {
         }
         loss.backward();
         probe_step(c_.probe_every > 0 && (st_.step + 1) % c_.probe_every == 0);
+        const auto average_start = Clock::now();
+        average_gradients_if_needed();
+        comm_s += std::chrono::duration<double>(Clock::now() - average_start).count();
+        const double exchange_before = exchange_seconds();
         opt.step();
         ++st_.step;
-        const int64_t n = batch.labels.size(0);
-        const int64_t correct = logits.argmax(1).eq(labels).sum().item<int64_t>();
+        if (s_.comm) {
+          comm_s += exchange_seconds() - exchange_before;
+          const int64_t sent = s_.comm->bytes_sent() - sent_before, received = s_.comm->bytes_received() - received_before;
+          st_.window_bytes_sent += sent;
+          st_.window_bytes_received += received;
+          st_.window_comm_s += comm_s;
+          step_bytes_sent_ += sent;
+          step_bytes_received_ += received;
+          comm_seconds_ += comm_s;
+        }
         st_.window_loss += loss_value;
         st_.window_correct += correct;
         st_.window_count += n;
@@ -633,7 +885,7 @@ RunOutcome Run::train() {
         images_since_window += n;
         const double window_seconds = std::chrono::duration<double>(Clock::now() - window_start).count();
         const double rate = window_seconds > 0 ? images_since_window / window_seconds : 0;
-        const double eta = rate > 0 ? static_cast<double>((limit - st_.step) * c_.batch_size) / rate : 0;
+        const double eta = rate > 0 ? static_cast<double>((limit - st_.step) * c_.batch_size * s_.world) / rate : 0;
         progress_.step(
             st_.epoch,
             epochs,
@@ -657,6 +909,9 @@ RunOutcome Run::train() {
           st_.window_correct = 0;
           st_.window_count = 0;
           st_.window_batches = 0;
+          st_.window_bytes_sent = 0;
+          st_.window_bytes_received = 0;
+          st_.window_comm_s = 0;
           window_start = Clock::now();
           images_since_window = 0;
         }
@@ -684,7 +939,7 @@ RunOutcome Run::train() {
       char buf[160];
       std::snprintf(buf, sizeof buf, "  train loss %.4f", st_.epoch_loss / std::max<int64_t>(1, st_.epoch_batches));
       line += buf;
-      if (s_.val_loader) {
+      if (s_.val_loader && writer_) {
         const auto val = evaluate(model, *s_.val_loader, c_.eval_batch_size, s_.device);
         st_.last_val = val.accuracy;
         st_.best_val = std::max(st_.best_val, val.accuracy);
@@ -692,7 +947,8 @@ RunOutcome Run::train() {
         std::snprintf(buf, sizeof buf, "  val accuracy %.2f%%", val.accuracy);
         line += buf;
       }
-      const auto test = evaluate(model, *s_.test_loader, c_.eval_batch_size, s_.device);
+      // Rank 0 evaluates (the parameters are the same on every rank); the others wait at the checkpoint.
+      const auto test = writer_ ? evaluate(model, *s_.test_loader, c_.eval_batch_size, s_.device) : Evaluation{};
       st_.last_test = test.accuracy;
       st_.best_test = std::max(st_.best_test, test.accuracy);
       write_row("epoch", "test", test.loss, test.accuracy, lr, 0, elapsed());
@@ -726,7 +982,7 @@ RunOutcome Run::train() {
   }
   if (stopped_early) {
     // --max-steps: evaluate the model where it stopped, so the run still reports a result.
-    const auto test = evaluate(model, *s_.test_loader, c_.eval_batch_size, s_.device);
+    const auto test = writer_ ? evaluate(model, *s_.test_loader, c_.eval_batch_size, s_.device) : Evaluation{};
     st_.last_test = test.accuracy;
     st_.best_test = std::max(st_.best_test, test.accuracy);
     write_row("final", "test", test.loss, test.accuracy, lr, 0, elapsed());
@@ -741,8 +997,15 @@ RunOutcome Run::train() {
   return outcome;
 }
 
+// --threads 0: all cores, shared evenly among the workers on this machine (LOCAL_WORLD_SIZE, set by
+// torchrun and by `signopt train --nproc`).
 int resolve_threads(int64_t threads) {
-  return static_cast<int>(threads > 0 ? threads : std::max(1u, std::thread::hardware_concurrency()));
+  if (threads > 0)
+    return static_cast<int>(threads);
+  int64_t local_workers = 1;
+  if (const char* v = std::getenv("LOCAL_WORLD_SIZE"); v != nullptr && std::atoll(v) > 0)
+    local_workers = std::atoll(v);
+  return static_cast<int>(std::max<int64_t>(1, std::max(1u, std::thread::hardware_concurrency()) / local_workers));
 }
 
 } // namespace
@@ -759,6 +1022,9 @@ const std::vector<std::string>& metrics_columns() {
       "phase",
       "calibrated_lr",
       "dither_alpha",
+      "bytes_sent",
+      "bytes_received",
+      "comm_s",
       "img_per_s",
       "elapsed_s"};
   return cols;
@@ -777,11 +1043,8 @@ void install_interrupt_handler() {
   std::signal(SIGTERM, on_interrupt);
 }
 
-RunOutcome run_training(TrainConfig config) {
-  resolve_defaults(config);
-  at::set_num_threads(resolve_threads(config.threads));
-  // Everything that can fail on bad input happens before the run directory exists.
-  Setup setup = build(config);
+// The run directory of a new run: config.out or a fresh runs/<timestamp>-<optimizer>, created empty.
+fs::path create_run_dir(const TrainConfig& config) {
   const fs::path dir = config.out.empty() ? default_run_dir(config) : fs::path(config.out);
   if (fs::exists(dir) && !(fs::is_directory(dir) && fs::is_empty(dir)))
     throw ConfigError(
@@ -791,30 +1054,68 @@ RunOutcome run_training(TrainConfig config) {
   fs::create_directories(dir, ec);
   if (ec)
     throw ConfigError("cannot create run directory " + dir.string() + ": " + ec.message());
+  return dir;
+}
+
+RunOutcome run_training(TrainConfig config) {
+  resolve_defaults(config);
+  const comm::DistEnv env = job_environment(config);
+  at::set_num_threads(resolve_threads(config.threads));
+  // Everything that can fail on bad input happens before the run directory exists (on every rank alike).
+  Setup setup = build(config, env);
+  connect(setup, config, env);
+  // Rank 0 creates the run directory; the others learn its name, or why it could not be made.
+  std::string dir_text, problem;
+  if (setup.rank == 0) {
+    try {
+      dir_text = create_run_dir(config).string();
+    } catch (const ConfigError& e) {
+      problem = e.what();
+    }
+  }
+  if (setup.comm) {
+    problem = comm::broadcast_bytes(*setup.comm, problem);
+    dir_text = comm::broadcast_bytes(*setup.comm, dir_text);
+  }
+  if (!problem.empty())
+    throw ConfigError(setup.rank == 0 ? problem : "rank 0: " + problem);
+  const fs::path dir(dir_text);
   config.out = dir.string();
-  write_file_atomic(dir / "config.json", to_json_text(config));
-  std::printf(
-      "signopt %s: %s on %s (%lld train / %lld test images), %s with %lld parameters, %lld epochs x %lld steps of "
-      "batch %lld, lr %g, %d threads -> %s\n",
-      SIGNOPT_VERSION_STRING,
-      config.optimizer.c_str(),
-      config.dataset.c_str(),
-      static_cast<long long>(setup.train.size()),
-      static_cast<long long>(setup.splits.test.size()),
-      config.model.c_str(),
-      static_cast<long long>(models::count_parameters(*setup.model)),
-      static_cast<long long>(config.epochs),
-      static_cast<long long>(setup.steps_per_epoch),
-      static_cast<long long>(config.batch_size),
-      config.lr.value(),
-      at::get_num_threads(),
-      dir.string().c_str());
-  std::fflush(stdout);
-  Run run(config, std::move(setup), dir, false, std::nullopt);
-  return run.train();
+  if (setup.rank == 0) {
+    write_file_atomic(dir / "config.json", to_json_text(config));
+    std::string job;
+    if (setup.world > 1)
+      job = ", " + std::to_string(setup.world) + " workers (" + config.aggregation + ", batch " +
+          std::to_string(config.batch_size) + " each)";
+    std::printf(
+        "signopt %s: %s on %s (%lld train / %lld test images), %s with %lld parameters, %lld epochs x %lld steps of "
+        "batch %lld, lr %g, %d threads%s -> %s\n",
+        SIGNOPT_VERSION_STRING,
+        config.optimizer.c_str(),
+        config.dataset.c_str(),
+        static_cast<long long>(setup.train.size()),
+        static_cast<long long>(setup.splits.test.size()),
+        config.model.c_str(),
+        static_cast<long long>(models::count_parameters(*setup.model)),
+        static_cast<long long>(config.epochs),
+        static_cast<long long>(setup.steps_per_epoch),
+        static_cast<long long>(config.batch_size * setup.world),
+        config.lr.value(),
+        at::get_num_threads(),
+        job.c_str(),
+        dir.string().c_str());
+    std::fflush(stdout);
+  }
+  const int64_t rank = setup.rank, world = setup.world;
+  Run run(config, std::move(setup), dir, std::nullopt, std::nullopt);
+  RunOutcome outcome = run.train();
+  outcome.rank = rank;
+  outcome.world_size = world;
+  return outcome;
 }
 
 RunOutcome resume_training(const std::string& run_dir, const ResumeOverrides& overrides) {
+  // Every rank reads the run directory (one machine, or a shared filesystem); only rank 0 writes it.
   const fs::path dir(run_dir);
   if (!fs::is_directory(dir))
     throw ConfigError("--resume " + run_dir + ": no such run directory");
@@ -825,10 +1126,20 @@ RunOutcome resume_training(const std::string& run_dir, const ResumeOverrides& ov
   if (overrides.threads)
     config.threads = *overrides.threads;
   resolve_defaults(config);
+  const fs::path checkpoint = dir / kCheckpoint;
+  if (!fs::exists(checkpoint))
+    throw ConfigError(
+        checkpoint.string() + " not found: the run stopped before its first checkpoint; start it again without --resume");
+  const comm::DistEnv env = job_environment(config);
   at::set_num_threads(resolve_threads(config.threads));
-  Setup setup = build(config);
-  Run run(config, std::move(setup), dir, true, overrides.progress);
-  return run.train();
+  Setup setup = build(config, env);
+  connect(setup, config, env);
+  const int64_t rank = setup.rank, world = setup.world;
+  Run run(config, std::move(setup), dir, read_file(checkpoint), overrides.progress);
+  RunOutcome outcome = run.train();
+  outcome.rank = rank;
+  outcome.world_size = world;
+  return outcome;
 }
 
 } // namespace signopt::train

@@ -8,6 +8,7 @@
 #include <torch/types.h>
 
 #include <cstdint>
+#include <string>
 #include <vector>
 
 namespace signopt::comm {
@@ -28,5 +29,14 @@ void broadcast_module_(Communicator& comm, const torch::nn::Module& module, int6
 /// throws std::invalid_argument on every rank, naming both sizes, when two ranks differ. A gradient that is
 /// not a dense CPU float32/float64 tensor throws std::invalid_argument naming the parameter.
 void average_gradients_(Communicator& comm, const std::vector<torch::Tensor>& params);
+
+/// Returns root's `data` on every rank (the other ranks' arguments are ignored): two broadcasts, the length
+/// and the bytes. Used for the config and the checkpoint of a resumed run, which only rank 0 can read.
+std::string broadcast_bytes(Communicator& comm, const std::string& data, int64_t root = 0);
+
+/// Returns every rank's `data`, indexed by rank, on every rank: an allgather of the lengths, then one of
+/// the bytes padded to the longest (so each rank receives (W - 1) times the longest length). Used to bring
+/// every rank's optimizer state to rank 0 for its checkpoint.
+std::vector<std::string> allgather_bytes(Communicator& comm, const std::string& data);
 
 } // namespace signopt::comm

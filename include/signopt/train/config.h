@@ -82,6 +82,17 @@ struct TrainConfig {
   double lr_decay = 0.1;
   double min_lr = 0.0; ///< cosine floor.
 
+  // Distributed data-parallel training (docs/distributed.md).
+  /// Workers of the job. > 1 without a launcher: `signopt train` starts that many local workers itself; under
+  /// a launcher (RANK/WORLD_SIZE set) it is WORLD_SIZE (1 = take it from the launcher).
+  int64_t nproc = 1;
+  /// How workers combine their updates: auto (resolved: allreduce for sgd, adam, adamw, lion; majority-vote
+  /// for signsgd, signum, dithered-signum, hybrid) | allreduce | majority-vote | ef-sign (ef-signsgd).
+  std::string aggregation = "auto";
+  std::string vote_ties = "zero"; ///< zero | shared-coin (comm::TieRule).
+  std::string vote_zero_sign = "random"; ///< random | positive (comm::ZeroSign).
+  double dist_timeout = 300; ///< Seconds any collective may wait for a peer before the job fails.
+
   // Run directory and logging.
   std::string out; ///< "" = runs/<timestamp>-<optimizer>.
   int64_t log_every = 50; ///< Steps between metric rows (and progress lines without a terminal).

@@ -22,11 +22,14 @@ struct OptimizerHandle {
 
 /// Makes the optimizer of a resolved config (resolve_defaults() must have run) for `params`.
 /// `steps_per_epoch` and `total_steps` place the hybrid's epoch switch and the dither horizon.
+/// `dither_stream` keys the dither draws (DitherOptions::stream): a distributed run passes its rank, so
+/// that each worker dithers with its own noise.
 OptimizerHandle make_optimizer(
     const TrainConfig& config,
     std::vector<torch::Tensor> params,
     int64_t steps_per_epoch,
-    int64_t total_steps);
+    int64_t total_steps,
+    int64_t dither_stream = 0);
 
 /// The learning rate of 0-based step `step`: linear warmup over warmup_epochs, then constant,
 /// cosine (to min_lr at total_steps) or step decay at the milestones (epochs).

@@ -20,6 +20,8 @@ struct RunOutcome {
   double final_test_accuracy = 0; ///< Percent.
   double best_test_accuracy = 0;
   int64_t steps = 0;
+  int64_t rank = 0; ///< This process's rank in a distributed job (0 alone); only rank 0's figures are filled.
+  int64_t world_size = 1; ///< Workers of the job.
 };
 
 /// Command-line overrides accepted together with --resume (nothing else may change a run).
@@ -29,6 +31,9 @@ struct ResumeOverrides {
 };
 
 /// Trains with `config` into a new run directory (config.out, or runs/<timestamp>-<optimizer>).
+/// In a distributed job (RANK/WORLD_SIZE set by a launcher; docs/distributed.md) every rank calls it with
+/// the same config: rank 0 creates and writes the run directory, the others train their data shards and
+/// exchange their steps as config.aggregation says.
 /// Bad configuration or data throw ConfigError / data::DataError before anything is written.
 /// Failures after the directory exists (non-finite loss, I/O) return status Failed with the
 /// reason; the last checkpoint stays intact. SIGINT during training checkpoints and returns

@@ -1,0 +1,200 @@
+// `signopt train --nproc N`: the built-in launcher that starts N local workers of a distributed job the way
+// torchrun does (RANK, WORLD_SIZE, LOCAL_RANK, LOCAL_WORLD_SIZE, MASTER_ADDR, MASTER_PORT), forwards Ctrl-C,
+// and ends the whole job when a worker fails.
+#include "commands.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <cerrno>
+#include <csignal>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+std::atomic<int> g_launcher_signals{0};
+
+extern "C" void on_launcher_signal(int) {
+  g_launcher_signals.fetch_add(1);
+}
+
+// A loopback port that was free a moment ago (the kernel's pick for port 0), for rank 0's TCPStore.
+int free_loopback_port() {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0)
+    throw std::runtime_error("cannot open a socket to choose MASTER_PORT; set MASTER_PORT yourself");
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = 0;
+  socklen_t len = sizeof(addr);
+  const bool ok = ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0 &&
+      ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0;
+  ::close(fd);
+  if (!ok)
+    throw std::runtime_error("cannot bind a loopback socket to choose MASTER_PORT; set MASTER_PORT yourself");
+  return ntohs(addr.sin_port);
+}
+
+std::string describe(int status) {
+  if (WIFSIGNALED(status))
+    return "was killed by signal " + std::to_string(WTERMSIG(status)) + " (" + strsignal(WTERMSIG(status)) + ")";
+  return "exited with status " + std::to_string(WEXITSTATUS(status));
+}
+
+int exit_code(int status) {
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+} // namespace
+
+int launch_workers(const std::vector<std::string>& train_args, int64_t nproc, double dist_timeout) {
+  const std::string exe = std::filesystem::read_symlink("/proc/self/exe").string();
+  const char* port_env = std::getenv("MASTER_PORT");
+  const std::string port = port_env != nullptr && *port_env != '\0' ? port_env : std::to_string(free_loopback_port());
+  std::printf(
+      "signopt: launching %lld workers on this machine (rendezvous 127.0.0.1:%s, --dist-timeout %gs)\n",
+      static_cast<long long>(nproc),
+      port.c_str(),
+      dist_timeout);
+  std::fflush(stdout);
+
+  // The workers run in their own process group: a Ctrl-C at the terminal reaches only this launcher, which
+  // forwards exactly one SIGINT per signal (two would make a worker quit without its checkpoint).
+  std::signal(SIGINT, on_launcher_signal);
+  std::signal(SIGTERM, on_launcher_signal);
+  std::vector<pid_t> pids(static_cast<size_t>(nproc), -1);
+  std::vector<int> statuses(static_cast<size_t>(nproc), 0);
+  std::vector<bool> running(static_cast<size_t>(nproc), false);
+  for (int64_t r = 0; r < nproc; ++r) {
+    const pid_t pid = ::fork();
+    if (pid < 0) {
+      std::perror("signopt: fork");
+      for (int64_t k = 0; k < r; ++k)
+        ::kill(pids[static_cast<size_t>(k)], SIGKILL);
+      return 1;
+    }
+    if (pid == 0) {
+      ::setpgid(0, 0);
+      ::prctl(PR_SET_PDEATHSIG, SIGKILL); // no worker outlives a launcher that was killed
+      std::signal(SIGINT, SIG_DFL);
+      std::signal(SIGTERM, SIG_DFL);
+      ::setenv("RANK", std::to_string(r).c_str(), 1);
+      ::setenv("LOCAL_RANK", std::to_string(r).c_str(), 1);
+      ::setenv("WORLD_SIZE", std::to_string(nproc).c_str(), 1);
+      ::setenv("LOCAL_WORLD_SIZE", std::to_string(nproc).c_str(), 1);
+      ::setenv("MASTER_ADDR", "127.0.0.1", 1);
+      ::setenv("MASTER_PORT", port.c_str(), 1);
+      ::unsetenv("TORCHELASTIC_USE_AGENT_STORE");
+      ::unsetenv("TORCHELASTIC_RESTART_COUNT");
+      std::vector<std::string> argv_strings = {exe, "train"};
+      argv_strings.insert(argv_strings.end(), train_args.begin(), train_args.end());
+      std::vector<char*> argv;
+      for (auto& a : argv_strings)
+        argv.push_back(a.data());
+      argv.push_back(nullptr);
+      ::execv(exe.c_str(), argv.data());
+      std::fprintf(stderr, "signopt: cannot start worker %lld (%s): %s\n", static_cast<long long>(r), exe.c_str(), strerror(errno));
+      std::_Exit(127);
+    }
+    pids[static_cast<size_t>(r)] = pid;
+    running[static_cast<size_t>(r)] = true;
+  }
+
+  // Wait for every worker. After the first failure the others get --dist-timeout (plus a margin) to notice
+  // it in their next collective and exit with their own error; whoever is still there then has hung.
+  int forwarded = 0;
+  int64_t first_failure = -1;
+  Clock::time_point deadline = Clock::time_point::max();
+  int64_t left = nproc;
+  std::vector<int64_t> killed;
+  while (left > 0) {
+    const int signals = g_launcher_signals.load();
+    for (; forwarded < signals; ++forwarded)
+      for (int64_t r = 0; r < nproc; ++r)
+        if (running[static_cast<size_t>(r)])
+          ::kill(pids[static_cast<size_t>(r)], SIGINT);
+    int status = 0;
+    const pid_t pid = ::waitpid(-1, &status, WNOHANG);
+    if (pid > 0) {
+      for (int64_t r = 0; r < nproc; ++r) {
+        if (pids[static_cast<size_t>(r)] != pid || !running[static_cast<size_t>(r)])
+          continue;
+        running[static_cast<size_t>(r)] = false;
+        statuses[static_cast<size_t>(r)] = status;
+        --left;
+        const int code = exit_code(status);
+        if (code != 0 && code != 130 && first_failure < 0) {
+          first_failure = r;
+          std::fprintf(
+              stderr,
+              "signopt: rank %lld %s; waiting up to %.0f s for the other workers to stop\n",
+              static_cast<long long>(r),
+              describe(status).c_str(),
+              dist_timeout + 10);
+          deadline = Clock::now() + std::chrono::milliseconds(static_cast<int64_t>((dist_timeout + 10) * 1000));
+        }
+      }
+      continue;
+    }
+    if (Clock::now() > deadline) {
+      for (int64_t r = 0; r < nproc; ++r) {
+        if (!running[static_cast<size_t>(r)])
+          continue;
+        ::kill(pids[static_cast<size_t>(r)], SIGKILL);
+        killed.push_back(r);
+      }
+      deadline = Clock::time_point::max();
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  for (int64_t r : killed)
+    std::fprintf(
+        stderr,
+        "signopt: rank %lld did not exit within %.0f s after rank %lld failed (it hung?) and was killed\n",
+        static_cast<long long>(r),
+        dist_timeout + 10,
+        static_cast<long long>(first_failure));
+  if (first_failure >= 0) {
+    if (!killed.empty()) {
+      std::string ranks;
+      for (int64_t r : killed)
+        ranks += (ranks.empty() ? "" : ", ") + std::to_string(r);
+      std::fprintf(
+          stderr,
+          "error: the distributed job failed: rank %s stopped responding (killed); the other ranks failed waiting for it\n",
+          ranks.c_str());
+      return 1;
+    }
+    std::fprintf(
+        stderr,
+        "error: the distributed job failed: rank %lld %s first (its error is above)\n",
+        static_cast<long long>(first_failure),
+        describe(statuses[static_cast<size_t>(first_failure)]).c_str());
+    // A configuration error that every rank found is still a configuration error (2).
+    const int code = exit_code(statuses[0]);
+    for (int64_t r = 1; r < nproc; ++r)
+      if (exit_code(statuses[static_cast<size_t>(r)]) != code)
+        return 1;
+    return code == 2 ? 2 : 1;
+  }
+  for (int64_t r = 0; r < nproc; ++r)
+    if (exit_code(statuses[static_cast<size_t>(r)]) == 130)
+      return 130;
+  return 0;
+}
