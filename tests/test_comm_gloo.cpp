@@ -1,5 +1,6 @@
 // Tests of signopt::comm: DistEnv parsing, and Gloo collectives across real processes on loopback (this
 // binary re-executes itself as the ranks of a job), including ranks that die or hang, and torchrun.
+#include <signopt/comm/data_parallel.h>
 #include <signopt/comm/process_group.h>
 
 #include <gtest/gtest.h>
@@ -183,6 +184,22 @@ void scenario_collectives(Communicator& comm) {
 
   comm.barrier();
   expect_bytes(0, 0, "barrier");
+
+  // Byte strings (the trainer's config, checkpoint and per-rank states): every byte value, lengths that
+  // differ between ranks, an empty string.
+  auto bytes_of = [](int64_t rank) {
+    std::string b(static_cast<size_t>(rank * 300), '\0');
+    for (size_t i = 0; i < b.size(); ++i)
+      b[i] = static_cast<char>((i * 7 + static_cast<size_t>(rank)) % 256);
+    return b;
+  };
+  const auto all = signopt::comm::allgather_bytes(comm, bytes_of(r));
+  ASSERT_EQ(static_cast<int64_t>(all.size()), w) << at;
+  for (int64_t k = 0; k < w; ++k)
+    EXPECT_EQ(all[static_cast<size_t>(k)], bytes_of(k)) << at << "allgather_bytes from rank " << k;
+  const int64_t last = w - 1;
+  EXPECT_EQ(signopt::comm::broadcast_bytes(comm, r == last ? bytes_of(last) : "ignored", last), bytes_of(last)) << at;
+  EXPECT_EQ(signopt::comm::broadcast_bytes(comm, "", 0), "") << at;
 }
 
 // Rank W-1 leaves the job right after a barrier; the others must fail in their next collective, in time.
