@@ -117,10 +117,12 @@ TEST(TrainDist, MajorityVoteJobLearnsAndLogsItsTraffic) {
   EXPECT_EQ(s["aggregation"], "majority-vote");
   EXPECT_EQ(s["steps"], 30); // 640 images / (2 x 32) per step x 3 epochs
   EXPECT_GT(s["final_test_accuracy"].get<double>(), 60.0); // 10 classes: chance is 10%
-  // Every step: the vote's two exchanges (alltoall + sign and tie planes for even W) and the 32-byte
-  // allreduce of the step's loss, accuracy counts and stop flag. The first step also checks the layout.
+  // Every step: the vote's two exchanges (alltoall of signs, allgather of the tie plane: W = 2) and the
+  // 32-byte allreduce of the step's loss, accuracy counts and stop flag. The first step also checks the layout.
   const int64_t d = s["parameters"].get<int64_t>();
-  const int64_t expected = signopt::comm::majority_vote_bytes_per_rank(d, 2, 2) + 32;
+  const int64_t planes = signopt::comm::majority_vote_planes(2, signopt::comm::TieRule::Zero);
+  EXPECT_EQ(planes, 1);
+  const int64_t expected = signopt::comm::majority_vote_bytes_per_rank(d, 2, planes) + 32;
   int step_rows = 0;
   for (const auto& r : metrics(run)) {
     if (r.at("kind") != "step" || r.at("step") == "2")
@@ -131,8 +133,8 @@ TEST(TrainDist, MajorityVoteJobLearnsAndLogsItsTraffic) {
     EXPECT_GE(std::stod(r.at("comm_s")), 0.0);
   }
   EXPECT_EQ(step_rows, 14);
-  // 1 bit per coordinate and a tie plane: at least 20x fewer bytes than a ring allreduce of fp32 gradients.
-  EXPECT_LT(static_cast<double>(expected) * 20, 2.0 * (2 - 1) / 2 * 4 * static_cast<double>(d));
+  // 1 bit per coordinate each way: at least 30x fewer bytes than a ring allreduce of fp32 gradients.
+  EXPECT_LT(static_cast<double>(expected) * 30, 2.0 * (2 - 1) / 2 * 4 * static_cast<double>(d));
   // Rank 0 alone writes the run directory: nothing but its files.
   for (const auto& entry : fs::directory_iterator(run)) {
     const auto name = entry.path().filename().string();

@@ -60,6 +60,10 @@ int64_t popcount_words(const torch::Tensor& words) {
 
 } // namespace
 
+int64_t majority_vote_planes(int64_t world_size, TieRule ties) {
+  return ties == TieRule::Zero && world_size % 2 == 0 && world_size >= 4 ? 2 : 1;
+}
+
 double ExchangeStats::total_s() const {
   return pack_s + alltoall_s + vote_s + allgather_s + unpack_s;
 }
@@ -139,7 +143,7 @@ std::vector<torch::Tensor> MajorityVote::aggregate_signs(const std::vector<torch
   const int64_t words = packed_words(d);
   const int64_t shard = (words + world - 1) / world;
   s.shard_words = shard;
-  s.planes = options_.ties() == TieRule::Zero && world % 2 == 0 ? 2 : 1;
+  s.planes = majority_vote_planes(world, options_.ties());
   std::vector<torch::Tensor> voted;
   voted.reserve(local.size());
   if (d == 0) {
@@ -192,7 +196,12 @@ std::vector<torch::Tensor> MajorityVote::aggregate_signs(const std::vector<torch
 
   // 4. Every rank's voted shard (and tie plane), in rank order = coordinate order.
   torch::Tensor sign_bits, tie_bits;
-  if (s.planes == 2) {
+  if (world == 2 && options_.ties() == TieRule::Zero) {
+    // Two voters: where they do not tie they agree, so the voted sign is this rank's own sign bit there,
+    // and the tie plane alone says where the direction is 0 (a tied coordinate's sign bit is 0).
+    tie_bits = comm_.allgather(vote.tie).view({-1}).narrow(0, 0, words).contiguous();
+    sign_bits = torch::bitwise_and(packed, torch::bitwise_not(tie_bits));
+  } else if (s.planes == 2) {
     const auto gathered = comm_.allgather(torch::cat({vote.sign, vote.tie}));
     sign_bits = gathered.narrow(1, 0, shard).reshape({-1}).narrow(0, 0, words).contiguous();
     tie_bits = gathered.narrow(1, shard, shard).reshape({-1}).narrow(0, 0, words).contiguous();

@@ -17,8 +17,10 @@ namespace signopt::comm {
 
 /// What a tie (exactly half of an even number of workers voting +1) becomes.
 enum class TieRule {
-  /// The coordinate does not move (direction 0, as sign(0) = 0). For even W the allgather carries a
-  /// second bit plane, the tie plane, so the traffic is 3 d / 8 instead of 2 d / 8 bytes per worker.
+  /// The coordinate does not move (direction 0, as sign(0) = 0). For even W >= 4 the allgather carries a
+  /// second bit plane, the tie plane, so the traffic is 3 d / 8 instead of 2 d / 8 bytes per worker. For
+  /// W = 2 the tie plane alone travels: a coordinate the two workers do not tie on has both their signs, so
+  /// each rank takes its own sign there (1 bit per coordinate, ties exact).
   Zero,
   /// The shard's owner flips a fair coin (kTieCoinBucket below): one bit plane travels, and the expected
   /// direction of a tied coordinate is still 0. For odd W there are no ties and both rules agree.
@@ -49,7 +51,7 @@ struct ExchangeStats {
   int64_t coordinates = 0;
   /// 64-bit words per shard, S = ceil(ceil(d / 64) / W).
   int64_t shard_words = 0;
-  /// Bit planes that the allgather carries: 2 with TieRule::Zero and even W, else 1.
+  /// Bit planes that the allgather carries: majority_vote_planes(W, ties).
   int64_t planes = 0;
   /// Local coordinates that were 0 or NaN and so were sent as coins (ZeroSign::Random) or +1.
   int64_t zero_signs = 0;
@@ -73,6 +75,10 @@ struct ExchangeStats {
   ExchangeStats& operator+=(const ExchangeStats& other);
 };
 
+/// Bit planes the allgather of a MajorityVote exchange carries: 2 for TieRule::Zero with an even W >= 4
+/// (sign and tie), else 1 (the sign plane; for TieRule::Zero with W = 2 the tie plane, see TieRule::Zero).
+int64_t majority_vote_planes(int64_t world_size, TieRule ties);
+
 /// Payload bytes one rank sends per exchange of d coordinates over W ranks with `planes` allgather planes:
 /// 8 S (W - 1) + 8 S (W - 1) planes, S = ceil(ceil(d / 64) / W) (alltoall + allgather under the
 /// Communicator's byte formulas); it receives as many. For large d about (1 + planes) (W - 1) / W * d / 8.
@@ -86,7 +92,8 @@ int64_t majority_vote_bytes_per_rank(int64_t coordinates, int64_t world_size, in
 ///      shards of S = ceil(ceil(d / 64) / W) words, zero-padded;
 ///   2. alltoall: rank j receives shard j of every rank, a [W, S] tensor;
 ///   3. vote on it (majority_vote); with TieRule::SharedCoin the tied coordinates take the owner's coin;
-///   4. allgather the voted shard: the sign plane, plus the tie plane for TieRule::Zero and even W;
+///   4. allgather the voted shard: the sign plane, plus the tie plane for TieRule::Zero and even W >= 4 (for
+///      W = 2 only the tie plane: the voted sign is then each rank's own sign where there is no tie);
 ///   5. unpack (ties to 0) and split back into the parameters' shapes and dtypes.
 /// Per rank that sends and receives about 2 d / 8 bytes (3 d / 8 with a tie plane) whatever W is,
 /// against about 8 d bytes for a ring allreduce of the fp32 gradient.
