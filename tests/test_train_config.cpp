@@ -244,6 +244,24 @@ TEST(TrainSchedule, WarmupCosineAndStep) {
   EXPECT_DOUBLE_EQ(scheduled_lr(c, 99, 10, 100), 1.0);
 }
 
+TEST(TrainOptimizers, EachWorkerDithersWithItsOwnStream) {
+  // A distributed run passes the rank as the dither stream: the same gradient dithers differently on two
+  // ranks, identically on one rank twice.
+  auto c = parse_train_args({"--optimizer", "dithered-signum", "--dither-alpha", "3"});
+  resolve_defaults(c);
+  auto step = [&](int64_t stream) {
+    auto w = torch::zeros({4096}, torch::requires_grad());
+    auto h = make_optimizer(c, {w}, 10, 100, stream);
+    const auto* so = &static_cast<const signopt::SignumOptions&>(h.optimizer->defaults());
+    EXPECT_EQ(so->dither()->stream(), stream);
+    w.mutable_grad() = torch::full({4096}, 1e-3);
+    h.optimizer->step();
+    return w.detach().clone();
+  };
+  EXPECT_TRUE(torch::equal(step(0), step(0)));
+  EXPECT_FALSE(torch::equal(step(0), step(1)));
+}
+
 TEST(TrainOptimizers, FactoryBuildsEachOptimizerWithItsOptions) {
   auto w = torch::zeros({3}, torch::requires_grad());
   auto make = [&](std::vector<std::string> args) {

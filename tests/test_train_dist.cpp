@@ -210,6 +210,21 @@ TEST(TrainDist, AHungWorkerEndsTheJobWithinTheTimeoutAndIsNamed) {
   EXPECT_EQ(summary(dir / "run")["status"], "failed");
 }
 
+TEST(TrainDist, RanksWhoseParametersDriftApartStopBeforeTheirCheckpoint) {
+  const auto dir = test_dir("drift");
+  const auto run = dir / "run";
+  const auto o = train(
+      dir, with(small_job("signum", run), {"--nproc", "2", "--checkpoint-every", "3"}), {{"SIGNOPT_FAULT", "1:4:diverge"}});
+  ASSERT_TRUE(o.exited) << o.log;
+  EXPECT_EQ(o.status, 1) << o.log;
+  EXPECT_NE(o.log.find("rank 1's parameters differ from rank 0's at step 6"), std::string::npos) << o.log;
+  const auto s = summary(run);
+  EXPECT_EQ(s["status"], "failed");
+  // The step-3 checkpoint is the last one, and it still resumes.
+  const auto r = train(dir, {"--resume", run.string()});
+  ASSERT_TRUE(r.exited && r.status == 0) << r.log;
+}
+
 TEST(TrainDist, CtrlCStopsEveryWorkerAtOneStepAndTheJobResumesExactly) {
   const auto dir = test_dir("sigint");
   const auto full = dir / "full", part = dir / "part";

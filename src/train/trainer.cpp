@@ -327,11 +327,12 @@ comm::DistEnv job_environment(TrainConfig& c) {
   return env;
 }
 
-// Test hook (docs/distributed.md): SIGNOPT_FAULT="RANK:STEP:die|hang" makes that rank exit with status 3
-// (die) or stop responding (hang) just before that 0-based step, to exercise the failure handling.
+// Test hook (docs/distributed.md): SIGNOPT_FAULT="RANK:STEP:die|hang|diverge" makes that rank exit with
+// status 3 (die), stop responding (hang) or nudge its first parameter (diverge) just before that 0-based
+// step, to exercise the failure handling and the check that the ranks' parameters agree.
 struct Fault {
   int64_t rank = -1, step = -1;
-  bool hang = false;
+  std::string kind;
 };
 
 Fault fault_from_environment() {
@@ -341,24 +342,42 @@ Fault fault_from_environment() {
     return f;
   long long rank = -1, step = -1;
   char kind[8] = "";
-  if (std::sscanf(v, "%lld:%lld:%7s", &rank, &step, kind) != 3 || (std::string(kind) != "die" && std::string(kind) != "hang"))
-    throw ConfigError(std::string("SIGNOPT_FAULT='") + v + "' is not RANK:STEP:die or RANK:STEP:hang");
+  if (std::sscanf(v, "%lld:%lld:%7s", &rank, &step, kind) != 3 ||
+      (std::string(kind) != "die" && std::string(kind) != "hang" && std::string(kind) != "diverge"))
+    throw ConfigError(std::string("SIGNOPT_FAULT='") + v + "' is not RANK:STEP:die, RANK:STEP:hang or RANK:STEP:diverge");
   f.rank = rank;
   f.step = step;
-  f.hang = std::string(kind) == "hang";
+  f.kind = kind;
   return f;
 }
 
-void inject_fault(const Fault& f, int64_t rank, int64_t step) {
+void inject_fault(const Fault& f, int64_t rank, int64_t step, models::ClassifierImpl& model) {
   if (f.rank != rank || f.step != step)
     return;
-  std::fprintf(stderr, "rank %lld: SIGNOPT_FAULT: %s at step %lld\n", static_cast<long long>(rank), f.hang ? "hanging" : "dying",
+  std::fprintf(stderr, "rank %lld: SIGNOPT_FAULT: %s at step %lld\n", static_cast<long long>(rank), f.kind.c_str(),
                static_cast<long long>(step));
   std::fflush(stderr);
-  if (!f.hang)
+  if (f.kind == "diverge") {
+    torch::NoGradGuard no_grad;
+    model.parameters().front().add_(1e-3);
+    return;
+  }
+  if (f.kind == "die")
     std::_Exit(3);
   for (;;)
     ::pause();
+}
+
+// A checksum of the parameters' bits: ranks that applied the same updates to the same start agree on it.
+int64_t parameter_fingerprint(const models::ClassifierImpl& model) {
+  torch::NoGradGuard no_grad;
+  uint64_t h = 1469598103934665603ull;
+  for (const auto& p : model.parameters()) {
+    const auto c = p.detach().cpu().contiguous();
+    const auto bits = c.scalar_type() == torch::kDouble ? c.view(torch::kInt64) : c.to(torch::kFloat).view(torch::kInt32);
+    h = (h ^ static_cast<uint64_t>(bits.sum(torch::kInt64).item<int64_t>())) * 1099511628211ull;
+  }
+  return static_cast<int64_t>(h);
 }
 
 fs::path default_run_dir(const TrainConfig& c) {
@@ -601,8 +620,18 @@ void Run::load_rank_state(const std::string& bytes) {
 void Run::save_checkpoint(double elapsed) {
   // Distributed: every rank's own state travels to rank 0, which writes the one checkpoint file.
   std::vector<std::string> ranks;
-  if (s_.comm)
+  if (s_.comm) {
+    // Every rank must hold the same parameters (same start, same updates); a rank that drifted (a
+    // non-deterministic kernel, a bug) would make the checkpoint, which holds rank 0's model, wrong for it.
+    const auto prints = s_.comm->allgather(torch::tensor({parameter_fingerprint(*s_.model)}, torch::kInt64));
+    for (int64_t r = 1; r < s_.world; ++r)
+      if (prints[r][0].item<int64_t>() != prints[0][0].item<int64_t>())
+        throw std::runtime_error(
+            "rank " + std::to_string(r) + "'s parameters differ from rank 0's at step " + std::to_string(st_.step) +
+            " (checked before each checkpoint); the workers no longer train the same model, so no checkpoint was "
+            "written. The last checkpoint is intact");
     ranks = comm::allgather_bytes(*s_.comm, rank_state());
+  }
   if (!writer_)
     return;
   std::fflush(metrics_);
@@ -831,7 +860,7 @@ RunOutcome Run::train() {
           close_files();
           return outcome;
         }
-        inject_fault(fault_, s_.rank, st_.step);
+        inject_fault(fault_, s_.rank, st_.step, model);
         lr = scheduled_lr(c_, st_.step, spe, s_.total_steps);
         for (auto& group : opt.param_groups())
           group.options().set_lr(lr);
