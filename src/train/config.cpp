@@ -405,8 +405,8 @@ const std::vector<Entry>& table() {
         "nproc",
         &TrainConfig::nproc,
         1,
-        "workers: N > 1 starts N local worker processes (each trains on its 1/N of every step's data; rank 0 "
-        "writes the run directory). Under a launcher that sets RANK, WORLD_SIZE, MASTER_ADDR and MASTER_PORT "
+        "workers: N > 1 starts N local worker processes (each trains on its own --batch-size share of every "
+        "step's data, so a step covers N x --batch-size samples; rank 0 writes the run directory). Under a launcher that sets RANK, WORLD_SIZE, MASTER_ADDR and MASTER_PORT "
         "(torchrun --no-python, mpirun wrappers, schedulers) the job's size comes from WORLD_SIZE",
         dist,
         "1"));
@@ -424,8 +424,8 @@ const std::vector<Entry>& table() {
         "vote-ties",
         &TrainConfig::vote_ties,
         {"zero", "shared-coin"},
-        "a tied vote (even --nproc): zero = the coordinate does not move (sent as a second bit plane); "
-        "shared-coin = a fair coin drawn by the shard's owner (one plane)",
+        "a tied vote (even --nproc): zero = the coordinate does not move (costs a second bit plane from 4 "
+        "workers on; 2 workers need none); shared-coin = a fair coin drawn by the shard's owner",
         dist,
         "zero"));
     t.push_back(string_entry(
