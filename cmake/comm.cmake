@@ -42,7 +42,8 @@ if(NOT SIGNOPT_GLOO_INCLUDE_DIR)
     "install Debian's libgloo-dev (scripts/setup.sh does), or pass -DSIGNOPT_GLOO_INCLUDE_DIR=DIR.")
 endif()
 
-add_library(signopt_comm STATIC src/comm/process_group.cpp src/comm/majority_vote.cpp src/comm/data_parallel.cpp)
+add_library(signopt_comm STATIC src/comm/process_group.cpp src/comm/majority_vote.cpp src/comm/data_parallel.cpp
+  src/comm/scaled_sign_exchange.cpp)
 add_library(signopt::comm ALIAS signopt_comm)
 target_link_libraries(signopt_comm PUBLIC signopt ${SIGNOPT_TORCH_LIBS})
 target_include_directories(signopt_comm SYSTEM PRIVATE ${SIGNOPT_GLOO_INCLUDE_DIR})

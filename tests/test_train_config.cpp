@@ -157,7 +157,7 @@ TEST(TrainConfig, DefaultsDependOnTheOptimizer) {
     EXPECT_EQ(resolved({"--optimizer", o}).aggregation, "allreduce") << o;
   for (const char* o : {"signsgd", "signum", "dithered-signum", "hybrid"})
     EXPECT_EQ(resolved({"--optimizer", o}).aggregation, "majority-vote") << o;
-  EXPECT_EQ(resolved({"--optimizer", "ef-signsgd"}).aggregation, "allreduce");
+  EXPECT_EQ(resolved({"--optimizer", "ef-signsgd"}).aggregation, "ef-sign");
   EXPECT_EQ(resolved({"--optimizer", "signum", "--aggregation", "allreduce"}).aggregation, "allreduce");
 }
 

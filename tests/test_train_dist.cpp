@@ -195,6 +195,31 @@ TEST(TrainDist, HybridResumesExactlyAfterAWorkerDiesInItsSgdPhase) {
   expect_exact_resume_after_a_death("hybrid", {"--lr", "1e-3", "--switch-epoch", "1", "--dither", "on"});
 }
 
+TEST(TrainDist, EfSignSgdResumesExactlyAfterAWorkerDies) {
+  // Every rank's own error-feedback memory comes back from the checkpoint.
+  expect_exact_resume_after_a_death("ef-signsgd", {"--lr", "0.05"});
+}
+
+TEST(TrainDist, EfSignJobLearnsWithOneBitPerCoordinate) {
+  const auto dir = test_dir("ef");
+  const auto run = dir / "run";
+  const auto o = train(dir, with(small_job("ef-signsgd", run), {"--nproc", "2", "--lr", "0.05"}));
+  ASSERT_TRUE(o.exited && o.status == 0) << o.log;
+  const auto s = summary(run);
+  EXPECT_EQ(s["aggregation"], "ef-sign");
+  EXPECT_GT(s["final_test_accuracy"].get<double>(), 60.0);
+  // Per step: the other rank's packed signs (d / 8 bytes, word-aligned per tensor), its per-tensor scales
+  // and the 32-byte step figures: between d / 8 + 32 and that plus 16 bytes per tensor (at most 8 here).
+  const double d = s["parameters"].get<double>();
+  for (const auto& r : metrics(run)) {
+    if (r.at("kind") != "step" || r.at("step") == "2")
+      continue;
+    const double sent = std::stod(r.at("bytes_sent"));
+    EXPECT_GE(sent, d / 8 + 32) << "step " << r.at("step");
+    EXPECT_LE(sent, d / 8 + 32 + 16 * 8) << "step " << r.at("step");
+  }
+}
+
 TEST(TrainDist, AHungWorkerEndsTheJobWithinTheTimeoutAndIsNamed) {
   const auto dir = test_dir("hang");
   const auto start = std::chrono::steady_clock::now();

@@ -66,6 +66,10 @@ torch::Tensor EFSignSGD::step(LossClosure closure) {
   if (!gradients_finite_<EFSignSGDOptions>()) {
     return loss;
   }
+  if (aggregator_ != nullptr) {
+    step_distributed_();
+    return loss;
+  }
   for (auto& group : param_groups()) {
     const auto& o = static_cast<const EFSignSGDOptions&>(group.options());
     for (auto& p : group.params()) {
@@ -108,6 +112,78 @@ torch::Tensor EFSignSGD::step(LossClosure closure) {
     }
   }
   return loss;
+}
+
+// Distributed EF-SignSGD (dist-EF-SGD, Zheng et al. 2019): each worker compresses its own p = lr g + e to
+// Delta_w = (||p||_1 / d) s with s = sign(p) taken as +1 where p is 0 (one bit per coordinate cannot send 0),
+// keeps the error of what it sent, e = p - Delta_w, and every worker applies the workers' mean Delta.
+void EFSignSGD::step_distributed_() {
+  struct Item {
+    torch::Tensor param, corrected, sign;
+    double scale = 0;
+    EFSignSGDParamState* state = nullptr;
+  };
+  std::vector<Item> items;
+  for (auto& group : param_groups()) {
+    const auto& o = static_cast<const EFSignSGDOptions&>(group.options());
+    for (auto& p : group.params()) {
+      if (!p.grad().defined()) {
+        continue;
+      }
+      auto& st = detail::get_or_create_state<EFSignSGDParamState>(*this, p, [&] {
+        EFSignSGDParamState s;
+        s.error(torch::zeros_like(p, at::MemoryFormat::Preserve));
+        return s;
+      });
+      st.step(st.step() + 1);
+      const double lr = o.lr();
+      torch::Tensor g = p.grad();
+      if (o.weight_decay() != 0) {
+        if (o.decoupled_weight_decay()) {
+          p.mul_(1.0 - lr * o.weight_decay());
+        } else {
+          g = g + p * o.weight_decay();
+        }
+      }
+      if (o.momentum() > 0) {
+        if (!st.momentum_buffer().defined()) {
+          st.momentum_buffer(torch::zeros_like(p, at::MemoryFormat::Preserve));
+        }
+        st.momentum_buffer().mul_(o.momentum()).add_(g);
+        g = st.momentum_buffer();
+      }
+      Item item;
+      item.param = p;
+      item.corrected = g * lr + st.error();
+      const double d = static_cast<double>(std::max<int64_t>(item.corrected.numel(), 1));
+      item.scale = kernels::sum_abs(item.corrected) / d;
+      item.sign = torch::where(item.corrected >= 0, 1.0, -1.0).to(p.scalar_type()).contiguous();
+      item.state = &st;
+      items.push_back(std::move(item));
+    }
+  }
+  if (items.empty()) {
+    return;
+  }
+  std::vector<torch::Tensor> signs;
+  std::vector<double> scales;
+  for (const auto& item : items) {
+    signs.push_back(item.sign);
+    scales.push_back(item.scale);
+  }
+  const auto mean = aggregator_->aggregate_scaled_signs(signs, scales, items.front().state->step());
+  TORCH_CHECK(
+      mean.size() == items.size(),
+      "SignAggregator: aggregate_scaled_signs returned ",
+      mean.size(),
+      " tensors for ",
+      items.size(),
+      " parameters");
+  for (size_t i = 0; i < items.size(); ++i) {
+    auto& item = items[i];
+    item.param.sub_(mean[i].to(item.param.scalar_type()).view(item.param.sizes()));
+    item.state->error(item.corrected - item.sign * item.scale);
+  }
 }
 
 void EFSignSGD::save(torch::serialize::OutputArchive& archive) const {

@@ -416,8 +416,8 @@ const std::vector<Entry>& table() {
         {"auto", "allreduce", "majority-vote", "ef-sign"},
         "how workers combine their steps: allreduce (fp32 gradient average, any optimizer), majority-vote (1-bit "
         "signs, voted; signsgd, signum, dithered-signum, hybrid, which averages gradients after its switch), "
-        "ef-sign (1-bit scaled signs with error feedback; ef-signsgd; not implemented yet). auto = majority-vote "
-        "for the sign optimizers, allreduce otherwise",
+        "ef-sign (1-bit signs and a scale per tensor, averaged, with each worker's own error feedback; "
+        "ef-signsgd). auto = majority-vote for the sign optimizers, ef-sign for ef-signsgd, allreduce otherwise",
         dist,
         "auto"));
     t.push_back(string_entry(
@@ -792,7 +792,7 @@ void resolve_defaults(TrainConfig& c) {
   }
   const bool votes = sign_family;
   if (c.aggregation == "auto")
-    c.aggregation = votes ? "majority-vote" : "allreduce";
+    c.aggregation = votes ? "majority-vote" : o == "ef-signsgd" ? "ef-sign" : "allreduce";
   if (c.aggregation == "majority-vote" && !votes)
     throw ConfigError(
         "--aggregation majority-vote needs a sign optimizer (signsgd, signum, dithered-signum, hybrid), not --optimizer " +

@@ -3,6 +3,7 @@
 #include <signopt/comm/data_parallel.h>
 #include <signopt/comm/majority_vote.h>
 #include <signopt/comm/process_group.h>
+#include <signopt/comm/scaled_sign_exchange.h>
 #include <signopt/data/datasets.h>
 #include <signopt/data/loader.h>
 #include <signopt/diag/probe.h>
@@ -228,6 +229,7 @@ struct Setup {
   int64_t rank = 0, world = 1;
   std::unique_ptr<comm::Communicator> comm;
   std::shared_ptr<comm::MajorityVote> vote;
+  std::shared_ptr<comm::ScaledSignExchange> scaled;
 };
 
 Setup build(const TrainConfig& c, const comm::DistEnv& env) {
@@ -302,7 +304,8 @@ void connect(Setup& s, const TrainConfig& c, const comm::DistEnv& env) {
     s.vote = std::make_shared<comm::MajorityVote>(*s.comm, options);
     s.optimizer.signopt->set_aggregator(s.vote);
   } else if (c.aggregation == "ef-sign") {
-    throw ConfigError("--aggregation ef-sign is not implemented yet; use --aggregation allreduce with ef-signsgd");
+    s.scaled = std::make_shared<comm::ScaledSignExchange>(*s.comm);
+    s.optimizer.signopt->set_aggregator(s.scaled);
   }
 }
 
@@ -434,6 +437,8 @@ class Run {
     double total = 0;
     if (s_.vote)
       total += s_.vote->total_stats().total_s();
+    if (s_.scaled)
+      total += s_.scaled->total_stats().total_s();
     return total;
   }
   void write_summary(const RunOutcome& outcome, double elapsed, double data_seconds);

@@ -4,6 +4,7 @@
 #include <torch/types.h>
 
 #include <cstdint>
+#include <stdexcept>
 #include <vector>
 
 namespace signopt {
@@ -25,6 +26,23 @@ class SignAggregator {
 
   /// Sums `values` over the workers in place (the hybrid's calibration sums <u, g> and ||g||^2).
   virtual void allreduce_sum(std::vector<double>& values) = 0;
+  /// EF-SignSGD's exchange: `local_signs[i]` is parameter i's sign vector (values +-1, the parameter's dtype
+  /// and shape) and `scales[i]` its scale ||p_i||_1 / d_i on this worker. Returns, per parameter, the mean
+  /// over the workers of scale_w[i] * local_signs_w[i] (same shapes and dtypes). The default throws
+  /// std::logic_error: only aggregators made for it (signopt::comm::ScaledSignExchange) support it.
+  virtual std::vector<torch::Tensor> aggregate_scaled_signs(
+      const std::vector<torch::Tensor>& local_signs,
+      const std::vector<double>& scales,
+      int64_t step);
 };
+
+inline std::vector<torch::Tensor> SignAggregator::aggregate_scaled_signs(
+    const std::vector<torch::Tensor>&,
+    const std::vector<double>&,
+    int64_t) {
+  throw std::logic_error(
+      "this SignAggregator does not exchange scaled signs (EF-SignSGD); use signopt::comm::ScaledSignExchange, "
+      "or average the gradients instead");
+}
 
 } // namespace signopt

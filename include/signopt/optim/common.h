@@ -63,7 +63,7 @@ class SignoptOptimizer : public torch::optim::Optimizer {
   /// Distributed runs: the hook that turns this worker's sign directions into the workers' common one
   /// (e.g. signopt::comm::MajorityVote); nullptr (the default) = a single worker. With an aggregator the
   /// sign optimizers take the unfused path (compute the local sign, exchange, then apply it).
-  /// EF-SignSGD and Lion do not use it.
+  /// EF-SignSGD exchanges its scaled signs through aggregate_scaled_signs; Lion does not use it.
   void set_aggregator(std::shared_ptr<SignAggregator> aggregator) {
     aggregator_ = std::move(aggregator);
   }

@@ -53,9 +53,15 @@ class EFSignSGD : public detail::SignoptOptimizer {
   explicit EFSignSGD(std::vector<torch::Tensor> params, EFSignSGDOptions defaults = {})
       : EFSignSGD({torch::optim::OptimizerParamGroup(std::move(params))}, std::move(defaults)) {}
 
+  /// One step. With an aggregator (set_aggregator; distributed runs) each worker sends its compressed
+  /// Delta_w = (||p||_1 / d) s, s = sign(p) with 0 sent as +1, keeps e = p - Delta_w, and applies the mean of
+  /// the workers' Delta_w (SignAggregator::aggregate_scaled_signs, one call per step for all parameters).
   torch::Tensor step(LossClosure closure = nullptr) override;
   void save(torch::serialize::OutputArchive& archive) const override;
   void load(torch::serialize::InputArchive& archive) override;
+
+ private:
+  void step_distributed_();
 };
 
 } // namespace signopt

@@ -87,7 +87,7 @@ struct TrainConfig {
   /// a launcher (RANK/WORLD_SIZE set) it is WORLD_SIZE (1 = take it from the launcher).
   int64_t nproc = 1;
   /// How workers combine their updates: auto (resolved: allreduce for sgd, adam, adamw, lion; majority-vote
-  /// for signsgd, signum, dithered-signum, hybrid) | allreduce | majority-vote | ef-sign (ef-signsgd).
+  /// for signsgd, signum, dithered-signum, hybrid; ef-sign for ef-signsgd) | allreduce | majority-vote | ef-sign.
   std::string aggregation = "auto";
   std::string vote_ties = "zero"; ///< zero | shared-coin (comm::TieRule).
   std::string vote_zero_sign = "random"; ///< random | positive (comm::ZeroSign).
