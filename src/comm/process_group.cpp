@@ -172,12 +172,21 @@ struct Communicator::Impl {
   }
 };
 
-Communicator::Communicator(const DistEnv& env, std::chrono::milliseconds timeout) : impl_(std::make_unique<Impl>()) {
+Communicator::Communicator(
+    const DistEnv& env,
+    std::chrono::milliseconds timeout,
+    std::chrono::milliseconds rendezvous_timeout)
+    : impl_(std::make_unique<Impl>()) {
   env.validate();
   if (timeout.count() <= 0)
     throw std::invalid_argument(
         "Communicator: timeout must be > 0 ms, got " + std::to_string(timeout.count()) +
         " (it bounds the rendezvous and each collective)");
+  if (rendezvous_timeout.count() < 0)
+    throw std::invalid_argument(
+        "Communicator: rendezvous_timeout must be >= 0 ms (0 = the collective timeout), got " +
+        std::to_string(rendezvous_timeout.count()));
+  const auto store_timeout = rendezvous_timeout.count() > 0 ? rendezvous_timeout : timeout;
   impl_->env = env;
   impl_->timeout = timeout;
   const std::string where = env.master_addr + ":" + std::to_string(env.master_port);
@@ -193,12 +202,12 @@ Communicator::Communicator(const DistEnv& env, std::chrono::milliseconds timeout
       opts.numWorkers = static_cast<std::size_t>(env.world_size);
       // Every rank counts itself in; rank 0's constructor returns once all have.
       opts.waitWorkers = true;
-      opts.timeout = timeout;
+      opts.timeout = store_timeout; // also bounds the address exchange of the Gloo connection below
       store = c10::make_intrusive<c10d::TCPStore>(env.master_addr, opts);
     } catch (const std::exception& e) {
       throw std::runtime_error(
           impl_->rank_prefix() + "the TCPStore rendezvous at " + where + " failed or timed out after " +
-          std::to_string(timeout.count()) + " ms (" +
+          std::to_string(store_timeout.count()) + " ms (" +
           (env.rank == 0 && !env.agent_store ? "rank 0 hosts the store: is the port free, and did every rank start?"
                                              : "is rank 0 running, and do all ranks use the same MASTER_ADDR and "
                                                "MASTER_PORT?") +

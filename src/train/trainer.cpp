@@ -293,8 +293,10 @@ void connect(Setup& s, const TrainConfig& c, const comm::DistEnv& env) {
     return;
   if (s.device != torch::kCPU)
     throw ConfigError("--nproc > 1 trains on the CPU (Gloo); --device " + c.device + " is not supported in a distributed run yet");
+  // The rendezvous waits at least 2 minutes: starting a worker (loading LibTorch, reading the data) can take
+  // longer than a short --dist-timeout on a busy machine, and is not a hang.
   const auto timeout = std::chrono::milliseconds(static_cast<int64_t>(c.dist_timeout * 1000));
-  s.comm = std::make_unique<comm::Communicator>(env, timeout);
+  s.comm = std::make_unique<comm::Communicator>(env, timeout, std::max(timeout, std::chrono::milliseconds(120000)));
   comm::broadcast_module_(*s.comm, *s.model);
   if (c.aggregation == "majority-vote") {
     comm::MajorityVoteOptions options;

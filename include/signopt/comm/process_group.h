@@ -66,11 +66,16 @@ struct DistEnv {
 /// A single process moves no bytes.
 class Communicator {
  public:
-  /// Joins the job described by `env` (validated first); waits at most `timeout` (> 0) for the rendezvous
-  /// and, later, for each collective. Throws std::invalid_argument for a bad env or timeout and
-  /// std::runtime_error naming the rank and the store's address when the rendezvous fails or times out
-  /// (e.g. rank 0 never started, or ranks disagree on MASTER_ADDR/MASTER_PORT).
-  explicit Communicator(const DistEnv& env, std::chrono::milliseconds timeout = std::chrono::seconds(300));
+  /// Joins the job described by `env` (validated first); waits at most `timeout` (> 0) for each collective
+  /// and `rendezvous_timeout` (0 = `timeout`) for every rank to reach the TCPStore and publish its address
+  /// (a longer rendezvous lets slow process starts pass without loosening the collectives). Throws
+  /// std::invalid_argument for a bad env or timeout and std::runtime_error naming the rank and the store's
+  /// address when the rendezvous fails or times out (e.g. rank 0 never started, or ranks disagree on
+  /// MASTER_ADDR/MASTER_PORT).
+  explicit Communicator(
+      const DistEnv& env,
+      std::chrono::milliseconds timeout = std::chrono::seconds(300),
+      std::chrono::milliseconds rendezvous_timeout = std::chrono::milliseconds(0));
   ~Communicator();
   Communicator(const Communicator&) = delete;
   Communicator& operator=(const Communicator&) = delete;
