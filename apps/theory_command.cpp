@@ -1,5 +1,6 @@
 // `signopt theory`: the theory lab (see docs/theory.md): the small-batch SignSGD bound on synthetic problems.
 #include "commands.h"
+#include "../src/train/durable_files.h"
 
 #include <signopt/diag/theory.h>
 #include <signopt/diag/theory_lab.h>
@@ -125,15 +126,6 @@ auto named(const std::string& flag, F parse) {
     return parse();
   } catch (const std::invalid_argument& e) {
     throw ConfigError("invalid value for " + flag + ": " + e.what());
-  }
-}
-
-void write_text(const fs::path& path, const std::string& text) {
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  out << text;
-  out.close();
-  if (!out) {
-    throw std::runtime_error("cannot write " + path.string() + " (check the folder's permissions and free space)");
   }
 }
 
@@ -397,10 +389,10 @@ int theory_command(const std::vector<std::string>& args) {
       std::printf("[theory] plots skipped: %s\n", outcome.note.c_str());
     }
   }
-  write_text(out / "theory.md", markdown);
-  write_text(out / "summary.json", theory::render_summary_json(result));
-  write_text(out / "stationarity.csv", theory::render_stationarity_csv(result));
-  write_text(out / "wrong_sign.csv", theory::render_wrong_sign_csv(result));
+  signopt::train::detail::write_file_atomic(out / "theory.md", markdown);
+  signopt::train::detail::write_file_atomic(out / "summary.json", theory::render_summary_json(result));
+  signopt::train::detail::write_file_atomic(out / "stationarity.csv", theory::render_stationarity_csv(result));
+  signopt::train::detail::write_file_atomic(out / "wrong_sign.csv", theory::render_wrong_sign_csv(result));
   for (const auto& f : theory::findings(result)) {
     std::printf("[finding] %s\n", f.c_str());
   }

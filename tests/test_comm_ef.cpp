@@ -6,7 +6,7 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
-#include "support/multiprocess.h"
+#include "support/comm_job.h"
 #include "support/temp_dirs.h"
 
 #include <chrono>
@@ -24,7 +24,6 @@ namespace {
 using signopt::comm::Communicator;
 using signopt::comm::DistEnv;
 using signopt::comm::ScaledSignExchange;
-using signopt::test::env_int;
 using signopt::test::expect_all_passed;
 using signopt::test::RankOutcome;
 namespace fs = std::filesystem;
@@ -183,56 +182,13 @@ void scenario_optimizer(Communicator& comm) {
   }
 }
 
-class WorkerTest : public ::testing::Test {
- public:
-  void TestBody() override {
-    const std::string scenario = std::getenv("SIGNOPT_EF_WORKER");
-    const fs::path done_dir = std::getenv("SIGNOPT_EF_DONE_DIR");
-    const auto env = DistEnv::from_environment();
-    {
-      Communicator comm(env, std::chrono::milliseconds(env_int("SIGNOPT_EF_TIMEOUT_MS")));
-      if (scenario == "exchange")
-        scenario_exchange(comm);
-      else if (scenario == "optimizer")
-        scenario_optimizer(comm);
-      else
-        FAIL() << "unknown worker scenario '" << scenario << "'";
-    }
-    if (!HasFailure())
-      std::ofstream(done_dir / ("rank" + std::to_string(env.rank))) << "passed\n";
-  }
-};
-
-const bool kWorkerRegistered = [] {
-  if (std::getenv("SIGNOPT_EF_WORKER") == nullptr)
-    return false;
-  ::testing::RegisterTest(
-      "EfWorker", "Run", nullptr, nullptr, __FILE__, __LINE__, []() -> ::testing::Test* { return new WorkerTest; });
-  return true;
-}();
+const bool kWorkerRegistered = signopt::test::register_job_worker({
+    {"exchange", [](Communicator& comm, const fs::path&) { scenario_exchange(comm); }},
+    {"optimizer", [](Communicator& comm, const fs::path&) { scenario_optimizer(comm); }},
+});
 
 std::vector<RankOutcome> run_job(const std::string& scenario, int64_t world) {
-  const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-  const fs::path dir = signopt::test::fresh_dir(
-      "signopt_test_comm_ef", std::string(info->test_suite_name()) + "." + info->name() + ".W" + std::to_string(world), true);
-  const int port = signopt::test::free_port();
-  std::vector<std::map<std::string, std::string>> envs;
-  for (int64_t r = 0; r < world; ++r)
-    envs.push_back(
-        {{"RANK", std::to_string(r)},
-         {"WORLD_SIZE", std::to_string(world)},
-         {"LOCAL_RANK", std::to_string(r)},
-         {"MASTER_ADDR", "127.0.0.1"},
-         {"MASTER_PORT", std::to_string(port)},
-         {"SIGNOPT_EF_WORKER", scenario},
-         {"SIGNOPT_EF_DONE_DIR", dir.string()},
-         {"SIGNOPT_EF_TIMEOUT_MS", "60000"},
-         {"OMP_NUM_THREADS", "1"}});
-  auto outcomes = signopt::test::run_processes(
-      dir, {fs::read_symlink("/proc/self/exe").string(), "--gtest_filter=EfWorker.Run"}, envs, std::chrono::seconds(180));
-  for (auto& o : outcomes)
-    o.done = fs::exists(dir / ("rank" + std::to_string(o.rank)));
-  return outcomes;
+  return signopt::test::run_comm_job("signopt_test_comm_ef", scenario, world, 60000, std::chrono::seconds(180));
 }
 
 // ---------------------------------------------------------------------------------------------------------

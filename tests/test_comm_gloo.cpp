@@ -5,7 +5,7 @@
 
 #include <gtest/gtest.h>
 
-#include "support/multiprocess.h"
+#include "support/comm_job.h"
 #include "support/temp_dirs.h"
 
 #include <arpa/inet.h>
@@ -78,7 +78,7 @@ class ScopedEnv {
 };
 
 // ---------------------------------------------------------------------------------------------------------
-// The worker side: registered only in a process started with SIGNOPT_COMM_WORKER=<scenario>.
+// The worker side: the scenarios a rank runs (tests/support/comm_job.h).
 
 void expect_equal(const torch::Tensor& actual, const torch::Tensor& expected, const std::string& what) {
   EXPECT_EQ(actual.scalar_type(), expected.scalar_type()) << what;
@@ -263,72 +263,19 @@ void scenario_torchrun(Communicator& comm) {
   expect_equal(t, torch::tensor({w * (w + 1) / 2, w * w}, torch::kInt64), "torchrun allreduce");
 }
 
-class WorkerTest : public ::testing::Test {
- public:
-  void TestBody() override {
-    const std::string scenario = std::getenv("SIGNOPT_COMM_WORKER");
-    const fs::path done_dir = std::getenv("SIGNOPT_COMM_DONE_DIR");
-    const auto env = DistEnv::from_environment();
-    const std::chrono::milliseconds timeout(env_int("SIGNOPT_COMM_TIMEOUT_MS"));
-    {
-      Communicator comm(env, timeout);
-      ASSERT_EQ(comm.rank(), env.rank);
-      ASSERT_EQ(comm.world_size(), env.world_size);
-      if (scenario == "collectives")
-        scenario_collectives(comm);
-      else if (scenario == "dead_rank")
-        scenario_dead_rank(comm, done_dir);
-      else if (scenario == "hung_rank")
-        scenario_hung_rank(comm, done_dir);
-      else if (scenario == "torchrun")
-        scenario_torchrun(comm);
-      else
-        FAIL() << "unknown worker scenario '" << scenario << "'";
-    }
-    // The parent counts a rank as passed only with this file: a worker filter that matched no test
-    // would otherwise exit 0 too.
-    if (!HasFailure())
-      std::ofstream(done_dir / ("rank" + std::to_string(env.rank))) << "passed\n";
-  }
-};
-
-const bool kWorkerRegistered = [] {
-  if (std::getenv("SIGNOPT_COMM_WORKER") == nullptr)
-    return false;
-  ::testing::RegisterTest(
-      "CommWorker", "Run", nullptr, nullptr, __FILE__, __LINE__, []() -> ::testing::Test* { return new WorkerTest; });
-  return true;
-}();
+const bool kWorkerRegistered = signopt::test::register_job_worker({
+    {"collectives", [](Communicator& comm, const fs::path&) { scenario_collectives(comm); }},
+    {"dead_rank", [](Communicator& comm, const fs::path& done_dir) { scenario_dead_rank(comm, done_dir); }},
+    {"hung_rank", [](Communicator& comm, const fs::path& done_dir) { scenario_hung_rank(comm, done_dir); }},
+    {"torchrun", [](Communicator& comm, const fs::path&) { scenario_torchrun(comm); }},
+});
 
 // ---------------------------------------------------------------------------------------------------------
 // The parent side: starts ranks, enforces a deadline, collects exit codes and logs.
 
 // Runs `scenario` as ranks 0..world-1 of one job on loopback.
 std::vector<RankOutcome> run_job(const std::string& scenario, int64_t world, int64_t timeout_ms) {
-  const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-  const fs::path dir =
-      signopt::test::fresh_dir("signopt_test_comm", std::string(info->test_suite_name()) + "." + info->name(), true);
-  const int port = free_port();
-  std::vector<std::map<std::string, std::string>> envs;
-  for (int64_t r = 0; r < world; ++r)
-    envs.push_back(
-        {{"RANK", std::to_string(r)},
-         {"WORLD_SIZE", std::to_string(world)},
-         {"LOCAL_RANK", std::to_string(r)},
-         {"MASTER_ADDR", "127.0.0.1"},
-         {"MASTER_PORT", std::to_string(port)},
-         {"SIGNOPT_COMM_WORKER", scenario},
-         {"SIGNOPT_COMM_DONE_DIR", dir.string()},
-         {"SIGNOPT_COMM_TIMEOUT_MS", std::to_string(timeout_ms)},
-         {"OMP_NUM_THREADS", "1"}});
-  auto outcomes = run_processes(
-      dir,
-      {fs::read_symlink("/proc/self/exe").string(), "--gtest_filter=CommWorker.Run"},
-      envs,
-      std::chrono::seconds(90));
-  for (auto& o : outcomes)
-    o.done = fs::exists(dir / ("rank" + std::to_string(o.rank)));
-  return outcomes;
+  return signopt::test::run_comm_job("signopt_test_comm", scenario, world, timeout_ms, std::chrono::seconds(90));
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -541,11 +488,7 @@ TEST(CommGloo, RunsUnderTorchrun) {
   const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
   const fs::path dir = signopt::test::fresh_dir("signopt_test_comm", std::string("torchrun.") + info->name(), true);
   const int port = free_port();
-  const std::map<std::string, std::string> env = {
-      {"SIGNOPT_COMM_WORKER", "torchrun"},
-      {"SIGNOPT_COMM_DONE_DIR", dir.string()},
-      {"SIGNOPT_COMM_TIMEOUT_MS", "30000"},
-      {"OMP_NUM_THREADS", "1"}};
+  const auto env = signopt::test::job_variables("torchrun", dir, 30000);
   auto outcomes = run_processes(
       dir,
       {torchrun,
@@ -559,7 +502,7 @@ TEST(CommGloo, RunsUnderTorchrun) {
        "--master-port",
        std::to_string(port),
        fs::read_symlink("/proc/self/exe").string(),
-       "--gtest_filter=CommWorker.Run"},
+       "--gtest_filter=JobWorker.Run"},
       {env},
       std::chrono::seconds(120));
   ASSERT_EQ(outcomes.size(), 1u);

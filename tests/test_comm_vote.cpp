@@ -8,7 +8,7 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
-#include "support/multiprocess.h"
+#include "support/comm_job.h"
 #include "support/temp_dirs.h"
 
 #include <arpa/inet.h>
@@ -146,7 +146,7 @@ std::vector<VoteCase> vote_cases(int64_t w) {
 }
 
 // ---------------------------------------------------------------------------------------------------------
-// The worker side: registered only in a process started with SIGNOPT_VOTE_WORKER=<scenario>.
+// The worker side: the scenarios a rank runs (tests/support/comm_job.h).
 
 std::string rank_text(const Communicator& comm) {
   return "rank " + std::to_string(comm.rank()) + " of " + std::to_string(comm.world_size()) + ": ";
@@ -468,69 +468,16 @@ void scenario_byzantine(Communicator& comm) {
   EXPECT_GT(mean_attacked, 100.0 * vote_attacked) << at;
 }
 
-class WorkerTest : public ::testing::Test {
- public:
-  void TestBody() override {
-    const std::string scenario = std::getenv("SIGNOPT_VOTE_WORKER");
-    const fs::path done_dir = std::getenv("SIGNOPT_VOTE_DONE_DIR");
-    const auto env = DistEnv::from_environment();
-    {
-      Communicator comm(env, std::chrono::milliseconds(env_int("SIGNOPT_VOTE_TIMEOUT_MS")));
-      if (scenario == "vote")
-        scenario_vote(comm);
-      else if (scenario == "signum")
-        scenario_signum(comm);
-      else if (scenario == "allreduce")
-        scenario_allreduce(comm);
-      else if (scenario == "byzantine")
-        scenario_byzantine(comm);
-      else
-        FAIL() << "unknown worker scenario '" << scenario << "'";
-    }
-    // The parent counts a rank as passed only with this file: a worker filter that matched no test
-    // would otherwise exit 0 too.
-    if (!HasFailure())
-      std::ofstream(done_dir / ("rank" + std::to_string(env.rank))) << "passed\n";
-  }
-};
+const bool kWorkerRegistered = signopt::test::register_job_worker({
+    {"vote", [](Communicator& comm, const fs::path&) { scenario_vote(comm); }},
+    {"signum", [](Communicator& comm, const fs::path&) { scenario_signum(comm); }},
+    {"allreduce", [](Communicator& comm, const fs::path&) { scenario_allreduce(comm); }},
+    {"byzantine", [](Communicator& comm, const fs::path&) { scenario_byzantine(comm); }},
+});
 
-const bool kWorkerRegistered = [] {
-  if (std::getenv("SIGNOPT_VOTE_WORKER") == nullptr)
-    return false;
-  ::testing::RegisterTest(
-      "VoteWorker", "Run", nullptr, nullptr, __FILE__, __LINE__, []() -> ::testing::Test* { return new WorkerTest; });
-  return true;
-}();
-
-// ---------------------------------------------------------------------------------------------------------
-// The parent side: starts the ranks of a job, enforces a deadline, collects exit codes and logs.
-
-// Runs `scenario` as ranks 0..world-1 of one job on loopback: this binary, once per rank, with the
-// launcher variables of that rank and output in <dir>/log<rank>; whatever runs past `deadline` is killed.
+// Runs `scenario` as ranks 0..world-1 of one job on loopback; whatever runs past `deadline` is killed.
 std::vector<RankOutcome> run_job(const std::string& scenario, int64_t world, std::chrono::seconds deadline) {
-  const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-  const fs::path dir = signopt::test::fresh_dir(
-      "signopt_test_vote",
-      std::string(info->test_suite_name()) + "." + info->name() + ".W" + std::to_string(world),
-      true);
-  const int port = signopt::test::free_port();
-  std::vector<std::map<std::string, std::string>> envs;
-  for (int64_t r = 0; r < world; ++r)
-    envs.push_back(
-        {{"RANK", std::to_string(r)},
-         {"WORLD_SIZE", std::to_string(world)},
-         {"LOCAL_RANK", std::to_string(r)},
-         {"MASTER_ADDR", "127.0.0.1"},
-         {"MASTER_PORT", std::to_string(port)},
-         {"SIGNOPT_VOTE_WORKER", scenario},
-         {"SIGNOPT_VOTE_DONE_DIR", dir.string()},
-         {"SIGNOPT_VOTE_TIMEOUT_MS", "60000"},
-         {"OMP_NUM_THREADS", "1"}});
-  auto outcomes = signopt::test::run_processes(
-      dir, {fs::read_symlink("/proc/self/exe").string(), "--gtest_filter=VoteWorker.Run"}, envs, deadline);
-  for (auto& o : outcomes)
-    o.done = fs::exists(dir / ("rank" + std::to_string(o.rank)));
-  return outcomes;
+  return signopt::test::run_comm_job("signopt_test_vote", scenario, world, 60000, deadline);
 }
 
 // ---------------------------------------------------------------------------------------------------------

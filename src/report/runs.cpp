@@ -2,6 +2,8 @@
 // logs alone) and how `signopt sweep` finds out what state a run is in.
 #include <signopt/report/runs.h>
 
+#include "../train/durable_files.h"
+
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
@@ -19,18 +21,9 @@ namespace {
 
 using json = nlohmann::json;
 
-std::string read_text(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in)
-    throw std::runtime_error("cannot read " + path.string());
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
 json parse_json_file(const fs::path& path) {
   try {
-    return json::parse(read_text(path));
+    return json::parse(signopt::train::detail::read_file(path));
   } catch (const json::parse_error& e) {
     throw std::runtime_error(path.string() + ": invalid JSON (" + std::string(e.what()) + ")");
   }
@@ -140,7 +133,7 @@ std::vector<RunRecord> find_runs(const std::string& root) {
 
 std::vector<MetricRow> read_metrics(const std::string& dir) {
   const fs::path path = fs::path(dir) / "metrics.csv";
-  std::istringstream in(read_text(path));
+  std::istringstream in(signopt::train::detail::read_file(path));
   std::string line;
   if (!std::getline(in, line))
     throw std::runtime_error(path.string() + " is empty (no header line)");

@@ -83,16 +83,9 @@ std::string now_text() {
   return buf;
 }
 
-std::string read_text(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
 // The last "error: ..." line a run printed (its stderr is in the log).
 std::string last_error_line(const fs::path& log) {
-  std::istringstream in(read_text(log));
+  std::istringstream in(signopt::train::detail::read_file_if_present(log));
   std::string line, last;
   while (std::getline(in, line))
     if (line.rfind("error: ", 0) == 0)
@@ -164,7 +157,7 @@ std::vector<std::string> config_differences(const fs::path& dir, const std::stri
   };
   std::map<std::string, std::string> have, want;
   try {
-    have = flat(read_text(dir / "config.json"));
+    have = flat(signopt::train::detail::read_file_if_present(dir / "config.json"));
   } catch (const std::exception& e) {
     return {"config.json is unreadable (" + std::string(e.what()) + ")"};
   }

@@ -48,4 +48,13 @@ std::string read_file(const fs::path& path) {
   return s.str();
 }
 
+std::string read_file_if_present(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in)
+    return {};
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
 } // namespace signopt::train::detail

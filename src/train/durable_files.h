@@ -16,4 +16,8 @@ void write_file_atomic(const std::filesystem::path& path, const std::string& tex
 /// The whole file; ConfigError("cannot read PATH") when it cannot be opened.
 std::string read_file(const std::filesystem::path& path);
 
+/// The whole file, or "" when it does not exist or cannot be opened (for files that may not be there yet,
+/// such as a run's log).
+std::string read_file_if_present(const std::filesystem::path& path);
+
 } // namespace signopt::train::detail
