@@ -1,6 +1,9 @@
 // Distributed training end to end (issue 6): `signopt train --nproc N` and torchrun start real worker
 // processes on loopback; the tests check the job's results, its traffic, its failures and exact resume.
 #include <signopt/comm/majority_vote.h>
+#include <signopt/data/datasets.h>
+#include <signopt/data/loader.h>
+#include <signopt/models/models.h>
 #include <signopt/train/config.h>
 #include <signopt/train/trainer.h>
 
@@ -8,6 +11,8 @@
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
+#include <torch/nn/functional/loss.h>
+#include <torch/serialize/archive.h>
 
 #include <signal.h>
 
@@ -140,6 +145,45 @@ TEST(TrainDist, MajorityVoteJobLearnsAndLogsItsTraffic) {
     const auto name = entry.path().filename().string();
     EXPECT_TRUE(name == "config.json" || name == "metrics.csv" || name == "summary.json" || name == "checkpoint.pt") << name;
   }
+}
+
+// The ranks evaluate a share of the test set each, all with rank 0's BatchNorm statistics (ResNet-18 has
+// BatchNorm; each rank's own statistics differ): the job's test loss is rank 0's model's, read back from the
+// checkpoint, on the whole set.
+TEST(TrainDist, EveryRankEvaluatesItsShareWithRankZerosModel) {
+  const auto dir = test_dir("eval");
+  const auto run = dir / "run";
+  const auto o = train(
+      dir, with(small_job("signum", run), {"--model", "resnet18", "--nproc", "2", "--max-steps", "3", "--eval-batch-size", "30"}));
+  ASSERT_TRUE(o.exited && o.status == 0) << o.log;
+  signopt::data::SyntheticOptions synthetic;
+  synthetic.train_size = 640;
+  synthetic.test_size = 200;
+  synthetic.seed = 3;
+  const auto splits = signopt::data::load_dataset("synthetic", "", synthetic);
+  const auto& images = splits.test.images;
+  auto model = signopt::models::make_model(
+      "resnet18", {images.size(1), images.size(2), images.size(3)}, splits.test.num_classes);
+  torch::serialize::InputArchive archive, model_archive;
+  archive.load_from((run / "checkpoint.pt").string());
+  archive.read("model", model_archive);
+  model->load(model_archive);
+  model->eval();
+  signopt::data::LoaderOptions options;
+  options.shuffle = false;
+  const signopt::data::BatchLoader loader(splits.test, splits.mean, splits.std, options);
+  torch::NoGradGuard no_grad;
+  const auto batch = loader.eval_batch(0, loader.size());
+  const auto logits = model->forward(batch.images);
+  const double loss = torch::nn::functional::cross_entropy(logits, batch.labels).item<double>();
+  const double accuracy = 100.0 * logits.argmax(1).eq(batch.labels).sum().item<double>() / loader.size();
+  std::map<std::string, std::string> final_row;
+  for (const auto& r : metrics(run))
+    if (r.at("kind") == "final")
+      final_row = r;
+  ASSERT_FALSE(final_row.empty());
+  EXPECT_NEAR(std::stod(final_row.at("loss")), loss, 1e-6 * loss);
+  EXPECT_NEAR(std::stod(final_row.at("accuracy")), accuracy, 1e-3);
 }
 
 TEST(TrainDist, AllreduceWorkersEqualOneWorkerOnTheUnionBatch) {

@@ -441,7 +441,7 @@ const std::vector<Entry>& table() {
         &TrainConfig::dist_timeout,
         [](double v) { return v > 0 && v <= 86400 ? "" : "seconds in (0, 86400]"; },
         "seconds a worker waits for its peers (rendezvous, each exchange, a checkpoint) before the job fails "
-        "with an error naming the rank; rank 0's evaluation must fit in it",
+        "with an error naming the rank",
         dist,
         "300"));
 

@@ -170,17 +170,29 @@ struct Evaluation {
   double loss = 0, accuracy = 0;
 };
 
+// The loss and accuracy of the model on a whole split. In a distributed job (`comm`) every rank evaluates
+// every W-th batch with rank 0's module buffers (BatchNorm statistics differ between ranks; each rank's own
+// are put back afterwards) and the sums are allreduced, so all ranks report rank 0's model's figures.
 Evaluation evaluate(
     models::ClassifierImpl& model,
     const data::BatchLoader& loader,
     int64_t batch_size,
-    torch::Device device) {
+    torch::Device device,
+    comm::Communicator* comm = nullptr) {
   torch::NoGradGuard no_grad;
   model.eval();
+  const int64_t rank = comm ? comm->rank() : 0, world = comm ? comm->world_size() : 1;
+  std::vector<torch::Tensor> own_buffers;
+  const auto buffers = model.buffers();
+  if (comm != nullptr && !buffers.empty()) {
+    for (const auto& b : buffers)
+      own_buffers.push_back(b.clone());
+    comm::broadcast_parameters_(*comm, buffers, 0);
+  }
   double loss = 0;
   int64_t correct = 0;
   const int64_t n = loader.size();
-  for (int64_t start = 0; start < n; start += batch_size) {
+  for (int64_t start = rank * batch_size; start < n; start += world * batch_size) {
     const auto batch = loader.eval_batch(start, std::min(batch_size, n - start));
     const auto labels = batch.labels.to(device);
     const auto logits = model.forward(batch.images.to(device));
@@ -188,6 +200,14 @@ Evaluation evaluate(
                 logits, labels, torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kSum))
                 .item<double>();
     correct += logits.argmax(1).eq(labels).sum().item<int64_t>();
+  }
+  if (comm != nullptr) {
+    for (size_t i = 0; i < own_buffers.size(); ++i)
+      buffers[i].copy_(own_buffers[i]);
+    auto sums = torch::tensor({loss, static_cast<double>(correct)}, torch::kFloat64);
+    comm->allreduce_sum_(sums);
+    loss = sums[0].item<double>();
+    correct = std::llround(sums[1].item<double>());
   }
   model.train();
   return {n ? loss / n : 0, n ? 100.0 * correct / n : 0};
@@ -975,16 +995,15 @@ RunOutcome Run::train() {
       char buf[160];
       std::snprintf(buf, sizeof buf, "  train loss %.4f", st_.epoch_loss / std::max<int64_t>(1, st_.epoch_batches));
       line += buf;
-      if (s_.val_loader && writer_) {
-        const auto val = evaluate(model, *s_.val_loader, c_.eval_batch_size, s_.device);
+      if (s_.val_loader) {
+        const auto val = evaluate(model, *s_.val_loader, c_.eval_batch_size, s_.device, s_.comm.get());
         st_.last_val = val.accuracy;
         st_.best_val = std::max(st_.best_val, val.accuracy);
         write_row("epoch", "val", val.loss, val.accuracy, lr, 0, elapsed());
         std::snprintf(buf, sizeof buf, "  val accuracy %.2f%%", val.accuracy);
         line += buf;
       }
-      // Rank 0 evaluates (the parameters are the same on every rank); the others wait at the checkpoint.
-      const auto test = writer_ ? evaluate(model, *s_.test_loader, c_.eval_batch_size, s_.device) : Evaluation{};
+      const auto test = evaluate(model, *s_.test_loader, c_.eval_batch_size, s_.device, s_.comm.get());
       st_.last_test = test.accuracy;
       st_.best_test = std::max(st_.best_test, test.accuracy);
       write_row("epoch", "test", test.loss, test.accuracy, lr, 0, elapsed());
@@ -1018,7 +1037,7 @@ RunOutcome Run::train() {
   }
   if (stopped_early) {
     // --max-steps: evaluate the model where it stopped, so the run still reports a result.
-    const auto test = writer_ ? evaluate(model, *s_.test_loader, c_.eval_batch_size, s_.device) : Evaluation{};
+    const auto test = evaluate(model, *s_.test_loader, c_.eval_batch_size, s_.device, s_.comm.get());
     st_.last_test = test.accuracy;
     st_.best_test = std::max(st_.best_test, test.accuracy);
     write_row("final", "test", test.loss, test.accuracy, lr, 0, elapsed());
