@@ -302,8 +302,8 @@ void scenario_signum(Communicator& comm) {
   constexpr int64_t kSteps = 25;
   torch::manual_seed(3);
   Net single;
-  // The aggregator path is the unfused composition; the single worker uses the same (the fused kernels
-  // equal it bit for bit, tested elsewhere, but this test should not depend on that).
+  // The single worker runs the unfused composition; the voting workers take the packed path (fused passes
+  // around aggregate_packed), so this also holds the packed path to one plain Signum worker.
   signopt::kernels::set_fused_enabled(false);
   train_signum(single, nullptr, kSteps);
   signopt::kernels::set_fused_enabled(true);
@@ -320,6 +320,7 @@ void scenario_signum(Communicator& comm) {
     // The test means something only if the vote really ran, and without exact zeros (whose coins differ by
     // rank): every step voted over the 5 parameters with gradients (130 coordinates).
     EXPECT_EQ(vote->total_stats().exchanges, kSteps) << at;
+    EXPECT_EQ(vote->total_stats().packed, kSteps) << at;
     EXPECT_EQ(vote->last_stats().coordinates, 6 * 16 + 16 + 16 + 1 + 1) << at;
     EXPECT_EQ(vote->total_stats().zero_signs, 0) << at;
     EXPECT_EQ(vote->total_stats().own_ties, 0) << at;
@@ -327,6 +328,70 @@ void scenario_signum(Communicator& comm) {
     torch::manual_seed(3);
     Net start;
     EXPECT_FALSE(torch::equal(start.parameters()[0], a[0])) << at;
+  }
+}
+
+// (2b) The packed path (kernels::sign_descent_pack, aggregate_packed, kernels::apply_packed_direction) and
+// the unfused path (sign_direction, aggregate_signs) take the same steps in a real vote: every rank has its
+// own gradients with a fifth of them 0 (coins), parameters of sizes that are not multiples of 64 (bit
+// offsets inside words), ties for even W, both tie rules, SignSGD and dithered Signum with decoupled decay,
+// float32 and float64. The two optimizers step in lockstep, each with its own MajorityVote.
+void scenario_packed(Communicator& comm) {
+  const std::string at = rank_text(comm);
+  const int64_t w = comm.world_size();
+  const int64_t r = comm.rank();
+  constexpr int64_t kSteps = 6;
+  const std::vector<int64_t> sizes = {1, 63, 65, 4097, 300};
+  for (const auto dtype : {torch::kFloat, torch::kDouble}) {
+    for (const bool signum : {false, true}) {
+      for (const auto ties : {TieRule::Zero, TieRule::SharedCoin}) {
+        std::vector<torch::Tensor> a_params, b_params;
+        for (size_t i = 0; i < sizes.size(); ++i) {
+          auto gen = at::detail::createCPUGenerator(1000 + i); // the same start on every rank
+          auto p = torch::randn({sizes[i]}, gen, dtype);
+          a_params.push_back(p.clone().requires_grad_());
+          b_params.push_back(p.clone().requires_grad_());
+        }
+        const auto options = signum
+            ? signopt::SignumOptions(0.01).momentum(0.9).weight_decay(0.1).decoupled_weight_decay(true).dither(
+                  signopt::DitherOptions().seed(4))
+            : signopt::SignumOptions(0.01).momentum(0.0); // no coupled decay: the zero gradients stay 0
+        signopt::Signum a(a_params, options), b(b_params, options);
+        const auto vote_options = MajorityVoteOptions().ties(ties).seed(12);
+        auto a_vote = std::make_shared<MajorityVote>(comm, vote_options);
+        auto b_vote = std::make_shared<MajorityVote>(comm, vote_options);
+        a.set_aggregator(a_vote);
+        b.set_aggregator(b_vote);
+        for (int64_t t = 1; t <= kSteps; ++t) {
+          for (size_t i = 0; i < sizes.size(); ++i) {
+            auto gen = at::detail::createCPUGenerator(static_cast<uint64_t>(100000 * r + 100 * t + i));
+            auto g = torch::randn({sizes[i]}, gen, dtype) * (torch::rand({sizes[i]}, gen) > 0.2).to(dtype);
+            a_params[i].mutable_grad() = g.clone();
+            b_params[i].mutable_grad() = g.clone();
+          }
+          a.step();
+          signopt::kernels::set_fused_enabled(false);
+          b.step();
+          signopt::kernels::set_fused_enabled(true);
+        }
+        const std::string what = at + (signum ? "dithered Signum" : "SignSGD") + " " +
+            std::string(c10::toString(dtype)) + (ties == TieRule::Zero ? " ties = 0: " : " ties by coin: ");
+        for (size_t i = 0; i < sizes.size(); ++i)
+          EXPECT_TRUE(torch::equal(a_params[i], b_params[i])) << what << "parameter " << i << " differs";
+        const auto& pa = a_vote->total_stats();
+        const auto& pb = b_vote->total_stats();
+        EXPECT_EQ(pa.packed, kSteps) << what << "the packed path did not run";
+        EXPECT_EQ(pb.packed, 0) << what;
+        EXPECT_EQ(pa.zero_signs, pb.zero_signs) << what;
+        EXPECT_EQ(pa.own_ties, pb.own_ties) << what;
+        EXPECT_EQ(pa.bytes_sent, pb.bytes_sent) << what;
+        EXPECT_EQ(pa.bytes_received, pb.bytes_received) << what;
+        if (!signum)
+          EXPECT_GT(pa.zero_signs, 0) << what << "no zero reached the vote";
+        if (w % 2 == 0)
+          EXPECT_GT(pa.own_ties, 0) << what << "no tie was voted";
+      }
+    }
   }
 }
 
@@ -471,6 +536,7 @@ void scenario_byzantine(Communicator& comm) {
 const bool kWorkerRegistered = signopt::test::register_job_worker({
     {"vote", [](Communicator& comm, const fs::path&) { scenario_vote(comm); }},
     {"signum", [](Communicator& comm, const fs::path&) { scenario_signum(comm); }},
+    {"packed", [](Communicator& comm, const fs::path&) { scenario_packed(comm); }},
     {"allreduce", [](Communicator& comm, const fs::path&) { scenario_allreduce(comm); }},
     {"byzantine", [](Communicator& comm, const fs::path&) { scenario_byzantine(comm); }},
 });
@@ -598,6 +664,11 @@ TEST(MajorityVoteJob, MatchesTheLocalVoteOnFiveRanks) {
 TEST(MajorityVoteJob, IdenticalWorkersTakeTheStepsOfOneSignumWorker) {
   for (int64_t w : {2, 3, 4, 5})
     expect_all_passed(run_job("signum", w, std::chrono::seconds(120)));
+}
+
+TEST(MajorityVoteJob, PackedAndUnfusedPathsTakeTheSameSteps) {
+  for (int64_t w : {2, 3, 4})
+    expect_all_passed(run_job("packed", w, std::chrono::seconds(180)));
 }
 
 TEST(DataParallelJob, AveragedShardGradientsEqualOneWorkerOnTheUnionBatch) {

@@ -186,6 +186,70 @@ TEST(SignPack, FusedMatchesReference) {
   }
 }
 
+// The planes of a fused optimizer pass: pack_sign_planes against its reference on every ISA, and sign
+// planes with their zeros resolved equal to pack_signs under both zero policies.
+template <typename T>
+void check_planes(int64_t n, const std::string& where) {
+  const auto x = mixed_values<T>(n, 4242 + static_cast<uint64_t>(n));
+  const int64_t words = packed_words(n);
+  std::vector<uint64_t> sign(words, ~uint64_t{0}), zero(words, ~uint64_t{0});
+  std::vector<uint64_t> ref_sign(words), ref_zero(words);
+  const int64_t zeros = pack_sign_planes(x.data(), n, sign.data(), zero.data());
+  EXPECT_EQ(zeros, reference::pack_sign_planes(x.data(), n, ref_sign.data(), ref_zero.data())) << where;
+  EXPECT_EQ(sign, ref_sign) << where;
+  EXPECT_EQ(zero, ref_zero) << where;
+  const auto key = zero_sign_key(7, 3, 1);
+  for (ZeroSign rule : {ZeroSign::Random, ZeroSign::Positive}) {
+    std::vector<uint64_t> packed(words), resolved = sign;
+    pack_signs(x.data(), n, packed.data(), rule, key);
+    resolve_zero_signs(resolved.data(), zero.data(), words, rule, key);
+    EXPECT_EQ(resolved, packed) << where << (rule == ZeroSign::Random ? " random" : " positive");
+  }
+}
+
+TEST(SignPack, PlanesMatchReferenceAndResolveToPackSigns) {
+  Restore restore;
+  for (SignPackIsa isa : isas()) {
+    detail::set_sign_pack_isa_cap(isa);
+    for (int64_t n : kSizes) {
+      const std::string where = std::string(isa_name(isa)) + " n=" + std::to_string(n);
+      check_planes<float>(n, where + " f32");
+      check_planes<double>(n, where + " f64");
+    }
+  }
+}
+
+// Bits placed at any offset and read back: or_bits_at and read_bits_at against their one-bit references,
+// leaving every other bit of the destination alone.
+TEST(SignPack, BitsAtOffsetsMatchReference) {
+  for (int64_t offset : {0, 1, 37, 63, 64, 65, 130, 1000}) {
+    for (int64_t n : {0, 1, 5, 63, 64, 65, 127, 128, 1000, 4097}) {
+      const std::string where = "offset=" + std::to_string(offset) + " n=" + std::to_string(n);
+      const auto src = random_packed(1, n, 11 + static_cast<uint64_t>(offset * 7 + n))[0];
+      const int64_t dst_words = packed_words(offset + n) + 2;
+      // A destination with bits set outside [offset, offset + n), as neighbouring parameters leave it.
+      std::vector<uint64_t> dst(dst_words), ref(dst_words);
+      std::mt19937_64 rng(static_cast<uint64_t>(offset + 1000 * n));
+      for (int64_t i = 0; i < 64 * dst_words; ++i) {
+        if ((i < offset || i >= offset + n) && (rng() & 1)) {
+          dst[i / 64] |= uint64_t{1} << (i % 64);
+        }
+      }
+      ref = dst;
+      or_bits_at(src.data(), n, dst.data(), offset);
+      reference::or_bits_at(src.data(), n, ref.data(), offset);
+      ASSERT_EQ(dst, ref) << where;
+      std::vector<uint64_t> back(packed_words(n), ~uint64_t{0}), ref_back(packed_words(n));
+      read_bits_at(dst.data(), offset, n, back.data());
+      reference::read_bits_at(dst.data(), offset, n, ref_back.data());
+      EXPECT_EQ(back, ref_back) << where;
+      EXPECT_EQ(back, src) << where << ": read_bits_at did not return what or_bits_at placed";
+    }
+  }
+  expect_invalid([] { read_bits_at(nullptr, -1, 0, nullptr); }, {"read_bits_at", "offset = -1"});
+  expect_invalid([] { or_bits_at(nullptr, -2, nullptr, 0); }, {"or_bits_at", "n = -2"});
+}
+
 TEST(SignPack, VoteMatchesReference) {
   Restore restore;
   for (int threads : kThreads) {

@@ -3,6 +3,7 @@
 #include <signopt/comm/majority_vote.h>
 
 #include <chrono>
+#include <cstring>
 #include <sstream>
 #include <stdexcept>
 #include <utility>
@@ -70,6 +71,7 @@ double ExchangeStats::total_s() const {
 
 ExchangeStats& ExchangeStats::operator+=(const ExchangeStats& other) {
   exchanges += other.exchanges;
+  packed += other.packed;
   coordinates += other.coordinates;
   shard_words += other.shard_words;
   planes += other.planes;
@@ -99,6 +101,92 @@ int64_t majority_vote_bytes_per_rank(int64_t coordinates, int64_t world_size, in
 
 MajorityVote::MajorityVote(Communicator& comm, MajorityVoteOptions options) : comm_(comm), options_(options) {}
 
+void MajorityVote::check_layout_(int64_t d, int64_t tensors) {
+  if (layout_checked_)
+    return;
+  // Ranks that pass different parameters would exchange shards of different sizes, which c10d reports
+  // only as a size mismatch or a timeout; one allgather on the first call names the difference.
+  const int64_t world = comm_.world_size();
+  const auto layout = comm_.allgather(torch::tensor({d, tensors}, torch::kInt64));
+  for (int64_t r = 0; r < world; ++r) {
+    const int64_t their_d = layout[r][0].item<int64_t>();
+    const int64_t their_count = layout[r][1].item<int64_t>();
+    if (their_d != d || their_count != tensors)
+      fail(
+          "rank " + std::to_string(r) + " passes " + std::to_string(their_count) + " parameters with " +
+          std::to_string(their_d) + " coordinates, but rank " + std::to_string(comm_.rank()) + " passes " +
+          std::to_string(tensors) + " with " + std::to_string(d) +
+          "; every rank must run the same model and pass the same parameters in the same order");
+  }
+  layout_checked_ = true;
+}
+
+PackedDirection MajorityVote::vote_packed_(int64_t d, int64_t step, ExchangeStats& s) {
+  const int64_t world = comm_.world_size();
+  const int64_t rank = comm_.rank();
+  const int64_t words = packed_words(d);
+  const int64_t shard = s.shard_words;
+  auto clock = Clock::now();
+  const auto send = send_buffer_;
+  const auto packed = send.narrow(0, 0, words);
+
+  // 2. Row j of `mine` is rank j's packed shard `rank`.
+  const auto mine = comm_.alltoall(send.view({world, shard}));
+  s.alltoall_s = seconds_since(clock);
+
+  // 3. The vote on this rank's shard; shard words past d are 0 on every rank, so they vote 0 with no tie.
+  auto vote = majority_vote(mine, 64 * shard);
+  s.own_ties = world % 2 == 0 ? popcount_words(vote.tie) : 0;
+  if (options_.ties() == TieRule::SharedCoin && s.own_ties > 0)
+    break_ties_with_coins(
+        reinterpret_cast<uint64_t*>(vote.sign.data_ptr<int64_t>()),
+        reinterpret_cast<const uint64_t*>(vote.tie.data_ptr<int64_t>()),
+        shard,
+        zero_sign_key(options_.seed(), static_cast<uint64_t>(step), rank, kTieCoinBucket));
+  s.vote_s = seconds_since(clock);
+
+  // 4. Every rank's voted shard (and tie plane), in rank order = coordinate order.
+  PackedDirection out;
+  if (world == 2 && options_.ties() == TieRule::Zero) {
+    // Two voters: where they do not tie they agree, so the voted sign is this rank's own sign bit there,
+    // and the tie plane alone says where the direction is 0 (a tied coordinate's sign bit is 0).
+    out.zero = comm_.allgather(vote.tie).view({-1}).narrow(0, 0, words).contiguous();
+    out.sign = torch::bitwise_and(packed, torch::bitwise_not(out.zero));
+  } else if (s.planes == 2) {
+    const auto gathered = comm_.allgather(torch::cat({vote.sign, vote.tie}));
+    out.sign = gathered.narrow(1, 0, shard).reshape({-1}).narrow(0, 0, words).contiguous();
+    out.zero = gathered.narrow(1, shard, shard).reshape({-1}).narrow(0, 0, words).contiguous();
+  } else {
+    out.sign = comm_.allgather(vote.sign).view({-1}).narrow(0, 0, words);
+  }
+  s.allgather_s = seconds_since(clock);
+  return out;
+}
+
+namespace {
+
+ExchangeStats start_stats(int64_t d, int64_t world, TieRule ties) {
+  ExchangeStats s;
+  s.exchanges = 1;
+  s.coordinates = d;
+  s.shard_words = (packed_words(d) + world - 1) / world;
+  s.planes = majority_vote_planes(world, ties);
+  return s;
+}
+
+void check_packed_input(const torch::Tensor& t, const char* what, int64_t d) {
+  if (!t.device().is_cpu() || !t.is_contiguous() || t.scalar_type() != torch::kLong)
+    fail(
+        std::string("aggregate_packed: ") + what +
+        " must be a contiguous int64 CPU tensor of packed words (signopt/comm/sign_pack.h)");
+  if (t.numel() < packed_words(d))
+    fail(
+        std::string("aggregate_packed: ") + what + " has " + std::to_string(t.numel()) + " words, but " +
+        std::to_string(d) + " coordinates need " + std::to_string(packed_words(d)));
+}
+
+} // namespace
+
 std::vector<torch::Tensor> MajorityVote::aggregate_signs(const std::vector<torch::Tensor>& local, int64_t step) {
   int64_t d = 0;
   for (size_t i = 0; i < local.size(); ++i) {
@@ -120,30 +208,11 @@ std::vector<torch::Tensor> MajorityVote::aggregate_signs(const std::vector<torch
 
   const int64_t world = comm_.world_size();
   const int64_t rank = comm_.rank();
-  if (!layout_checked_) {
-    // Ranks that pass different parameters would exchange shards of different sizes, which c10d reports
-    // only as a size mismatch or a timeout; one allgather on the first call names the difference.
-    const auto layout = comm_.allgather(torch::tensor({d, static_cast<int64_t>(local.size())}, torch::kInt64));
-    for (int64_t r = 0; r < world; ++r) {
-      const int64_t their_d = layout[r][0].item<int64_t>();
-      const int64_t their_count = layout[r][1].item<int64_t>();
-      if (their_d != d || their_count != static_cast<int64_t>(local.size()))
-        fail(
-            "rank " + std::to_string(r) + " passes " + std::to_string(their_count) + " parameters with " +
-            std::to_string(their_d) + " coordinates, but rank " + std::to_string(rank) + " passes " +
-            std::to_string(local.size()) + " with " + std::to_string(d) +
-            "; every rank must run the same model and pass the same parameters in the same order");
-    }
-    layout_checked_ = true;
-  }
+  check_layout_(d, static_cast<int64_t>(local.size()));
 
-  ExchangeStats s;
-  s.exchanges = 1;
-  s.coordinates = d;
+  ExchangeStats s = start_stats(d, world, options_.ties());
   const int64_t words = packed_words(d);
-  const int64_t shard = (words + world - 1) / world;
-  s.shard_words = shard;
-  s.planes = majority_vote_planes(world, options_.ties());
+  const int64_t shard = s.shard_words;
   std::vector<torch::Tensor> voted;
   voted.reserve(local.size());
   if (d == 0) {
@@ -179,45 +248,18 @@ std::vector<torch::Tensor> MajorityVote::aggregate_signs(const std::vector<torch
   send.narrow(0, words, world * shard - words).zero_();
   s.pack_s = seconds_since(clock);
 
-  // 2. Row j of `mine` is rank j's packed shard `rank`.
-  const auto mine = comm_.alltoall(send.view({world, shard}));
-  s.alltoall_s = seconds_since(clock);
-
-  // 3. The vote on this rank's shard; shard words past d are 0 on every rank, so they vote 0 with no tie.
-  auto vote = majority_vote(mine, 64 * shard);
-  s.own_ties = world % 2 == 0 ? popcount_words(vote.tie) : 0;
-  if (options_.ties() == TieRule::SharedCoin && s.own_ties > 0)
-    break_ties_with_coins(
-        reinterpret_cast<uint64_t*>(vote.sign.data_ptr<int64_t>()),
-        reinterpret_cast<const uint64_t*>(vote.tie.data_ptr<int64_t>()),
-        shard,
-        zero_sign_key(options_.seed(), static_cast<uint64_t>(step), rank, kTieCoinBucket));
-  s.vote_s = seconds_since(clock);
-
-  // 4. Every rank's voted shard (and tie plane), in rank order = coordinate order.
-  torch::Tensor sign_bits, tie_bits;
-  if (world == 2 && options_.ties() == TieRule::Zero) {
-    // Two voters: where they do not tie they agree, so the voted sign is this rank's own sign bit there,
-    // and the tie plane alone says where the direction is 0 (a tied coordinate's sign bit is 0).
-    tie_bits = comm_.allgather(vote.tie).view({-1}).narrow(0, 0, words).contiguous();
-    sign_bits = torch::bitwise_and(packed, torch::bitwise_not(tie_bits));
-  } else if (s.planes == 2) {
-    const auto gathered = comm_.allgather(torch::cat({vote.sign, vote.tie}));
-    sign_bits = gathered.narrow(1, 0, shard).reshape({-1}).narrow(0, 0, words).contiguous();
-    tie_bits = gathered.narrow(1, shard, shard).reshape({-1}).narrow(0, 0, words).contiguous();
-  } else {
-    sign_bits = comm_.allgather(vote.sign).view({-1}).narrow(0, 0, words);
-  }
-  s.allgather_s = seconds_since(clock);
+  // 2-4. Alltoall, vote, allgather.
+  const PackedDirection bits = vote_packed_(d, step, s);
+  clock = Clock::now();
 
   // 5. Unpack (ties to 0) straight into the result, or into one float32 buffer split into the parameters.
   if (single) {
     auto out = reusable(result_buffer_, local[0].sizes(), local[0].scalar_type());
-    unpack_signs_into(sign_bits, out, 1.0, tie_bits);
+    unpack_signs_into(bits.sign, out, 1.0, bits.zero);
     voted.push_back(out);
   } else {
     auto out = reusable(result_buffer_, {d}, torch::kFloat);
-    unpack_signs_into(sign_bits, out, 1.0, tie_bits);
+    unpack_signs_into(bits.sign, out, 1.0, bits.zero);
     int64_t offset = 0;
     for (const auto& t : local) {
       voted.push_back(out.narrow(0, offset, t.numel()).view(t.sizes()).to(t.scalar_type()));
@@ -230,6 +272,65 @@ std::vector<torch::Tensor> MajorityVote::aggregate_signs(const std::vector<torch
   last_ = s;
   total_ += s;
   return voted;
+}
+
+PackedDirection MajorityVote::aggregate_packed(
+    const torch::Tensor& sign,
+    const torch::Tensor& zero,
+    int64_t d,
+    int64_t tensors,
+    int64_t step) {
+  if (d < 0 || tensors < 0)
+    fail(
+        "aggregate_packed: coordinates and tensors must be >= 0, got " + std::to_string(d) + " and " +
+        std::to_string(tensors));
+  if (step < 0)
+    fail("step must be >= 0, got " + std::to_string(step));
+  if (!sign.defined())
+    fail("aggregate_packed: the sign plane is undefined");
+  check_packed_input(sign, "the sign plane", d);
+  if (zero.defined())
+    check_packed_input(zero, "the zero plane", d);
+
+  const int64_t world = comm_.world_size();
+  const int64_t rank = comm_.rank();
+  check_layout_(d, tensors);
+  ExchangeStats s = start_stats(d, world, options_.ties());
+  s.packed = 1;
+  const int64_t words = packed_words(d);
+  const int64_t shard = s.shard_words;
+  if (d == 0) {
+    last_ = s;
+    total_ += s;
+    return {torch::zeros({0}, torch::kLong), torch::Tensor()};
+  }
+  const int64_t sent_before = comm_.bytes_sent();
+  const int64_t received_before = comm_.bytes_received();
+  auto clock = Clock::now();
+
+  // 1. The local bits into W zero-padded shards, zeros encoded as aggregate_signs's packing encodes them.
+  auto send = reusable(send_buffer_, {world * shard}, torch::kInt64);
+  auto* out = reinterpret_cast<uint64_t*>(send.data_ptr<int64_t>());
+  std::memcpy(out, sign.data_ptr<int64_t>(), static_cast<size_t>(words) * sizeof(uint64_t));
+  std::memset(out + words, 0, static_cast<size_t>(world * shard - words) * sizeof(uint64_t));
+  if (zero.defined()) {
+    s.zero_signs = popcount_words(zero.narrow(0, 0, words));
+    resolve_zero_signs(
+        out,
+        reinterpret_cast<const uint64_t*>(zero.data_ptr<int64_t>()),
+        words,
+        options_.zero(),
+        zero_sign_key(options_.seed(), static_cast<uint64_t>(step), rank, 0));
+  }
+  s.pack_s = seconds_since(clock);
+
+  // 2-4. Alltoall, vote, allgather.
+  PackedDirection bits = vote_packed_(d, step, s);
+  s.bytes_sent = comm_.bytes_sent() - sent_before;
+  s.bytes_received = comm_.bytes_received() - received_before;
+  last_ = s;
+  total_ += s;
+  return bits;
 }
 
 void MajorityVote::allreduce_sum(std::vector<double>& values) {

@@ -105,6 +105,20 @@ SIGNOPT_ALWAYS_INLINE void unpack_scalar(uint64_t b, uint64_t z, int len, T scal
   }                                                                    \
   return zeros
 
+
+// Full words [w0, w1) of two planes: sign (x > 0) and zero (x neither > 0 nor < 0: 0, -0, NaN).
+#define SIGNOPT_PLANES_WORDS_LOOP(masks)           \
+  int64_t zeros = 0;                               \
+  for (int64_t w = w0; w < w1; ++w) {              \
+    uint64_t pos, neg;                             \
+    masks(x + 64 * w, pos, neg);                   \
+    const uint64_t z = ~(pos | neg);               \
+    sign[w] = pos;                                 \
+    zero[w] = z;                                   \
+    zeros += __builtin_popcountll(z);              \
+  }                                                \
+  return zeros
+
 SIGNOPT_ALWAYS_INLINE void masks_64(const float* x, uint64_t& pos, uint64_t& neg) {
   masks_scalar(x, 64, pos, neg);
 }
@@ -115,6 +129,11 @@ SIGNOPT_ALWAYS_INLINE void masks_64(const double* x, uint64_t& pos, uint64_t& ne
 template <typename T>
 int64_t pack_words_scalar(const T* x, int64_t w0, int64_t w1, uint64_t* out, ZeroSign zero, const DrawKey& key) {
   SIGNOPT_PACK_WORDS_LOOP(masks_64);
+}
+
+template <typename T>
+int64_t planes_words_scalar(const T* x, int64_t w0, int64_t w1, uint64_t* sign, uint64_t* zero) {
+  SIGNOPT_PLANES_WORDS_LOOP(masks_64);
 }
 
 template <typename T>
@@ -156,6 +175,11 @@ template <typename T>
 SIGNOPT_AVX512 int64_t
 pack_words_avx512(const T* x, int64_t w0, int64_t w1, uint64_t* out, ZeroSign zero, const DrawKey& key) {
   SIGNOPT_PACK_WORDS_LOOP(masks_avx512);
+}
+
+template <typename T>
+SIGNOPT_AVX512 int64_t planes_words_avx512(const T* x, int64_t w0, int64_t w1, uint64_t* sign, uint64_t* zero) {
+  SIGNOPT_PLANES_WORDS_LOOP(masks_avx512);
 }
 
 SIGNOPT_AVX512 void unpack_words_avx512(
@@ -220,6 +244,11 @@ template <typename T>
 SIGNOPT_AVX2 int64_t
 pack_words_avx2(const T* x, int64_t w0, int64_t w1, uint64_t* out, ZeroSign zero, const DrawKey& key) {
   SIGNOPT_PACK_WORDS_LOOP(masks_avx2);
+}
+
+template <typename T>
+SIGNOPT_AVX2 int64_t planes_words_avx2(const T* x, int64_t w0, int64_t w1, uint64_t* sign, uint64_t* zero) {
+  SIGNOPT_PLANES_WORDS_LOOP(masks_avx2);
 }
 
 SIGNOPT_AVX2 void unpack_words_avx2(
@@ -295,6 +324,35 @@ int64_t pack_impl(const T* x, int64_t n, uint64_t* out, ZeroSign zero, const Dra
     out[full] = finish_word(pos, neg, (uint64_t{1} << tail) - 1, full, zero, key, total);
   }
   return total;
+}
+
+template <typename T>
+int64_t planes_impl(const T* x, int64_t n, uint64_t* sign, uint64_t* zero) {
+  if (n < 0) {
+    fail("pack_sign_planes: n must be >= 0, got " + std::to_string(n));
+  }
+  const int64_t full = n / 64;
+  int64_t zeros;
+#ifdef SIGNOPT_SIGN_PACK_X86
+  const auto isa = detail::sign_pack_isa();
+  if (isa == detail::SignPackIsa::Avx512) {
+    zeros = planes_words_avx512(x, 0, full, sign, zero);
+  } else if (isa == detail::SignPackIsa::Avx2) {
+    zeros = planes_words_avx2(x, 0, full, sign, zero);
+  } else
+#endif
+  {
+    zeros = planes_words_scalar(x, 0, full, sign, zero);
+  }
+  if (const int tail = static_cast<int>(n % 64); tail > 0) {
+    uint64_t pos, neg;
+    masks_scalar(x + 64 * full, tail, pos, neg);
+    const uint64_t z = ~(pos | neg) & ((uint64_t{1} << tail) - 1);
+    sign[full] = pos;
+    zero[full] = z;
+    zeros += __builtin_popcountll(z);
+  }
+  return zeros;
 }
 
 template <typename T>
@@ -561,6 +619,71 @@ void unpack_signs(const uint64_t* bits, const uint64_t* zero_mask, int64_t n, do
   unpack_impl(bits, zero_mask, n, scale, out);
 }
 
+int64_t pack_sign_planes(const float* x, int64_t n, uint64_t* sign, uint64_t* zero) {
+  return planes_impl(x, n, sign, zero);
+}
+
+int64_t pack_sign_planes(const double* x, int64_t n, uint64_t* sign, uint64_t* zero) {
+  return planes_impl(x, n, sign, zero);
+}
+
+void or_bits_at(const uint64_t* src, int64_t n, uint64_t* dst, int64_t offset) {
+  if (n < 0 || offset < 0) {
+    fail("or_bits_at: n and offset must be >= 0, got n = " + std::to_string(n) + ", offset = " + std::to_string(offset));
+  }
+  const int64_t words = packed_words(n);
+  const int64_t q = offset / 64;
+  const int r = static_cast<int>(offset % 64);
+  if (r == 0) {
+    for (int64_t k = 0; k < words; ++k) {
+      dst[q + k] |= src[k];
+    }
+    return;
+  }
+  // Source word k lands in bits [r, 64) of destination word q + k and bits [0, r) of word q + k + 1; the
+  // latter exists only while it holds coordinates (offset + n bits in all).
+  const int64_t last = packed_words(offset + n) - 1;
+  for (int64_t k = 0; k < words; ++k) {
+    dst[q + k] |= src[k] << r;
+    if (q + k + 1 <= last) {
+      dst[q + k + 1] |= src[k] >> (64 - r);
+    }
+  }
+}
+
+void read_bits_at(const uint64_t* src, int64_t offset, int64_t n, uint64_t* dst) {
+  if (n < 0 || offset < 0) {
+    fail(
+        "read_bits_at: n and offset must be >= 0, got n = " + std::to_string(n) + ", offset = " + std::to_string(offset));
+  }
+  const int64_t words = packed_words(n);
+  const int64_t q = offset / 64;
+  const int r = static_cast<int>(offset % 64);
+  const int64_t last = packed_words(offset + n) - 1; // the last source word holding a wanted bit
+  for (int64_t k = 0; k < words; ++k) {
+    uint64_t v = src[q + k] >> r;
+    if (r != 0 && q + k + 1 <= last) {
+      v |= src[q + k + 1] << (64 - r);
+    }
+    dst[k] = v;
+  }
+  if (n % 64 != 0) {
+    dst[words - 1] &= (uint64_t{1} << (n % 64)) - 1;
+  }
+}
+
+void resolve_zero_signs(uint64_t* sign, const uint64_t* zero, int64_t words, ZeroSign rule, const DrawKey& key) {
+  if (words < 0) {
+    fail("resolve_zero_signs: words must be >= 0, got " + std::to_string(words));
+  }
+  for (int64_t w = 0; w < words; ++w) {
+    const uint64_t z = zero[w];
+    if (z != 0) {
+      sign[w] = (sign[w] & ~z) | (rule == ZeroSign::Positive ? z : z & zero_coins(key, w));
+    }
+  }
+}
+
 void majority_vote(const uint64_t* const* inputs, int64_t workers, int64_t words, uint64_t* sign, uint64_t* tie) {
   check_workers("majority_vote", workers);
   if (words < 0) {
@@ -699,6 +822,24 @@ namespace reference {
 namespace {
 
 template <typename T>
+int64_t planes(const T* x, int64_t n, uint64_t* sign, uint64_t* zero) {
+  for (int64_t w = 0; w < packed_words(n); ++w) {
+    sign[w] = 0;
+    zero[w] = 0;
+  }
+  int64_t zeros = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    if (x[i] > T(0)) {
+      sign[i / 64] |= uint64_t{1} << (i % 64);
+    } else if (!(x[i] < T(0))) {
+      zero[i / 64] |= uint64_t{1} << (i % 64);
+      ++zeros;
+    }
+  }
+  return zeros;
+}
+
+template <typename T>
 int64_t pack(const T* x, int64_t n, uint64_t* out, ZeroSign zero, const DrawKey& key) {
   for (int64_t w = 0; w < packed_words(n); ++w) {
     out[w] = 0;
@@ -777,6 +918,35 @@ void majority_vote(const uint64_t* const* inputs, int64_t workers, int64_t n, ui
     }
     if (tie != nullptr && 2 * ones == workers) {
       tie[i / 64] |= uint64_t{1} << (i % 64);
+    }
+  }
+}
+
+int64_t pack_sign_planes(const float* x, int64_t n, uint64_t* sign, uint64_t* zero) {
+  return planes(x, n, sign, zero);
+}
+
+int64_t pack_sign_planes(const double* x, int64_t n, uint64_t* sign, uint64_t* zero) {
+  return planes(x, n, sign, zero);
+}
+
+void or_bits_at(const uint64_t* src, int64_t n, uint64_t* dst, int64_t offset) {
+  for (int64_t i = 0; i < n; ++i) {
+    if ((src[i / 64] >> (i % 64)) & 1) {
+      const int64_t j = offset + i;
+      dst[j / 64] |= uint64_t{1} << (j % 64);
+    }
+  }
+}
+
+void read_bits_at(const uint64_t* src, int64_t offset, int64_t n, uint64_t* dst) {
+  for (int64_t w = 0; w < packed_words(n); ++w) {
+    dst[w] = 0;
+  }
+  for (int64_t i = 0; i < n; ++i) {
+    const int64_t j = offset + i;
+    if ((src[j / 64] >> (j % 64)) & 1) {
+      dst[i / 64] |= uint64_t{1} << (i % 64);
     }
   }
 }

@@ -4,6 +4,7 @@
 // AVX2 and baseline x86-64 (target_clones: one binary, dispatch at load time) and performs exactly
 // the operations of the reference torch-op composition, each rounded alike (no contraction), so the
 // results are bit-identical to the reference path for any thread count and ISA.
+#include <signopt/comm/sign_pack.h>
 #include <signopt/kernels/fused.h>
 #include <signopt/kernels/noise.h>
 #include <signopt/kernels/philox.h>
@@ -205,6 +206,107 @@ SIGNOPT_CLONES void sign_chunk_f64(
   sign_chunk_dispatch<double>(mode, calib, p, g, m, noise, n, a, dot, gg);
 }
 
+// The sign argument x of sign_chunk (momentum updated as there) written to xs instead of moving p: the
+// first half of a step whose direction is agreed by a packed exchange (sign_descent_pack). kWd: coupled
+// weight decay is on (p is read only then).
+template <typename T, int kMode, bool kWd>
+SIGNOPT_ALWAYS_INLINE void argument_chunk(
+    const T* p,
+    const T* g,
+    T* m,
+    const float* noise,
+    int64_t n,
+    const SignArgs<T>& a,
+    T* xs) {
+  for (int64_t i = 0; i < n; ++i) {
+    T gi = g[i];
+    if constexpr (kWd) {
+      gi = gi + p[i] * a.wd;
+    }
+    const T z = static_cast<T>(noise[i]);
+    const T gn = gi + z * a.s_grad;
+    T x;
+    if constexpr (kMode == kUpdateMomentum) {
+      x = m[i] * a.beta + gn * a.one_minus_beta;
+      m[i] = x;
+    } else if constexpr (kMode == kMomentumReady) {
+      x = m[i];
+    } else {
+      x = gn;
+    }
+    xs[i] = x + z * a.s_x;
+  }
+}
+
+template <typename T>
+SIGNOPT_ALWAYS_INLINE void argument_dispatch(
+    int mode,
+    bool wd,
+    const T* p,
+    const T* g,
+    T* m,
+    const float* noise,
+    int64_t n,
+    const SignArgs<T>& a,
+    T* xs) {
+  switch (mode * 2 + (wd ? 1 : 0)) {
+    case 0:
+      return argument_chunk<T, kNoMomentum, false>(p, g, m, noise, n, a, xs);
+    case 1:
+      return argument_chunk<T, kNoMomentum, true>(p, g, m, noise, n, a, xs);
+    case 2:
+      return argument_chunk<T, kUpdateMomentum, false>(p, g, m, noise, n, a, xs);
+    case 3:
+      return argument_chunk<T, kUpdateMomentum, true>(p, g, m, noise, n, a, xs);
+    case 4:
+      return argument_chunk<T, kMomentumReady, false>(p, g, m, noise, n, a, xs);
+    default:
+      return argument_chunk<T, kMomentumReady, true>(p, g, m, noise, n, a, xs);
+  }
+}
+
+SIGNOPT_CLONES void argument_chunk_f32(
+    int mode,
+    bool wd,
+    const float* p,
+    const float* g,
+    float* m,
+    const float* noise,
+    int64_t n,
+    const SignArgs<float>& a,
+    float* xs) {
+  argument_dispatch<float>(mode, wd, p, g, m, noise, n, a, xs);
+}
+
+SIGNOPT_CLONES void argument_chunk_f64(
+    int mode,
+    bool wd,
+    const double* p,
+    const double* g,
+    double* m,
+    const float* noise,
+    int64_t n,
+    const SignArgs<double>& a,
+    double* xs) {
+  argument_dispatch<double>(mode, wd, p, g, m, noise, n, a, xs);
+}
+
+// The second half: p = p decay + neg_lr u with u in {-1, 0, +1} unpacked from the agreed bits.
+template <typename T>
+SIGNOPT_ALWAYS_INLINE void apply_chunk(T* p, const T* u, int64_t n, T decay, T neg_lr) {
+  for (int64_t i = 0; i < n; ++i) {
+    p[i] = p[i] * decay + neg_lr * u[i];
+  }
+}
+
+SIGNOPT_CLONES void apply_chunk_f32(float* p, const float* u, int64_t n, float decay, float neg_lr) {
+  apply_chunk<float>(p, u, n, decay, neg_lr);
+}
+
+SIGNOPT_CLONES void apply_chunk_f64(double* p, const double* u, int64_t n, double decay, double neg_lr) {
+  apply_chunk<double>(p, u, n, decay, neg_lr);
+}
+
 // x = g' (kMode 0) or the updated momentum m (kMode 1, stored); one statistic of x per chunk:
 // kStat 1 sum x^2, 3 sum |x| (both in chunk_sum8's order), 2 max |x|.
 template <typename T, int kMode, int kStat>
@@ -317,25 +419,12 @@ SignArgs<T> sign_args(double lr, double wd, bool decoupled, double beta) {
   return a;
 }
 
+// The dither scale s_t of one tensor (0 without dithering), stored into `a` (s_grad or s_x). A
+// data-dependent scale takes a statistics pass first, which also updates the momentum when the noise goes
+// after it (`mode` becomes kMomentumReady then).
 template <typename T>
-double sign_descent_typed(
-    torch::Tensor& p_t,
-    const torch::Tensor& g_t,
-    torch::Tensor& m_t,
-    double lr,
-    double wd,
-    bool decoupled,
-    double beta,
-    const DitherArgs& d,
-    double* dot_gg) {
-  T* p = p_t.data_ptr<T>();
-  const T* g = g_t.data_ptr<T>();
-  T* m = beta > 0 ? m_t.data_ptr<T>() : nullptr;
-  const int64_t n = p_t.numel();
+double prepare_dither(const T* p, const T* g, T* m, int64_t n, const DitherArgs& d, SignArgs<T>& a, int& mode) {
   const int64_t chunks = chunks_of(n);
-  SignArgs<T> a = sign_args<T>(lr, wd, decoupled, beta);
-  int mode = beta > 0 ? kUpdateMomentum : kNoMomentum;
-
   double s = 0.0;
   if (d.enabled) {
     double base = 1.0;
@@ -364,6 +453,29 @@ double sign_descent_typed(
     s = d.alpha * base;
     (d.target_gradient ? a.s_grad : a.s_x) = static_cast<T>(s);
   }
+  return s;
+}
+
+template <typename T>
+double sign_descent_typed(
+    torch::Tensor& p_t,
+    const torch::Tensor& g_t,
+    torch::Tensor& m_t,
+    double lr,
+    double wd,
+    bool decoupled,
+    double beta,
+    const DitherArgs& d,
+    double* dot_gg) {
+  T* p = p_t.data_ptr<T>();
+  const T* g = g_t.data_ptr<T>();
+  T* m = beta > 0 ? m_t.data_ptr<T>() : nullptr;
+  const int64_t n = p_t.numel();
+  const int64_t chunks = chunks_of(n);
+  SignArgs<T> a = sign_args<T>(lr, wd, decoupled, beta);
+  int mode = beta > 0 ? kUpdateMomentum : kNoMomentum;
+
+  const double s = prepare_dither<T>(p, g, m, n, d, a, mode);
 
   const DrawKey key =
       DrawKey::make(d.seed, d.stream, static_cast<uint64_t>(d.step), static_cast<uint64_t>(d.param_index));
@@ -402,6 +514,99 @@ double sign_descent_typed(
     dot_gg[1] = gg;
   }
   return s;
+}
+
+static_assert(kChunk % 64 == 0, "chunks must hold whole packed words");
+
+template <typename T>
+int64_t sign_descent_pack_typed(
+    const torch::Tensor& p_t,
+    const torch::Tensor& g_t,
+    torch::Tensor& m_t,
+    double lr,
+    double wd,
+    bool decoupled,
+    double beta,
+    const DitherArgs& d,
+    uint64_t* sign,
+    uint64_t* zero,
+    int64_t bit_offset) {
+  const T* p = p_t.data_ptr<T>();
+  const T* g = g_t.data_ptr<T>();
+  T* m = beta > 0 ? m_t.data_ptr<T>() : nullptr;
+  const int64_t n = p_t.numel();
+  const int64_t chunks = chunks_of(n);
+  SignArgs<T> a = sign_args<T>(lr, wd, decoupled, beta);
+  int mode = beta > 0 ? kUpdateMomentum : kNoMomentum;
+  prepare_dither<T>(p, g, m, n, d, a, mode);
+  const bool coupled_wd = !decoupled && wd != 0.0;
+
+  const DrawKey key =
+      DrawKey::make(d.seed, d.stream, static_cast<uint64_t>(d.step), static_cast<uint64_t>(d.param_index));
+  static const std::vector<float> no_noise(kChunk, 0.0f);
+  const int64_t words = comm::packed_words(n);
+  // The tensor's own planes (word-aligned at its first coordinate), placed at bit_offset afterwards.
+  std::vector<uint64_t> own_sign(static_cast<size_t>(words)), own_zero(static_cast<size_t>(words));
+  std::atomic<int64_t> zeros{0};
+  at::parallel_for(0, chunks, kGrainChunks, [&](int64_t begin, int64_t end) {
+    std::vector<float> noise_buffer(d.enabled ? kChunk : 0);
+    std::vector<T> xs(kChunk);
+    int64_t z = 0;
+    for (int64_t c = begin; c < end; ++c) {
+      const int64_t o = c * kChunk;
+      const int64_t len = std::min(n, o + kChunk) - o;
+      const float* noise = no_noise.data();
+      if (d.enabled) {
+        fill_noise(noise_buffer.data(), o, len, key, d.gaussian);
+        noise = noise_buffer.data();
+      }
+      if constexpr (std::is_same_v<T, float>) {
+        argument_chunk_f32(mode, coupled_wd, p + o, g + o, m ? m + o : nullptr, noise, len, a, xs.data());
+      } else {
+        argument_chunk_f64(mode, coupled_wd, p + o, g + o, m ? m + o : nullptr, noise, len, a, xs.data());
+      }
+      z += comm::pack_sign_planes(xs.data(), len, own_sign.data() + o / 64, own_zero.data() + o / 64);
+    }
+    zeros.fetch_add(z, std::memory_order_relaxed);
+  });
+  comm::or_bits_at(own_sign.data(), n, sign, bit_offset);
+  if (zeros.load() > 0) {
+    comm::or_bits_at(own_zero.data(), n, zero, bit_offset);
+  }
+  return zeros.load();
+}
+
+template <typename T>
+void apply_packed_typed(
+    torch::Tensor& p_t,
+    double lr,
+    double wd,
+    bool decoupled,
+    const uint64_t* sign,
+    const uint64_t* zero,
+    int64_t bit_offset) {
+  T* p = p_t.data_ptr<T>();
+  const int64_t n = p_t.numel();
+  const T decay = static_cast<T>(decoupled ? 1.0 - lr * wd : 1.0);
+  const T neg_lr = static_cast<T>(-lr);
+  at::parallel_for(0, chunks_of(n), kGrainChunks, [&](int64_t begin, int64_t end) {
+    uint64_t sw[kChunk / 64], zw[kChunk / 64];
+    std::vector<T> u(kChunk);
+    for (int64_t c = begin; c < end; ++c) {
+      const int64_t o = c * kChunk;
+      const int64_t len = std::min(n, o + kChunk) - o;
+      comm::read_bits_at(sign, bit_offset + o, len, sw);
+      if (zero != nullptr) {
+        comm::read_bits_at(zero, bit_offset + o, len, zw);
+      }
+      comm::unpack_signs(sw, zero != nullptr ? zw : nullptr, len, T(1), u.data());
+      if constexpr (std::is_same_v<T, float>) {
+        apply_chunk_f32(p + o, u.data(), len, decay, neg_lr);
+      } else {
+        apply_chunk_f64(p + o, u.data(), len, decay, neg_lr);
+      }
+    }
+  });
 }
 
 // ---- SGD phase, EF-SignSGD, Lion -----------------------------------------------------------------
@@ -659,6 +864,83 @@ double sign_descent_step(
     return sign_descent_typed<float>(p, g, buf, lr, weight_decay, decoupled, beta, dither, dot_gg);
   }
   return sign_descent_typed<double>(p, g, buf, lr, weight_decay, decoupled, beta, dither, dot_gg);
+}
+
+namespace {
+
+// The packed-words tensor of a packed exchange: a contiguous int64 CPU tensor with room for `bits` bits.
+uint64_t* packed_target(const char* fn, const char* what, const torch::Tensor& t, int64_t bits) {
+  TORCH_CHECK(
+      t.defined() && t.device().is_cpu() && t.is_contiguous() && t.scalar_type() == at::kLong,
+      "signopt::kernels::", fn, ": ", what, " must be a contiguous int64 CPU tensor of packed words");
+  TORCH_CHECK(
+      t.numel() >= comm::packed_words(bits),
+      "signopt::kernels::", fn, ": ", what, " has ", t.numel(), " words but bit ", bits,
+      " must fit (packed_words = ", comm::packed_words(bits), ")");
+  return reinterpret_cast<uint64_t*>(t.data_ptr<int64_t>());
+}
+
+void check_packed_tensor(const char* fn, const torch::Tensor& p) {
+  TORCH_CHECK(
+      p.device().is_cpu() && p.is_contiguous() && (p.scalar_type() == at::kFloat || p.scalar_type() == at::kDouble),
+      "signopt::kernels::", fn, ": the parameter must be a contiguous float32 or float64 CPU tensor");
+}
+
+} // namespace
+
+int64_t sign_descent_pack(
+    const torch::Tensor& p,
+    const torch::Tensor& g,
+    torch::Tensor& buf,
+    double lr,
+    double weight_decay,
+    bool decoupled,
+    double beta,
+    const DitherArgs& dither,
+    torch::Tensor& sign_words,
+    torch::Tensor& zero_words,
+    int64_t bit_offset) {
+  check_packed_tensor("sign_descent_pack", p);
+  TORCH_CHECK(bit_offset >= 0, "signopt::kernels::sign_descent_pack: bit_offset must be >= 0, got ", bit_offset);
+  const auto matches_p = [&](const torch::Tensor& t) {
+    return t.defined() && t.device().is_cpu() && t.is_contiguous() && t.scalar_type() == p.scalar_type() &&
+        t.numel() == p.numel();
+  };
+  TORCH_CHECK(
+      matches_p(g), "signopt::kernels::sign_descent_pack: g must be a contiguous CPU tensor of p's dtype and size");
+  TORCH_CHECK(
+      beta <= 0 || matches_p(buf),
+      "signopt::kernels::sign_descent_pack: with beta > 0, buf must be a contiguous CPU tensor of p's dtype and size");
+  const int64_t end = bit_offset + p.numel();
+  uint64_t* sign = packed_target("sign_descent_pack", "sign_words", sign_words, end);
+  uint64_t* zero = packed_target("sign_descent_pack", "zero_words", zero_words, end);
+  ++g_fused_calls;
+  if (p.scalar_type() == at::kFloat) {
+    return sign_descent_pack_typed<float>(p, g, buf, lr, weight_decay, decoupled, beta, dither, sign, zero, bit_offset);
+  }
+  return sign_descent_pack_typed<double>(p, g, buf, lr, weight_decay, decoupled, beta, dither, sign, zero, bit_offset);
+}
+
+void apply_packed_direction(
+    torch::Tensor& p,
+    double lr,
+    double weight_decay,
+    bool decoupled,
+    const torch::Tensor& sign_words,
+    const torch::Tensor& zero_words,
+    int64_t bit_offset) {
+  check_packed_tensor("apply_packed_direction", p);
+  TORCH_CHECK(bit_offset >= 0, "signopt::kernels::apply_packed_direction: bit_offset must be >= 0, got ", bit_offset);
+  const int64_t end = bit_offset + p.numel();
+  const uint64_t* sign = packed_target("apply_packed_direction", "sign_words", sign_words, end);
+  const uint64_t* zero =
+      zero_words.defined() ? packed_target("apply_packed_direction", "zero_words", zero_words, end) : nullptr;
+  ++g_fused_calls;
+  if (p.scalar_type() == at::kFloat) {
+    apply_packed_typed<float>(p, lr, weight_decay, decoupled, sign, zero, bit_offset);
+  } else {
+    apply_packed_typed<double>(p, lr, weight_decay, decoupled, sign, zero, bit_offset);
+  }
 }
 
 void sgd_step(

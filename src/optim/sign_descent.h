@@ -1,6 +1,7 @@
 // Internal: the step of SignSGD and Signum (one code path, so Signum(beta = 0) == SignSGD exactly).
 #pragma once
 
+#include <signopt/comm/sign_pack.h>
 #include <signopt/compat.h>
 #include <signopt/kernels/fused.h>
 #include <signopt/optim/common.h>
@@ -15,12 +16,94 @@ namespace signopt::detail {
 /// One step of sign descent over every parameter with a gradient. `beta_of(options)` gives a
 /// group's EMA coefficient (0 for SignSGD); `buffer_of(state, p)` gives the EMA buffer to update
 /// (created on first use), called only when beta > 0.
+/// The step with an aggregator that has a packed exchange (SignAggregator::supports_packed), when every
+/// parameter with a gradient, its gradient and its buffer are contiguous CPU tensors of the parameter's float
+/// dtype (parameters may differ) and the fused kernels are on: pass 1 (kernels::sign_descent_pack) updates each buffer and packs each sign
+/// into one bucket at the parameter's bit offset, the aggregator exchanges the bucket, and pass 2
+/// (kernels::apply_packed_direction) applies the agreed bits. It takes exactly the steps of the unfused
+/// path below (same bucket layout, same zero coins; tests/test_comm_vote.cpp). Returns false, having
+/// changed nothing but creating missing buffers, when the parameters do not qualify.
+template <typename Options, typename State, typename BetaOf, typename BufferOf>
+bool packed_sign_descent_step(SignoptOptimizer& opt, SignAggregator& aggregator, BetaOf beta_of, BufferOf buffer_of) {
+  if (!kernels::fused_enabled()) {
+    return false;
+  }
+  struct Item {
+    torch::Tensor p;
+    State* st;
+    const Options* o;
+    double beta;
+    int64_t param_index;
+    int64_t offset;
+  };
+  std::vector<Item> items;
+  int64_t d = 0;
+  int64_t index = 0;
+  for (auto& group : opt.param_groups()) {
+    const auto& o = static_cast<const Options&>(group.options());
+    const double beta = beta_of(o);
+    for (auto& p : group.params()) {
+      const int64_t param_index = index++;
+      if (!p.grad().defined()) {
+        continue;
+      }
+      auto& st = get_or_create_state<State>(opt, p, [] { return State(); });
+      torch::Tensor no_buffer;
+      const torch::Tensor& buffer = beta > 0 ? buffer_of(st, p) : no_buffer;
+      if (!p.device().is_cpu() || !kernels::fused_eligible({p, p.grad(), buffer})) {
+        return false;
+      }
+      items.push_back({p, &st, &o, beta, param_index, d});
+      d += p.numel();
+    }
+  }
+  if (items.empty()) {
+    return true;
+  }
+  auto sign = torch::zeros({comm::packed_words(d)}, torch::kLong);
+  auto zero = torch::zeros({comm::packed_words(d)}, torch::kLong);
+  int64_t zeros = 0;
+  int64_t aggregate_step = 0;
+  for (auto& it : items) {
+    auto& st = *it.st;
+    st.step(st.step() + 1);
+    const auto& dither = it.o->dither();
+    const int64_t tick = opt.begin_dither(dither, st.step());
+    torch::Tensor no_buffer;
+    torch::Tensor& buffer = it.beta > 0 ? buffer_of(st, it.p) : no_buffer;
+    zeros += kernels::sign_descent_pack(
+        it.p,
+        it.p.grad(),
+        buffer,
+        it.o->lr(),
+        it.o->weight_decay(),
+        it.o->decoupled_weight_decay(),
+        it.beta,
+        fused_dither_args(dither, tick, st.step(), it.param_index),
+        sign,
+        zero,
+        it.offset);
+    aggregate_step = std::max(aggregate_step, st.step());
+  }
+  const auto voted = aggregator.aggregate_packed(
+      sign, zeros > 0 ? zero : torch::Tensor(), d, static_cast<int64_t>(items.size()), aggregate_step);
+  for (auto& it : items) {
+    kernels::apply_packed_direction(
+        it.p, it.o->lr(), it.o->weight_decay(), it.o->decoupled_weight_decay(), voted.sign, voted.zero, it.offset);
+  }
+  return true;
+}
+
 template <typename Options, typename State, typename BetaOf, typename BufferOf>
 void sign_descent_step(SignoptOptimizer& opt, BetaOf beta_of, BufferOf buffer_of) {
   if (!opt.gradients_finite_<Options>()) {
     return;
   }
   SignAggregator* aggregator = opt.aggregator().get();
+  if (aggregator != nullptr && aggregator->supports_packed() &&
+      packed_sign_descent_step<Options, State>(opt, *aggregator, beta_of, buffer_of)) {
+    return;
+  }
   // With an aggregator: the local signs of every parameter, exchanged once, then applied.
   std::vector<torch::Tensor> pending_params, local;
   std::vector<double> pending_lr;

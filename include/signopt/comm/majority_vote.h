@@ -47,6 +47,8 @@ struct MajorityVoteOptions {
 struct ExchangeStats {
   /// Exchanges counted: 1 in last_stats(), the number of aggregate_signs calls in total_stats().
   int64_t exchanges = 0;
+  /// Exchanges that came through aggregate_packed (the optimizers' fused path) rather than aggregate_signs.
+  int64_t packed = 0;
   /// Coordinates d (the total number of elements of all parameters).
   int64_t coordinates = 0;
   /// 64-bit words per shard, S = ceil(ceil(d / 64) / W).
@@ -112,6 +114,24 @@ class MajorityVote : public SignAggregator {
   /// the parameter. A Communicator failure propagates as its std::runtime_error.
   std::vector<torch::Tensor> aggregate_signs(const std::vector<torch::Tensor>& local, int64_t step) override;
 
+  /// True: aggregate_packed is the same exchange without the float flattening, packing and unpacking.
+  bool supports_packed() const override {
+    return true;
+  }
+
+  /// The exchange of aggregate_signs from signs already packed (SignAggregator::aggregate_packed): zeros
+  /// are encoded by options().zero() exactly as aggregate_signs encodes them, and the same collectives run,
+  /// so the voted bits are those aggregate_signs would unpack. The returned planes are `sign` (the voted
+  /// signs) and, when a coordinate can be 0 (TieRule::Zero with an even W), `zero` (the tie plane).
+  /// last_stats().pack_s counts copying the bits into the send buffer and encoding zeros; unpack_s is 0
+  /// (the caller applies the bits).
+  PackedDirection aggregate_packed(
+      const torch::Tensor& sign,
+      const torch::Tensor& zero,
+      int64_t coordinates,
+      int64_t tensors,
+      int64_t step) override;
+
   /// One allreduce of `values` as a float64 tensor (nothing is sent for an empty vector).
   void allreduce_sum(std::vector<double>& values) override;
 
@@ -134,6 +154,12 @@ class MajorityVote : public SignAggregator {
   ExchangeStats last_;
   ExchangeStats total_;
   bool layout_checked_ = false;
+  // Checks once that every rank exchanges `coordinates` coordinates of `tensors` tensors.
+  void check_layout_(int64_t coordinates, int64_t tensors);
+  // Steps 2-4 of an exchange of d coordinates whose local signs are packed in send_buffer_ (W shards of
+  // `shard` words, zero-padded): the voted sign plane and, when ties can be 0, the tie plane, each of
+  // packed_words(d) words; fills the timing and byte fields of `s` from the alltoall on.
+  PackedDirection vote_packed_(int64_t d, int64_t step, ExchangeStats& s);
   // Buffers kept between exchanges: the flattened signs, the packed shards, and the result, which is
   // reused only once the caller holds no reference to the previous one.
   torch::Tensor flat_buffer_;

@@ -109,6 +109,29 @@ void unpack_signs(const uint64_t* bits, const uint64_t* zero_mask, int64_t n, do
 /// (pack_signs guarantees it); they stay 0 in the outputs. `tie` may be null when not wanted.
 void majority_vote(const uint64_t* const* inputs, int64_t workers, int64_t words, uint64_t* sign, uint64_t* tie);
 
+// The pieces of a packed exchange whose signs come straight from a fused optimizer pass (kernels/fused.h,
+// sign_descent_pack): each parameter's signs are packed chunk by chunk, placed at the parameter's bit offset
+// in the bucket, and the zeros are resolved once for the whole bucket. These run on the calling thread.
+
+/// Packs x[0..n) into two planes of packed_words(n) words: `sign` has a 1 where x > 0, `zero` a 1 where
+/// x is 0, -0 or NaN (neither > 0 nor < 0); bits past n are 0 in both. Returns the number of zero bits.
+/// resolve_zero_signs then turns the planes into exactly what pack_signs gives.
+int64_t pack_sign_planes(const float* x, int64_t n, uint64_t* sign, uint64_t* zero);
+int64_t pack_sign_planes(const double* x, int64_t n, uint64_t* sign, uint64_t* zero);
+
+/// ORs bits [0, n) of `src` (packed_words(n) words, bits past n 0) into bits [offset, offset + n) of `dst`,
+/// which must have at least packed_words(offset + n) words; no other word of dst is touched.
+void or_bits_at(const uint64_t* src, int64_t n, uint64_t* dst, int64_t offset);
+
+/// Writes bits [offset, offset + n) of `src` (at least packed_words(offset + n) words) to bits [0, n) of
+/// `dst` (packed_words(n) words); bits of dst past n are 0.
+void read_bits_at(const uint64_t* src, int64_t offset, int64_t n, uint64_t* dst);
+
+/// Encodes the zeros of a packed vector as pack_signs does: where `zero` has a 1, the sign bit becomes 1
+/// (ZeroSign::Positive) or the coordinate's coin under `key` (ZeroSign::Random; coordinate i of the vector
+/// gets the coin pack_signs would give index i). Other bits are left alone.
+void resolve_zero_signs(uint64_t* sign, const uint64_t* zero, int64_t words, ZeroSign rule, const kernels::DrawKey& key);
+
 namespace reference {
 // Plain one-coordinate-at-a-time versions of the raw kernels, written from the definitions above; the
 // tests require the fused kernels to match them bit for bit.
@@ -119,6 +142,10 @@ void unpack_signs(const uint64_t* bits, const uint64_t* zero_mask, int64_t n, fl
 void unpack_signs(const uint64_t* bits, const uint64_t* zero_mask, int64_t n, double scale, double* out);
 /// Counts each coordinate's 1 bits over the workers; n is the number of coordinates.
 void majority_vote(const uint64_t* const* inputs, int64_t workers, int64_t n, uint64_t* sign, uint64_t* tie);
+int64_t pack_sign_planes(const float* x, int64_t n, uint64_t* sign, uint64_t* zero);
+int64_t pack_sign_planes(const double* x, int64_t n, uint64_t* sign, uint64_t* zero);
+void or_bits_at(const uint64_t* src, int64_t n, uint64_t* dst, int64_t offset);
+void read_bits_at(const uint64_t* src, int64_t offset, int64_t n, uint64_t* dst);
 } // namespace reference
 
 namespace detail {

@@ -54,6 +54,41 @@ double sign_descent_step(
     const DitherArgs& dither,
     double* dot_gg = nullptr);
 
+/// The first half of a SignSGD/Signum step whose direction is agreed by a packed exchange
+/// (SignAggregator::aggregate_packed, e.g. comm::MajorityVote): updates `buf` exactly as
+/// sign_descent_step does (dithering included) and, instead of moving p, ORs the packed signs of the
+/// sign argument x into bits [bit_offset, bit_offset + p.numel()) of `sign_words` (1 where x > 0) and
+/// `zero_words` (1 where x is 0 or NaN; written only when there is one). Both are contiguous int64 CPU
+/// tensors of packed words (comm/sign_pack.h) whose bits there must be 0 beforehand. p (contiguous
+/// float32/float64 CPU) is read only for coupled weight decay; g and buf have its dtype and size. Returns
+/// the number of zero/NaN coordinates. One pass over g and buf; the bits equal comm::pack_sign_planes of
+/// the direction sign_descent_step would apply.
+int64_t sign_descent_pack(
+    const torch::Tensor& p,
+    const torch::Tensor& g,
+    torch::Tensor& buf,
+    double lr,
+    double weight_decay,
+    bool decoupled,
+    double beta,
+    const DitherArgs& dither,
+    torch::Tensor& sign_words,
+    torch::Tensor& zero_words,
+    int64_t bit_offset);
+
+/// The second half: p <- p (1 - lr wd) - lr v with decoupled weight decay (p - lr v when coupled: that
+/// decay went into the first half's gradient), where v is the agreed direction at bits [bit_offset,
+/// bit_offset + p.numel()): 0 where `zero_words` (optional) has a 1, else +1 for a set `sign_words` bit and
+/// -1 for a clear one. Bit-identical to unpacking v and applying it as the unfused optimizers do.
+void apply_packed_direction(
+    torch::Tensor& p,
+    double lr,
+    double weight_decay,
+    bool decoupled,
+    const torch::Tensor& sign_words,
+    const torch::Tensor& zero_words,
+    int64_t bit_offset);
+
 /// The hybrid's SGD phase step: g' = g + wd p (coupled) or p *= 1 - eta wd (decoupled);
 /// v = mu v + g', p -= eta (1 - mu) v (mu > 0, v defined) or p -= eta g'.
 void sgd_step(
