@@ -1,5 +1,10 @@
 // One MajorityVote exchange (pack, alltoall, vote, allgather, unpack) against a plain fp32 allreduce of the
 // same gradient, across W local processes on loopback: bytes per worker and wall time, with the breakdown.
+// A second table times whole Signum steps (momentum update, exchange, parameter update) of the same
+// parameters split into tensors like a network's: one worker without exchange, fp32 allreduce of the
+// gradients then the local step (what DDP does), and the vote on the packed path (signs packed in the fused
+// momentum pass, the agreed bits applied in the parameter pass) and on the unfused path. A step's
+// exchange cost is its time minus the single worker's.
 //
 //   bench_exchange [--params N] [--workers 2,4] [--repeats R] [--threads T]
 //
@@ -8,6 +13,8 @@
 // after a barrier; the slowest rank's time counts (the exchange is done when the last rank has its
 // result), and the table shows the median over the repeats.
 #include <signopt/comm/majority_vote.h>
+#include <signopt/kernels/fused.h>
+#include <signopt/optim/signum.h>
 
 #include <ATen/Parallel.h>
 #include <torch/torch.h>
@@ -110,6 +117,112 @@ double seconds(Clock::time_point start) {
   return std::chrono::duration<double>(Clock::now() - start).count();
 }
 
+// The parameter split of the step table: `total` coordinates in 50 tensors of uneven sizes (none a multiple
+// of 64, so most tensors start inside a packed word, as a network's do).
+std::vector<int64_t> tensor_sizes(int64_t total) {
+  const int64_t k = std::min<int64_t>(50, total);
+  std::vector<int64_t> sizes;
+  int64_t used = 0;
+  for (int64_t i = 0; i < k - 1; ++i) {
+    const int64_t n = std::max<int64_t>(1, total / k + (i * 37) % 101 - 50);
+    sizes.push_back(n);
+    used += n;
+  }
+  sizes.push_back(total - used);
+  return sizes;
+}
+
+// Rank 0 prints "T2" rows: W, path, ms per step, ms of exchange (step - local step), fp32/vote ratio.
+void step_rows(const Args& args, Communicator& comm) {
+  const int64_t w = comm.world_size();
+  const auto sizes = tensor_sizes(args.params);
+  const auto flat_grad = torch::randn({args.params}, at::detail::createCPUGenerator(99 + comm.rank()));
+  auto grad_buffer = flat_grad.clone(); // the gradients are views of it, as DDP's bucket views are
+  std::vector<torch::Tensor> params;
+  int64_t offset = 0;
+  for (const int64_t n : sizes) {
+    auto p = torch::randn({n}, at::detail::createCPUGenerator(5 + params.size())).requires_grad_();
+    p.mutable_grad() = grad_buffer.narrow(0, offset, n);
+    params.push_back(p);
+    offset += n;
+  }
+  enum Path { kLocal, kAllreduce, kVotePacked, kVoteUnfused, kPaths };
+  const char* names[kPaths] = {
+      "Signum step, 1 worker, no exchange",
+      "fp32 allreduce of the gradients + local Signum step",
+      "Signum step with the vote, packed path",
+      "Signum step with the vote, unfused path"};
+  // Per repeat: the step time of each path, then alltoall, vote and allgather of the two vote paths.
+  auto times = torch::zeros({args.repeats, kPaths + 6}, torch::kDouble);
+  for (int path = 0; path < kPaths; ++path) {
+    signopt::Signum opt(params, signopt::SignumOptions(1e-4).momentum(0.9));
+    std::shared_ptr<MajorityVote> vote;
+    if (path == kVotePacked || path == kVoteUnfused) {
+      vote = std::make_shared<MajorityVote>(comm, MajorityVoteOptions().seed(3));
+      opt.set_aggregator(vote);
+    }
+    signopt::kernels::set_fused_enabled(path != kVoteUnfused);
+    for (int64_t r = -1; r < args.repeats; ++r) { // r = -1: warm-up (buffers, first touch)
+      grad_buffer.copy_(flat_grad);
+      comm.barrier();
+      const auto start = Clock::now();
+      if (path == kAllreduce) {
+        comm.allreduce_sum_(grad_buffer);
+        grad_buffer.div_(static_cast<double>(w));
+      }
+      opt.step();
+      const double t = seconds(start);
+      if (r >= 0) {
+        times[r][path] = t;
+        if (vote) {
+          const auto& st = vote->last_stats();
+          const int64_t base = kPaths + 3 * (path - kVotePacked);
+          times[r][base] = st.alltoall_s;
+          times[r][base + 1] = st.vote_s;
+          times[r][base + 2] = st.allgather_s;
+        }
+      }
+    }
+    signopt::kernels::set_fused_enabled(true);
+    if (path == kVotePacked) {
+      if (vote->total_stats().packed != vote->total_stats().exchanges)
+        throw std::runtime_error("bench_exchange: the packed path did not run");
+    }
+  }
+  const auto all = std::get<0>(comm.allgather(times).max(0));
+  if (comm.rank() != 0)
+    return;
+  const auto med = [&](int64_t column) {
+    std::vector<double> v;
+    for (int64_t r = 0; r < args.repeats; ++r)
+      v.push_back(all[r][column].item<double>());
+    return 1e3 * median(v);
+  };
+  const double local = med(kLocal);
+  const double fp32_exchange = med(kAllreduce) - local;
+  for (int path = 0; path < kPaths; ++path) {
+    const double step = med(path);
+    if (path == kLocal) {
+      std::printf("T2| %lld | %s | %.2f | | | |\n", static_cast<long long>(w), names[path], step);
+    } else if (path == kAllreduce) {
+      std::printf("T2| %lld | %s | %.2f | %.2f | | |\n", static_cast<long long>(w), names[path], step, step - local);
+    } else {
+      const int64_t base = kPaths + 3 * (path - kVotePacked);
+      std::printf(
+          "T2| %lld | %s | %.2f | %.2f | %.1fx | %.2f / %.2f / %.2f |\n",
+          static_cast<long long>(w),
+          names[path],
+          step,
+          step - local,
+          fp32_exchange / (step - local),
+          med(base),
+          med(base + 1),
+          med(base + 2));
+    }
+  }
+  std::fflush(stdout);
+}
+
 // Columns timed per repeat, in this order: vote total, pack, alltoall, vote, allgather, unpack (one tie
 // rule), then the fp32 allreduce.
 constexpr int kVoteColumns = 6;
@@ -154,6 +267,8 @@ int run_worker(const Args& args) {
     allreduce_bytes = comm.bytes_sent() - before;
   }
 
+  step_rows(args, comm);
+
   // Every rank's times, so that each repeat counts at its slowest rank.
   const int64_t columns = static_cast<int64_t>(times[0].size());
   auto mine = torch::empty({args.repeats, columns}, torch::kDouble);
@@ -171,14 +286,14 @@ int run_worker(const Args& args) {
   };
   const double fp32_ms = med(columns - 1);
   std::printf(
-      "| %lld | fp32 allreduce | %.2f | %.2f | | | | | | |\n",
+      "T1| %lld | fp32 allreduce | %.2f | %.2f | | | | | | |\n",
       static_cast<long long>(w),
       static_cast<double>(allreduce_bytes) / 1e6,
       fp32_ms);
   for (int rule = 0; rule < 2; ++rule) {
     const int64_t base = rule * kVoteColumns;
     std::printf(
-        "| %lld | vote, ties %s | %.3f (%.1fx fewer) | %.2f (%.1fx faster) | %.2f | %.2f | %.2f | %.2f | %.2f |\n",
+        "T1| %lld | vote, ties %s | %.3f (%.1fx fewer) | %.2f (%.1fx faster) | %.2f | %.2f | %.2f | %.2f | %.2f |\n",
         static_cast<long long>(w),
         rule == 0 ? "= 0" : "by coin",
         static_cast<double>(vote_bytes[rule]) / 1e6,
@@ -208,6 +323,8 @@ int free_port() {
   ::close(fd);
   return ntohs(addr.sin_port);
 }
+
+std::vector<std::string> exchange_rows, step_table_rows;
 
 // Starts W ranks of this program (output of rank r in <dir>/rank<r>.log), waits for all of them, and
 // prints rank 0's rows; a failed rank stops the benchmark with its log.
@@ -266,9 +383,12 @@ bool run_job(int argc, char** argv, int64_t w, const fs::path& dir) {
   if (ok) {
     std::ifstream in(dir / "rank0.log");
     std::string line;
-    while (std::getline(in, line))
-      if (line.rfind("| ", 0) == 0)
-        std::cout << line << "\n";
+    while (std::getline(in, line)) {
+      if (line.rfind("T1| ", 0) == 0)
+        exchange_rows.push_back(line.substr(2));
+      if (line.rfind("T2| ", 0) == 0)
+        step_table_rows.push_back(line.substr(2));
+    }
   }
   return ok;
 }
@@ -283,12 +403,24 @@ int main(int argc, char** argv) {
     const fs::path dir = fs::temp_directory_path() / ("bench_exchange_" + std::to_string(::getpid()));
     fs::create_directories(dir);
     std::cout << "bench_exchange: " << args.params << " parameters, median of " << args.repeats
-              << " repeats (slowest rank per repeat), " << args.threads << " LibTorch thread(s) per rank\n\n"
+              << " repeats (slowest rank per repeat), " << args.threads << " LibTorch thread(s) per rank\n"
+              << std::flush;
+    bool ok = true;
+    for (const int64_t w : args.workers) {
+      std::cerr << "bench_exchange: W = " << w << "...\n";
+      ok = run_job(argc, argv, w, dir) && ok;
+    }
+    std::cout << "\nOne exchange:\n\n"
               << "| W | exchange | MB sent per worker | ms | pack | alltoall | vote | allgather | unpack |\n"
               << "|---|---|---:|---:|---:|---:|---:|---:|---:|\n";
-    bool ok = true;
-    for (const int64_t w : args.workers)
-      ok = run_job(argc, argv, w, dir) && ok;
+    for (const auto& row : exchange_rows)
+      std::cout << row << "\n";
+    std::cout << "\nWhole Signum steps (" << tensor_sizes(args.params).size()
+              << " tensors; exchange = step - the single worker's step):\n\n"
+              << "| W | step | ms per step | ms of exchange | exchange vs fp32 allreduce | alltoall / vote / allgather ms |\n"
+              << "|---|---|---:|---:|---:|---:|\n";
+    for (const auto& row : step_table_rows)
+      std::cout << row << "\n";
     if (ok)
       fs::remove_all(dir);
     return ok ? 0 : 1;

@@ -3,6 +3,7 @@
 #include <signopt/comm/majority_vote.h>
 
 #include <chrono>
+#include <algorithm>
 #include <cstring>
 #include <sstream>
 #include <stdexcept>
@@ -130,6 +131,9 @@ PackedDirection MajorityVote::vote_packed_(int64_t d, int64_t step, ExchangeStat
   const auto send = send_buffer_;
   const auto packed = send.narrow(0, 0, words);
 
+  if (world == 2 && options_.ties() == TieRule::Zero)
+    return vote_two_(d, s);
+
   // 2. Row j of `mine` is rank j's packed shard `rank`.
   const auto mine = comm_.alltoall(send.view({world, shard}));
   s.alltoall_s = seconds_since(clock);
@@ -147,12 +151,7 @@ PackedDirection MajorityVote::vote_packed_(int64_t d, int64_t step, ExchangeStat
 
   // 4. Every rank's voted shard (and tie plane), in rank order = coordinate order.
   PackedDirection out;
-  if (world == 2 && options_.ties() == TieRule::Zero) {
-    // Two voters: where they do not tie they agree, so the voted sign is this rank's own sign bit there,
-    // and the tie plane alone says where the direction is 0 (a tied coordinate's sign bit is 0).
-    out.zero = comm_.allgather(vote.tie).view({-1}).narrow(0, 0, words).contiguous();
-    out.sign = torch::bitwise_and(packed, torch::bitwise_not(out.zero));
-  } else if (s.planes == 2) {
+  if (s.planes == 2) {
     const auto gathered = comm_.allgather(torch::cat({vote.sign, vote.tie}));
     out.sign = gathered.narrow(1, 0, shard).reshape({-1}).narrow(0, 0, words).contiguous();
     out.zero = gathered.narrow(1, shard, shard).reshape({-1}).narrow(0, 0, words).contiguous();
@@ -160,6 +159,36 @@ PackedDirection MajorityVote::vote_packed_(int64_t d, int64_t step, ExchangeStat
     out.sign = comm_.allgather(vote.sign).view({-1}).narrow(0, 0, words);
   }
   s.allgather_s = seconds_since(clock);
+  return out;
+}
+
+PackedDirection MajorityVote::vote_two_(int64_t d, ExchangeStats& s) {
+  // Two ranks with ties kept as 0: the alltoall and the allgather of halves would each move S words per
+  // rank; one allgather of the whole padded vector moves the same 2 S words and pays one collective's
+  // latency instead of two. Each rank then votes on every coordinate itself (cheap without coins: a tie is
+  // where the two signs differ). With TieRule::SharedCoin the sharded path stays: there each rank draws the
+  // coins of its own half only.
+  const int64_t words = packed_words(d);
+  const int64_t shard = s.shard_words;
+  auto clock = Clock::now();
+  const auto both = comm_.allgather(send_buffer_); // [2, 2 S]
+  s.allgather_s = seconds_since(clock);
+  const auto* a = reinterpret_cast<const uint64_t*>(both[0].data_ptr<int64_t>());
+  const auto* b = reinterpret_cast<const uint64_t*>(both[1].data_ptr<int64_t>());
+  PackedDirection out;
+  out.sign = reusable(vote_sign_buffer_, {words}, torch::kLong);
+  auto tie_t = reusable(vote_tie_buffer_, {words}, torch::kLong);
+  auto* sign = reinterpret_cast<uint64_t*>(out.sign.data_ptr<int64_t>());
+  auto* tie = reinterpret_cast<uint64_t*>(tie_t.data_ptr<int64_t>());
+  for (int64_t k = 0; k < words; ++k) {
+    sign[k] = a[k] & b[k]; // both +1
+    tie[k] = a[k] ^ b[k]; // one each
+  }
+  const int64_t own_begin = std::min(words, comm_.rank() * shard);
+  const int64_t own_end = std::min(words, own_begin + shard);
+  s.own_ties = popcount_words(tie_t.narrow(0, own_begin, own_end - own_begin));
+  out.zero = tie_t;
+  s.vote_s = seconds_since(clock);
   return out;
 }
 

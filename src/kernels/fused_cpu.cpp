@@ -516,6 +516,41 @@ double sign_descent_typed(
   return s;
 }
 
+// ORs n packed bits (src, bits past n 0) into dst at bit `offset`, as comm::or_bits_at does, for one chunk
+// of a parallel pass: the first and last destination words may be shared with the neighbouring chunks or
+// tensors, so they take an atomic OR; the words between belong to this chunk alone.
+inline void place_bits(const uint64_t* src, int64_t n, uint64_t* dst, int64_t offset) {
+  if (n <= 0) {
+    return;
+  }
+  const int64_t q = offset / 64;
+  const int r = static_cast<int>(offset % 64);
+  const int64_t last = (offset + n - 1) / 64; // the last destination word holding one of the bits
+  const int64_t words = comm::packed_words(n);
+  const auto put = [&](int64_t k, uint64_t v) {
+    if (v == 0) {
+      return;
+    }
+    if (k == q || k == last) {
+      __atomic_fetch_or(dst + k, v, __ATOMIC_RELAXED);
+    } else {
+      dst[k] |= v;
+    }
+  };
+  if (r == 0) {
+    for (int64_t k = 0; k < words; ++k) {
+      put(q + k, src[k]);
+    }
+    return;
+  }
+  for (int64_t k = 0; k < words; ++k) {
+    put(q + k, src[k] << r);
+    if (q + k + 1 <= last) {
+      put(q + k + 1, src[k] >> (64 - r));
+    }
+  }
+}
+
 static_assert(kChunk % 64 == 0, "chunks must hold whole packed words");
 
 template <typename T>
@@ -544,13 +579,11 @@ int64_t sign_descent_pack_typed(
   const DrawKey key =
       DrawKey::make(d.seed, d.stream, static_cast<uint64_t>(d.step), static_cast<uint64_t>(d.param_index));
   static const std::vector<float> no_noise(kChunk, 0.0f);
-  const int64_t words = comm::packed_words(n);
-  // The tensor's own planes (word-aligned at its first coordinate), placed at bit_offset afterwards.
-  std::vector<uint64_t> own_sign(static_cast<size_t>(words)), own_zero(static_cast<size_t>(words));
   std::atomic<int64_t> zeros{0};
   at::parallel_for(0, chunks, kGrainChunks, [&](int64_t begin, int64_t end) {
     std::vector<float> noise_buffer(d.enabled ? kChunk : 0);
     std::vector<T> xs(kChunk);
+    uint64_t chunk_sign[kChunk / 64], chunk_zero[kChunk / 64];
     int64_t z = 0;
     for (int64_t c = begin; c < end; ++c) {
       const int64_t o = c * kChunk;
@@ -565,14 +598,15 @@ int64_t sign_descent_pack_typed(
       } else {
         argument_chunk_f64(mode, coupled_wd, p + o, g + o, m ? m + o : nullptr, noise, len, a, xs.data());
       }
-      z += comm::pack_sign_planes(xs.data(), len, own_sign.data() + o / 64, own_zero.data() + o / 64);
+      const int64_t chunk_zeros = comm::pack_sign_planes(xs.data(), len, chunk_sign, chunk_zero);
+      place_bits(chunk_sign, len, sign, bit_offset + o);
+      if (chunk_zeros > 0) {
+        place_bits(chunk_zero, len, zero, bit_offset + o);
+      }
+      z += chunk_zeros;
     }
     zeros.fetch_add(z, std::memory_order_relaxed);
   });
-  comm::or_bits_at(own_sign.data(), n, sign, bit_offset);
-  if (zeros.load() > 0) {
-    comm::or_bits_at(own_zero.data(), n, zero, bit_offset);
-  }
   return zeros.load();
 }
 

@@ -60,8 +60,8 @@ bool packed_sign_descent_step(SignoptOptimizer& opt, SignAggregator& aggregator,
   if (items.empty()) {
     return true;
   }
-  auto sign = torch::zeros({comm::packed_words(d)}, torch::kLong);
-  auto zero = torch::zeros({comm::packed_words(d)}, torch::kLong);
+  auto sign = opt.packed_bucket_(0, comm::packed_words(d));
+  auto zero = opt.packed_bucket_(1, comm::packed_words(d));
   int64_t zeros = 0;
   int64_t aggregate_step = 0;
   for (auto& it : items) {

@@ -19,8 +19,8 @@ namespace signopt::comm {
 enum class TieRule {
   /// The coordinate does not move (direction 0, as sign(0) = 0). For even W >= 4 the allgather carries a
   /// second bit plane, the tie plane, so the traffic is 3 d / 8 instead of 2 d / 8 bytes per worker. For
-  /// W = 2 the tie plane alone travels: a coordinate the two workers do not tie on has both their signs, so
-  /// each rank takes its own sign there (1 bit per coordinate, ties exact).
+  /// W = 2 the two ranks exchange their whole sign vectors and each finds the ties itself (a coordinate is
+  /// tied where the two signs differ), so 1 bit per coordinate travels and the ties are exact.
   Zero,
   /// The shard's owner flips a fair coin (kTieCoinBucket below): one bit plane travels, and the expected
   /// direction of a tied coordinate is still 0. For odd W there are no ties and both rules agree.
@@ -78,7 +78,7 @@ struct ExchangeStats {
 };
 
 /// Bit planes the allgather of a MajorityVote exchange carries: 2 for TieRule::Zero with an even W >= 4
-/// (sign and tie), else 1 (the sign plane; for TieRule::Zero with W = 2 the tie plane, see TieRule::Zero).
+/// (sign and tie), else 1 (for W = 2: the whole packed vector, see MajorityVote).
 int64_t majority_vote_planes(int64_t world_size, TieRule ties);
 
 /// Payload bytes one rank sends per exchange of d coordinates over W ranks with `planes` allgather planes:
@@ -94,9 +94,11 @@ int64_t majority_vote_bytes_per_rank(int64_t coordinates, int64_t world_size, in
 ///      shards of S = ceil(ceil(d / 64) / W) words, zero-padded;
 ///   2. alltoall: rank j receives shard j of every rank, a [W, S] tensor;
 ///   3. vote on it (majority_vote); with TieRule::SharedCoin the tied coordinates take the owner's coin;
-///   4. allgather the voted shard: the sign plane, plus the tie plane for TieRule::Zero and even W >= 4 (for
-///      W = 2 only the tie plane: the voted sign is then each rank's own sign where there is no tie);
+///   4. allgather the voted shard: the sign plane, plus the tie plane for TieRule::Zero and even W >= 4;
 ///   5. unpack (ties to 0) and split back into the parameters' shapes and dtypes.
+/// For W = 2 with TieRule::Zero, steps 2-4 are one allgather of the whole packed vector (the same 2 S words
+/// per rank as the alltoall and allgather of halves, one collective instead of two) and each rank votes on
+/// both halves itself: the same result, bit for bit.
 /// Per rank that sends and receives about 2 d / 8 bytes (3 d / 8 with a tie plane) whatever W is,
 /// against about 8 d bytes for a ring allreduce of the fp32 gradient.
 ///
@@ -160,11 +162,16 @@ class MajorityVote : public SignAggregator {
   // `shard` words, zero-padded): the voted sign plane and, when ties can be 0, the tie plane, each of
   // packed_words(d) words; fills the timing and byte fields of `s` from the alltoall on.
   PackedDirection vote_packed_(int64_t d, int64_t step, ExchangeStats& s);
+  // vote_packed_ for two ranks and TieRule::Zero: one allgather of the whole vector, then the local vote.
+  PackedDirection vote_two_(int64_t d, ExchangeStats& s);
   // Buffers kept between exchanges: the flattened signs, the packed shards, and the result, which is
   // reused only once the caller holds no reference to the previous one.
   torch::Tensor flat_buffer_;
   torch::Tensor send_buffer_;
   torch::Tensor result_buffer_;
+  // The W = 2 vote's planes, reused once the caller has dropped the previous result.
+  torch::Tensor vote_sign_buffer_;
+  torch::Tensor vote_tie_buffer_;
 };
 
 } // namespace signopt::comm

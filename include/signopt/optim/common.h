@@ -130,6 +130,19 @@ class SignoptOptimizer : public torch::optim::Optimizer {
     load_common(archive);
   }
 
+  /// A zeroed int64 bucket of `words` packed words for the packed exchange (sign_descent.h): plane 0 holds
+  /// the signs, plane 1 the zeros. Kept between steps (a fresh buffer per step costs page faults); valid
+  /// until the next call.
+  torch::Tensor packed_bucket_(int plane, int64_t words) {
+    auto& t = packed_buckets_[plane];
+    if (!t.defined() || t.numel() != words) {
+      t = torch::zeros({words}, torch::kLong);
+    } else {
+      t.zero_();
+    }
+    return t;
+  }
+
   /// t0 for the dither schedule: the epoch (epoch clock) or step - 1.
   int64_t dither_tick(const DitherOptions& d, int64_t step) const {
     return d.clock() == DitherClock::Epoch ? epoch_ : step - 1;
@@ -156,6 +169,7 @@ class SignoptOptimizer : public torch::optim::Optimizer {
   int64_t epoch_ = 0;
   std::shared_ptr<SignAggregator> aggregator_;
   double last_dither_alpha_ = 0.0;
+  torch::Tensor packed_buckets_[2];
 };
 
 /// Checks the options shared by SignSGD, Signum and the hybrid's sign phase.
