@@ -3,6 +3,7 @@
 #include <signopt/comm/data_parallel.h>
 #include <signopt/comm/majority_vote.h>
 #include <signopt/kernels/fused.h>
+#include <signopt/optim/hybrid.h>
 #include <signopt/optim/signum.h>
 
 #include <gtest/gtest.h>
@@ -343,7 +344,8 @@ void scenario_packed(Communicator& comm) {
   constexpr int64_t kSteps = 6;
   const std::vector<int64_t> sizes = {1, 63, 65, 4097, 300};
   for (const auto dtype : {torch::kFloat, torch::kDouble}) {
-    for (const bool signum : {false, true}) {
+    for (const int kind : {0, 1, 2}) { // SignSGD, dithered Signum, the hybrid (switching after step 4)
+      const bool signum = kind == 1;
       for (const auto ties : {TieRule::Zero, TieRule::SharedCoin}) {
         std::vector<torch::Tensor> a_params, b_params;
         for (size_t i = 0; i < sizes.size(); ++i) {
@@ -352,16 +354,25 @@ void scenario_packed(Communicator& comm) {
           a_params.push_back(p.clone().requires_grad_());
           b_params.push_back(p.clone().requires_grad_());
         }
-        const auto options = signum
-            ? signopt::SignumOptions(0.01).momentum(0.9).weight_decay(0.1).decoupled_weight_decay(true).dither(
-                  signopt::DitherOptions().seed(4))
-            : signopt::SignumOptions(0.01).momentum(0.0); // no coupled decay: the zero gradients stay 0
-        signopt::Signum a(a_params, options), b(b_params, options);
+        const auto make = [&](std::vector<torch::Tensor> params) -> std::unique_ptr<signopt::detail::SignoptOptimizer> {
+          if (kind == 2)
+            return std::make_unique<signopt::HybridSignSGD>(
+                params,
+                signopt::HybridSignSGDOptions(0.01).switch_at_step(4).weight_decay(0.05).dither(
+                    signopt::DitherOptions().seed(6).stream(static_cast<uint64_t>(r))));
+          return std::make_unique<signopt::Signum>(
+              params,
+              signum ? signopt::SignumOptions(0.01).momentum(0.9).weight_decay(0.1).decoupled_weight_decay(true).dither(
+                           signopt::DitherOptions().seed(4))
+                     : signopt::SignumOptions(0.01).momentum(0.0)); // no coupled decay: the zero gradients stay 0
+        };
+        auto a = make(a_params);
+        auto b = make(b_params);
         const auto vote_options = MajorityVoteOptions().ties(ties).seed(12);
         auto a_vote = std::make_shared<MajorityVote>(comm, vote_options);
         auto b_vote = std::make_shared<MajorityVote>(comm, vote_options);
-        a.set_aggregator(a_vote);
-        b.set_aggregator(b_vote);
+        a->set_aggregator(a_vote);
+        b->set_aggregator(b_vote);
         for (int64_t t = 1; t <= kSteps; ++t) {
           for (size_t i = 0; i < sizes.size(); ++i) {
             auto gen = at::detail::createCPUGenerator(static_cast<uint64_t>(100000 * r + 100 * t + i));
@@ -369,25 +380,29 @@ void scenario_packed(Communicator& comm) {
             a_params[i].mutable_grad() = g.clone();
             b_params[i].mutable_grad() = g.clone();
           }
-          a.step();
+          a->step();
           signopt::kernels::set_fused_enabled(false);
-          b.step();
+          b->step();
           signopt::kernels::set_fused_enabled(true);
         }
-        const std::string what = at + (signum ? "dithered Signum" : "SignSGD") + " " +
+        const std::string what = at + (kind == 2 ? "hybrid" : signum ? "dithered Signum" : "SignSGD") + " " +
             std::string(c10::toString(dtype)) + (ties == TieRule::Zero ? " ties = 0: " : " ties by coin: ");
         for (size_t i = 0; i < sizes.size(); ++i)
           EXPECT_TRUE(torch::equal(a_params[i], b_params[i])) << what << "parameter " << i << " differs";
         const auto& pa = a_vote->total_stats();
         const auto& pb = b_vote->total_stats();
-        EXPECT_EQ(pa.packed, kSteps) << what << "the packed path did not run";
+        const int64_t voted_steps = kind == 2 ? 4 : kSteps; // the hybrid votes only before its switch
+        EXPECT_EQ(pa.exchanges, voted_steps) << what;
+        EXPECT_EQ(pa.packed, voted_steps) << what << "the packed path did not run";
         EXPECT_EQ(pb.packed, 0) << what;
         EXPECT_EQ(pa.zero_signs, pb.zero_signs) << what;
         EXPECT_EQ(pa.own_ties, pb.own_ties) << what;
         EXPECT_EQ(pa.bytes_sent, pb.bytes_sent) << what;
         EXPECT_EQ(pa.bytes_received, pb.bytes_received) << what;
-        if (!signum)
+        if (kind == 0)
           EXPECT_GT(pa.zero_signs, 0) << what << "no zero reached the vote";
+        if (kind == 2)
+          EXPECT_EQ(dynamic_cast<signopt::HybridSignSGD&>(*a).phase(), signopt::HybridPhase::Sgd) << what;
         if (w % 2 == 0)
           EXPECT_GT(pa.own_ties, 0) << what << "no tie was voted";
       }

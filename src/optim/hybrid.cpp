@@ -3,6 +3,8 @@
 #include <signopt/kernels/reductions.h>
 #include <signopt/optim/hybrid.h>
 
+#include <signopt/comm/sign_pack.h>
+
 #include <c10/util/Exception.h>
 #include <torch/torch.h>
 
@@ -207,8 +209,38 @@ torch::Tensor HybridSignSGD::step(LossClosure closure) {
   const bool calibrate = sign_phase || head.track_after_switch();
   const bool need_sign = calibrate || in_handover;
 
+  // A distributed sign phase whose aggregator has a packed exchange (comm::MajorityVote) takes the packed
+  // path of sign_descent.h: pass 1 updates m and packs the signs into one bucket, the workers vote on it,
+  // pass 2 applies the voted bits and computes <v, g'> and ||g'||^2 for the calibration. It needs beta1 > 0
+  // and contiguous CPU tensors; otherwise the unfused path below runs (the same steps, bit for bit).
+  bool packed = sign_phase && aggregator_ != nullptr && aggregator_->supports_packed() && kernels::fused_enabled();
+  int64_t packed_d = 0;
+  for (auto& group : param_groups()) {
+    const auto* o = &static_cast<const HybridSignSGDOptions&>(group.options());
+    for (auto& p : group.params()) {
+      if (!packed || !p.grad().defined()) {
+        continue;
+      }
+      auto& st =
+          detail::get_or_create_state<HybridSignSGDParamState>(*this, p, [] { return HybridSignSGDParamState(); });
+      if (!st.exp_avg().defined()) {
+        st.exp_avg(torch::zeros_like(p, at::MemoryFormat::Preserve));
+      }
+      packed = o->beta1() > 0 && p.device().is_cpu() && kernels::fused_eligible({p, p.grad(), st.exp_avg()});
+      packed_d += p.numel();
+    }
+  }
+  torch::Tensor bucket_sign, bucket_zero;
+  std::vector<int64_t> offsets;
+  int64_t bucket_zeros = 0;
+  if (packed) {
+    bucket_sign = packed_bucket_(0, comm::packed_words(packed_d));
+    bucket_zero = packed_bucket_(1, comm::packed_words(packed_d));
+  }
+
   std::vector<Item> items;
   int64_t index = 0;
+  int64_t offset = 0;
   for (auto& group : param_groups()) {
     const auto* o = &static_cast<const HybridSignSGDOptions&>(group.options());
     for (auto& p : group.params()) {
@@ -230,6 +262,25 @@ torch::Tensor HybridSignSGD::step(LossClosure closure) {
       // Keyed by the parameter's own step, as in Signum, so the sign phase equals Signum exactly
       // even when some parameters miss gradients on some steps.
       const int64_t tick = need_sign ? begin_dither(dither, st.step()) : 0;
+      if (packed) { // pass 1; pass 2 applies the update after the vote (item.updated)
+        bucket_zeros += kernels::sign_descent_pack(
+            p,
+            p.grad(),
+            st.exp_avg(),
+            o->lr(),
+            o->weight_decay(),
+            o->decoupled_weight_decay(),
+            o->beta1(),
+            detail::fused_dither_args(dither, tick, st.step(), param_index),
+            bucket_sign,
+            bucket_zero,
+            offset);
+        offsets.push_back(offset);
+        offset += p.numel();
+        Item item{p, p.grad(), &st, o, param_index, {}, 0.0, 0.0, true};
+        items.push_back(std::move(item));
+        continue;
+      }
       // The plain sign phase: one fused pass updates m and theta and computes <u, g> and ||g||^2
       // (the update does not depend on this step's lambda).
       if (sign_phase && aggregator_ == nullptr && o->beta1() > 0 && kernels::fused_eligible({p, p.grad(), st.exp_avg()})) {
@@ -273,7 +324,25 @@ torch::Tensor HybridSignSGD::step(LossClosure closure) {
       items.push_back(std::move(item));
     }
   }
-  if (aggregator_ != nullptr && need_sign && !items.empty()) {
+  if (packed && !items.empty()) {
+    const auto voted = aggregator_->aggregate_packed(
+        bucket_sign, bucket_zeros > 0 ? bucket_zero : torch::Tensor(), packed_d, static_cast<int64_t>(items.size()), step_);
+    std::vector<double> sums;
+    for (size_t i = 0; i < items.size(); ++i) {
+      auto& it = items[i];
+      double dot_gg[2] = {0.0, 0.0};
+      kernels::apply_packed_direction(
+          it.p, it.o->lr(), it.o->weight_decay(), it.o->decoupled_weight_decay(), voted.sign, voted.zero, offsets[i],
+          it.g, dot_gg);
+      sums.push_back(dot_gg[0]);
+      sums.push_back(dot_gg[1]);
+    }
+    aggregator_->allreduce_sum(sums);
+    for (size_t i = 0; i < items.size(); ++i) {
+      items[i].dot = sums[2 * i];
+      items[i].gg = sums[2 * i + 1];
+    }
+  } else if (aggregator_ != nullptr && need_sign && !items.empty()) {
     // Distributed: the workers vote on the signs; the calibration uses the voted direction and the
     // sums of <v, g_w> and ||g_w||^2 over the workers (two scalars per tensor, one allreduce).
     std::vector<torch::Tensor> local;

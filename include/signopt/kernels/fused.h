@@ -80,6 +80,9 @@ int64_t sign_descent_pack(
 /// decay went into the first half's gradient), where v is the agreed direction at bits [bit_offset,
 /// bit_offset + p.numel()): 0 where `zero_words` (optional) has a 1, else +1 for a set `sign_words` bit and
 /// -1 for a clear one. Bit-identical to unpacking v and applying it as the unfused optimizers do.
+/// When `dot_gg` is non-null (the hybrid's calibration) it receives <v, g'> and ||g'||^2, g' = g + wd p
+/// with coupled decay (p before its update) or g, in kernels::dot's summation order; `g` is then the
+/// gradient (p's dtype and size, contiguous CPU).
 void apply_packed_direction(
     torch::Tensor& p,
     double lr,
@@ -87,7 +90,9 @@ void apply_packed_direction(
     bool decoupled,
     const torch::Tensor& sign_words,
     const torch::Tensor& zero_words,
-    int64_t bit_offset);
+    int64_t bit_offset,
+    const torch::Tensor& g = {},
+    double* dot_gg = nullptr);
 
 /// The hybrid's SGD phase step: g' = g + wd p (coupled) or p *= 1 - eta wd (decoupled);
 /// v = mu v + g', p -= eta (1 - mu) v (mu > 0, v defined) or p -= eta g'.
