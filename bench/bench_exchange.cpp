@@ -117,6 +117,21 @@ double seconds(Clock::time_point start) {
   return std::chrono::duration<double>(Clock::now() - start).count();
 }
 
+// Per column of `times` ([repeats, columns] seconds on this rank): the median over the repeats, in ms, of
+// each repeat's slowest rank (an exchange is done when the last rank has its result). Every rank calls it;
+// the result is the same on all of them.
+std::vector<double> slowest_rank_median_ms(Communicator& comm, const torch::Tensor& times) {
+  const auto all = std::get<0>(comm.allgather(times).max(0)); // [repeats, columns]
+  std::vector<double> out;
+  for (int64_t c = 0; c < all.size(1); ++c) {
+    std::vector<double> v;
+    for (int64_t r = 0; r < all.size(0); ++r)
+      v.push_back(all[r][c].item<double>());
+    out.push_back(1e3 * median(v));
+  }
+  return out;
+}
+
 // The parameter split of the step table: `total` coordinates in 50 tensors of uneven sizes (none a multiple
 // of 64, so most tensors start inside a packed word, as a network's do).
 std::vector<int64_t> tensor_sizes(int64_t total) {
@@ -189,19 +204,13 @@ void step_rows(const Args& args, Communicator& comm) {
         throw std::runtime_error("bench_exchange: the packed path did not run");
     }
   }
-  const auto all = std::get<0>(comm.allgather(times).max(0));
+  const auto ms = slowest_rank_median_ms(comm, times);
   if (comm.rank() != 0)
     return;
-  const auto med = [&](int64_t column) {
-    std::vector<double> v;
-    for (int64_t r = 0; r < args.repeats; ++r)
-      v.push_back(all[r][column].item<double>());
-    return 1e3 * median(v);
-  };
-  const double local = med(kLocal);
-  const double fp32_exchange = med(kAllreduce) - local;
+  const double local = ms[kLocal];
+  const double fp32_exchange = ms[kAllreduce] - local;
   for (int path = 0; path < kPaths; ++path) {
-    const double step = med(path);
+    const double step = ms[path];
     if (path == kLocal) {
       std::printf("T2| %lld | %s | %.2f | | | |\n", static_cast<long long>(w), names[path], step);
     } else if (path == kAllreduce) {
@@ -215,9 +224,9 @@ void step_rows(const Args& args, Communicator& comm) {
           step,
           step - local,
           fp32_exchange / (step - local),
-          med(base),
-          med(base + 1),
-          med(base + 2));
+          ms[base],
+          ms[base + 1],
+          ms[base + 2]);
     }
   }
   std::fflush(stdout);
@@ -275,16 +284,10 @@ int run_worker(const Args& args) {
   for (int64_t r = 0; r < args.repeats; ++r)
     for (int64_t c = 0; c < columns; ++c)
       mine[r][c] = times[r][c];
-  const auto all = std::get<0>(comm.allgather(mine).max(0)); // [repeats, columns]
+  const auto ms = slowest_rank_median_ms(comm, mine);
   if (comm.rank() != 0)
     return 0;
-  const auto med = [&](int64_t column) {
-    std::vector<double> v;
-    for (int64_t r = 0; r < args.repeats; ++r)
-      v.push_back(all[r][column].item<double>());
-    return 1e3 * median(v);
-  };
-  const double fp32_ms = med(columns - 1);
+  const double fp32_ms = ms[columns - 1];
   std::printf(
       "T1| %lld | fp32 allreduce | %.2f | %.2f | | | | | | |\n",
       static_cast<long long>(w),
@@ -298,13 +301,13 @@ int run_worker(const Args& args) {
         rule == 0 ? "= 0" : "by coin",
         static_cast<double>(vote_bytes[rule]) / 1e6,
         static_cast<double>(allreduce_bytes) / static_cast<double>(vote_bytes[rule]),
-        med(base),
-        fp32_ms / med(base),
-        med(base + 1),
-        med(base + 2),
-        med(base + 3),
-        med(base + 4),
-        med(base + 5));
+        ms[base],
+        fp32_ms / ms[base],
+        ms[base + 1],
+        ms[base + 2],
+        ms[base + 3],
+        ms[base + 4],
+        ms[base + 5]);
   }
   std::fflush(stdout);
   return 0;

@@ -26,21 +26,6 @@ double seconds_since(Clock::time_point& start) {
   throw std::invalid_argument("signopt::comm::MajorityVote: " + what);
 }
 
-// ORs the owner's tie coins into the tied coordinates of its voted shard. Coordinate j's coin is what
-// pack_signs(ZeroSign::Random) draws for a zero at index j: bit j % 32 of lane (j / 32) % 4 of Philox block
-// j / 128, so word k takes lanes 2 (k % 2) and 2 (k % 2) + 1 of block k / 2. Only words with a tie need a
-// block, and a tied coordinate's sign bit is 0, so OR sets exactly the coins that came up +1.
-void break_ties_with_coins(uint64_t* sign, const uint64_t* tie, int64_t words, const kernels::DrawKey& key) {
-  for (int64_t k = 0; k < words; ++k) {
-    if (tie[k] == 0)
-      continue;
-    const auto block = key.block(static_cast<uint64_t>(k / 2));
-    const int lane = 2 * static_cast<int>(k % 2);
-    const uint64_t coin = static_cast<uint64_t>(block.x[lane]) | (static_cast<uint64_t>(block.x[lane + 1]) << 32);
-    sign[k] |= tie[k] & coin;
-  }
-}
-
 // `cache` when it already has this shape and dtype and nobody else holds it or a view of it (the caller has
 // dropped the previous exchange's result), else a new tensor that becomes the cache. Reuse matters: a fresh
 // 44 MB buffer (11M floats) comes from mmap every time, and its page faults cost several times the
@@ -123,6 +108,20 @@ void MajorityVote::check_layout_(int64_t d, int64_t tensors) {
 }
 
 PackedDirection MajorityVote::vote_packed_(int64_t d, int64_t step, ExchangeStats& s) {
+  const int64_t sent_before = comm_.bytes_sent();
+  const int64_t received_before = comm_.bytes_received();
+  PackedDirection out = collectives_(d, step, s);
+  s.bytes_sent = comm_.bytes_sent() - sent_before;
+  s.bytes_received = comm_.bytes_received() - received_before;
+  return out;
+}
+
+void MajorityVote::record_(const ExchangeStats& s) {
+  last_ = s;
+  total_ += s;
+}
+
+PackedDirection MajorityVote::collectives_(int64_t d, int64_t step, ExchangeStats& s) {
   const int64_t world = comm_.world_size();
   const int64_t rank = comm_.rank();
   const int64_t words = packed_words(d);
@@ -141,11 +140,14 @@ PackedDirection MajorityVote::vote_packed_(int64_t d, int64_t step, ExchangeStat
   // 3. The vote on this rank's shard; shard words past d are 0 on every rank, so they vote 0 with no tie.
   auto vote = majority_vote(mine, 64 * shard);
   s.own_ties = world % 2 == 0 ? popcount_words(vote.tie) : 0;
+  // A tie takes the owner's coin: what pack_signs(ZeroSign::Random) draws for a zero at its index in the
+  // shard (a tied coordinate's sign bit is 0, so this sets exactly the coins that came up +1).
   if (options_.ties() == TieRule::SharedCoin && s.own_ties > 0)
-    break_ties_with_coins(
+    resolve_zero_signs(
         reinterpret_cast<uint64_t*>(vote.sign.data_ptr<int64_t>()),
         reinterpret_cast<const uint64_t*>(vote.tie.data_ptr<int64_t>()),
         shard,
+        ZeroSign::Random,
         zero_sign_key(options_.seed(), static_cast<uint64_t>(step), rank, kTieCoinBucket));
   s.vote_s = seconds_since(clock);
 
@@ -248,13 +250,10 @@ std::vector<torch::Tensor> MajorityVote::aggregate_signs(const std::vector<torch
     // Every rank has d = 0 (checked above): nothing to send.
     for (const auto& t : local)
       voted.push_back(torch::zeros_like(t, torch::MemoryFormat::Contiguous));
-    last_ = s;
-    total_ += s;
+    record_(s);
     return voted;
   }
 
-  const int64_t sent_before = comm_.bytes_sent();
-  const int64_t received_before = comm_.bytes_received();
   auto clock = Clock::now();
 
   // 1. Flatten (skipped for a single contiguous tensor) and pack into W zero-padded shards.
@@ -296,10 +295,7 @@ std::vector<torch::Tensor> MajorityVote::aggregate_signs(const std::vector<torch
     }
   }
   s.unpack_s = seconds_since(clock);
-  s.bytes_sent = comm_.bytes_sent() - sent_before;
-  s.bytes_received = comm_.bytes_received() - received_before;
-  last_ = s;
-  total_ += s;
+  record_(s);
   return voted;
 }
 
@@ -329,12 +325,9 @@ PackedDirection MajorityVote::aggregate_packed(
   const int64_t words = packed_words(d);
   const int64_t shard = s.shard_words;
   if (d == 0) {
-    last_ = s;
-    total_ += s;
+    record_(s);
     return {torch::zeros({0}, torch::kLong), torch::Tensor()};
   }
-  const int64_t sent_before = comm_.bytes_sent();
-  const int64_t received_before = comm_.bytes_received();
   auto clock = Clock::now();
 
   // 1. The local bits into W zero-padded shards, zeros encoded as aggregate_signs's packing encodes them.
@@ -355,10 +348,7 @@ PackedDirection MajorityVote::aggregate_packed(
 
   // 2-4. Alltoall, vote, allgather.
   PackedDirection bits = vote_packed_(d, step, s);
-  s.bytes_sent = comm_.bytes_sent() - sent_before;
-  s.bytes_received = comm_.bytes_received() - received_before;
-  last_ = s;
-  total_ += s;
+  record_(s);
   return bits;
 }
 

@@ -631,22 +631,31 @@ void or_bits_at(const uint64_t* src, int64_t n, uint64_t* dst, int64_t offset) {
   if (n < 0 || offset < 0) {
     fail("or_bits_at: n and offset must be >= 0, got n = " + std::to_string(n) + ", offset = " + std::to_string(offset));
   }
+  if (n == 0) {
+    return;
+  }
   const int64_t words = packed_words(n);
   const int64_t q = offset / 64;
   const int r = static_cast<int>(offset % 64);
-  if (r == 0) {
-    for (int64_t k = 0; k < words; ++k) {
-      dst[q + k] |= src[k];
+  const int64_t last = (offset + n - 1) / 64; // the last destination word holding one of the bits
+  // The first and last destination words may hold bits of a neighbouring range that another thread is
+  // placing at the same time: they take an atomic OR. The words between belong to this range alone.
+  const auto put = [&](int64_t k, uint64_t v) {
+    if (v == 0) {
+      return;
     }
-    return;
-  }
-  // Source word k lands in bits [r, 64) of destination word q + k and bits [0, r) of word q + k + 1; the
-  // latter exists only while it holds coordinates (offset + n bits in all).
-  const int64_t last = packed_words(offset + n) - 1;
+    if (k == q || k == last) {
+      __atomic_fetch_or(dst + k, v, __ATOMIC_RELAXED);
+    } else {
+      dst[k] |= v;
+    }
+  };
+  // Source word k lands in bits [r, 64) of destination word q + k and, for r > 0, bits [0, r) of word
+  // q + k + 1 while that word holds coordinates.
   for (int64_t k = 0; k < words; ++k) {
-    dst[q + k] |= src[k] << r;
-    if (q + k + 1 <= last) {
-      dst[q + k + 1] |= src[k] >> (64 - r);
+    put(q + k, src[k] << r);
+    if (r != 0 && q + k + 1 <= last) {
+      put(q + k + 1, src[k] >> (64 - r));
     }
   }
 }

@@ -91,6 +91,23 @@ struct SignArgs {
 
 enum MomentumMode { kNoMomentum = 0, kUpdateMomentum = 1, kMomentumReady = 2 };
 
+// The sign argument x of one element from its gradient gi (weight decay applied) and unit noise z: the
+// dithered gradient, the momentum update (stored into m[i]) or the ready momentum, then the noise after it.
+template <typename T, int kMode>
+SIGNOPT_ALWAYS_INLINE T sign_argument(T gi, T z, T* m, int64_t i, const SignArgs<T>& a) {
+  const T gn = gi + z * a.s_grad;
+  T x;
+  if constexpr (kMode == kUpdateMomentum) {
+    x = m[i] * a.beta + gn * a.one_minus_beta;
+    m[i] = x;
+  } else if constexpr (kMode == kMomentumReady) {
+    x = m[i];
+  } else {
+    x = gn;
+  }
+  return x + z * a.s_x;
+}
+
 // The per-element rule; statistics of g' (dot, gg) when kCalib.
 template <typename T, int kMode, bool kCalib>
 SIGNOPT_ALWAYS_INLINE void sign_chunk(
@@ -104,19 +121,7 @@ SIGNOPT_ALWAYS_INLINE void sign_chunk(
     double* gg) {
   auto element = [&](int64_t i, double* dot_term, double* gg_term) SIGNOPT_ALWAYS_INLINE_LAMBDA {
     const T gi = g[i] + p[i] * a.wd;
-    const T z = static_cast<T>(noise[i]);
-    const T gn = gi + z * a.s_grad;
-    T x;
-    if constexpr (kMode == kUpdateMomentum) {
-      x = m[i] * a.beta + gn * a.one_minus_beta;
-      m[i] = x;
-    } else if constexpr (kMode == kMomentumReady) {
-      x = m[i];
-    } else {
-      x = gn;
-    }
-    x = x + z * a.s_x;
-    const T u = sgn(x);
+    const T u = sgn(sign_argument<T, kMode>(gi, static_cast<T>(noise[i]), m, i, a));
     p[i] = p[i] * a.decay + a.neg_lr * u;
     if constexpr (kCalib) {
       *dot_term = static_cast<double>(u) * static_cast<double>(gi);
@@ -124,25 +129,8 @@ SIGNOPT_ALWAYS_INLINE void sign_chunk(
     }
   };
   if constexpr (kCalib) {
-    // Both sums follow chunk_sum8's order exactly.
-    double acc_d[8] = {0, 0, 0, 0, 0, 0, 0, 0}, acc_g[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-    int64_t i = 0;
-    for (; i + 8 <= n; i += 8) {
-      for (int j = 0; j < 8; ++j) {
-        double td, tg;
-        element(i + j, &td, &tg);
-        acc_d[j] += td;
-        acc_g[j] += tg;
-      }
-    }
-    for (int j = 0; i < n; ++i, ++j) {
-      double td, tg;
-      element(i, &td, &tg);
-      acc_d[j] += td;
-      acc_g[j] += tg;
-    }
-    *dot = ((acc_d[0] + acc_d[1]) + (acc_d[2] + acc_d[3])) + ((acc_d[4] + acc_d[5]) + (acc_d[6] + acc_d[7]));
-    *gg = ((acc_g[0] + acc_g[1]) + (acc_g[2] + acc_g[3])) + ((acc_g[4] + acc_g[5]) + (acc_g[6] + acc_g[7]));
+    detail::chunk_sum8_pair(
+        n, [&](int64_t i, double& td, double& tg) SIGNOPT_ALWAYS_INLINE_LAMBDA { element(i, &td, &tg); }, dot, gg);
   } else {
     for (int64_t i = 0; i < n; ++i) {
       element(i, nullptr, nullptr);
@@ -223,18 +211,7 @@ SIGNOPT_ALWAYS_INLINE void argument_chunk(
     if constexpr (kWd) {
       gi = gi + p[i] * a.wd;
     }
-    const T z = static_cast<T>(noise[i]);
-    const T gn = gi + z * a.s_grad;
-    T x;
-    if constexpr (kMode == kUpdateMomentum) {
-      x = m[i] * a.beta + gn * a.one_minus_beta;
-      m[i] = x;
-    } else if constexpr (kMode == kMomentumReady) {
-      x = m[i];
-    } else {
-      x = gn;
-    }
-    xs[i] = x + z * a.s_x;
+    xs[i] = sign_argument<T, kMode>(gi, static_cast<T>(noise[i]), m, i, a);
   }
 }
 
@@ -312,33 +289,19 @@ SIGNOPT_ALWAYS_INLINE void apply_calib_chunk(
     T neg_lr,
     double* dot,
     double* gg) {
-  auto element = [&](int64_t i, double& d, double& q) SIGNOPT_ALWAYS_INLINE_LAMBDA {
-    T gi = g[i];
-    if constexpr (kWd) {
-      gi = gi + p[i] * wd;
-    }
-    d = static_cast<double>(u[i]) * static_cast<double>(gi);
-    q = static_cast<double>(gi) * static_cast<double>(gi);
-    p[i] = p[i] * decay + neg_lr * u[i];
-  };
-  double acc_d[8] = {0, 0, 0, 0, 0, 0, 0, 0}, acc_g[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-  int64_t i = 0;
-  for (; i + 8 <= n; i += 8) {
-    for (int j = 0; j < 8; ++j) {
-      double d, q;
-      element(i + j, d, q);
-      acc_d[j] += d;
-      acc_g[j] += q;
-    }
-  }
-  for (int j = 0; i < n; ++i, ++j) {
-    double d, q;
-    element(i, d, q);
-    acc_d[j] += d;
-    acc_g[j] += q;
-  }
-  *dot = ((acc_d[0] + acc_d[1]) + (acc_d[2] + acc_d[3])) + ((acc_d[4] + acc_d[5]) + (acc_d[6] + acc_d[7]));
-  *gg = ((acc_g[0] + acc_g[1]) + (acc_g[2] + acc_g[3])) + ((acc_g[4] + acc_g[5]) + (acc_g[6] + acc_g[7]));
+  detail::chunk_sum8_pair(
+      n,
+      [&](int64_t i, double& d, double& q) SIGNOPT_ALWAYS_INLINE_LAMBDA {
+        T gi = g[i];
+        if constexpr (kWd) {
+          gi = gi + p[i] * wd;
+        }
+        d = static_cast<double>(u[i]) * static_cast<double>(gi);
+        q = static_cast<double>(gi) * static_cast<double>(gi);
+        p[i] = p[i] * decay + neg_lr * u[i];
+      },
+      dot,
+      gg);
 }
 
 SIGNOPT_CLONES void apply_calib_chunk_f32(
@@ -594,41 +557,6 @@ double sign_descent_typed(
   return s;
 }
 
-// ORs n packed bits (src, bits past n 0) into dst at bit `offset`, as comm::or_bits_at does, for one chunk
-// of a parallel pass: the first and last destination words may be shared with the neighbouring chunks or
-// tensors, so they take an atomic OR; the words between belong to this chunk alone.
-inline void place_bits(const uint64_t* src, int64_t n, uint64_t* dst, int64_t offset) {
-  if (n <= 0) {
-    return;
-  }
-  const int64_t q = offset / 64;
-  const int r = static_cast<int>(offset % 64);
-  const int64_t last = (offset + n - 1) / 64; // the last destination word holding one of the bits
-  const int64_t words = comm::packed_words(n);
-  const auto put = [&](int64_t k, uint64_t v) {
-    if (v == 0) {
-      return;
-    }
-    if (k == q || k == last) {
-      __atomic_fetch_or(dst + k, v, __ATOMIC_RELAXED);
-    } else {
-      dst[k] |= v;
-    }
-  };
-  if (r == 0) {
-    for (int64_t k = 0; k < words; ++k) {
-      put(q + k, src[k]);
-    }
-    return;
-  }
-  for (int64_t k = 0; k < words; ++k) {
-    put(q + k, src[k] << r);
-    if (q + k + 1 <= last) {
-      put(q + k + 1, src[k] >> (64 - r));
-    }
-  }
-}
-
 static_assert(kChunk % 64 == 0, "chunks must hold whole packed words");
 
 template <typename T>
@@ -677,9 +605,9 @@ int64_t sign_descent_pack_typed(
         argument_chunk_f64(mode, coupled_wd, p + o, g + o, m ? m + o : nullptr, noise, len, a, xs.data());
       }
       const int64_t chunk_zeros = comm::pack_sign_planes(xs.data(), len, chunk_sign, chunk_zero);
-      place_bits(chunk_sign, len, sign, bit_offset + o);
+      comm::or_bits_at(chunk_sign, len, sign, bit_offset + o);
       if (chunk_zeros > 0) {
-        place_bits(chunk_zero, len, zero, bit_offset + o);
+        comm::or_bits_at(chunk_zero, len, zero, bit_offset + o);
       }
       z += chunk_zeros;
     }

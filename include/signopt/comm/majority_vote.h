@@ -162,6 +162,10 @@ class MajorityVote : public SignAggregator {
   // `shard` words, zero-padded): the voted sign plane and, when ties can be 0, the tie plane, each of
   // packed_words(d) words; fills the timing and byte fields of `s` from the alltoall on.
   PackedDirection vote_packed_(int64_t d, int64_t step, ExchangeStats& s);
+  // vote_packed_ without the byte counting.
+  PackedDirection collectives_(int64_t d, int64_t step, ExchangeStats& s);
+  // Makes `s` the last exchange's figures and adds it to the totals.
+  void record_(const ExchangeStats& s);
   // vote_packed_ for two ranks and TieRule::Zero: one allgather of the whole vector, then the local vote.
   PackedDirection vote_two_(int64_t d, ExchangeStats& s);
   // Buffers kept between exchanges: the flattened signs, the packed shards, and the result, which is

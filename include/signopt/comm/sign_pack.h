@@ -120,7 +120,9 @@ int64_t pack_sign_planes(const float* x, int64_t n, uint64_t* sign, uint64_t* ze
 int64_t pack_sign_planes(const double* x, int64_t n, uint64_t* sign, uint64_t* zero);
 
 /// ORs bits [0, n) of `src` (packed_words(n) words, bits past n 0) into bits [offset, offset + n) of `dst`,
-/// which must have at least packed_words(offset + n) words; no other word of dst is touched.
+/// which must have at least packed_words(offset + n) words; no other word of dst is touched. The first and
+/// last destination words take an atomic OR, so threads may place disjoint bit ranges of one vector at once
+/// (the fused pass of the packed path places each chunk this way).
 void or_bits_at(const uint64_t* src, int64_t n, uint64_t* dst, int64_t offset);
 
 /// Writes bits [offset, offset + n) of `src` (at least packed_words(offset + n) words) to bits [0, n) of
