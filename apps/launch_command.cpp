@@ -10,6 +10,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cerrno>
@@ -63,7 +64,24 @@ int exit_code(int status) {
 
 } // namespace
 
+// The most local workers per core: each worker is a whole trainer process (LibTorch, its data, a few hundred
+// MB), so more of them only exhaust memory (--nproc 1000000 once forked until the machine ran out).
+constexpr int64_t kLocalWorkersPerCore = 4;
+
 int launch_workers(const std::vector<std::string>& train_args, int64_t nproc, double dist_timeout) {
+  const int64_t cores = std::max(1u, std::thread::hardware_concurrency());
+  if (nproc > kLocalWorkersPerCore * cores) {
+    std::fprintf(
+        stderr,
+        "error: --nproc %lld: at most %lld local workers per core may be started on this machine (%lld cores, so "
+        "%lld); each worker is a whole trainer process. Use fewer workers, or start them on several machines with "
+        "torchrun --no-python\n",
+        static_cast<long long>(nproc),
+        static_cast<long long>(kLocalWorkersPerCore),
+        static_cast<long long>(cores),
+        static_cast<long long>(kLocalWorkersPerCore * cores));
+    return 2;
+  }
   const std::string exe = std::filesystem::read_symlink("/proc/self/exe").string();
   const char* port_env = std::getenv("MASTER_PORT");
   const std::string port = port_env != nullptr && *port_env != '\0' ? port_env : std::to_string(free_loopback_port());
@@ -82,11 +100,22 @@ int launch_workers(const std::vector<std::string>& train_args, int64_t nproc, do
   std::vector<int> statuses(static_cast<size_t>(nproc), 0);
   std::vector<bool> running(static_cast<size_t>(nproc), false);
   for (int64_t r = 0; r < nproc; ++r) {
+    // Ctrl-C or SIGTERM while starting: stop the workers already started instead of starting the rest.
+    if (g_launcher_signals.load() > 0) {
+      for (int64_t k = 0; k < r; ++k)
+        ::kill(pids[static_cast<size_t>(k)], SIGKILL);
+      for (int64_t k = 0; k < r; ++k)
+        ::waitpid(pids[static_cast<size_t>(k)], nullptr, 0);
+      std::fprintf(stderr, "signopt: interrupted while starting the workers; none is left running\n");
+      return 130;
+    }
     const pid_t pid = ::fork();
     if (pid < 0) {
       std::perror("signopt: fork");
       for (int64_t k = 0; k < r; ++k)
         ::kill(pids[static_cast<size_t>(k)], SIGKILL);
+      for (int64_t k = 0; k < r; ++k)
+        ::waitpid(pids[static_cast<size_t>(k)], nullptr, 0);
       return 1;
     }
     if (pid == 0) {
@@ -171,6 +200,24 @@ int launch_workers(const std::vector<std::string>& train_args, int64_t nproc, do
         dist_timeout + 10,
         static_cast<long long>(first_failure));
   if (first_failure >= 0) {
+    // The others were killed because they waited for the rank that failed first (a busy MASTER_PORT on rank
+    // 0, a bad option): that rank is the cause, not the ones that were waiting.
+    const int first_status = statuses[static_cast<size_t>(first_failure)];
+    const bool first_waited = WIFEXITED(first_status) && WEXITSTATUS(first_status) == 4; // comm::PeerFailure
+    if (!killed.empty() && !first_waited) {
+      std::string ranks;
+      for (int64_t r : killed)
+        ranks += (ranks.empty() ? "" : ", ") + std::to_string(r);
+      std::fprintf(
+          stderr,
+          "error: the distributed job failed: rank %lld %s first (its error is above); rank %s, still waiting for it, "
+          "was stopped\n",
+          static_cast<long long>(first_failure),
+          describe(statuses[static_cast<size_t>(first_failure)]).c_str(),
+          ranks.c_str());
+      const int code = exit_code(statuses[static_cast<size_t>(first_failure)]);
+      return code == 2 ? 2 : 1;
+    }
     if (!killed.empty()) {
       std::string ranks;
       for (int64_t r : killed)

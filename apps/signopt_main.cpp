@@ -3,6 +3,8 @@
 #include "args.h"
 #include "commands.h"
 
+#include <signopt/comm/process_group.h>
+
 #include <signopt/data/datasets.h>
 #include <signopt/train/config.h>
 #include <signopt/train/trainer.h>
@@ -37,7 +39,8 @@ options:
   --help     this text
   --version  the signopt version
 
-Exit status: 0 success, 1 the run failed, 2 bad options or data, 130 interrupted (checkpoint saved).
+Exit status: 0 success, 1 the run failed, 2 bad options or data, 4 a worker failed waiting for another one that
+failed or hung, 130 interrupted (checkpoint saved).
 )";
 
 int train_command(const std::vector<std::string>& args) {
@@ -102,7 +105,10 @@ int train_command(const std::vector<std::string>& args) {
     // Rank 0 reports the job's result; the other ranks speak only for their own failure.
     if (outcome.status == RunStatus::Failed)
       std::fprintf(stderr, "error: %s%s\n", who.c_str(), outcome.error.c_str());
-    return outcome.status == RunStatus::Completed ? 0 : outcome.status == RunStatus::Interrupted ? 130 : 1;
+    return outcome.status == RunStatus::Completed ? 0
+        : outcome.status == RunStatus::Interrupted ? 130
+        : outcome.peer_failure                     ? 4
+                                                   : 1;
   }
   switch (outcome.status) {
     case RunStatus::Completed:
@@ -117,7 +123,7 @@ int train_command(const std::vector<std::string>& args) {
       return 130;
     case RunStatus::Failed:
       std::fprintf(stderr, "error: %s%s\n", who.c_str(), outcome.error.c_str());
-      return 1;
+      return outcome.peer_failure ? 4 : 1;
   }
   return 1;
 }
@@ -155,6 +161,9 @@ int main(int argc, char** argv) {
   } catch (const signopt::data::DataError& e) {
     std::fprintf(stderr, "error: %s\n", e.what());
     return 2;
+  } catch (const signopt::comm::PeerFailure& e) {
+    std::fprintf(stderr, "error: %s\n", e.what());
+    return 4; // waited for another rank that failed: the launcher blames that one
   } catch (const c10::Error& e) {
     std::fprintf(stderr, "error: %s\n", e.what_without_backtrace());
     return 1;

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs everything signopt needs on a fresh Debian 12 machine; safe to run again.
-#  - Debian packages: compiler, CMake, GoogleTest, Google Benchmark, zlib, the Fashion-MNIST data.
+#  - Debian packages: compiler, CMake, GoogleTest, Google Benchmark, zlib, the Fashion-MNIST data, clang
+#    (libFuzzer).
 #  - LibTorch: the pinned torch wheel from PyPI in ./.venv (only the wheel: its Python
 #    dependencies and the CUDA runtime wheels are not needed to build and run on the CPU).
 set -euo pipefail
@@ -9,7 +10,8 @@ cd "$(dirname "$0")/.."
 TORCH_VERSION="${SIGNOPT_TORCH_VERSION:-2.15.0}"
 APT_PACKAGES=(build-essential cmake ccache git python3 python3-venv zlib1g-dev
   libgtest-dev libgmock-dev libbenchmark-dev nlohmann-json3-dev libtomlplusplus-dev dataset-fashion-mnist gnuplot-nox
-  libgloo-dev)  # Gloo headers for c10d::ProcessGroupGloo (the torch wheel ships none; docs/distributed.md)
+  libgloo-dev   # Gloo headers for c10d::ProcessGroupGloo (the torch wheel ships none; docs/distributed.md)
+  clang libclang-rt-14-dev)  # libFuzzer for scripts/fuzz.sh
 
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do

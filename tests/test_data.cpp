@@ -18,6 +18,7 @@
 #include <numeric>
 #include <set>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace signopt::test {
@@ -264,6 +265,151 @@ TEST(Idx, CorruptGzipIsReported) {
   expect_data_error([&] { data::read_idx(path, 3); }, {path, "corrupt gzip data"});
 }
 
+// An IDX images file of 300 images of 60 x 60 patterned pixels (1,080,000 data bytes), gzipped:
+// big enough that zlib's gzread() decompressed the end of the data straight into the caller's
+// buffer, where it never looked for a missing gzip trailer.
+std::string write_large_gzip_idx(const TempDir& dir, const std::string& name) {
+  Bytes payload(300 * 60 * 60);
+  for (size_t i = 0; i < payload.size(); ++i) {
+    payload[i] = static_cast<uint8_t>((i * 2654435761u) >> 13);
+  }
+  const std::string path = dir / name;
+  write_file(path, idx_bytes(2051, {300, 60, 60}, payload), true);
+  return path;
+}
+
+// A small gzip IDX file (4000 data bytes, decompressed through zlib's own buffer).
+std::string write_small_gzip_idx(const TempDir& dir, const std::string& name) {
+  const std::string path = dir / name;
+  write_file(path, idx_bytes(2051, {10, 20, 20}, Bytes(4000, 3)), true);
+  return path;
+}
+
+TEST(Idx, LargeFilesReadBackPlainAndGzipped) {
+  TempDir dir;
+  const std::string gz = write_large_gzip_idx(dir, "large.gz");
+  for (const bool gzip : {true, false}) {
+    std::string path = gz;
+    if (!gzip) {
+      path = dir / "large";
+      Bytes payload(300 * 60 * 60);
+      for (size_t i = 0; i < payload.size(); ++i) {
+        payload[i] = static_cast<uint8_t>((i * 2654435761u) >> 13);
+      }
+      write_file(path, idx_bytes(2051, {300, 60, 60}, payload));
+    }
+    const auto t = data::read_idx(path, 3);
+    ASSERT_EQ(t.sizes(), torch::IntArrayRef({300, 60, 60})) << path;
+    const uint8_t* p = t.data_ptr<uint8_t>();
+    for (size_t i = 0; i < size_t(300 * 60 * 60); i += 997) {
+      ASSERT_EQ(p[i], static_cast<uint8_t>((i * 2654435761u) >> 13)) << path << " byte " << i;
+    }
+    EXPECT_EQ(p[300 * 60 * 60 - 1], static_cast<uint8_t>((size_t(300 * 60 * 60 - 1) * 2654435761u) >> 13)) << path;
+  }
+}
+
+TEST(Idx, GzipWithoutItsTrailerIsTruncated) {
+  // The data decompresses completely, but the CRC-32 and length that would check it are gone.
+  TempDir dir;
+  for (const bool large : {true, false}) {
+    const std::string path = large ? write_large_gzip_idx(dir, "large.gz") : write_small_gzip_idx(dir, "small.gz");
+    Bytes gz = read_file(path);
+    ASSERT_GT(gz.size(), 30u);
+    gz.resize(gz.size() - 8);
+    write_file(path, gz);
+    expect_data_error(
+        [&] { data::read_idx(path, 3); }, {path, "truncated", "gzip stream is cut off after the data", "trailer"});
+  }
+}
+
+TEST(Idx, GzipWithPartOfItsTrailerIsTruncated) {
+  TempDir dir;
+  for (const size_t cut : {4, 1, 7}) {
+    for (const bool large : {true, false}) {
+      const std::string path = large ? write_large_gzip_idx(dir, "large.gz") : write_small_gzip_idx(dir, "small.gz");
+      Bytes gz = read_file(path);
+      ASSERT_GT(gz.size(), 30u);
+      gz.resize(gz.size() - cut);
+      write_file(path, gz);
+      SCOPED_TRACE("cut " + std::to_string(cut) + " bytes of " + path);
+      expect_data_error(
+          [&] { data::read_idx(path, 3); }, {path, "truncated", "gzip stream is cut off after the data", "trailer"});
+    }
+  }
+}
+
+TEST(Idx, GzipWithAWrongCrcOrLengthIsCorrupt) {
+  TempDir dir;
+  for (const bool large : {true, false}) {
+    // The trailer: CRC-32 in the last 8..5 bytes, the length in the last 4.
+    for (const auto& [from_end, check] :
+         std::vector<std::pair<size_t, std::string>>{{8, "incorrect data check"}, {1, "incorrect length check"}}) {
+      const std::string path = large ? write_large_gzip_idx(dir, "large.gz") : write_small_gzip_idx(dir, "small.gz");
+      Bytes gz = read_file(path);
+      ASSERT_GT(gz.size(), 30u);
+      gz[gz.size() - from_end] ^= 0x01;
+      write_file(path, gz);
+      expect_data_error([&] { data::read_idx(path, 3); }, {path, "corrupt gzip data", check});
+    }
+  }
+}
+
+TEST(Idx, BytesAfterTheGzipDataAreAnError) {
+  // zlib's gzread() ignores what follows a gzip member; the reader refuses it, zero padding too.
+  TempDir dir;
+  for (const bool large : {true, false}) {
+    for (const Bytes& tail : {Bytes{'G', 'A', 'R', 'B', 'A', 'G', 'E', '!'}, Bytes(16, 0), Bytes{0x1F}}) {
+      const std::string path = large ? write_large_gzip_idx(dir, "large.gz") : write_small_gzip_idx(dir, "small.gz");
+      Bytes gz = read_file(path);
+      const size_t member = gz.size();
+      gz.insert(gz.end(), tail.begin(), tail.end());
+      write_file(path, gz);
+      expect_data_error(
+          [&] { data::read_idx(path, 3); },
+          {path,
+           "corrupt gzip file",
+           std::to_string(tail.size()) + (tail.size() == 1 ? " byte" : " bytes") +
+               " after the end of its gzip data (from byte " + std::to_string(member) + " on)",
+           "not another gzip member"});
+    }
+  }
+}
+
+TEST(Idx, ConcatenatedGzipMembersReadAsOneFile) {
+  // RFC 1952 allows several members in one file; gzip -d outputs their data one after another.
+  TempDir dir;
+  const Bytes bytes = idx_bytes(
+      2051, {2, 3, 4}, Bytes{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24});
+  const std::string path = dir / "two.gz";
+  write_file(path, Bytes(bytes.begin(), bytes.begin() + 10), true);
+  Bytes gz = read_file(path);
+  write_file(dir / "second.gz", Bytes(bytes.begin() + 10, bytes.end()), true);
+  const Bytes second = read_file(dir / "second.gz");
+  gz.insert(gz.end(), second.begin(), second.end());
+  write_file(path, gz);
+  const auto t = data::read_idx(path, 3);
+  ASSERT_EQ(t.sizes(), torch::IntArrayRef({2, 3, 4}));
+  EXPECT_EQ(t.data_ptr<uint8_t>()[0], 1);
+  EXPECT_EQ(t.data_ptr<uint8_t>()[23], 24);
+  // A further member with more data is data the header does not account for.
+  write_file(dir / "third.gz", Bytes{99}, true);
+  const Bytes third = read_file(dir / "third.gz");
+  gz.insert(gz.end(), third.begin(), third.end());
+  write_file(path, gz);
+  expect_data_error([&] { data::read_idx(path, 3); }, {path, "bytes after the 24 data bytes"});
+}
+
+TEST(Idx, HeaderOverTheSizeLimitSaysTheLimitAndWhy) {
+  TempDir dir;
+  for (const bool gzip : {false, true}) {
+    const std::string path = dir / (gzip ? "huge.gz" : "huge");
+    write_file(path, idx_bytes(2051, {100000, 60000, 1000}, Bytes(10, 0)), gzip);
+    expect_data_error(
+        [&] { data::read_idx(path, 3); },
+        {path, "100000x60000...", "promise more than 4294967296 bytes", "the limit for an IDX file", "corrupt"});
+  }
+}
+
 TEST(Idx, TrailingBytesAreAnError) {
   TempDir dir;
   write_file(dir / "t", idx_bytes(2049, {3}, Bytes{1, 2, 3, 4}));
@@ -287,6 +433,30 @@ TEST(Idx, ImageLabelCountMismatchNamesBothFiles) {
   expect_data_error(
       [&] { data::load_dataset("mnist", dir.str()); },
       {dir / "t10k-images-idx3-ubyte.gz", "holds 3 images", dir / "t10k-labels-idx1-ubyte.gz", "4 labels"});
+}
+
+TEST(Idx, SplitItemCountsAreComparedBeforeTheDataIsRead) {
+  // A small gzip images file whose header claims 1,000,000 images of 28 x 28 (784 MB) with 100 bytes
+  // of data, beside a labels file of 3: the headers disagree, and that is reported before the images
+  // are decompressed (which would report a truncation) or their 784 MB allocated.
+  TempDir dir;
+  write_mnist(dir.str());
+  write_file(dir / "t10k-images-idx3-ubyte.gz", idx_bytes(2051, {1000000, 28, 28}, Bytes(100, 7)), true);
+  try {
+    data::load_dataset("mnist", dir.str());
+    ADD_FAILURE() << "no DataError thrown";
+  } catch (const DataError& e) {
+    const std::string message = e.what();
+    for (const std::string& part :
+         {dir / "t10k-images-idx3-ubyte.gz",
+          std::string("holds 1000000 images"),
+          dir / "t10k-labels-idx1-ubyte.gz",
+          std::string("holds 3 labels"),
+          std::string("same split")}) {
+      EXPECT_NE(message.find(part), std::string::npos) << "message lacks '" << part << "':\n  " << message;
+    }
+    EXPECT_EQ(message.find("truncated"), std::string::npos) << message;
+  }
 }
 
 TEST(Idx, ZeroItemsIsAnError) {
@@ -425,6 +595,25 @@ TEST(Cifar, TruncatedFileSaysBytesOfRecord) {
       {dir / "data_batch_2.bin", "truncated", "last record has 100 of 3073 bytes"});
   write_file(dir / "data_batch_2.bin", {});
   expect_data_error([&] { data::load_dataset("cifar10", dir.str()); }, {dir / "data_batch_2.bin", "empty file"});
+}
+
+TEST(Cifar, FileOverTheSizeLimitIsRefusedBeforeReading) {
+  TempDir dir;
+  write_cifar10(dir.str());
+  // Just over the 256 MiB limit and a whole number of 3073-byte records of zeros (valid labels), so
+  // only the size limit can refuse it; sparse, so it takes no disk space.
+  constexpr uint64_t kLimit = uint64_t(256) << 20;
+  const uint64_t size = (kLimit / 3073 + 1) * 3073;
+  const std::string path = dir / "data_batch_3.bin";
+  fs::resize_file(path, size);
+  ASSERT_EQ(fs::file_size(path), size);
+  expect_data_error(
+      [&] { data::load_dataset("cifar10", dir.str()); },
+      {path,
+       "has " + std::to_string(size) + " bytes",
+       "limit of " + std::to_string(kLimit) + " bytes",
+       "154400000",
+       "not a CIFAR binary file"});
 }
 
 TEST(Cifar, LabelOutOfRangeNamesLabelRecordAndRange) {

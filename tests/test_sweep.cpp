@@ -214,12 +214,38 @@ TEST(SweepSpec, SchemaErrorsNameTheKey) {
       {"epochs = 2\noptimizer = [\"hybrid\"]\n[by_optimizer.hybrid]\nswitch_epoch = [1, 9]\n",
        "s.toml: run hybrid-switch_epoch9: --switch-epoch 9 is after the last epoch (2)"},
       {"config = \"base.toml\"\n", "s.toml: config: a sweep file cannot include a config file"},
+      // Values of the wrong type, as `signopt train --config` refuses them.
+      {"batch_size = \"64\"\n", "s.toml: batch_size: expected a whole number, got the string \"64\" (write it without quotes)"},
+      {"epochs = 2.0\n", "s.toml: epochs: expected a whole number, got the number 2.0"},
+      {"seed = [0, 1.5]\n", "s.toml: seed: expected a whole number, got the number 1.5"},
+      {"lr = true\n", "s.toml: lr: expected a number, got the boolean true"},
+      {"lr = [\"0.1\", \"0.2\"]\n", "s.toml: lr: expected a number, got the string \"0.1\""},
+      {"optimizer = 3\n", "s.toml: optimizer: expected a string (one of sgd, adam,"},
+      {"nesterov = \"true\"\n", "s.toml: nesterov: expected true or false"},
+      {"lr_schedule = \"step\"\nlr_milestones = 30\n", "s.toml: lr_milestones: expected a list of whole numbers"},
+      // One option in two spellings.
+      {"batch_size = 64\nbatch-size = 32\n", "s.toml: batch-size: the same option as batch_size, which the file also sets"},
+      {"optimizer = [\"sgd\"]\n[by_optimizer.sgd]\nweight_decay = 0.1\nweight-decay = [0.2]\n",
+       "s.toml: by_optimizer.sgd.weight-decay: the same option as by_optimizer.sgd.weight_decay"},
+      // Counts past their limits.
+      {"epochs = 1152921504606846976\n", "invalid value for s.toml: epochs: '1152921504606846976' (expected a whole number in 1..100000;"},
+      {"threads = [1, 100000]\n", "invalid value for s.toml: threads: '100000' (expected a whole number in 0..1024;"},
   };
   for (const auto& [toml, expected] : cases) {
     const std::string message = schema_error(toml);
     EXPECT_NE(message.find(expected), std::string::npos) << "file:\n" << toml << "message: " << message;
   }
   EXPECT_EQ(schema_error(kTiny + "optimizer = [\"sgd\", \"lion\"]\nseed = [0, 1]\n"), "");
+  // TOML's own integer forms are integers; a whole number is a fine value for a float option.
+  const auto spec = parse_sweep("batch_size = 0x40\nlr = [1, 0.5]\n", "s.toml");
+  EXPECT_EQ(spec.fixed, (std::vector<OptionValue>{{"batch-size", "64"}}));
+  ASSERT_EQ(spec.axes.size(), 1u);
+  EXPECT_EQ(spec.axes[0].values, (std::vector<std::string>{"1", "0.5"}));
+}
+
+TEST(SweepSpec, AResumeNeverChangesTheThreadCount) {
+  // Only the run directory: the run keeps the threads its config.json recorded when it started.
+  EXPECT_EQ(resume_train_args("out/sgd-seed0"), (std::vector<std::string>{"--resume", "out/sgd-seed0"}));
 }
 
 TEST(SweepSpec, SelectionPicksTheBestMeanValidationAccuracyPerGroup) {
@@ -378,15 +404,36 @@ TEST(Sweep, ResumesAnInterruptedRunExactly) {
   reference.out = (dir / "reference").string();
   ASSERT_EQ(signopt::train::run_training(reference).status, signopt::train::RunStatus::Completed);
 
-  const auto [status, text] = sweep(file, out);
+  // This sweep has 4 cores for its one job (4 threads for a new run), but the resume keeps the run's 1 thread:
+  // the planned command has no --threads.
+  {
+    SweepOptions plan;
+    plan.config_file = file.string();
+    plan.out_dir = out.string();
+    plan.dry_run = true;
+    plan.progress = "lines";
+    plan.binary = SIGNOPT_CLI_BINARY;
+    plan.cores = 4;
+    std::ostringstream planned;
+    ASSERT_EQ(run_sweep(plan, planned), 0);
+    const std::string text = planned.str();
+    EXPECT_NE(text.find(" train --resume " + (out / "seed4").string() + "\n"), std::string::npos) << text;
+    EXPECT_EQ(text.find("--threads"), std::string::npos) << text;
+  }
+  // Resumed with 2 cores for the one job: still the run's 1 thread, so exactly the uninterrupted run's metrics.
+  const auto [status, text] = sweep(file, out, 1, 2);
   ASSERT_EQ(status, 0) << text;
   EXPECT_NE(text.find("[sweep] resume seed4: interrupted at step 3"), std::string::npos) << text;
   const auto r = read_run((out / "seed4").string());
   EXPECT_EQ(r.status, "completed");
   EXPECT_EQ(r.steps, 8);
+  EXPECT_EQ(r.value("threads"), "1");
   EXPECT_EQ(metric_rows(out / "seed4"), metric_rows(dir / "reference"));
   EXPECT_NE(read(out / "seed4" / "train.log").find("resuming"), std::string::npos);
-  EXPECT_EQ(run_state(sweep_state(out), "seed4")["action"], "resume");
+  const auto sweep_json = sweep_state(out);
+  const auto& state = run_state(sweep_json, "seed4");
+  EXPECT_EQ(state["action"], "resume");
+  EXPECT_EQ(state["train_args"], nlohmann::json::array({"--resume", (out / "seed4").string()}));
 }
 
 TEST(Sweep, FailedRunsAreReportedAndTheOthersFinish) {

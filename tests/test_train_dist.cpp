@@ -9,6 +9,8 @@
 
 #include "support/multiprocess.h"
 
+#include <signopt/io/checkpoint_file.h>
+
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 #include <torch/nn/functional/loss.h>
@@ -143,7 +145,10 @@ TEST(TrainDist, MajorityVoteJobLearnsAndLogsItsTraffic) {
   // Rank 0 alone writes the run directory: nothing but its files.
   for (const auto& entry : fs::directory_iterator(run)) {
     const auto name = entry.path().filename().string();
-    EXPECT_TRUE(name == "config.json" || name == "metrics.csv" || name == "summary.json" || name == "checkpoint.pt") << name;
+    EXPECT_TRUE(
+        name == "config.json" || name == "metrics.csv" || name == "summary.json" || name == "checkpoint.pt" ||
+        name == "checkpoint.1.pt" || name == ".lock")
+        << name;
   }
 }
 
@@ -165,7 +170,8 @@ TEST(TrainDist, EveryRankEvaluatesItsShareWithRankZerosModel) {
   auto model = signopt::models::make_model(
       "resnet18", {images.size(1), images.size(2), images.size(3)}, splits.test.num_classes);
   torch::serialize::InputArchive archive, model_archive;
-  archive.load_from((run / "checkpoint.pt").string());
+  const auto checkpoint = signopt::io::read_checkpoint(run / "checkpoint.pt");
+  archive.load_from(checkpoint.payload.data(), checkpoint.payload.size());
   archive.read("model", model_archive);
   model->load(model_archive);
   model->eval();
@@ -376,6 +382,83 @@ TEST(TrainDist, AResumedJobNeedsItsNumberOfWorkers) {
   ASSERT_TRUE(o.exited) << o.log;
   EXPECT_EQ(o.status, 2) << o.log;
   EXPECT_NE(o.log.find("nproc is 2"), std::string::npos) << o.log;
+  EXPECT_NE(o.log.find("WORLD_SIZE is 1"), std::string::npos) << o.log; // not "are not set": they are
+}
+
+// Two ranks started by hand (as a scheduler would) with `envs` and per-rank arguments.
+std::vector<RankOutcome> ranks_by_hand(
+    const fs::path& dir,
+    const std::vector<std::vector<std::string>>& args,
+    const std::vector<std::map<std::string, std::string>>& envs) {
+  std::vector<RankOutcome> out;
+  // run_processes starts one argv for all; the ranks here differ in their arguments, so each gets a shell
+  // that picks its own from RANK.
+  std::string script = "case $RANK in ";
+  for (size_t r = 0; r < args.size(); ++r) {
+    script += std::to_string(r) + ") exec '" SIGNOPT_CLI_BINARY "' train";
+    for (const auto& a : args[r])
+      script += " '" + a + "'";
+    script += ";; ";
+  }
+  script += "esac";
+  return signopt::test::run_processes(dir, {"/bin/bash", "-c", script}, envs, std::chrono::seconds(120));
+}
+
+std::map<std::string, std::string> rank_env(int rank, int world, int port) {
+  return {{"RANK", std::to_string(rank)}, {"WORLD_SIZE", std::to_string(world)}, {"MASTER_ADDR", "127.0.0.1"},
+          {"MASTER_PORT", std::to_string(port)}, {"LOCAL_WORLD_SIZE", "2"}, {"OMP_NUM_THREADS", "1"}};
+}
+
+// Issue 14, case 12: ranks of one job with different options, or different WORLD_SIZE, are named at once
+// instead of ending as a Gloo timeout.
+TEST(TrainDist, RanksWithDifferentOptionsAreNamed) {
+  const auto dir = test_dir("options");
+  const int port = signopt::test::free_port();
+  const auto a = small_job("signum", dir / "run"), b = with(small_job("signum", dir / "run"), {"--lr", "0.5"});
+  const auto o = ranks_by_hand(dir, {a, b}, {rank_env(0, 2, port), rank_env(1, 2, port)});
+  for (const auto& r : o) {
+    ASSERT_TRUE(r.exited) << outcome_text(o);
+    EXPECT_EQ(r.status, 2) << outcome_text(o);
+    EXPECT_NE(r.log.find("rank 1 was started with other options than rank 0 (lr: 0.5 in rank 1's"), std::string::npos)
+        << outcome_text(o);
+  }
+  EXPECT_FALSE(fs::exists(dir / "run"));
+}
+
+TEST(TrainDist, RanksWithDifferentWorldSizesAreNamed) {
+  const auto dir = test_dir("worlds");
+  const int port = signopt::test::free_port();
+  const auto job = small_job("signum", dir / "run");
+  const auto o = ranks_by_hand(dir, {job, job}, {rank_env(0, 2, port), rank_env(1, 3, port)});
+  ASSERT_TRUE(o[1].exited) << outcome_text(o);
+  EXPECT_NE(o[1].log.find("this rank was started with WORLD_SIZE=3 but rank 0 with WORLD_SIZE=2"), std::string::npos)
+      << outcome_text(o);
+  ASSERT_TRUE(o[0].exited) << outcome_text(o);
+  EXPECT_NE(o[0].log.find("rank 1 was started with WORLD_SIZE=3 but this rank with WORLD_SIZE=2"), std::string::npos)
+      << outcome_text(o);
+}
+
+// A busy MASTER_PORT: rank 0 cannot host the store and says so; the launcher blames rank 0, not rank 1
+// that was waiting for it.
+TEST(TrainDist, ABusyMasterPortBlamesRankZero) {
+  const auto dir = test_dir("port");
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = 0;
+  ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+  ASSERT_EQ(::listen(fd, 1), 0);
+  socklen_t len = sizeof(addr);
+  ASSERT_EQ(::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len), 0);
+  const int port = ntohs(addr.sin_port);
+  const auto o = train(
+      dir, with(small_job("signum", dir / "run"), {"--nproc", "2", "--dist-timeout", "2"}), {{"MASTER_PORT", std::to_string(port)}});
+  ::close(fd);
+  ASSERT_TRUE(o.exited) << o.log;
+  EXPECT_NE(o.status, 0) << o.log;
+  EXPECT_NE(o.log.find("rank 0 exited with status 1 first"), std::string::npos) << o.log;
+  EXPECT_EQ(o.log.find("rank 1 stopped responding"), std::string::npos) << o.log;
 }
 
 } // namespace

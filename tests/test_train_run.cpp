@@ -1,6 +1,7 @@
 // End-to-end runs of the trainer: learning, the run directory, exact resume, non-finite losses
 // and bad inputs that must leave nothing behind.
 #include <signopt/data/datasets.h>
+#include <signopt/io/checkpoint_file.h>
 #include <signopt/train/config.h>
 #include <signopt/train/trainer.h>
 
@@ -152,7 +153,10 @@ TEST(TrainRun, NonFiniteLossStopsAndKeepsTheLastCheckpoint) {
   // The checkpoint is the last good one and loads.
   ASSERT_TRUE(fs::exists(dir / "checkpoint.pt"));
   torch::serialize::InputArchive archive;
-  archive.load_from((dir / "checkpoint.pt").string());
+  const auto checkpoint = signopt::io::read_checkpoint(dir / "checkpoint.pt");
+  EXPECT_EQ(checkpoint.header.step, outcome.steps);
+  EXPECT_EQ(checkpoint.header.optimizer, "sgd");
+  archive.load_from(checkpoint.payload.data(), checkpoint.payload.size());
   c10::IValue step;
   archive.read("loop.step", step);
   EXPECT_EQ(step.toInt(), outcome.steps);

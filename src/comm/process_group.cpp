@@ -165,12 +165,45 @@ struct Communicator::Impl {
       auto work = start();
       work->wait(timeout);
     } catch (const std::exception& e) {
-      throw std::runtime_error(
+      throw PeerFailure(
           rank_prefix() + op + " failed or timed out after " + std::to_string(timeout.count()) +
           " ms (a peer may have died or hung): " + error_text(e));
     }
   }
 };
+
+namespace {
+
+// Every rank of a job must agree on WORLD_SIZE: a rank started with another one would wait in the process
+// group's connection for peers that never come and end as a timeout that names nobody. Each rank posts its
+// WORLD_SIZE to the store and compares it with rank 0's (rank 0 with everyone's), so the one that differs
+// fails at once, saying so.
+void check_world_sizes(c10d::Store& store, const DistEnv& env, const std::string& prefix) {
+  auto key = [](int64_t rank) { return "signopt/check/world_size/" + std::to_string(rank); };
+  const std::string mine = std::to_string(env.world_size);
+  store.set(key(env.rank), std::vector<uint8_t>(mine.begin(), mine.end()));
+  auto read = [&](int64_t rank) {
+    const auto bytes = store.get(key(rank));
+    return std::string(bytes.begin(), bytes.end());
+  };
+  if (env.rank != 0) {
+    const std::string zero = read(0);
+    if (zero != mine)
+      throw std::runtime_error(
+          prefix + "this rank was started with WORLD_SIZE=" + mine + " but rank 0 with WORLD_SIZE=" + zero +
+          "; every rank of a job must be started with the same WORLD_SIZE (check the launcher's settings)");
+    return;
+  }
+  for (int64_t r = 1; r < env.world_size; ++r) {
+    const std::string theirs = read(r);
+    if (theirs != mine)
+      throw std::runtime_error(
+          prefix + "rank " + std::to_string(r) + " was started with WORLD_SIZE=" + theirs + " but this rank with WORLD_SIZE=" +
+          mine + "; every rank of a job must be started with the same WORLD_SIZE (check the launcher's settings)");
+  }
+}
+
+} // namespace
 
 Communicator::Communicator(
     const DistEnv& env,
@@ -205,19 +238,28 @@ Communicator::Communicator(
       opts.timeout = store_timeout; // also bounds the address exchange of the Gloo connection below
       store = c10::make_intrusive<c10d::TCPStore>(env.master_addr, opts);
     } catch (const std::exception& e) {
-      throw std::runtime_error(
-          impl_->rank_prefix() + "the TCPStore rendezvous at " + where + " failed or timed out after " +
+      const std::string why = error_text(e);
+      const std::string text = impl_->rank_prefix() + "the TCPStore rendezvous at " + where + " failed or timed out after " +
           std::to_string(store_timeout.count()) + " ms (" +
           (env.rank == 0 && !env.agent_store ? "rank 0 hosts the store: is the port free, and did every rank start?"
                                              : "is rank 0 running, and do all ranks use the same MASTER_ADDR and "
                                                "MASTER_PORT?") +
-          "): " + error_text(e));
+          "): " + why;
+      // Rank 0 that cannot host the store (a busy port) is the cause; a rank that waited for others is not.
+      const bool own = env.rank == 0 && !env.agent_store &&
+          (why.find("in use") != std::string::npos || why.find("bind") != std::string::npos ||
+           why.find("EADDRINUSE") != std::string::npos);
+      if (own)
+        throw std::runtime_error(text);
+      throw PeerFailure(text);
     }
     // torchrun's agent store outlives worker restarts: each attempt gets its own keys, as in
     // torch.distributed's own rendezvous.
     if (env.agent_store)
       store = c10::make_intrusive<c10d::PrefixStore>("/worker/attempt_" + std::to_string(env.restart_count), store);
   }
+  if (env.world_size > 1)
+    check_world_sizes(*store, env, impl_->rank_prefix());
   store = c10::make_intrusive<c10d::PrefixStore>("signopt/gloo/", store);
 
   try {
@@ -234,7 +276,7 @@ Communicator::Communicator(
     impl_->backend = c10::make_intrusive<c10d::ProcessGroupGloo>(
         store, static_cast<int>(env.rank), static_cast<int>(env.world_size), options);
   } catch (const std::exception& e) {
-    throw std::runtime_error(
+    throw PeerFailure(
         impl_->rank_prefix() + "connecting the Gloo process group of " + std::to_string(env.world_size) +
         " ranks (store " + where + ") failed or timed out after " + std::to_string(timeout.count()) +
         " ms (a peer may have died, or GLOO_SOCKET_IFNAME names a wrong interface): " + error_text(e));

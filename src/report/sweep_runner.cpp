@@ -200,7 +200,7 @@ class Runner {
         options.out_dir.empty() ? fs::path("runs") / fs::path(options.config_file).stem() : fs::path(options.out_dir);
     binary_ = options.binary.empty() ? fs::read_symlink("/proc/self/exe").string() : options.binary;
     const int cores = options.cores > 0 ? options.cores : usable_cores();
-    threads_ = std::max(1, cores / std::max(1, options.jobs));
+    threads_ = static_cast<int>(std::min<int64_t>(train::kMaxThreads, std::max(1, cores / std::max(1, options.jobs))));
     bar_ = options.progress == "bar" || (options.progress == "auto" && ::isatty(STDERR_FILENO));
   }
 
@@ -311,9 +311,8 @@ void Runner::print_plan(const std::vector<Job>& jobs) const {
     out_ << "\n";
     if (job.action != "skip") {
       out_ << "          " << binary_ << " train";
-      const auto args = job.action == "resume"
-          ? std::vector<std::string>{"--resume", job.dir.string(), "--threads", std::to_string(threads_)}
-          : job.run.train_args(job.dir.string(), threads_);
+      const auto args =
+          job.action == "resume" ? resume_train_args(job.dir.string()) : job.run.train_args(job.dir.string(), threads_);
       for (const auto& a : args)
         out_ << " " << a;
       out_ << "\n";
@@ -433,7 +432,8 @@ void Runner::write_state(const std::string& status) {
     for (const auto& [k, v] : job.run.axis_values)
       values[k] = v;
     r["values"] = values;
-    r["train_args"] = job.run.train_args(job.dir.string(), threads_);
+    r["train_args"] =
+        job.action == "resume" ? resume_train_args(job.dir.string()) : job.run.train_args(job.dir.string(), threads_);
     if (job.exit_status >= 0)
       r["exit_status"] = job.exit_status;
     if (!job.error.empty())
@@ -490,7 +490,10 @@ void Runner::launch(Job& job) {
     const fs::path stray_log = stage_dir(job.run.stage) / ".logs" / (job.run.name + ".log");
     if (fs::exists(stray_log) && !fs::exists(job.dir / "train.log"))
       fs::rename(stray_log, job.dir / "train.log", ec);
-    job.args = {"train", "--resume", job.dir.string(), "--threads", std::to_string(threads_)};
+    // No --threads: the run keeps the thread count its config.json recorded when it started (the file's
+    // threads, or cores / jobs of that sweep), so its results do not depend on this sweep's --jobs.
+    job.args = resume_train_args(job.dir.string());
+    job.args.insert(job.args.begin(), "train");
     spec.log_file = (job.dir / "train.log").string();
     spec.append_log = true;
     std::ofstream(spec.log_file, std::ios::app)
@@ -809,9 +812,15 @@ int Runner::run() {
 
 } // namespace
 
+std::vector<std::string> resume_train_args(const std::string& run_dir) {
+  return {"--resume", run_dir};
+}
+
 int run_sweep(const SweepOptions& options, std::ostream& out) {
-  if (options.jobs < 1)
-    throw ConfigError("--jobs must be >= 1, got " + std::to_string(options.jobs));
+  if (options.jobs < 1 || options.jobs > kMaxSweepJobs)
+    throw ConfigError(
+        "--jobs must be in 1.." + std::to_string(kMaxSweepJobs) + " (each run at once is a process with its own model "
+        "and data; more exhaust memory and process limits), got " + std::to_string(options.jobs));
   if (options.progress != "auto" && options.progress != "bar" && options.progress != "lines")
     throw ConfigError("--progress " + options.progress + ": expected auto, bar or lines");
   const SweepSpec spec = load_sweep(options.config_file);

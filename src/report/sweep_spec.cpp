@@ -33,6 +33,13 @@ std::string underscored(std::string key) {
   return key;
 }
 
+std::string join(const std::vector<std::string>& items, const std::string& sep) {
+  std::string out;
+  for (size_t i = 0; i < items.size(); ++i)
+    out += (i ? sep : "") + items[i];
+  return out;
+}
+
 // The shortest text that reads back as `v`, in printf's %g style ("0.0001", "1e-05", "0.003"), as
 // `signopt train` writes numbers.
 std::string shortest(double v) {
@@ -106,6 +113,58 @@ std::string scalar_text(const toml::node& node, const std::string& origin, bool 
   throw ConfigError(origin + ": unsupported TOML value (dates and times are not options)");
 }
 
+// What a TOML value is, for messages: `the string "2"`, `the number 2.0`, `the boolean true`.
+std::string describe(const toml::node& node) {
+  if (const auto* s = node.as_string())
+    return "the string \"" + s->get() + "\"";
+  if (const auto* i = node.as_integer())
+    return "the whole number " + std::to_string(i->get());
+  if (const auto* f = node.as_floating_point()) {
+    std::string text = shortest(f->get());
+    if (text.find_first_of(".eEn") == std::string::npos) // 2.0 prints as "2": show that it is a float
+      text += ".0";
+    return "the number " + text;
+  }
+  if (const auto* b = node.as_boolean())
+    return std::string("the boolean ") + (b->get() ? "true" : "false");
+  if (node.is_array())
+    return "a list";
+  if (node.is_table())
+    return "a table";
+  return "a date or time";
+}
+
+// Refuses a value whose TOML type is not the option's, as `signopt train --config` does: a number (whole
+// numbers too) for float options, a whole number for int and uint options, true/false for bool options, a
+// string for string and choice options, a list for int-list options. "2" for batch_size, 3 for optimizer,
+// true for lr and 2.5 for epochs are refused; TOML's own integers (0x10 = 16) are integers.
+void check_type(const train::OptionInfo& info, const toml::node& node, const std::string& origin) {
+  const std::string& kind = info.kind;
+  bool ok = true;
+  std::string expected;
+  if (kind == "float") {
+    ok = node.is_integer() || node.is_floating_point();
+    expected = "a number";
+  } else if (kind == "int" || kind == "uint") {
+    ok = node.is_integer();
+    expected = "a whole number";
+  } else if (kind == "bool") {
+    ok = node.is_boolean();
+    expected = "true or false";
+  } else if (kind == "string" || kind == "choice") {
+    ok = node.is_string();
+    expected = kind == "choice" ? "a string (one of " + join(info.choices, ", ") + ")" : "a string";
+  } else if (kind == "int-list") {
+    ok = node.is_array();
+    expected = "a list of whole numbers, e.g. [30, 60]";
+  }
+  if (ok)
+    return;
+  const bool quoted = node.is_string() && (kind == "float" || kind == "int" || kind == "uint" || kind == "bool");
+  throw ConfigError(
+      origin + ": expected " + expected + ", got " + describe(node) + (quoted ? " (write it without quotes)" : ""));
+}
+
 // Checks one value as `signopt train` would ("invalid value for sweep.toml: lr: '-1' ...").
 void check_value(const std::string& key, const std::string& text, const std::string& origin) {
   train::TrainConfig scratch;
@@ -135,17 +194,24 @@ void read_options(
     const std::string& prefix,
     std::vector<OptionValue>& fixed,
     std::vector<SweepAxis>& axes) {
+  std::map<std::string, std::string> spelling; // option key -> the key as this table spells it
   for (const auto& [raw_key, node] : entries) {
     const std::string where = prefix + raw_key;
     const std::string origin = file + ": " + where;
     check_key(file, where, raw_key);
     const std::string key = dashed(raw_key);
+    // batch_size and batch-size are one option: the second would silently replace the first.
+    if (const auto seen = spelling.find(key); seen != spelling.end())
+      throw ConfigError(
+          origin + ": the same option as " + prefix + seen->second + ", which the file also sets (set twice); keep one");
+    spelling.emplace(key, raw_key);
     const auto* info = option_info(key);
     const bool int_list = info->kind == "int-list";
     const auto* array = node->as_array();
     const bool is_axis = array != nullptr && (!int_list || (!array->empty() && array->front().is_array()));
     if (!is_axis) {
       const std::string text = scalar_text(*node, origin, int_list);
+      check_type(*info, *node, origin);
       check_value(key, text, origin);
       fixed.emplace_back(key, text);
       continue;
@@ -158,6 +224,7 @@ void read_options(
       if (item.type() != first_type && !(item.is_number() && array->front().is_number()))
         throw ConfigError(origin + ": the list mixes types (every value must be of the same kind)");
       const std::string text = scalar_text(item, origin, int_list);
+      check_type(*info, item, origin);
       check_value(key, text, origin);
       if (std::find(axis.values.begin(), axis.values.end(), text) != axis.values.end())
         throw ConfigError(origin + ": the value " + text + " appears twice");
@@ -207,13 +274,6 @@ std::vector<std::string> sweep_optimizers(const SweepSpec& spec) {
     if (key == "optimizer")
       return {value};
   return {train::TrainConfig().optimizer};
-}
-
-std::string join(const std::vector<std::string>& items, const std::string& sep) {
-  std::string out;
-  for (size_t i = 0; i < items.size(); ++i)
-    out += (i ? sep : "") + items[i];
-  return out;
 }
 
 } // namespace

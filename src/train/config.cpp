@@ -1,5 +1,6 @@
 // The trainer's option table and everything derived from it: flags, config files, presets,
 // --help, defaults per optimizer and config.json.
+#include <signopt/io/checkpoint_file.h>
 #include <signopt/train/config.h>
 #include <signopt/version.h>
 
@@ -13,7 +14,10 @@
 #include <fstream>
 #include <functional>
 #include <limits>
+#include <map>
+#include <set>
 #include <sstream>
+#include <type_traits>
 
 namespace signopt::train {
 namespace {
@@ -25,37 +29,90 @@ struct Entry {
   OptionInfo info;
   std::function<void(TrainConfig&, const std::string& text, const std::string& origin)> set;
   std::function<json(const TrainConfig&)> get; // null json = unset optional
+  bool nullable = false; // an optional field: config.json writes null while it is unset
 };
 
 [[noreturn]] void bad_value(const std::string& origin, const std::string& value, const std::string& expected) {
   throw ConfigError("invalid value for " + origin + ": '" + value + "' (expected " + expected + ")");
 }
 
+// Whole numbers as plain decimal text: an optional sign (when `sign`), then digits; no spaces, no hex.
+// (strtoll would skip leading spaces and accept a sign where none belongs.)
+bool is_decimal_integer(const std::string& t, bool sign) {
+  size_t i = 0;
+  if (sign && i < t.size() && (t[i] == '+' || t[i] == '-'))
+    ++i;
+  if (i == t.size())
+    return false;
+  for (; i < t.size(); ++i)
+    if (t[i] < '0' || t[i] > '9')
+      return false;
+  return true;
+}
+
+// Numbers as plain decimal text: [sign] digits [. digits] [e [sign] digits], with digits on at least one
+// side of the point. strtod would also take 0x10, 0x1p-3, inf, nan and leading spaces.
+bool is_decimal_number(const std::string& t) {
+  size_t i = 0;
+  auto digits = [&]() -> size_t {
+    const size_t start = i;
+    while (i < t.size() && t[i] >= '0' && t[i] <= '9')
+      ++i;
+    return i - start;
+  };
+  if (i < t.size() && (t[i] == '+' || t[i] == '-'))
+    ++i;
+  size_t mantissa = digits();
+  if (i < t.size() && t[i] == '.') {
+    ++i;
+    mantissa += digits();
+  }
+  if (mantissa == 0)
+    return false;
+  if (i < t.size() && (t[i] == 'e' || t[i] == 'E')) {
+    ++i;
+    if (i < t.size() && (t[i] == '+' || t[i] == '-'))
+      ++i;
+    if (digits() == 0)
+      return false;
+  }
+  return i == t.size();
+}
+
 double parse_float(const std::string& origin, const std::string& text) {
-  char* end = nullptr;
+  if (!is_decimal_number(text))
+    bad_value(origin, text, "a decimal number such as 0.1, 3 or 1e-4; not hex, inf or nan");
   errno = 0;
-  const double v = std::strtod(text.c_str(), &end);
-  if (text.empty() || *end != '\0' || errno == ERANGE || !std::isfinite(v))
-    bad_value(origin, text, "a finite number");
+  const double v = std::strtod(text.c_str(), nullptr);
+  if (errno == ERANGE || !std::isfinite(v))
+    bad_value(origin, text, "a finite number within the range of a double");
   return v;
 }
 
 uint64_t parse_uint(const std::string& origin, const std::string& text) {
-  char* end = nullptr;
+  const std::string range = "a whole number in 0.." + std::to_string(std::numeric_limits<uint64_t>::max());
+  if (!is_decimal_integer(text, /*sign=*/false))
+    bad_value(origin, text, range);
   errno = 0;
-  const unsigned long long v = std::strtoull(text.c_str(), &end, 10);
-  if (text.empty() || text[0] == '-' || *end != '\0' || errno == ERANGE)
-    bad_value(origin, text, "a whole number >= 0");
-  return v;
+  const unsigned long long v = std::strtoull(text.c_str(), nullptr, 10);
+  if (errno == ERANGE)
+    bad_value(origin, text, range + " (64 bits)");
+  return static_cast<uint64_t>(v);
 }
 
-int64_t parse_int(const std::string& origin, const std::string& text) {
-  char* end = nullptr;
+// A whole number in min..max; `why` (the reason for the upper limit) is added when the value is past it.
+int64_t parse_int(const std::string& origin, const std::string& text, int64_t min, int64_t max, const std::string& why) {
+  const std::string range = "a whole number in " + std::to_string(min) + ".." + std::to_string(max);
+  if (!is_decimal_integer(text, /*sign=*/true))
+    bad_value(origin, text, range);
   errno = 0;
-  const long long v = std::strtoll(text.c_str(), &end, 10);
-  if (text.empty() || *end != '\0' || errno == ERANGE)
-    bad_value(origin, text, "a whole number");
-  return v;
+  const long long v = std::strtoll(text.c_str(), nullptr, 10);
+  const bool overflow = errno == ERANGE;
+  if ((overflow && v > 0) || (!overflow && v > max))
+    bad_value(origin, text, range + (why.empty() ? "" : "; " + why));
+  if (overflow || v < min)
+    bad_value(origin, text, range);
+  return static_cast<int64_t>(v);
 }
 
 bool parse_bool(const std::string& origin, const std::string& text) {
@@ -126,23 +183,25 @@ Entry float_entry(
     c.*field = v;
   };
   e.get = [field](const TrainConfig& c) { return float_json(c.*field); };
+  e.nullable = std::is_same_v<Field, std::optional<double>>;
   return e;
 }
 
+// A whole-number option in min..max; `why` says why no more than `max` makes sense (shown when a value is past it).
 Entry int_entry(
     std::string key,
     int64_t TrainConfig::*field,
     int64_t min,
+    int64_t max,
+    std::string why,
     std::string help,
     std::string group,
     std::string default_text) {
   Entry e;
+  help += "; " + std::to_string(min) + ".." + std::to_string(max);
   e.info = {key, "int", {}, std::move(help), std::move(group), std::move(default_text)};
-  e.set = [field, min](TrainConfig& c, const std::string& text, const std::string& origin) {
-    const int64_t v = parse_int(origin, text);
-    if (v < min)
-      bad_value(origin, text, "a whole number >= " + std::to_string(min));
-    c.*field = v;
+  e.set = [field, min, max, why](TrainConfig& c, const std::string& text, const std::string& origin) {
+    c.*field = parse_int(origin, text, min, max, why);
   };
   e.get = [field](const TrainConfig& c) { return json(c.*field); };
   return e;
@@ -184,6 +243,17 @@ Entry string_entry(
   return e;
 }
 
+// Why each count has its upper limit (config.h), for the error message of a value past it.
+constexpr const char* kWhyEpochs = "more epochs than that is not a training run, and epochs x steps must fit in 64 bits";
+constexpr const char* kWhySteps = "2^40 steps is years of training, and step counters must stay far from 64-bit overflow";
+constexpr const char* kWhyBatch = "a batch is one tensor in memory: 1048576 CIFAR images are 12 GiB of float32";
+constexpr const char* kWhyImages = "no dataset signopt reads has that many images (the largest has 60000)";
+constexpr const char* kWhySynthetic =
+    "the synthetic set is generated in memory: 1048576 images take 0.8 GB, and 8x that while its statistics are computed";
+constexpr const char* kWhyThreads = "more threads than this only slow training; LibTorch/libgomp crash far beyond it";
+constexpr const char* kWhyWorkers =
+    "each worker is a process with its own model, data and connections; more per job exhaust memory and process limits";
+
 const std::vector<std::string> kOptimizers = {
     "sgd", "adam", "adamw", "signsgd", "signum", "dithered-signum", "hybrid", "ef-signsgd", "lion"};
 const std::vector<std::string> kDatasets = {"fashion-mnist", "mnist", "cifar10", "cifar100", "synthetic"};
@@ -218,7 +288,7 @@ const std::vector<Entry>& table() {
         "random crop (pad 4) + horizontal flip; auto = on for CIFAR, off otherwise",
         data,
         "auto"));
-    t.push_back(int_entry("train-subset", &TrainConfig::train_subset, 0, "train on the first N images only (0 = all)", data, "0"));
+    t.push_back(int_entry("train-subset", &TrainConfig::train_subset, 0, kMaxImages, kWhyImages, "train on the first N images only (0 = all)", data, "0"));
     t.push_back(float_entry(
         "val-fraction",
         &TrainConfig::val_fraction,
@@ -227,15 +297,15 @@ const std::vector<Entry>& table() {
         "choose hyperparameters on it, not on the test set",
         data,
         "0"));
-    t.push_back(int_entry("synthetic-train", &TrainConfig::synthetic_train, 1, "training images of --dataset synthetic", data, "6000"));
-    t.push_back(int_entry("synthetic-test", &TrainConfig::synthetic_test, 1, "test images of --dataset synthetic", data, "1000"));
+    t.push_back(int_entry("synthetic-train", &TrainConfig::synthetic_train, 1, kMaxSyntheticImages, kWhySynthetic, "training images of --dataset synthetic", data, "6000"));
+    t.push_back(int_entry("synthetic-test", &TrainConfig::synthetic_test, 1, kMaxSyntheticImages, kWhySynthetic, "test images of --dataset synthetic", data, "1000"));
 
-    t.push_back(int_entry("epochs", &TrainConfig::epochs, 1, "training epochs", loop, "4"));
-    t.push_back(int_entry("batch-size", &TrainConfig::batch_size, 1, "minibatch size", loop, "128"));
-    t.push_back(int_entry("eval-batch-size", &TrainConfig::eval_batch_size, 1, "batch size of evaluation passes", loop, "1000"));
-    t.push_back(int_entry("max-steps", &TrainConfig::max_steps, 0, "stop after this many steps (0 = no limit)", loop, "0"));
+    t.push_back(int_entry("epochs", &TrainConfig::epochs, 1, kMaxEpochs, kWhyEpochs, "training epochs", loop, "4"));
+    t.push_back(int_entry("batch-size", &TrainConfig::batch_size, 1, kMaxBatchSize, kWhyBatch, "minibatch size", loop, "128"));
+    t.push_back(int_entry("eval-batch-size", &TrainConfig::eval_batch_size, 1, kMaxBatchSize, kWhyBatch, "batch size of evaluation passes", loop, "1000"));
+    t.push_back(int_entry("max-steps", &TrainConfig::max_steps, 0, kMaxSteps, kWhySteps, "stop after this many steps (0 = no limit)", loop, "0"));
     t.push_back(seed_entry("seed", "seed of the weights, data order, augmentation and dither", loop));
-    t.push_back(int_entry("threads", &TrainConfig::threads, 0, "CPU threads per worker (0 = all cores, shared evenly among the workers on one machine)", loop, "0"));
+    t.push_back(int_entry("threads", &TrainConfig::threads, 0, kMaxThreads, kWhyThreads, "CPU threads per worker (0 = all cores, shared evenly among the workers on one machine)", loop, "0"));
     t.push_back(string_entry(
         "device",
         &TrainConfig::device,
@@ -293,6 +363,7 @@ const std::vector<Entry>& table() {
       e.get = [](const TrainConfig& c) {
         return c.decoupled_weight_decay ? json(*c.decoupled_weight_decay) : json();
       };
+      e.nullable = true;
       t.push_back(e);
     }
     t.push_back(bool_entry("nesterov", &TrainConfig::nesterov, "sgd: Nesterov momentum", opt, "false"));
@@ -313,16 +384,16 @@ const std::vector<Entry>& table() {
         "or never",
         hyb,
         "epoch"));
-    t.push_back(int_entry("switch-step", &TrainConfig::switch_step, 0, "last sign step with --switch-trigger step", hyb, "0"));
+    t.push_back(int_entry("switch-step", &TrainConfig::switch_step, 0, kMaxSteps, kWhySteps, "last sign step with --switch-trigger step", hyb, "0"));
     t.push_back(int_entry(
-        "switch-epoch", &TrainConfig::switch_epoch, 0, "last sign epoch (1-based) with --switch-trigger epoch; 0 = half the epochs", hyb, "0"));
+        "switch-epoch", &TrainConfig::switch_epoch, 0, kMaxEpochs, kWhyEpochs, "last sign epoch (1-based) with --switch-trigger epoch; 0 = half the epochs", hyb, "0"));
     t.push_back(float_entry("auto-tol", &TrainConfig::auto_tol, above(0), "tolerance of the auto (SWATS) test", hyb, "0.001"));
     t.push_back(bool_entry("bias-correction", &TrainConfig::bias_correction, "bias-correct the calibrated rate's EMA", hyb, "true"));
     t.push_back(string_entry(
         "calibration", &TrainConfig::calibration, {"global", "per-tensor"}, "projection over all parameters or per tensor", hyb, "global"));
     t.push_back(float_entry(
         "post-switch-momentum", &TrainConfig::post_switch_momentum, unit_interval_open_right(), "SGD-phase momentum mu", hyb, "0"));
-    t.push_back(int_entry("handover-steps", &TrainConfig::handover_steps, 0, "steps of smooth sign->SGD blending", hyb, "0"));
+    t.push_back(int_entry("handover-steps", &TrainConfig::handover_steps, 0, kMaxSteps, kWhySteps, "steps of smooth sign->SGD blending", hyb, "0"));
     t.push_back(float_entry("fallback-lr", &TrainConfig::fallback_lr, above(0), "SGD rate when the calibration is unusable", hyb, "0.01"));
     t.push_back(bool_entry(
         "track-after-switch", &TrainConfig::track_after_switch, "keep updating the calibrated rate after the switch", hyb, "false"));
@@ -347,7 +418,7 @@ const std::vector<Entry>& table() {
     t.push_back(float_entry("dither-gamma", &TrainConfig::dither_gamma, at_least(0), "power schedule: variance ~ (1+t)^-gamma", dith, "0.55"));
     t.push_back(float_entry("dither-alpha-min", &TrainConfig::dither_alpha_min, at_least(0), "linear/cosine schedules: final alpha", dith, "0"));
     t.push_back(int_entry(
-        "dither-horizon", &TrainConfig::dither_horizon, 0, "linear/cosine schedules: ticks to reach alpha-min (0 = the whole run)", dith, "0"));
+        "dither-horizon", &TrainConfig::dither_horizon, 0, kMaxSteps, kWhySteps, "linear/cosine schedules: ticks to reach alpha-min (0 = the whole run)", dith, "0"));
     t.push_back(float_entry(
         "dither-decay-rate",
         &TrainConfig::dither_decay_rate,
@@ -367,6 +438,7 @@ const std::vector<Entry>& table() {
         c.dither_seed = parse_uint(origin, text);
       };
       e.get = [](const TrainConfig& c) { return c.dither_seed ? json(*c.dither_seed) : json(); };
+      e.nullable = true;
       t.push_back(e);
     }
 
@@ -380,16 +452,29 @@ const std::vector<Entry>& table() {
     t.push_back(float_entry("warmup-epochs", &TrainConfig::warmup_epochs, at_least(0), "linear warmup length (may be fractional)", sched, "0"));
     {
       Entry e;
-      e.info = {"lr-milestones", "int-list", {}, "step schedule: comma-separated epochs after which lr *= --lr-decay", sched, "none"};
+      e.info = {
+          "lr-milestones",
+          "int-list",
+          {},
+          "step schedule: comma-separated epochs after which lr *= --lr-decay; each 1.." + std::to_string(kMaxEpochs),
+          sched,
+          "none"};
       e.set = [](TrainConfig& c, const std::string& text, const std::string& origin) {
+        const std::string expected =
+            "increasing whole numbers in 1.." + std::to_string(kMaxEpochs) + " separated by commas, e.g. 30,60";
+        if (!text.empty() && text.back() == ',')
+          bad_value(origin, text, expected);
         std::vector<int64_t> values;
         std::stringstream s(text);
         std::string item;
         while (std::getline(s, item, ',')) {
-          const int64_t v = parse_int(origin, item);
-          if (v < 1 || (!values.empty() && v <= values.back()))
-            bad_value(origin, text, "increasing whole numbers >= 1 separated by commas, e.g. 30,60");
-          values.push_back(v);
+          if (!is_decimal_integer(item, /*sign=*/false))
+            bad_value(origin, text, expected);
+          errno = 0;
+          const long long v = std::strtoll(item.c_str(), nullptr, 10);
+          if (errno == ERANGE || v < 1 || v > kMaxEpochs || (!values.empty() && v <= values.back()))
+            bad_value(origin, text, expected);
+          values.push_back(static_cast<int64_t>(v));
         }
         c.lr_milestones = values;
       };
@@ -405,6 +490,8 @@ const std::vector<Entry>& table() {
         "nproc",
         &TrainConfig::nproc,
         1,
+        kMaxWorkers,
+        kWhyWorkers,
         "workers: N > 1 starts N local worker processes (each trains on its own --batch-size share of every "
         "step's data, so a step covers N x --batch-size samples; rank 0 writes the run directory). Under a launcher that sets RANK, WORLD_SIZE, MASTER_ADDR and MASTER_PORT "
         "(torchrun --no-python, mpirun wrappers, schedulers) the job's size comes from WORLD_SIZE",
@@ -447,11 +534,13 @@ const std::vector<Entry>& table() {
 
     t.push_back(string_entry(
         "out", &TrainConfig::out, {}, "run directory (must not exist yet)", run, "runs/<timestamp>-<optimizer>"));
-    t.push_back(int_entry("log-every", &TrainConfig::log_every, 1, "steps between metric rows and progress lines", run, "50"));
+    t.push_back(int_entry("log-every", &TrainConfig::log_every, 1, kMaxSteps, kWhySteps, "steps between metric rows and progress lines", run, "50"));
     t.push_back(int_entry(
         "probe-every",
         &TrainConfig::probe_every,
         0,
+        kMaxSteps,
+        kWhySteps,
         "steps between rows of probe.csv: running gradient-noise estimates (SNR, Phi, wrong-sign rate vs the Gauss bound) "
         "from moving averages of g and g^2, updated every step; 0 = off",
         run,
@@ -464,7 +553,17 @@ const std::vector<Entry>& table() {
         run,
         "0.98"));
     t.push_back(int_entry(
-        "checkpoint-every", &TrainConfig::checkpoint_every, 0, "steps between checkpoints (0 = end of each epoch only)", run, "0"));
+        "checkpoint-every", &TrainConfig::checkpoint_every, 0, kMaxSteps, kWhySteps, "steps between checkpoints (0 = end of each epoch only)", run, "0"));
+    t.push_back(int_entry(
+        "keep-checkpoints",
+        &TrainConfig::keep_checkpoints,
+        1,
+        io::kMaxKeptCheckpoints,
+        "each kept checkpoint is a full copy of the model and optimizer state on disk",
+        "checkpoints kept (checkpoint.pt, checkpoint.1.pt, ...); a resume that finds the newest damaged uses the one "
+        "before it. May be changed in config.json before a resume",
+        run,
+        "2"));
     t.push_back(string_entry(
         "progress",
         &TrainConfig::progress,
@@ -527,37 +626,120 @@ std::string closest_key(const std::string& key) {
       "; `signopt train --help` lists every option");
 }
 
-// A JSON or TOML scalar as option text.
-std::string json_to_text(const json& v, const std::string& origin) {
+// What a config file's value is, for messages: `the string "2"`, `the boolean true`, `the number 2.5`.
+std::string describe(const json& v) {
   if (v.is_string())
-    return v.get<std::string>();
+    return "the string " + v.dump();
   if (v.is_boolean())
-    return v.get<bool>() ? "true" : "false";
-  if (v.is_number_integer() || v.is_number_unsigned())
-    return v.dump();
+    return "the boolean " + v.dump();
+  if (v.is_number_integer()) // signed or unsigned
+    return "the whole number " + v.dump();
   if (v.is_number_float())
-    return format_number(v.get<double>());
-  if (v.is_array()) {
-    std::vector<std::string> items;
-    for (const auto& item : v) {
-      if (!item.is_number_integer())
-        throw ConfigError(origin + ": expected a list of whole numbers, got " + v.dump());
-      items.push_back(item.dump());
-    }
-    return join(items, ",");
-  }
-  throw ConfigError(origin + ": unsupported value " + v.dump() + " (use a string, number, boolean or list of numbers)");
+    return "the number " + (std::isfinite(v.get<double>()) ? v.dump() : format_number(v.get<double>()));
+  if (v.is_array())
+    return "the list " + v.dump();
+  if (v.is_object())
+    return "a table";
+  return v.dump();
 }
 
-// Applies a flat JSON object of options; `preset` keys first so explicit keys win over the preset.
-void apply_object(TrainConfig& config, const json& object, const std::string& file) {
+// A config file's value (JSON, or TOML converted by toml_to_json) as option text, when its type is the
+// option's: a number for float options (whole numbers too), a whole number for int and uint options,
+// true/false for bool options, a string for string and choice options, a list of whole numbers for
+// int-list options. "2" for batch-size, 3 for optimizer, true for lr and 2.5 for epochs are refused.
+std::string typed_text(const Entry& e, const json& v, const std::string& origin) {
+  const std::string& kind = e.info.kind;
+  std::string expected;
+  if (kind == "float") {
+    if (v.is_number_float()) {
+      const double d = v.get<double>();
+      if (!std::isfinite(d))
+        throw ConfigError(origin + ": " + format_number(d) + " is not a finite number");
+      return format_number(d);
+    }
+    if (v.is_number_integer())
+      return v.dump();
+    expected = "a number";
+  } else if (kind == "int" || kind == "uint") {
+    if (v.is_number_integer())
+      return v.dump();
+    expected = "a whole number";
+  } else if (kind == "bool") {
+    if (v.is_boolean())
+      return v.get<bool>() ? "true" : "false";
+    expected = "true or false";
+  } else if (kind == "string" || kind == "choice") {
+    if (v.is_string())
+      return v.get<std::string>();
+    expected = kind == "choice" ? "a string (one of " + join(e.info.choices, ", ") + ")" : "a string";
+  } else if (kind == "int-list") {
+    if (v.is_array() && std::all_of(v.begin(), v.end(), [](const json& item) { return item.is_number_integer(); })) {
+      std::vector<std::string> items;
+      for (const auto& item : v)
+        items.push_back(item.dump());
+      return join(items, ",");
+    }
+    expected = "a list of whole numbers, e.g. [30, 60]";
+  } else {
+    throw ConfigError(origin + ": option of unknown kind '" + kind + "'"); // not reached: the table's kinds
+  }
+  const bool quoted = v.is_string() && (kind == "float" || kind == "int" || kind == "uint" || kind == "bool");
+  throw ConfigError(
+      origin + ": expected " + expected + ", got " + describe(v) + (quoted ? " (write it without quotes)" : ""));
+}
+
+// Parses JSON text holding a table of options. nlohmann keeps the last of two equal keys silently and reports
+// a number out of range (1e999) as out_of_range without the file: both are ConfigErrors here naming `origin`
+// and the key. Syntax errors propagate as json::parse_error for the caller's message.
+json parse_json_options(const std::string& text, const std::string& origin) {
+  std::string last_key, repeated;
+  std::set<std::string> keys;
+  const json::parser_callback_t on_event = [&](int depth, json::parse_event_t event, json& parsed) {
+    if (depth == 1 && event == json::parse_event_t::key && parsed.is_string()) { // a key of the top-level table
+      last_key = parsed.get<std::string>();
+      if (!keys.insert(last_key).second && repeated.empty())
+        repeated = last_key;
+    }
+    return true;
+  };
+  json object;
+  try {
+    object = json::parse(text, on_event);
+  } catch (const json::parse_error&) {
+    throw;
+  } catch (const json::exception& e) { // 406: a number out of range (1e999); nothing else is expected here
+    const std::string where = origin + (last_key.empty() ? std::string() : ": " + last_key);
+    if (e.id == 406)
+      throw ConfigError(where + ": number out of range (" + e.what() + "); a value must be a finite double");
+    throw ConfigError(where + ": invalid JSON: " + e.what());
+  }
+  if (!repeated.empty())
+    throw ConfigError(
+        origin + ": " + repeated + ": the key appears twice (a JSON reader would silently keep the last value); keep one");
+  return object;
+}
+
+// Applies a flat JSON object of options; `preset` keys first so explicit keys win over the preset. Every value must
+// have the option's type and a key may appear once in any spelling (batch-size, batch_size). null means "unset"
+// only where `null_is_unset` (config.json read back by from_json_text(), where to_json_text() writes null for an
+// optional option that was not given); in a user's file it is refused.
+void apply_object(TrainConfig& config, const json& object, const std::string& file, bool null_is_unset) {
   if (!object.is_object())
     throw ConfigError(file + ": expected a table of options at the top level");
+  std::map<std::string, std::string> spelling; // normalized key -> the key as the file spells it
+  for (const auto& [key, value] : object.items()) {
+    const auto seen = spelling.find(normalize_key(key));
+    if (seen != spelling.end())
+      throw ConfigError(
+          file + ": " + key + ": the same option as " + seen->second + ", which the file also sets (set twice); keep one");
+    spelling.emplace(normalize_key(key), key);
+  }
   for (const auto& [key, value] : object.items()) {
     if (normalize_key(key) == "preset") {
       if (!value.is_string())
-        throw ConfigError(file + ": preset must be a string");
-      apply_preset(config, value.get<std::string>());
+        throw ConfigError(file + ": " + key + ": expected a string (a preset's name), got " + describe(value));
+      if (!value.get<std::string>().empty()) // config.json records "" for a run without a preset
+        apply_preset(config, value.get<std::string>());
     }
   }
   for (const auto& [key, value] : object.items()) {
@@ -570,9 +752,13 @@ void apply_object(TrainConfig& config, const json& object, const std::string& fi
     const Entry* e = find_entry(key);
     if (e == nullptr)
       unknown_key(file, key);
-    if (value.is_null())
-      continue;
-    e->set(config, json_to_text(value, origin), origin);
+    if (value.is_null()) {
+      if (null_is_unset && e->nullable)
+        continue; // an optional option that was not given: resolve_defaults() fills it in
+      throw ConfigError(
+          origin + ": null is not a value; leave the key out for the default (" + e->info.default_text + ")");
+    }
+    e->set(config, typed_text(*e, value, origin), origin);
   }
 }
 
@@ -680,7 +866,7 @@ void load_config_file(TrainConfig& config, const std::string& path) {
   json object;
   if (is_json) {
     try {
-      object = json::parse(text);
+      object = parse_json_options(text, path);
     } catch (const json::parse_error& e) {
       throw ConfigError("config file " + path + ": invalid JSON: " + e.what());
     }
@@ -695,7 +881,7 @@ void load_config_file(TrainConfig& config, const std::string& path) {
           ": invalid TOML: " + std::string(e.description()));
     }
   }
-  apply_object(config, object, path);
+  apply_object(config, object, path, /*null_is_unset=*/false);
 }
 
 TrainConfig parse_train_args(const std::vector<std::string>& args, std::string* resume_dir) {
@@ -818,7 +1004,7 @@ std::string to_json_text(const TrainConfig& config) {
 TrainConfig from_json_text(const std::string& text, const std::string& origin) {
   json object;
   try {
-    object = json::parse(text);
+    object = parse_json_options(text, origin);
   } catch (const json::parse_error& e) {
     throw ConfigError(origin + ": invalid JSON: " + e.what());
   }
@@ -826,9 +1012,15 @@ TrainConfig from_json_text(const std::string& text, const std::string& origin) {
     throw ConfigError(origin + ": expected a JSON object");
   object.erase("signopt_version");
   TrainConfig config;
-  const std::string preset = object.contains("preset") ? object["preset"].get<std::string>() : "";
+  std::string preset;
+  if (object.contains("preset")) {
+    if (!object["preset"].is_string())
+      throw ConfigError(origin + ": preset: expected a string (a preset's name), got " + describe(object["preset"]));
+    preset = object["preset"].get<std::string>();
+  }
   object.erase("preset");
-  apply_object(config, object, origin);
+  // to_json_text() writes null for an optional option that was not given: unset here, refused in a user's file.
+  apply_object(config, object, origin, /*null_is_unset=*/true);
   config.preset = preset; // informative only: the values above already include it
   return config;
 }

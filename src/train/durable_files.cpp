@@ -1,6 +1,7 @@
 // Internal: whole-file reads and crash-safe writes (see durable_files.h).
 #include "durable_files.h"
 
+#include <signopt/io/files.h>
 #include <signopt/train/config.h>
 
 #include <fcntl.h>
@@ -14,29 +15,11 @@ namespace signopt::train::detail {
 namespace fs = std::filesystem;
 
 void commit_file(const fs::path& tmp, const fs::path& path) {
-  const int fd = ::open(tmp.c_str(), O_RDONLY);
-  if (fd >= 0) {
-    ::fsync(fd);
-    ::close(fd);
-  }
-  fs::rename(tmp, path);
-  const int dir = ::open(path.parent_path().empty() ? "." : path.parent_path().c_str(), O_RDONLY);
-  if (dir >= 0) {
-    ::fsync(dir);
-    ::close(dir);
-  }
+  io::commit_file(tmp, path);
 }
 
 void write_file_atomic(const fs::path& path, const std::string& text) {
-  const fs::path tmp = path.string() + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    out << text;
-    out.flush();
-    if (!out)
-      throw std::runtime_error("cannot write " + tmp.string() + " (disk full or no permission?)");
-  }
-  commit_file(tmp, path);
+  io::write_file_atomic(path, text);
 }
 
 std::string read_file(const fs::path& path) {

@@ -10,7 +10,8 @@ namespace signopt::train::detail {
 /// `path`, fsync of the directory (so a crash leaves either the old or the new file, never a torn one).
 void commit_file(const std::filesystem::path& tmp, const std::filesystem::path& path);
 
-/// Writes `text` to `path` atomically: `path`.tmp, then commit_file(). std::runtime_error when it fails.
+/// Writes `text` to `path` atomically: io::write_file_atomic (every write checked; io::IoError naming the
+/// file when one fails, with nothing half-written left).
 void write_file_atomic(const std::filesystem::path& path, const std::string& text);
 
 /// The whole file; ConfigError("cannot read PATH") when it cannot be opened.

@@ -7,6 +7,8 @@
 #include <signopt/train/config.h>
 #include <signopt/train/probe_noise.h>
 
+#include <signopt/io/checkpoint_file.h>
+
 #include "durable_files.h"
 
 #include <nlohmann/json.hpp>
@@ -298,10 +300,15 @@ ProbeNoiseOutcome run_probe_noise(const ProbeNoiseConfig& config_in, std::ostrea
   }
   if (!checkpoint.empty()) {
     try {
+      const auto verified = io::read_checkpoint(checkpoint); // header and checksums before LibTorch sees a byte
+      if (verified.header.model != c.model)
+        throw ConfigError(checkpoint.string() + " holds a " + verified.header.model + ", but config.json says " + c.model);
       torch::serialize::InputArchive archive, model_archive;
-      archive.load_from(checkpoint.string());
+      archive.load_from(verified.payload.data(), verified.payload.size());
       archive.read("model", model_archive);
       model->load(model_archive);
+    } catch (const io::IoError& e) {
+      throw ConfigError(std::string("--from ") + c.from + ": " + e.what());
     } catch (const c10::Error& e) {
       throw ConfigError(checkpoint.string() + " is unreadable or does not hold a " + c.model + ": " +
                         e.what_without_backtrace());

@@ -12,6 +12,9 @@
 #include <signopt/train/trainer.h>
 #include <signopt/version.h>
 
+#include <signopt/io/checkpoint_file.h>
+#include <signopt/io/files.h>
+
 #include "durable_files.h"
 
 #include <ATen/Parallel.h>
@@ -59,9 +62,17 @@ extern "C" void on_interrupt(int) {
   g_stop.store(true);
 }
 
-using detail::commit_file;
 using detail::read_file;
-using detail::write_file_atomic;
+using io::write_file_atomic;
+
+// Ends this process as `kill -9` would (the crash-consistency tests' SIGNOPT_FAULT kinds).
+[[noreturn]] void kill_self(const char* what) {
+  std::fprintf(stderr, "SIGNOPT_FAULT: SIGKILL %s\n", what);
+  std::fflush(stderr);
+  ::kill(::getpid(), SIGKILL);
+  for (;;)
+    ::pause();
+}
 
 std::string format_duration(double seconds) {
   if (!std::isfinite(seconds) || seconds < 0)
@@ -98,9 +109,84 @@ struct LoopState {
   double window_comm_s = 0; // seconds in collectives since the last step row
   int64_t metrics_bytes = 0; // length of metrics.csv at the checkpoint
   int64_t probe_bytes = 0; // length of probe.csv at the checkpoint (--probe-every)
+  int64_t finished = 0; // 1 once the run's last evaluation is logged (a resume then only writes the summary)
 };
 
+// The one table of LoopState's checkpoint fields: save and load walk it, so a field cannot be saved and
+// forgotten on load. Keys are "loop.<name>"; every field is required.
+struct LoopField {
+  const char* name;
+  int64_t LoopState::*integer = nullptr;
+  double LoopState::*real = nullptr;
+};
+
+const std::vector<LoopField>& loop_fields() {
+  static const std::vector<LoopField> fields = {
+      {"epoch", &LoopState::epoch},
+      {"batch", &LoopState::batch},
+      {"step", &LoopState::step},
+      {"window_loss", nullptr, &LoopState::window_loss},
+      {"window_correct", &LoopState::window_correct},
+      {"window_count", &LoopState::window_count},
+      {"window_batches", &LoopState::window_batches},
+      {"epoch_loss", nullptr, &LoopState::epoch_loss},
+      {"epoch_correct", &LoopState::epoch_correct},
+      {"epoch_count", &LoopState::epoch_count},
+      {"epoch_batches", &LoopState::epoch_batches},
+      {"elapsed", nullptr, &LoopState::elapsed},
+      {"best_test", nullptr, &LoopState::best_test},
+      {"last_test", nullptr, &LoopState::last_test},
+      {"best_val", nullptr, &LoopState::best_val},
+      {"last_val", nullptr, &LoopState::last_val},
+      {"metrics_bytes", &LoopState::metrics_bytes},
+      {"probe_bytes", &LoopState::probe_bytes},
+      {"window_bytes_sent", &LoopState::window_bytes_sent},
+      {"window_bytes_received", &LoopState::window_bytes_received},
+      {"window_comm_s", nullptr, &LoopState::window_comm_s},
+      {"finished", &LoopState::finished},
+  };
+  return fields;
+}
+
 const char* kCheckpoint = "checkpoint.pt";
+
+// The most steps one run may take: far beyond any training run, and far from int64 overflow in the
+// schedules' arithmetic (epochs x steps per epoch).
+constexpr int64_t kMaxTotalSteps = int64_t(1) << 40;
+
+// The options a resumed run must share with the run that wrote its checkpoint: config.json's keys except
+// those a resume may change (threads, progress, keep-checkpoints), where the run lives (out), and the
+// informative version.
+std::string resume_invariant_options(const TrainConfig& c) {
+  auto j = json::parse(to_json_text(c));
+  for (const char* key : {"signopt_version", "threads", "progress", "out", "keep-checkpoints"})
+    j.erase(key);
+  return j.dump();
+}
+
+// "lr: 0.01 in config.json, 0.001 in the checkpoint; ..." for the keys whose values differ (`now` is
+// described as `now_name`, `saved` as `saved_name`).
+std::string option_differences(
+    const std::string& saved,
+    const std::string& now,
+    const std::string& now_name = "config.json",
+    const std::string& saved_name = "the checkpoint") {
+  const auto a = json::parse(saved), b = json::parse(now);
+  std::string out;
+  auto add = [&](const std::string& key, const std::string& in_config, const std::string& in_checkpoint) {
+    out += (out.empty() ? "" : "; ") + key + ": " + in_config + " in " + now_name + ", " + in_checkpoint + " in " + saved_name;
+  };
+  for (const auto& [key, value] : b.items()) {
+    if (!a.contains(key))
+      add(key, value.dump(), "absent");
+    else if (a[key] != value)
+      add(key, value.dump(), a[key].dump());
+  }
+  for (const auto& [key, value] : a.items())
+    if (!b.contains(key))
+      add(key, "absent", value.dump());
+  return out;
+}
 
 class Progress {
  public:
@@ -178,7 +264,8 @@ Evaluation evaluate(
     const data::BatchLoader& loader,
     int64_t batch_size,
     torch::Device device,
-    comm::Communicator* comm = nullptr) {
+    comm::Communicator* comm = nullptr,
+    bool kill_midway = false) {
   torch::NoGradGuard no_grad;
   model.eval();
   const int64_t rank = comm ? comm->rank() : 0, world = comm ? comm->world_size() : 1;
@@ -193,6 +280,8 @@ Evaluation evaluate(
   int64_t correct = 0;
   const int64_t n = loader.size();
   for (int64_t start = rank * batch_size; start < n; start += world * batch_size) {
+    if (kill_midway && start + batch_size > n / 2) // the batch that holds the split's middle
+      kill_self("in the middle of an evaluation"); // SIGNOPT_FAULT=...:kill-in-eval
     const auto batch = loader.eval_batch(start, std::min(batch_size, n - start));
     const auto labels = batch.labels.to(device);
     const auto logits = model.forward(batch.images.to(device));
@@ -287,7 +376,15 @@ Setup build(const TrainConfig& c, const comm::DistEnv& env) {
   if (s.val.size() > 0)
     s.val_loader = std::make_unique<data::BatchLoader>(s.val, s.splits.mean, s.splits.std, eval);
   s.steps_per_epoch = s.train_loader->batches_per_epoch();
-  s.total_steps = s.steps_per_epoch * c.epochs;
+  if (s.steps_per_epoch < 1)
+    throw ConfigError(
+        "the training set (" + std::to_string(s.train.size()) + " images) gives no step per epoch with --batch-size " +
+        std::to_string(c.batch_size) + " on " + std::to_string(s.world) + " worker(s); use a smaller --batch-size");
+  if (__builtin_mul_overflow(s.steps_per_epoch, c.epochs, &s.total_steps) || s.total_steps > kMaxTotalSteps)
+    throw ConfigError(
+        "--epochs " + std::to_string(c.epochs) + " x " + std::to_string(s.steps_per_epoch) + " steps per epoch is more than " +
+        std::to_string(kMaxTotalSteps) + " steps, the most one run may take (the step counter and the schedules "
+        "must not overflow); use fewer epochs");
 
   const auto& images = s.train.images;
   torch::manual_seed(c.seed);
@@ -317,6 +414,15 @@ void connect(Setup& s, const TrainConfig& c, const comm::DistEnv& env) {
   // longer than a short --dist-timeout on a busy machine, and is not a hang.
   const auto timeout = std::chrono::milliseconds(static_cast<int64_t>(c.dist_timeout * 1000));
   s.comm = std::make_unique<comm::Communicator>(env, timeout, std::max(timeout, std::chrono::milliseconds(120000)));
+  // Every rank must train the same run: a rank started with other options would compute other steps (or
+  // wait in a collective the others never call) and end as a timeout that names nobody.
+  const auto options = comm::allgather_bytes(*s.comm, resume_invariant_options(c));
+  for (int64_t r = 1; r < s.world; ++r)
+    if (options[static_cast<size_t>(r)] != options[0])
+      throw ConfigError(
+          "rank " + std::to_string(r) + " was started with other options than rank 0 (" +
+          option_differences(options[0], options[static_cast<size_t>(r)], "rank " + std::to_string(r) + "'s", "rank 0's") +
+          "); every worker of a job must get the same options");
   comm::broadcast_module_(*s.comm, *s.model);
   if (c.aggregation == "majority-vote") {
     comm::MajorityVoteOptions options;
@@ -339,11 +445,15 @@ comm::DistEnv job_environment(TrainConfig& c) {
   } catch (const std::invalid_argument& e) {
     throw ConfigError(std::string("the launcher's environment is invalid: ") + e.what());
   }
-  if (env.world_size == 1 && c.nproc > 1)
+  if (env.world_size == 1 && c.nproc > 1) {
+    const char* world = std::getenv("WORLD_SIZE");
     throw ConfigError(
-        "nproc is " + std::to_string(c.nproc) +
-        " but this process was not started as one of the job's workers (RANK/WORLD_SIZE are not set); start it with "
-        "`signopt train --nproc N`, which launches the workers, or under torchrun --no-python");
+        "nproc is " + std::to_string(c.nproc) + " but this process was not started as one of the job's workers (" +
+        (world != nullptr && *world != '\0' ? "WORLD_SIZE is " + std::string(world)
+                                             : std::string("RANK/WORLD_SIZE are not set")) +
+        "); start it with `signopt train --nproc N` (or `--resume DIR`, which launches as many workers as the run "
+        "had), or under torchrun --no-python with --nproc-per-node " + std::to_string(c.nproc));
+  }
   if (env.world_size > 1 && c.nproc != 1 && c.nproc != env.world_size)
     throw ConfigError(
         "nproc " + std::to_string(c.nproc) + " disagrees with the launcher's WORLD_SIZE=" + std::to_string(env.world_size) +
@@ -352,13 +462,21 @@ comm::DistEnv job_environment(TrainConfig& c) {
   return env;
 }
 
-// Test hook (docs/distributed.md): SIGNOPT_FAULT="RANK:STEP:die|hang|diverge" makes that rank exit with
-// status 3 (die), stop responding (hang) or nudge its first parameter (diverge) just before that 0-based
-// step, to exercise the failure handling and the check that the ranks' parameters agree.
+// Test hook (docs/distributed.md, docs/cli.md): SIGNOPT_FAULT="RANK:STEP:KIND" injects a failure into rank
+// RANK at 0-based step STEP: die (exit status 3), hang (stop responding), diverge (nudge the first parameter),
+// kill (SIGKILL itself, as `kill -9` would), and, at the first checkpoint or evaluation at or after STEP,
+// kill-in-checkpoint (SIGKILL with half the new checkpoint written), kill-before-commit (SIGKILL with the new
+// checkpoint durable but not yet renamed into place) and kill-in-eval (SIGKILL in the middle of an evaluation).
 struct Fault {
   int64_t rank = -1, step = -1;
   std::string kind;
 };
+
+const std::vector<std::string>& fault_kinds() {
+  static const std::vector<std::string> kinds = {
+      "die", "hang", "diverge", "kill", "kill-in-checkpoint", "kill-before-commit", "kill-in-eval"};
+  return kinds;
+}
 
 Fault fault_from_environment() {
   Fault f;
@@ -366,18 +484,28 @@ Fault fault_from_environment() {
   if (v == nullptr || *v == '\0')
     return f;
   long long rank = -1, step = -1;
-  char kind[8] = "";
-  if (std::sscanf(v, "%lld:%lld:%7s", &rank, &step, kind) != 3 ||
-      (std::string(kind) != "die" && std::string(kind) != "hang" && std::string(kind) != "diverge"))
-    throw ConfigError(std::string("SIGNOPT_FAULT='") + v + "' is not RANK:STEP:die, RANK:STEP:hang or RANK:STEP:diverge");
+  char kind[32] = "";
+  const auto& kinds = fault_kinds();
+  if (std::sscanf(v, "%lld:%lld:%31s", &rank, &step, kind) != 3 ||
+      std::find(kinds.begin(), kinds.end(), std::string(kind)) == kinds.end()) {
+    std::string list;
+    for (const auto& k : kinds)
+      list += (list.empty() ? "" : "|") + k;
+    throw ConfigError(std::string("SIGNOPT_FAULT='") + v + "' is not RANK:STEP:KIND with KIND one of " + list);
+  }
   f.rank = rank;
   f.step = step;
   f.kind = kind;
   return f;
 }
 
+// True when fault `f` of `kind` is due for this rank at `step` (at or after its step).
+bool fault_due(const Fault& f, const char* kind, int64_t rank, int64_t step) {
+  return f.kind == kind && f.rank == rank && step >= f.step;
+}
+
 void inject_fault(const Fault& f, int64_t rank, int64_t step, models::ClassifierImpl& model) {
-  if (f.rank != rank || f.step != step)
+  if (f.rank != rank || f.step != step || f.kind.rfind("kill-", 0) == 0)
     return;
   std::fprintf(stderr, "rank %lld: SIGNOPT_FAULT: %s at step %lld\n", static_cast<long long>(rank), f.kind.c_str(),
                static_cast<long long>(step));
@@ -389,6 +517,8 @@ void inject_fault(const Fault& f, int64_t rank, int64_t step, models::Classifier
   }
   if (f.kind == "die")
     std::_Exit(3);
+  if (f.kind == "kill")
+    kill_self("before the step");
   for (;;)
     ::pause();
 }
@@ -418,9 +548,9 @@ fs::path default_run_dir(const TrainConfig& c) {
 
 class Run {
  public:
-  // `checkpoint` holds the checkpoint file's bytes when resuming (rank 0 reads it and broadcasts it, since
-  // only rank 0 may have the run directory).
-  Run(TrainConfig config, Setup setup, fs::path dir, std::optional<std::string> checkpoint, std::optional<std::string> progress)
+  // `resume`: continue from the newest valid checkpoint in `dir` (rank 0 picks and verifies it and sends its
+  // payload to the others, since only rank 0 may have the run directory).
+  Run(TrainConfig config, Setup setup, fs::path dir, bool resume, std::optional<std::string> progress)
       : c_(std::move(config)),
         s_(std::move(setup)),
         dir_(std::move(dir)),
@@ -429,15 +559,34 @@ class Run {
         fault_(fault_from_environment()) {
     if (c_.probe_every > 0 && writer_)
       monitor_.emplace(c_.probe_beta); // rank 0's own gradients
-    if (checkpoint)
-      load_checkpoint(*checkpoint);
+    // Rank 0 locks the run directory and, resuming, chooses the checkpoint; every rank learns the outcome.
+    std::string problem, payload;
+    if (writer_) {
+      try {
+        lock_ = io::DirectoryLock(dir_);
+        if (resume)
+          payload = choose_checkpoint();
+      } catch (const std::exception& e) {
+        problem = e.what();
+      }
+    }
+    if (s_.comm) {
+      problem = comm::broadcast_bytes(*s_.comm, problem);
+      if (problem.empty() && resume)
+        payload = comm::broadcast_bytes(*s_.comm, payload);
+    }
+    if (!problem.empty())
+      throw ConfigError(writer_ ? problem : "rank 0: " + problem);
+    if (resume)
+      load_checkpoint(payload);
   }
 
   RunOutcome train();
 
  private:
-  void open_metrics(bool resuming);
-  void open_probe(bool resuming);
+  std::string choose_checkpoint();
+  void check_header(const io::CheckpointHeader& h, const std::string& origin) const;
+  void open_logs(bool resuming);
   void probe_step(bool write);
   void close_files();
   void write_row(
@@ -448,8 +597,9 @@ class Run {
       double lr,
       double img_per_s,
       double elapsed);
+  Evaluation evaluate_split(const data::BatchLoader& loader);
   void save_checkpoint(double elapsed);
-  void load_checkpoint(const std::string& bytes);
+  void load_checkpoint(const std::string& payload);
   std::string rank_state();
   void load_rank_state(const std::string& bytes);
   void exchange_step_figures(double& loss, int64_t& correct, int64_t& count);
@@ -464,6 +614,9 @@ class Run {
     return total;
   }
   void write_summary(const RunOutcome& outcome, double elapsed, double data_seconds);
+  // Writes the summary of a run that ends with `outcome`; a summary that cannot be written (a full disk)
+  // turns the outcome into a failure naming why.
+  void finish(RunOutcome& outcome, double elapsed, double data_seconds);
 
   TrainConfig c_;
   Setup s_;
@@ -471,10 +624,12 @@ class Run {
   bool writer_; // rank 0: the only rank that writes the run directory and prints progress
   Progress progress_;
   Fault fault_;
+  io::DirectoryLock lock_; // rank 0 holds the run directory while it trains
   bool agreed_stop_ = false; // distributed: some rank was asked to stop (decided together each step)
   LoopState st_;
-  FILE* metrics_ = nullptr;
-  FILE* probe_ = nullptr; // probe.csv with --probe-every
+  io::AppendFile metrics_;
+  io::AppendFile probe_; // probe.csv with --probe-every
+  std::string saved_metrics_, saved_probe_; // resuming: the logs as they were at the checkpoint
   std::optional<diag::RunningNoiseMonitor> monitor_;
   bool resumed_ = false;
   int64_t first_step_ = 0; // the step this process started at (summary's per-step communication figures)
@@ -485,23 +640,31 @@ class Run {
 const char* kProbeColumns =
     "epoch,step,updates,snr_median,snr_above_knee_share,phi,grad_l1,phi_ratio,wrong_sign,gaussian_prediction,gauss_bound\n";
 
-void Run::open_probe(bool resuming) {
-  if (!monitor_ || !writer_)
+// metrics.csv (and probe.csv with --probe-every): new, or, resuming, exactly as they were at the checkpoint
+// (the checkpoint carries them: rows written after it by a process that died are dropped, and a log that was
+// deleted or cut short is restored).
+void Run::open_logs(bool resuming) {
+  if (!writer_)
     return;
-  const fs::path path = dir_ / "probe.csv";
-  if (resuming && fs::exists(path)) {
-    if (static_cast<int64_t>(fs::file_size(path)) > st_.probe_bytes)
-      fs::resize_file(path, st_.probe_bytes);
-    probe_ = std::fopen(path.c_str(), "ab");
-  } else {
-    probe_ = std::fopen(path.c_str(), "wb");
-    if (probe_ != nullptr) {
-      std::fputs(kProbeColumns, probe_);
-      std::fflush(probe_);
+  const fs::path metrics = dir_ / "metrics.csv", probe = dir_ / "probe.csv";
+  if (resuming) {
+    write_file_atomic(metrics, saved_metrics_);
+    metrics_ = io::AppendFile(metrics, false);
+    if (monitor_) {
+      write_file_atomic(probe, saved_probe_.empty() ? std::string(kProbeColumns) : saved_probe_);
+      probe_ = io::AppendFile(probe, false);
     }
+    return;
   }
-  if (probe_ == nullptr)
-    throw std::runtime_error("cannot open " + path.string() + " for writing");
+  metrics_ = io::AppendFile(metrics, true);
+  std::string header;
+  for (const auto& col : metrics_columns())
+    header += (header.empty() ? "" : ",") + col;
+  metrics_.write(header + "\n");
+  if (monitor_) {
+    probe_ = io::AppendFile(probe, true);
+    probe_.write(kProbeColumns);
+  }
 }
 
 // Folds this step's gradients into the running noise estimates; `write` appends a row of probe.csv.
@@ -515,8 +678,10 @@ void Run::probe_step(bool write) {
   if (!write)
     return;
   const auto r = monitor_->snapshot(grads);
-  std::fprintf(
-      probe_,
+  char row[512];
+  std::snprintf(
+      row,
+      sizeof row,
       "%lld,%lld,%lld,%.6g,%.6g,%.8g,%.8g,%.6g,%.6g,%.6g,%.6g\n",
       static_cast<long long>(st_.epoch + 1),
       static_cast<long long>(st_.step + 1),
@@ -529,39 +694,12 @@ void Run::probe_step(bool write) {
       r.wrong_sign,
       r.gaussian_prediction,
       r.gauss_bound);
-  std::fflush(probe_);
+  probe_.write(row);
 }
 
 void Run::close_files() {
-  if (metrics_ != nullptr)
-    std::fclose(metrics_);
-  metrics_ = nullptr;
-  if (probe_ != nullptr)
-    std::fclose(probe_);
-  probe_ = nullptr;
-}
-
-void Run::open_metrics(bool resuming) {
-  if (!writer_)
-    return;
-  const fs::path path = dir_ / "metrics.csv";
-  if (resuming) {
-    // Rows written after the checkpoint are replayed by this run: cut them off.
-    if (fs::exists(path) && static_cast<int64_t>(fs::file_size(path)) > st_.metrics_bytes)
-      fs::resize_file(path, st_.metrics_bytes);
-    metrics_ = std::fopen(path.c_str(), "ab");
-  } else {
-    metrics_ = std::fopen(path.c_str(), "wb");
-    if (metrics_ != nullptr) {
-      const auto& cols = metrics_columns();
-      for (size_t i = 0; i < cols.size(); ++i)
-        std::fprintf(metrics_, "%s%s", i ? "," : "", cols[i].c_str());
-      std::fprintf(metrics_, "\n");
-      std::fflush(metrics_);
-    }
-  }
-  if (metrics_ == nullptr)
-    throw std::runtime_error("cannot open " + path.string() + " for writing");
+  metrics_.close();
+  probe_.close();
 }
 
 void Run::write_row(
@@ -590,8 +728,10 @@ void Run::write_row(
     std::snprintf(received, sizeof received, "%.0f", static_cast<double>(st_.window_bytes_received) / b);
     std::snprintf(comm_s, sizeof comm_s, "%.6f", st_.window_comm_s / b);
   }
-  std::fprintf(
-      metrics_,
+  char row[1024];
+  std::snprintf(
+      row,
+      sizeof row,
       "%s,%s,%lld,%lld,%.8g,%.6g,%.8g,%s,%s,%s,%s,%s,%s,%.1f,%.2f\n",
       kind,
       split,
@@ -608,7 +748,12 @@ void Run::write_row(
       comm_s,
       img_per_s,
       elapsed);
-  std::fflush(metrics_);
+  metrics_.write(row);
+}
+
+Evaluation Run::evaluate_split(const data::BatchLoader& loader) {
+  const bool kill = fault_due(fault_, "kill-in-eval", s_.rank, st_.step);
+  return evaluate(*s_.model, loader, c_.eval_batch_size, s_.device, s_.comm.get(), kill);
 }
 
 // This rank's part of a distributed checkpoint: what differs between ranks (optimizer state such as each
@@ -644,6 +789,20 @@ void Run::load_rank_state(const std::string& bytes) {
   }
 }
 
+torch::Tensor bytes_tensor(const std::string& bytes) {
+  auto t = torch::empty({static_cast<int64_t>(bytes.size())}, torch::kUInt8);
+  if (!bytes.empty())
+    std::memcpy(t.data_ptr<uint8_t>(), bytes.data(), bytes.size());
+  return t;
+}
+
+std::string tensor_bytes(const torch::Tensor& tensor) {
+  const auto t = tensor.to(torch::kCPU).contiguous();
+  if (t.scalar_type() != torch::kUInt8 || t.dim() != 1)
+    throw std::runtime_error("a byte field of the checkpoint is not a 1-D uint8 tensor");
+  return std::string(reinterpret_cast<const char*>(t.data_ptr<uint8_t>()), static_cast<size_t>(t.numel()));
+}
+
 void Run::save_checkpoint(double elapsed) {
   // Distributed: every rank's own state travels to rank 0, which writes the one checkpoint file.
   std::vector<std::string> ranks;
@@ -657,126 +816,163 @@ void Run::save_checkpoint(double elapsed) {
             "rank " + std::to_string(r) + "'s parameters differ from rank 0's at step " + std::to_string(st_.step) +
             " (checked before each checkpoint); the workers no longer train the same model, so no checkpoint was "
             "written. The last checkpoint is intact");
+    // The checkpoint kinds of SIGNOPT_FAULT on a rank that does not write: killed while its state travels.
+    if (!writer_ && (fault_due(fault_, "kill-in-checkpoint", s_.rank, st_.step) ||
+                     fault_due(fault_, "kill-before-commit", s_.rank, st_.step)))
+      kill_self("while its state travels to rank 0 for a checkpoint");
     ranks = comm::allgather_bytes(*s_.comm, rank_state());
   }
   if (!writer_)
     return;
-  std::fflush(metrics_);
-  ::fsync(fileno(metrics_));
-  st_.metrics_bytes = static_cast<int64_t>(std::ftell(metrics_));
-  if (probe_ != nullptr) {
-    std::fflush(probe_);
-    ::fsync(fileno(probe_));
-    st_.probe_bytes = static_cast<int64_t>(std::ftell(probe_));
+  metrics_.sync();
+  st_.metrics_bytes = metrics_.size();
+  if (probe_.is_open()) {
+    probe_.sync();
+    st_.probe_bytes = probe_.size();
   }
+  LoopState saved = st_;
+  saved.elapsed = elapsed; // the wall time up to now (st_.elapsed stays the time before this process)
   torch::serialize::OutputArchive archive;
   torch::serialize::OutputArchive model_archive, optimizer_archive;
   s_.model->save(model_archive);
   s_.optimizer.optimizer->save(optimizer_archive);
   archive.write("model", model_archive);
   archive.write("optimizer", optimizer_archive);
-  auto put = [&](const char* key, int64_t v) { archive.write(std::string("loop.") + key, c10::IValue(v)); };
-  auto putd = [&](const char* key, double v) { archive.write(std::string("loop.") + key, c10::IValue(v)); };
-  put("epoch", st_.epoch);
-  put("batch", st_.batch);
-  put("step", st_.step);
-  putd("window_loss", st_.window_loss);
-  put("window_correct", st_.window_correct);
-  put("window_count", st_.window_count);
-  put("window_batches", st_.window_batches);
-  putd("epoch_loss", st_.epoch_loss);
-  put("epoch_correct", st_.epoch_correct);
-  put("epoch_count", st_.epoch_count);
-  put("epoch_batches", st_.epoch_batches);
-  putd("elapsed", elapsed);
-  putd("best_test", st_.best_test);
-  putd("last_test", st_.last_test);
-  putd("best_val", st_.best_val);
-  putd("last_val", st_.last_val);
-  put("metrics_bytes", st_.metrics_bytes);
-  put("probe_bytes", st_.probe_bytes);
-  put("window_bytes_sent", st_.window_bytes_sent);
-  put("window_bytes_received", st_.window_bytes_received);
-  putd("window_comm_s", st_.window_comm_s);
-  put("world_size", s_.world);
-  for (size_t r = 0; r < ranks.size(); ++r) {
-    auto blob = torch::empty({static_cast<int64_t>(ranks[r].size())}, torch::kUInt8);
-    std::memcpy(blob.data_ptr<uint8_t>(), ranks[r].data(), ranks[r].size());
-    archive.write("rank_" + std::to_string(r), blob, /*is_buffer=*/true);
-  }
+  for (const auto& f : loop_fields())
+    archive.write(
+        std::string("loop.") + f.name, f.integer ? c10::IValue(saved.*f.integer) : c10::IValue(saved.*f.real));
+  archive.write("loop.world_size", c10::IValue(s_.world));
+  // The logs up to this point: a resume restores them exactly.
+  archive.write("log.metrics", bytes_tensor(io::read_file(dir_ / "metrics.csv", io::kMaxCheckpointBytes)), true);
+  if (probe_.is_open())
+    archive.write("log.probe", bytes_tensor(io::read_file(dir_ / "probe.csv", io::kMaxCheckpointBytes)), true);
+  for (size_t r = 0; r < ranks.size(); ++r)
+    archive.write("rank_" + std::to_string(r), bytes_tensor(ranks[r]), /*is_buffer=*/true);
   if (monitor_)
     monitor_->save(archive, "probe");
   archive.write("rng", at::detail::getDefaultCPUGenerator().get_state());
-  const fs::path path = dir_ / kCheckpoint, tmp = dir_ / (std::string(kCheckpoint) + ".tmp");
-  archive.save_to(tmp.string());
-  commit_file(tmp, path);
+  std::ostringstream payload;
+  archive.save_to(payload);
+  io::CheckpointHeader header;
+  header.signopt_version = SIGNOPT_VERSION_STRING;
+  header.optimizer = c_.optimizer;
+  header.model = c_.model;
+  header.dataset = c_.dataset;
+  header.world_size = s_.world;
+  header.epoch = st_.epoch;
+  header.step = st_.step;
+  header.options = resume_invariant_options(c_);
+  header.options_hash = io::fnv1a64(header.options);
+  const std::string bytes = io::encode_checkpoint(header, payload.str());
+  if (fault_due(fault_, "kill-in-checkpoint", s_.rank, st_.step)) {
+    std::ofstream torn(dir_ / "checkpoint.pt.tmp", std::ios::binary | std::ios::trunc);
+    torn.write(bytes.data(), static_cast<std::streamsize>(bytes.size() / 2));
+    torn.flush();
+    kill_self("with half a checkpoint written");
+  }
+  void (*before_commit)() = nullptr;
+  if (fault_due(fault_, "kill-before-commit", s_.rank, st_.step))
+    before_commit = [] { kill_self("with the new checkpoint durable but not yet in place"); };
+  io::save_checkpoint_rotating(dir_, bytes, c_.keep_checkpoints, before_commit);
 }
 
-void Run::load_checkpoint(const std::string& bytes) {
+// Checks that a verified checkpoint belongs to this run: same optimizer, model, dataset, job size and
+// options. A checkpoint of another run is refused, never loaded with defaults for what it lacks.
+void Run::check_header(const io::CheckpointHeader& h, const std::string& origin) const {
+  const std::string remedy = "; resume the run that wrote it, or start a new run without --resume";
+  if (h.optimizer != c_.optimizer || h.model != c_.model || h.dataset != c_.dataset)
+    throw ConfigError(
+        origin + " belongs to another run: it holds " + h.optimizer + " / " + h.model + " / " + h.dataset +
+        ", but config.json of " + dir_.string() + " trains " + c_.optimizer + " / " + c_.model + " / " + c_.dataset + remedy);
+  if (h.world_size != s_.world)
+    throw ConfigError(
+        origin + " was written by a job of " + std::to_string(h.world_size) + " worker(s); resume it with " +
+        std::to_string(h.world_size) + " (this job has " + std::to_string(s_.world) + ")");
+  const std::string now = resume_invariant_options(c_);
+  if (io::fnv1a64(now) != h.options_hash)
+    throw ConfigError(
+        "config.json of " + dir_.string() + " does not match its checkpoint " + origin +
+        " (it was edited, or the checkpoint was copied from another run): " + option_differences(h.options, now) +
+        ". Put config.json back as it was, or start a new run with the new options");
+}
+
+// The newest checkpoint of the run directory that verifies: damaged ones (cut off by a crash of the machine,
+// flipped bits) are set aside as *.corrupt with a warning and the one before is used; one that verifies but
+// belongs to another run stops the resume.
+std::string Run::choose_checkpoint() {
+  const auto files = io::checkpoint_files(dir_);
+  if (files.empty())
+    throw ConfigError(
+        (dir_ / kCheckpoint).string() + " not found: the run stopped before its first checkpoint; start it again without --resume");
+  std::string damaged;
+  for (const auto& path : files) {
+    try {
+      auto checkpoint = io::read_checkpoint(path);
+      check_header(checkpoint.header, path.string());
+      if (!damaged.empty())
+        progress_.message("resuming from " + path.string() + " (step " + std::to_string(checkpoint.header.step) + ")");
+      return std::move(checkpoint.payload);
+    } catch (const io::CheckpointError& e) {
+      if (!e.corrupt())
+        throw ConfigError(e.what());
+      damaged += std::string(damaged.empty() ? "" : "; ") + e.what();
+      const fs::path aside = path.string() + ".corrupt";
+      std::error_code ec;
+      fs::rename(path, aside, ec);
+      std::fprintf(stderr, "warning: %s; set aside as %s\n", e.what(), aside.c_str());
+    } catch (const io::IoError& e) {
+      throw ConfigError(e.what());
+    }
+  }
+  throw ConfigError(
+      "no usable checkpoint in " + dir_.string() + ": " + damaged + ". Start the run again without --resume");
+}
+
+void Run::load_checkpoint(const std::string& payload) {
   const fs::path path = dir_ / kCheckpoint;
   torch::serialize::InputArchive archive;
+  // The payload's checksum verified; what fails now is a payload signopt did not write the way it reads it.
   try {
     // Tensors go straight to the run's device, so parameters and optimizer state stay together.
-    archive.load_from(bytes.data(), bytes.size(), s_.device);
+    archive.load_from(payload.data(), payload.size(), s_.device);
+    torch::serialize::InputArchive model_archive, optimizer_archive;
+    archive.read("model", model_archive);
+    archive.read("optimizer", optimizer_archive);
+    s_.model->load(model_archive);
+    s_.optimizer.optimizer->load(optimizer_archive);
+    for (const auto& f : loop_fields()) {
+      c10::IValue v;
+      archive.read(std::string("loop.") + f.name, v);
+      if (f.integer)
+        st_.*f.integer = v.toInt();
+      else
+        st_.*f.real = v.toDouble();
+    }
+    torch::Tensor log;
+    archive.read("log.metrics", log, /*is_buffer=*/true);
+    saved_metrics_ = tensor_bytes(log);
+    if (monitor_) {
+      archive.read("log.probe", log, /*is_buffer=*/true);
+      saved_probe_ = tensor_bytes(log);
+      monitor_->load(archive, "probe");
+    }
+    torch::Tensor rng;
+    archive.read("rng", rng);
+    at::Generator generator = at::detail::getDefaultCPUGenerator();
+    generator.set_state(rng.to(torch::kCPU));
+    if (s_.comm) {
+      torch::Tensor blob;
+      if (!archive.try_read("rank_" + std::to_string(s_.rank), blob, /*is_buffer=*/true))
+        throw ConfigError(path.string() + " has no state for rank " + std::to_string(s_.rank));
+      load_rank_state(tensor_bytes(blob));
+    }
   } catch (const c10::Error& e) {
-    throw ConfigError(path.string() + " is unreadable or corrupt: " + e.what_without_backtrace());
-  }
-  int64_t saved_world = 1;
-  if (c10::IValue v; archive.try_read("loop.world_size", v))
-    saved_world = v.toInt();
-  if (saved_world != s_.world)
     throw ConfigError(
-        path.string() + " was written by a job of " + std::to_string(saved_world) + " worker(s); resume it with " +
-        std::to_string(saved_world) + " (this job has " + std::to_string(s_.world) + ")");
-  torch::serialize::InputArchive model_archive, optimizer_archive;
-  archive.read("model", model_archive);
-  archive.read("optimizer", optimizer_archive);
-  s_.model->load(model_archive);
-  s_.optimizer.optimizer->load(optimizer_archive);
-  auto get = [&](const char* key) {
-    c10::IValue v;
-    archive.read(std::string("loop.") + key, v);
-    return v;
-  };
-  st_.epoch = get("epoch").toInt();
-  st_.batch = get("batch").toInt();
-  st_.step = get("step").toInt();
-  st_.window_loss = get("window_loss").toDouble();
-  st_.window_correct = get("window_correct").toInt();
-  st_.window_count = get("window_count").toInt();
-  st_.window_batches = get("window_batches").toInt();
-  st_.epoch_loss = get("epoch_loss").toDouble();
-  st_.epoch_correct = get("epoch_correct").toInt();
-  st_.epoch_count = get("epoch_count").toInt();
-  st_.epoch_batches = get("epoch_batches").toInt();
-  st_.elapsed = get("elapsed").toDouble();
-  st_.best_test = get("best_test").toDouble();
-  st_.last_test = get("last_test").toDouble();
-  st_.best_val = get("best_val").toDouble();
-  st_.last_val = get("last_val").toDouble();
-  st_.metrics_bytes = get("metrics_bytes").toInt();
-  if (c10::IValue v; archive.try_read("loop.probe_bytes", v))
-    st_.probe_bytes = v.toInt(); // absent in checkpoints written before --probe-every existed
-  if (c10::IValue v; archive.try_read("loop.window_bytes_sent", v))
-    st_.window_bytes_sent = v.toInt();
-  if (c10::IValue v; archive.try_read("loop.window_bytes_received", v))
-    st_.window_bytes_received = v.toInt();
-  if (c10::IValue v; archive.try_read("loop.window_comm_s", v))
-    st_.window_comm_s = v.toDouble();
-  if (monitor_)
-    monitor_->load(archive, "probe");
-  torch::Tensor rng;
-  archive.read("rng", rng);
-  rng = rng.to(torch::kCPU);
-  at::Generator generator = at::detail::getDefaultCPUGenerator();
-  generator.set_state(rng);
-  if (s_.comm) {
-    torch::Tensor blob;
-    if (!archive.try_read("rank_" + std::to_string(s_.rank), blob, /*is_buffer=*/true))
-      throw ConfigError(path.string() + " has no state for rank " + std::to_string(s_.rank));
-    blob = blob.to(torch::kCPU).contiguous();
-    load_rank_state(std::string(reinterpret_cast<const char*>(blob.data_ptr<uint8_t>()), static_cast<size_t>(blob.numel())));
+        path.string() + " passed its checksum but does not hold what this run needs (" + e.what_without_backtrace() +
+        "); it was not written by this signopt for this run. Start the run again without --resume");
   }
+  if (static_cast<int64_t>(saved_metrics_.size()) != st_.metrics_bytes)
+    throw ConfigError(path.string() + " is inconsistent: its copy of metrics.csv does not have the length it records");
   resumed_ = true;
 }
 
@@ -849,8 +1045,7 @@ void Run::average_gradients_if_needed() {
 RunOutcome Run::train() {
   RunOutcome outcome;
   outcome.run_dir = dir_.string();
-  open_metrics(resumed_);
-  open_probe(resumed_);
+  open_logs(resumed_);
   const int64_t epochs = c_.epochs, spe = s_.steps_per_epoch;
   auto& model = *s_.model;
   auto& opt = *s_.optimizer.optimizer;
@@ -860,14 +1055,17 @@ RunOutcome Run::train() {
   double data_seconds = 0;
   int64_t images_since_window = 0;
   auto elapsed = [&] { return st_.elapsed + std::chrono::duration<double>(Clock::now() - start).count(); };
-  double lr = 0;
   const int64_t limit = c_.max_steps > 0 ? std::min(c_.max_steps, s_.total_steps) : s_.total_steps;
+  // The rate of the last step taken (the epoch and final rows report it), also after a resume at a boundary.
+  double lr = st_.step > 0 ? scheduled_lr(c_, st_.step - 1, spe, s_.total_steps) : 0;
   first_step_ = st_.step;
   if (resumed_)
     progress_.message("resuming " + dir_.string() + " at epoch " + std::to_string(st_.epoch + 1) + ", step " + std::to_string(st_.step));
   bool stopped_early = false;
   try {
-    while (st_.epoch < epochs && st_.step < limit) {
+    // The epoch loop runs even when no step is left: a checkpoint taken at an epoch's last step still owes
+    // that epoch's evaluation (a kill during it must not end the resumed run without it).
+    while (!st_.finished && st_.epoch < epochs) {
       if (s_.optimizer.signopt)
         s_.optimizer.signopt->set_epoch(st_.epoch);
       for (; st_.batch < spe && st_.step < limit; ++st_.batch) {
@@ -880,11 +1078,11 @@ RunOutcome Run::train() {
           save_checkpoint(elapsed());
           outcome.status = RunStatus::Interrupted;
           outcome.steps = st_.step;
-          write_summary(outcome, elapsed(), data_seconds);
-          progress_.message(
-              "interrupted: checkpoint saved at step " + std::to_string(st_.step) + "; continue with `signopt train --resume " +
-              dir_.string() + "`");
-          close_files();
+          finish(outcome, elapsed(), data_seconds);
+          if (outcome.status == RunStatus::Interrupted)
+            progress_.message(
+                "interrupted: checkpoint saved at step " + std::to_string(st_.step) +
+                "; continue with `signopt train --resume " + dir_.string() + "`");
           return outcome;
         }
         inject_fault(fault_, s_.rank, st_.step, model);
@@ -978,7 +1176,8 @@ RunOutcome Run::train() {
         }
       }
       if (st_.batch < spe) {
-        stopped_early = true; // --max-steps inside an epoch
+        // --max-steps inside an epoch (at an epoch's start the previous epoch's evaluation is the result).
+        stopped_early = st_.batch > 0;
         break;
       }
       // End of epoch: train averages, validation and test evaluation, checkpoint.
@@ -996,14 +1195,14 @@ RunOutcome Run::train() {
       std::snprintf(buf, sizeof buf, "  train loss %.4f", st_.epoch_loss / std::max<int64_t>(1, st_.epoch_batches));
       line += buf;
       if (s_.val_loader) {
-        const auto val = evaluate(model, *s_.val_loader, c_.eval_batch_size, s_.device, s_.comm.get());
+        const auto val = evaluate_split(*s_.val_loader);
         st_.last_val = val.accuracy;
         st_.best_val = std::max(st_.best_val, val.accuracy);
         write_row("epoch", "val", val.loss, val.accuracy, lr, 0, elapsed());
         std::snprintf(buf, sizeof buf, "  val accuracy %.2f%%", val.accuracy);
         line += buf;
       }
-      const auto test = evaluate(model, *s_.test_loader, c_.eval_batch_size, s_.device, s_.comm.get());
+      const auto test = evaluate_split(*s_.test_loader);
       st_.last_test = test.accuracy;
       st_.best_test = std::max(st_.best_test, test.accuracy);
       write_row("epoch", "test", test.loss, test.accuracy, lr, 0, elapsed());
@@ -1027,40 +1226,66 @@ RunOutcome Run::train() {
       st_.epoch_batches = 0;
       save_checkpoint(elapsed());
     }
+    if (stopped_early && !st_.finished) {
+      // --max-steps: evaluate the model where it stopped, so the run still reports a result.
+      const auto test = evaluate_split(*s_.test_loader);
+      st_.last_test = test.accuracy;
+      st_.best_test = std::max(st_.best_test, test.accuracy);
+      write_row("final", "test", test.loss, test.accuracy, lr, 0, elapsed());
+      st_.finished = 1; // a resume from the checkpoint below must not evaluate and log again
+      save_checkpoint(elapsed());
+    }
+    outcome.status = RunStatus::Completed;
+    outcome.final_test_accuracy = st_.last_test;
+    outcome.best_test_accuracy = st_.best_test;
+    outcome.steps = st_.step;
+    finish(outcome, elapsed(), data_seconds);
   } catch (const std::exception& e) {
     outcome.status = RunStatus::Failed;
     outcome.error = e.what();
+    outcome.peer_failure = dynamic_cast<const comm::PeerFailure*>(&e) != nullptr;
     outcome.steps = st_.step;
-    write_summary(outcome, elapsed(), data_seconds);
-    close_files();
-    return outcome;
+    outcome.final_test_accuracy = outcome.best_test_accuracy = 0;
+    finish(outcome, elapsed(), data_seconds);
   }
-  if (stopped_early) {
-    // --max-steps: evaluate the model where it stopped, so the run still reports a result.
-    const auto test = evaluate(model, *s_.test_loader, c_.eval_batch_size, s_.device, s_.comm.get());
-    st_.last_test = test.accuracy;
-    st_.best_test = std::max(st_.best_test, test.accuracy);
-    write_row("final", "test", test.loss, test.accuracy, lr, 0, elapsed());
-    save_checkpoint(elapsed());
-  }
-  outcome.status = RunStatus::Completed;
-  outcome.final_test_accuracy = st_.last_test;
-  outcome.best_test_accuracy = st_.best_test;
-  outcome.steps = st_.step;
-  write_summary(outcome, elapsed(), data_seconds);
-  close_files();
   return outcome;
+}
+
+void Run::finish(RunOutcome& outcome, double elapsed, double data_seconds) {
+  try {
+    write_summary(outcome, elapsed, data_seconds);
+    close_files();
+  } catch (const std::exception& e) {
+    const std::string why = std::string("cannot finish ") + dir_.string() + ": " + e.what();
+    outcome.error = outcome.status == RunStatus::Failed ? outcome.error + "; then " + why : why;
+    outcome.status = RunStatus::Failed;
+    outcome.final_test_accuracy = outcome.best_test_accuracy = 0;
+    try {
+      write_summary(outcome, elapsed, data_seconds); // may work once the checkpoint's space is free
+    } catch (const std::exception&) {
+    }
+  }
 }
 
 // --threads 0: all cores, shared evenly among the workers on this machine (LOCAL_WORLD_SIZE, set by
 // torchrun and by `signopt train --nproc`).
+// More threads than kThreadsPerCoreLimit per core only make each step wait for descheduled threads (1000
+// threads on 2 cores took minutes per step; libgomp crashes far beyond), so they are refused.
+constexpr int64_t kThreadsPerCoreLimit = 8;
+
 int resolve_threads(int64_t threads) {
+  const int64_t cores = std::max(1u, std::thread::hardware_concurrency());
+  if (threads > kThreadsPerCoreLimit * cores)
+    throw ConfigError(
+        "--threads " + std::to_string(threads) + " is more than " + std::to_string(kThreadsPerCoreLimit) +
+        " threads per core on this machine (" + std::to_string(cores) + " cores): so many threads only slow training "
+        "down; use --threads 0 for all cores (a resumed run accepts --threads too)");
   if (threads > 0)
     return static_cast<int>(threads);
   int64_t local_workers = 1;
   if (const char* v = std::getenv("LOCAL_WORLD_SIZE"); v != nullptr && std::atoll(v) > 0)
     local_workers = std::atoll(v);
-  return static_cast<int>(std::max<int64_t>(1, std::max(1u, std::thread::hardware_concurrency()) / local_workers));
+  return static_cast<int>(std::max<int64_t>(1, cores / local_workers));
 }
 
 } // namespace
@@ -1162,7 +1387,7 @@ RunOutcome run_training(TrainConfig config) {
     std::fflush(stdout);
   }
   const int64_t rank = setup.rank, world = setup.world;
-  Run run(config, std::move(setup), dir, std::nullopt, std::nullopt);
+  Run run(config, std::move(setup), dir, /*resume=*/false, std::nullopt);
   RunOutcome outcome = run.train();
   outcome.rank = rank;
   outcome.world_size = world;
@@ -1181,16 +1406,15 @@ RunOutcome resume_training(const std::string& run_dir, const ResumeOverrides& ov
   if (overrides.threads)
     config.threads = *overrides.threads;
   resolve_defaults(config);
-  const fs::path checkpoint = dir / kCheckpoint;
-  if (!fs::exists(checkpoint))
+  if (io::checkpoint_files(dir).empty())
     throw ConfigError(
-        checkpoint.string() + " not found: the run stopped before its first checkpoint; start it again without --resume");
+        (dir / kCheckpoint).string() + " not found: the run stopped before its first checkpoint; start it again without --resume");
   const comm::DistEnv env = job_environment(config);
   at::set_num_threads(resolve_threads(config.threads));
   Setup setup = build(config, env);
   connect(setup, config, env);
   const int64_t rank = setup.rank, world = setup.world;
-  Run run(config, std::move(setup), dir, read_file(checkpoint), overrides.progress);
+  Run run(config, std::move(setup), dir, /*resume=*/true, overrides.progress);
   RunOutcome outcome = run.train();
   outcome.rank = rank;
   outcome.world_size = world;

@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <stdexcept>
 #include <string>
 
 namespace signopt::comm {
@@ -64,6 +65,14 @@ struct DistEnv {
 ///   alltoall        pairwise exchange: sends and receives (W-1) N / W, N the input's size.
 ///   barrier         0 (only empty synchronisation messages).
 /// A single process moves no bytes.
+/// A collective, the rendezvous or the connection failed because another rank did not take part (it died,
+/// hung or was never started): the error of a rank that was waiting, not the cause. Launchers blame the
+/// rank that failed otherwise or stopped responding (the trainer exits with status 4 on it).
+class PeerFailure : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
 class Communicator {
  public:
   /// Joins the job described by `env` (validated first); waits at most `timeout` (> 0) for each collective

@@ -93,15 +93,24 @@ std::pair<std::vector<SelectionChoice>, std::vector<SweepRun>> select_final_runs
     const std::vector<SweepRun>& first_stage,
     const std::map<std::string, std::optional<double>>& metric_of);
 
+/// The `signopt train` arguments (after `train`) that resume the run in `run_dir`: `--resume DIR` and
+/// nothing else. A resume never changes a run's thread count: the run keeps the threads its config.json
+/// recorded when it started (the sweep file's `threads`, or cores / jobs of the sweep that started it),
+/// so a resumed run equals the uninterrupted one whatever --jobs and the cores are now.
+std::vector<std::string> resume_train_args(const std::string& run_dir);
+
+/// The most runs `signopt sweep --jobs` runs at once: each is a process with its own model and data.
+inline constexpr int kMaxSweepJobs = 1024;
+
 /// Options of run_sweep().
 struct SweepOptions {
   std::string config_file;
   std::string out_dir; ///< "" = runs/<config file stem>.
-  int jobs = 1;
+  int jobs = 1; ///< 1..kMaxSweepJobs.
   bool dry_run = false;
   std::string progress = "auto"; ///< auto (a live line on a terminal) | bar | lines.
   std::string binary; ///< The signopt executable; "" = this process (/proc/self/exe).
-  int cores = 0; ///< 0 = the CPUs this process may use; threads per run = max(1, cores / jobs).
+  int cores = 0; ///< 0 = the CPUs this process may use; threads per new run = max(1, cores / jobs), at most train::kMaxThreads.
 };
 
 /// Runs (or with dry_run, plans) the sweep and writes OUT/sweep.json. Returns the exit status: 0

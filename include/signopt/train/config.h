@@ -16,6 +16,29 @@ struct ConfigError : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+// Upper limits of the counts in the option table. Each of these counts allocates, loops or forks, so a
+// value past its limit is refused (ConfigError, with the reason) instead of exhausting memory, overflowing
+// a step counter or starting a million processes. The trainer and the launcher may rely on them.
+
+/// --epochs, --switch-epoch and each of --lr-milestones: more epochs than that is not a training run, and
+/// epochs x steps per epoch must fit in 64 bits.
+inline constexpr int64_t kMaxEpochs = 100000;
+/// --max-steps, --switch-step, --handover-steps, --dither-horizon, --log-every, --probe-every and
+/// --checkpoint-every: 2^40 steps is years of training; step counters stay far from 64-bit overflow.
+inline constexpr int64_t kMaxSteps = int64_t{1} << 40;
+/// --batch-size and --eval-batch-size (per worker): a batch is one tensor in memory, and 2^20 CIFAR
+/// images are 12 GiB of float32.
+inline constexpr int64_t kMaxBatchSize = int64_t{1} << 20;
+/// --train-subset: more images than any dataset signopt reads holds (the largest has 60000).
+inline constexpr int64_t kMaxImages = int64_t{1} << 24;
+/// --synthetic-train and --synthetic-test: the synthetic set is generated in memory (784 bytes per image,
+/// 8x that while its statistics are computed).
+inline constexpr int64_t kMaxSyntheticImages = int64_t{1} << 20;
+/// --threads (per worker): more threads than this only slow training; LibTorch/libgomp crash far beyond it.
+inline constexpr int64_t kMaxThreads = 1024;
+/// --nproc (workers of one job): each is a process with its own model, data and connections.
+inline constexpr int64_t kMaxWorkers = 256;
+
 /// Everything a training run needs. Fields marked "optional" are resolved from the chosen
 /// optimizer's defaults by resolve_defaults(); config.json always holds resolved values.
 struct TrainConfig {
@@ -100,6 +123,7 @@ struct TrainConfig {
   int64_t probe_every = 0;
   double probe_beta = 0.98; ///< EMA factor of the running noise estimates, in (0, 1).
   int64_t checkpoint_every = 0; ///< Steps between checkpoints; 0 = at the end of each epoch only.
+  int64_t keep_checkpoints = 2; ///< Checkpoints kept (checkpoint.pt, checkpoint.1.pt, ...); a damaged one falls back.
   std::string progress = "auto"; ///< auto | bar | lines | none.
   std::string preset; ///< The preset that was applied (recorded, informative).
 };
@@ -125,7 +149,9 @@ const std::vector<std::pair<std::string, std::string>>& presets();
 void apply_preset(TrainConfig& config, const std::string& name);
 
 /// Sets option `key` (dashes or underscores) from its text form, checking kind, range and
-/// choices. `origin` names where the value came from (e.g. "--lr" or "run.toml: lr").
+/// choices. `origin` names where the value came from (e.g. "--lr" or "run.toml: lr"). Numbers must be
+/// plain decimals: 1e-3, -2, 0.5, not 0x10, inf, nan, " 5" or 1e999; whole numbers must lie within the
+/// option's limits (the kMax* constants above).
 void set_option(TrainConfig& config, const std::string& key, const std::string& value, const std::string& origin);
 
 /// Parses `signopt train` arguments: --config FILE and --preset NAME are applied first (file,
@@ -133,14 +159,20 @@ void set_option(TrainConfig& config, const std::string& key, const std::string& 
 /// `--resume DIR` is returned through `resume_dir`. Throws ConfigError.
 TrainConfig parse_train_args(const std::vector<std::string>& args, std::string* resume_dir = nullptr);
 
-/// Loads a TOML (.toml) or JSON (.json) config file into `config` (flat keys as in --help).
+/// Loads a TOML (.toml) or JSON (.json) config file into `config` (flat keys as in --help). Strict:
+/// every value must have the option's type (a number for float options, a whole number for int
+/// options, true/false, a string, a list of whole numbers), null is refused (leave the key out for the
+/// default), a key may appear once (and batch-size and batch_size are one key), and a JSON number out
+/// of range (1e999) is an error naming the file and the key.
 void load_config_file(TrainConfig& config, const std::string& path);
 
 /// Fills the optional fields from the optimizer's defaults, derives switch_epoch, dither seed and
 /// horizons, and checks cross-option consistency. Throws ConfigError.
 void resolve_defaults(TrainConfig& config);
 
-/// The resolved config as JSON text (config.json); from_json_text() reads it back exactly.
+/// The resolved config as JSON text (config.json); from_json_text() reads it back exactly. Unset
+/// optional options (lr, momentum, ... before resolve_defaults()) are written as null, which
+/// from_json_text() reads as unset; otherwise it is as strict as load_config_file().
 std::string to_json_text(const TrainConfig& config);
 TrainConfig from_json_text(const std::string& text, const std::string& origin);
 

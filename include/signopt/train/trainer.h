@@ -22,6 +22,8 @@ struct RunOutcome {
   int64_t steps = 0;
   int64_t rank = 0; ///< This process's rank in a distributed job (0 alone); only rank 0's figures are filled.
   int64_t world_size = 1; ///< Workers of the job.
+  /// Failed while waiting for another rank (comm::PeerFailure): that rank is the cause (`signopt train` exits 4).
+  bool peer_failure = false;
 };
 
 /// Command-line overrides accepted together with --resume (nothing else may change a run).
