@@ -385,6 +385,26 @@ TEST(TrainDist, AResumedJobNeedsItsNumberOfWorkers) {
   EXPECT_NE(o.log.find("WORLD_SIZE is 1"), std::string::npos) << o.log; // not "are not set": they are
 }
 
+// Issue 14, case 8: --nproc 1000000 once forked until the machine ran out of memory. The option table refuses
+// more than kMaxWorkers; the launcher refuses more local workers than 4 per core, before forking any.
+TEST(TrainDist, TooManyLocalWorkersAreRefusedBeforeForking) {
+  const auto dir = test_dir("many");
+  const int64_t cores = std::max(1u, std::thread::hardware_concurrency());
+  const int64_t nproc = 4 * cores + 1;
+  if (nproc > signopt::train::kMaxWorkers)
+    GTEST_SKIP() << "this machine has " << cores << " cores: the per-core limit is above the option's limit";
+  const auto o = train(dir, with(small_job("signum", dir / "run"), {"--nproc", std::to_string(nproc)}));
+  ASSERT_TRUE(o.exited) << o.log;
+  EXPECT_EQ(o.status, 2) << o.log;
+  EXPECT_NE(o.log.find("at most 4 local workers per core"), std::string::npos) << o.log;
+  EXPECT_EQ(o.log.find("launching"), std::string::npos) << o.log;
+  const auto huge = train(dir, with(small_job("signum", dir / "run"), {"--nproc", "1000000"}));
+  ASSERT_TRUE(huge.exited) << huge.log;
+  EXPECT_EQ(huge.status, 2) << huge.log;
+  EXPECT_NE(huge.log.find("1..256"), std::string::npos) << huge.log;
+  EXPECT_FALSE(fs::exists(dir / "run"));
+}
+
 // Two ranks started by hand (as a scheduler would) with `envs` and per-rank arguments.
 std::vector<RankOutcome> ranks_by_hand(
     const fs::path& dir,

@@ -14,6 +14,7 @@
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <thread>
 
 namespace fs = std::filesystem;
 using namespace signopt::train;
@@ -200,4 +201,22 @@ TEST(TrainRun, ResumeOfSomethingThatIsNotARunIsAClearError) {
   } catch (const ConfigError& e) {
     EXPECT_NE(std::string(e.what()).find("config.json is missing"), std::string::npos) << e.what();
   }
+}
+
+// Issue 14, case 8: --threads 1000 on 2 cores took minutes per step (and 100000 crashed libgomp): more than 8
+// threads per core are refused with the limit, before the run directory exists.
+TEST(TrainRun, FarMoreThreadsThanCoresAreRefused) {
+  const auto dir = fresh_dir("threads");
+  auto c = small_run("signum", dir);
+  const int64_t cores = std::max(1u, std::thread::hardware_concurrency());
+  c.threads = 8 * cores + 1;
+  if (c.threads > kMaxThreads)
+    GTEST_SKIP() << cores << " cores: the per-core limit is above --threads' own limit";
+  try {
+    run_training(c);
+    FAIL() << "--threads " << c.threads << " was accepted on " << cores << " cores";
+  } catch (const ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find("threads per core"), std::string::npos) << e.what();
+  }
+  EXPECT_FALSE(fs::exists(dir));
 }

@@ -1,6 +1,7 @@
 // Internal gnuplot helpers shared by plots.cpp and figures.cpp (see gnuplot_run.h).
 #include "gnuplot_run.h"
 
+#include <signopt/io/files.h>
 #include <signopt/report/process.h>
 
 #include <cstdio>
@@ -24,11 +25,7 @@ std::string gnuplot_number(double v) {
 }
 
 void write_text_file(const fs::path& path, const std::string& text) {
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  out << text;
-  out.flush();
-  if (!out)
-    throw std::runtime_error("cannot write " + path.string());
+  io::write_file_atomic(path, text); // checked and atomic: a full disk is an error naming the file
 }
 
 PlotOutcome run_gnuplot(

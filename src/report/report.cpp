@@ -1,5 +1,6 @@
 // Building and rendering `signopt report`: grouping run directories into configurations per
 // dataset, statistics over seeds, Welch p-values against a baseline, Markdown / CSV / JSON.
+#include <signopt/io/files.h>
 #include <signopt/report/report.h>
 #include <signopt/train/config.h>
 
@@ -548,11 +549,7 @@ ReportFiles write_report(const ReportOptions& options) {
   const std::string text = format == "md" ? render_markdown(files.report)
       : format == "csv"                   ? render_csv(files.report)
                                           : render_json(files.report);
-  std::ofstream out(table_file, std::ios::binary | std::ios::trunc);
-  out << text;
-  out.flush();
-  if (!out)
-    throw std::runtime_error("cannot write " + table_file.string());
+  io::write_file_atomic(table_file, text);
   files.table_file = table_file.string();
   return files;
 }
