@@ -459,6 +459,15 @@ TEST(Idx, SplitItemCountsAreComparedBeforeTheDataIsRead) {
   }
 }
 
+// Found by fuzz_datasets: a 56-byte gzip file whose header promised 3 GB made the reader allocate them. A
+// gzip file cannot expand more than ~1032 times, so such a header is refused before any allocation.
+TEST(Idx, ATinyGzipFilePromisingGigabytesIsRefusedBeforeAllocating) {
+  TempDir dir;
+  const std::string path = dir / "huge.gz";
+  write_file(path, idx_bytes(2051, {100000, 100, 100}, Bytes(100, 7)), true); // promises 1 GB
+  expect_data_error([&] { data::read_idx(path, 3); }, {path, "1000000000 bytes", "can hold at most"});
+}
+
 TEST(Idx, ZeroItemsIsAnError) {
   TempDir dir;
   write_file(dir / "z", idx_bytes(2049, {0}, {}));

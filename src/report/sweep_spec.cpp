@@ -500,7 +500,9 @@ std::vector<SweepRun> expand_sweep(const SweepSpec& spec) {
       seeds = *s;
     const auto o = spec.by_optimizer.find(optimizer);
     if (o != spec.by_optimizer.end()) {
-      for (const auto& [key, value] : o->second.fixed) {
+      for (const auto& entry : o->second.fixed) {
+        const std::string& key = entry.first; // not a structured binding: lambdas capture it (clang 14)
+        const auto& value = entry.second;
         // A fixed value for this optimizer replaces the file's value or axis.
         inner.erase(
             std::remove_if(inner.begin(), inner.end(), [&](const SweepAxis& a) { return a.key == key; }), inner.end());
