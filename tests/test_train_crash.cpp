@@ -227,6 +227,16 @@ TEST(CrashConsistency, TwoWorkers) {
       crash_and_resume(case_dir, full, with(small_job(optimizer, case_dir / "run"), {"--nproc", "2"}), faults);
     }
   }
+  // Issue case 1 on 2 workers (once lost the last epoch's rows): a kill in the evaluation after a checkpoint
+  // at an epoch's last step (10 steps per epoch here), on rank 0 at the end of epoch 1, on rank 1 at the end.
+  const auto full = dir / "signum_full";
+  const int64_t steps = summary(full)["steps"].get<int64_t>();
+  for (const std::string fault : {"0:" + std::to_string(steps / 3) + ":kill-in-eval", "1:" + std::to_string(steps) + ":kill-in-eval"}) {
+    const auto case_dir = dir / ("eval_" + fault.substr(0, 1));
+    fs::create_directories(case_dir);
+    SCOPED_TRACE("signum fault " + fault);
+    crash_and_resume(case_dir, full, with(small_job("signum", case_dir / "run"), {"--nproc", "2"}), {fault});
+  }
 }
 
 namespace {
