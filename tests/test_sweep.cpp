@@ -54,11 +54,14 @@ const std::string kTiny =
 
 // Runs a sweep in this process (the runs are `signopt` child processes); returns status and output.
 // One core by default: on a busy 2-core machine two OpenMP threads per run can be 10x slower.
-std::pair<int, std::string> sweep(const fs::path& file, const fs::path& out, int jobs = 1, int cores = 1) {
+// `dry_run`: print the plan only.
+std::pair<int, std::string> sweep(
+    const fs::path& file, const fs::path& out, int jobs = 1, int cores = 1, bool dry_run = false) {
   SweepOptions options;
   options.config_file = file.string();
   options.out_dir = out.string();
   options.jobs = jobs;
+  options.dry_run = dry_run;
   options.progress = "lines";
   options.binary = SIGNOPT_CLI_BINARY;
   options.cores = cores;
@@ -407,16 +410,8 @@ TEST(Sweep, ResumesAnInterruptedRunExactly) {
   // This sweep has 4 cores for its one job (4 threads for a new run), but the resume keeps the run's 1 thread:
   // the planned command has no --threads.
   {
-    SweepOptions plan;
-    plan.config_file = file.string();
-    plan.out_dir = out.string();
-    plan.dry_run = true;
-    plan.progress = "lines";
-    plan.binary = SIGNOPT_CLI_BINARY;
-    plan.cores = 4;
-    std::ostringstream planned;
-    ASSERT_EQ(run_sweep(plan, planned), 0);
-    const std::string text = planned.str();
+    const auto [planned, text] = sweep(file, out, 1, 4, /*dry_run=*/true);
+    ASSERT_EQ(planned, 0) << text;
     EXPECT_NE(text.find(" train --resume " + (out / "seed4").string() + "\n"), std::string::npos) << text;
     EXPECT_EQ(text.find("--threads"), std::string::npos) << text;
   }

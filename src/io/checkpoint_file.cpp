@@ -155,27 +155,8 @@ void save_checkpoint_rotating(const fs::path& dir, std::string_view bytes, int64
     throw IoError(
         "keep-checkpoints must be in 1.." + std::to_string(kMaxKeptCheckpoints) + ", got " + std::to_string(keep));
   const fs::path latest = numbered(dir, 0), tmp = dir / "checkpoint.pt.tmp";
-  {
-    // write_file_atomic() without its rename: the new bytes must be durable before the old ones move.
-    const fs::path staged = tmp;
-    std::FILE* f = std::fopen(staged.c_str(), "wb");
-    if (f == nullptr)
-      throw IoError("cannot create " + staged.string() + ": " + std::strerror(errno));
-    std::string failure;
-    errno = 0;
-    if (std::fwrite(bytes.data(), 1, bytes.size(), f) != bytes.size() || std::fflush(f) != 0)
-      failure = "cannot write " + staged.string() + ": " + std::strerror(errno ? errno : EIO);
-    else if (::fsync(::fileno(f)) != 0)
-      failure = "cannot sync " + staged.string() + ": " + std::strerror(errno);
-    if (std::fclose(f) != 0 && failure.empty())
-      failure = "cannot close " + staged.string() + ": " + std::strerror(errno);
-    if (!failure.empty()) {
-      ::unlink(staged.c_str());
-      if (errno == ENOSPC)
-        failure += "; free some space and resume";
-      throw IoError(failure + " (the previous checkpoints are intact)");
-    }
-  }
+  // The new bytes are durable before the old checkpoints move.
+  write_file_durably(tmp, bytes, "the previous checkpoints are intact");
   if (before_commit != nullptr)
     before_commit();
   std::error_code ec;

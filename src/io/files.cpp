@@ -69,23 +69,31 @@ void commit_file(const fs::path& tmp, const fs::path& path) {
   fsync_directory(path.parent_path());
 }
 
-void write_file_atomic(const fs::path& path, std::string_view bytes) {
-  const fs::path tmp = path.string() + ".tmp";
-  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+void write_file_durably(const fs::path& path, std::string_view bytes, const std::string& unchanged) {
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0)
-    throw IoError("cannot create " + tmp.string() + ": " + reason(errno));
+    throw IoError("cannot create " + path.string() + ": " + reason(errno));
   std::string failure;
   if (!write_all(fd, bytes.data(), bytes.size()))
-    failure = "cannot write " + tmp.string() + ": " + reason(errno);
+    failure = "cannot write " + path.string() + ": " + reason(errno);
   else if (::fsync(fd) != 0)
-    failure = "cannot sync " + tmp.string() + ": " + reason(errno);
+    failure = "cannot sync " + path.string() + ": " + reason(errno);
   if (::close(fd) != 0 && failure.empty())
-    failure = "cannot close " + tmp.string() + ": " + reason(errno);
-  if (failure.empty() && ::rename(tmp.c_str(), path.c_str()) != 0)
-    failure = "cannot rename " + tmp.string() + " to " + path.string() + ": " + reason(errno);
+    failure = "cannot close " + path.string() + ": " + reason(errno);
   if (!failure.empty()) {
-    ::unlink(tmp.c_str()); // never leave a half-written file taking the space
-    throw IoError(failure + " (" + path.string() + " is unchanged)");
+    ::unlink(path.c_str()); // never leave a half-written file taking the space
+    throw IoError(failure + " (" + unchanged + ")");
+  }
+}
+
+void write_file_atomic(const fs::path& path, std::string_view bytes) {
+  const fs::path tmp = path.string() + ".tmp";
+  const std::string unchanged = path.string() + " is unchanged";
+  write_file_durably(tmp, bytes, unchanged);
+  if (::rename(tmp.c_str(), path.c_str()) != 0) {
+    const std::string why = reason(errno);
+    ::unlink(tmp.c_str());
+    throw IoError("cannot rename " + tmp.string() + " to " + path.string() + ": " + why + " (" + unchanged + ")");
   }
   fsync_directory(path.parent_path());
 }

@@ -4,19 +4,12 @@
 #include <signopt/io/files.h>
 #include <signopt/train/config.h>
 
-#include <fcntl.h>
-#include <unistd.h>
-
 #include <fstream>
 #include <sstream>
 #include <stdexcept>
 
 namespace signopt::train::detail {
 namespace fs = std::filesystem;
-
-void commit_file(const fs::path& tmp, const fs::path& path) {
-  io::commit_file(tmp, path);
-}
 
 void write_file_atomic(const fs::path& path, const std::string& text) {
   io::write_file_atomic(path, text);

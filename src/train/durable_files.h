@@ -6,10 +6,6 @@
 
 namespace signopt::train::detail {
 
-/// Makes a finished temporary file durable under its final name: fsync of the file, rename over
-/// `path`, fsync of the directory (so a crash leaves either the old or the new file, never a torn one).
-void commit_file(const std::filesystem::path& tmp, const std::filesystem::path& path);
-
 /// Writes `text` to `path` atomically: io::write_file_atomic (every write checked; io::IoError naming the
 /// file when one fails, with nothing half-written left).
 void write_file_atomic(const std::filesystem::path& path, const std::string& text);

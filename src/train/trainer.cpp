@@ -150,10 +150,6 @@ const std::vector<LoopField>& loop_fields() {
 
 const char* kCheckpoint = "checkpoint.pt";
 
-// The most steps one run may take: far beyond any training run, and far from int64 overflow in the
-// schedules' arithmetic (epochs x steps per epoch).
-constexpr int64_t kMaxTotalSteps = int64_t(1) << 40;
-
 // The options a resumed run must share with the run that wrote its checkpoint: config.json's keys except
 // those a resume may change (threads, progress, keep-checkpoints), where the run lives (out), and the
 // informative version.
@@ -382,10 +378,11 @@ Setup build(const TrainConfig& c, const comm::DistEnv& env) {
     throw ConfigError(
         "the training set (" + std::to_string(s.train.size()) + " images) gives no step per epoch with --batch-size " +
         std::to_string(c.batch_size) + " on " + std::to_string(s.world) + " worker(s); use a smaller --batch-size");
-  if (__builtin_mul_overflow(s.steps_per_epoch, c.epochs, &s.total_steps) || s.total_steps > kMaxTotalSteps)
+  // kMaxSteps (config.h) bounds every step count of the options; the product of two bounded ones too.
+  if (__builtin_mul_overflow(s.steps_per_epoch, c.epochs, &s.total_steps) || s.total_steps > kMaxSteps)
     throw ConfigError(
         "--epochs " + std::to_string(c.epochs) + " x " + std::to_string(s.steps_per_epoch) + " steps per epoch is more than " +
-        std::to_string(kMaxTotalSteps) + " steps, the most one run may take (the step counter and the schedules "
+        std::to_string(kMaxSteps) + " steps, the most one run may take (the step counter and the schedules "
         "must not overflow); use fewer epochs");
 
   const auto& images = s.train.images;
@@ -557,6 +554,7 @@ class Run {
         s_(std::move(setup)),
         dir_(std::move(dir)),
         writer_(s_.rank == 0),
+        options_(resume_invariant_options(c_)),
         progress_(writer_ ? progress.value_or(c_.progress) : "none", c_.log_every),
         fault_(fault_from_environment()) {
     if (c_.probe_every > 0 && writer_)
@@ -624,6 +622,7 @@ class Run {
   Setup s_;
   fs::path dir_;
   bool writer_; // rank 0: the only rank that writes the run directory and prints progress
+  std::string options_; // resume_invariant_options(c_): what a checkpoint records and a resume must match
   Progress progress_;
   Fault fault_;
   io::DirectoryLock lock_; // rank 0 holds the run directory while it trains
@@ -863,7 +862,7 @@ void Run::save_checkpoint(double elapsed) {
   header.world_size = s_.world;
   header.epoch = st_.epoch;
   header.step = st_.step;
-  header.options = resume_invariant_options(c_);
+  header.options = options_;
   header.options_hash = io::fnv1a64(header.options);
   const std::string bytes = io::encode_checkpoint(header, payload.str());
   if (fault_due(fault_, "kill-in-checkpoint", s_.rank, st_.step)) {
@@ -890,7 +889,7 @@ void Run::check_header(const io::CheckpointHeader& h, const std::string& origin)
     throw ConfigError(
         origin + " was written by a job of " + std::to_string(h.world_size) + " worker(s); resume it with " +
         std::to_string(h.world_size) + " (this job has " + std::to_string(s_.world) + ")");
-  const std::string now = resume_invariant_options(c_);
+  const std::string& now = options_;
   if (io::fnv1a64(now) != h.options_hash)
     throw ConfigError(
         "config.json of " + dir_.string() + " does not match its checkpoint " + origin +

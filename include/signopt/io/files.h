@@ -23,6 +23,11 @@ class IoError : public std::runtime_error {
 /// On any failure the temporary file is removed, `path` keeps its previous content and IoError is thrown.
 void write_file_atomic(const std::filesystem::path& path, std::string_view bytes);
 
+/// Writes `bytes` to `path` (created or truncated) durably: every byte written (short writes and EINTR
+/// retried), fsynced and closed, each result checked. On failure the file is removed and IoError thrown,
+/// its message ending in "(`unchanged`)" (what the failure left as it was). No rename: the caller commits.
+void write_file_durably(const std::filesystem::path& path, std::string_view bytes, const std::string& unchanged);
+
 /// Makes the finished temporary file `tmp` durable under `path` (fsync, rename, directory fsync). IoError
 /// naming both files when a step fails.
 void commit_file(const std::filesystem::path& tmp, const std::filesystem::path& path);
