@@ -101,6 +101,19 @@ const std::vector<std::pair<std::string, Factory>>& optimizers() {
          return std::make_unique<HybridSignSGD>(
              p, HybridSignSGDOptions(0.01).trigger(SwitchTrigger::Step).switch_step(6).decoupled_weight_decay(true).weight_decay(0.05));
        }},
+      // The estimators whose sums include nnz(v) and the momentum's norms (allreduced like <v, g>).
+      {"hybrid-swats",
+       [](std::vector<torch::Tensor> p) {
+         return std::make_unique<HybridSignSGD>(
+             p, HybridSignSGDOptions(0.01).switch_at_step(6).calibration(CalibrationEstimator::Swats).post_switch_momentum(0.9));
+       }},
+      {"hybrid-momentum-ls",
+       [](std::vector<torch::Tensor> p) {
+         return std::make_unique<HybridSignSGD>(
+             p,
+             HybridSignSGDOptions(0.01).switch_at_step(6).calibration(CalibrationEstimator::MomentumLs).calibration_scope(
+                 CalibrationScope::PerTensor));
+       }},
   };
   return list;
 }
@@ -118,9 +131,10 @@ TEST(Aggregator, IdenticalWorkersEqualOneWorker) {
       for (size_t i = 0; i < single.size(); ++i)
         EXPECT_TRUE(torch::equal(single[i], multi[i])) << name << " W=" << w << " param " << i;
       // One exchange per step in the sign phase (the hybrid switches after step 6).
-      EXPECT_EQ(agg->calls, name == "hybrid" ? 6 : 12) << name;
+      const bool hybrid = name.rfind("hybrid", 0) == 0;
+      EXPECT_EQ(agg->calls, hybrid ? 6 : 12) << name;
       EXPECT_EQ(agg->tensors, 3) << name;
-      EXPECT_EQ(agg->sums, name == "hybrid" ? 6 : 0) << name;
+      EXPECT_EQ(agg->sums, hybrid ? 6 : 0) << name;
     }
   }
 }

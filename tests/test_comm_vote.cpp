@@ -358,8 +358,11 @@ void scenario_packed(Communicator& comm) {
           if (kind == 2)
             return std::make_unique<signopt::HybridSignSGD>(
                 params,
-                signopt::HybridSignSGDOptions(0.01).switch_at_step(4).weight_decay(0.05).dither(
-                    signopt::DitherOptions().seed(6).stream(static_cast<uint64_t>(r))));
+                signopt::HybridSignSGDOptions(0.01)
+                    .switch_at_step(4)
+                    .weight_decay(0.05)
+                    .calibration(signopt::CalibrationEstimator::Swats) // nnz(v) and ||m||: from the vote's bits
+                    .dither(signopt::DitherOptions().seed(6).stream(static_cast<uint64_t>(r))));
           return std::make_unique<signopt::Signum>(
               params,
               signum ? signopt::SignumOptions(0.01).momentum(0.9).weight_decay(0.1).decoupled_weight_decay(true).dither(
@@ -401,8 +404,21 @@ void scenario_packed(Communicator& comm) {
         EXPECT_EQ(pa.bytes_received, pb.bytes_received) << what;
         if (kind == 0)
           EXPECT_GT(pa.zero_signs, 0) << what << "no zero reached the vote";
-        if (kind == 2)
-          EXPECT_EQ(dynamic_cast<signopt::HybridSignSGD&>(*a).phase(), signopt::HybridPhase::Sgd) << what;
+        if (kind == 2) {
+          const auto& ha = dynamic_cast<signopt::HybridSignSGD&>(*a);
+          const auto& hb = dynamic_cast<signopt::HybridSignSGD&>(*b);
+          EXPECT_EQ(ha.phase(), signopt::HybridPhase::Sgd) << what;
+          // Every estimator's calibration sums, allreduced over the ranks: the same in both paths and on
+          // every rank (the rate is broadcast-free, so ranks that disagreed would drift apart).
+          for (const auto e : signopt::kEstimators) {
+            const double x = ha.calibration_bank().at(e).smoothed();
+            EXPECT_EQ(x, hb.calibration_bank().at(e).smoothed()) << what << signopt::to_string(e);
+            EXPECT_GT(x, 0) << what << signopt::to_string(e);
+            const auto all = comm.allgather(torch::tensor({x}, torch::kDouble));
+            for (int64_t k = 0; k < w; ++k)
+              EXPECT_EQ(all[k][0].item<double>(), x) << what << signopt::to_string(e) << " differs on rank " << k;
+          }
+        }
         if (w % 2 == 0)
           EXPECT_GT(pa.own_ties, 0) << what << "no tie was voted";
       }

@@ -3,6 +3,7 @@
 #include <signopt/report/process.h>
 #include <signopt/report/report.h>
 #include <signopt/report/stats.h>
+#include <signopt/train/trainer.h>
 
 #include <gtest/gtest.h>
 
@@ -49,7 +50,8 @@ int run_cli(const std::vector<std::string>& args, const fs::path& log) {
 }
 
 // A hand-written run directory: config.json as `signopt train` writes it (the keys that matter
-// here), summary.json and a metrics.csv whose per-epoch test accuracy ends at `final_test`.
+// here), summary.json and a metrics.csv whose per-epoch test accuracy ends at `final_test`, with 4
+// steps per epoch.
 struct FakeRun {
   std::string dataset = "fashion-mnist";
   std::string optimizer = "sgd";
@@ -61,7 +63,45 @@ struct FakeRun {
   std::optional<double> final_val;
   int threads = 0;
   bool hybrid = false, dither = false;
+  int switch_step = 5; ///< hybrid: the first step in the SGD phase
+  int log_every = 1; ///< step rows at the multiples of this
+  /// The header has the calibration columns (empty cells unless `calibration`).
+  bool calibration_columns = false;
+  /// Step and epoch rows carry calibration values: estimator k's lambda_ema at step t is
+  /// 0.001 (k + 1) t (1 + seed), its lambda_t twice that.
+  bool calibration = false;
 };
+
+const char* const kOldHeader =
+    "kind,split,epoch,step,loss,accuracy,lr,phase,calibrated_lr,dither_alpha,img_per_s,elapsed_s";
+const char* const kCalibrationColumns =
+    ",lambda_swats,lambda_ema_swats,lambda_least_squares,lambda_ema_least_squares,lambda_norm,lambda_ema_norm,"
+    "lambda_momentum_ls,lambda_ema_momentum_ls";
+
+// The calibration cells that end a row at `step` ("" without the columns).
+std::string calibration_cells(const FakeRun& r, int step) {
+  if (!r.calibration_columns && !r.calibration)
+    return "";
+  if (!r.calibration)
+    return ",,,,,,,,";
+  std::string out;
+  for (int k = 0; k < 4; ++k) {
+    const double ema = 0.001 * (k + 1) * step * (1 + r.seed);
+    char cells[64];
+    std::snprintf(cells, sizeof cells, ",%.8g,%.8g", 2 * ema, ema);
+    out += cells;
+  }
+  return out;
+}
+
+// The phase and calibrated_lr cells of a row at `step`.
+std::string phase_cells(const FakeRun& r, int step) {
+  if (!r.hybrid)
+    return ",";
+  char cells[64];
+  std::snprintf(cells, sizeof cells, "%s,%.8g", step >= r.switch_step ? "sgd" : "sign", 0.03 + 0.001 * r.seed);
+  return cells;
+}
 
 void make_run(const fs::path& dir, const FakeRun& r) {
   nlohmann::ordered_json c;
@@ -95,25 +135,29 @@ void make_run(const fs::path& dir, const FakeRun& r) {
   }
   write(dir / "summary.json", s.dump(2));
   std::ostringstream m;
-  m << "kind,split,epoch,step,loss,accuracy,lr,phase,calibrated_lr,dither_alpha,img_per_s,elapsed_s\n";
+  m << kOldHeader << (r.calibration_columns || r.calibration ? kCalibrationColumns : "") << "\n";
   for (int e = 1; e <= r.epochs; ++e) {
     for (int step = (e - 1) * 4 + 1; step <= e * 4; ++step) {
-      m << "step,train," << e << "," << step << "," << 2.0 / step << ",50," << r.lr << ",";
-      if (r.hybrid)
-        m << (step > 4 ? "sgd" : "sign") << "," << 0.03 + 0.001 * r.seed;
-      else
-        m << ",";
-      m << ",";
+      if (step % r.log_every != 0)
+        continue;
+      m << "step,train," << e << "," << step << "," << 2.0 / step << ",50," << r.lr << "," << phase_cells(r, step)
+        << ",";
       if (r.dither)
         m << 1.0 / std::sqrt(static_cast<double>(step));
-      m << ",1000.0,0.1\n";
+      m << ",1000.0,0.1" << calibration_cells(r, step) << "\n";
     }
+    // Epoch rows: the phase and calibration only in the new format (older fake runs left them empty).
+    const int step = e * 4;
+    const std::string phase = r.calibration ? phase_cells(r, step) : ",";
+    const std::string calibration = calibration_cells(r, step);
     const double acc = e == r.epochs ? r.final_test : r.final_test - 5;
-    m << "epoch,train," << e << "," << e * 4 << "," << 1.0 / e << ",60," << r.lr << ",,,,0.0,0.2\n";
+    m << "epoch,train," << e << "," << step << "," << 1.0 / e << ",60," << r.lr << "," << phase << ",,0.0,0.2"
+      << calibration << "\n";
     if (r.final_val)
-      m << "epoch,val," << e << "," << e * 4 << ",0.5," << *r.final_val - (r.epochs - e) << "," << r.lr
-        << ",,,,0.0,0.3\n";
-    m << "epoch,test," << e << "," << e * 4 << ",0.5," << acc << "," << r.lr << ",,,,0.0,0.3\n";
+      m << "epoch,val," << e << "," << step << ",0.5," << *r.final_val - (r.epochs - e) << "," << r.lr << "," << phase
+        << ",,0.0,0.3" << calibration << "\n";
+    m << "epoch,test," << e << "," << step << ",0.5," << acc << "," << r.lr << "," << phase << ",,0.0,0.3"
+      << calibration << "\n";
   }
   write(dir / "metrics.csv", m.str());
 }
@@ -463,6 +507,288 @@ TEST(Report, MetricsReaderToleratesATruncatedLastLineOnly) {
   } catch (const std::runtime_error& e) {
     EXPECT_NE(std::string(e.what()).find("metrics.csv:2: 5 fields, expected 12"), std::string::npos) << e.what();
   }
+}
+
+TEST(Report, MetricsReaderReadsTheCalibrationColumns) {
+  const fs::path dir = fresh_dir("metrics-calibration");
+  // The trainer's column order (bytes_sent, ... before img_per_s), the calibration columns last.
+  write(
+      dir / "metrics.csv",
+      std::string(
+          "kind,split,epoch,step,loss,accuracy,lr,phase,calibrated_lr,dither_alpha,bytes_sent,bytes_received,") +
+          "comm_s,img_per_s,elapsed_s" + kCalibrationColumns + "\n" +
+          "step,train,1,1,2.3,10,0.1,sign,0.02,,,,,100.0,0.1,0.5,0.25,1.5,0.75,,,4e-3,2e-3\n" +
+          "step,train,1,2,2.2,11,0.1,sgd,0.02,,,,,100.0,0.2,,,,,,,,\n" +
+          "final,test,1,2,0.5,80,0.1,,,,,,,0.0,0.3,,,,,,,,\n");
+  const auto rows = read_metrics(dir.string());
+  ASSERT_EQ(rows.size(), 3u);
+  ASSERT_EQ(calibration_estimators(), (std::vector<std::string>{"swats", "least_squares", "norm", "momentum_ls"}));
+  // The names the trainer writes: lambda_<name>, lambda_ema_<name> per estimator, in this order, just
+  // before the timing columns.
+  const auto& columns = signopt::train::metrics_columns();
+  std::vector<std::string> calibration_columns;
+  for (const auto& name : calibration_estimators()) {
+    calibration_columns.push_back("lambda_" + name);
+    calibration_columns.push_back("lambda_ema_" + name);
+  }
+  calibration_columns.push_back("img_per_s");
+  calibration_columns.push_back("elapsed_s");
+  ASSERT_GE(columns.size(), calibration_columns.size());
+  EXPECT_EQ(
+      std::vector<std::string>(columns.end() - static_cast<std::ptrdiff_t>(calibration_columns.size()), columns.end()),
+      calibration_columns);
+  ASSERT_EQ(rows[0].lambda.size(), 4u);
+  ASSERT_EQ(rows[0].lambda_ema.size(), 4u);
+  EXPECT_EQ(rows[0].lambda[0], 0.5);
+  EXPECT_EQ(rows[0].lambda_ema[0], 0.25);
+  EXPECT_EQ(rows[0].lambda[1], 1.5);
+  EXPECT_EQ(rows[0].lambda_ema[1], 0.75);
+  EXPECT_TRUE(std::isnan(rows[0].lambda_ema[2])); // an empty cell
+  EXPECT_EQ(rows[0].lambda_ema[3], 2e-3);
+  EXPECT_TRUE(rows[0].has_calibration());
+  EXPECT_FALSE(rows[1].has_calibration());
+  EXPECT_EQ(rows[1].lambda_ema.size(), 4u);
+  EXPECT_EQ(rows[0].calibrated_lr, 0.02);
+  // The switch is the first step or epoch row in the SGD phase, even without values of its own.
+  const auto point = calibration_point(rows);
+  ASSERT_NE(point.row, nullptr);
+  EXPECT_TRUE(point.switched);
+  EXPECT_EQ(point.row->step, 2);
+
+  // Older files have no such columns: the vectors stay empty and nothing is a calibration point.
+  write(dir / "metrics.csv", std::string(kOldHeader) + "\nstep,train,1,1,2.3,10,0.1,sgd,0.02,,100.0,0.1\n");
+  const auto old_rows = read_metrics(dir.string());
+  ASSERT_EQ(old_rows.size(), 1u);
+  EXPECT_TRUE(old_rows[0].lambda.empty());
+  EXPECT_TRUE(old_rows[0].lambda_ema.empty());
+  EXPECT_FALSE(old_rows[0].has_calibration());
+  EXPECT_EQ(calibration_point(old_rows).row, nullptr);
+
+  // Without a switch (signum with --log-calibration), the last step or epoch row with values.
+  std::vector<MetricRow> signum(4);
+  for (size_t i = 0; i < signum.size(); ++i) {
+    signum[i].kind = i == 3 ? "final" : "step";
+    signum[i].step = static_cast<int64_t>(i + 1);
+    signum[i].lambda_ema = {0.1 * static_cast<double>(i + 1), NAN, NAN, NAN};
+  }
+  signum[2].lambda_ema = {NAN, NAN, NAN, NAN};
+  const auto last = calibration_point(signum);
+  ASSERT_NE(last.row, nullptr);
+  EXPECT_FALSE(last.switched);
+  EXPECT_EQ(last.row->step, 2); // not 3 (no values) nor 4 (a final row)
+}
+
+namespace {
+
+// The lines of plots.gp that draw `stem` (from its PNG output to its SVG output).
+std::string script_of(const std::string& script, const std::string& stem) {
+  const size_t begin = script.find("set output '" + stem + ".png'");
+  const size_t end = script.find("set output '" + stem + ".svg'");
+  if (begin == std::string::npos || end == std::string::npos)
+    return "";
+  return script.substr(begin, end - begin);
+}
+
+// Two hybrid configurations and a calibration-logging signum in the new metrics format, and sgd runs
+// whose new-format files leave the calibration empty.
+fs::path make_calibration_runs(const std::string& name) {
+  const fs::path root = fresh_dir(name);
+  for (int seed = 0; seed < 3; ++seed) {
+    FakeRun h; // switches at step 5, every step logged
+    h.optimizer = "hybrid";
+    h.lr = 1e-3;
+    h.seed = seed;
+    h.final_test = 91;
+    h.hybrid = true;
+    h.calibration = true;
+    make_run(root / ("hybrid-seed" + std::to_string(seed)), h);
+    FakeRun s;
+    s.seed = seed;
+    s.final_test = 90;
+    s.calibration_columns = true;
+    make_run(root / ("sgd-seed" + std::to_string(seed)), s);
+  }
+  FakeRun late; // switches at step 4, which only an epoch row logs (step rows at 3 and 6)
+  late.optimizer = "hybrid";
+  late.lr = 3e-3;
+  late.final_test = 91;
+  late.hybrid = true;
+  late.calibration = true;
+  late.switch_step = 4;
+  late.log_every = 3;
+  make_run(root / "hybrid-lr0.003-seed0", late);
+  for (int seed = 0; seed < 2; ++seed) {
+    FakeRun g; // --log-calibration: values, no phase, no switch
+    g.optimizer = "signum";
+    g.lr = 1e-3;
+    g.seed = seed;
+    g.final_test = 89;
+    g.calibration = true;
+    make_run(root / ("signum-seed" + std::to_string(seed)), g);
+  }
+  return root;
+}
+
+} // namespace
+
+TEST(Report, CalibrationTableAtTheSwitch) {
+  const fs::path root = make_calibration_runs("calibration-table");
+  ReportOptions options;
+  options.runs_dir = root.string();
+  options.plots = false;
+  const auto files = write_report(options);
+  ASSERT_EQ(files.report.tables.size(), 1u);
+  const auto& t = files.report.tables[0];
+  const auto* sgd = find_config(t, "sgd");
+  const auto* hybrid = find_config(t, "hybrid lr=0.001");
+  const auto* late = find_config(t, "hybrid lr=0.003");
+  const auto* signum = find_config(t, "signum");
+  ASSERT_TRUE(sgd && hybrid && late && signum);
+  EXPECT_FALSE(sgd->calibration.has_value()); // the columns, but no values
+  ASSERT_TRUE(hybrid->calibration.has_value());
+  const auto& c = *hybrid->calibration;
+  EXPECT_EQ(c.runs.size(), 3u);
+  EXPECT_EQ(c.steps, (std::vector<int64_t>{5, 5, 5}));
+  EXPECT_EQ(c.switched, (std::vector<bool>{true, true, true}));
+  ASSERT_EQ(c.estimates.size(), 5u);
+  EXPECT_EQ(c.estimates[0].name, "swats");
+  EXPECT_EQ(c.estimates[4].name, "calibrated_lr");
+  // swats at step 5: 0.005 (1 + seed).
+  EXPECT_EQ(c.estimates[0].summary.n, 3);
+  EXPECT_NEAR(c.estimates[0].summary.mean, 0.01, 1e-15);
+  EXPECT_NEAR(c.estimates[0].summary.std, 0.005, 1e-15);
+  EXPECT_NEAR(c.estimates[0].summary.min, 0.005, 1e-15);
+  EXPECT_NEAR(c.estimates[0].summary.max, 0.015, 1e-15);
+  EXPECT_NEAR(c.estimates[3].summary.mean, 0.04, 1e-15); // momentum_ls: 0.02 (1 + seed)
+  EXPECT_NEAR(c.estimates[4].summary.mean, 0.031, 1e-15); // the calibrated rate: 0.03 + 0.001 seed
+  ASSERT_TRUE(late->calibration.has_value());
+  EXPECT_EQ(late->calibration->steps, (std::vector<int64_t>{4})); // the epoch row, not step row 6
+  EXPECT_NEAR(late->calibration->estimates[0].summary.mean, 0.004, 1e-15);
+  ASSERT_TRUE(signum->calibration.has_value());
+  EXPECT_EQ(signum->calibration->switched, (std::vector<bool>{false, false}));
+  EXPECT_EQ(signum->calibration->steps, (std::vector<int64_t>{8, 8})); // the last logged row
+  EXPECT_EQ(signum->calibration->estimates.size(), 4u); // no calibrated_lr without the hybrid
+
+  const std::string md = read(files.table_file);
+  EXPECT_EQ(md.find("### sgd: learning-rate calibration"), std::string::npos) << md;
+  const size_t section = md.find("### hybrid lr=0.001: learning-rate calibration");
+  ASSERT_NE(section, std::string::npos) << md;
+  EXPECT_NE(md.find("step 5 in all 3 runs", section), std::string::npos) << md;
+  EXPECT_NE(md.find("| estimator | n | lambda_ema | min | max |", section), std::string::npos) << md;
+  EXPECT_NE(md.find("| swats | 3 | 0.01 ± 0.005 | 0.005 | 0.015 |", section), std::string::npos) << md;
+  EXPECT_NE(md.find("| least_squares | 3 | 0.02 ± 0.01 | 0.01 | 0.03 |", section), std::string::npos) << md;
+  EXPECT_NE(md.find("| norm | 3 | 0.03 ± 0.015 | 0.015 | 0.045 |", section), std::string::npos) << md;
+  EXPECT_NE(md.find("| momentum_ls | 3 | 0.04 ± 0.02 | 0.02 | 0.06 |", section), std::string::npos) << md;
+  EXPECT_NE(
+      md.find("| calibrated_lr (the run's rate) | 3 | 0.031 ± 0.001 | 0.03 | 0.032 |", section), std::string::npos)
+      << md;
+  const size_t late_section = md.find("### hybrid lr=0.003: learning-rate calibration");
+  ASSERT_NE(late_section, std::string::npos) << md;
+  EXPECT_NE(md.find("in the SGD phase: step 4)", late_section), std::string::npos) << md;
+  EXPECT_NE(md.find("| swats | 1 | 0.004 | 0.004 | 0.004 |", late_section), std::string::npos) << md;
+  const size_t signum_section = md.find("### signum: learning-rate calibration");
+  ASSERT_NE(signum_section, std::string::npos) << md;
+  EXPECT_NE(
+      md.find("at the last logged step (step 8; none of the 2 runs switched to SGD)", signum_section),
+      std::string::npos)
+      << md;
+  EXPECT_NE(md.find("| swats | 2 | 0.012 ± 0.005657 | 0.008 | 0.016 |", signum_section), std::string::npos) << md;
+  const std::string signum_text = md.substr(signum_section, md.find("\n#", signum_section + 1) - signum_section);
+  EXPECT_EQ(signum_text.find("calibrated_lr (the run's rate)"), std::string::npos) << signum_text;
+
+  options.format = "json";
+  options.out = (root / "json").string();
+  const auto j = nlohmann::json::parse(read(write_report(options).table_file));
+  int checked = 0;
+  for (const auto& config : j["datasets"][0]["configurations"]) {
+    if (config["label"] == "sgd")
+      EXPECT_FALSE(config.contains("calibration"));
+    if (config["label"] != "hybrid lr=0.001")
+      continue;
+    ++checked;
+    const auto& cj = config["calibration"];
+    EXPECT_EQ(cj["steps"], nlohmann::json::parse("[5, 5, 5]"));
+    EXPECT_NEAR(cj["lambda_ema"]["swats"]["mean"].get<double>(), 0.01, 1e-15);
+    EXPECT_EQ(cj["lambda_ema"]["norm"]["values"].size(), 3u);
+    EXPECT_NEAR(cj["calibrated_lr"]["max"].get<double>(), 0.032, 1e-15);
+  }
+  EXPECT_EQ(checked, 1);
+}
+
+TEST(Report, CalibrationPlotPerConfiguration) {
+  const fs::path root = make_calibration_runs("calibration-plot");
+  ReportOptions options;
+  options.runs_dir = root.string();
+  options.gnuplot = "/nonexistent/gnuplot"; // the data and the script are written all the same
+  write_report(options);
+  const fs::path plots = root / "report" / "plots";
+  const std::string script = read(plots / "plots.gp");
+  const std::string hybrid = script_of(script, "fashion-mnist-hybrid_lr_0.001-calibration");
+  ASSERT_FALSE(hybrid.empty()) << script;
+  EXPECT_NE(hybrid.find("set logscale y\n"), std::string::npos) << hybrid;
+  EXPECT_NE(hybrid.find("set arrow from 5, graph 0 to 5, graph 1 nohead"), std::string::npos) << hybrid;
+  EXPECT_NE(hybrid.find("title 'swats'"), std::string::npos) << hybrid;
+  EXPECT_NE(hybrid.find("title 'momentum_ls'"), std::string::npos) << hybrid;
+  EXPECT_NE(
+      hybrid.find("index 4 using 1:2 with lines dt 2 lw 2 lc rgb 'black' title 'calibrated_lr (the run''s rate)'"),
+      std::string::npos)
+      << hybrid;
+  // Step rows only: mean, min and max over the seeds per step.
+  const std::string data = read(plots / "fashion-mnist-hybrid_lr_0.001-calibration.dat");
+  EXPECT_EQ(data.rfind("# swats\n# x mean min max\n1 0.002 0.001 0.003\n", 0), 0u) << data;
+  EXPECT_NE(data.find("\n5 0.01 0.005 0.015\n"), std::string::npos) << data;
+  EXPECT_NE(data.find("# calibrated_lr (the run's rate)\n# x mean min max\n1 0.031 0.03 0.032\n"), std::string::npos)
+      << data;
+  const std::string late = script_of(script, "fashion-mnist-hybrid_lr_0.003-calibration");
+  EXPECT_NE(late.find("set arrow from 4, graph 0 to 4, graph 1 nohead"), std::string::npos) << late;
+  EXPECT_EQ(
+      read(plots / "fashion-mnist-hybrid_lr_0.003-calibration.dat").find("\n4 "), std::string::npos); // no step row 4
+  const std::string signum = script_of(script, "fashion-mnist-signum-calibration");
+  ASSERT_FALSE(signum.empty()) << script;
+  EXPECT_EQ(signum.find("set arrow"), std::string::npos) << signum; // no switch
+  EXPECT_EQ(signum.find("calibrated_lr"), std::string::npos) << signum;
+  EXPECT_EQ(script.find("sgd-calibration"), std::string::npos);
+  EXPECT_FALSE(fs::exists(plots / "fashion-mnist-sgd-calibration.dat"));
+
+  if (find_program("gnuplot").empty())
+    GTEST_SKIP() << "gnuplot is not installed (apt-get install gnuplot-nox)";
+  options.gnuplot = "gnuplot";
+  const auto files = write_report(options);
+  EXPECT_TRUE(files.report.plots.made) << files.report.plots.note;
+  EXPECT_EQ(files.report.plots.note, "") << read(plots / "gnuplot.log"); // gnuplot accepted every line
+  for (const char* stem :
+       {"fashion-mnist-hybrid_lr_0.001-calibration",
+        "fashion-mnist-hybrid_lr_0.003-calibration",
+        "fashion-mnist-signum-calibration"}) {
+    for (const char* ext : {".png", ".svg"}) {
+      const fs::path f = plots / (std::string(stem) + ext);
+      ASSERT_TRUE(fs::exists(f)) << f;
+      EXPECT_GT(fs::file_size(f), 1000u) << f;
+    }
+  }
+  EXPECT_NE(
+      read(files.table_file)
+          .find("![fashion-mnist-hybrid_lr_0.001-calibration](plots/fashion-mnist-hybrid_lr_0.001-calibration.svg)"),
+      std::string::npos);
+}
+
+TEST(Report, RunsWithoutCalibrationColumnsReportWithoutTheTable) {
+  const fs::path root = make_standard_runs("calibration-old"); // metrics.csv from before the columns
+  ReportOptions options;
+  options.runs_dir = root.string();
+  options.gnuplot = "/nonexistent/gnuplot";
+  const auto files = write_report(options);
+  ASSERT_EQ(files.report.tables.size(), 1u);
+  for (const auto& c : files.report.tables[0].configurations)
+    EXPECT_FALSE(c.calibration.has_value()) << c.label;
+  const std::string md = read(files.table_file);
+  EXPECT_NE(md.find("| hybrid | 0.001 | 3 | 91.29 ± 0.29 |"), std::string::npos) << md;
+  EXPECT_EQ(md.find("learning-rate calibration"), std::string::npos) << md;
+  EXPECT_EQ(md.find("Some metrics could not be read"), std::string::npos) << md;
+  const fs::path plots = root / "report" / "plots";
+  EXPECT_TRUE(fs::exists(plots / "fashion-mnist-hybrid-calibrated-lr.dat")); // the older plot is still made
+  EXPECT_FALSE(fs::exists(plots / "fashion-mnist-hybrid-calibration.dat"));
+  EXPECT_EQ(read(plots / "plots.gp").find("-calibration."), std::string::npos);
 }
 
 TEST(Report, CommandLine) {

@@ -334,6 +334,12 @@ TEST(TrainConfig, InconsistentCombinationsAreRejected) {
   EXPECT_NE(resolve_error({"--optimizer", "signum", "--aggregation", "ef-sign"}).find("ef-signsgd"), std::string::npos);
   EXPECT_NE(resolve_error({"--nproc", "0"}).find("a whole number in 1..256"), std::string::npos);
   EXPECT_NE(resolve_error({"--dist-timeout", "0"}).find("(0, 86400]"), std::string::npos);
+  EXPECT_NE(resolve_error({"--calibration", "fixed"}).find("--fixed-lr"), std::string::npos);
+  EXPECT_NE(
+      resolve_error({"--calibration", "fixed", "--fixed-lr", "0.1", "--switch-trigger", "auto"}).find("convergence"),
+      std::string::npos);
+  EXPECT_NE(resolve_error({"--optimizer", "sgd", "--log-calibration", "true"}).find("--log-calibration"), std::string::npos);
+  EXPECT_NE(error_of([] { parse_train_args({"--calibration", "global"}); }).find("one of swats"), std::string::npos);
 }
 
 TEST(TrainConfig, JsonRoundTripIsExact) {
@@ -443,6 +449,25 @@ TEST(TrainOptimizers, FactoryBuildsEachOptimizerWithItsOptions) {
   EXPECT_EQ(ho.switch_epoch(), 3);
   EXPECT_EQ(ho.steps_per_epoch(), 10);
   EXPECT_DOUBLE_EQ(ho.post_switch_momentum(), 0.9);
+  EXPECT_EQ(ho.calibration(), signopt::CalibrationEstimator::LeastSquares);
+  auto swats = make(
+      {"--optimizer", "hybrid", "--calibration", "swats", "--calibration-scope", "per-tensor", "--calibration-scale", "0.5",
+       "--auto-criterion", "swats", "--post-switch-convention", "undampened", "--post-switch-init", "momentum"});
+  const auto& sw = static_cast<const signopt::HybridSignSGDOptions&>(swats.hybrid->defaults());
+  EXPECT_EQ(sw.calibration(), signopt::CalibrationEstimator::Swats);
+  EXPECT_EQ(sw.calibration_scope(), signopt::CalibrationScope::PerTensor);
+  EXPECT_DOUBLE_EQ(sw.calibration_scale(), 0.5);
+  EXPECT_EQ(sw.auto_criterion(), signopt::SwitchCriterion::Swats);
+  EXPECT_EQ(sw.post_switch_convention(), signopt::SgdConvention::Undampened);
+  EXPECT_EQ(sw.post_switch_init(), signopt::SgdMomentumInit::Momentum);
+  auto fixed = make({"--optimizer", "hybrid", "--calibration", "fixed", "--fixed-lr", "0.2"});
+  EXPECT_DOUBLE_EQ(static_cast<const signopt::HybridSignSGDOptions&>(fixed.hybrid->defaults()).fixed_lr(), 0.2);
+  // Signum that logs its calibration is the hybrid that never switches, with Signum's momentum.
+  auto logged = make({"--optimizer", "signum", "--momentum", "0.8", "--log-calibration", "true"});
+  ASSERT_NE(logged.hybrid, nullptr);
+  const auto& lo = static_cast<const signopt::HybridSignSGDOptions&>(logged.hybrid->defaults());
+  EXPECT_EQ(lo.trigger(), signopt::SwitchTrigger::Never);
+  EXPECT_DOUBLE_EQ(lo.beta1(), 0.8);
   // The linear dither schedule spans the whole run by default.
   auto linear = make({"--optimizer", "signum", "--dither", "true", "--dither-schedule", "linear"});
   EXPECT_EQ(static_cast<const signopt::SignumOptions&>(linear.optimizer->defaults()).dither()->horizon(), 100);

@@ -80,7 +80,27 @@ TEST(TrainRun, SyntheticRunLearnsAndWritesTheRunDirectory) {
   EXPECT_DOUBLE_EQ(summary["final_test_accuracy"].get<double>(), outcome.final_test_accuracy);
   EXPECT_EQ(summary["switch_step"].get<int64_t>(), 20); // hybrid: switch after epoch max(1, 3/2) = 1
   const auto rows = metric_rows(dir);
-  EXPECT_EQ(rows[0], "kind,split,epoch,step,loss,accuracy,lr,phase,calibrated_lr,dither_alpha,bytes_sent,bytes_received,comm_s");
+  EXPECT_EQ(
+      rows[0],
+      "kind,split,epoch,step,loss,accuracy,lr,phase,calibrated_lr,dither_alpha,bytes_sent,bytes_received,comm_s,"
+      "lambda_swats,lambda_ema_swats,lambda_least_squares,lambda_ema_least_squares,lambda_norm,lambda_ema_norm,"
+      "lambda_momentum_ls,lambda_ema_momentum_ls");
+  // Every estimator's lambda_t and Lbar_t on the step rows: positive numbers; the least-squares column is the
+  // selected estimator's (the default), so its Lbar is the calibrated_lr of the sign phase.
+  const auto cells = [](const std::string& row) {
+    std::vector<std::string> out;
+    std::stringstream in(row);
+    for (std::string cell; std::getline(in, cell, ',');)
+      out.push_back(cell);
+    return out;
+  };
+  const auto first_step = cells(rows[1]);
+  ASSERT_EQ(first_step.size(), 21u) << rows[1];
+  EXPECT_EQ(first_step[7], "sign");
+  for (size_t k = 13; k < 21; ++k)
+    EXPECT_GT(std::stod(first_step[k]), 0.0) << rows[0] << "\n" << rows[1];
+  EXPECT_EQ(first_step[16], first_step[8]) << "lambda_ema_least_squares is the calibrated rate";
+  EXPECT_TRUE(summary.contains("calibration_estimates")) << summary.dump();
   // 60 steps / log_every 4 = 15 step rows, plus train and test rows for each of 3 epochs.
   EXPECT_EQ(rows.size(), 1u + 15 + 6);
   EXPECT_NE(read(dir / "metrics.csv").find(",sgd,"), std::string::npos); // the phase column shows the switch
@@ -128,6 +148,38 @@ void expect_resume_equals_uninterrupted(const std::string& optimizer, std::vecto
   EXPECT_EQ(metric_rows(cut_dir), metric_rows(full_dir));
   EXPECT_EQ(resumed.final_test_accuracy, full.final_test_accuracy);
   EXPECT_EQ(resumed.steps, full.steps);
+}
+
+// Signum with --log-calibration runs the hybrid's sign phase (never switching): the same training, bit for bit,
+// with the calibration columns filled.
+TEST(TrainRun, SignumLogsItsCalibrationWithoutChangingItsSteps) {
+  const auto plain_dir = fresh_dir("signum_plain"), logged_dir = fresh_dir("signum_logged");
+  const auto plain = run_training(small_run("signum", plain_dir));
+  auto c = small_run("signum", logged_dir);
+  c.log_calibration = true;
+  const auto logged = run_training(c);
+  ASSERT_EQ(plain.status, RunStatus::Completed) << plain.error;
+  ASSERT_EQ(logged.status, RunStatus::Completed) << logged.error;
+  EXPECT_EQ(plain.final_test_accuracy, logged.final_test_accuracy);
+  const auto a = metric_rows(plain_dir), b = metric_rows(logged_dir);
+  ASSERT_EQ(a.size(), b.size());
+  for (size_t i = 1; i < a.size(); ++i) {
+    // kind..lr equal; phase/calibrated_lr and the calibration columns are filled only when logging.
+    const auto prefix = [](const std::string& row) {
+      size_t at = 0;
+      for (int k = 0; k < 7; ++k)
+        at = row.find(',', at) + 1;
+      return row.substr(0, at);
+    };
+    EXPECT_EQ(prefix(a[i]), prefix(b[i])) << i;
+    EXPECT_EQ(a[i].substr(a[i].size() - 8), ",,,,,,,,") << "plain signum has empty calibration columns: " << a[i];
+    EXPECT_NE(b[i].substr(b[i].size() - 8), ",,,,,,,,") << b[i];
+  }
+}
+
+TEST(TrainResume, SwatsHybridAcrossTheSwitchContinuingTheMomentum) {
+  expect_resume_equals_uninterrupted(
+      "hybrid", {"calibration", "swats", "post-switch-momentum", "0.9", "post-switch-init", "momentum"}, 13);
 }
 
 TEST(TrainResume, DitheredHybridMidEpoch) {

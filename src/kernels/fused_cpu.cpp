@@ -1022,15 +1022,17 @@ void sgd_step(
     double eta,
     double weight_decay,
     bool decoupled,
-    double mu) {
+    double mu,
+    bool dampened) {
   ++g_fused_calls;
 #ifdef SIGNOPT_WITH_CUDA
   if (p.is_cuda()) {
-    return detail::sgd_step_cuda(p, g, v, eta, weight_decay, decoupled, mu);
+    return detail::sgd_step_cuda(p, g, v, eta, weight_decay, decoupled, mu, dampened);
   }
 #endif
   const int64_t n = p.numel();
   const bool mom = mu > 0;
+  const double omm = dampened ? 1.0 - mu : 1.0; // the step's factor on v
   const double wd = decoupled ? 0.0 : weight_decay;
   const double decay = decoupled ? 1.0 - eta * weight_decay : 1.0;
   for_each_chunk(n, [&](int64_t, int64_t o, int64_t len) {
@@ -1044,7 +1046,7 @@ void sgd_step(
           wd,
           decay,
           mu,
-          1.0 - mu,
+          omm,
           eta);
     } else {
       sgd_chunk_f64(
@@ -1056,7 +1058,7 @@ void sgd_step(
           wd,
           decay,
           mu,
-          1.0 - mu,
+          omm,
           eta);
     }
   });

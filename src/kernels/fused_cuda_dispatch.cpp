@@ -96,13 +96,15 @@ void sgd_step_cuda(
     double eta,
     double weight_decay,
     bool decoupled,
-    double mu) {
+    double mu,
+    bool dampened) {
   const c10::DeviceGuard guard(p.device());
   cuda::SgdStepArgs a;
   a.eta = eta;
   a.weight_decay = weight_decay;
   a.decoupled = decoupled;
   a.mu = mu;
+  a.dampened = dampened;
   cuda::sgd_step(
       dtype_of(p), p.data_ptr(), g.data_ptr(), mu > 0 ? data_or_null(v) : nullptr, p.numel(), a, current_stream(p));
 }

@@ -28,7 +28,8 @@ void sgd_step_cuda(
     double eta,
     double weight_decay,
     bool decoupled,
-    double mu);
+    double mu,
+    bool dampened);
 
 /// kernels::ef_sign_sgd_step for contiguous CUDA tensors.
 void ef_sign_sgd_step_cuda(

@@ -158,7 +158,7 @@ SIGNOPT_HOST_DEVICE double dither_base(double total, int stat, int64_t n) {
 
 // ---- SGD phase, EF-SignSGD, Lion -----------------------------------------------------------------
 
-/// g' = g + wd p; v = mu v + g' and d = (1 - mu) v (kMomentum) or d = g'; p = p decay - eta d.
+/// g' = g + wd p; v = mu v + g' and d = (1 - mu) v (kMomentum; d = v undampened) or d = g'; p = p decay - eta d.
 template <typename T, bool kMomentum>
 struct SgdRule {
   T* p;
@@ -189,7 +189,7 @@ inline SgdRule<T, kMomentum> sgd_rule(T* p, const T* g, T* v, const cuda::SgdSte
   r.wd = static_cast<T>(a.decoupled ? 0.0 : a.weight_decay);
   r.decay = static_cast<T>(a.decoupled ? 1.0 - a.eta * a.weight_decay : 1.0);
   r.mu = static_cast<T>(a.mu);
-  r.one_minus_mu = static_cast<T>(1.0 - a.mu);
+  r.one_minus_mu = static_cast<T>(a.dampened ? 1.0 - a.mu : 1.0);
   r.eta = static_cast<T>(a.eta);
   return r;
 }

@@ -8,27 +8,10 @@
 #include <c10/util/Exception.h>
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <cmath>
 
 namespace signopt {
-
-std::string to_string(SwitchTrigger v) {
-  switch (v) {
-    case SwitchTrigger::Step:
-      return "step";
-    case SwitchTrigger::Epoch:
-      return "epoch";
-    case SwitchTrigger::Auto:
-      return "auto";
-    case SwitchTrigger::Never:
-      return "never";
-  }
-  return "?";
-}
-
-std::string to_string(Calibration v) {
-  return v == Calibration::Global ? "global" : "per-tensor";
-}
 
 HybridSignSGDOptions::HybridSignSGDOptions(double lr) : lr_(lr) {}
 
@@ -46,28 +29,43 @@ void HybridSignSGDOptions::validate() const {
   detail::check_arg(handover_steps() >= 0, who, "handover_steps must be >= 0, got ", handover_steps());
   detail::check_arg(
       std::isfinite(fallback_lr()) && fallback_lr() > 0, who, "fallback_lr must be > 0, got ", fallback_lr());
-  switch (trigger()) {
-    case SwitchTrigger::Step:
-      detail::check_arg(switch_step() > 0, who, "switch_step must be > 0 with the step trigger, got ", switch_step());
-      break;
-    case SwitchTrigger::Epoch:
-      detail::check_arg(
-          switch_epoch() > 0, who, "switch_epoch must be > 0 with the epoch trigger, got ", switch_epoch());
-      detail::check_arg(
-          steps_per_epoch() > 0,
-          who,
-          "the epoch trigger needs steps_per_epoch > 0 to find the step that ends epoch ",
-          switch_epoch(),
-          ", got ",
-          steps_per_epoch(),
-          " (use switch_at_epoch(E, steps_per_epoch))");
-      break;
-    case SwitchTrigger::Auto:
-      detail::check_arg(std::isfinite(auto_tol()) && auto_tol() > 0, who, "auto_tol must be > 0, got ", auto_tol());
-      break;
-    case SwitchTrigger::Never:
-      break;
+  detail::check_arg(
+      std::isfinite(calibration_scale()) && calibration_scale() > 0,
+      who,
+      "calibration_scale must be > 0, got ",
+      calibration_scale());
+  detail::check_arg(std::isfinite(fixed_lr()) && fixed_lr() >= 0, who, "fixed_lr must be >= 0, got ", fixed_lr());
+  if (calibration() == CalibrationEstimator::Fixed) {
+    detail::check_arg(fixed_lr() > 0, who, "calibration 'fixed' needs fixed_lr > 0 (the SGD rate), got ", fixed_lr());
+    detail::check_arg(
+        trigger() != SwitchTrigger::Auto,
+        who,
+        "the auto trigger tests the calibration's convergence, and calibration 'fixed' has none: use the step, "
+        "epoch or never trigger");
   }
+  switch_policy().validate(who);
+}
+
+SwitchPolicy HybridSignSGDOptions::switch_policy() const {
+  SwitchPolicy p;
+  p.trigger = trigger();
+  p.step = switch_step();
+  p.epoch = switch_epoch();
+  p.steps_per_epoch = steps_per_epoch();
+  p.tol = auto_tol();
+  p.criterion = auto_criterion();
+  return p;
+}
+
+CalibratorOptions HybridSignSGDOptions::calibrator_options() const {
+  CalibratorOptions c;
+  c.estimator = calibration();
+  c.beta2 = beta2();
+  c.eps = eps();
+  c.bias_correction = bias_correction();
+  c.scale = calibration_scale();
+  c.fixed_lr = fixed_lr();
+  return c;
 }
 
 void HybridSignSGDOptions::serialize(torch::serialize::OutputArchive& a) const {
@@ -84,8 +82,14 @@ void HybridSignSGDOptions::serialize(torch::serialize::OutputArchive& a) const {
   write_int(a, "steps_per_epoch", steps_per_epoch());
   write_double(a, "auto_tol", auto_tol());
   write_int(a, "bias_correction", bias_correction());
-  write_int(a, "calibration", static_cast<int64_t>(calibration()));
+  write_int(a, "auto_criterion", static_cast<int64_t>(auto_criterion()));
+  write_int(a, "calibration", static_cast<int64_t>(calibration_scope())); // the scope's key before estimators
+  write_int(a, "calibration_estimator", static_cast<int64_t>(calibration()));
+  write_double(a, "calibration_scale", calibration_scale());
+  write_double(a, "fixed_lr", fixed_lr());
   write_double(a, "post_switch_momentum", post_switch_momentum());
+  write_int(a, "post_switch_convention", static_cast<int64_t>(post_switch_convention()));
+  write_int(a, "post_switch_init", static_cast<int64_t>(post_switch_init()));
   write_int(a, "handover_steps", handover_steps());
   write_double(a, "fallback_lr", fallback_lr());
   write_int(a, "track_after_switch", track_after_switch());
@@ -107,8 +111,15 @@ void HybridSignSGDOptions::serialize(torch::serialize::InputArchive& a) {
   steps_per_epoch(read_int(a, "steps_per_epoch", steps_per_epoch()));
   auto_tol(read_double(a, "auto_tol", auto_tol()));
   bias_correction(read_int(a, "bias_correction", 1) != 0);
-  calibration(static_cast<Calibration>(read_int(a, "calibration", 0)));
+  auto_criterion(static_cast<SwitchCriterion>(read_int(a, "auto_criterion", 0)));
+  calibration_scope(static_cast<CalibrationScope>(read_int(a, "calibration", 0)));
+  calibration(static_cast<CalibrationEstimator>(
+      read_int(a, "calibration_estimator", static_cast<int64_t>(CalibrationEstimator::LeastSquares))));
+  calibration_scale(read_double(a, "calibration_scale", 1.0));
+  fixed_lr(read_double(a, "fixed_lr", 0.0));
   post_switch_momentum(read_double(a, "post_switch_momentum", post_switch_momentum()));
+  post_switch_convention(static_cast<SgdConvention>(read_int(a, "post_switch_convention", 0)));
+  post_switch_init(static_cast<SgdMomentumInit>(read_int(a, "post_switch_init", 0)));
   handover_steps(read_int(a, "handover_steps", handover_steps()));
   fallback_lr(read_double(a, "fallback_lr", fallback_lr()));
   track_after_switch(read_int(a, "track_after_switch", 0) != 0);
@@ -125,9 +136,10 @@ void HybridSignSGDParamState::serialize(torch::serialize::OutputArchive& a) cons
   if (momentum_buffer().defined()) {
     a.write("momentum_buffer", momentum_buffer(), /*is_buffer=*/true);
   }
-  write_double(a, "lambda_ema", lambda_ema());
-  write_int(a, "ema_updates", ema_updates());
-  write_double(a, "last_lambda", last_lambda());
+  write_double(a, "lambda_ema", calibration().ema);
+  write_int(a, "ema_updates", calibration().updates);
+  write_double(a, "last_lambda", calibration().last);
+  write_int(a, "calibration_updated", calibration().updated);
   write_double(a, "lr_sgd", lr_sgd());
   write_double(a, "switch_lr", switch_lr());
 }
@@ -143,9 +155,12 @@ void HybridSignSGDParamState::serialize(torch::serialize::InputArchive& a) {
   if (a.try_read("momentum_buffer", v, /*is_buffer=*/true)) {
     momentum_buffer(v);
   }
-  lambda_ema(read_double(a, "lambda_ema", 0.0));
-  ema_updates(read_int(a, "ema_updates", 0));
-  last_lambda(read_double(a, "last_lambda", 0.0));
+  CalibratorState c;
+  c.ema = read_double(a, "lambda_ema", 0.0);
+  c.updates = read_int(a, "ema_updates", 0);
+  c.last = read_double(a, "last_lambda", 0.0);
+  c.updated = read_int(a, "calibration_updated", 0) != 0;
+  calibration(c);
   lr_sgd(read_double(a, "lr_sgd", 0.0));
   switch_lr(read_double(a, "switch_lr", 0.0));
 }
@@ -157,17 +172,17 @@ HybridSignSGD::HybridSignSGD(
   validate_groups_(defaults);
 }
 
-double HybridSignSGD::corrected(double ema, int64_t updates, double beta2, bool bias_correction) const {
-  if (!bias_correction) {
-    return ema;
-  }
-  if (updates == 0) {
-    return 0.0;
-  }
-  return ema / (1.0 - std::pow(beta2, static_cast<double>(updates)));
+const HybridSignSGDOptions& HybridSignSGD::head_() const {
+  // Switch and calibration options are global: they are read from the first param group.
+  return static_cast<const HybridSignSGDOptions&>(param_groups().front().options());
 }
 
 namespace {
+
+// The raw calibration sums of one tensor (CalibrationSums::of_tensor's arguments), in the order the
+// distributed allreduce sends them.
+constexpr size_t kRawSums = 5;
+enum RawSum { kDot = 0, kGg = 1, kNnz = 2, kMAbs = 3, kMSq = 4 };
 
 // One parameter's view during a step.
 struct Item {
@@ -177,19 +192,37 @@ struct Item {
   const HybridSignSGDOptions* o;
   int64_t index;
   torch::Tensor u;
-  double dot = 0.0;
-  double gg = 0.0;
+  double sums[kRawSums] = {0.0, 0.0, 0.0, 0.0, 0.0};
   bool updated = false; // the fused kernel already applied this step's update
 };
 
-// One EMA update of lambda; returns whether it was taken (skipped for ||g||^2 = 0 or non-finite).
-bool ema_update(double lambda, double gg, double beta2, double& ema, int64_t& updates) {
-  if (!(gg > 0) || !std::isfinite(lambda)) {
-    return false;
+// The momentum's part of the sums (||m||_1, ||m||^2) and nnz(u) given how u was formed: counted from u
+// when it exists, else from m (u = sign(m)), or every coordinate when the fused pass added dither noise of
+// scale s > 0 to m (then u = sign(m + s z) has no zeros except where m + s z rounds to exactly 0).
+void moment_part(Item& it, const torch::Tensor& m, double nnz) {
+  const auto ms = kernels::moment_sums(m);
+  it.sums[kNnz] = nnz >= 0 ? nnz : ms.nonzero;
+  it.sums[kMAbs] = ms.abs;
+  it.sums[kMSq] = ms.sq;
+}
+
+// The number of set bits of `words` in [offset, offset + n).
+int64_t count_bits(const torch::Tensor& words, int64_t offset, int64_t n) {
+  if (!words.defined()) {
+    return 0;
   }
-  ema = beta2 * ema + (1.0 - beta2) * lambda;
-  ++updates;
-  return true;
+  constexpr int64_t kBlock = 4096;
+  uint64_t buffer[kBlock / 64];
+  const auto* w = reinterpret_cast<const uint64_t*>(words.data_ptr<int64_t>());
+  int64_t count = 0;
+  for (int64_t o = 0; o < n; o += kBlock) {
+    const int64_t len = std::min(kBlock, n - o);
+    comm::read_bits_at(w, offset + o, len, buffer);
+    for (int64_t k = 0; k < (len + 63) / 64; ++k) {
+      count += __builtin_popcountll(buffer[k]);
+    }
+  }
+  return count;
 }
 
 } // namespace
@@ -200,14 +233,14 @@ torch::Tensor HybridSignSGD::step(LossClosure closure) {
   if (param_groups().empty() || !gradients_finite_<HybridSignSGDOptions>()) {
     return loss;
   }
-  // Switch-related options are global: they are read from the first param group.
-  const auto& head = static_cast<const HybridSignSGDOptions&>(param_groups().front().options());
+  const auto& head = head_();
   ++step_;
   const bool sign_phase = phase_ == HybridPhase::Sign;
   const int64_t after = sign_phase ? 0 : step_ - switch_step_;
   const bool in_handover = !sign_phase && head.handover_steps() > 0 && after <= head.handover_steps();
   const bool calibrate = sign_phase || head.track_after_switch();
   const bool need_sign = calibrate || in_handover;
+  const bool dampened = head.post_switch_convention() == SgdConvention::Dampened;
 
   // A distributed sign phase whose aggregator has a packed exchange (comm::MajorityVote) takes the packed
   // path of sign_descent.h: pass 1 updates m and packs the signs into one bucket, the workers vote on it,
@@ -277,15 +310,17 @@ torch::Tensor HybridSignSGD::step(LossClosure closure) {
             offset);
         offsets.push_back(offset);
         offset += p.numel();
-        Item item{p, p.grad(), &st, o, param_index, {}, 0.0, 0.0, true};
+        Item item{p, p.grad(), &st, o, param_index, {}};
+        item.updated = true;
         items.push_back(std::move(item));
         continue;
       }
       // The plain sign phase: one fused pass updates m and theta and computes <u, g> and ||g||^2
-      // (the update does not depend on this step's lambda).
+      // (the update does not depend on this step's lambda); the momentum's sums follow in one read of m.
       if (sign_phase && aggregator_ == nullptr && o->beta1() > 0 && kernels::fused_eligible({p, p.grad(), st.exp_avg()})) {
         double dot_gg[2] = {0.0, 0.0};
-        kernels::sign_descent_step(
+        const auto args = detail::fused_dither_args(dither, tick, st.step(), param_index);
+        const double s = kernels::sign_descent_step(
             p,
             p.grad(),
             st.exp_avg(),
@@ -293,15 +328,21 @@ torch::Tensor HybridSignSGD::step(LossClosure closure) {
             o->weight_decay(),
             o->decoupled_weight_decay(),
             o->beta1(),
-            detail::fused_dither_args(dither, tick, st.step(), param_index),
+            args,
             dot_gg);
-        Item item{p, p.grad(), &st, o, param_index, {}, dot_gg[0], dot_gg[1], true};
+        Item item{p, p.grad(), &st, o, param_index, {}};
+        item.updated = true;
+        item.sums[kDot] = dot_gg[0];
+        item.sums[kGg] = dot_gg[1];
+        const bool noisy_argument = args.enabled && !args.target_gradient && s != 0.0;
+        moment_part(item, st.exp_avg(), noisy_argument ? static_cast<double>(p.numel()) : -1.0);
         items.push_back(std::move(item));
         continue;
       }
       // The plain SGD phase.
       if (!sign_phase && !calibrate && !in_handover && kernels::fused_eligible({p, p.grad(), st.momentum_buffer()})) {
-        Item item{p, p.grad(), &st, o, param_index, {}, 0.0, 0.0, true};
+        Item item{p, p.grad(), &st, o, param_index, {}};
+        item.updated = true;
         items.push_back(std::move(item));
         continue; // applied below, once eta is known
       }
@@ -309,7 +350,7 @@ torch::Tensor HybridSignSGD::step(LossClosure closure) {
       if (o->weight_decay() != 0 && !o->decoupled_weight_decay()) {
         g = g + p * o->weight_decay();
       }
-      Item item{p, g, &st, o, param_index, {}, 0.0, 0.0, false};
+      Item item{p, g, &st, o, param_index, {}};
       if (need_sign) {
         item.u = detail::sign_direction(g, st.exp_avg(), o->beta1(), dither, st.step(), tick, param_index);
         if (o->beta1() == 0) {
@@ -318,90 +359,80 @@ torch::Tensor HybridSignSGD::step(LossClosure closure) {
         }
       }
       if (calibrate && aggregator_ == nullptr) {
-        item.dot = kernels::dot(item.u, g);
-        item.gg = kernels::sum_sq(g);
+        item.sums[kDot] = kernels::dot(item.u, g);
+        item.sums[kGg] = kernels::sum_sq(g);
+        moment_part(item, st.exp_avg(), kernels::sum_abs(item.u));
       }
       items.push_back(std::move(item));
     }
   }
+  std::vector<double> sums; // kRawSums per item, summed over the workers
   if (packed && !items.empty()) {
     const auto voted = aggregator_->aggregate_packed(
         bucket_sign, bucket_zeros > 0 ? bucket_zero : torch::Tensor(), packed_d, static_cast<int64_t>(items.size()), step_);
-    std::vector<double> sums;
     for (size_t i = 0; i < items.size(); ++i) {
       auto& it = items[i];
       double dot_gg[2] = {0.0, 0.0};
       kernels::apply_packed_direction(
           it.p, it.o->lr(), it.o->weight_decay(), it.o->decoupled_weight_decay(), voted.sign, voted.zero, offsets[i],
           it.g, dot_gg);
-      sums.push_back(dot_gg[0]);
-      sums.push_back(dot_gg[1]);
-    }
-    aggregator_->allreduce_sum(sums);
-    for (size_t i = 0; i < items.size(); ++i) {
-      items[i].dot = sums[2 * i];
-      items[i].gg = sums[2 * i + 1];
+      it.sums[kDot] = dot_gg[0];
+      it.sums[kGg] = dot_gg[1];
+      moment_part(it, it.st->exp_avg(), static_cast<double>(it.p.numel() - count_bits(voted.zero, offsets[i], it.p.numel())));
+      sums.insert(sums.end(), it.sums, it.sums + kRawSums);
     }
   } else if (aggregator_ != nullptr && need_sign && !items.empty()) {
     // Distributed: the workers vote on the signs; the calibration uses the voted direction and the
-    // sums of <v, g_w> and ||g_w||^2 over the workers (two scalars per tensor, one allreduce).
+    // sums over the workers of each worker's <v, g_w>, ||g_w||^2, nnz(v), ||m_w||_1 and ||m_w||^2.
     std::vector<torch::Tensor> local;
     for (const auto& it : items)
       local.push_back(it.u);
     auto voted = aggregator_->aggregate_signs(local, step_);
     TORCH_CHECK(voted.size() == items.size(), "SignAggregator: aggregate_signs returned ", voted.size(),
                 " tensors for ", items.size(), " parameters");
-    std::vector<double> sums;
     for (size_t i = 0; i < items.size(); ++i) {
-      TORCH_CHECK(voted[i].sizes() == items[i].u.sizes(), "SignAggregator: wrong shape for parameter ", i);
-      items[i].u = voted[i].to(items[i].u.dtype());
+      auto& it = items[i];
+      TORCH_CHECK(voted[i].sizes() == it.u.sizes(), "SignAggregator: wrong shape for parameter ", i);
+      it.u = voted[i].to(it.u.dtype());
       if (calibrate) {
-        sums.push_back(kernels::dot(items[i].u, items[i].g));
-        sums.push_back(kernels::sum_sq(items[i].g));
-      }
-    }
-    if (calibrate) {
-      aggregator_->allreduce_sum(sums);
-      for (size_t i = 0; i < items.size(); ++i) {
-        items[i].dot = sums[2 * i];
-        items[i].gg = sums[2 * i + 1];
+        it.sums[kDot] = kernels::dot(it.u, it.g);
+        it.sums[kGg] = kernels::sum_sq(it.g);
+        moment_part(it, it.st->exp_avg(), kernels::sum_abs(it.u));
+        sums.insert(sums.end(), it.sums, it.sums + kRawSums);
       }
     }
   }
+  if (!sums.empty()) { // one allreduce of kRawSums scalars per tensor
+    aggregator_->allreduce_sum(sums);
+    for (size_t i = 0; i < items.size(); ++i) {
+      std::copy(sums.begin() + static_cast<std::ptrdiff_t>(kRawSums * i),
+                sums.begin() + static_cast<std::ptrdiff_t>(kRawSums * (i + 1)), items[i].sums);
+    }
+  }
 
-  // Calibration: lambda_t = |<gamma u, g>| / (||g||^2 + eps), then its EMA.
-  bool all_updated = !items.empty();
-  bool all_converged = !items.empty();
+  // Calibration: lambda_t of the selected estimator and its EMA (global or per tensor); the bank
+  // follows every estimator on the global sums.
+  bool converged = !items.empty();
   if (calibrate) {
-    if (head.calibration() == Calibration::Global) {
-      double num = 0.0, den = 0.0;
-      for (const auto& it : items) {
-        num += it.o->lr() * it.dot;
-        den += it.gg;
+    const CalibratorOptions options = head.calibrator_options();
+    CalibrationSums total;
+    for (auto& it : items) {
+      const double* r = it.sums;
+      const auto tensor = CalibrationSums::of_tensor(it.o->lr(), r[kDot], r[kGg], r[kNnz], r[kMAbs], r[kMSq]);
+      total += tensor;
+      if (head.calibration_scope() == CalibrationScope::PerTensor) {
+        Calibrator c(options, it.st->calibration());
+        c.update(tensor);
+        it.st->calibration(c.state());
+        converged = converged && c.converged(head.auto_tol(), head.auto_criterion());
       }
-      const double lambda = std::abs(num) / (den + head.eps());
-      const bool updated = ema_update(lambda, den, head.beta2(), lambda_ema_, ema_updates_);
-      if (updated) {
-        last_lambda_ = lambda;
-      }
-      const double lbar = corrected(lambda_ema_, ema_updates_, head.beta2(), head.bias_correction());
-      all_updated = updated;
-      all_converged = updated && std::abs(lbar - lambda) < head.auto_tol() * lbar;
-    } else {
-      for (auto& it : items) {
-        const double lambda = it.o->lr() * std::abs(it.dot) / (it.gg + head.eps());
-        double ema = it.st->lambda_ema();
-        int64_t updates = it.st->ema_updates();
-        const bool updated = ema_update(lambda, it.gg, head.beta2(), ema, updates);
-        it.st->lambda_ema(ema);
-        it.st->ema_updates(updates);
-        if (updated) {
-          it.st->last_lambda(lambda);
-        }
-        const double lbar = corrected(ema, updates, head.beta2(), head.bias_correction());
-        all_updated = all_updated && updated;
-        all_converged = all_converged && updated && std::abs(lbar - lambda) < head.auto_tol() * lbar;
-      }
+    }
+    bank_.set_options(options);
+    bank_.update(total);
+    global_.set_options(options);
+    global_.update(total);
+    if (head.calibration_scope() == CalibrationScope::Global) {
+      converged = global_.converged(head.auto_tol(), head.auto_criterion());
     }
   }
 
@@ -420,34 +451,28 @@ torch::Tensor HybridSignSGD::step(LossClosure closure) {
     }
     double eta;
     if (head.track_after_switch()) {
-      const double tracked = head.calibration() == Calibration::Global
-          ? corrected(lambda_ema_, ema_updates_, head.beta2(), head.bias_correction())
-          : corrected(it.st->lambda_ema(), it.st->ema_updates(), head.beta2(), head.bias_correction());
+      const double tracked = head.calibration_scope() == CalibrationScope::Global
+          ? global_.rate()
+          : Calibrator(head.calibrator_options(), it.st->calibration()).rate();
       eta = std::isfinite(tracked) && tracked > 0 ? tracked : head.fallback_lr();
     } else {
-      const double lr_sgd = head.calibration() == Calibration::Global ? lr_sgd_ : it.st->lr_sgd();
+      const double lr_sgd = head.calibration_scope() == CalibrationScope::Global ? lr_sgd_ : it.st->lr_sgd();
       const double s_sw = it.st->switch_lr() > 0 ? it.st->switch_lr() : gamma;
       eta = (lr_sgd > 0 ? lr_sgd : head.fallback_lr()) * gamma / s_sw;
     }
+    const double mu = it.o->post_switch_momentum();
     if (it.updated) { // eligible for the fused SGD kernel; it.g is the raw gradient here
       kernels::sgd_step(
-          it.p,
-          it.g,
-          it.st->momentum_buffer(),
-          eta,
-          it.o->weight_decay(),
-          it.o->decoupled_weight_decay(),
-          it.o->post_switch_momentum());
+          it.p, it.g, it.st->momentum_buffer(), eta, it.o->weight_decay(), it.o->decoupled_weight_decay(), mu, dampened);
       continue;
     }
     if (it.o->decoupled_weight_decay() && it.o->weight_decay() != 0) {
       it.p.mul_(1.0 - eta * it.o->weight_decay());
     }
     torch::Tensor direction = it.g;
-    const double mu = it.o->post_switch_momentum();
     if (mu > 0) {
       it.st->momentum_buffer().mul_(mu).add_(it.g);
-      direction = it.st->momentum_buffer() * (1.0 - mu);
+      direction = dampened ? it.st->momentum_buffer() * (1.0 - mu) : it.st->momentum_buffer();
     }
     if (in_handover) {
       const double w = static_cast<double>(after) / static_cast<double>(head.handover_steps());
@@ -457,24 +482,8 @@ torch::Tensor HybridSignSGD::step(LossClosure closure) {
     }
   }
 
-  if (sign_phase) {
-    bool fire = false;
-    switch (head.trigger()) {
-      case SwitchTrigger::Step:
-        fire = step_ == head.switch_step();
-        break;
-      case SwitchTrigger::Epoch:
-        fire = step_ == head.switch_epoch() * head.steps_per_epoch();
-        break;
-      case SwitchTrigger::Auto:
-        fire = step_ > 1 && all_updated && all_converged;
-        break;
-      case SwitchTrigger::Never:
-        break;
-    }
-    if (fire) {
-      do_switch_();
-    }
+  if (sign_phase && head.switch_policy().fires(step_, calibrate && converged)) {
+    do_switch_();
   }
   return loss;
 }
@@ -486,7 +495,7 @@ void HybridSignSGD::switch_now() {
 }
 
 void HybridSignSGD::do_switch_() {
-  const auto& head = static_cast<const HybridSignSGDOptions&>(param_groups().front().options());
+  const auto& head = head_();
   auto checked = [&](double lr, const std::string& what) {
     if (std::isfinite(lr) && lr > 0) {
       return lr;
@@ -504,23 +513,27 @@ void HybridSignSGD::do_switch_() {
   };
   phase_ = HybridPhase::Sgd;
   switch_step_ = step_;
-  if (head.calibration() == Calibration::Global) {
-    lr_sgd_ = checked(corrected(lambda_ema_, ema_updates_, head.beta2(), head.bias_correction()), "(global)");
+  const CalibratorOptions options = head.calibrator_options();
+  global_.set_options(options);
+  if (head.calibration_scope() == CalibrationScope::Global) {
+    lr_sgd_ = checked(global_.rate(), "(global)");
   }
   int64_t index = 0;
   for (auto& group : param_groups()) {
-    const double group_lr = static_cast<const HybridSignSGDOptions&>(group.options()).lr();
+    const auto& o = static_cast<const HybridSignSGDOptions&>(group.options());
     for (auto& p : group.params()) {
       const int64_t param_index = index++;
       auto* st = detail::find_state<HybridSignSGDParamState>(*this, p);
       if (st == nullptr) {
         continue;
       }
-      st->switch_lr(group_lr);
-      if (head.calibration() == Calibration::PerTensor) {
-        st->lr_sgd(checked(
-            corrected(st->lambda_ema(), st->ema_updates(), head.beta2(), head.bias_correction()),
-            "of parameter " + std::to_string(param_index)));
+      st->switch_lr(o.lr());
+      if (head.calibration_scope() == CalibrationScope::PerTensor) {
+        st->lr_sgd(checked(Calibrator(options, st->calibration()).rate(), "of parameter " + std::to_string(param_index)));
+      }
+      const double mu = o.post_switch_momentum();
+      if (head.post_switch_init() == SgdMomentumInit::Momentum && mu > 0 && st->exp_avg().defined()) {
+        st->momentum_buffer(st->exp_avg() / (1.0 - mu)); // the buffer whose dampened step is m
       }
     }
   }
@@ -530,16 +543,16 @@ double HybridSignSGD::calibrated_lr() const {
   if (param_groups().empty()) {
     return 0.0;
   }
-  const auto& head = static_cast<const HybridSignSGDOptions&>(param_groups().front().options());
+  const auto& head = head_();
   const bool live = phase_ == HybridPhase::Sign || head.track_after_switch();
-  if (head.calibration() == Calibration::Global) {
-    return live ? corrected(lambda_ema_, ema_updates_, head.beta2(), head.bias_correction()) : lr_sgd_;
+  if (head.calibration_scope() == CalibrationScope::Global) {
+    return live ? Calibrator(head.calibrator_options(), global_.state()).rate() : lr_sgd_;
   }
   double sum = 0.0;
   int64_t n = 0;
   for (const auto& kv : state()) {
     const auto& st = static_cast<const HybridSignSGDParamState&>(*kv.second);
-    sum += live ? corrected(st.lambda_ema(), st.ema_updates(), head.beta2(), head.bias_correction()) : st.lr_sgd();
+    sum += live ? Calibrator(head.calibrator_options(), st.calibration()).rate() : st.lr_sgd();
     ++n;
   }
   return n == 0 ? 0.0 : sum / static_cast<double>(n);
@@ -549,14 +562,13 @@ double HybridSignSGD::last_lambda() const {
   if (param_groups().empty()) {
     return 0.0;
   }
-  const auto& head = static_cast<const HybridSignSGDOptions&>(param_groups().front().options());
-  if (head.calibration() == Calibration::Global) {
-    return last_lambda_;
+  if (head_().calibration_scope() == CalibrationScope::Global) {
+    return global_.lambda();
   }
   double sum = 0.0;
   int64_t n = 0;
   for (const auto& kv : state()) {
-    sum += static_cast<const HybridSignSGDParamState&>(*kv.second).last_lambda();
+    sum += static_cast<const HybridSignSGDParamState&>(*kv.second).calibration().last;
     ++n;
   }
   return n == 0 ? 0.0 : sum / static_cast<double>(n);
@@ -568,9 +580,8 @@ void HybridSignSGD::save(torch::serialize::OutputArchive& archive) const {
   write_int(archive, "signopt/hybrid/step", step_);
   write_int(archive, "signopt/hybrid/phase", static_cast<int64_t>(phase_));
   write_int(archive, "signopt/hybrid/switch_step", switch_step_);
-  write_double(archive, "signopt/hybrid/lambda_ema", lambda_ema_);
-  write_int(archive, "signopt/hybrid/ema_updates", ema_updates_);
-  write_double(archive, "signopt/hybrid/last_lambda", last_lambda_);
+  global_.save(archive, "signopt/hybrid/global");
+  bank_.save(archive, "signopt/hybrid/bank");
   write_double(archive, "signopt/hybrid/lr_sgd", lr_sgd_);
 }
 
@@ -580,10 +591,13 @@ void HybridSignSGD::load(torch::serialize::InputArchive& archive) {
   step_ = read_int(archive, "signopt/hybrid/step", 0);
   phase_ = static_cast<HybridPhase>(read_int(archive, "signopt/hybrid/phase", 0));
   switch_step_ = read_int(archive, "signopt/hybrid/switch_step", -1);
-  lambda_ema_ = read_double(archive, "signopt/hybrid/lambda_ema", 0.0);
-  ema_updates_ = read_int(archive, "signopt/hybrid/ema_updates", 0);
-  last_lambda_ = read_double(archive, "signopt/hybrid/last_lambda", 0.0);
+  global_.load(archive, "signopt/hybrid/global");
+  bank_.load(archive, "signopt/hybrid/bank");
   lr_sgd_ = read_double(archive, "signopt/hybrid/lr_sgd", 0.0);
+  if (!param_groups().empty()) {
+    global_.set_options(head_().calibrator_options());
+    bank_.set_options(head_().calibrator_options());
+  }
 }
 
 } // namespace signopt

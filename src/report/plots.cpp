@@ -12,6 +12,7 @@
 #include <fstream>
 #include <functional>
 #include <map>
+#include <set>
 #include <sstream>
 #include <stdexcept>
 
@@ -24,6 +25,7 @@ struct Series {
   std::string title;
   std::map<double, std::vector<double>> points;
   std::map<double, std::vector<double>> extra; // hybrid: share of runs in the SGD phase at x
+  bool reference = false; // a dashed black line without a band (the rate the hybrid chose)
 };
 
 // A plot: several series on common axes.
@@ -34,6 +36,7 @@ struct Plot {
   bool phase_axis = false; // y2 shows the hybrid's phase
   bool log_y = false;
   bool per_epoch = false; // whole-number x ticks and points on the lines; per-step plots are plain lines
+  std::set<double> switches; // vertical lines: the steps at which runs switched to SGD
   std::vector<Series> series;
 };
 
@@ -121,13 +124,24 @@ std::string emit_plot(const Plot& plot, const fs::path& dir) {
     gp << "set xtics 1\n";
   if (plot.phase_axis)
     gp << "set y2range [-0.05:1.05]\nset y2tics ('sign' 0, 'sgd' 1)\nset ytics nomirror\nset y2label 'phase'\n";
+  for (const double x : plot.switches)
+    gp << "set arrow from " << gnuplot_number(x) << ", graph 0 to " << gnuplot_number(x)
+       << ", graph 1 nohead dt 3 lw 1.5 lc rgb 'black'\nset label "
+       << gnuplot_quoted("switch to SGD (step " + gnuplot_number(x) + ")") << " at " << gnuplot_number(x)
+       << ", graph 0.97 right rotate by 90 offset -0.8, 0\n";
   gp << "plot ";
   for (size_t i = 0; i < drawn.size(); ++i) {
     const std::string lc = "lc " + std::to_string(i + 1);
-    gp << (i ? ", \\\n     " : "") << gnuplot_quoted(dat) << " index " << i
-       << " using 1:3:4 with filledcurves fs transparent solid 0.18 noborder " << lc << " notitle, \\\n     "
-       << gnuplot_quoted(dat) << " index " << i << " using 1:2 with " << (plot.per_epoch ? "linespoints pt 7 ps 0.6" : "lines")
-       << " lw 2 " << lc << " title " << gnuplot_quoted(drawn[i]->title);
+    gp << (i ? ", \\\n     " : "");
+    if (drawn[i]->reference) {
+      gp << gnuplot_quoted(dat) << " index " << i << " using 1:2 with lines dt 2 lw 2 lc rgb 'black' title "
+         << gnuplot_quoted(drawn[i]->title);
+      continue;
+    }
+    gp << gnuplot_quoted(dat) << " index " << i << " using 1:3:4 with filledcurves fs transparent solid 0.18 noborder "
+       << lc << " notitle, \\\n     " << gnuplot_quoted(dat) << " index " << i << " using 1:2 with "
+       << (plot.per_epoch ? "linespoints pt 7 ps 0.6" : "lines") << " lw 2 " << lc << " title "
+       << gnuplot_quoted(drawn[i]->title);
     if (plot.phase_axis)
       gp << ", \\\n     " << gnuplot_quoted(dat) << " index " << i << " using 1:5 axes x1y2 with steps dt 2 lw 1.5 " << lc
          << " title " << gnuplot_quoted(drawn[i]->title + ": phase");
@@ -142,23 +156,62 @@ std::string emit_plot(const Plot& plot, const fs::path& dir) {
   return both.str();
 }
 
-// Reads the metrics of every completed run of `config` and feeds `add(series, row)`.
+// Reads the metrics of every completed run of `config` and feeds each run's rows to `add_run`.
 void collect(
     const ConfigurationStats& config,
     const std::map<std::string, const RunRecord*>& runs_by_name,
     std::vector<std::string>& problems,
-    const std::function<void(const MetricRow&)>& add) {
+    const std::function<void(const std::vector<MetricRow>&)>& add_run) {
   for (const auto& name : config.runs) {
     const auto it = runs_by_name.find(name);
     if (it == runs_by_name.end())
       continue;
+    std::vector<MetricRow> rows;
     try {
-      for (const auto& row : read_metrics(it->second->dir))
-        add(row);
+      rows = read_metrics(it->second->dir);
     } catch (const std::exception& e) {
       problems.push_back(e.what());
+      continue;
     }
+    add_run(rows);
   }
+}
+
+// The calibration plot of one configuration: each estimator's lambda_ema per step (mean over seeds,
+// band min..max, log scale), the calibrated rate the runs logged, and the switch.
+Plot make_calibration_plot(const DatasetTable& table, const ConfigurationStats& config) {
+  Plot p = make_plot(
+      slug(table.dataset) + "-" + slug(config.label) + "-calibration",
+      table.dataset + ", " + config.label +
+          ": lambda_ema per estimator, calibrated rate and switch (mean over seeds, band: min..max)",
+      "step",
+      "lambda_ema: the SGD rate each estimator would pick",
+      "top right");
+  p.log_y = true;
+  for (const auto& name : calibration_estimators())
+    p.series.push_back(named(name));
+  Series selected = named("calibrated_lr (the run's rate)");
+  selected.reference = true;
+  p.series.push_back(std::move(selected));
+  return p;
+}
+
+// Adds one run's step rows to a calibration plot; values a log axis cannot show (<= 0) are left out.
+void add_calibration(Plot& plot, const std::vector<MetricRow>& rows) {
+  const size_t estimators = calibration_estimators().size();
+  for (const auto& row : rows) {
+    if (row.kind != "step" || !row.has_calibration())
+      continue;
+    const auto x = static_cast<double>(row.step);
+    for (size_t i = 0; i < estimators; ++i)
+      if (std::isfinite(row.lambda_ema[i]) && row.lambda_ema[i] > 0)
+        plot.series[i].points[x].push_back(row.lambda_ema[i]);
+    if (std::isfinite(row.calibrated_lr) && row.calibrated_lr > 0)
+      plot.series[estimators].points[x].push_back(row.calibrated_lr);
+  }
+  const CalibrationPoint point = calibration_point(rows);
+  if (point.row != nullptr && point.switched)
+    plot.switches.insert(static_cast<double>(point.row->step));
 }
 
 } // namespace
@@ -215,23 +268,28 @@ PlotOutcome write_plots(
         "step",
         "alpha_t",
         "top right");
+    std::vector<Plot> calibration; // one per configuration, after the dataset's plots
     for (const auto& c : t.configurations) {
       Series acc = named(c.label), lo = named(c.label), va = named(c.label), hy = named(c.label), di = named(c.label);
       bool is_hybrid = false;
-      collect(c, by_name, problems, [&](const MetricRow& row) {
-        if (row.kind == "epoch" && row.split == "test" && std::isfinite(row.accuracy))
-          acc.points[static_cast<double>(row.epoch)].push_back(row.accuracy);
-        if (row.kind == "epoch" && row.split == "train" && std::isfinite(row.loss))
-          lo.points[static_cast<double>(row.epoch)].push_back(row.loss);
-        if (row.kind == "epoch" && row.split == "val" && std::isfinite(row.accuracy))
-          va.points[static_cast<double>(row.epoch)].push_back(row.accuracy);
-        if (row.kind == "step" && std::isfinite(row.calibrated_lr) && !row.phase.empty()) {
-          is_hybrid = true;
-          hy.points[static_cast<double>(row.step)].push_back(row.calibrated_lr);
-          hy.extra[static_cast<double>(row.step)].push_back(row.phase == "sgd" ? 1.0 : 0.0);
+      Plot cal = make_calibration_plot(t, c);
+      collect(c, by_name, problems, [&](const std::vector<MetricRow>& rows) {
+        for (const auto& row : rows) {
+          if (row.kind == "epoch" && row.split == "test" && std::isfinite(row.accuracy))
+            acc.points[static_cast<double>(row.epoch)].push_back(row.accuracy);
+          if (row.kind == "epoch" && row.split == "train" && std::isfinite(row.loss))
+            lo.points[static_cast<double>(row.epoch)].push_back(row.loss);
+          if (row.kind == "epoch" && row.split == "val" && std::isfinite(row.accuracy))
+            va.points[static_cast<double>(row.epoch)].push_back(row.accuracy);
+          if (row.kind == "step" && std::isfinite(row.calibrated_lr) && !row.phase.empty()) {
+            is_hybrid = true;
+            hy.points[static_cast<double>(row.step)].push_back(row.calibrated_lr);
+            hy.extra[static_cast<double>(row.step)].push_back(row.phase == "sgd" ? 1.0 : 0.0);
+          }
+          if (row.kind == "step" && std::isfinite(row.dither_alpha))
+            di.points[static_cast<double>(row.step)].push_back(row.dither_alpha);
         }
-        if (row.kind == "step" && std::isfinite(row.dither_alpha))
-          di.points[static_cast<double>(row.step)].push_back(row.dither_alpha);
+        add_calibration(cal, rows);
       });
       accuracy.series.push_back(std::move(acc));
       loss.series.push_back(std::move(lo));
@@ -239,8 +297,12 @@ PlotOutcome write_plots(
       if (is_hybrid)
         hybrid.series.push_back(std::move(hy));
       dither.series.push_back(std::move(di));
+      calibration.push_back(std::move(cal)); // drawn only when a run logged calibration values
     }
-    for (const Plot* p : {&accuracy, &loss, &val, &hybrid, &dither}) {
+    std::vector<const Plot*> plots = {&accuracy, &loss, &val, &hybrid, &dither};
+    for (const auto& p : calibration)
+      plots.push_back(&p);
+    for (const Plot* p : plots) {
       const std::string lines = emit_plot(*p, dir);
       if (lines.empty())
         continue;

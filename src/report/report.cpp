@@ -84,12 +84,55 @@ std::string fmt(const char* format, double v) {
   return buf;
 }
 
-std::string mean_std(const SampleSummary& s) {
+std::string mean_std(const SampleSummary& s, const char* format = "%.2f") {
   if (s.n == 0)
     return "";
   if (std::isnan(s.std))
-    return fmt("%.2f", s.mean);
-  return fmt("%.2f", s.mean) + " ± " + fmt("%.2f", s.std);
+    return fmt(format, s.mean);
+  return fmt(format, s.mean) + " ± " + fmt(format, s.std);
+}
+
+// "step 8" or "steps 8, 12": the distinct steps of the runs whose `switched` flag is `which`.
+std::string steps_text(const CalibrationStats& c, bool which) {
+  std::set<int64_t> steps;
+  for (size_t i = 0; i < c.runs.size(); ++i)
+    if (c.switched[i] == which)
+      steps.insert(c.steps[i]);
+  std::string out = steps.size() == 1 ? "step" : "steps";
+  for (auto it = steps.begin(); it != steps.end(); ++it)
+    out += (it == steps.begin() ? " " : ", ") + std::to_string(*it);
+  return out;
+}
+
+// Where the calibration table's values were read, in words.
+std::string calibration_when(const CalibrationStats& c) {
+  const size_t n = c.runs.size();
+  const auto switched = static_cast<size_t>(std::count(c.switched.begin(), c.switched.end(), true));
+  const std::string runs = std::to_string(n) + " run" + (n == 1 ? "" : "s");
+  const std::string at_switch = "at the switch to SGD (the first logged step in the SGD phase: ";
+  if (switched == n)
+    return at_switch + steps_text(c, true) + (n == 1 ? ")" : " in all " + runs + ")");
+  if (switched == 0)
+    return "at the last logged step (" + steps_text(c, false) + "; none of the " + runs + " switched to SGD)";
+  return at_switch + steps_text(c, true) + ") in " + std::to_string(switched) + " of the " + runs +
+      ", at the last logged step (" + steps_text(c, false) + ") in the others, which did not switch";
+}
+
+// The calibration table of a configuration (docs/report.md).
+void render_calibration(std::ostream& s, const ConfigurationStats& config, const CalibrationStats& c) {
+  const bool has_selected = !c.estimates.empty() && c.estimates.back().name == "calibrated_lr";
+  s << "\n### " << config.label << ": learning-rate calibration\n\n"
+    << "Each estimator's lambda_ema (the bias-corrected EMA of its lambda_t: the SGD rate it would choose) "
+    << calibration_when(c)
+    << (has_selected ? ", and the calibrated_lr the run logged there (the selected estimator's rate, which SGD "
+                       "uses after the switch)"
+                     : "")
+    << "; mean ± sample standard deviation over the runs (seeds), min and max.\n\n"
+    << "| estimator | n | lambda_ema | min | max |\n|---|---:|---:|---:|---:|\n";
+  for (const auto& e : c.estimates)
+    s << "| " << (e.name == "calibrated_lr" ? "calibrated_lr (the run's rate)" : e.name) << " | " << e.summary.n
+      << " | " << mean_std(e.summary, "%.4g") << " | " << fmt("%.4g", e.summary.min) << " | "
+      << fmt("%.4g", e.summary.max) << " |\n";
 }
 
 std::string p_text(const ConfigurationStats& c, const MetricStats& m) {
@@ -104,6 +147,30 @@ std::string p_text(const ConfigurationStats& c, const MetricStats& m) {
 
 ojson number_or_null(double v) {
   return std::isfinite(v) ? ojson(v) : ojson();
+}
+
+ojson calibration_json(const CalibrationStats& c) {
+  ojson j;
+  j["runs"] = c.runs;
+  j["steps"] = c.steps;
+  j["switched"] = c.switched;
+  j["lambda_ema"] = ojson::object();
+  for (const auto& e : c.estimates) {
+    ojson ej;
+    ej["n"] = e.summary.n;
+    ej["mean"] = number_or_null(e.summary.mean);
+    ej["std"] = number_or_null(e.summary.std);
+    ej["min"] = number_or_null(e.summary.min);
+    ej["max"] = number_or_null(e.summary.max);
+    ej["values"] = ojson::array();
+    for (const double v : e.values)
+      ej["values"].push_back(number_or_null(v));
+    if (e.name == "calibrated_lr")
+      j["calibrated_lr"] = ej;
+    else
+      j["lambda_ema"][e.name] = ej;
+  }
+  return j;
 }
 
 ojson stats_json(const MetricStats& m) {
@@ -136,6 +203,52 @@ std::string md_cell(std::string text) {
   for (const char ch : text)
     out += ch == '|' ? std::string("\\|") : std::string(1, ch);
   return out;
+}
+
+// Summarizes the finite values only: a run may lack an estimate (no lambda yet when it switched).
+CalibrationEstimate make_estimate(std::string name, std::vector<double> values) {
+  CalibrationEstimate e;
+  e.name = std::move(name);
+  std::vector<double> finite;
+  for (const double v : values)
+    if (std::isfinite(v))
+      finite.push_back(v);
+  e.summary = summarize(finite);
+  e.values = std::move(values);
+  return e;
+}
+
+// The calibration of a configuration's runs at their switch; std::nullopt when none logged it.
+std::optional<CalibrationStats> build_calibration(const std::vector<const RunRecord*>& members) {
+  CalibrationStats c;
+  const auto& names = calibration_estimators();
+  std::vector<std::vector<double>> ema(names.size());
+  std::vector<double> calibrated;
+  for (const RunRecord* r : members) {
+    std::vector<MetricRow> rows;
+    try {
+      rows = read_metrics(r->dir);
+    } catch (const std::exception&) {
+      continue; // write_plots reads the same file and names the problem in the report
+    }
+    const CalibrationPoint point = calibration_point(rows);
+    if (point.row == nullptr)
+      continue;
+    c.runs.push_back(r->name);
+    c.steps.push_back(point.row->step);
+    c.switched.push_back(point.switched);
+    for (size_t i = 0; i < names.size(); ++i)
+      ema[i].push_back(point.row->lambda_ema[i]);
+    calibrated.push_back(point.row->calibrated_lr);
+  }
+  if (c.runs.empty())
+    return std::nullopt;
+  for (size_t i = 0; i < names.size(); ++i)
+    c.estimates.push_back(make_estimate(names[i], std::move(ema[i])));
+  CalibrationEstimate selected = make_estimate("calibrated_lr", std::move(calibrated));
+  if (selected.summary.n > 0)
+    c.estimates.push_back(std::move(selected));
+  return c;
 }
 
 // Builds one dataset's table from its completed runs.
@@ -196,6 +309,7 @@ DatasetTable build_table(
     }
     c.final_test = make_stats(final_test);
     c.best_test = make_stats(best_test);
+    c.calibration = build_calibration(members);
     if (all_val && !final_val.empty()) {
       c.final_val = make_stats(final_val);
       table.has_validation = true;
@@ -421,6 +535,9 @@ std::string render_markdown(const Report& report) {
         s << (i ? ", " : " ") << "`" << c.runs[i] << "`";
       s << "\n";
     }
+    for (const auto& c : t.configurations)
+      if (c.calibration)
+        render_calibration(s, c, *c.calibration);
   }
   if (report.tables.empty())
     s << "\nNo completed runs.\n";
@@ -486,6 +603,8 @@ std::string render_json(const Report& report) {
       cj["best_test_accuracy"] = stats_json(c.best_test);
       if (c.final_val)
         cj["final_val_accuracy"] = stats_json(*c.final_val);
+      if (c.calibration)
+        cj["calibration"] = calibration_json(*c.calibration);
       cj["runs"] = c.runs;
       ojson config = ojson::object();
       for (const auto& [key, value] : c.config)

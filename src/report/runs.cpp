@@ -131,6 +131,36 @@ std::vector<RunRecord> find_runs(const std::string& root) {
   return out;
 }
 
+// Spelled here rather than taken from signopt::kEstimators: this file is built without LibTorch (the fuzz
+// targets); tests/test_report.cpp checks the names against the trainer's metrics_columns().
+const std::vector<std::string>& calibration_estimators() {
+  static const std::vector<std::string> names = {"swats", "least_squares", "norm", "momentum_ls"};
+  return names;
+}
+
+bool MetricRow::has_calibration() const {
+  return std::any_of(lambda_ema.begin(), lambda_ema.end(), [](double v) { return std::isfinite(v); });
+}
+
+CalibrationPoint calibration_point(const std::vector<MetricRow>& rows) {
+  const MetricRow* first_sgd = nullptr;
+  const MetricRow* last_with_values = nullptr;
+  for (const auto& row : rows) {
+    if (row.kind != "step" && row.kind != "epoch")
+      continue;
+    if (first_sgd == nullptr && row.phase == "sgd")
+      first_sgd = &row;
+    if (row.has_calibration())
+      last_with_values = &row;
+  }
+  CalibrationPoint point;
+  if (last_with_values == nullptr)
+    return point; // no calibration logged (an older run, or an optimizer without it)
+  point.switched = first_sgd != nullptr;
+  point.row = point.switched ? first_sgd : last_with_values;
+  return point;
+}
+
 std::vector<MetricRow> read_metrics(const std::string& dir) {
   const fs::path path = fs::path(dir) / "metrics.csv";
   std::istringstream in(signopt::train::detail::read_file(path));
@@ -145,6 +175,14 @@ std::vector<MetricRow> read_metrics(const std::string& dir) {
   const int kind = column("kind"), split = column("split"), epoch = column("epoch"), step = column("step"),
             loss = column("loss"), accuracy = column("accuracy"), lr = column("lr"), phase = column("phase"),
             calibrated = column("calibrated_lr"), dither = column("dither_alpha");
+  // The calibration columns came later: a file with none of them leaves MetricRow's vectors empty.
+  std::vector<int> lambda, lambda_ema;
+  bool any_calibration = false;
+  for (const auto& name : calibration_estimators()) {
+    lambda.push_back(column("lambda_" + name));
+    lambda_ema.push_back(column("lambda_ema_" + name));
+    any_calibration = any_calibration || lambda.back() >= 0 || lambda_ema.back() >= 0;
+  }
   for (const auto& [name, index] :
        {std::pair<const char*, int>{"kind", kind},
         {"split", split},
@@ -182,6 +220,12 @@ std::vector<MetricRow> read_metrics(const std::string& dir) {
       row.phase = cell(phase);
       row.calibrated_lr = number_or_nan(cell(calibrated));
       row.dither_alpha = number_or_nan(cell(dither));
+      if (any_calibration) {
+        for (size_t i = 0; i < lambda.size(); ++i) {
+          row.lambda.push_back(number_or_nan(cell(lambda[i])));
+          row.lambda_ema.push_back(number_or_nan(cell(lambda_ema[i])));
+        }
+      }
     } catch (const std::exception&) {
       throw std::runtime_error(path.string() + ":" + std::to_string(line_number) + ": not a metrics row: " + line);
     }

@@ -388,11 +388,61 @@ const std::vector<Entry>& table() {
     t.push_back(int_entry(
         "switch-epoch", &TrainConfig::switch_epoch, 0, kMaxEpochs, kWhyEpochs, "last sign epoch (1-based) with --switch-trigger epoch; 0 = half the epochs", hyb, "0"));
     t.push_back(float_entry("auto-tol", &TrainConfig::auto_tol, above(0), "tolerance of the auto (SWATS) test", hyb, "0.001"));
+    t.push_back(string_entry(
+        "auto-criterion",
+        &TrainConfig::auto_criterion,
+        {"relative", "swats"},
+        "the auto test: |Lbar - lambda| < tol * Lbar (relative) or < tol (SWATS's absolute test, tol 1e-9 there)",
+        hyb,
+        "relative"));
     t.push_back(bool_entry("bias-correction", &TrainConfig::bias_correction, "bias-correct the calibrated rate's EMA", hyb, "true"));
     t.push_back(string_entry(
-        "calibration", &TrainConfig::calibration, {"global", "per-tensor"}, "projection over all parameters or per tensor", hyb, "global"));
+        "calibration",
+        &TrainConfig::calibration,
+        {"swats", "least-squares", "norm", "momentum-ls", "fixed"},
+        "the SGD rate's estimator: swats gamma nnz(u)/<u,g>, least-squares gamma |<u,g>|/||g||^2, norm gamma "
+        "sqrt(nnz(u))/||g||, momentum-ls gamma ||m||_1/||m||^2, fixed --fixed-lr (docs/optimizers.md#calibration)",
+        hyb,
+        "least-squares"));
+    t.push_back(string_entry(
+        "calibration-scope",
+        &TrainConfig::calibration_scope,
+        {"global", "per-tensor"},
+        "one calibration over all parameters or one per tensor",
+        hyb,
+        "global"));
+    t.push_back(float_entry(
+        "calibration-scale", &TrainConfig::calibration_scale, above(0), "multiplier of the calibrated SGD rate", hyb, "1"));
+    t.push_back(float_entry(
+        "fixed-lr",
+        &TrainConfig::fixed_lr,
+        at_least(0),
+        "--calibration fixed: the SGD rate (in --post-switch-convention's units)",
+        hyb,
+        "0"));
+    t.push_back(bool_entry(
+        "log-calibration",
+        &TrainConfig::log_calibration,
+        "signum: log every estimator's rate to metrics.csv (runs as the hybrid with the never trigger, bit-identical "
+        "to Signum)",
+        hyb,
+        "false"));
     t.push_back(float_entry(
         "post-switch-momentum", &TrainConfig::post_switch_momentum, unit_interval_open_right(), "SGD-phase momentum mu", hyb, "0"));
+    t.push_back(string_entry(
+        "post-switch-convention",
+        &TrainConfig::post_switch_convention,
+        {"dampened", "undampened"},
+        "SGD-phase step: eta (1 - mu) v (SWATS; the calibrated rate is per unit of gradient) or eta v (LibTorch's SGD)",
+        hyb,
+        "dampened"));
+    t.push_back(string_entry(
+        "post-switch-init",
+        &TrainConfig::post_switch_init,
+        {"zero", "momentum"},
+        "SGD-phase buffer at the switch: 0, or the sign phase's m / (1 - mu) (the first step continues the momentum)",
+        hyb,
+        "zero"));
     t.push_back(int_entry("handover-steps", &TrainConfig::handover_steps, 0, kMaxSteps, kWhySteps, "steps of smooth sign->SGD blending", hyb, "0"));
     t.push_back(float_entry("fallback-lr", &TrainConfig::fallback_lr, above(0), "SGD rate when the calibration is unusable", hyb, "0.01"));
     t.push_back(bool_entry(
@@ -975,7 +1025,17 @@ void resolve_defaults(TrainConfig& c) {
     }
     if (c.switch_trigger == "step" && c.switch_step == 0)
       throw ConfigError("--switch-trigger step needs --switch-step N (the last sign step, >= 1)");
+    if (c.calibration == "fixed" && c.fixed_lr <= 0)
+      throw ConfigError("--calibration fixed needs --fixed-lr R > 0 (the SGD rate after the switch)");
+    if (c.calibration == "fixed" && c.switch_trigger == "auto")
+      throw ConfigError(
+          "--switch-trigger auto tests the calibration's convergence and --calibration fixed has none; use "
+          "--switch-trigger step or epoch");
   }
+  if (c.log_calibration && o != "signum" && o != "dithered-signum" && o != "hybrid")
+    throw ConfigError(
+        "--log-calibration is for signum and dithered-signum (the hybrid always logs its calibration), not --optimizer " +
+        o);
   const bool votes = sign_family;
   if (c.aggregation == "auto")
     c.aggregation = votes ? "majority-vote" : o == "ef-signsgd" ? "ef-sign" : "allreduce";

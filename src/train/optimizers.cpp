@@ -43,6 +43,45 @@ NonFinitePolicy nonfinite(const TrainConfig& c) {
   return c.nonfinite == "throw" ? NonFinitePolicy::Throw : NonFinitePolicy::Skip;
 }
 
+CalibrationEstimator estimator(const std::string& name) {
+  return name == "swats"     ? CalibrationEstimator::Swats
+      : name == "norm"        ? CalibrationEstimator::Norm
+      : name == "momentum-ls" ? CalibrationEstimator::MomentumLs
+      : name == "fixed"       ? CalibrationEstimator::Fixed
+                              : CalibrationEstimator::LeastSquares;
+}
+
+// The hybrid's options of the config; `beta1` is the sign phase's momentum (Signum's with --log-calibration).
+HybridSignSGDOptions hybrid_options(
+    const TrainConfig& c,
+    double lr,
+    double beta1,
+    bool decoupled,
+    const std::optional<DitherOptions>& dither) {
+  HybridSignSGDOptions options(lr);
+  options.beta1(beta1)
+      .beta2(c.beta2.value())
+      .eps(c.eps.value())
+      .weight_decay(c.weight_decay)
+      .decoupled_weight_decay(decoupled)
+      .bias_correction(c.bias_correction)
+      .calibration(estimator(c.calibration))
+      .calibration_scope(c.calibration_scope == "per-tensor" ? CalibrationScope::PerTensor : CalibrationScope::Global)
+      .calibration_scale(c.calibration_scale)
+      .fixed_lr(c.fixed_lr)
+      .auto_criterion(c.auto_criterion == "swats" ? SwitchCriterion::Swats : SwitchCriterion::Relative)
+      .post_switch_momentum(c.post_switch_momentum)
+      .post_switch_convention(
+          c.post_switch_convention == "undampened" ? SgdConvention::Undampened : SgdConvention::Dampened)
+      .post_switch_init(c.post_switch_init == "momentum" ? SgdMomentumInit::Momentum : SgdMomentumInit::Zero)
+      .handover_steps(c.handover_steps)
+      .fallback_lr(c.fallback_lr)
+      .track_after_switch(c.track_after_switch)
+      .dither(dither)
+      .nonfinite(nonfinite(c));
+  return options;
+}
+
 } // namespace
 
 OptimizerHandle make_optimizer(
@@ -87,6 +126,13 @@ OptimizerHandle make_optimizer(
             nonfinite(c)));
     h.signopt = opt.get();
     h.optimizer = std::move(opt);
+  } else if ((o == "signum" || o == "dithered-signum") && c.log_calibration) {
+    // Signum that logs its calibration: the hybrid's sign phase is Signum bit for bit (tests/test_hybrid.cpp).
+    auto opt = std::make_unique<HybridSignSGD>(
+        params, hybrid_options(c, lr, c.momentum.value(), decoupled, dither).switch_never());
+    h.signopt = opt.get();
+    h.hybrid = opt.get();
+    h.optimizer = std::move(opt);
   } else if (o == "signum" || o == "dithered-signum") {
     auto opt = std::make_unique<Signum>(
         params,
@@ -99,20 +145,7 @@ OptimizerHandle make_optimizer(
     h.signopt = opt.get();
     h.optimizer = std::move(opt);
   } else if (o == "hybrid") {
-    HybridSignSGDOptions options(lr);
-    options.beta1(c.beta1.value())
-        .beta2(c.beta2.value())
-        .eps(c.eps.value())
-        .weight_decay(c.weight_decay)
-        .decoupled_weight_decay(decoupled)
-        .bias_correction(c.bias_correction)
-        .calibration(c.calibration == "per-tensor" ? Calibration::PerTensor : Calibration::Global)
-        .post_switch_momentum(c.post_switch_momentum)
-        .handover_steps(c.handover_steps)
-        .fallback_lr(c.fallback_lr)
-        .track_after_switch(c.track_after_switch)
-        .dither(dither)
-        .nonfinite(nonfinite(c));
+    HybridSignSGDOptions options = hybrid_options(c, lr, c.beta1.value(), decoupled, dither);
     if (c.switch_trigger == "step")
       options.switch_at_step(c.switch_step);
     else if (c.switch_trigger == "epoch")

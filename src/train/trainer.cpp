@@ -729,11 +729,21 @@ void Run::write_row(
     std::snprintf(received, sizeof received, "%.0f", static_cast<double>(st_.window_bytes_received) / b);
     std::snprintf(comm_s, sizeof comm_s, "%.6f", st_.window_comm_s / b);
   }
+  // Calibration diagnostics (calibration_columns()): each estimator's lambda_t and Lbar_t.
+  std::string calibration;
+  for (const CalibrationEstimator e : kEstimators) {
+    char values[64] = ",,";
+    if (hybrid && s_.optimizer.hybrid->calibration_bank().active()) {
+      const Calibrator& cal = s_.optimizer.hybrid->calibration_bank().at(e);
+      std::snprintf(values, sizeof values, ",%.8g,%.8g", cal.lambda(), cal.smoothed());
+    }
+    calibration += values;
+  }
   char row[1024];
   std::snprintf(
       row,
       sizeof row,
-      "%s,%s,%lld,%lld,%.8g,%.6g,%.8g,%s,%s,%s,%s,%s,%s,%.1f,%.2f\n",
+      "%s,%s,%lld,%lld,%.8g,%.6g,%.8g,%s,%s,%s,%s,%s,%s%s,%.1f,%.2f\n",
       kind,
       split,
       static_cast<long long>(st_.epoch + 1),
@@ -747,6 +757,7 @@ void Run::write_row(
       sent,
       received,
       comm_s,
+      calibration.c_str(),
       img_per_s,
       elapsed);
   metrics_.write(row);
@@ -1013,6 +1024,14 @@ void Run::write_summary(const RunOutcome& outcome, double elapsed, double data_s
   if (s_.optimizer.hybrid) {
     j["switch_step"] = s_.optimizer.hybrid->switch_step();
     j["calibrated_lr"] = s_.optimizer.hybrid->calibrated_lr();
+    // Each estimator's Lbar at the last calibrating step (the switch, unless --track-after-switch).
+    const CalibrationBank& bank = s_.optimizer.hybrid->calibration_bank();
+    if (bank.active()) {
+      json estimates = json::object();
+      for (const CalibrationEstimator e : kEstimators)
+        estimates[to_string(e)] = bank.at(e).smoothed();
+      j["calibration_estimates"] = estimates;
+    }
   }
   if (s_.optimizer.signopt)
     j["skipped_steps"] = s_.optimizer.signopt->skipped_steps();
@@ -1305,10 +1324,19 @@ const std::vector<std::string>& metrics_columns() {
       "dither_alpha",
       "bytes_sent",
       "bytes_received",
-      "comm_s",
-      "img_per_s",
-      "elapsed_s"};
-  return cols;
+      "comm_s"};
+  // Then each estimator's lambda_t and Lbar_t (write_row), then the timings (which differ between runs).
+  static const std::vector<std::string> all = [] {
+    std::vector<std::string> out = cols;
+    for (const CalibrationEstimator e : kEstimators) {
+      out.push_back("lambda_" + column_name(e));
+      out.push_back("lambda_ema_" + column_name(e));
+    }
+    out.push_back("img_per_s");
+    out.push_back("elapsed_s");
+    return out;
+  }();
+  return all;
 }
 
 void request_stop() {

@@ -392,33 +392,57 @@ def run_lion(opt, params, grads):
 # ---------------------------------------------------------------------------
 # Rule 4: HybridSignSGD (Signum -> SGD with projected learning-rate calibration)
 # ---------------------------------------------------------------------------
+# The four estimators of lambda_t, in the order of the `calib` lines. `fixed` has no estimate.
+ESTIMATORS = ("swats", "least-squares", "norm", "momentum-ls")
+
+
 class Calibration:
-    """EMA of the least-squares step size lambda, with optional bias correction."""
+    """EMA of one estimator's step size lambda, with optional bias correction."""
 
     def __init__(self, b2, bias_correction):
         self.b2 = b2
         self.bias_correction = bias_correction
         self.k = 0          # number of EMA updates so far
         self.lbar = 0.0
+        self.last = 0.0     # lambda of the last update (0 before any)
 
-    def update(self, lam, gg):
-        """Returns True when the EMA was updated (skipped when gg == 0 or lambda not finite)."""
-        if gg > 0.0 and math.isfinite(lam):
+    def update(self, lam, valid):
+        """Returns True when the EMA was updated: the estimator's denominator is usable (valid)
+        and lambda is finite. Otherwise the update is skipped."""
+        if valid and math.isfinite(lam):
             self.k += 1
             self.lbar = self.b2 * self.lbar + (1.0 - self.b2) * lam
+            self.last = lam
             return True
         return False
 
     def value(self):
+        """Lbar: bias-corrected (or raw lbar without bias correction); 0 before any update."""
         if not self.bias_correction:
             return self.lbar
         if self.k == 0:
-            return math.nan  # no EMA update yet: undefined (not reached in these cases)
+            return 0.0
         return self.lbar / (1.0 - self.b2 ** self.k)
 
 
 def projection_lambda(lr, dot, gg, eps):
     return lr * abs(dot) / (gg + eps)
+
+
+def estimate(kind, lr, sums, eps):
+    """(lambda_t, valid) of estimator `kind` from the sums dot = <u, g>, gg = ||g||^2,
+    nnz = #nonzero(u), m1 = ||m||_1, m2 = ||m||^2. valid is False where the spec skips the
+    update for a zero (or, for swats, non-positive) denominator; lambda is then nan."""
+    dot, gg, nnz, m1, m2 = sums["dot"], sums["gg"], sums["nnz"], sums["m1"], sums["m2"]
+    if kind == "swats":
+        return (lr * nnz / dot, True) if dot > 0.0 else (math.nan, False)
+    if kind == "least-squares":
+        return projection_lambda(lr, dot, gg, eps), gg > 0.0
+    if kind == "norm":
+        return (lr * math.sqrt(nnz) / math.sqrt(gg), True) if gg > 0.0 else (math.nan, False)
+    if kind == "momentum-ls":
+        return (lr * m1 / m2, True) if m2 > 0.0 else (math.nan, False)
+    raise ValueError(kind)
 
 
 def check_worked_example():
@@ -432,10 +456,15 @@ def check_worked_example():
     lam = projection_lambda(0.1, dot, gg, 0.0)
     assert abs(lam - 0.0666667) < 1e-7, lam
     cal = Calibration(0.9, True)
-    assert cal.update(lam, gg)
+    assert cal.update(lam, gg > 0.0)
     assert abs(cal.lbar - 0.00666667) < 1e-8, cal.lbar
     assert abs(cal.value() - 0.0666667) < 1e-7, cal.value()
     assert abs(cal.value() - 1.0 / 15.0) < 1e-15
+    # the other estimators on the same example: n = 3, ||m||_1 = 3.5
+    sums = dict(dot=dot, gg=gg, nnz=3, m1=3.5, m2=gg)
+    assert abs(estimate("swats", 0.1, sums, 0.0)[0] - 0.3 / 3.5) < 1e-15
+    assert abs(estimate("norm", 0.1, sums, 0.0)[0] - 0.1 * math.sqrt(3.0 / 5.25)) < 1e-15
+    assert abs(estimate("momentum-ls", 0.1, sums, 0.0)[0] - 1.0 / 15.0) < 1e-15
 
 
 def run_hybrid(opt, params, grads):
@@ -443,25 +472,42 @@ def run_hybrid(opt, params, grads):
     b1, b2, eps = opt["b1"], opt["b2"], opt["eps"]
     wd = opt.get("wd", 0.0)
     mu = opt.get("mu", 0.0)
+    dampened = opt.get("momentum", "dampened") == "dampened"     # or "undampened"
+    init_momentum = opt.get("momentum_init", "zero") == "momentum"  # v = m / (1 - mu) at the switch
     K = opt.get("handover", 0)
     per_tensor = opt.get("per_tensor", False)
     bias = opt.get("bias_correction", True)
     trigger = opt["trigger"]            # ("step", T) or ("auto", tol)
+    criterion = opt.get("criterion", "relative")   # auto test: "relative" or "swats" (absolute)
+    selected = opt.get("calibration", "least-squares")
+    scale = opt.get("calibration_scale", 1.0)
+    fixed_lr = opt.get("fixed_lr")
     fallback_lr = opt.get("fallback_lr", 0.01)
     dither = opt.get("dither")
     assert dither is None or dither["target"] == "momentum"
+    assert selected in ESTIMATORS or (selected == "fixed" and fixed_lr is not None)
+    assert not (selected == "fixed" and trigger[0] == "auto"), "fixed + auto is invalid"
+    assert criterion in ("relative", "swats")
+    assert opt.get("momentum", "dampened") in ("dampened", "undampened")
+    assert opt.get("momentum_init", "zero") in ("zero", "momentum")
 
     n = len(params)
     thetas = [p.clone() for p in params]
     ms = [torch.zeros_like(p) for p in params]
     vs = [torch.zeros_like(p) for p in params]
     ncal = n if per_tensor else 1
-    cals = [Calibration(b2, bias) for _ in range(ncal)]
+    # every estimator runs in every calibration scope; `selected` decides the rate
+    cals = [{e: Calibration(b2, bias) for e in ESTIMATORS} for _ in range(ncal)]
     phase = "sign"
     lr_sgd = [None] * ncal
     s_sw = None
     switch_step = None
-    traj, info_lines, auto_margins = [], [], []
+    traj, info_lines, calib_lines, auto_margins, estimates = [], [], [], [], []
+
+    def calibrated_rate(c):
+        if selected == "fixed":
+            return scale * fixed_lr
+        return scale * cals[c][selected].value()
 
     def sign_direction(pidx, t):
         ms[pidx] = b1 * ms[pidx] + (1.0 - b1) * gs[pidx]
@@ -472,42 +518,62 @@ def run_hybrid(opt, params, grads):
 
     for t in range(1, len(grads) + 1):
         gs = [grads[t - 1][i] + wd * thetas[i] for i in range(n)]
+        calibrated_this_step = phase == "sign"
         if phase == "sign":
             us = [sign_direction(i, t) for i in range(n)]
             dots = [float(torch.sum(us[i] * gs[i])) for i in range(n)]
             ggs = [float(torch.sum(gs[i] * gs[i])) for i in range(n)]
+            nnzs = [int(torch.count_nonzero(us[i])) for i in range(n)]
+            m1s = [float(torch.sum(torch.abs(ms[i]))) for i in range(n)]
+            m2s = [float(torch.sum(ms[i] * ms[i])) for i in range(n)]
             if per_tensor:
                 groups = [[i] for i in range(n)]
             else:
                 groups = [list(range(n))]
             lams, updated = [], []
             for c, members in enumerate(groups):
-                dot = sum(dots[i] for i in members)
-                gg = sum(ggs[i] for i in members)
-                lam = projection_lambda(lr, dot, gg, eps)
-                lams.append(lam)
-                updated.append(cals[c].update(lam, gg))
+                sums = dict(dot=sum(dots[i] for i in members), gg=sum(ggs[i] for i in members),
+                            nnz=sum(nnzs[i] for i in members), m1=sum(m1s[i] for i in members),
+                            m2=sum(m2s[i] for i in members))
+                lam_c, upd_c = {}, {}
+                for e in ESTIMATORS:
+                    lam, valid = estimate(e, lr, sums, eps)
+                    lam_c[e] = lam
+                    upd_c[e] = cals[c][e].update(lam, valid)
+                lams.append(lam_c)
+                updated.append(upd_c)
+                estimates.append((t, c, sums, lam_c, upd_c))
             for i in range(n):
                 thetas[i] = thetas[i] - lr * us[i]
-            # trigger, evaluated after the sign step
+            # trigger, evaluated after the sign step, on the selected estimator (unscaled)
             if trigger[0] == "step":
                 switch = (t == trigger[1])
             elif trigger[0] == "auto":
                 tol = trigger[1]
                 passes = []
                 for c in range(ncal):
-                    L = cals[c].value()
-                    ok = updated[c] and abs(L - lams[c]) < tol * L
+                    L = cals[c][selected].value()
+                    lam = lams[c][selected]
+                    upd = updated[c][selected]
+                    if criterion == "relative":
+                        ok = upd and abs(L - lam) < tol * L
+                        r = abs(L - lam) / L if upd else math.nan
+                    else:
+                        ok = upd and abs(L - lam) < tol
+                        r = abs(L - lam) if upd else math.nan
                     passes.append(ok)
-                    if t > 1 and updated[c]:
-                        auto_margins.append((t, c, abs(L - lams[c]) / L, tol))
+                    if t > 1 and upd:
+                        auto_margins.append((t, c, r, tol))
                 switch = t > 1 and all(passes)
             else:
                 raise ValueError(trigger)
             if switch:
                 for c in range(ncal):
-                    L = cals[c].value()
+                    L = calibrated_rate(c)
                     lr_sgd[c] = L if (math.isfinite(L) and L > 0.0) else fallback_lr
+                if init_momentum and mu > 0.0:
+                    for i in range(n):
+                        vs[i] = ms[i] / (1.0 - mu)
                 s_sw = lr
                 phase = "sgd"
                 switch_step = t
@@ -518,7 +584,7 @@ def run_hybrid(opt, params, grads):
                 eta = lr_sgd[c] * lr / s_sw
                 if mu > 0.0:
                     vs[i] = mu * vs[i] + gs[i]
-                    step = (1.0 - mu) * vs[i]
+                    step = (1.0 - mu) * vs[i] if dampened else vs[i]
                 else:
                     step = gs[i]
                 if K > 0 and k <= K:
@@ -530,15 +596,77 @@ def run_hybrid(opt, params, grads):
                 thetas[i] = thetas[i] - update
         traj.append([th.clone() for th in thetas])
         if not per_tensor:
-            calibrated = cals[0].value() if phase == "sign" else lr_sgd[0]
+            calibrated = calibrated_rate(0) if phase == "sign" else lr_sgd[0]
             info_lines.append((t, 0 if phase == "sign" else 1, calibrated))
-    return traj, dict(hybrid=info_lines, switch_step=switch_step, auto_margins=auto_margins,
-                      lr_sgd=lr_sgd)
+            if calibrated_this_step:
+                vals = []
+                for e in ESTIMATORS:
+                    vals += [cals[0][e].last, cals[0][e].value()]
+                calib_lines.append((t, vals))
+    return traj, dict(hybrid=info_lines, calib=calib_lines, switch_step=switch_step,
+                      auto_margins=auto_margins, lr_sgd=lr_sgd, estimates=estimates,
+                      criterion=criterion)
+
+
+def rel_diff(a, b):
+    return abs(a - b) / max(abs(a), abs(b))
+
+
+def check_estimator_relations(name, opt, info):
+    """Every sign step, every scope: swats / least-squares == nnz (gg + eps) / dot^2 and
+    norm^2 == swats * least-squares * (gg + eps) / gg, where the estimators updated."""
+    eps = opt["eps"]
+    for t, c, s, lam, upd in info["estimates"]:
+        if upd["swats"] and upd["least-squares"]:
+            want = s["nnz"] * (s["gg"] + eps) / (s["dot"] * s["dot"])
+            got = lam["swats"] / lam["least-squares"]
+            assert rel_diff(got, want) < 1e-12, "%s t%d: swats/ls %r != %r" % (name, t, got, want)
+            if upd["norm"]:
+                want = lam["swats"] * lam["least-squares"] * (s["gg"] + eps) / s["gg"]
+                got = lam["norm"] ** 2
+                assert rel_diff(got, want) < 1e-12, "%s t%d: norm^2 %r != %r" % (name, t, got, want)
+
+
+def check_swats_step1_by_hand(name, opt, params, grads, info):
+    """Step 1 without weight decay or dither: m = (1 - b1) g, u = sign(g), so <u, g> = ||g||_1 and
+    lambda_swats = lr * #nonzero(g) / ||g||_1, recomputed here from the raw inputs."""
+    assert opt.get("wd", 0.0) == 0.0 and opt.get("dither") is None
+    assert not opt.get("per_tensor", False)
+    vals = [float(x) for g in grads[0] for x in g.reshape(-1).tolist()]
+    nnz = sum(1 for x in vals if x != 0.0)
+    assert nnz == 16, nnz   # 17 elements, element 5 of parameter 0 is 0
+    l1 = math.fsum(abs(x) for x in vals)
+    want = opt["lr"] * nnz / l1
+    t, c, s, lam, upd = info["estimates"][0]
+    assert t == 1 and c == 0 and upd["swats"] and s["nnz"] == nnz
+    assert rel_diff(lam["swats"], want) < 1e-14, "%s: swats step 1 %r != %r" % (
+        name, lam["swats"], want)
+    assert info["calib"][0][0] == 1 and info["calib"][0][1][0] == lam["swats"]
+
+
+def check_calib_consistent(name, opt, info):
+    """The `hybrid` line's sign-phase rate is scale * Lbar of the selected estimator as written in
+    the `calib` line (fixed: scale * fixed_lr)."""
+    selected = opt.get("calibration", "least-squares")
+    scale = opt.get("calibration_scale", 1.0)
+    by_step = dict(info["calib"])
+    for t, phase, cal in info["hybrid"]:
+        if phase == 0:
+            if selected == "fixed":
+                want = scale * opt["fixed_lr"]
+            else:
+                want = scale * by_step[t][2 * ESTIMATORS.index(selected) + 1]
+            assert cal == want, "%s t%d: hybrid %r != calib %r" % (name, t, cal, want)
+    sw = info["switch_step"]
+    if sw is not None:
+        assert sorted(by_step) == list(range(1, sw + 1)), (name, sorted(by_step))
 
 
 # ---------------------------------------------------------------------------
 # Cases
 # ---------------------------------------------------------------------------
+AUTO_ABS_TOL = 7.8e-4   # hybrid_auto_absolute: |Lbar - lambda| is 8.33e-4 at t2, 7.24e-4 at t3
+
 CASES = [
     ("signsgd", run_signum, dict(lr=0.01)),
     ("signsgd_wd", run_signum, dict(lr=0.01, wd=0.1)),
@@ -577,6 +705,36 @@ CASES = [
     ("ef_signsgd", run_ef_signsgd, dict(lr=0.05)),
     ("ef_signsgd_mom", run_ef_signsgd, dict(lr=0.05, momentum=0.9, wd=0.01)),
     ("lion", run_lion, dict(lr=0.01, b1=0.9, b2=0.99, wd=0.1)),
+    # 19+: the calibration estimators and the SGD-phase momentum conventions
+    ("hybrid_swats", run_hybrid, dict(lr=0.01, b1=0.9, b2=0.9, eps=1e-8, trigger=("step", 3),
+                                      calibration="swats", mu=0.0)),
+    ("hybrid_norm_mom", run_hybrid, dict(lr=0.01, b1=0.9, b2=0.9, eps=1e-8, trigger=("step", 3),
+                                         calibration="norm", mu=0.9, momentum="dampened",
+                                         momentum_init="zero")),
+    ("hybrid_mls_undampened", run_hybrid, dict(lr=0.01, b1=0.9, b2=0.9, eps=1e-8,
+                                               trigger=("step", 3), calibration="momentum-ls",
+                                               mu=0.9, momentum="undampened",
+                                               momentum_init="zero")),
+    ("hybrid_fixed_continue", run_hybrid, dict(lr=0.01, b1=0.9, b2=0.999, eps=1e-8,
+                                               trigger=("step", 3), calibration="fixed",
+                                               fixed_lr=0.05, mu=0.9, momentum="dampened",
+                                               momentum_init="momentum")),
+    ("hybrid_swats_pertensor_scale", run_hybrid, dict(lr=0.01, b1=0.9, b2=0.9, eps=1e-8,
+                                                      trigger=("step", 3), per_tensor=True,
+                                                      calibration="swats", calibration_scale=0.5,
+                                                      wd=1e-3, mu=0.0)),
+    ("hybrid_auto_absolute", run_hybrid, dict(lr=0.01, b1=0.9, b2=0.5, eps=1e-8,
+                                              trigger=("auto", AUTO_ABS_TOL), criterion="swats",
+                                              calibration="least-squares")),
+    ("hybrid_norm_dither", run_hybrid, dict(lr=0.01, b1=0.9, b2=0.999, eps=1e-8,
+                                            trigger=("step", 4), calibration="norm",
+                                            dither=default_dither(2))),
+    ("hybrid_ls_undampened_continue", run_hybrid, dict(lr=0.01, b1=0.9, b2=0.9, eps=1e-8,
+                                                       trigger=("step", 3),
+                                                       calibration="least-squares",
+                                                       calibration_scale=2.0, wd=5e-4, mu=0.9,
+                                                       momentum="undampened",
+                                                       momentum_init="momentum")),
 ]
 
 
@@ -635,6 +793,7 @@ def main():
         "# Format: see tests/golden/README.md.",
     ]
     report = []
+    checked_swats_by_hand = False
     for idx, (name, runner, opt) in enumerate(CASES):
         params, grads = make_inputs(idx)
         SIGN_MONITOR.reset()
@@ -642,6 +801,12 @@ def main():
         min_sign_arg = SIGN_MONITOR.min_abs
         if runner is run_hybrid:
             check_hybrid_matches_signum(name, opt, params, grads, traj, info)
+            check_estimator_relations(name, opt, info)
+            if info["hybrid"]:
+                check_calib_consistent(name, opt, info)
+            if name == "hybrid_swats":
+                check_swats_step1_by_hand(name, opt, params, grads, info)
+                checked_swats_by_hand = True
         lines.append("# case %d: %s" % (idx, describe(opt)))
         lines.append("case %s" % name)
         for i, p in enumerate(params):
@@ -655,19 +820,36 @@ def main():
                 ht, phase, cal = info["hybrid"][t - 1]
                 assert ht == t
                 lines.append("hybrid %d %d %s" % (t, phase, fmt(cal)))
+                calib = dict(info["calib"])
+                if t in calib:
+                    lines.append("calib %d %s" % (t, " ".join(fmt(v) for v in calib[t])))
         lines.append("end")
         msg = "%2d %-40s min|sign arg|=%.3e" % (idx, name, min_sign_arg)
         if runner is run_hybrid:
             msg += " switch_step=%s lr_sgd=%s" % (info["switch_step"], info["lr_sgd"])
             if info["auto_margins"]:
-                msg += "\n     auto test |Lbar-lambda|/Lbar per step: " + ", ".join(
-                    "t%d:%.4f(tol %g)" % (t, r, tol) for t, c, r, tol in info["auto_margins"])
+                if info["criterion"] == "relative":
+                    msg += "\n     auto test |Lbar-lambda|/Lbar per step: " + ", ".join(
+                        "t%d:%.4f(tol %g)" % (t, r, tol) for t, c, r, tol in info["auto_margins"])
+                else:
+                    msg += "\n     auto test |Lbar-lambda| (absolute) per step: " + ", ".join(
+                        "t%d:%.4e(tol %g)" % (t, r, tol) for t, c, r, tol in info["auto_margins"])
+            skips = {}
+            for t, c, sums, lam, upd in info["estimates"]:
+                for e in ESTIMATORS:
+                    if not upd[e]:
+                        skips.setdefault(e, []).append("t%d/scope%d" % (t, c))
+            for e, where in skips.items():
+                msg += "\n     %s update skipped at %s" % (e, " ".join(where))
         report.append(msg)
 
+    assert checked_swats_by_hand
     with open(OUT_PATH, "w") as f:
         f.write("\n".join(lines) + "\n")
     print("Philox4x32-10 known-answer tests: OK")
     print("Worked example (section 4): OK")
+    print("Estimator relations (swats/ls, norm^2), hybrid_swats step 1 by hand, "
+          "hybrid vs calib lines: OK")
     print("float32 noise: max rel err log %.3g, max abs err sin %.3g cos %.3g; "
           "10^6 Gaussians mean %.5f var %.5f: OK" % noise_errors)
     print("Noise check values (seed 1, stream 0, step 1, pidx 0, elements 0..7):")

@@ -63,6 +63,17 @@ std::map<std::string, GoldenCase> load_all() {
       double lr = 0;
       in >> step >> phase >> lr;
       current->hybrid[step] = {phase, lr};
+    } else if (tag == "calib") {
+      GoldenCalib calib;
+      bool ok = static_cast<bool>(in >> calib.step);
+      for (double& x : calib.values) {
+        ok = ok && static_cast<bool>(in >> x);
+      }
+      std::string extra;
+      if (!ok || in >> extra) {
+        throw std::runtime_error("golden file: malformed calib line in " + current->name + ": " + line);
+      }
+      current->calib.push_back(calib);
     } else {
       throw std::runtime_error("golden file: unknown tag '" + tag + "'");
     }

@@ -12,6 +12,14 @@
 
 namespace signopt::test {
 
+/// One `calib` line of a global-calibration hybrid case, written after every sign-phase step
+/// (the switch step included): for swats, least-squares, norm and momentum-ls in that order, the
+/// last lambda and then Lbar (bias-corrected as the case says, unscaled), from the global sums.
+struct GoldenCalib {
+  int step = 0;
+  double values[8] = {}; // last_swats, Lbar_swats, last_ls, Lbar_ls, last_norm, Lbar_norm, last_mls, Lbar_mls
+};
+
 /// One golden case: initial parameters, the gradients given at each step, the parameters after it.
 struct GoldenCase {
   std::string name;
@@ -19,6 +27,7 @@ struct GoldenCase {
   std::map<int, std::vector<std::vector<double>>> grads; // step -> [param]
   std::map<int, std::vector<std::vector<double>>> expect; // step -> [param]
   std::map<int, std::pair<int, double>> hybrid; // step -> (phase after the step, calibrated lr)
+  std::vector<GoldenCalib> calib; // in file order (ascending step)
   int steps = 0;
 };
 

@@ -121,7 +121,7 @@ const std::vector<OptimizerSpec>& all_optimizers() {
              p,
              HybridSignSGDOptions(lr)
                  .switch_auto(0.05)
-                 .calibration(Calibration::PerTensor)
+                 .calibration_scope(CalibrationScope::PerTensor)
                  .post_switch_momentum(0.5)
                  .handover_steps(3)
                  .dither(DitherOptions().seed(9)));

@@ -95,7 +95,8 @@ void apply_packed_direction(
     double* dot_gg = nullptr);
 
 /// The hybrid's SGD phase step: g' = g + wd p (coupled) or p *= 1 - eta wd (decoupled);
-/// v = mu v + g', p -= eta (1 - mu) v (mu > 0, v defined) or p -= eta g'.
+/// v = mu v + g', p -= eta (1 - mu) v (mu > 0, v defined, `dampened`: SWATS's convention) or p -= eta v
+/// (undampened: LibTorch's SGD), or p -= eta g' (mu = 0).
 void sgd_step(
     torch::Tensor& p,
     const torch::Tensor& g,
@@ -103,7 +104,8 @@ void sgd_step(
     double eta,
     double weight_decay,
     bool decoupled,
-    double mu);
+    double mu,
+    bool dampened = true);
 
 /// One EF-SignSGD step: c = lr g' + e; Delta = (||c||_1 / d) sign(c); p -= Delta; e = c - Delta.
 void ef_sign_sgd_step(

@@ -45,6 +45,7 @@ struct SgdStepArgs {
   double weight_decay = 0.0;
   bool decoupled = false;
   double mu = 0.0; ///< 0: no momentum buffer (v may be nullptr)
+  bool dampened = true; ///< step (1 - mu) v (SWATS) or v (LibTorch's undampened SGD)
 };
 
 /// Scalar arguments of one EF-SignSGD step (kernels::ef_sign_sgd_step).

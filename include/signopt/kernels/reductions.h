@@ -20,4 +20,13 @@ double max_abs(const torch::Tensor& x);
 /// True when every element is finite (no NaN or infinity).
 bool all_finite(const torch::Tensor& x);
 
+/// Three sums of one tensor for the hybrid's calibration (its momentum m), one read of x: the number of
+/// non-zero entries (NaN counts as non-zero), sum_i |x_i| (equal to sum_abs) and sum_i x_i^2 (sum_sq).
+struct MomentSums {
+  double nonzero = 0.0;
+  double abs = 0.0;
+  double sq = 0.0;
+};
+MomentSums moment_sums(const torch::Tensor& x);
+
 } // namespace signopt::kernels

@@ -2,6 +2,7 @@
 // projecting the sign step onto the gradient (the paper's SWATS-style switch).
 #pragma once
 
+#include <signopt/optim/calibration.h>
 #include <signopt/optim/common.h>
 
 #include <torch/arg.h>
@@ -13,22 +14,8 @@
 
 namespace signopt {
 
-/// When the hybrid leaves the sign phase.
-enum class SwitchTrigger {
-  Step, ///< after sign step `switch_step` (steps 1..T are sign steps).
-  Epoch, ///< after the step that ends epoch `switch_epoch` (needs steps_per_epoch).
-  Auto, ///< SWATS test |Lbar_t - lambda_t| < auto_tol * Lbar_t after a sign step t > 1 (default).
-  Never, ///< stay in the sign phase (Signum that reports its calibrated rate).
-};
-
-/// Whether lambda_t is one global least-squares fit or one per parameter tensor.
-enum class Calibration { Global, PerTensor };
-
 /// The hybrid's current phase.
 enum class HybridPhase { Sign, Sgd };
-
-std::string to_string(SwitchTrigger v);
-std::string to_string(Calibration v);
 
 /// Options of HybridSignSGD. See docs/optimizers.md#hybridsignsgd.
 struct HybridSignSGDOptions : public torch::optim::OptimizerCloneableOptions<HybridSignSGDOptions> {
@@ -46,10 +33,22 @@ struct HybridSignSGDOptions : public torch::optim::OptimizerCloneableOptions<Hyb
   /// Steps per epoch, needed by SwitchTrigger::Epoch (the trainer sets it).
   TORCH_ARG(int64_t, steps_per_epoch) = 0;
   TORCH_ARG(double, auto_tol) = 1e-3;
+  /// The auto trigger's test: relative |Lbar - lambda| < tol Lbar, or SWATS's absolute |Lbar - lambda| < tol.
+  TORCH_ARG(SwitchCriterion, auto_criterion) = SwitchCriterion::Relative;
   TORCH_ARG(bool, bias_correction) = true;
-  TORCH_ARG(Calibration, calibration) = Calibration::Global;
-  /// mu of the SGD phase: v <- mu v + g, step = (1 - mu) v.
+  /// The estimator of lambda_t (docs/optimizers.md#calibration).
+  TORCH_ARG(CalibrationEstimator, calibration) = CalibrationEstimator::LeastSquares;
+  /// One fit over all parameters, or one per tensor.
+  TORCH_ARG(CalibrationScope, calibration_scope) = CalibrationScope::Global;
+  /// The SGD rate is calibration_scale times the estimator's Lbar (or fixed_lr).
+  TORCH_ARG(double, calibration_scale) = 1.0;
+  /// CalibrationEstimator::Fixed: the SGD rate (in the post_switch_convention's units).
+  TORCH_ARG(double, fixed_lr) = 0.0;
+  /// mu of the SGD phase: v <- mu v + g, step = (1 - mu) v (dampened) or v (undampened).
   TORCH_ARG(double, post_switch_momentum) = 0.0;
+  TORCH_ARG(SgdConvention, post_switch_convention) = SgdConvention::Dampened;
+  /// v at the first SGD step: 0 or the sign phase's m / (1 - mu).
+  TORCH_ARG(SgdMomentumInit, post_switch_init) = SgdMomentumInit::Zero;
   /// K steps of linear hand-over from the sign step to the SGD step (0: switch at once).
   TORCH_ARG(int64_t, handover_steps) = 0;
   /// SGD learning rate used when the calibrated one is not finite or <= 0 at the switch.
@@ -90,6 +89,10 @@ struct HybridSignSGDOptions : public torch::optim::OptimizerCloneableOptions<Hyb
     this->lr(lr);
   }
   void validate() const;
+  /// The switch trigger and its parameters as one value.
+  SwitchPolicy switch_policy() const;
+  /// The selected estimator's configuration.
+  CalibratorOptions calibrator_options() const;
 };
 
 /// Per-parameter state of the hybrid.
@@ -99,10 +102,8 @@ struct HybridSignSGDParamState : public torch::optim::OptimizerCloneableParamSta
   TORCH_ARG(torch::Tensor, exp_avg);
   /// v: the SGD phase's momentum buffer (post_switch_momentum > 0).
   TORCH_ARG(torch::Tensor, momentum_buffer);
-  /// Per-tensor calibration: EMA of lambda, its update count, the last lambda, lr_sgd.
-  TORCH_ARG(double, lambda_ema) = 0.0;
-  TORCH_ARG(int64_t, ema_updates) = 0;
-  TORCH_ARG(double, last_lambda) = 0.0;
+  /// Per-tensor calibration: the tensor's Calibrator state and its frozen lr_sgd.
+  TORCH_ARG(CalibratorState, calibration);
   TORCH_ARG(double, lr_sgd) = 0.0;
   /// s_sw: the group lr at the switch.
   TORCH_ARG(double, switch_lr) = 0.0;
@@ -128,11 +129,16 @@ class HybridSignSGD : public detail::SignoptOptimizer {
   HybridPhase phase() const {
     return phase_;
   }
-  /// Bias-corrected Lbar_t during the sign phase, the SGD rate lr_sgd after the switch
-  /// (per-tensor calibration: the mean over tensors).
+  /// The selected calibration's rate (calibration_scale * Lbar_t, or the fixed rate) during the sign
+  /// phase, the SGD rate lr_sgd after the switch (per-tensor calibration: the mean over tensors).
   double calibrated_lr() const;
   /// The most recent lambda_t (per-tensor calibration: the mean over tensors).
   double last_lambda() const;
+  /// Every estimator's lambda_t and Lbar_t from the global sums (calibration diagnostics), updated on
+  /// every calibrating step whatever the selected estimator.
+  const CalibrationBank& calibration_bank() const {
+    return bank_;
+  }
   /// The step after which the switch happened, or -1 before it.
   int64_t switch_step() const {
     return switch_step_;
@@ -146,17 +152,15 @@ class HybridSignSGD : public detail::SignoptOptimizer {
   void switch_now();
 
  private:
-  double corrected(double ema, int64_t updates, double beta2, bool bias_correction) const;
   void do_switch_();
+  const HybridSignSGDOptions& head_() const;
 
   int64_t step_ = 0;
   HybridPhase phase_ = HybridPhase::Sign;
   int64_t switch_step_ = -1;
-  // Global calibration.
-  double lambda_ema_ = 0.0;
-  int64_t ema_updates_ = 0;
-  double last_lambda_ = 0.0;
-  double lr_sgd_ = 0.0;
+  Calibrator global_; // global scope
+  CalibrationBank bank_;
+  double lr_sgd_ = 0.0; // global scope, frozen at the switch
 };
 
 } // namespace signopt

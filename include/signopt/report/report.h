@@ -19,6 +19,24 @@ struct MetricStats {
   std::optional<WelchResult> vs_baseline; ///< Welch's test against the baseline's values (not for the baseline).
 };
 
+/// One learning rate of a calibration table: an estimator's lambda_ema, or the rate the runs switched to.
+struct CalibrationEstimate {
+  std::string name; ///< An estimator of calibration_estimators(), or "calibrated_lr".
+  SampleSummary summary; ///< Over the runs with a finite value.
+  std::vector<double> values; ///< One per run of CalibrationStats::runs, NaN where the run has none.
+};
+
+/// The hybrid's learning-rate calibration in one configuration, read from its runs' metrics.csv
+/// (the lambda_* columns) at each run's calibration_point().
+struct CalibrationStats {
+  std::vector<std::string> runs; ///< The configuration's runs that logged calibration values.
+  std::vector<int64_t> steps; ///< Per run: the step of the row read (the switch, or the last logged step).
+  std::vector<bool> switched; ///< Per run: whether that row is the switch to SGD.
+  /// Each estimator's lambda_ema (calibration_estimators() order), then "calibrated_lr" when the runs
+  /// logged it (hybrid runs: the rate they switched to).
+  std::vector<CalibrationEstimate> estimates;
+};
+
 /// One configuration (runs equal in every semantic config key) of a dataset's table.
 struct ConfigurationStats {
   std::string label; ///< "hybrid", or "hybrid lr=0.003" when the optimizer has several configurations.
@@ -33,6 +51,8 @@ struct ConfigurationStats {
   /// configurations (only set when the optimizer has several with a validation set): the
   /// learning-rate choice of docs/report.md.
   bool best_val_of_optimizer = false;
+  /// When some of its runs logged the calibration diagnostics (hybrid runs; signum with --log-calibration).
+  std::optional<CalibrationStats> calibration;
 };
 
 /// The table of one dataset.
@@ -64,8 +84,10 @@ struct Report {
 
 /// Groups the completed runs per dataset and configuration, computes the statistics and p-values
 /// against `baseline` (a configuration label or an optimizer name; "" = sgd where it names exactly
-/// one configuration). Throws std::invalid_argument when an explicitly given baseline is ambiguous
-/// in a table or matches no configuration in any table (listing the labels).
+/// one configuration), and reads the calibration of the runs whose metrics.csv has it (an unreadable
+/// metrics.csv only leaves that run out of the calibration table; the plots name the problem).
+/// Throws std::invalid_argument when an explicitly given baseline is ambiguous in a table or
+/// matches no configuration in any table (listing the labels).
 Report build_report(const std::vector<RunRecord>& runs, const std::string& baseline, const std::string& runs_dir = "");
 
 /// The report as Markdown (tables, runs not counted, plots or why they are missing).

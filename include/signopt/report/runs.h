@@ -34,6 +34,10 @@ struct RunRecord {
   }
 };
 
+/// The hybrid's learning-rate estimators, in the order of their metrics.csv columns lambda_<name> and
+/// lambda_ema_<name> (swats, least_squares, norm, momentum_ls).
+const std::vector<std::string>& calibration_estimators();
+
 /// One row of metrics.csv; absent numbers (phase of a non-hybrid run, ...) are NaN / "".
 struct MetricRow {
   std::string kind; ///< step | epoch | final.
@@ -46,6 +50,14 @@ struct MetricRow {
   std::string phase; ///< Hybrid: sign | sgd.
   double calibrated_lr = 0;
   double dither_alpha = 0;
+  /// The calibration diagnostics (hybrid runs, signum with --log-calibration), one value per name of
+  /// calibration_estimators(): the estimator's latest lambda_t, and its bias-corrected EMA (the SGD rate
+  /// it would pick if the switch happened now). Both empty when metrics.csv has none of these columns
+  /// (runs from before them); NaN where the file has no such column or the row leaves it empty.
+  std::vector<double> lambda, lambda_ema;
+
+  /// Whether the row carries any calibration value (a finite lambda_ema).
+  bool has_calibration() const;
 };
 
 /// Reads one run directory (config.json must exist; a missing or unreadable summary.json gives the
@@ -61,6 +73,18 @@ std::vector<RunRecord> find_runs(const std::string& root);
 /// Reads `dir`/metrics.csv by its header (column order does not matter). Throws std::runtime_error
 /// naming the file and line for a malformed file.
 std::vector<MetricRow> read_metrics(const std::string& dir);
+
+/// Where a run's calibration is read (see calibration_point()).
+struct CalibrationPoint {
+  const MetricRow* row = nullptr; ///< nullptr: no step or epoch row has calibration values.
+  /// True: `row` is the first step or epoch row in the SGD phase (the switch, as closely as the log shows
+  /// it: the switch step itself when it was logged). False: the run never switched (signum with
+  /// --log-calibration, a hybrid that did not reach its trigger) and `row` is its last row with values.
+  bool switched = false;
+};
+
+/// The row of `rows` (one run's metrics, in file order) at which its calibration is reported.
+CalibrationPoint calibration_point(const std::vector<MetricRow>& rows);
 
 /// config.json keys that do not change what is trained and so do not separate configurations:
 /// seed (runs of one configuration differ in it), out, threads, progress, log-every,

@@ -79,8 +79,15 @@ struct TrainConfig {
   int64_t switch_epoch = 0; ///< 0 = half the epochs (at least 1).
   double auto_tol = 1e-3;
   bool bias_correction = true;
-  std::string calibration = "global"; ///< global | per-tensor.
+  std::string auto_criterion = "relative"; ///< relative | swats.
+  std::string calibration = "least-squares"; ///< swats | least-squares | norm | momentum-ls | fixed.
+  std::string calibration_scope = "global"; ///< global | per-tensor.
+  double calibration_scale = 1.0;
+  double fixed_lr = 0.0; ///< calibration fixed: the SGD rate.
+  bool log_calibration = false; ///< signum: log every estimator (runs the hybrid with the never trigger).
   double post_switch_momentum = 0.0;
+  std::string post_switch_convention = "dampened"; ///< dampened | undampened.
+  std::string post_switch_init = "zero"; ///< zero | momentum.
   int64_t handover_steps = 0;
   double fallback_lr = 0.01;
   bool track_after_switch = false;
