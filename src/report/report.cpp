@@ -1,5 +1,6 @@
 // Building and rendering `signopt report`: grouping run directories into configurations per
-// dataset, statistics over seeds, Welch p-values against a baseline, Markdown / CSV / JSON.
+// dataset, statistics over seeds, Welch p-values and Holm-corrected paired tests by seed against a
+// baseline, Markdown / CSV / JSON.
 #include <signopt/io/files.h>
 #include <signopt/report/report.h>
 #include <signopt/train/config.h>
@@ -135,6 +136,12 @@ void render_calibration(std::ostream& s, const ConfigurationStats& config, const
       << fmt("%.4g", e.summary.max) << " |\n";
 }
 
+std::string p_format(double p) {
+  if (p == 0)
+    return "0"; // a paired test whose differences are all the same non-zero number
+  return p < 1e-4 ? fmt("%.1e", p) : fmt("%.2g", p);
+}
+
 std::string p_text(const ConfigurationStats& c, const MetricStats& m) {
   if (c.is_baseline)
     return "baseline";
@@ -142,7 +149,35 @@ std::string p_text(const ConfigurationStats& c, const MetricStats& m) {
     return "";
   if (!m.vs_baseline->defined)
     return "n/a";
-  return m.vs_baseline->p < 1e-4 ? fmt("%.1e", m.vs_baseline->p) : fmt("%.2g", m.vs_baseline->p);
+  return p_format(m.vs_baseline->p);
+}
+
+// The paired diff, paired p and Holm p cells of a Markdown row.
+std::string paired_text(const ConfigurationStats& c) {
+  std::string diff, p, holm;
+  if (c.is_baseline) {
+    diff = "baseline";
+  } else if (c.paired_final_test && !c.paired_final_test->note.empty()) {
+    diff = c.paired_final_test->note;
+  } else if (c.paired_final_test) {
+    const PairedResult& r = c.paired_final_test->test;
+    diff = fmt("%+.2f", r.mean_difference) + " ± " + fmt("%.2f", r.std_difference);
+    p = p_format(r.p);
+    holm = p_format(c.paired_final_test->holm_p);
+  }
+  return diff + " | " + p + " | " + holm;
+}
+
+// The sentence under a table with a baseline: the paired test, the correction and m.
+std::string paired_note(const DatasetTable& t) {
+  const std::string configurations = t.paired_m == 1 ? " configuration" : " configurations";
+  return "Paired by seed (final test accuracy): paired diff is the mean ± sample standard deviation of the "
+         "per-seed differences configuration − baseline in percentage points, paired p the two-sided paired "
+         "t-test of their mean (Student t with n − 1 degrees of freedom), and Holm p that p after Holm's "
+         "step-down correction for the m = " +
+      std::to_string(t.paired_m) + configurations + " compared with " + t.baseline +
+      " by seed in this table (a configuration whose seeds do not each have one baseline run, or with fewer than "
+      "2 pairs, is marked unpaired or n/a and not counted in m).";
 }
 
 ojson number_or_null(double v) {
@@ -170,6 +205,24 @@ ojson calibration_json(const CalibrationStats& c) {
     else
       j["lambda_ema"][e.name] = ej;
   }
+  return j;
+}
+
+ojson paired_json(const PairedComparison& pc, int64_t m) {
+  ojson j;
+  j["paired"] = pc.note.empty();
+  j["note"] = pc.note;
+  if (!pc.note.empty())
+    return j;
+  j["seeds"] = pc.seeds;
+  j["n"] = pc.test.n;
+  j["mean_difference"] = number_or_null(pc.test.mean_difference);
+  j["std_difference"] = number_or_null(pc.test.std_difference);
+  j["t"] = number_or_null(pc.test.t);
+  j["df"] = number_or_null(pc.test.df);
+  j["p"] = number_or_null(pc.test.p);
+  j["holm_p"] = number_or_null(pc.holm_p);
+  j["holm_m"] = m;
   return j;
 }
 
@@ -251,6 +304,38 @@ std::optional<CalibrationStats> build_calibration(const std::vector<const RunRec
   return c;
 }
 
+// Pairs the final test accuracies of `c` with the baseline's runs of the same seeds: every seed of `c`
+// needs exactly one baseline run (baseline seeds that `c` lacks are left out).
+PairedComparison pair_by_seed(const ConfigurationStats& c, const ConfigurationStats& base) {
+  PairedComparison pc;
+  std::map<std::string, std::vector<double>> base_by_seed;
+  for (size_t i = 0; i < base.seeds.size(); ++i)
+    base_by_seed[base.seeds[i]].push_back(base.final_test.values[i]);
+  for (const auto& seed : c.seeds)
+    if (base_by_seed.count(seed) == 0) {
+      pc.note = "unpaired: seeds differ";
+      return pc;
+    }
+  std::set<std::string> seen;
+  std::vector<double> mine, theirs;
+  for (size_t i = 0; i < c.seeds.size(); ++i) {
+    const auto& matches = base_by_seed[c.seeds[i]];
+    if (!seen.insert(c.seeds[i]).second || matches.size() != 1) {
+      pc.note = "unpaired: a seed repeats";
+      return pc;
+    }
+    mine.push_back(c.final_test.values[i]);
+    theirs.push_back(matches.front());
+  }
+  if (mine.size() < 2) {
+    pc.note = "n/a: fewer than 2 pairs";
+    return pc;
+  }
+  pc.seeds = c.seeds;
+  pc.test = paired_t_test(mine, theirs);
+  return pc;
+}
+
 // Builds one dataset's table from its completed runs.
 DatasetTable build_table(
     const std::string& dataset,
@@ -300,6 +385,7 @@ DatasetTable build_table(
     bool all_val = true;
     for (const RunRecord* r : members) {
       c.runs.push_back(r->name);
+      c.seeds.push_back(r->value("seed"));
       final_test.push_back(r->final_test_accuracy);
       best_test.push_back(r->best_test_accuracy);
       if (r->final_val_accuracy)
@@ -381,7 +467,20 @@ DatasetTable build_table(
       c.best_test.vs_baseline = welch_t_test(c.best_test.values, base.best_test.values);
       if (c.final_val && base.final_val)
         c.final_val->vs_baseline = welch_t_test(c.final_val->values, base.final_val->values);
+      c.paired_final_test = pair_by_seed(c, base);
     }
+    // Holm's family: this table's comparisons with the baseline that have a paired p.
+    std::vector<PairedComparison*> family;
+    std::vector<double> p;
+    for (auto& c : table.configurations)
+      if (c.paired_final_test && c.paired_final_test->note.empty()) {
+        family.push_back(&*c.paired_final_test);
+        p.push_back(c.paired_final_test->test.p);
+      }
+    const std::vector<double> adjusted = holm_adjusted(p);
+    for (size_t i = 0; i < family.size(); ++i)
+      family[i]->holm_p = adjusted[i];
+    table.paired_m = static_cast<int64_t>(family.size());
   }
 
   for (const auto& key : kContextKeys) {
@@ -475,9 +574,10 @@ std::string render_markdown(const Report& report) {
     s << "; " << report.not_counted.size() << " run" << (report.not_counted.size() == 1 ? "" : "s")
       << " not counted (listed below)";
   s << ".\n\nAccuracies are in %, as mean ± sample standard deviation over the runs (seeds) of a configuration, "
-       "with their min and max. p is the two-sided p-value of Welch's t-test of the configuration's runs against "
-       "the baseline's (small p: the difference is unlikely to be seed noise; with 3 seeds only large, "
-       "consistent differences reach p < 0.05).\n";
+       "with their min and max. Welch p is the two-sided p-value of Welch's t-test of the configuration's runs "
+       "against the baseline's (small p: the difference is unlikely to be seed noise; with 3 seeds only large, "
+       "consistent differences reach p < 0.05); paired diff, paired p and Holm p compare the final test accuracy "
+       "with the baseline's seed by seed (the note under each table).\n";
   for (const auto& t : report.tables) {
     s << "\n## " << t.dataset << "\n\n";
     if (!t.baseline.empty())
@@ -490,18 +590,19 @@ std::string render_markdown(const Report& report) {
         s << (i ? ", " : " ") << t.common[i].first << " " << t.common[i].second;
       s << ".";
     }
-    s << "\n\n| configuration | lr | n | final test | min | max | p | best test | min | max | p |";
+    s << "\n\n| configuration | lr | n | final test | min | max | Welch p | paired diff | paired p | Holm p | best test "
+         "| min | max | Welch p |";
     if (t.has_validation)
       s << " final val | min | max |";
-    s << "\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|" << (t.has_validation ? "---:|---:|---:|" : "")
-      << "\n";
+    s << "\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+      << (t.has_validation ? "---:|---:|---:|" : "") << "\n";
     for (const auto& c : t.configurations) {
       const auto& ft = c.final_test.summary;
       const auto& bt = c.best_test.summary;
       s << "| " << md_cell(c.label) << " | " << c.lr << " | " << ft.n << " | " << mean_std(ft) << " | "
         << fmt("%.2f", ft.min) << " | " << fmt("%.2f", ft.max) << " | " << p_text(c, c.final_test) << " | "
-        << mean_std(bt) << " | " << fmt("%.2f", bt.min) << " | " << fmt("%.2f", bt.max) << " | "
-        << p_text(c, c.best_test) << " |";
+        << paired_text(c) << " | " << mean_std(bt) << " | " << fmt("%.2f", bt.min) << " | " << fmt("%.2f", bt.max)
+        << " | " << p_text(c, c.best_test) << " |";
       if (t.has_validation) {
         if (c.final_val) {
           const auto& v = c.final_val->summary;
@@ -513,6 +614,8 @@ std::string render_markdown(const Report& report) {
       }
       s << "\n";
     }
+    if (!t.baseline.empty())
+      s << "\n" << paired_note(t) << "\n";
     if (t.has_validation) {
       bool any = false;
       for (const auto& c : t.configurations)
@@ -561,7 +664,9 @@ std::string render_csv(const Report& report) {
        "final_test_mean,final_test_std,final_test_min,final_test_max,final_test_p,"
        "best_test_mean,best_test_std,best_test_min,best_test_max,best_test_p,"
        "final_val_mean,final_val_std,final_val_min,final_val_max,final_val_p,"
-       "baseline,best_val_of_optimizer\n";
+       "baseline,best_val_of_optimizer,"
+       "final_test_paired_n,final_test_paired_diff_mean,final_test_paired_diff_std,final_test_paired_p,"
+       "final_test_holm_p,final_test_holm_m,final_test_paired_note\n";
   auto cells = [](const MetricStats* m) {
     if (m == nullptr)
       return std::string(",,,,");
@@ -570,12 +675,22 @@ std::string render_csv(const Report& report) {
     return fmt("%.6g", x.mean) + "," + fmt("%.6g", x.std) + "," + fmt("%.6g", x.min) + "," + fmt("%.6g", x.max) + "," +
         p;
   };
+  auto paired_cells = [](const DatasetTable& t, const ConfigurationStats& c) {
+    if (!c.paired_final_test)
+      return std::string(",,,,,,");
+    const PairedComparison& pc = *c.paired_final_test;
+    if (!pc.note.empty())
+      return ",,,,,," + csv_cell(pc.note);
+    return std::to_string(pc.test.n) + "," + fmt("%.6g", pc.test.mean_difference) + "," +
+        fmt("%.6g", pc.test.std_difference) + "," + fmt("%.6g", pc.test.p) + "," + fmt("%.6g", pc.holm_p) + "," +
+        std::to_string(t.paired_m) + ",";
+  };
   for (const auto& t : report.tables)
     for (const auto& c : t.configurations)
       s << csv_cell(t.dataset) << "," << csv_cell(c.label) << "," << csv_cell(c.optimizer) << "," << c.lr << ","
         << c.final_test.summary.n << "," << cells(&c.final_test) << "," << cells(&c.best_test) << ","
         << cells(c.final_val ? &*c.final_val : nullptr) << "," << (c.is_baseline ? "true" : "false") << ","
-        << (c.best_val_of_optimizer ? "true" : "false") << "\n";
+        << (c.best_val_of_optimizer ? "true" : "false") << "," << paired_cells(t, c) << "\n";
   return s.str();
 }
 
@@ -590,6 +705,12 @@ std::string render_json(const Report& report) {
     tj["baseline"] = t.baseline.empty() ? ojson() : ojson(t.baseline);
     if (!t.baseline_note.empty())
       tj["baseline_note"] = t.baseline_note;
+    if (!t.baseline.empty())
+      tj["paired_test"] = {
+          {"metric", "final_test_accuracy"},
+          {"test", "paired t-test by seed, two-sided, Student t with n - 1 degrees of freedom"},
+          {"correction", "holm"},
+          {"m", t.paired_m}};
     tj["configurations"] = ojson::array();
     for (const auto& c : t.configurations) {
       ojson cj;
@@ -600,6 +721,8 @@ std::string render_json(const Report& report) {
       cj["is_baseline"] = c.is_baseline;
       cj["best_val_of_optimizer"] = c.best_val_of_optimizer;
       cj["final_test_accuracy"] = stats_json(c.final_test);
+      if (c.paired_final_test)
+        cj["final_test_accuracy"]["paired_test"] = paired_json(*c.paired_final_test, t.paired_m);
       cj["best_test_accuracy"] = stats_json(c.best_test);
       if (c.final_val)
         cj["final_val_accuracy"] = stats_json(*c.final_val);

@@ -1,5 +1,6 @@
-// Sample summaries, the Student t distribution and Welch's t-test, written out so that reports do
-// not depend on a statistics library (checked against scipy in tests/test_report.cpp).
+// Sample summaries, the Student t distribution, Welch's and the paired t-test and Holm's correction,
+// written out so that reports do not depend on a statistics library (checked against scipy and mpmath
+// in tests/test_report.cpp).
 #include <signopt/report/stats.h>
 
 #include <algorithm>
@@ -140,6 +141,61 @@ WelchResult welch_t_test(const std::vector<double>& a, const std::vector<double>
   r.p = student_t_two_sided_p(r.t, r.df);
   r.defined = true;
   return r;
+}
+
+PairedResult paired_t_test(const std::vector<double>& a, const std::vector<double>& b) {
+  if (a.size() != b.size())
+    throw std::invalid_argument(
+        "paired_t_test: the samples must pair up, got " + std::to_string(a.size()) + " and " +
+        std::to_string(b.size()) + " values");
+  std::vector<double> d(a.size());
+  for (size_t i = 0; i < d.size(); ++i)
+    d[i] = a[i] - b[i];
+  const SampleSummary s = summarize(d);
+  PairedResult r;
+  r.n = s.n;
+  r.mean_difference = s.mean;
+  r.std_difference = s.std;
+  r.t = r.df = kNaN;
+  r.p = 1;
+  if (r.n < 2)
+    return r;
+  r.df = static_cast<double>(r.n - 1);
+  // Tested on the values, not on std == 0: the mean of equal values can differ from them in the last bit.
+  if (std::all_of(d.begin(), d.end(), [&](double x) { return x == d.front(); })) {
+    r.mean_difference = d.front();
+    r.std_difference = 0;
+    if (d.front() != 0) {
+      r.t = d.front() > 0 ? std::numeric_limits<double>::infinity() : -std::numeric_limits<double>::infinity();
+      r.p = 0;
+    }
+    return r;
+  }
+  r.t = s.mean / (s.std / std::sqrt(static_cast<double>(s.n)));
+  r.p = student_t_two_sided_p(r.t, r.df);
+  return r;
+}
+
+std::vector<double> holm_adjusted(const std::vector<double>& p_values) {
+  std::vector<size_t> order;
+  for (size_t i = 0; i < p_values.size(); ++i) {
+    const double p = p_values[i];
+    if (std::isnan(p))
+      continue;
+    if (!(p >= 0 && p <= 1))
+      throw std::invalid_argument(
+          "holm_adjusted: p-value " + std::to_string(i) + " is " + std::to_string(p) + ", must lie in [0, 1]");
+    order.push_back(i);
+  }
+  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return p_values[a] < p_values[b]; });
+  const size_t m = order.size();
+  std::vector<double> adjusted(p_values.size(), kNaN);
+  double running = 0; // the max over j <= i keeps the adjusted values in the order of the raw ones
+  for (size_t j = 0; j < m; ++j) {
+    running = std::max(running, std::min(1.0, static_cast<double>(m - j) * p_values[order[j]]));
+    adjusted[order[j]] = running;
+  }
+  return adjusted;
 }
 
 } // namespace signopt::report

@@ -1,10 +1,12 @@
 // `signopt report`: tables with mean +- std, min, max and n per configuration and dataset, Welch
-// t-test p-values against a baseline, and gnuplot plots, made from run directories only.
+// t-test p-values and Holm-corrected paired (by seed) t-tests against a baseline, and gnuplot plots,
+// made from run directories only.
 #pragma once
 
 #include <signopt/report/runs.h>
 #include <signopt/report/stats.h>
 
+#include <limits>
 #include <map>
 #include <optional>
 #include <string>
@@ -17,6 +19,19 @@ struct MetricStats {
   SampleSummary summary;
   std::vector<double> values; ///< One per run, in the order of ConfigurationStats::runs.
   std::optional<WelchResult> vs_baseline; ///< Welch's test against the baseline's values (not for the baseline).
+};
+
+/// A configuration's final test accuracies paired by seed with the baseline's (docs/report.md).
+struct PairedComparison {
+  /// "" when the runs pair up; otherwise why not, as the table cell says it: "unpaired: seeds differ"
+  /// (a seed of the configuration has no baseline run), "unpaired: a seed repeats" (two runs of the
+  /// configuration, or the baseline runs of one of its seeds, share a seed) or "n/a: fewer than 2 pairs".
+  std::string note;
+  std::vector<std::string> seeds; ///< The pairs' seeds, in the order of ConfigurationStats::runs (when paired).
+  PairedResult test; ///< The paired t-test of configuration - baseline per seed (when paired).
+  /// test.p after Holm's correction over the table's paired comparisons (DatasetTable::paired_m); NaN when
+  /// unpaired.
+  double holm_p = std::numeric_limits<double>::quiet_NaN();
 };
 
 /// One learning rate of a calibration table: an estimator's lambda_ema, or the rate the runs switched to.
@@ -44,7 +59,11 @@ struct ConfigurationStats {
   std::string lr; ///< As written in config.json.
   std::map<std::string, std::string> config; ///< The semantic config (JSON text values).
   std::vector<std::string> runs; ///< Run directory names, completed runs only.
+  std::vector<std::string> seeds; ///< Per run (the order of runs): config.json's seed, "" when absent.
   MetricStats final_test, best_test;
+  /// The final test accuracy paired by seed with the baseline's (not for the baseline; absent when the
+  /// table has no baseline).
+  std::optional<PairedComparison> paired_final_test;
   std::optional<MetricStats> final_val; ///< When every run of the configuration has a validation set.
   bool is_baseline = false;
   /// The configuration with the best mean final validation accuracy among its optimizer's
@@ -61,6 +80,8 @@ struct DatasetTable {
   std::vector<ConfigurationStats> configurations; ///< Optimizers in `signopt train`'s order, then by label.
   std::string baseline; ///< Label of the baseline configuration, "" when there is none.
   std::string baseline_note; ///< Why there is no baseline, when there is none.
+  /// Holm's m: the configurations whose final test accuracy pairs with the baseline's (a paired p).
+  int64_t paired_m = 0;
   bool has_validation = false;
   /// Settings shared by every configuration of the table (key -> value without quotes), for context.
   std::vector<std::pair<std::string, std::string>> common;
@@ -84,15 +105,18 @@ struct Report {
 
 /// Groups the completed runs per dataset and configuration, computes the statistics and p-values
 /// against `baseline` (a configuration label or an optimizer name; "" = sgd where it names exactly
-/// one configuration), and reads the calibration of the runs whose metrics.csv has it (an unreadable
-/// metrics.csv only leaves that run out of the calibration table; the plots name the problem).
+/// one configuration): Welch's test per metric, and for the final test accuracy the paired test by
+/// seed with Holm's correction over each table's paired comparisons; and reads the calibration of the
+/// runs whose metrics.csv has it (an unreadable metrics.csv only leaves that run out of the calibration
+/// table; the plots name the problem).
 /// Throws std::invalid_argument when an explicitly given baseline is ambiguous in a table or
 /// matches no configuration in any table (listing the labels).
 Report build_report(const std::vector<RunRecord>& runs, const std::string& baseline, const std::string& runs_dir = "");
 
 /// The report as Markdown (tables, runs not counted, plots or why they are missing).
 std::string render_markdown(const Report& report);
-/// One CSV row per configuration (dataset, label, n, mean/std/min/max/p per metric, ...).
+/// One CSV row per configuration (dataset, label, n, mean/std/min/max/Welch p per metric, ..., then the
+/// paired comparison of the final test accuracy).
 std::string render_csv(const Report& report);
 /// Everything, including the per-run values and the full configurations, as JSON.
 std::string render_json(const Report& report);

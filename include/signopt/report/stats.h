@@ -1,5 +1,6 @@
 // Statistics for experiment reports: summaries over seeds, the Student t distribution (through the
-// regularized incomplete beta function) and Welch's unequal-variance t-test.
+// regularized incomplete beta function), Welch's unequal-variance t-test, the paired t-test and
+// Holm's correction for multiple comparisons.
 #pragma once
 
 #include <cstdint>
@@ -41,5 +42,31 @@ struct WelchResult {
 
 /// Welch's two-sample t-test; the same numbers as scipy.stats.ttest_ind(a, b, equal_var=False).
 WelchResult welch_t_test(const std::vector<double>& a, const std::vector<double>& b);
+
+/// The paired t-test of mean(a[i] - b[i]) == 0 (a[i] and b[i] measured on the same unit: here two
+/// configurations trained with the same seed).
+struct PairedResult {
+  int64_t n = 0; ///< The number of pairs.
+  double mean_difference = 0; ///< mean(a[i] - b[i]); NaN for n = 0.
+  double std_difference = 0; ///< Sample standard deviation of the differences (n - 1); NaN for n < 2.
+  /// mean_difference / (std_difference / sqrt(n)); NaN for n < 2 or when every difference is 0, +-inf when
+  /// every difference is the same non-zero number.
+  double t = 0;
+  double df = 0; ///< n - 1; NaN for n < 2.
+  /// Two-sided p-value (Student t with n - 1 degrees of freedom). Where t has no distribution the
+  /// convention is: p = 1 for n < 2 or all differences 0 (no evidence of a difference), p = 0 when all
+  /// differences are equal and non-zero (the same difference on every pair, with no noise to weigh).
+  double p = 1;
+};
+
+/// The paired t-test over (a[i], b[i]); the same t, df and p as scipy.stats.ttest_rel(a, b) wherever the
+/// differences vary. Throws std::invalid_argument when a and b differ in length or hold a non-finite value.
+PairedResult paired_t_test(const std::vector<double>& a, const std::vector<double>& b);
+
+/// Holm's step-down adjustment of `p_values` for multiple comparisons (controls the family-wise error
+/// rate): with the m non-NaN values in ascending order p_(1) <= ... <= p_(m), the adjusted
+/// p_(i) = max over j <= i of min(1, (m - j + 1) p_(j)). Returned in the input order; NaN entries are
+/// not counted in m and stay NaN. Throws std::invalid_argument for a value outside [0, 1].
+std::vector<double> holm_adjusted(const std::vector<double>& p_values);
 
 } // namespace signopt::report
