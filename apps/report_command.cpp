@@ -17,8 +17,10 @@ Reads every run directory under DIR (config.json, summary.json, metrics.csv; fol
 '.' are skipped) and writes, per dataset, a table of the configurations (runs equal in everything but
 the seed and non-semantic settings such as threads) with n, mean +- sample std, min and max of the
 final and best test accuracy (and final validation accuracy when there is a validation split), the
-p-value of Welch's t-test against the baseline, and plots (PNG and SVG via gnuplot): test accuracy
-and training loss per epoch, the hybrid's calibrated rate and phase, the dither alpha_t.
+p-value of Welch's t-test against the baseline and, where the seeds match, the paired-by-seed t-test of
+the final test accuracy with Holm's correction over the table's comparisons, and plots (PNG and SVG via
+gnuplot): test accuracy and training loss per epoch, the hybrid's calibrated rate and phase, every
+calibration estimator against the step with the switch marked, the dither alpha_t.
 Runs that did not complete are listed separately and not counted.
 
   --baseline NAME  configuration the p-values compare against: a label from the table (e.g.

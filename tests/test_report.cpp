@@ -1,5 +1,6 @@
-// `signopt report`: the statistics (against scipy's numbers), grouping of hand-written run
-// directories into configurations, incomplete runs left out, Markdown / CSV / JSON, and plots.
+// `signopt report`: the statistics (against scipy's numbers and hand-worked paired tests and Holm
+// corrections), grouping of hand-written run directories into configurations, incomplete runs left out,
+// pairing by seed, Markdown / CSV / JSON, and plots.
 #include <signopt/report/process.h>
 #include <signopt/report/report.h>
 #include <signopt/report/stats.h>
@@ -16,6 +17,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <optional>
 #include <set>
 #include <sstream>
@@ -292,6 +294,99 @@ TEST(ReportStats, SummaryAndWelchMatchScipy) {
   EXPECT_THROW(summarize({1.0, NAN}), std::invalid_argument);
 }
 
+// Hand-worked: differences {1, 2, 3} have mean 2 and sd 1, so t = 2 / (1 / sqrt(3)) = 2 sqrt(3) with df 2,
+// where the two-sided tail is 1 - t / sqrt(t^2 + 2) = 1 - 2 sqrt(3) / sqrt(14) = 0.0741799002274485; the other
+// references are closed forms too (df 3: 1 - (2/pi)(atan(u) + u / (1 + u^2)), u = t / sqrt(3); df 4:
+// 1 - sqrt(x)(3 - x) / 2, x = t^2 / (t^2 + 4)). Every p was cross-checked by numerical integration of the
+// Student t density with mpmath 1.3.0 (40 digits), independently of signopt's incomplete beta:
+//   2 * mpmath.quad(lambda x: gamma((df+1)/2) / (sqrt(df*pi) * gamma(df/2)) * (1 + x*x/df)**(-(df+1)/2),
+//                   [abs(t), inf])
+// and the accuracy-like case's mean, sd and t were computed there from the doubles' exact values.
+TEST(ReportStats, PairedTTestByHand) {
+  struct Case {
+    std::vector<double> a, b;
+    double mean, sd, t, df, p;
+  };
+  const Case cases[] = {
+      {{1, 2, 3}, {0, 0, 0}, 2, 1, 3.4641016151377546, 2, 0.074179900227448538},
+      {{0, 0, 0, 0}, {1, 3, 2, 6}, -3, 2.1602468994692867, -2.7774602993176544, 3, 0.069136869264428747},
+      {{91, 93, 92, 94, 90},
+       {90, 91, 89, 92, 88},
+       2,
+       0.70710678118654752,
+       6.3245553203367587,
+       4,
+       0.0031982021523353066},
+      {{91.2, 91.05, 91.61},
+       {90.12, 90.55, 89.87},
+       1.1066666666666644,
+       0.62042995844279646,
+       3.0894750771231214,
+       2,
+       0.090735090159293916},
+  };
+  for (const auto& c : cases) {
+    const auto r = paired_t_test(c.a, c.b);
+    EXPECT_EQ(r.n, static_cast<int64_t>(c.a.size()));
+    EXPECT_NEAR(r.mean_difference, c.mean, 1e-12 * std::fabs(c.mean));
+    EXPECT_NEAR(r.std_difference, c.sd, 1e-12 * c.sd);
+    EXPECT_NEAR(r.t, c.t, 1e-10 * std::fabs(c.t));
+    EXPECT_EQ(r.df, c.df);
+    EXPECT_NEAR(r.p, c.p, 1e-9 * c.p) << "t=" << c.t << " df=" << c.df;
+  }
+  // Where t has no distribution: no pair or one pair, and all differences zero, give p = 1; the same
+  // non-zero difference on every pair gives p = 0 (t = +-inf).
+  const auto none = paired_t_test({}, {});
+  EXPECT_EQ(none.n, 0);
+  EXPECT_EQ(none.p, 1);
+  EXPECT_TRUE(std::isnan(none.mean_difference));
+  const auto one = paired_t_test({91.5}, {90.0});
+  EXPECT_EQ(one.n, 1);
+  EXPECT_EQ(one.mean_difference, 1.5);
+  EXPECT_EQ(one.p, 1);
+  EXPECT_TRUE(std::isnan(one.t));
+  EXPECT_TRUE(std::isnan(one.df));
+  EXPECT_TRUE(std::isnan(one.std_difference));
+  const auto zero = paired_t_test({2, 3, 4}, {2, 3, 4});
+  EXPECT_EQ(zero.p, 1);
+  EXPECT_TRUE(std::isnan(zero.t));
+  EXPECT_EQ(zero.df, 2);
+  EXPECT_EQ(zero.mean_difference, 0);
+  EXPECT_EQ(zero.std_difference, 0);
+  const auto up = paired_t_test({2, 3, 4}, {1, 2, 3});
+  EXPECT_EQ(up.p, 0);
+  EXPECT_EQ(up.t, INFINITY);
+  EXPECT_EQ(up.mean_difference, 1);
+  EXPECT_EQ(up.std_difference, 0);
+  const auto down = paired_t_test({0.5, 1.5}, {1, 2});
+  EXPECT_EQ(down.p, 0);
+  EXPECT_EQ(down.t, -INFINITY);
+  EXPECT_THROW(paired_t_test({1, 2}, {1}), std::invalid_argument);
+  EXPECT_THROW(paired_t_test({1, NAN}, {1, 2}), std::invalid_argument);
+}
+
+// Holm by hand: {0.01, 0.04, 0.03, 0.005} sorted is 0.005, 0.01, 0.03, 0.04; times 4, 3, 2, 1 that is
+// 0.02, 0.03, 0.06, 0.04, and the running max makes the last 0.06.
+TEST(ReportStats, HolmAdjustment) {
+  auto expect_near = [](const std::vector<double>& got, const std::vector<double>& expected) {
+    ASSERT_EQ(got.size(), expected.size());
+    for (size_t i = 0; i < got.size(); ++i) {
+      if (std::isnan(expected[i]))
+        EXPECT_TRUE(std::isnan(got[i])) << i;
+      else
+        EXPECT_NEAR(got[i], expected[i], 1e-15) << i;
+    }
+  };
+  expect_near(holm_adjusted({0.01, 0.04, 0.03, 0.005}), {0.03, 0.06, 0.06, 0.02});
+  expect_near(holm_adjusted({0.02, NAN, 0.5}), {0.04, NAN, 0.5}); // m = 2: the NaN is not a comparison
+  expect_near(holm_adjusted({0.6, 0.7}), {1, 1}); // capped at 1
+  expect_near(holm_adjusted({0.01, 0.01, 0.2}), {0.03, 0.03, 0.2}); // ties get the same value
+  expect_near(holm_adjusted({0.3}), {0.3});
+  EXPECT_TRUE(holm_adjusted({}).empty());
+  EXPECT_THROW(holm_adjusted({0.1, 1.5}), std::invalid_argument);
+  EXPECT_THROW(holm_adjusted({-0.1}), std::invalid_argument);
+}
+
 TEST(Report, GroupsRunsAndLeavesOutIncompleteOnes) {
   const fs::path root = make_standard_runs("group");
   const auto runs = find_runs(root.string());
@@ -438,6 +533,188 @@ TEST(Report, MarkdownCsvAndJson) {
   options.out = "";
   options.runs_dir = (root / "missing").string();
   EXPECT_THROW(write_report(options), std::invalid_argument);
+}
+
+// Paired by seed: sgd (the baseline), hybrid and signum over seeds 0-4, the others not pairable. sgd's
+// accuracies spread over 4 points between seeds; hybrid is sgd + {1, 2, 3, 2, 2} (mean 2, sd sqrt(0.5),
+// t = 2 sqrt(10), df 4, p = 0.0031982) and signum sgd + {-0.5, 0.5, -1.5, 0, -1} (mean -0.5, sd sqrt(0.625),
+// t = -sqrt(2), df 4, p = 0.2302), see PairedTTestByHand. Holm over m = 2: hybrid 2 p = 0.0063964, signum
+// max(0.0063964, 0.2302) = 0.2302. Welch's test sees only the spread (hybrid: t = 2, df 8, p = 0.0805).
+TEST(Report, PairedBySeedWithHolm) {
+  const fs::path root = fresh_dir("paired");
+  const double sgd[] = {90.0, 91.0, 89.0, 92.0, 88.0};
+  const double hybrid_diff[] = {1, 2, 3, 2, 2}, signum_diff[] = {-0.5, 0.5, -1.5, 0, -1};
+  for (int seed = 0; seed < 5; ++seed) {
+    const std::string name = "-seed" + std::to_string(seed);
+    FakeRun s;
+    s.seed = seed;
+    s.final_test = s.best_test = sgd[seed];
+    make_run(root / ("sgd" + name), s);
+    FakeRun h;
+    h.optimizer = "hybrid";
+    h.lr = 1e-3;
+    h.hybrid = true;
+    h.seed = seed;
+    h.final_test = h.best_test = sgd[seed] + hybrid_diff[seed];
+    make_run(root / ("hybrid" + name), h);
+    FakeRun g;
+    g.optimizer = "signum";
+    g.lr = 1e-3;
+    g.seed = seed;
+    g.final_test = g.best_test = sgd[seed] + signum_diff[seed];
+    make_run(root / ("signum" + name), g);
+    FakeRun a; // seeds 0, 1, 2, 3 and 9: seed 9 has no sgd run
+    a.optimizer = "adam";
+    a.lr = 1e-3;
+    a.seed = seed < 4 ? seed : 9;
+    a.final_test = a.best_test = 91;
+    make_run(root / ("adam-seed" + std::to_string(a.seed)), a);
+  }
+  FakeRun lion; // one run: one pair
+  lion.optimizer = "lion";
+  lion.lr = 1e-4;
+  lion.final_test = 90;
+  make_run(root / "lion-seed0", lion);
+  for (const char* dir : {"a", "b"}) {
+    FakeRun e; // two runs with seed 1
+    e.optimizer = "ef-signsgd";
+    e.seed = 1;
+    e.final_test = 89;
+    make_run(root / dir / "ef-signsgd-seed1", e);
+  }
+  const Report report = build_report(find_runs(root.string()), "sgd", root.string());
+  ASSERT_EQ(report.tables.size(), 1u);
+  const auto& t = report.tables[0];
+  EXPECT_EQ(t.paired_m, 2); // hybrid and signum
+  const auto* base = find_config(t, "sgd");
+  const auto* hybrid = find_config(t, "hybrid");
+  const auto* signum = find_config(t, "signum");
+  const auto* adam = find_config(t, "adam");
+  const auto* one = find_config(t, "lion");
+  const auto* repeats = find_config(t, "ef-signsgd");
+  ASSERT_TRUE(base && hybrid && signum && adam && one && repeats);
+  EXPECT_FALSE(base->paired_final_test.has_value());
+  EXPECT_EQ(adam->seeds, (std::vector<std::string>{"0", "1", "2", "3", "9"}));
+  ASSERT_TRUE(hybrid->paired_final_test.has_value());
+  const auto& hp = *hybrid->paired_final_test;
+  EXPECT_EQ(hp.note, "");
+  EXPECT_EQ(hp.seeds, (std::vector<std::string>{"0", "1", "2", "3", "4"}));
+  EXPECT_EQ(hp.test.n, 5);
+  EXPECT_NEAR(hp.test.mean_difference, 2, 1e-12);
+  EXPECT_NEAR(hp.test.std_difference, 0.70710678118654752, 1e-12);
+  EXPECT_NEAR(hp.test.t, 6.3245553203367587, 1e-10);
+  EXPECT_EQ(hp.test.df, 4);
+  EXPECT_NEAR(hp.test.p, 0.0031982021523353066, 1e-9 * 0.0032);
+  EXPECT_NEAR(hp.holm_p, 0.0063964043046706132, 1e-9 * 0.0064);
+  EXPECT_NEAR(hybrid->final_test.vs_baseline->p, 0.080516237957262671, 1e-9 * 0.08); // Welch, as before
+  ASSERT_TRUE(signum->paired_final_test.has_value());
+  const auto& sp = *signum->paired_final_test;
+  EXPECT_EQ(sp.note, "");
+  EXPECT_NEAR(sp.test.mean_difference, -0.5, 1e-12);
+  EXPECT_NEAR(sp.test.std_difference, 0.79056941504209483, 1e-12);
+  EXPECT_NEAR(sp.test.p, 0.23019964108049898, 1e-9 * 0.23);
+  EXPECT_NEAR(sp.holm_p, 0.23019964108049898, 1e-9 * 0.23); // the running max: not 2 p (m would be 3 or more)
+  for (const auto* c : {adam, one, repeats}) {
+    ASSERT_TRUE(c->paired_final_test.has_value()) << c->label;
+    EXPECT_TRUE(std::isnan(c->paired_final_test->holm_p)) << c->label;
+  }
+  EXPECT_EQ(adam->paired_final_test->note, "unpaired: seeds differ");
+  EXPECT_EQ(one->paired_final_test->note, "n/a: fewer than 2 pairs");
+  EXPECT_EQ(repeats->paired_final_test->note, "unpaired: a seed repeats");
+
+  const std::string md = render_markdown(report);
+  EXPECT_NE(
+      md.find(
+          "| configuration | lr | n | final test | min | max | Welch p | paired diff | paired p | Holm p | best test "
+          "| min | max | Welch p |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n"),
+      std::string::npos)
+      << md;
+  EXPECT_NE(
+      md.find("| sgd | 0.1 | 5 | 90.00 ± 1.58 | 88.00 | 92.00 | baseline | baseline |  |  | 90.00 ± 1.58 | 88.00 | "
+              "92.00 | baseline |\n"),
+      std::string::npos)
+      << md;
+  EXPECT_NE(
+      md.find("| hybrid | 0.001 | 5 | 92.00 ± 1.58 | 90.00 | 94.00 | 0.081 | +2.00 ± 0.71 | 0.0032 | 0.0064 | 92.00 ± "
+              "1.58 | 90.00 | 94.00 | 0.081 |\n"),
+      std::string::npos)
+      << md;
+  EXPECT_NE(
+      md.find(
+          "| signum | 0.001 | 5 | 89.50 ± 2.26 | 87.00 | 92.00 | 0.7 | -0.50 ± 0.79 | 0.23 | 0.23 | 89.50 ± 2.26 |"),
+      std::string::npos)
+      << md;
+  EXPECT_NE(
+      md.find(
+          "| adam | 0.001 | 5 | 91.00 ± 0.00 | 91.00 | 91.00 | 0.23 | unpaired: seeds differ |  |  | 91.00 ± 0.00 |"),
+      std::string::npos)
+      << md;
+  EXPECT_NE(
+      md.find("| lion | 0.0001 | 1 | 90.00 | 90.00 | 90.00 | n/a | n/a: fewer than 2 pairs |  |  |"), std::string::npos)
+      << md;
+  EXPECT_NE(md.find(" | unpaired: a seed repeats |  |  | "), std::string::npos) << md;
+  EXPECT_NE(
+      md.find("Holm p that p after Holm's step-down correction for the m = 2 configurations compared with sgd by seed "
+              "in this table"),
+      std::string::npos)
+      << md;
+
+  std::istringstream lines(render_csv(report));
+  std::string header, line;
+  std::getline(lines, header);
+  EXPECT_NE(header.find(",final_test_p,"), std::string::npos); // the Welch column keeps its name and place
+  const std::string new_columns =
+      ",baseline,best_val_of_optimizer,final_test_paired_n,final_test_paired_diff_mean,final_test_paired_diff_std,"
+      "final_test_paired_p,final_test_holm_p,final_test_holm_m,final_test_paired_note";
+  ASSERT_GE(header.size(), new_columns.size());
+  EXPECT_EQ(header.substr(header.size() - new_columns.size()), new_columns) << header;
+  std::map<std::string, std::string> rows;
+  while (std::getline(lines, line))
+    rows[line.substr(0, line.find(',', line.find(',') + 1))] = line;
+  auto ends_with = [](const std::string& text, const std::string& end) {
+    return text.size() >= end.size() && text.compare(text.size() - end.size(), end.size(), end) == 0;
+  };
+  EXPECT_TRUE(ends_with(rows["fashion-mnist,sgd"], ",true,false,,,,,,,")) << rows["fashion-mnist,sgd"];
+  EXPECT_TRUE(ends_with(rows["fashion-mnist,hybrid"], ",false,false,5,2,0.707107,0.0031982,0.0063964,2,"))
+      << rows["fashion-mnist,hybrid"];
+  EXPECT_NE(rows["fashion-mnist,hybrid"].find(",0.0805162,"), std::string::npos) << rows["fashion-mnist,hybrid"];
+  EXPECT_TRUE(ends_with(rows["fashion-mnist,signum"], ",false,false,5,-0.5,0.790569,0.2302,0.2302,2,"))
+      << rows["fashion-mnist,signum"];
+  EXPECT_TRUE(ends_with(rows["fashion-mnist,adam"], ",false,false,,,,,,,unpaired: seeds differ"))
+      << rows["fashion-mnist,adam"];
+
+  const auto j = nlohmann::json::parse(render_json(report));
+  const auto& tj = j["datasets"][0];
+  EXPECT_EQ(tj["paired_test"]["m"], 2);
+  EXPECT_EQ(tj["paired_test"]["correction"], "holm");
+  EXPECT_EQ(tj["paired_test"]["metric"], "final_test_accuracy");
+  int checked = 0;
+  for (const auto& c : tj["configurations"]) {
+    const auto& ft = c["final_test_accuracy"];
+    if (c["label"] == "sgd") {
+      EXPECT_FALSE(ft.contains("paired_test"));
+      ++checked;
+    } else if (c["label"] == "hybrid") {
+      const auto& pj = ft["paired_test"];
+      EXPECT_EQ(pj["paired"], true);
+      EXPECT_EQ(pj["note"], "");
+      EXPECT_EQ(pj["seeds"], nlohmann::json::parse(R"(["0", "1", "2", "3", "4"])"));
+      EXPECT_EQ(pj["n"], 5);
+      EXPECT_NEAR(pj["mean_difference"].get<double>(), 2, 1e-12);
+      EXPECT_NEAR(pj["std_difference"].get<double>(), 0.70710678118654752, 1e-12);
+      EXPECT_NEAR(pj["t"].get<double>(), 6.3245553203367587, 1e-10);
+      EXPECT_EQ(pj["df"], 4.0);
+      EXPECT_NEAR(pj["p"].get<double>(), 0.0031982021523353066, 1e-12);
+      EXPECT_NEAR(pj["holm_p"].get<double>(), 0.0063964043046706132, 1e-12);
+      EXPECT_EQ(pj["holm_m"], 2);
+      EXPECT_NEAR(ft["p_value"].get<double>(), 0.080516237957262671, 1e-12); // still Welch's
+      ++checked;
+    } else if (c["label"] == "adam") {
+      EXPECT_EQ(ft["paired_test"], nlohmann::json::parse(R"({"paired": false, "note": "unpaired: seeds differ"})"));
+      ++checked;
+    }
+  }
+  EXPECT_EQ(checked, 3);
 }
 
 TEST(Report, PlotsAreMadeWithGnuplot) {
