@@ -46,13 +46,14 @@ int count_calib_lines(const std::string& name) {
 }
 
 TEST(HybridSignSGD, MatchesGoldenTrajectoryWithStepTrigger) {
-  expect_hybrid_golden("hybrid_step3", HybridSignSGDOptions(0.01).beta1(0.9).beta2(0.999).eps(1e-8).switch_at_step(3));
+  expect_hybrid_golden("hybrid_step3", HybridSignSGDOptions(0.01).calibration(CalibrationEstimator::LeastSquares).beta1(0.9).beta2(0.999).eps(1e-8).switch_at_step(3));
 }
 
 TEST(HybridSignSGD, MatchesGoldenTrajectoryPerTensorWithPostSwitchMomentum) {
   expect_hybrid_golden(
       "hybrid_pertensor_mom",
       HybridSignSGDOptions(0.01)
+          .calibration(CalibrationEstimator::LeastSquares)
           .switch_at_step(3)
           .calibration_scope(CalibrationScope::PerTensor)
           .post_switch_momentum(0.9)
@@ -60,19 +61,19 @@ TEST(HybridSignSGD, MatchesGoldenTrajectoryPerTensorWithPostSwitchMomentum) {
 }
 
 TEST(HybridSignSGD, MatchesGoldenTrajectoryWithHandover) {
-  expect_hybrid_golden("hybrid_handover", HybridSignSGDOptions(0.01).beta2(0.9).switch_at_step(2).handover_steps(3));
+  expect_hybrid_golden("hybrid_handover", HybridSignSGDOptions(0.01).calibration(CalibrationEstimator::LeastSquares).beta2(0.9).switch_at_step(2).handover_steps(3));
 }
 
 TEST(HybridSignSGD, MatchesGoldenTrajectoryWithAutoTrigger) {
-  expect_hybrid_golden("hybrid_auto", HybridSignSGDOptions(0.01).beta2(0.5).switch_auto(0.3));
+  expect_hybrid_golden("hybrid_auto", HybridSignSGDOptions(0.01).calibration(CalibrationEstimator::LeastSquares).beta2(0.5).switch_auto(0.3));
 }
 
 TEST(HybridSignSGD, MatchesGoldenTrajectoryWithDither) {
-  expect_hybrid_golden("hybrid_dither", HybridSignSGDOptions(0.01).switch_at_step(4).dither(DitherOptions().seed(2)));
+  expect_hybrid_golden("hybrid_dither", HybridSignSGDOptions(0.01).calibration(CalibrationEstimator::LeastSquares).switch_at_step(4).dither(DitherOptions().seed(2)));
 }
 
 TEST(HybridSignSGD, MatchesGoldenTrajectoryWithoutBiasCorrection) {
-  expect_hybrid_golden("hybrid_nobias", HybridSignSGDOptions(0.01).switch_at_step(3).bias_correction(false));
+  expect_hybrid_golden("hybrid_nobias", HybridSignSGDOptions(0.01).calibration(CalibrationEstimator::LeastSquares).switch_at_step(3).bias_correction(false));
 }
 
 // The estimators and SGD-phase conventions of issue 15 (tests/golden/README.md, cases 19-26).
@@ -126,7 +127,7 @@ TEST(HybridSignSGD, MatchesGoldenTrajectoryWithPerTensorSwatsAndScale) {
 TEST(HybridSignSGD, MatchesGoldenTrajectoryWithSwatsAbsoluteCriterion) {
   expect_hybrid_golden(
       "hybrid_auto_absolute",
-      HybridSignSGDOptions(0.01).beta2(0.5).switch_auto(7.8e-4).auto_criterion(SwitchCriterion::Swats));
+      HybridSignSGDOptions(0.01).calibration(CalibrationEstimator::LeastSquares).beta2(0.5).switch_auto(7.8e-4).auto_criterion(SwitchCriterion::Swats));
 }
 
 TEST(HybridSignSGD, MatchesGoldenTrajectoryWithNormEstimatorAndDither) {
@@ -138,7 +139,7 @@ TEST(HybridSignSGD, MatchesGoldenTrajectoryWithNormEstimatorAndDither) {
 TEST(HybridSignSGD, MatchesGoldenTrajectoryWithScaledLeastSquaresUndampenedContinuing) {
   expect_hybrid_golden(
       "hybrid_ls_undampened_continue",
-      HybridSignSGDOptions(0.01)
+      HybridSignSGDOptions(0.01).calibration(CalibrationEstimator::LeastSquares)
           .beta2(0.9)
           .switch_at_step(3)
           .calibration_scale(2.0)
@@ -418,7 +419,8 @@ TEST(HybridSignSGD, BeforeTheSwitchItIsSignumBitForBit) {
 // with b2 = 0.9 gives lbar = 0.00666667 and Lbar = 0.0666667.
 TEST(HybridSignSGD, ReproducesTheSpecsWorkedExample) {
   auto p = torch::zeros({3}, torch::kDouble).requires_grad_(true);
-  HybridSignSGD opt({p}, HybridSignSGDOptions(0.1).beta1(0).beta2(0.9).eps(0).switch_never());
+  HybridSignSGD opt(
+      {p}, HybridSignSGDOptions(0.1).calibration(CalibrationEstimator::LeastSquares).beta1(0).beta2(0.9).eps(0).switch_never());
   p.mutable_grad() = torch::tensor({1.0, -2.0, 0.5}, torch::kDouble);
   opt.step();
   EXPECT_NEAR(opt.last_lambda(), 0.0666667, 1e-7);

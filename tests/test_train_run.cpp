@@ -85,7 +85,7 @@ TEST(TrainRun, SyntheticRunLearnsAndWritesTheRunDirectory) {
       "kind,split,epoch,step,loss,accuracy,lr,phase,calibrated_lr,dither_alpha,bytes_sent,bytes_received,comm_s,"
       "lambda_swats,lambda_ema_swats,lambda_least_squares,lambda_ema_least_squares,lambda_norm,lambda_ema_norm,"
       "lambda_momentum_ls,lambda_ema_momentum_ls");
-  // Every estimator's lambda_t and Lbar_t on the step rows: positive numbers; the least-squares column is the
+  // Every estimator's lambda_t and Lbar_t on the step rows: positive numbers; the norm column is the
   // selected estimator's (the default), so its Lbar is the calibrated_lr of the sign phase.
   const auto cells = [](const std::string& row) {
     std::vector<std::string> out;
@@ -99,7 +99,7 @@ TEST(TrainRun, SyntheticRunLearnsAndWritesTheRunDirectory) {
   EXPECT_EQ(first_step[7], "sign");
   for (size_t k = 13; k < 21; ++k)
     EXPECT_GT(std::stod(first_step[k]), 0.0) << rows[0] << "\n" << rows[1];
-  EXPECT_EQ(first_step[16], first_step[8]) << "lambda_ema_least_squares is the calibrated rate";
+  EXPECT_EQ(first_step[18], first_step[8]) << "lambda_ema_norm is the calibrated rate";
   EXPECT_TRUE(summary.contains("calibration_estimates")) << summary.dump();
   // 60 steps / log_every 4 = 15 step rows, plus train and test rows for each of 3 epochs.
   EXPECT_EQ(rows.size(), 1u + 15 + 6);

@@ -114,6 +114,7 @@ void HybridSignSGDOptions::serialize(torch::serialize::InputArchive& a) {
   auto_criterion(static_cast<SwitchCriterion>(read_int(a, "auto_criterion", 0)));
   calibration_scope(static_cast<CalibrationScope>(read_int(a, "calibration", 0)));
   calibration(static_cast<CalibrationEstimator>(
+      // Archives from before the estimators had only least-squares.
       read_int(a, "calibration_estimator", static_cast<int64_t>(CalibrationEstimator::LeastSquares))));
   calibration_scale(read_double(a, "calibration_scale", 1.0));
   fixed_lr(read_double(a, "fixed_lr", 0.0));

@@ -403,7 +403,7 @@ const std::vector<Entry>& table() {
         "the SGD rate's estimator: swats gamma nnz(u)/<u,g>, least-squares gamma |<u,g>|/||g||^2, norm gamma "
         "sqrt(nnz(u))/||g||, momentum-ls gamma ||m||_1/||m||^2, fixed --fixed-lr (docs/optimizers.md#calibration)",
         hyb,
-        "least-squares"));
+        "norm"));
     t.push_back(string_entry(
         "calibration-scope",
         &TrainConfig::calibration_scope,

@@ -88,7 +88,7 @@ double lambda_of(CalibrationEstimator estimator, const CalibrationSums& sums, do
 
 /// What a Calibrator is configured with (the hybrid's options).
 struct CalibratorOptions {
-  CalibrationEstimator estimator = CalibrationEstimator::LeastSquares;
+  CalibrationEstimator estimator = CalibrationEstimator::Norm;
   double beta2 = 0.999; ///< the EMA's decay
   double eps = 1e-8; ///< least-squares: added to ||g||^2
   bool bias_correction = true; ///< Lbar = lbar / (1 - beta2^updates)

@@ -36,8 +36,8 @@ struct HybridSignSGDOptions : public torch::optim::OptimizerCloneableOptions<Hyb
   /// The auto trigger's test: relative |Lbar - lambda| < tol Lbar, or SWATS's absolute |Lbar - lambda| < tol.
   TORCH_ARG(SwitchCriterion, auto_criterion) = SwitchCriterion::Relative;
   TORCH_ARG(bool, bias_correction) = true;
-  /// The estimator of lambda_t (docs/optimizers.md#calibration).
-  TORCH_ARG(CalibrationEstimator, calibration) = CalibrationEstimator::LeastSquares;
+  /// The estimator of lambda_t (docs/optimizers.md#calibration; the default from docs/results.md's study).
+  TORCH_ARG(CalibrationEstimator, calibration) = CalibrationEstimator::Norm;
   /// One fit over all parameters, or one per tensor.
   TORCH_ARG(CalibrationScope, calibration_scope) = CalibrationScope::Global;
   /// The SGD rate is calibration_scale times the estimator's Lbar (or fixed_lr).

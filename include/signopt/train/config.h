@@ -80,7 +80,7 @@ struct TrainConfig {
   double auto_tol = 1e-3;
   bool bias_correction = true;
   std::string auto_criterion = "relative"; ///< relative | swats.
-  std::string calibration = "least-squares"; ///< swats | least-squares | norm | momentum-ls | fixed.
+  std::string calibration = "norm"; ///< swats | least-squares | norm | momentum-ls | fixed.
   std::string calibration_scope = "global"; ///< global | per-tensor.
   double calibration_scale = 1.0;
   double fixed_lr = 0.0; ///< calibration fixed: the SGD rate.
