@@ -52,6 +52,18 @@ void BM_Copy(benchmark::State& state) {
   state.SetBytesProcessed(state.iterations() * 8 * n); // read 4 + write 4 bytes per element
 }
 
+// The hybrid's extra read of the momentum per sign step (kernels::moment_sums: nnz, ||m||_1, ||m||^2 for
+// the calibration estimators), to set against HybridSignPhase - Signum.
+void BM_MomentSums(benchmark::State& state) {
+  const int64_t n = state.range(0);
+  auto m = torch::randn({n});
+  for (auto _ : state) {
+    benchmark::DoNotOptimize(signopt::kernels::moment_sums(m));
+  }
+  state.SetBytesProcessed(state.iterations() * 4 * n);
+  state.counters["floor_bytes_per_param"] = 4;
+}
+
 struct Case {
   const char* name;
   double floor_bytes; // minimum bytes moved per parameter per step
@@ -111,6 +123,7 @@ void register_all() {
     b->Unit(benchmark::kMillisecond)->UseRealTime();
   };
   add_sizes(benchmark::RegisterBenchmark("Copy", BM_Copy));
+  add_sizes(benchmark::RegisterBenchmark("MomentSums", BM_MomentSums));
   for (const auto& c : cases()) {
     add_sizes(benchmark::RegisterBenchmark(
         (std::string(c.name) + (c.has_fused ? "/fused" : "")).c_str(),

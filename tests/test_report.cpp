@@ -387,6 +387,26 @@ TEST(ReportStats, HolmAdjustment) {
   EXPECT_THROW(holm_adjusted({-0.1}), std::invalid_argument);
 }
 
+// The exchange's settings separate configurations only between processes: a single-process SGD run
+// (allreduce by default) and Signum run (majority-vote) are not confounded by them.
+TEST(Report, ExchangeSettingsMatterOnlyForDistributedRuns) {
+  const std::map<std::string, std::string> one = {
+      {"optimizer", "signum"}, {"nproc", "1"}, {"aggregation", "majority-vote"}, {"vote-ties", "zero"},
+      {"vote-zero-sign", "random"}, {"dist-timeout", "300"}, {"seed", "3"}};
+  EXPECT_EQ(semantic_config(one), (std::map<std::string, std::string>{{"optimizer", "signum"}, {"nproc", "1"}}));
+  auto legacy = one; // config.json without nproc: a single process
+  legacy.erase("nproc");
+  EXPECT_EQ(semantic_config(legacy), (std::map<std::string, std::string>{{"optimizer", "signum"}}));
+  auto four = one;
+  four["nproc"] = "4";
+  const auto kept = semantic_config(four);
+  EXPECT_EQ(kept.at("aggregation"), "majority-vote");
+  EXPECT_EQ(kept.at("vote-ties"), "zero");
+  EXPECT_EQ(kept.at("vote-zero-sign"), "random");
+  EXPECT_EQ(kept.count("dist-timeout"), 0u); // how long to wait for peers changes nothing trained
+  EXPECT_EQ(kept.count("seed"), 0u);
+}
+
 TEST(Report, GroupsRunsAndLeavesOutIncompleteOnes) {
   const fs::path root = make_standard_runs("group");
   const auto runs = find_runs(root.string());

@@ -220,7 +220,8 @@ TEST(SignPack, PlanesMatchReferenceAndResolveToPackSigns) {
   }
 }
 
-// Bits placed at any offset and read back: or_bits_at and read_bits_at against their one-bit references,
+// Bits placed at any offset, read back and counted: or_bits_at, read_bits_at and count_bits_at against their
+// one-bit references,
 // leaving every other bit of the destination alone.
 TEST(SignPack, BitsAtOffsetsMatchReference) {
   for (int64_t offset : {0, 1, 37, 63, 64, 65, 130, 1000}) {
@@ -245,9 +246,17 @@ TEST(SignPack, BitsAtOffsetsMatchReference) {
       reference::read_bits_at(dst.data(), offset, n, ref_back.data());
       EXPECT_EQ(back, ref_back) << where;
       EXPECT_EQ(back, src) << where << ": read_bits_at did not return what or_bits_at placed";
+      const int64_t placed = reference::count_bits_at(dst.data(), offset, n);
+      EXPECT_EQ(count_bits_at(dst.data(), offset, n), placed) << where;
+      int64_t in_src = 0;
+      for (uint64_t w : src) {
+        in_src += __builtin_popcountll(w);
+      }
+      EXPECT_EQ(placed, in_src) << where << ": count_bits_at did not count the bits or_bits_at placed";
     }
   }
   expect_invalid([] { read_bits_at(nullptr, -1, 0, nullptr); }, {"read_bits_at", "offset = -1"});
+  expect_invalid([] { (void)count_bits_at(nullptr, 0, -3); }, {"count_bits_at", "n = -3"});
   expect_invalid([] { or_bits_at(nullptr, -2, nullptr, 0); }, {"or_bits_at", "n = -2"});
 }
 

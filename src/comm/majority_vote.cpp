@@ -38,11 +38,7 @@ torch::Tensor reusable(torch::Tensor& cache, torch::IntArrayRef sizes, torch::Sc
 }
 
 int64_t popcount_words(const torch::Tensor& words) {
-  const auto* w = reinterpret_cast<const uint64_t*>(words.data_ptr<int64_t>());
-  int64_t count = 0;
-  for (int64_t k = 0; k < words.numel(); ++k)
-    count += __builtin_popcountll(w[k]);
-  return count;
+  return count_bits_at(reinterpret_cast<const uint64_t*>(words.data_ptr<int64_t>()), 0, 64 * words.numel());
 }
 
 } // namespace

@@ -681,6 +681,35 @@ void read_bits_at(const uint64_t* src, int64_t offset, int64_t n, uint64_t* dst)
   }
 }
 
+int64_t count_bits_at(const uint64_t* src, int64_t offset, int64_t n) {
+  if (n < 0 || offset < 0) {
+    fail(
+        "count_bits_at: n and offset must be >= 0, got n = " + std::to_string(n) + ", offset = " + std::to_string(offset));
+  }
+  if (offset % 64 == 0) { // aligned: whole words in place, then the tail
+    const uint64_t* w = src + offset / 64;
+    int64_t count = 0;
+    for (int64_t k = 0; k < n / 64; ++k) {
+      count += __builtin_popcountll(w[k]);
+    }
+    if (n % 64 != 0) {
+      count += __builtin_popcountll(w[n / 64] & ((uint64_t{1} << (n % 64)) - 1));
+    }
+    return count;
+  }
+  constexpr int64_t kBlock = 4096; // bits realigned per read_bits_at call
+  uint64_t buffer[kBlock / 64];
+  int64_t count = 0;
+  for (int64_t o = 0; o < n; o += kBlock) {
+    const int64_t len = std::min(kBlock, n - o);
+    read_bits_at(src, offset + o, len, buffer);
+    for (int64_t k = 0; k < packed_words(len); ++k) {
+      count += __builtin_popcountll(buffer[k]);
+    }
+  }
+  return count;
+}
+
 void resolve_zero_signs(uint64_t* sign, const uint64_t* zero, int64_t words, ZeroSign rule, const DrawKey& key) {
   if (words < 0) {
     fail("resolve_zero_signs: words must be >= 0, got " + std::to_string(words));
@@ -958,6 +987,14 @@ void read_bits_at(const uint64_t* src, int64_t offset, int64_t n, uint64_t* dst)
       dst[i / 64] |= uint64_t{1} << (i % 64);
     }
   }
+}
+
+int64_t count_bits_at(const uint64_t* src, int64_t offset, int64_t n) {
+  int64_t count = 0;
+  for (int64_t j = offset; j < offset + n; ++j) {
+    count += static_cast<int64_t>((src[j / 64] >> (j % 64)) & 1);
+  }
+  return count;
 }
 
 } // namespace reference

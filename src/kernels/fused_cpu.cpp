@@ -23,11 +23,6 @@
 #include <cmath>
 #include <vector>
 
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
-#define SIGNOPT_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
-#else
-#define SIGNOPT_CLONES
-#endif
 #define SIGNOPT_ALWAYS_INLINE inline __attribute__((always_inline))
 #define SIGNOPT_ALWAYS_INLINE_LAMBDA __attribute__((always_inline))
 

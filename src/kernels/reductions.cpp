@@ -7,55 +7,70 @@
 #include <ATen/Parallel.h>
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <vector>
 
 namespace signopt::kernels {
 namespace {
 
-// Deterministic sum of term(i) over [0, n): chunk_sum8 per chunk, chunk totals in chunk order.
-template <typename Term>
-double chunked_sum(int64_t n, Term term) {
+// Deterministic sums over [0, n) in kReductionChunk chunks: chunk(lo, len, out) writes the chunk's K
+// partial sums to out[0..K); the totals add the partials in chunk order.
+template <size_t K, typename Chunk>
+std::array<double, K> chunked_partials(int64_t n, Chunk chunk) {
   const int64_t chunks = (n + kReductionChunk - 1) / kReductionChunk;
-  std::vector<double> partial(static_cast<size_t>(chunks), 0.0);
+  std::vector<double> partial(K * static_cast<size_t>(chunks), 0.0);
   at::parallel_for(0, chunks, 1, [&](int64_t begin, int64_t end) {
     for (int64_t c = begin; c < end; ++c) {
       const int64_t lo = c * kReductionChunk;
-      const int64_t len = std::min(n, lo + kReductionChunk) - lo;
-      partial[static_cast<size_t>(c)] = detail::chunk_sum8(len, [&](int64_t i) { return term(lo + i); });
+      chunk(lo, std::min(n, lo + kReductionChunk) - lo, partial.data() + K * static_cast<size_t>(c));
     }
   });
-  double total = 0.0;
-  for (double v : partial) {
-    total += v;
+  std::array<double, K> total{};
+  for (int64_t c = 0; c < chunks; ++c) {
+    for (size_t k = 0; k < K; ++k) {
+      total[k] += partial[K * static_cast<size_t>(c) + k];
+    }
   }
   return total;
 }
 
-bool cpu_fast_path(const torch::Tensor& x) {
-  return x.device().is_cpu() && (x.scalar_type() == at::kFloat || x.scalar_type() == at::kDouble);
+// Deterministic sums of each term(i) over [0, n): chunk_sum8 per chunk and term (each chunk is summed once
+// per term while it is in cache).
+template <typename... Terms>
+std::array<double, sizeof...(Terms)> chunked_sums(int64_t n, Terms... terms) {
+  return chunked_partials<sizeof...(Terms)>(n, [&](int64_t lo, int64_t len, double* out) {
+    ((*out++ = detail::chunk_sum8(len, [&](int64_t i) { return terms(lo + i); })), ...);
+  });
 }
 
-// chunked_sum's order for three sums at once: each chunk is summed three times while it is in cache.
-template <typename Term0, typename Term1, typename Term2>
-void chunked_sum3(int64_t n, Term0 t0, Term1 t1, Term2 t2, double out[3]) {
-  const int64_t chunks = (n + kReductionChunk - 1) / kReductionChunk;
-  std::vector<double> partial(static_cast<size_t>(3 * chunks), 0.0);
-  at::parallel_for(0, chunks, 1, [&](int64_t begin, int64_t end) {
-    for (int64_t c = begin; c < end; ++c) {
-      const int64_t lo = c * kReductionChunk;
-      const int64_t len = std::min(n, lo + kReductionChunk) - lo;
-      partial[static_cast<size_t>(3 * c)] = detail::chunk_sum8(len, [&](int64_t i) { return t0(lo + i); });
-      partial[static_cast<size_t>(3 * c + 1)] = detail::chunk_sum8(len, [&](int64_t i) { return t1(lo + i); });
-      partial[static_cast<size_t>(3 * c + 2)] = detail::chunk_sum8(len, [&](int64_t i) { return t2(lo + i); });
-    }
+// moment_sums' three partials of one chunk: nnz, sum |x|, sum x^2 (vectorized clones; the order is
+// chunk_sum8's in each).
+template <typename T>
+inline __attribute__((always_inline)) void moment_chunk(const T* x, int64_t n, double* out) {
+  out[0] = detail::chunk_sum8(n, [x](int64_t i) { return x[i] != T(0) ? 1.0 : 0.0; });
+  out[1] = detail::chunk_sum8(n, [x](int64_t i) { return std::abs(static_cast<double>(x[i])); });
+  out[2] = detail::chunk_sum8(n, [x](int64_t i) {
+    const double v = static_cast<double>(x[i]);
+    return v * v;
   });
-  out[0] = out[1] = out[2] = 0.0;
-  for (int64_t c = 0; c < chunks; ++c) {
-    for (int k = 0; k < 3; ++k) {
-      out[k] += partial[static_cast<size_t>(3 * c + k)];
-    }
-  }
+}
+
+SIGNOPT_CLONES void moment_chunk_f32(const float* x, int64_t n, double* out) {
+  moment_chunk(x, n, out);
+}
+
+SIGNOPT_CLONES void moment_chunk_f64(const double* x, int64_t n, double* out) {
+  moment_chunk(x, n, out);
+}
+
+template <typename Term>
+double chunked_sum(int64_t n, Term term) {
+  return chunked_sums(n, term)[0];
+}
+
+bool cpu_fast_path(const torch::Tensor& x) {
+  return x.device().is_cpu() && (x.scalar_type() == at::kFloat || x.scalar_type() == at::kDouble);
 }
 
 } // namespace
@@ -81,11 +96,10 @@ double sum_sq(const torch::Tensor& x_in) {
   double out = 0;
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "signopt_sum_sq", [&] {
     const scalar_t* d = x.data_ptr<scalar_t>();
-    out = chunked_sum(x.numel()
-        ,        [d](int64_t i) {
-          const double v = static_cast<double>(d[i]);
-          return v * v;
-        });
+    out = chunked_sum(x.numel(), [d](int64_t i) {
+      const double v = static_cast<double>(d[i]);
+      return v * v;
+    });
   });
   return out;
 }
@@ -124,19 +138,14 @@ MomentSums moment_sums(const torch::Tensor& x_in) {
     return r;
   }
   const auto x = x_in.contiguous();
-  double out[3];
-  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "signopt_moment_sums", [&] {
-    const scalar_t* d = x.data_ptr<scalar_t>();
-    chunked_sum3(
-        x.numel(),
-        [d](int64_t i) { return d[i] != scalar_t(0) ? 1.0 : 0.0; },
-        [d](int64_t i) { return std::abs(static_cast<double>(d[i])); },
-        [d](int64_t i) {
-          const double v = static_cast<double>(d[i]);
-          return v * v;
-        },
-        out);
-  });
+  std::array<double, 3> out{};
+  if (x.scalar_type() == at::kFloat) {
+    const float* d = x.data_ptr<float>();
+    out = chunked_partials<3>(x.numel(), [d](int64_t lo, int64_t len, double* o) { moment_chunk_f32(d + lo, len, o); });
+  } else {
+    const double* d = x.data_ptr<double>();
+    out = chunked_partials<3>(x.numel(), [d](int64_t lo, int64_t len, double* o) { moment_chunk_f64(d + lo, len, o); });
+  }
   r.nonzero = out[0];
   r.abs = out[1];
   r.sq = out[2];

@@ -200,30 +200,16 @@ struct Item {
 // The momentum's part of the sums (||m||_1, ||m||^2) and nnz(u) given how u was formed: counted from u
 // when it exists, else from m (u = sign(m)), or every coordinate when the fused pass added dither noise of
 // scale s > 0 to m (then u = sign(m + s z) has no zeros except where m + s z rounds to exactly 0).
+// The set bits of the packed plane `words` (undefined: none) in [offset, offset + n).
+int64_t zero_bits(const torch::Tensor& words, int64_t offset, int64_t n) {
+  return words.defined() ? comm::count_bits_at(reinterpret_cast<const uint64_t*>(words.data_ptr<int64_t>()), offset, n) : 0;
+}
+
 void moment_part(Item& it, const torch::Tensor& m, double nnz) {
   const auto ms = kernels::moment_sums(m);
   it.sums[kNnz] = nnz >= 0 ? nnz : ms.nonzero;
   it.sums[kMAbs] = ms.abs;
   it.sums[kMSq] = ms.sq;
-}
-
-// The number of set bits of `words` in [offset, offset + n).
-int64_t count_bits(const torch::Tensor& words, int64_t offset, int64_t n) {
-  if (!words.defined()) {
-    return 0;
-  }
-  constexpr int64_t kBlock = 4096;
-  uint64_t buffer[kBlock / 64];
-  const auto* w = reinterpret_cast<const uint64_t*>(words.data_ptr<int64_t>());
-  int64_t count = 0;
-  for (int64_t o = 0; o < n; o += kBlock) {
-    const int64_t len = std::min(kBlock, n - o);
-    comm::read_bits_at(w, offset + o, len, buffer);
-    for (int64_t k = 0; k < (len + 63) / 64; ++k) {
-      count += __builtin_popcountll(buffer[k]);
-    }
-  }
-  return count;
 }
 
 } // namespace
@@ -379,7 +365,7 @@ torch::Tensor HybridSignSGD::step(LossClosure closure) {
           it.g, dot_gg);
       it.sums[kDot] = dot_gg[0];
       it.sums[kGg] = dot_gg[1];
-      moment_part(it, it.st->exp_avg(), static_cast<double>(it.p.numel() - count_bits(voted.zero, offsets[i], it.p.numel())));
+      moment_part(it, it.st->exp_avg(), static_cast<double>(it.p.numel() - zero_bits(voted.zero, offsets[i], it.p.numel())));
       sums.insert(sums.end(), it.sums, it.sums + kRawSums);
     }
   } else if (aggregator_ != nullptr && need_sign && !items.empty()) {

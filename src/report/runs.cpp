@@ -244,9 +244,11 @@ const std::vector<std::string>& non_semantic_keys() {
       "probe-every",
       "probe-beta",
       "checkpoint-every",
+      "keep-checkpoints",
       "eval-batch-size",
       "data-dir",
       "device",
+      "dist-timeout",
       "preset",
       "signopt_version"};
   return keys;
@@ -255,6 +257,11 @@ const std::vector<std::string>& non_semantic_keys() {
 std::map<std::string, std::string> semantic_config(const std::map<std::string, std::string>& config) {
   std::map<std::string, std::string> out;
   const auto& skip = non_semantic_keys();
+  // The exchange's settings only act between processes: one process trains the same whatever they say
+  // (their defaults differ by optimizer, e.g. allreduce for SGD, majority-vote for Signum).
+  static const std::vector<std::string> kDistributedKeys = {"aggregation", "vote-ties", "vote-zero-sign"};
+  const auto nproc = config.find("nproc");
+  const bool single_process = nproc == config.end() || nproc->second == "1";
   for (const auto& [key, value] : config) {
     if (std::find(skip.begin(), skip.end(), key) != skip.end())
       continue;
@@ -263,6 +270,8 @@ std::map<std::string, std::string> semantic_config(const std::map<std::string, s
       if (seed != config.end() && seed->second == value)
         continue;
     }
+    if (single_process && std::find(kDistributedKeys.begin(), kDistributedKeys.end(), key) != kDistributedKeys.end())
+      continue;
     out[key] = value;
   }
   return out;

@@ -129,6 +129,11 @@ void or_bits_at(const uint64_t* src, int64_t n, uint64_t* dst, int64_t offset);
 /// `dst` (packed_words(n) words); bits of dst past n are 0.
 void read_bits_at(const uint64_t* src, int64_t offset, int64_t n, uint64_t* dst);
 
+/// The number of set bits among bits [offset, offset + n) of `src` (at least packed_words(offset + n)
+/// words), e.g. the zeros of one parameter in a bucket's zero plane. Throws std::invalid_argument for a
+/// negative n or offset.
+int64_t count_bits_at(const uint64_t* src, int64_t offset, int64_t n);
+
 /// Encodes the zeros of a packed vector as pack_signs does: where `zero` has a 1, the sign bit becomes 1
 /// (ZeroSign::Positive) or the coordinate's coin under `key` (ZeroSign::Random; coordinate i of the vector
 /// gets the coin pack_signs would give index i). Other bits are left alone.
@@ -148,6 +153,7 @@ int64_t pack_sign_planes(const float* x, int64_t n, uint64_t* sign, uint64_t* ze
 int64_t pack_sign_planes(const double* x, int64_t n, uint64_t* sign, uint64_t* zero);
 void or_bits_at(const uint64_t* src, int64_t n, uint64_t* dst, int64_t offset);
 void read_bits_at(const uint64_t* src, int64_t offset, int64_t n, uint64_t* dst);
+int64_t count_bits_at(const uint64_t* src, int64_t offset, int64_t n);
 } // namespace reference
 
 namespace detail {

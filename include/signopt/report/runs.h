@@ -87,12 +87,14 @@ struct CalibrationPoint {
 CalibrationPoint calibration_point(const std::vector<MetricRow>& rows);
 
 /// config.json keys that do not change what is trained and so do not separate configurations:
-/// seed (runs of one configuration differ in it), out, threads, progress, log-every,
-/// checkpoint-every, eval-batch-size, data-dir, device, preset (its values are recorded in the other
-/// keys) and signopt_version; dither-seed when it equals seed (its default).
+/// seed (runs of one configuration differ in it), out, threads, progress, log-every, probe-every,
+/// probe-beta, checkpoint-every, keep-checkpoints, eval-batch-size, data-dir, device, dist-timeout,
+/// preset (its values are recorded in the other keys) and signopt_version. semantic_config also drops
+/// dither-seed when it equals seed (its default) and, for single-process runs (nproc 1 or absent), the
+/// exchange's aggregation, vote-ties and vote-zero-sign.
 const std::vector<std::string>& non_semantic_keys();
 
-/// `config` without the non-semantic keys: what groups runs into one configuration.
+/// `config` without the non-semantic keys (see non_semantic_keys): what groups runs into one configuration.
 std::map<std::string, std::string> semantic_config(const std::map<std::string, std::string>& config);
 
 } // namespace signopt::report
