@@ -197,14 +197,14 @@ struct Item {
   bool updated = false; // the fused kernel already applied this step's update
 };
 
-// The momentum's part of the sums (||m||_1, ||m||^2) and nnz(u) given how u was formed: counted from u
-// when it exists, else from m (u = sign(m)), or every coordinate when the fused pass added dither noise of
-// scale s > 0 to m (then u = sign(m + s z) has no zeros except where m + s z rounds to exactly 0).
 // The set bits of the packed plane `words` (undefined: none) in [offset, offset + n).
 int64_t zero_bits(const torch::Tensor& words, int64_t offset, int64_t n) {
   return words.defined() ? comm::count_bits_at(reinterpret_cast<const uint64_t*>(words.data_ptr<int64_t>()), offset, n) : 0;
 }
 
+// The momentum's part of the sums (||m||_1, ||m||^2) and nnz(u) given how u was formed: counted from u
+// when it exists, else from m (u = sign(m)), or every coordinate when the fused pass added dither noise of
+// scale s > 0 to m (then u = sign(m + s z) has no zeros except where m + s z rounds to exactly 0).
 void moment_part(Item& it, const torch::Tensor& m, double nnz) {
   const auto ms = kernels::moment_sums(m);
   it.sums[kNnz] = nnz >= 0 ? nnz : ms.nonzero;
