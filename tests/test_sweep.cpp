@@ -431,6 +431,25 @@ TEST(Sweep, ResumesAnInterruptedRunExactly) {
   EXPECT_EQ(state["train_args"], nlohmann::json::array({"--resume", (out / "seed4").string()}));
 }
 
+TEST(Sweep, ThePlanNamesTheThreadsItsRunsStartWith) {
+  // A sweep with 4 cores for 1 job gives a new run 4 threads, unless the file sets `threads`: the first line
+  // names what the runs get, not the default they do not use.
+  const fs::path dir = fresh_dir("threads");
+  const auto first_line = [&](const std::string& name, const std::string& toml) {
+    const fs::path file = write_file(dir / (name + ".toml"), kTiny + "epochs = 1\nseed = [0]\n" + toml);
+    const auto [status, text] = sweep(file, dir / name, 1, 4, /*dry_run=*/true);
+    EXPECT_EQ(status, 0) << text;
+    return text.substr(0, text.find('\n'));
+  };
+  EXPECT_NE(first_line("file", "optimizer = \"signum\"\nthreads = 1\n").find("1 at a time with 1 thread each"),
+            std::string::npos);
+  EXPECT_NE(first_line("default", "optimizer = \"signum\"\n").find("1 at a time with 4 threads each"),
+            std::string::npos);
+  EXPECT_NE(first_line("mixed", "optimizer = [\"sgd\", \"signum\"]\n[by_optimizer.sgd]\nthreads = 1\n")
+                .find("1 at a time with 1-4 threads each"),
+            std::string::npos);
+}
+
 TEST(Sweep, FailedRunsAreReportedAndTheOthersFinish) {
   const fs::path dir = fresh_dir("failing");
   // sgd with lr 1e6 diverges (NaN loss); adam points at missing data and fails before it starts.

@@ -211,6 +211,7 @@ class Runner {
     return stage.empty() ? out_dir_ : out_dir_ / stage;
   }
   std::vector<Job> plan(std::vector<SweepRun> runs);
+  std::string threads_text() const;
   void print_plan(const std::vector<Job>& jobs) const;
   bool execute(size_t first, size_t last); // false when interrupted
   void launch(Job& job);
@@ -691,14 +692,30 @@ std::map<std::string, std::optional<double>> Runner::selection_metrics(size_t fi
   return metrics;
 }
 
+// The threads the planned runs start with: a run's own `threads` option (the sweep file's), else cores / jobs.
+// Resumed runs keep the count of their config.json and skipped ones start nothing, so neither is counted.
+std::string Runner::threads_text() const {
+  std::set<int64_t> counts;
+  for (const auto& job : jobs_) {
+    if (job.action == "resume" || job.action == "skip")
+      continue;
+    const std::string own = job.run.option("threads");
+    counts.insert(own.empty() ? threads_ : std::stoll(own));
+  }
+  if (counts.empty())
+    counts.insert(threads_);
+  const int64_t low = *counts.begin(), high = *counts.rbegin();
+  const std::string range = low == high ? std::to_string(low) : std::to_string(low) + "-" + std::to_string(high);
+  return range + (high == 1 ? " thread" : " threads");
+}
+
 int Runner::run() {
   auto first = expand_sweep(spec_);
   validate_runs(spec_, first);
   jobs_ = plan(std::move(first));
   const size_t first_count = jobs_.size();
   out_ << "[sweep] " << spec_.file << ": " << first_count << (spec_.select ? " selection" : "") << " runs, "
-       << options_.jobs << " at a time with " << threads_ << " thread" << (threads_ == 1 ? "" : "s") << " each, in "
-       << out_dir_.string() << std::endl;
+       << options_.jobs << " at a time with " << threads_text() << " each, in " << out_dir_.string() << std::endl;
   if (options_.dry_run) {
     print_plan(jobs_);
     if (spec_.select) {
