@@ -17,7 +17,7 @@
 
 set(SIGNOPT_WITH_CUDA AUTO CACHE STRING "Build the CUDA kernels: AUTO (when nvcc is found), ON or OFF")
 set_property(CACHE SIGNOPT_WITH_CUDA PROPERTY STRINGS AUTO ON OFF)
-set(SIGNOPT_CUDA_ARCHITECTURES 90 CACHE STRING "CUDA architectures of signopt's kernels (e.g. 90, \"80;90\", native)")
+# SIGNOPT_CUDA_ARCHITECTURES is defined in CMakeLists.txt, before find_package(Torch), which needs it too.
 
 set(SIGNOPT_CUDA_ENABLED OFF)
 string(TOUPPER "${SIGNOPT_WITH_CUDA}" _signopt_cuda_mode)
