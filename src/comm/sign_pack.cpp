@@ -4,6 +4,8 @@
 // (and the zero-sign key), so the results are the same for any thread count, chunking and ISA.
 #include <signopt/comm/sign_pack.h>
 
+#include "../kernels/clones.h"
+
 #include <ATen/Parallel.h>
 
 #include <algorithm>
@@ -18,11 +20,6 @@
 #include <immintrin.h>
 #endif
 
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
-#define SIGNOPT_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
-#else
-#define SIGNOPT_CLONES
-#endif
 #define SIGNOPT_ALWAYS_INLINE inline __attribute__((always_inline))
 
 namespace signopt::comm {

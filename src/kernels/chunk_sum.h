@@ -4,15 +4,9 @@
 // added in chunk order. Fixed order: bit-identical for any thread count, vectorizable.
 #pragma once
 
-#include <cstdint>
+#include "clones.h"
 
-// Per-chunk work compiled for AVX-512, AVX2 and the x86-64 baseline, chosen at load time (GCC's
-// target_clones); the summation order is the same in every clone, so the results are bit-identical.
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
-#define SIGNOPT_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
-#else
-#define SIGNOPT_CLONES
-#endif
+#include <cstdint>
 
 namespace signopt::kernels::detail {
 
