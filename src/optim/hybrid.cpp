@@ -416,14 +416,16 @@ torch::Tensor HybridSignSGD::step(LossClosure closure) {
     }
     bank_.set_options(options);
     bank_.update(total);
-    global_.set_options(options);
-    global_.update(total);
     if (head.calibration_scope() == CalibrationScope::Global) {
-      converged = global_.converged(head.auto_tol(), head.auto_criterion());
+      converged = selected_calibrator_().converged(head.auto_tol(), head.auto_criterion());
     }
   }
 
   // The update.
+  const double global_rate = !sign_phase && head.track_after_switch() &&
+          head.calibration_scope() == CalibrationScope::Global
+      ? selected_calibrator_().rate()
+      : 0.0;
   for (auto& it : items) {
     const double gamma = it.o->lr();
     if (sign_phase) {
@@ -439,7 +441,7 @@ torch::Tensor HybridSignSGD::step(LossClosure closure) {
     double eta;
     if (head.track_after_switch()) {
       const double tracked = head.calibration_scope() == CalibrationScope::Global
-          ? global_.rate()
+          ? global_rate
           : Calibrator(head.calibrator_options(), it.st->calibration()).rate();
       eta = std::isfinite(tracked) && tracked > 0 ? tracked : head.fallback_lr();
     } else {
@@ -501,9 +503,8 @@ void HybridSignSGD::do_switch_() {
   phase_ = HybridPhase::Sgd;
   switch_step_ = step_;
   const CalibratorOptions options = head.calibrator_options();
-  global_.set_options(options);
   if (head.calibration_scope() == CalibrationScope::Global) {
-    lr_sgd_ = checked(global_.rate(), "(global)");
+    lr_sgd_ = checked(selected_calibrator_().rate(), "(global)");
   }
   int64_t index = 0;
   for (auto& group : param_groups()) {
@@ -533,7 +534,7 @@ double HybridSignSGD::calibrated_lr() const {
   const auto& head = head_();
   const bool live = phase_ == HybridPhase::Sign || head.track_after_switch();
   if (head.calibration_scope() == CalibrationScope::Global) {
-    return live ? Calibrator(head.calibrator_options(), global_.state()).rate() : lr_sgd_;
+    return live ? selected_calibrator_().rate() : lr_sgd_;
   }
   double sum = 0.0;
   int64_t n = 0;
@@ -550,7 +551,7 @@ double HybridSignSGD::last_lambda() const {
     return 0.0;
   }
   if (head_().calibration_scope() == CalibrationScope::Global) {
-    return global_.lambda();
+    return selected_calibrator_().lambda();
   }
   double sum = 0.0;
   int64_t n = 0;
@@ -567,7 +568,6 @@ void HybridSignSGD::save(torch::serialize::OutputArchive& archive) const {
   write_int(archive, "signopt/hybrid/step", step_);
   write_int(archive, "signopt/hybrid/phase", static_cast<int64_t>(phase_));
   write_int(archive, "signopt/hybrid/switch_step", switch_step_);
-  global_.save(archive, "signopt/hybrid/global");
   bank_.save(archive, "signopt/hybrid/bank");
   write_double(archive, "signopt/hybrid/lr_sgd", lr_sgd_);
 }
@@ -578,13 +578,21 @@ void HybridSignSGD::load(torch::serialize::InputArchive& archive) {
   step_ = read_int(archive, "signopt/hybrid/step", 0);
   phase_ = static_cast<HybridPhase>(read_int(archive, "signopt/hybrid/phase", 0));
   switch_step_ = read_int(archive, "signopt/hybrid/switch_step", -1);
-  global_.load(archive, "signopt/hybrid/global");
+  // Checkpoints written before the global calibration was read from the bank also hold a copy of it under
+  // signopt/hybrid/global: the same state as the bank's entry of the selected estimator, so it is not read.
   bank_.load(archive, "signopt/hybrid/bank");
   lr_sgd_ = read_double(archive, "signopt/hybrid/lr_sgd", 0.0);
   if (!param_groups().empty()) {
-    global_.set_options(head_().calibrator_options());
     bank_.set_options(head_().calibrator_options());
   }
+}
+
+Calibrator HybridSignSGD::selected_calibrator_() const {
+  const CalibratorOptions options = head_().calibrator_options();
+  if (options.estimator == CalibrationEstimator::Fixed) {
+    return Calibrator(options);
+  }
+  return Calibrator(options, bank_.at(options.estimator).state());
 }
 
 } // namespace signopt

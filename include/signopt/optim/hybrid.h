@@ -154,12 +154,14 @@ class HybridSignSGD : public detail::SignoptOptimizer {
  private:
   void do_switch_();
   const HybridSignSGDOptions& head_() const;
+  /// The global calibration of the selected estimator: the bank's EMA of that estimator (same sums, beta2,
+  /// eps and bias correction) with the head's options (its scale, or the fixed rate, which keeps no EMA).
+  Calibrator selected_calibrator_() const;
 
   int64_t step_ = 0;
   HybridPhase phase_ = HybridPhase::Sign;
   int64_t switch_step_ = -1;
-  Calibrator global_; // global scope
-  CalibrationBank bank_;
+  CalibrationBank bank_; // every estimator on the global sums; the selected one is the global calibration
   double lr_sgd_ = 0.0; // global scope, frozen at the switch
 };
 
