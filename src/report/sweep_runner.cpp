@@ -25,6 +25,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <iterator>
 #include <set>
 #include <sstream>
 #include <thread>
@@ -692,15 +693,18 @@ std::map<std::string, std::optional<double>> Runner::selection_metrics(size_t fi
   return metrics;
 }
 
-// The threads the planned runs start with: a run's own `threads` option (the sweep file's), else cores / jobs.
-// Resumed runs keep the count of their config.json and skipped ones start nothing, so neither is counted.
+// The threads the planned runs start with, read from the arguments SweepRun::train_args gives them (the sweep
+// file's `threads`, else cores / jobs). Resumed runs keep the count of their config.json and skipped ones start
+// nothing, so neither is counted.
 std::string Runner::threads_text() const {
   std::set<int64_t> counts;
   for (const auto& job : jobs_) {
     if (job.action == "resume" || job.action == "skip")
       continue;
-    const std::string own = job.run.option("threads");
-    counts.insert(own.empty() ? threads_ : std::stoll(own));
+    const auto args = job.run.train_args("", threads_);
+    const auto flag = std::find(args.begin(), args.end(), "--threads");
+    if (flag != args.end() && std::next(flag) != args.end())
+      counts.insert(std::stoll(*std::next(flag)));
   }
   if (counts.empty())
     counts.insert(threads_);
