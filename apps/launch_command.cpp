@@ -19,6 +19,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -62,91 +63,88 @@ int exit_code(int status) {
   return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
 
-} // namespace
+// Kills the first `started` workers and reaps them.
+void stop_started_workers(const std::vector<pid_t>& pids, int64_t started) {
+  for (int64_t k = 0; k < started; ++k)
+    ::kill(pids[static_cast<size_t>(k)], SIGKILL);
+  for (int64_t k = 0; k < started; ++k)
+    ::waitpid(pids[static_cast<size_t>(k)], nullptr, 0);
+}
 
-// The most local workers per core: each worker is a whole trainer process (LibTorch, its data, a few hundred
-// MB), so more of them only exhaust memory (--nproc 1000000 once forked until the machine ran out).
-constexpr int64_t kLocalWorkersPerCore = 4;
+// In the forked child: becomes worker r of nproc (torchrun's environment) by exec'ing `exe train ...`.
+[[noreturn]] void exec_worker(
+    const std::vector<std::string>& train_args,
+    const std::string& exe,
+    const std::string& port,
+    int64_t r,
+    int64_t nproc) {
+  ::setpgid(0, 0);
+  ::prctl(PR_SET_PDEATHSIG, SIGKILL); // no worker outlives a launcher that was killed
+  std::signal(SIGINT, SIG_DFL);
+  std::signal(SIGTERM, SIG_DFL);
+  ::setenv("RANK", std::to_string(r).c_str(), 1);
+  ::setenv("LOCAL_RANK", std::to_string(r).c_str(), 1);
+  ::setenv("WORLD_SIZE", std::to_string(nproc).c_str(), 1);
+  ::setenv("LOCAL_WORLD_SIZE", std::to_string(nproc).c_str(), 1);
+  ::setenv("MASTER_ADDR", "127.0.0.1", 1);
+  ::setenv("MASTER_PORT", port.c_str(), 1);
+  ::unsetenv("TORCHELASTIC_USE_AGENT_STORE");
+  ::unsetenv("TORCHELASTIC_RESTART_COUNT");
+  std::vector<std::string> argv_strings = {exe, "train"};
+  argv_strings.insert(argv_strings.end(), train_args.begin(), train_args.end());
+  std::vector<char*> argv;
+  for (auto& a : argv_strings)
+    argv.push_back(a.data());
+  argv.push_back(nullptr);
+  ::execv(exe.c_str(), argv.data());
+  std::fprintf(stderr, "signopt: cannot start worker %lld (%s): %s\n", static_cast<long long>(r), exe.c_str(), strerror(errno));
+  std::_Exit(127);
+}
 
-int launch_workers(const std::vector<std::string>& train_args, int64_t nproc, double dist_timeout) {
-  const int64_t cores = std::max(1u, std::thread::hardware_concurrency());
-  if (nproc > kLocalWorkersPerCore * cores) {
-    std::fprintf(
-        stderr,
-        "error: --nproc %lld: at most %lld local workers per core may be started on this machine (%lld cores, so "
-        "%lld); each worker is a whole trainer process. Use fewer workers, or start them on several machines with "
-        "torchrun --no-python\n",
-        static_cast<long long>(nproc),
-        static_cast<long long>(kLocalWorkersPerCore),
-        static_cast<long long>(cores),
-        static_cast<long long>(kLocalWorkersPerCore * cores));
-    return 2;
-  }
-  const std::string exe = std::filesystem::read_symlink("/proc/self/exe").string();
-  const char* port_env = std::getenv("MASTER_PORT");
-  const std::string port = port_env != nullptr && *port_env != '\0' ? port_env : std::to_string(free_loopback_port());
-  std::printf(
-      "signopt: launching %lld workers on this machine (rendezvous 127.0.0.1:%s, --dist-timeout %gs)\n",
-      static_cast<long long>(nproc),
-      port.c_str(),
-      dist_timeout);
-  std::fflush(stdout);
-
-  // The workers run in their own process group: a Ctrl-C at the terminal reaches only this launcher, which
-  // forwards exactly one SIGINT per signal (two would make a worker quit without its checkpoint).
-  std::signal(SIGINT, on_launcher_signal);
-  std::signal(SIGTERM, on_launcher_signal);
-  std::vector<pid_t> pids(static_cast<size_t>(nproc), -1);
-  std::vector<int> statuses(static_cast<size_t>(nproc), 0);
-  std::vector<bool> running(static_cast<size_t>(nproc), false);
+// Forks the nproc workers into pids/running; the launcher's exit code if starting failed, nothing if all started.
+std::optional<int> start_workers(
+    const std::vector<std::string>& train_args,
+    const std::string& exe,
+    const std::string& port,
+    int64_t nproc,
+    std::vector<pid_t>& pids,
+    std::vector<bool>& running) {
   for (int64_t r = 0; r < nproc; ++r) {
     // Ctrl-C or SIGTERM while starting: stop the workers already started instead of starting the rest.
     if (g_launcher_signals.load() > 0) {
-      for (int64_t k = 0; k < r; ++k)
-        ::kill(pids[static_cast<size_t>(k)], SIGKILL);
-      for (int64_t k = 0; k < r; ++k)
-        ::waitpid(pids[static_cast<size_t>(k)], nullptr, 0);
+      stop_started_workers(pids, r);
       std::fprintf(stderr, "signopt: interrupted while starting the workers; none is left running\n");
       return 130;
     }
     const pid_t pid = ::fork();
     if (pid < 0) {
       std::perror("signopt: fork");
-      for (int64_t k = 0; k < r; ++k)
-        ::kill(pids[static_cast<size_t>(k)], SIGKILL);
-      for (int64_t k = 0; k < r; ++k)
-        ::waitpid(pids[static_cast<size_t>(k)], nullptr, 0);
+      stop_started_workers(pids, r);
       return 1;
     }
-    if (pid == 0) {
-      ::setpgid(0, 0);
-      ::prctl(PR_SET_PDEATHSIG, SIGKILL); // no worker outlives a launcher that was killed
-      std::signal(SIGINT, SIG_DFL);
-      std::signal(SIGTERM, SIG_DFL);
-      ::setenv("RANK", std::to_string(r).c_str(), 1);
-      ::setenv("LOCAL_RANK", std::to_string(r).c_str(), 1);
-      ::setenv("WORLD_SIZE", std::to_string(nproc).c_str(), 1);
-      ::setenv("LOCAL_WORLD_SIZE", std::to_string(nproc).c_str(), 1);
-      ::setenv("MASTER_ADDR", "127.0.0.1", 1);
-      ::setenv("MASTER_PORT", port.c_str(), 1);
-      ::unsetenv("TORCHELASTIC_USE_AGENT_STORE");
-      ::unsetenv("TORCHELASTIC_RESTART_COUNT");
-      std::vector<std::string> argv_strings = {exe, "train"};
-      argv_strings.insert(argv_strings.end(), train_args.begin(), train_args.end());
-      std::vector<char*> argv;
-      for (auto& a : argv_strings)
-        argv.push_back(a.data());
-      argv.push_back(nullptr);
-      ::execv(exe.c_str(), argv.data());
-      std::fprintf(stderr, "signopt: cannot start worker %lld (%s): %s\n", static_cast<long long>(r), exe.c_str(), strerror(errno));
-      std::_Exit(127);
-    }
+    if (pid == 0)
+      exec_worker(train_args, exe, port, r, nproc);
     pids[static_cast<size_t>(r)] = pid;
     running[static_cast<size_t>(r)] = true;
   }
+  return std::nullopt;
+}
 
-  // Wait for every worker. After the first failure the others get --dist-timeout (plus a margin) to notice
-  // it in their next collective and exit with their own error; whoever is still there then has hung.
+// What waiting for the workers saw: the rank that failed first (-1: none) and the ranks killed as hung.
+struct WaitOutcome {
+  int64_t first_failure = -1;
+  std::vector<int64_t> killed;
+};
+
+// Wait for every worker, forwarding one SIGINT per signal received. After the first failure the others get
+// --dist-timeout (plus a margin) to notice it in their next collective and exit with their own error;
+// whoever is still there then has hung.
+WaitOutcome wait_for_workers(
+    const std::vector<pid_t>& pids,
+    std::vector<bool>& running,
+    std::vector<int>& statuses,
+    int64_t nproc,
+    double dist_timeout) {
   int forwarded = 0;
   int64_t first_failure = -1;
   Clock::time_point deadline = Clock::time_point::max();
@@ -192,54 +190,106 @@ int launch_workers(const std::vector<std::string>& train_args, int64_t nproc, do
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
-  for (int64_t r : killed)
+  return WaitOutcome{first_failure, killed};
+}
+
+// Reports a failed job (rank first_failure failed first) and returns the launcher's exit code for it.
+int failed_job_exit_code(
+    const std::vector<int>& statuses,
+    int64_t first_failure,
+    const std::vector<int64_t>& killed,
+    int64_t nproc) {
+  // The others were killed because they waited for the rank that failed first (a busy MASTER_PORT on rank
+  // 0, a bad option): that rank is the cause, not the ones that were waiting.
+  const int first_status = statuses[static_cast<size_t>(first_failure)];
+  const bool first_waited = WIFEXITED(first_status) && WEXITSTATUS(first_status) == 4; // comm::PeerFailure
+  if (!killed.empty() && !first_waited) {
+    std::string ranks;
+    for (int64_t r : killed)
+      ranks += (ranks.empty() ? "" : ", ") + std::to_string(r);
+    std::fprintf(
+        stderr,
+        "error: the distributed job failed: rank %lld %s first (its error is above); rank %s, still waiting for it, "
+        "was stopped\n",
+        static_cast<long long>(first_failure),
+        describe(statuses[static_cast<size_t>(first_failure)]).c_str(),
+        ranks.c_str());
+    const int code = exit_code(statuses[static_cast<size_t>(first_failure)]);
+    return code == 2 ? 2 : 1;
+  }
+  if (!killed.empty()) {
+    std::string ranks;
+    for (int64_t r : killed)
+      ranks += (ranks.empty() ? "" : ", ") + std::to_string(r);
+    std::fprintf(
+        stderr,
+        "error: the distributed job failed: rank %s stopped responding (killed); the other ranks failed waiting for it\n",
+        ranks.c_str());
+    return 1;
+  }
+  std::fprintf(
+      stderr,
+      "error: the distributed job failed: rank %lld %s first (its error is above)\n",
+      static_cast<long long>(first_failure),
+      describe(statuses[static_cast<size_t>(first_failure)]).c_str());
+  // A configuration error that every rank found is still a configuration error (2).
+  const int code = exit_code(statuses[0]);
+  for (int64_t r = 1; r < nproc; ++r)
+    if (exit_code(statuses[static_cast<size_t>(r)]) != code)
+      return 1;
+  return code == 2 ? 2 : 1;
+}
+
+} // namespace
+
+// The most local workers per core: each worker is a whole trainer process (LibTorch, its data, a few hundred
+// MB), so more of them only exhaust memory (--nproc 1000000 once forked until the machine ran out).
+constexpr int64_t kLocalWorkersPerCore = 4;
+
+int launch_workers(const std::vector<std::string>& train_args, int64_t nproc, double dist_timeout) {
+  const int64_t cores = std::max(1u, std::thread::hardware_concurrency());
+  if (nproc > kLocalWorkersPerCore * cores) {
+    std::fprintf(
+        stderr,
+        "error: --nproc %lld: at most %lld local workers per core may be started on this machine (%lld cores, so "
+        "%lld); each worker is a whole trainer process. Use fewer workers, or start them on several machines with "
+        "torchrun --no-python\n",
+        static_cast<long long>(nproc),
+        static_cast<long long>(kLocalWorkersPerCore),
+        static_cast<long long>(cores),
+        static_cast<long long>(kLocalWorkersPerCore * cores));
+    return 2;
+  }
+  const std::string exe = std::filesystem::read_symlink("/proc/self/exe").string();
+  const char* port_env = std::getenv("MASTER_PORT");
+  const std::string port = port_env != nullptr && *port_env != '\0' ? port_env : std::to_string(free_loopback_port());
+  std::printf(
+      "signopt: launching %lld workers on this machine (rendezvous 127.0.0.1:%s, --dist-timeout %gs)\n",
+      static_cast<long long>(nproc),
+      port.c_str(),
+      dist_timeout);
+  std::fflush(stdout);
+
+  // The workers run in their own process group: a Ctrl-C at the terminal reaches only this launcher, which
+  // forwards exactly one SIGINT per signal (two would make a worker quit without its checkpoint).
+  std::signal(SIGINT, on_launcher_signal);
+  std::signal(SIGTERM, on_launcher_signal);
+  std::vector<pid_t> pids(static_cast<size_t>(nproc), -1);
+  std::vector<int> statuses(static_cast<size_t>(nproc), 0);
+  std::vector<bool> running(static_cast<size_t>(nproc), false);
+  if (const std::optional<int> code = start_workers(train_args, exe, port, nproc, pids, running))
+    return *code;
+
+  const WaitOutcome waited = wait_for_workers(pids, running, statuses, nproc, dist_timeout);
+  for (int64_t r : waited.killed)
     std::fprintf(
         stderr,
         "signopt: rank %lld did not exit within %.0f s after rank %lld failed (it hung?) and was killed\n",
         static_cast<long long>(r),
         dist_timeout + 10,
-        static_cast<long long>(first_failure));
-  if (first_failure >= 0) {
-    // The others were killed because they waited for the rank that failed first (a busy MASTER_PORT on rank
-    // 0, a bad option): that rank is the cause, not the ones that were waiting.
-    const int first_status = statuses[static_cast<size_t>(first_failure)];
-    const bool first_waited = WIFEXITED(first_status) && WEXITSTATUS(first_status) == 4; // comm::PeerFailure
-    if (!killed.empty() && !first_waited) {
-      std::string ranks;
-      for (int64_t r : killed)
-        ranks += (ranks.empty() ? "" : ", ") + std::to_string(r);
-      std::fprintf(
-          stderr,
-          "error: the distributed job failed: rank %lld %s first (its error is above); rank %s, still waiting for it, "
-          "was stopped\n",
-          static_cast<long long>(first_failure),
-          describe(statuses[static_cast<size_t>(first_failure)]).c_str(),
-          ranks.c_str());
-      const int code = exit_code(statuses[static_cast<size_t>(first_failure)]);
-      return code == 2 ? 2 : 1;
-    }
-    if (!killed.empty()) {
-      std::string ranks;
-      for (int64_t r : killed)
-        ranks += (ranks.empty() ? "" : ", ") + std::to_string(r);
-      std::fprintf(
-          stderr,
-          "error: the distributed job failed: rank %s stopped responding (killed); the other ranks failed waiting for it\n",
-          ranks.c_str());
-      return 1;
-    }
-    std::fprintf(
-        stderr,
-        "error: the distributed job failed: rank %lld %s first (its error is above)\n",
-        static_cast<long long>(first_failure),
-        describe(statuses[static_cast<size_t>(first_failure)]).c_str());
-    // A configuration error that every rank found is still a configuration error (2).
-    const int code = exit_code(statuses[0]);
-    for (int64_t r = 1; r < nproc; ++r)
-      if (exit_code(statuses[static_cast<size_t>(r)]) != code)
-        return 1;
-    return code == 2 ? 2 : 1;
-  }
+        static_cast<long long>(waited.first_failure));
+  if (waited.first_failure >= 0)
+    return failed_job_exit_code(statuses, waited.first_failure, waited.killed, nproc);
   for (int64_t r = 0; r < nproc; ++r)
     if (exit_code(statuses[static_cast<size_t>(r)]) == 130)
       return 130;

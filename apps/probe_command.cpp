@@ -2,7 +2,7 @@
 #include "args.h"
 #include "commands.h"
 
-#include <signopt/train/probe_noise.h>
+#include <signopt/experiments/probe_noise.h>
 
 #include <unistd.h>
 
@@ -56,7 +56,7 @@ wrong-sign-vs-snr, noise-histograms as PNG and SVG). Exit status: 0 written, 2 b
 } // namespace
 
 int probe_command(const std::vector<std::string>& args) {
-  signopt::train::ProbeNoiseConfig c;
+  signopt::experiments::ProbeNoiseConfig c;
   std::string progress = "auto";
   bool model_given = false;
   ArgCursor a(args, "probe-noise");
@@ -113,6 +113,6 @@ int probe_command(const std::vector<std::string>& args) {
   if (!c.from.empty() && model_given)
     throw signopt::train::ConfigError("--model cannot be combined with --from: the run's own model is probed");
   c.progress_bar = progress == "bar" || (progress == "auto" && ::isatty(STDERR_FILENO));
-  signopt::train::run_probe_noise(c, std::cerr);
+  signopt::experiments::run_probe_noise(c, std::cerr);
   return 0;
 }

@@ -2,7 +2,7 @@
 #include "args.h"
 #include "commands.h"
 
-#include <signopt/report/sweep.h>
+#include <signopt/experiments/sweep.h>
 #include <signopt/train/config.h>
 
 #include <cstdlib>
@@ -33,7 +33,7 @@ or options, 130 interrupted.
 } // namespace
 
 int sweep_command(const std::vector<std::string>& args) {
-  signopt::report::SweepOptions options;
+  signopt::experiments::SweepOptions options;
   ArgCursor a(args, "sweep");
   while (a.next()) {
     const std::string& flag = a.flag();
@@ -59,5 +59,5 @@ int sweep_command(const std::vector<std::string>& args) {
   }
   if (options.config_file.empty())
     throw signopt::train::ConfigError("signopt sweep needs a sweep file: signopt sweep CONFIG.toml (see --help)");
-  return signopt::report::run_sweep(options, std::cout);
+  return signopt::experiments::run_sweep(options, std::cout);
 }

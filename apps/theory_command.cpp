@@ -1,9 +1,9 @@
 // `signopt theory`: the theory lab (see docs/theory.md): the small-batch SignSGD bound on synthetic problems.
 #include "commands.h"
-#include "../src/train/durable_files.h"
+#include <signopt/io/files.h>
 
 #include <signopt/diag/theory.h>
-#include <signopt/diag/theory_lab.h>
+#include <signopt/experiments/theory_lab.h>
 #include <signopt/report/figures.h>
 #include <signopt/train/config.h>
 
@@ -11,6 +11,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <iostream>
 #include <limits>
 #include <sstream>
@@ -134,115 +135,224 @@ double loggable(double v) {
   return v > 0 ? v : std::numeric_limits<double>::quiet_NaN();
 }
 
-std::vector<signopt::report::Figure> lab_figures(const theory::LabResult& r) {
+// The stationarity rows of one problem, noise and optimizer (one per batch size).
+std::vector<const theory::StationarityRow*> rows_of(
+    const theory::LabResult& r,
+    const std::string& problem,
+    const std::string& noise,
+    const std::string& optimizer) {
+  std::vector<const theory::StationarityRow*> rows;
+  for (const auto& s : r.stationarity) {
+    if (s.problem == problem && s.noise == noise && s.optimizer == optimizer) {
+      rows.push_back(&s);
+    }
+  }
+  return rows;
+}
+
+// Measured (1/K) sum Phi / bound against B for problem p and optimizer opt, one curve per noise.
+signopt::report::Figure stationarity_figure(
+    const theory::LabResult& r,
+    const std::vector<double>& batches,
+    const std::string& p,
+    const std::string& opt) {
   using signopt::report::Curve;
+  using signopt::report::Figure;
+  const auto& o = r.options;
+  Figure f;
+  f.name = "stationarity-" + p + "-" + opt;
+  f.title = opt + " on the " + p + ": measured (1/K) sum Phi / bound";
+  f.xlabel = "batch size B";
+  f.ylabel = "measured / bound";
+  f.log_x = true;
+  f.log_y = true;
+  f.key_position = "outside right";
+  for (const auto noise : o.noises) {
+    Curve c;
+    c.title = theory::to_string(noise);
+    c.style = "linespoints";
+    for (const auto* s : rows_of(r, p, c.title, opt)) {
+      c.x.push_back(static_cast<double>(s->batch));
+      c.y.push_back(loggable(s->ratio));
+    }
+    f.curves.push_back(c);
+  }
+  f.curves.push_back({"bound (ratio 1)", batches, std::vector<double>(batches.size(), 1.0), "dashed"});
+  return f;
+}
+
+// The descent check on problem p: measured / realized bound against B per noise and non-Signum optimizer.
+signopt::report::Figure descent_figure(
+    const theory::LabResult& r,
+    const std::vector<double>& batches,
+    const std::string& p) {
+  using signopt::report::Curve;
+  using signopt::report::Figure;
+  const auto& o = r.options;
+  Figure d;
+  d.name = "descent-" + p;
+  d.title = "descent check on the " + p + ": measured / sqrt(||L||_1/K) (f_0 - f_K + 1/2)";
+  d.xlabel = "batch size B";
+  d.ylabel = "measured / realized bound";
+  d.log_x = true;
+  d.key_position = "outside right";
+  for (const auto optimizer : o.optimizers) {
+    if (optimizer == theory::OptimizerKind::Signum) {
+      continue;
+    }
+    for (const auto noise : o.noises) {
+      Curve c;
+      c.title = theory::to_string(noise) + " " + theory::to_string(optimizer);
+      c.style = "linespoints";
+      for (const auto* s : rows_of(r, p, theory::to_string(noise), theory::to_string(optimizer))) {
+        c.x.push_back(static_cast<double>(s->batch));
+        c.y.push_back(s->realized_ratio);
+      }
+      d.curves.push_back(c);
+    }
+  }
+  d.curves.push_back({"1 (the inequality)", batches, std::vector<double>(batches.size(), 1.0), "dashed"});
+  return d;
+}
+
+// The wrong-sign probability against SNR for noise n per batch size, with the Gauss bound and Gaussian prediction.
+signopt::report::Figure wrong_sign_figure(const theory::LabResult& r, const std::string& n) {
+  using signopt::report::Curve;
+  using signopt::report::Figure;
+  const auto& o = r.options;
+  Figure f;
+  f.name = "wrong-sign-" + n;
+  f.title = "wrong-sign probability, " + n + " noise";
+  f.xlabel = "SNR S = |g| / (sigma / sqrt B)";
+  f.ylabel = "P(sign(g + noise) != sign(g))";
+  f.log_x = true;
+  f.log_y = true;
+  f.key_position = "bottom left";
+  for (const auto b : o.batches) {
+    Curve c;
+    c.title = "B=" + std::to_string(b);
+    c.style = "linespoints";
+    for (const auto& w : r.wrong_sign) {
+      if (w.noise == n && w.batch == b) {
+        c.x.push_back(w.snr);
+        c.y.push_back(loggable(w.worst));
+      }
+    }
+    f.curves.push_back(c);
+  }
+  Curve bound{"Gauss bound", {}, {}, "dashed"}, gaussian{"Gaussian", {}, {}, "dashed"};
+  for (const double s : o.snr_grid) {
+    bound.x.push_back(s);
+    bound.y.push_back(theory::gauss_wrong_sign_bound(s));
+    gaussian.x.push_back(s);
+    gaussian.y.push_back(loggable(theory::gaussian_wrong_sign_probability(s)));
+  }
+  f.curves.push_back(bound);
+  f.curves.push_back(gaussian);
+  return f;
+}
+
+std::vector<signopt::report::Figure> lab_figures(const theory::LabResult& r) {
   using signopt::report::Figure;
   std::vector<Figure> figures;
   const auto& o = r.options;
   std::vector<double> batches(o.batches.begin(), o.batches.end());
-  auto rows_of = [&](const std::string& problem, const std::string& noise, const std::string& optimizer) {
-    std::vector<const theory::StationarityRow*> rows;
-    for (const auto& s : r.stationarity) {
-      if (s.problem == problem && s.noise == noise && s.optimizer == optimizer) {
-        rows.push_back(&s);
-      }
-    }
-    return rows;
-  };
   for (const auto problem : o.problems) {
     const std::string p = theory::to_string(problem);
     for (const auto optimizer : o.optimizers) {
       const std::string opt = theory::to_string(optimizer);
-      Figure f;
-      f.name = "stationarity-" + p + "-" + opt;
-      f.title = opt + " on the " + p + ": measured (1/K) sum Phi / bound";
-      f.xlabel = "batch size B";
-      f.ylabel = "measured / bound";
-      f.log_x = true;
-      f.log_y = true;
-      f.key_position = "outside right";
-      for (const auto noise : o.noises) {
-        Curve c;
-        c.title = theory::to_string(noise);
-        c.style = "linespoints";
-        for (const auto* s : rows_of(p, c.title, opt)) {
-          c.x.push_back(static_cast<double>(s->batch));
-          c.y.push_back(loggable(s->ratio));
-        }
-        f.curves.push_back(c);
-      }
-      f.curves.push_back({"bound (ratio 1)", batches, std::vector<double>(batches.size(), 1.0), "dashed"});
-      figures.push_back(f);
+      figures.push_back(stationarity_figure(r, batches, p, opt));
     }
-    Figure d;
-    d.name = "descent-" + p;
-    d.title = "descent check on the " + p + ": measured / sqrt(||L||_1/K) (f_0 - f_K + 1/2)";
-    d.xlabel = "batch size B";
-    d.ylabel = "measured / realized bound";
-    d.log_x = true;
-    d.key_position = "outside right";
-    for (const auto optimizer : o.optimizers) {
-      if (optimizer == theory::OptimizerKind::Signum) {
-        continue;
-      }
-      for (const auto noise : o.noises) {
-        Curve c;
-        c.title = theory::to_string(noise) + " " + theory::to_string(optimizer);
-        c.style = "linespoints";
-        for (const auto* s : rows_of(p, theory::to_string(noise), theory::to_string(optimizer))) {
-          c.x.push_back(static_cast<double>(s->batch));
-          c.y.push_back(s->realized_ratio);
-        }
-        d.curves.push_back(c);
-      }
-    }
-    d.curves.push_back({"1 (the inequality)", batches, std::vector<double>(batches.size(), 1.0), "dashed"});
-    figures.push_back(d);
+    figures.push_back(descent_figure(r, batches, p));
   }
   for (const auto noise : o.noises) {
     const std::string n = theory::to_string(noise);
-    Figure f;
-    f.name = "wrong-sign-" + n;
-    f.title = "wrong-sign probability, " + n + " noise";
-    f.xlabel = "SNR S = |g| / (sigma / sqrt B)";
-    f.ylabel = "P(sign(g + noise) != sign(g))";
-    f.log_x = true;
-    f.log_y = true;
-    f.key_position = "bottom left";
-    for (const auto b : o.batches) {
-      Curve c;
-      c.title = "B=" + std::to_string(b);
-      c.style = "linespoints";
-      for (const auto& w : r.wrong_sign) {
-        if (w.noise == n && w.batch == b) {
-          c.x.push_back(w.snr);
-          c.y.push_back(loggable(w.worst));
-        }
-      }
-      f.curves.push_back(c);
-    }
-    Curve bound{"Gauss bound", {}, {}, "dashed"}, gaussian{"Gaussian", {}, {}, "dashed"};
-    for (const double s : o.snr_grid) {
-      bound.x.push_back(s);
-      bound.y.push_back(theory::gauss_wrong_sign_bound(s));
-      gaussian.x.push_back(s);
-      gaussian.y.push_back(loggable(theory::gaussian_wrong_sign_probability(s)));
-    }
-    f.curves.push_back(bound);
-    f.curves.push_back(gaussian);
-    figures.push_back(f);
+    figures.push_back(wrong_sign_figure(r, n));
   }
   return figures;
 }
 
-} // namespace
+// Applies a flag that sets one number of the lab (--steps ... --momentum); false for any other flag.
+bool apply_number_flag(const std::string& flag, const std::function<std::string()>& take, theory::LabOptions& o) {
+  if (flag == "--steps") {
+    o.steps = parse_integer(flag, take(), 1);
+  } else if (flag == "--seeds") {
+    o.seeds = parse_integer(flag, take(), 1);
+  } else if (flag == "--seed") {
+    o.seed = static_cast<uint64_t>(parse_integer(flag, take(), 0));
+  } else if (flag == "--dim") {
+    o.problem.dim = parse_integer(flag, take(), 2);
+  } else if (flag == "--draws") {
+    o.wrong_sign_draws = parse_integer(flag, take(), 100);
+  } else if (flag == "--threads") {
+    o.threads = static_cast<int>(parse_integer(flag, take(), 1));
+  } else if (flag == "--noise-level" || flag == "--dither-level") {
+    const std::string text = take();
+    const double v = parse_number(flag, text, "a number > 0");
+    if (!(v > 0)) {
+      throw ConfigError("invalid value for " + flag + ": '" + text + "' (expected a number > 0)");
+    }
+    (flag == "--noise-level" ? o.problem.noise_level : o.dither_level) = v;
+  } else if (flag == "--dither-gamma") {
+    const std::string text = take();
+    o.dither_gamma = parse_number(flag, text, "a number >= 0");
+    if (o.dither_gamma < 0) {
+      throw ConfigError("invalid value for --dither-gamma: '" + text + "' (expected a number >= 0)");
+    }
+  } else if (flag == "--momentum") {
+    const std::string text = take();
+    o.signum_momentum = parse_number(flag, text, "a number in [0, 1)");
+    if (!(o.signum_momentum >= 0 && o.signum_momentum < 1)) {
+      throw ConfigError("invalid value for --momentum: '" + text + "' (expected a number in [0, 1))");
+    }
+  } else {
+    return false;
+  }
+  return true;
+}
 
-int theory_command(const std::vector<std::string>& args) {
-  theory::LabOptions o;
-  std::string out_dir = "runs/theory";
-  bool plots = true;
-  const unsigned cores = std::thread::hardware_concurrency();
-  o.threads = cores > 0 ? static_cast<int>(cores) : 1;
+// Applies a flag that takes a comma-separated list (--batches ... --snr); false for any other flag.
+bool apply_list_flag(const std::string& flag, const std::function<std::string()>& take, theory::LabOptions& o) {
+  if (flag == "--batches") {
+    o.batches.clear();
+    for (const auto& b : split_list(flag, take())) {
+      o.batches.push_back(parse_integer(flag, b, 1));
+    }
+  } else if (flag == "--noises") {
+    const auto names = split_list(flag, take());
+    o.noises.clear();
+    for (const auto& n : names) {
+      o.noises.push_back(named(flag, [&] { return theory::parse_noise_kind(n); }));
+    }
+  } else if (flag == "--problems") {
+    const auto names = split_list(flag, take());
+    o.problems.clear();
+    for (const auto& n : names) {
+      o.problems.push_back(named(flag, [&] { return theory::parse_problem_kind(n); }));
+    }
+  } else if (flag == "--optimizers") {
+    const auto names = split_list(flag, take());
+    o.optimizers.clear();
+    for (const auto& n : names) {
+      o.optimizers.push_back(named(flag, [&] { return theory::parse_optimizer_kind(n); }));
+    }
+  } else if (flag == "--snr") {
+    o.snr_grid.clear();
+    for (const auto& s : split_list(flag, take())) {
+      const double v = parse_number(flag, s, "numbers > 0");
+      if (!(v > 0)) {
+        throw ConfigError("invalid value for --snr: '" + s + "' (expected numbers > 0)");
+      }
+      o.snr_grid.push_back(v);
+    }
+  } else {
+    return false;
+  }
+  return true;
+}
+
+// Parses the command's arguments into o, out_dir and plots; false when --help was given (and printed).
+bool parse_theory_args(const std::vector<std::string>& args, theory::LabOptions& o, std::string& out_dir, bool& plots) {
   for (size_t i = 0; i < args.size(); ++i) {
     std::string flag = args[i], value;
     bool has_value = false;
@@ -262,7 +372,7 @@ int theory_command(const std::vector<std::string>& args) {
     };
     if (flag == "--help" || flag == "-h") {
       std::cout << kTheoryHelp;
-      return 0;
+      return false;
     } else if (flag == "--quick") {
       const int threads = o.threads;
       o = theory::LabOptions::quick();
@@ -272,69 +382,8 @@ int theory_command(const std::vector<std::string>& args) {
       if (out_dir.empty()) {
         throw ConfigError("invalid value for --out: '' (expected a folder)");
       }
-    } else if (flag == "--steps") {
-      o.steps = parse_integer(flag, take(), 1);
-    } else if (flag == "--seeds") {
-      o.seeds = parse_integer(flag, take(), 1);
-    } else if (flag == "--seed") {
-      o.seed = static_cast<uint64_t>(parse_integer(flag, take(), 0));
-    } else if (flag == "--dim") {
-      o.problem.dim = parse_integer(flag, take(), 2);
-    } else if (flag == "--draws") {
-      o.wrong_sign_draws = parse_integer(flag, take(), 100);
-    } else if (flag == "--threads") {
-      o.threads = static_cast<int>(parse_integer(flag, take(), 1));
-    } else if (flag == "--batches") {
-      o.batches.clear();
-      for (const auto& b : split_list(flag, take())) {
-        o.batches.push_back(parse_integer(flag, b, 1));
-      }
-    } else if (flag == "--noises") {
-      const auto names = split_list(flag, take());
-      o.noises.clear();
-      for (const auto& n : names) {
-        o.noises.push_back(named(flag, [&] { return theory::parse_noise_kind(n); }));
-      }
-    } else if (flag == "--problems") {
-      const auto names = split_list(flag, take());
-      o.problems.clear();
-      for (const auto& n : names) {
-        o.problems.push_back(named(flag, [&] { return theory::parse_problem_kind(n); }));
-      }
-    } else if (flag == "--optimizers") {
-      const auto names = split_list(flag, take());
-      o.optimizers.clear();
-      for (const auto& n : names) {
-        o.optimizers.push_back(named(flag, [&] { return theory::parse_optimizer_kind(n); }));
-      }
-    } else if (flag == "--snr") {
-      o.snr_grid.clear();
-      for (const auto& s : split_list(flag, take())) {
-        const double v = parse_number(flag, s, "numbers > 0");
-        if (!(v > 0)) {
-          throw ConfigError("invalid value for --snr: '" + s + "' (expected numbers > 0)");
-        }
-        o.snr_grid.push_back(v);
-      }
-    } else if (flag == "--noise-level" || flag == "--dither-level") {
-      const std::string text = take();
-      const double v = parse_number(flag, text, "a number > 0");
-      if (!(v > 0)) {
-        throw ConfigError("invalid value for " + flag + ": '" + text + "' (expected a number > 0)");
-      }
-      (flag == "--noise-level" ? o.problem.noise_level : o.dither_level) = v;
-    } else if (flag == "--dither-gamma") {
-      const std::string text = take();
-      o.dither_gamma = parse_number(flag, text, "a number >= 0");
-      if (o.dither_gamma < 0) {
-        throw ConfigError("invalid value for --dither-gamma: '" + text + "' (expected a number >= 0)");
-      }
-    } else if (flag == "--momentum") {
-      const std::string text = take();
-      o.signum_momentum = parse_number(flag, text, "a number in [0, 1)");
-      if (!(o.signum_momentum >= 0 && o.signum_momentum < 1)) {
-        throw ConfigError("invalid value for --momentum: '" + text + "' (expected a number in [0, 1))");
-      }
+    } else if (apply_number_flag(flag, take, o) || apply_list_flag(flag, take, o)) {
+      // handled
     } else if (flag == "--no-plots") {
       plots = false;
     } else if (flag.rfind("-", 0) == 0) {
@@ -342,6 +391,55 @@ int theory_command(const std::vector<std::string>& args) {
     } else {
       throw ConfigError("unexpected argument '" + flag + "': signopt theory takes options only (see --help)");
     }
+  }
+  return true;
+}
+
+// Writes theory.md (with plots unless --no-plots), summary.json and the CSVs into out; prints the findings.
+void write_lab_files(
+    const theory::LabResult& result,
+    const std::string& command_line,
+    const fs::path& out,
+    bool plots) {
+  std::string markdown = theory::render_markdown(result, command_line);
+  if (plots) {
+    const auto outcome = signopt::report::write_figures(lab_figures(result), (out / "plots").string(), out.string());
+    markdown += "\n## Plots\n\n";
+    if (outcome.made) {
+      for (const auto& file : outcome.files) {
+        if (file.size() > 4 && file.compare(file.size() - 4, 4, ".png") == 0) {
+          markdown += "![" + file + "](" + file + ")\n";
+        }
+      }
+    } else {
+      markdown += outcome.note + "\n";
+      std::printf("[theory] plots skipped: %s\n", outcome.note.c_str());
+    }
+  }
+  signopt::io::write_file_atomic(out / "theory.md", markdown);
+  signopt::io::write_file_atomic(out / "summary.json", theory::render_summary_json(result));
+  signopt::io::write_file_atomic(out / "stationarity.csv", theory::render_stationarity_csv(result));
+  signopt::io::write_file_atomic(out / "wrong_sign.csv", theory::render_wrong_sign_csv(result));
+  for (const auto& f : theory::findings(result)) {
+    std::printf("[finding] %s\n", f.c_str());
+  }
+  std::printf(
+      "[theory] wrote %s/theory.md, summary.json, stationarity.csv, wrong_sign.csv%s in %.1f s\n",
+      out.string().c_str(),
+      plots ? ", plots/" : "",
+      result.seconds);
+}
+
+} // namespace
+
+int theory_command(const std::vector<std::string>& args) {
+  theory::LabOptions o;
+  std::string out_dir = "runs/theory";
+  bool plots = true;
+  const unsigned cores = std::thread::hardware_concurrency();
+  o.threads = cores > 0 ? static_cast<int>(cores) : 1;
+  if (!parse_theory_args(args, o, out_dir, plots)) {
+    return 0; // --help
   }
   try {
     o.validate();
@@ -373,33 +471,6 @@ int theory_command(const std::vector<std::string>& args) {
     std::printf("%s\n", line.c_str());
     std::fflush(stdout);
   });
-
-  std::string markdown = theory::render_markdown(result, command_line);
-  if (plots) {
-    const auto outcome = signopt::report::write_figures(lab_figures(result), (out / "plots").string(), out.string());
-    markdown += "\n## Plots\n\n";
-    if (outcome.made) {
-      for (const auto& file : outcome.files) {
-        if (file.size() > 4 && file.compare(file.size() - 4, 4, ".png") == 0) {
-          markdown += "![" + file + "](" + file + ")\n";
-        }
-      }
-    } else {
-      markdown += outcome.note + "\n";
-      std::printf("[theory] plots skipped: %s\n", outcome.note.c_str());
-    }
-  }
-  signopt::train::detail::write_file_atomic(out / "theory.md", markdown);
-  signopt::train::detail::write_file_atomic(out / "summary.json", theory::render_summary_json(result));
-  signopt::train::detail::write_file_atomic(out / "stationarity.csv", theory::render_stationarity_csv(result));
-  signopt::train::detail::write_file_atomic(out / "wrong_sign.csv", theory::render_wrong_sign_csv(result));
-  for (const auto& f : theory::findings(result)) {
-    std::printf("[finding] %s\n", f.c_str());
-  }
-  std::printf(
-      "[theory] wrote %s/theory.md, summary.json, stationarity.csv, wrong_sign.csv%s in %.1f s\n",
-      out.string().c_str(),
-      plots ? ", plots/" : "",
-      result.seconds);
+  write_lab_files(result, command_line, out, plots);
   return 0;
 }

@@ -1,4 +1,4 @@
-// Throughput of the 1-bit sign kernels (signopt/comm/sign_pack.h): pack, unpack and the majority vote
+// Throughput of the 1-bit sign kernels (signopt/kernels/bitpack.h): pack, unpack and the majority vote
 // (W = 2, 4, 8) at 1M / 11M / 100M coordinates, per ISA path and against the plain references, next to a
 // plain memcpy of each kernel's input bytes (on one thread, and split over the kernels' threads) in the
 // same run. bytes_per_second counts the bytes a kernel reads plus the bytes it writes, and the copy's

@@ -10,6 +10,7 @@ cd "$(dirname "$0")/.."
 TORCH_VERSION="${SIGNOPT_TORCH_VERSION:-2.15.0}"
 APT_PACKAGES=(build-essential cmake ccache git python3 python3-venv zlib1g-dev
   libgtest-dev libgmock-dev libbenchmark-dev nlohmann-json3-dev libtomlplusplus-dev dataset-fashion-mnist gnuplot-nox
+  libboost-math-dev  # Boost.Math: the distributions of src/stats/stats.cpp
   libgloo-dev   # Gloo headers for c10d::ProcessGroupGloo (the torch wheel ships none; docs/distributed.md)
   clang libclang-rt-14-dev)  # libFuzzer for scripts/fuzz.sh
 

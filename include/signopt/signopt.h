@@ -17,5 +17,4 @@
 #include <signopt/diag/theory.h>
 #include <signopt/diag/noise_stats.h>
 #include <signopt/diag/probe.h>
-#include <signopt/diag/theory_lab.h>
 #include <signopt/comm/sign_pack.h>

@@ -205,7 +205,7 @@ void check_packed_input(const torch::Tensor& t, const char* what, int64_t d) {
   if (!t.device().is_cpu() || !t.is_contiguous() || t.scalar_type() != torch::kLong)
     fail(
         std::string("aggregate_packed: ") + what +
-        " must be a contiguous int64 CPU tensor of packed words (signopt/comm/sign_pack.h)");
+        " must be a contiguous int64 CPU tensor of packed words (signopt/kernels/bitpack.h)");
   if (t.numel() < packed_words(d))
     fail(
         std::string("aggregate_packed: ") + what + " has " + std::to_string(t.numel()) + " words, but " +

@@ -1,5 +1,6 @@
 // Moments, D'Agostino's skewness test, Hartigan's dip test and Benjamini-Hochberg for the noise probe.
 #include <signopt/diag/noise_stats.h>
+#include <signopt/stats/stats.h>
 
 #include <algorithm>
 #include <cmath>
@@ -55,19 +56,8 @@ bool is_constant(const Central& c) {
   return c.m2 <= std::pow(std::numeric_limits<double>::epsilon() * c.mean, 2);
 }
 
-// The dip of x[0..n-1] sorted increasingly, following AS 217 (Hartigan 1985) with the corrections of
-// the R package diptest (Maechler): the dip is tracked in units of 1/(2n) until the end, and the loop
-// stops when the modal interval [low, high] no longer shrinks. Indices below are 1-based as in the
-// published algorithm, so the arrays carry an unused slot 0.
-double dip_sorted(const std::vector<double>& sorted) {
-  const int n = static_cast<int>(sorted.size());
-  std::vector<double> x(n + 1);
-  std::copy(sorted.begin(), sorted.end(), x.begin() + 1);
-  if (n < 2 || x[n] == x[1]) {
-    return 1.0 / (2.0 * n);
-  }
-  // mn[j]: the previous vertex of the greatest convex minorant of the ECDF restricted to 1..j.
-  std::vector<int> mn(n + 1), mj(n + 1), gcm(n + 2), lcm(n + 2);
+// mn[j], j = 1..n: the previous vertex of the greatest convex minorant of the ECDF restricted to 1..j.
+void convex_minorant_links(const std::vector<double>& x, int n, std::vector<int>& mn) {
   mn[1] = 1;
   for (int j = 2; j <= n; ++j) {
     mn[j] = j - 1;
@@ -80,7 +70,10 @@ double dip_sorted(const std::vector<double>& sorted) {
       mn[j] = b;
     }
   }
-  // mj[k]: the next vertex of the least concave majorant restricted to k..n.
+}
+
+// mj[k], k = 1..n: the next vertex of the least concave majorant restricted to k..n.
+void concave_majorant_links(const std::vector<double>& x, int n, std::vector<int>& mj) {
   mj[n] = n;
   for (int k = n - 1; k >= 1; --k) {
     mj[k] = k + 1;
@@ -93,89 +86,143 @@ double dip_sorted(const std::vector<double>& sorted) {
       mj[k] = b;
     }
   }
+}
+
+// Writes the GCM's vertices from high down to low into gcm[1..]; returns their count.
+int minorant_vertices(const std::vector<int>& mn, int low, int high, std::vector<int>& gcm) {
+  int l_gcm = 1;
+  gcm[1] = high;
+  while (gcm[l_gcm] > low) {
+    gcm[l_gcm + 1] = mn[gcm[l_gcm]];
+    ++l_gcm;
+  }
+  return l_gcm;
+}
+
+// Writes the LCM's vertices from low up to high into lcm[1..]; returns their count.
+int majorant_vertices(const std::vector<int>& mj, int low, int high, std::vector<int>& lcm) {
+  int l_lcm = 1;
+  lcm[1] = low;
+  while (lcm[l_lcm] < high) {
+    lcm[l_lcm + 1] = mj[lcm[l_lcm]];
+    ++l_lcm;
+  }
+  return l_lcm;
+}
+
+// Largest vertical distance between GCM and LCM over [low, high], walking both vertex lists; ig and ih
+// (which come in as l_gcm and l_lcm) are moved to the vertices where the largest distance is reached.
+long double largest_gap(
+    const std::vector<double>& x,
+    const std::vector<int>& gcm,
+    const std::vector<int>& lcm,
+    int l_gcm,
+    int l_lcm,
+    int& ig,
+    int& ih) {
+  int ix = l_gcm - 1; // counter on the convex minorant
+  int iv = 2; // counter on the concave majorant
+  long double d = 0;
+  if (l_gcm != 2 || l_lcm != 2) {
+    do {
+      const int gx = gcm[ix];
+      const int lv = lcm[iv];
+      long double dx;
+      if (gx > lv) {
+        // The next vertex is the LCM's: distance of the GCM segment below it.
+        const int g1 = gcm[ix + 1];
+        dx = (lv - g1 + 1) - (static_cast<long double>(x[lv]) - x[g1]) * (gx - g1) / (x[gx] - x[g1]);
+        ++iv;
+        if (dx >= d) {
+          d = dx;
+          ig = ix + 1;
+          ih = iv - 1;
+        }
+      } else {
+        // The next vertex is the GCM's: distance of the LCM segment above it (Yong Lu's fix).
+        const int l1 = lcm[iv - 1];
+        dx = (static_cast<long double>(x[gx]) - x[l1]) * (lv - l1) / (x[lv] - x[l1]) - (gx - l1 - 1);
+        --ix;
+        if (dx >= d) {
+          d = dx;
+          ig = ix + 1;
+          ih = iv;
+        }
+      }
+      ix = std::max(ix, 1);
+      iv = std::min(iv, l_lcm);
+    } while (gcm[ix] != lcm[iv]);
+  } else {
+    d = 1.0;
+  }
+  return d;
+}
+
+// The dip of the GCM on its part left of the modal interval (vertices ig..l_gcm), in units of 1/(2n).
+double minorant_dip(const std::vector<double>& x, const std::vector<int>& gcm, int ig, int l_gcm) {
+  double dip_l = 0;
+  for (int j = ig; j < l_gcm; ++j) {
+    double best = 1.0;
+    const int jb = gcm[j + 1], je = gcm[j];
+    if (je - jb > 1 && x[je] != x[jb]) {
+      const double c = (je - jb) / (x[je] - x[jb]);
+      for (int jj = jb; jj <= je; ++jj) {
+        best = std::max(best, (jj - jb + 1) - (x[jj] - x[jb]) * c);
+      }
+    }
+    dip_l = std::max(dip_l, best);
+  }
+  return dip_l;
+}
+
+// The dip of the LCM on its part right of the modal interval (vertices ih..l_lcm), in units of 1/(2n).
+double majorant_dip(const std::vector<double>& x, const std::vector<int>& lcm, int ih, int l_lcm) {
+  double dip_u = 0;
+  for (int j = ih; j < l_lcm; ++j) {
+    double best = 1.0;
+    const int jb = lcm[j], je = lcm[j + 1];
+    if (je - jb > 1 && x[je] != x[jb]) {
+      const double c = (je - jb) / (x[je] - x[jb]);
+      for (int jj = jb; jj <= je; ++jj) {
+        best = std::max(best, (x[jj] - x[jb]) * c - (jj - jb - 1));
+      }
+    }
+    dip_u = std::max(dip_u, best);
+  }
+  return dip_u;
+}
+
+// The dip of x[0..n-1] sorted increasingly, following AS 217 (Hartigan 1985) with the corrections of
+// the R package diptest (Maechler): the dip is tracked in units of 1/(2n) until the end, and the loop
+// stops when the modal interval [low, high] no longer shrinks. Indices below are 1-based as in the
+// published algorithm, so the arrays carry an unused slot 0.
+double dip_sorted(const std::vector<double>& sorted) {
+  const int n = static_cast<int>(sorted.size());
+  std::vector<double> x(n + 1);
+  std::copy(sorted.begin(), sorted.end(), x.begin() + 1);
+  if (n < 2 || x[n] == x[1]) {
+    return 1.0 / (2.0 * n);
+  }
+  std::vector<int> mn(n + 1), mj(n + 1), gcm(n + 2), lcm(n + 2);
+  convex_minorant_links(x, n, mn);
+  concave_majorant_links(x, n, mj);
 
   double dip = 1.0; // in units of 1/(2n): the ECDF jump 1/n is 2 units, half a jump is the minimum
   int low = 1;
   int high = n;
   while (true) {
     // Vertices of the GCM from high down to low, and of the LCM from low up to high.
-    int l_gcm = 1;
-    gcm[1] = high;
-    while (gcm[l_gcm] > low) {
-      gcm[l_gcm + 1] = mn[gcm[l_gcm]];
-      ++l_gcm;
-    }
-    int l_lcm = 1;
-    lcm[1] = low;
-    while (lcm[l_lcm] < high) {
-      lcm[l_lcm + 1] = mj[lcm[l_lcm]];
-      ++l_lcm;
-    }
-    int ig = l_gcm, ix = l_gcm - 1; // counters on the convex minorant
-    int ih = l_lcm, iv = 2; // counters on the concave majorant
-
-    // Largest vertical distance between GCM and LCM over [low, high], walking both vertex lists.
-    long double d = 0;
-    if (l_gcm != 2 || l_lcm != 2) {
-      do {
-        const int gx = gcm[ix];
-        const int lv = lcm[iv];
-        long double dx;
-        if (gx > lv) {
-          // The next vertex is the LCM's: distance of the GCM segment below it.
-          const int g1 = gcm[ix + 1];
-          dx = (lv - g1 + 1) - (static_cast<long double>(x[lv]) - x[g1]) * (gx - g1) / (x[gx] - x[g1]);
-          ++iv;
-          if (dx >= d) {
-            d = dx;
-            ig = ix + 1;
-            ih = iv - 1;
-          }
-        } else {
-          // The next vertex is the GCM's: distance of the LCM segment above it (Yong Lu's fix).
-          const int l1 = lcm[iv - 1];
-          dx = (static_cast<long double>(x[gx]) - x[l1]) * (lv - l1) / (x[lv] - x[l1]) - (gx - l1 - 1);
-          --ix;
-          if (dx >= d) {
-            d = dx;
-            ig = ix + 1;
-            ih = iv;
-          }
-        }
-        ix = std::max(ix, 1);
-        iv = std::min(iv, l_lcm);
-      } while (gcm[ix] != lcm[iv]);
-    } else {
-      d = 1.0;
-    }
+    const int l_gcm = minorant_vertices(mn, low, high, gcm);
+    const int l_lcm = majorant_vertices(mj, low, high, lcm);
+    int ig = l_gcm; // counter on the convex minorant
+    int ih = l_lcm; // counter on the concave majorant
+    const long double d = largest_gap(x, gcm, lcm, l_gcm, l_lcm, ig, ih);
     if (d < dip) {
       break; // the unimodal fit on [low, high] is already within the current dip
     }
     // Dips of the GCM on its part left of the modal interval and of the LCM right of it.
-    double dip_l = 0;
-    for (int j = ig; j < l_gcm; ++j) {
-      double best = 1.0;
-      const int jb = gcm[j + 1], je = gcm[j];
-      if (je - jb > 1 && x[je] != x[jb]) {
-        const double c = (je - jb) / (x[je] - x[jb]);
-        for (int jj = jb; jj <= je; ++jj) {
-          best = std::max(best, (jj - jb + 1) - (x[jj] - x[jb]) * c);
-        }
-      }
-      dip_l = std::max(dip_l, best);
-    }
-    double dip_u = 0;
-    for (int j = ih; j < l_lcm; ++j) {
-      double best = 1.0;
-      const int jb = lcm[j], je = lcm[j + 1];
-      if (je - jb > 1 && x[je] != x[jb]) {
-        const double c = (je - jb) / (x[je] - x[jb]);
-        for (int jj = jb; jj <= je; ++jj) {
-          best = std::max(best, (x[jj] - x[jb]) * c - (jj - jb - 1));
-        }
-      }
-      dip_u = std::max(dip_u, best);
-    }
+    const double dip_l = minorant_dip(x, gcm, ig, l_gcm);
+    const double dip_u = majorant_dip(x, lcm, ih, l_lcm);
     dip = std::max(dip, std::max(dip_l, dip_u));
     // Without this check the loop may cycle forever (diptest, Maechler 1994).
     if (low == gcm[ig] && high == lcm[ih]) {
@@ -185,16 +232,6 @@ double dip_sorted(const std::vector<double>& sorted) {
     high = lcm[ih];
   }
   return dip / (2.0 * n);
-}
-
-void check_p_values(const std::vector<double>& p) {
-  for (size_t i = 0; i < p.size(); ++i) {
-    if (!(p[i] >= 0 && p[i] <= 1)) {
-      throw std::invalid_argument(
-          "signopt::diag::benjamini_hochberg: p-value " + std::to_string(i) + " is " + std::to_string(p[i]) +
-          ", must lie in [0, 1]");
-    }
-  }
 }
 
 } // namespace
@@ -234,7 +271,7 @@ TestResult skewness_test(const std::vector<double>& x) {
     return out; // z = 0, p = 1 (scipy substitutes y = 1 here, which gives a spurious nonzero z)
   }
   out.statistic = delta * std::asinh(y / alpha);
-  out.p_value = std::erfc(std::abs(out.statistic) / std::sqrt(2.0));
+  out.p_value = stats::normal_two_sided_p(out.statistic);
   return out;
 }
 
@@ -302,45 +339,6 @@ TestResult dip_test(const std::vector<double>& x) {
   out.statistic = dip_statistic(x);
   out.p_value = default_dip_reference(static_cast<int64_t>(x.size())).p_value(out.statistic);
   return out;
-}
-
-std::vector<double> benjamini_hochberg_adjusted(const std::vector<double>& p) {
-  check_p_values(p);
-  const size_t m = p.size();
-  std::vector<size_t> order(m);
-  std::iota(order.begin(), order.end(), size_t{0});
-  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return p[a] < p[b]; });
-  std::vector<double> adjusted(m);
-  double running = 1.0;
-  for (size_t r = m; r-- > 0;) {
-    running = std::min(running, p[order[r]] * static_cast<double>(m) / static_cast<double>(r + 1));
-    adjusted[order[r]] = running;
-  }
-  return adjusted;
-}
-
-std::vector<bool> benjamini_hochberg(const std::vector<double>& p, double q) {
-  if (!(q > 0 && q <= 1)) {
-    throw std::invalid_argument(
-        "signopt::diag::benjamini_hochberg: FDR level q must lie in (0, 1], got " + std::to_string(q));
-  }
-  check_p_values(p);
-  const size_t m = p.size();
-  // Step-up on the raw p-values (not via the adjusted ones, which round differently at the boundary).
-  std::vector<size_t> order(m);
-  std::iota(order.begin(), order.end(), size_t{0});
-  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return p[a] < p[b]; });
-  size_t k = 0;
-  for (size_t r = 0; r < m; ++r) {
-    if (p[order[r]] <= static_cast<double>(r + 1) * q / static_cast<double>(m)) {
-      k = r + 1;
-    }
-  }
-  std::vector<bool> rejected(m, false);
-  for (size_t r = 0; r < k; ++r) {
-    rejected[order[r]] = true;
-  }
-  return rejected;
 }
 
 } // namespace signopt::diag

@@ -136,6 +136,13 @@ std::string read_file(const fs::path& path, uint64_t max_bytes) {
   return out;
 }
 
+std::optional<std::string> read_file_if_present(const fs::path& path, uint64_t max_bytes) {
+  std::error_code ec;
+  if (!fs::exists(fs::symlink_status(path, ec)) && !ec)
+    return std::nullopt;
+  return read_file(path, max_bytes);
+}
+
 AppendFile::AppendFile(const fs::path& path, bool truncate) : path_(path) {
   file_ = std::fopen(path.c_str(), truncate ? "wb" : "ab");
   if (file_ == nullptr)

@@ -4,7 +4,7 @@
 // AVX2 and baseline x86-64 (target_clones: one binary, dispatch at load time) and performs exactly
 // the operations of the reference torch-op composition, each rounded alike (no contraction), so the
 // results are bit-identical to the reference path for any thread count and ISA.
-#include <signopt/comm/sign_pack.h>
+#include <signopt/kernels/bitpack.h>
 #include <signopt/kernels/fused.h>
 #include <signopt/kernels/noise.h>
 #include <signopt/kernels/philox.h>
@@ -599,10 +599,10 @@ int64_t sign_descent_pack_typed(
       } else {
         argument_chunk_f64(mode, coupled_wd, p + o, g + o, m ? m + o : nullptr, noise, len, a, xs.data());
       }
-      const int64_t chunk_zeros = comm::pack_sign_planes(xs.data(), len, chunk_sign, chunk_zero);
-      comm::or_bits_at(chunk_sign, len, sign, bit_offset + o);
+      const int64_t chunk_zeros = pack_sign_planes(xs.data(), len, chunk_sign, chunk_zero);
+      or_bits_at(chunk_sign, len, sign, bit_offset + o);
       if (chunk_zeros > 0) {
-        comm::or_bits_at(chunk_zero, len, zero, bit_offset + o);
+        or_bits_at(chunk_zero, len, zero, bit_offset + o);
       }
       z += chunk_zeros;
     }
@@ -636,11 +636,11 @@ void apply_packed_typed(
     for (int64_t c = begin; c < end; ++c) {
       const int64_t o = c * kChunk;
       const int64_t len = std::min(n, o + kChunk) - o;
-      comm::read_bits_at(sign, bit_offset + o, len, sw);
+      read_bits_at(sign, bit_offset + o, len, sw);
       if (zero != nullptr) {
-        comm::read_bits_at(zero, bit_offset + o, len, zw);
+        read_bits_at(zero, bit_offset + o, len, zw);
       }
-      comm::unpack_signs(sw, zero != nullptr ? zw : nullptr, len, T(1), u.data());
+      unpack_signs(sw, zero != nullptr ? zw : nullptr, len, T(1), u.data());
       if (dot_gg != nullptr) {
         if constexpr (std::is_same_v<T, float>) {
           apply_calib_chunk_f32(coupled_wd, p + o, g + o, u.data(), len, wd_t, decay, neg_lr, &dots[c], &ggs[c]);
@@ -930,9 +930,9 @@ uint64_t* packed_target(const char* fn, const char* what, const torch::Tensor& t
       t.defined() && t.device().is_cpu() && t.is_contiguous() && t.scalar_type() == at::kLong,
       "signopt::kernels::", fn, ": ", what, " must be a contiguous int64 CPU tensor of packed words");
   TORCH_CHECK(
-      t.numel() >= comm::packed_words(bits),
+      t.numel() >= packed_words(bits),
       "signopt::kernels::", fn, ": ", what, " has ", t.numel(), " words but bit ", bits,
-      " must fit (packed_words = ", comm::packed_words(bits), ")");
+      " must fit (packed_words = ", packed_words(bits), ")");
   return reinterpret_cast<uint64_t*>(t.data_ptr<int64_t>());
 }
 

@@ -1,6 +1,6 @@
 // AVX-512 Philox4x32-10 + Box-Muller. Every floating-point operation is the scalar definition's
 // (signopt/kernels/noise.h), in the same order and separately rounded (no FMA), so the bits equal
-// the reference draws; tests/test_fused.cpp compares this path with the scalar one.
+// the reference draws; tests/kernels/test_fused.cpp compares this path with the scalar one.
 #include "noise_avx512.h"
 
 #include <atomic>

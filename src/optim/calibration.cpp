@@ -7,22 +7,6 @@
 
 namespace signopt {
 
-std::string to_string(CalibrationEstimator v) {
-  switch (v) {
-    case CalibrationEstimator::Swats:
-      return "swats";
-    case CalibrationEstimator::LeastSquares:
-      return "least-squares";
-    case CalibrationEstimator::Norm:
-      return "norm";
-    case CalibrationEstimator::MomentumLs:
-      return "momentum-ls";
-    case CalibrationEstimator::Fixed:
-      return "fixed";
-  }
-  return "?";
-}
-
 std::string column_name(CalibrationEstimator v) {
   std::string s = to_string(v);
   for (char& c : s) {
@@ -31,36 +15,6 @@ std::string column_name(CalibrationEstimator v) {
     }
   }
   return s;
-}
-
-std::string to_string(CalibrationScope v) {
-  return v == CalibrationScope::Global ? "global" : "per-tensor";
-}
-
-std::string to_string(SwitchTrigger v) {
-  switch (v) {
-    case SwitchTrigger::Step:
-      return "step";
-    case SwitchTrigger::Epoch:
-      return "epoch";
-    case SwitchTrigger::Auto:
-      return "auto";
-    case SwitchTrigger::Never:
-      return "never";
-  }
-  return "?";
-}
-
-std::string to_string(SwitchCriterion v) {
-  return v == SwitchCriterion::Relative ? "relative" : "swats";
-}
-
-std::string to_string(SgdConvention v) {
-  return v == SgdConvention::Dampened ? "dampened" : "undampened";
-}
-
-std::string to_string(SgdMomentumInit v) {
-  return v == SgdMomentumInit::Zero ? "zero" : "momentum";
 }
 
 CalibrationSums CalibrationSums::of_tensor(

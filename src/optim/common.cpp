@@ -6,10 +6,6 @@
 
 namespace signopt {
 
-std::string to_string(NonFinitePolicy v) {
-  return v == NonFinitePolicy::Skip ? "skip" : "throw";
-}
-
 namespace detail {
 
 void check_common(

@@ -117,46 +117,4 @@ torch::Tensor add_dither(
   return x + dither_noise(x, o, step, param_index) * s;
 }
 
-std::string to_string(DitherScale v) {
-  switch (v) {
-    case DitherScale::Absolute:
-      return "absolute";
-    case DitherScale::Rms:
-      return "rms";
-    case DitherScale::Max3Sigma:
-      return "max3sigma";
-    case DitherScale::MeanAbs:
-      return "meanabs";
-  }
-  return "?";
-}
-
-std::string to_string(DitherSchedule v) {
-  switch (v) {
-    case DitherSchedule::Constant:
-      return "constant";
-    case DitherSchedule::Power:
-      return "power";
-    case DitherSchedule::Linear:
-      return "linear";
-    case DitherSchedule::Cosine:
-      return "cosine";
-    case DitherSchedule::Exponential:
-      return "exponential";
-  }
-  return "?";
-}
-
-std::string to_string(DitherDistribution v) {
-  return v == DitherDistribution::Gaussian ? "gaussian" : "uniform";
-}
-
-std::string to_string(DitherTarget v) {
-  return v == DitherTarget::Momentum ? "momentum" : "gradient";
-}
-
-std::string to_string(DitherClock v) {
-  return v == DitherClock::Step ? "step" : "epoch";
-}
-
 } // namespace signopt

@@ -1,4 +1,5 @@
 // EF-SignSGD: options, state serialization and step.
+#include <signopt/optim/factory.h>
 #include <signopt/kernels/fused.h>
 #include <signopt/kernels/reductions.h>
 #include <signopt/optim/ef_sign_sgd.h>
@@ -192,6 +193,16 @@ void EFSignSGD::save(torch::serialize::OutputArchive& archive) const {
 
 void EFSignSGD::load(torch::serialize::InputArchive& archive) {
   load_as_<EFSignSGDParamState, EFSignSGDOptions>(archive);
+}
+
+MadeOptimizer make_ef_signsgd(std::vector<torch::Tensor> params, const OptimizerSettings& s) {
+  return detail::made(std::make_unique<EFSignSGD>(
+      std::move(params),
+      EFSignSGDOptions(s.lr)
+          .momentum(s.momentum)
+          .weight_decay(s.weight_decay)
+          .decoupled_weight_decay(s.decoupled_weight_decay)
+          .nonfinite(s.nonfinite)));
 }
 
 } // namespace signopt

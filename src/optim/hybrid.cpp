@@ -1,9 +1,10 @@
 // HybridSignSGD: Signum phase with projection calibration, the switch, and the SGD phase.
+#include <signopt/kernels/bitpack.h>
 #include <signopt/kernels/fused.h>
 #include <signopt/kernels/reductions.h>
+#include <signopt/optim/factory.h>
 #include <signopt/optim/hybrid.h>
 
-#include <signopt/comm/sign_pack.h>
 
 #include <c10/util/Exception.h>
 #include <torch/torch.h>
@@ -199,7 +200,7 @@ struct Item {
 
 // The set bits of the packed plane `words` (undefined: none) in [offset, offset + n).
 int64_t zero_bits(const torch::Tensor& words, int64_t offset, int64_t n) {
-  return words.defined() ? comm::count_bits_at(reinterpret_cast<const uint64_t*>(words.data_ptr<int64_t>()), offset, n) : 0;
+  return words.defined() ? kernels::count_bits_at(reinterpret_cast<const uint64_t*>(words.data_ptr<int64_t>()), offset, n) : 0;
 }
 
 // The momentum's part of the sums (||m||_1, ||m||^2) and nnz(u) given how u was formed: counted from u
@@ -214,6 +215,25 @@ void moment_part(Item& it, const torch::Tensor& m, double nnz) {
 
 } // namespace
 
+// What one step does, decided before any parameter is touched, and what its passes collect.
+struct HybridSignSGD::StepPlan {
+  bool sign_phase = true;
+  int64_t after = 0; // steps since the switch
+  bool in_handover = false;
+  bool calibrate = false;
+  bool need_sign = false;
+  bool dampened = true;
+  // The packed exchange (a distributed sign phase whose aggregator has one): one bucket of sign bits and
+  // one of zero bits over every parameter, each at its offset.
+  bool packed = false;
+  int64_t packed_d = 0;
+  torch::Tensor bucket_sign, bucket_zero;
+  std::vector<int64_t> offsets;
+  int64_t offset = 0;
+  int64_t bucket_zeros = 0;
+  std::vector<Item> items;
+};
+
 torch::Tensor HybridSignSGD::step(LossClosure closure) {
   torch::NoGradGuard no_grad;
   torch::Tensor loss = run_closure(closure);
@@ -222,19 +242,40 @@ torch::Tensor HybridSignSGD::step(LossClosure closure) {
   }
   const auto& head = head_();
   ++step_;
-  const bool sign_phase = phase_ == HybridPhase::Sign;
-  const int64_t after = sign_phase ? 0 : step_ - switch_step_;
-  const bool in_handover = !sign_phase && head.handover_steps() > 0 && after <= head.handover_steps();
-  const bool calibrate = sign_phase || head.track_after_switch();
-  const bool need_sign = calibrate || in_handover;
-  const bool dampened = head.post_switch_convention() == SgdConvention::Dampened;
+  StepPlan plan = plan_step_(head);
+  int64_t index = 0;
+  for (auto& group : param_groups()) {
+    const auto& o = static_cast<const HybridSignSGDOptions&>(group.options());
+    for (auto& p : group.params()) {
+      const int64_t param_index = index++;
+      if (p.grad().defined()) {
+        add_item_(plan, p, o, param_index);
+      }
+    }
+  }
+  exchange_(plan);
+  const bool converged = calibrate_(plan, head);
+  apply_update_(plan, head);
+  if (plan.sign_phase && head.switch_policy().fires(step_, plan.calibrate && converged)) {
+    do_switch_();
+  }
+  return loss;
+}
+
+HybridSignSGD::StepPlan HybridSignSGD::plan_step_(const HybridSignSGDOptions& head) {
+  StepPlan plan;
+  plan.sign_phase = phase_ == HybridPhase::Sign;
+  plan.after = plan.sign_phase ? 0 : step_ - switch_step_;
+  plan.in_handover = !plan.sign_phase && head.handover_steps() > 0 && plan.after <= head.handover_steps();
+  plan.calibrate = plan.sign_phase || head.track_after_switch();
+  plan.need_sign = plan.calibrate || plan.in_handover;
+  plan.dampened = head.post_switch_convention() == SgdConvention::Dampened;
 
   // A distributed sign phase whose aggregator has a packed exchange (comm::MajorityVote) takes the packed
   // path of sign_descent.h: pass 1 updates m and packs the signs into one bucket, the workers vote on it,
   // pass 2 applies the voted bits and computes <v, g'> and ||g'||^2 for the calibration. It needs beta1 > 0
-  // and contiguous CPU tensors; otherwise the unfused path below runs (the same steps, bit for bit).
-  bool packed = sign_phase && aggregator_ != nullptr && aggregator_->supports_packed() && kernels::fused_enabled();
-  int64_t packed_d = 0;
+  // and contiguous CPU tensors; otherwise the unfused path runs (the same steps, bit for bit).
+  bool packed = plan.sign_phase && aggregator_ != nullptr && aggregator_->supports_packed() && kernels::fused_enabled();
   for (auto& group : param_groups()) {
     const auto* o = &static_cast<const HybridSignSGDOptions&>(group.options());
     for (auto& p : group.params()) {
@@ -247,128 +288,95 @@ torch::Tensor HybridSignSGD::step(LossClosure closure) {
         st.exp_avg(torch::zeros_like(p, at::MemoryFormat::Preserve));
       }
       packed = o->beta1() > 0 && p.device().is_cpu() && kernels::fused_eligible({p, p.grad(), st.exp_avg()});
-      packed_d += p.numel();
+      plan.packed_d += p.numel();
     }
   }
-  torch::Tensor bucket_sign, bucket_zero;
-  std::vector<int64_t> offsets;
-  int64_t bucket_zeros = 0;
+  plan.packed = packed;
   if (packed) {
-    bucket_sign = packed_bucket_(0, comm::packed_words(packed_d));
-    bucket_zero = packed_bucket_(1, comm::packed_words(packed_d));
+    plan.bucket_sign = packed_bucket_(0, kernels::packed_words(plan.packed_d));
+    plan.bucket_zero = packed_bucket_(1, kernels::packed_words(plan.packed_d));
   }
+  return plan;
+}
 
-  std::vector<Item> items;
-  int64_t index = 0;
-  int64_t offset = 0;
-  for (auto& group : param_groups()) {
-    const auto* o = &static_cast<const HybridSignSGDOptions&>(group.options());
-    for (auto& p : group.params()) {
-      const int64_t param_index = index++;
-      if (!p.grad().defined()) {
-        continue;
+void HybridSignSGD::add_item_(StepPlan& plan, torch::Tensor& p, const HybridSignSGDOptions& o, int64_t param_index) {
+  auto& st = detail::get_or_create_state<HybridSignSGDParamState>(*this, p, [] { return HybridSignSGDParamState(); });
+  st.step(st.step() + 1);
+  if (plan.need_sign && !st.exp_avg().defined()) {
+    st.exp_avg(torch::zeros_like(p, at::MemoryFormat::Preserve));
+  }
+  if (!plan.sign_phase && o.post_switch_momentum() > 0 && !st.momentum_buffer().defined()) {
+    st.momentum_buffer(torch::zeros_like(p, at::MemoryFormat::Preserve));
+  }
+  const auto& dither = o.dither();
+  // Keyed by the parameter's own step, as in Signum, so the sign phase equals Signum exactly even when some
+  // parameters miss gradients on some steps.
+  const int64_t tick = plan.need_sign ? begin_dither(dither, st.step()) : 0;
+  const auto args = detail::fused_dither_args(dither, tick, st.step(), param_index);
+  Item item{p, p.grad(), &st, &o, param_index, {}};
+  if (plan.packed) { // pass 1; pass 2 applies the update after the vote (item.updated)
+    plan.bucket_zeros += kernels::sign_descent_pack(
+        p, p.grad(), st.exp_avg(), o.lr(), o.weight_decay(), o.decoupled_weight_decay(), o.beta1(), args,
+        plan.bucket_sign, plan.bucket_zero, plan.offset);
+    plan.offsets.push_back(plan.offset);
+    plan.offset += p.numel();
+    item.updated = true;
+  } else if (
+      plan.sign_phase && aggregator_ == nullptr && o.beta1() > 0 && kernels::fused_eligible({p, p.grad(), st.exp_avg()})) {
+    // The plain sign phase: one fused pass updates m and theta and computes <u, g> and ||g||^2 (the update
+    // does not depend on this step's lambda); the momentum's sums follow in one read of m.
+    double dot_gg[2] = {0.0, 0.0};
+    const double s = kernels::sign_descent_step(
+        p, p.grad(), st.exp_avg(), o.lr(), o.weight_decay(), o.decoupled_weight_decay(), o.beta1(), args, dot_gg);
+    item.updated = true;
+    item.sums[kDot] = dot_gg[0];
+    item.sums[kGg] = dot_gg[1];
+    const bool noisy_argument = args.enabled && !args.target_gradient && s != 0.0;
+    moment_part(item, st.exp_avg(), noisy_argument ? static_cast<double>(p.numel()) : -1.0);
+  } else if (
+      !plan.sign_phase && !plan.calibrate && !plan.in_handover &&
+      kernels::fused_eligible({p, p.grad(), st.momentum_buffer()})) {
+    item.updated = true; // the plain SGD phase: applied by apply_update_, once eta is known
+  } else {
+    if (o.weight_decay() != 0 && !o.decoupled_weight_decay()) {
+      item.g = item.g + p * o.weight_decay();
+    }
+    if (plan.need_sign) {
+      item.u = detail::sign_direction(item.g, st.exp_avg(), o.beta1(), dither, st.step(), tick, param_index);
+      if (o.beta1() == 0) {
+        // sign_direction keeps no EMA for beta1 = 0; m is then the plain gradient.
+        st.exp_avg().copy_(item.g);
       }
-      auto& st =
-          detail::get_or_create_state<HybridSignSGDParamState>(*this, p, [] { return HybridSignSGDParamState(); });
-      st.step(st.step() + 1);
-      if (need_sign && !st.exp_avg().defined()) {
-        st.exp_avg(torch::zeros_like(p, at::MemoryFormat::Preserve));
-      }
-      const double mu = o->post_switch_momentum();
-      if (!sign_phase && mu > 0 && !st.momentum_buffer().defined()) {
-        st.momentum_buffer(torch::zeros_like(p, at::MemoryFormat::Preserve));
-      }
-      const auto& dither = o->dither();
-      // Keyed by the parameter's own step, as in Signum, so the sign phase equals Signum exactly
-      // even when some parameters miss gradients on some steps.
-      const int64_t tick = need_sign ? begin_dither(dither, st.step()) : 0;
-      if (packed) { // pass 1; pass 2 applies the update after the vote (item.updated)
-        bucket_zeros += kernels::sign_descent_pack(
-            p,
-            p.grad(),
-            st.exp_avg(),
-            o->lr(),
-            o->weight_decay(),
-            o->decoupled_weight_decay(),
-            o->beta1(),
-            detail::fused_dither_args(dither, tick, st.step(), param_index),
-            bucket_sign,
-            bucket_zero,
-            offset);
-        offsets.push_back(offset);
-        offset += p.numel();
-        Item item{p, p.grad(), &st, o, param_index, {}};
-        item.updated = true;
-        items.push_back(std::move(item));
-        continue;
-      }
-      // The plain sign phase: one fused pass updates m and theta and computes <u, g> and ||g||^2
-      // (the update does not depend on this step's lambda); the momentum's sums follow in one read of m.
-      if (sign_phase && aggregator_ == nullptr && o->beta1() > 0 && kernels::fused_eligible({p, p.grad(), st.exp_avg()})) {
-        double dot_gg[2] = {0.0, 0.0};
-        const auto args = detail::fused_dither_args(dither, tick, st.step(), param_index);
-        const double s = kernels::sign_descent_step(
-            p,
-            p.grad(),
-            st.exp_avg(),
-            o->lr(),
-            o->weight_decay(),
-            o->decoupled_weight_decay(),
-            o->beta1(),
-            args,
-            dot_gg);
-        Item item{p, p.grad(), &st, o, param_index, {}};
-        item.updated = true;
-        item.sums[kDot] = dot_gg[0];
-        item.sums[kGg] = dot_gg[1];
-        const bool noisy_argument = args.enabled && !args.target_gradient && s != 0.0;
-        moment_part(item, st.exp_avg(), noisy_argument ? static_cast<double>(p.numel()) : -1.0);
-        items.push_back(std::move(item));
-        continue;
-      }
-      // The plain SGD phase.
-      if (!sign_phase && !calibrate && !in_handover && kernels::fused_eligible({p, p.grad(), st.momentum_buffer()})) {
-        Item item{p, p.grad(), &st, o, param_index, {}};
-        item.updated = true;
-        items.push_back(std::move(item));
-        continue; // applied below, once eta is known
-      }
-      torch::Tensor g = p.grad();
-      if (o->weight_decay() != 0 && !o->decoupled_weight_decay()) {
-        g = g + p * o->weight_decay();
-      }
-      Item item{p, g, &st, o, param_index, {}};
-      if (need_sign) {
-        item.u = detail::sign_direction(g, st.exp_avg(), o->beta1(), dither, st.step(), tick, param_index);
-        if (o->beta1() == 0) {
-          // sign_direction keeps no EMA for beta1 = 0; m is then the plain gradient.
-          st.exp_avg().copy_(g);
-        }
-      }
-      if (calibrate && aggregator_ == nullptr) {
-        item.sums[kDot] = kernels::dot(item.u, g);
-        item.sums[kGg] = kernels::sum_sq(g);
-        moment_part(item, st.exp_avg(), kernels::sum_abs(item.u));
-      }
-      items.push_back(std::move(item));
+    }
+    if (plan.calibrate && aggregator_ == nullptr) {
+      item.sums[kDot] = kernels::dot(item.u, item.g);
+      item.sums[kGg] = kernels::sum_sq(item.g);
+      moment_part(item, st.exp_avg(), kernels::sum_abs(item.u));
     }
   }
+  plan.items.push_back(std::move(item));
+}
+
+void HybridSignSGD::exchange_(StepPlan& plan) {
+  auto& items = plan.items;
   std::vector<double> sums; // kRawSums per item, summed over the workers
-  if (packed && !items.empty()) {
+  if (plan.packed && !items.empty()) {
     const auto voted = aggregator_->aggregate_packed(
-        bucket_sign, bucket_zeros > 0 ? bucket_zero : torch::Tensor(), packed_d, static_cast<int64_t>(items.size()), step_);
+        plan.bucket_sign, plan.bucket_zeros > 0 ? plan.bucket_zero : torch::Tensor(), plan.packed_d,
+        static_cast<int64_t>(items.size()), step_);
     for (size_t i = 0; i < items.size(); ++i) {
       auto& it = items[i];
       double dot_gg[2] = {0.0, 0.0};
       kernels::apply_packed_direction(
-          it.p, it.o->lr(), it.o->weight_decay(), it.o->decoupled_weight_decay(), voted.sign, voted.zero, offsets[i],
-          it.g, dot_gg);
+          it.p, it.o->lr(), it.o->weight_decay(), it.o->decoupled_weight_decay(), voted.sign, voted.zero,
+          plan.offsets[i], it.g, dot_gg);
       it.sums[kDot] = dot_gg[0];
       it.sums[kGg] = dot_gg[1];
-      moment_part(it, it.st->exp_avg(), static_cast<double>(it.p.numel() - zero_bits(voted.zero, offsets[i], it.p.numel())));
+      const int64_t n = it.p.numel();
+      moment_part(it, it.st->exp_avg(), static_cast<double>(n - zero_bits(voted.zero, plan.offsets[i], n)));
       sums.insert(sums.end(), it.sums, it.sums + kRawSums);
     }
-  } else if (aggregator_ != nullptr && need_sign && !items.empty()) {
+  } else if (aggregator_ != nullptr && plan.need_sign && !items.empty()) {
     // Distributed: the workers vote on the signs; the calibration uses the voted direction and the
     // sums over the workers of each worker's <v, g_w>, ||g_w||^2, nnz(v), ||m_w||_1 and ||m_w||^2.
     std::vector<torch::Tensor> local;
@@ -381,7 +389,7 @@ torch::Tensor HybridSignSGD::step(LossClosure closure) {
       auto& it = items[i];
       TORCH_CHECK(voted[i].sizes() == it.u.sizes(), "SignAggregator: wrong shape for parameter ", i);
       it.u = voted[i].to(it.u.dtype());
-      if (calibrate) {
+      if (plan.calibrate) {
         it.sums[kDot] = kernels::dot(it.u, it.g);
         it.sums[kGg] = kernels::sum_sq(it.g);
         moment_part(it, it.st->exp_avg(), kernels::sum_abs(it.u));
@@ -396,39 +404,44 @@ torch::Tensor HybridSignSGD::step(LossClosure closure) {
                 sums.begin() + static_cast<std::ptrdiff_t>(kRawSums * (i + 1)), items[i].sums);
     }
   }
+}
 
-  // Calibration: lambda_t of the selected estimator and its EMA (global or per tensor); the bank
-  // follows every estimator on the global sums.
-  bool converged = !items.empty();
-  if (calibrate) {
-    const CalibratorOptions options = head.calibrator_options();
-    CalibrationSums total;
-    for (auto& it : items) {
-      const double* r = it.sums;
-      const auto tensor = CalibrationSums::of_tensor(it.o->lr(), r[kDot], r[kGg], r[kNnz], r[kMAbs], r[kMSq]);
-      total += tensor;
-      if (head.calibration_scope() == CalibrationScope::PerTensor) {
-        Calibrator c(options, it.st->calibration());
-        c.update(tensor);
-        it.st->calibration(c.state());
-        converged = converged && c.converged(head.auto_tol(), head.auto_criterion());
-      }
-    }
-    bank_.set_options(options);
-    bank_.update(total);
-    if (head.calibration_scope() == CalibrationScope::Global) {
-      converged = selected_calibrator_().converged(head.auto_tol(), head.auto_criterion());
+// Calibration: lambda_t of the selected estimator and its EMA (global or per tensor); the bank follows every
+// estimator on the global sums. Returns whether the calibration converged (the auto trigger's test).
+bool HybridSignSGD::calibrate_(StepPlan& plan, const HybridSignSGDOptions& head) {
+  bool converged = !plan.items.empty();
+  if (!plan.calibrate) {
+    return converged;
+  }
+  const CalibratorOptions options = head.calibrator_options();
+  CalibrationSums total;
+  for (auto& it : plan.items) {
+    const double* r = it.sums;
+    const auto tensor = CalibrationSums::of_tensor(it.o->lr(), r[kDot], r[kGg], r[kNnz], r[kMAbs], r[kMSq]);
+    total += tensor;
+    if (head.calibration_scope() == CalibrationScope::PerTensor) {
+      Calibrator c(options, it.st->calibration());
+      c.update(tensor);
+      it.st->calibration(c.state());
+      converged = converged && c.converged(head.auto_tol(), head.auto_criterion());
     }
   }
+  bank_.set_options(options);
+  bank_.update(total);
+  if (head.calibration_scope() == CalibrationScope::Global) {
+    converged = selected_calibrator_().converged(head.auto_tol(), head.auto_criterion());
+  }
+  return converged;
+}
 
-  // The update.
-  const double global_rate = !sign_phase && head.track_after_switch() &&
-          head.calibration_scope() == CalibrationScope::Global
+void HybridSignSGD::apply_update_(StepPlan& plan, const HybridSignSGDOptions& head) {
+  const double global_rate =
+      !plan.sign_phase && head.track_after_switch() && head.calibration_scope() == CalibrationScope::Global
       ? selected_calibrator_().rate()
       : 0.0;
-  for (auto& it : items) {
+  for (auto& it : plan.items) {
     const double gamma = it.o->lr();
-    if (sign_phase) {
+    if (plan.sign_phase) {
       if (it.updated) {
         continue;
       }
@@ -452,7 +465,8 @@ torch::Tensor HybridSignSGD::step(LossClosure closure) {
     const double mu = it.o->post_switch_momentum();
     if (it.updated) { // eligible for the fused SGD kernel; it.g is the raw gradient here
       kernels::sgd_step(
-          it.p, it.g, it.st->momentum_buffer(), eta, it.o->weight_decay(), it.o->decoupled_weight_decay(), mu, dampened);
+          it.p, it.g, it.st->momentum_buffer(), eta, it.o->weight_decay(), it.o->decoupled_weight_decay(), mu,
+          plan.dampened);
       continue;
     }
     if (it.o->decoupled_weight_decay() && it.o->weight_decay() != 0) {
@@ -461,20 +475,15 @@ torch::Tensor HybridSignSGD::step(LossClosure closure) {
     torch::Tensor direction = it.g;
     if (mu > 0) {
       it.st->momentum_buffer().mul_(mu).add_(it.g);
-      direction = dampened ? it.st->momentum_buffer() * (1.0 - mu) : it.st->momentum_buffer();
+      direction = plan.dampened ? it.st->momentum_buffer() * (1.0 - mu) : it.st->momentum_buffer();
     }
-    if (in_handover) {
-      const double w = static_cast<double>(after) / static_cast<double>(head.handover_steps());
+    if (plan.in_handover) {
+      const double w = static_cast<double>(plan.after) / static_cast<double>(head.handover_steps());
       it.p.sub_(it.u * ((1.0 - w) * gamma) + direction * (w * eta));
     } else {
       it.p.sub_(direction * eta);
     }
   }
-
-  if (sign_phase && head.switch_policy().fires(step_, calibrate && converged)) {
-    do_switch_();
-  }
-  return loss;
 }
 
 void HybridSignSGD::switch_now() {
@@ -593,6 +602,12 @@ Calibrator HybridSignSGD::selected_calibrator_() const {
     return Calibrator(options);
   }
   return Calibrator(options, bank_.at(options.estimator).state());
+}
+
+MadeOptimizer make_hybrid(std::vector<torch::Tensor> params, const OptimizerSettings& s) {
+  auto hybrid = std::make_unique<HybridSignSGD>(std::move(params), hybrid_options_from(s, s.beta1));
+  HybridSignSGD* view = hybrid.get();
+  return detail::made(std::move(hybrid), view);
 }
 
 } // namespace signopt

@@ -1,4 +1,5 @@
 // Lion: options, state serialization and step.
+#include <signopt/optim/factory.h>
 #include <signopt/kernels/fused.h>
 #include <signopt/optim/lion.h>
 
@@ -100,6 +101,17 @@ void Lion::save(torch::serialize::OutputArchive& archive) const {
 
 void Lion::load(torch::serialize::InputArchive& archive) {
   load_as_<LionParamState, LionOptions>(archive);
+}
+
+MadeOptimizer make_lion(std::vector<torch::Tensor> params, const OptimizerSettings& s) {
+  return detail::made(std::make_unique<Lion>(
+      std::move(params),
+      LionOptions(s.lr)
+          .beta1(s.beta1)
+          .beta2(s.beta2)
+          .weight_decay(s.weight_decay)
+          .decoupled_weight_decay(s.decoupled_weight_decay)
+          .nonfinite(s.nonfinite)));
 }
 
 } // namespace signopt

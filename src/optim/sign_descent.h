@@ -1,7 +1,7 @@
 // Internal: the step of SignSGD and Signum (one code path, so Signum(beta = 0) == SignSGD exactly).
 #pragma once
 
-#include <signopt/comm/sign_pack.h>
+#include <signopt/kernels/bitpack.h>
 #include <signopt/compat.h>
 #include <signopt/kernels/fused.h>
 #include <signopt/optim/common.h>
@@ -21,7 +21,7 @@ namespace signopt::detail {
 /// dtype (parameters may differ) and the fused kernels are on: pass 1 (kernels::sign_descent_pack) updates each buffer and packs each sign
 /// into one bucket at the parameter's bit offset, the aggregator exchanges the bucket, and pass 2
 /// (kernels::apply_packed_direction) applies the agreed bits. It takes exactly the steps of the unfused
-/// path below (same bucket layout, same zero coins; tests/test_comm_vote.cpp). Returns false, having
+/// path below (same bucket layout, same zero coins; tests/comm/test_comm_vote.cpp). Returns false, having
 /// changed nothing but creating missing buffers, when the parameters do not qualify.
 template <typename Options, typename State, typename BetaOf, typename BufferOf>
 bool packed_sign_descent_step(SignoptOptimizer& opt, SignAggregator& aggregator, BetaOf beta_of, BufferOf buffer_of) {
@@ -60,8 +60,8 @@ bool packed_sign_descent_step(SignoptOptimizer& opt, SignAggregator& aggregator,
   if (items.empty()) {
     return true;
   }
-  auto sign = opt.packed_bucket_(0, comm::packed_words(d));
-  auto zero = opt.packed_bucket_(1, comm::packed_words(d));
+  auto sign = opt.packed_bucket_(0, kernels::packed_words(d));
+  auto zero = opt.packed_bucket_(1, kernels::packed_words(d));
   int64_t zeros = 0;
   int64_t aggregate_step = 0;
   for (auto& it : items) {

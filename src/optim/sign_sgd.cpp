@@ -1,4 +1,5 @@
 // SignSGD: options, state serialization and step (the shared sign-descent path with beta = 0).
+#include <signopt/optim/factory.h>
 #include <signopt/optim/sign_sgd.h>
 
 #include "sign_descent.h"
@@ -58,6 +59,16 @@ void SignSGD::save(torch::serialize::OutputArchive& archive) const {
 
 void SignSGD::load(torch::serialize::InputArchive& archive) {
   load_as_<SignSGDParamState, SignSGDOptions>(archive);
+}
+
+MadeOptimizer make_signsgd(std::vector<torch::Tensor> params, const OptimizerSettings& s) {
+  return detail::made(std::make_unique<SignSGD>(
+      std::move(params),
+      SignSGDOptions(s.lr)
+          .weight_decay(s.weight_decay)
+          .decoupled_weight_decay(s.decoupled_weight_decay)
+          .dither(s.dither)
+          .nonfinite(s.nonfinite)));
 }
 
 } // namespace signopt

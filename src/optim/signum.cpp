@@ -1,4 +1,5 @@
 // Signum: options, state serialization and step (the shared sign-descent path).
+#include <signopt/optim/factory.h>
 #include <signopt/optim/signum.h>
 
 #include "sign_descent.h"
@@ -77,6 +78,27 @@ void Signum::save(torch::serialize::OutputArchive& archive) const {
 
 void Signum::load(torch::serialize::InputArchive& archive) {
   load_as_<SignumParamState, SignumOptions>(archive);
+}
+
+MadeOptimizer make_signum(std::vector<torch::Tensor> params, const OptimizerSettings& s) {
+  if (s.log_calibration) {
+    // The never-switching hybrid: Signum bit for bit, plus the calibration columns. The trigger's own fields
+    // keep their defaults (a checkpoint records them), whatever trigger the settings carry.
+    const HybridSignSGDOptions d;
+    HybridSignSGDOptions o = hybrid_options_from(s, s.momentum);
+    o.switch_step(d.switch_step()).switch_epoch(d.switch_epoch()).steps_per_epoch(d.steps_per_epoch()).auto_tol(d.auto_tol());
+    auto hybrid = std::make_unique<HybridSignSGD>(std::move(params), o.switch_never());
+    HybridSignSGD* view = hybrid.get();
+    return detail::made(std::move(hybrid), view);
+  }
+  return detail::made(std::make_unique<Signum>(
+      std::move(params),
+      SignumOptions(s.lr)
+          .momentum(s.momentum)
+          .weight_decay(s.weight_decay)
+          .decoupled_weight_decay(s.decoupled_weight_decay)
+          .dither(s.dither)
+          .nonfinite(s.nonfinite)));
 }
 
 } // namespace signopt

@@ -214,6 +214,105 @@ void add_calibration(Plot& plot, const std::vector<MetricRow>& rows) {
     plot.switches.insert(static_cast<double>(point.row->step));
 }
 
+// One report table's plots: five drawn over its configurations, then one calibration plot per configuration.
+struct DatasetPlots {
+  Plot accuracy, loss, val, hybrid, dither;
+  std::vector<Plot> calibration; // one per configuration, after the dataset's plots
+};
+
+// The dataset's five plots, still without series.
+DatasetPlots make_dataset_plots(const DatasetTable& t) {
+  const std::string d = slug(t.dataset);
+  DatasetPlots plots;
+  plots.accuracy = make_plot(
+      d + "-test-accuracy",
+      t.dataset + ": test accuracy per epoch (mean over seeds, band: min..max)",
+      "epoch",
+      "test accuracy (%)",
+      "bottom right");
+  plots.loss = make_plot(
+      d + "-train-loss",
+      t.dataset + ": training loss per epoch (mean over seeds, band: min..max)",
+      "epoch",
+      "training loss (epoch mean)",
+      "top right");
+  plots.val = make_plot(
+      d + "-val-accuracy",
+      t.dataset + ": validation accuracy per epoch (mean over seeds, band: min..max)",
+      "epoch",
+      "validation accuracy (%)",
+      "bottom right");
+  plots.hybrid = make_plot(
+      d + "-hybrid-calibrated-lr",
+      t.dataset + ": hybrid's calibrated SGD rate and phase per step (mean over seeds, band: min..max)",
+      "step",
+      "calibrated lr",
+      "top right",
+      true);
+  plots.dither = make_plot(
+      d + "-dither-alpha",
+      t.dataset + ": dither alpha_t per step (noise std = alpha_t x per-tensor scale; mean over seeds)",
+      "step",
+      "alpha_t",
+      "top right");
+  return plots;
+}
+
+// Reads configuration c's runs and adds its series to the dataset's plots, and its calibration plot.
+void add_configuration(
+    DatasetPlots& plots,
+    const DatasetTable& t,
+    const ConfigurationStats& c,
+    const std::map<std::string, const RunRecord*>& by_name,
+    std::vector<std::string>& problems) {
+  Series acc = named(c.label), lo = named(c.label), va = named(c.label), hy = named(c.label), di = named(c.label);
+  bool is_hybrid = false;
+  Plot cal = make_calibration_plot(t, c);
+  collect(c, by_name, problems, [&](const std::vector<MetricRow>& rows) {
+    for (const auto& row : rows) {
+      if (row.kind == "epoch" && row.split == "test" && std::isfinite(row.accuracy))
+        acc.points[static_cast<double>(row.epoch)].push_back(row.accuracy);
+      if (row.kind == "epoch" && row.split == "train" && std::isfinite(row.loss))
+        lo.points[static_cast<double>(row.epoch)].push_back(row.loss);
+      if (row.kind == "epoch" && row.split == "val" && std::isfinite(row.accuracy))
+        va.points[static_cast<double>(row.epoch)].push_back(row.accuracy);
+      if (row.kind == "step" && std::isfinite(row.calibrated_lr) && !row.phase.empty()) {
+        is_hybrid = true;
+        hy.points[static_cast<double>(row.step)].push_back(row.calibrated_lr);
+        hy.extra[static_cast<double>(row.step)].push_back(row.phase == "sgd" ? 1.0 : 0.0);
+      }
+      if (row.kind == "step" && std::isfinite(row.dither_alpha))
+        di.points[static_cast<double>(row.step)].push_back(row.dither_alpha);
+    }
+    add_calibration(cal, rows);
+  });
+  plots.accuracy.series.push_back(std::move(acc));
+  plots.loss.series.push_back(std::move(lo));
+  plots.val.series.push_back(std::move(va));
+  if (is_hybrid)
+    plots.hybrid.series.push_back(std::move(hy));
+  plots.dither.series.push_back(std::move(di));
+  plots.calibration.push_back(std::move(cal)); // drawn only when a run logged calibration values
+}
+
+// Writes each of the dataset's non-empty plots into dir, appending its script lines and its file stem.
+void emit_dataset_plots(
+    const DatasetPlots& dataset,
+    const fs::path& dir,
+    std::string& script,
+    std::vector<std::string>& stems) {
+  std::vector<const Plot*> plots = {&dataset.accuracy, &dataset.loss, &dataset.val, &dataset.hybrid, &dataset.dither};
+  for (const auto& p : dataset.calibration)
+    plots.push_back(&p);
+  for (const Plot* p : plots) {
+    const std::string lines = emit_plot(*p, dir);
+    if (lines.empty())
+      continue;
+    script += lines;
+    stems.push_back(p->name);
+  }
+}
+
 } // namespace
 
 PlotOutcome write_plots(
@@ -236,79 +335,10 @@ PlotOutcome write_plots(
   std::string script = "# Plots of `signopt report`; rerun with: cd " + plot_dir + " && gnuplot plots.gp\n";
   std::vector<std::string> stems;
   for (const auto& t : report.tables) {
-    const std::string d = slug(t.dataset);
-    Plot accuracy = make_plot(
-        d + "-test-accuracy",
-        t.dataset + ": test accuracy per epoch (mean over seeds, band: min..max)",
-        "epoch",
-        "test accuracy (%)",
-        "bottom right");
-    Plot loss = make_plot(
-        d + "-train-loss",
-        t.dataset + ": training loss per epoch (mean over seeds, band: min..max)",
-        "epoch",
-        "training loss (epoch mean)",
-        "top right");
-    Plot val = make_plot(
-        d + "-val-accuracy",
-        t.dataset + ": validation accuracy per epoch (mean over seeds, band: min..max)",
-        "epoch",
-        "validation accuracy (%)",
-        "bottom right");
-    Plot hybrid = make_plot(
-        d + "-hybrid-calibrated-lr",
-        t.dataset + ": hybrid's calibrated SGD rate and phase per step (mean over seeds, band: min..max)",
-        "step",
-        "calibrated lr",
-        "top right",
-        true);
-    Plot dither = make_plot(
-        d + "-dither-alpha",
-        t.dataset + ": dither alpha_t per step (noise std = alpha_t x per-tensor scale; mean over seeds)",
-        "step",
-        "alpha_t",
-        "top right");
-    std::vector<Plot> calibration; // one per configuration, after the dataset's plots
-    for (const auto& c : t.configurations) {
-      Series acc = named(c.label), lo = named(c.label), va = named(c.label), hy = named(c.label), di = named(c.label);
-      bool is_hybrid = false;
-      Plot cal = make_calibration_plot(t, c);
-      collect(c, by_name, problems, [&](const std::vector<MetricRow>& rows) {
-        for (const auto& row : rows) {
-          if (row.kind == "epoch" && row.split == "test" && std::isfinite(row.accuracy))
-            acc.points[static_cast<double>(row.epoch)].push_back(row.accuracy);
-          if (row.kind == "epoch" && row.split == "train" && std::isfinite(row.loss))
-            lo.points[static_cast<double>(row.epoch)].push_back(row.loss);
-          if (row.kind == "epoch" && row.split == "val" && std::isfinite(row.accuracy))
-            va.points[static_cast<double>(row.epoch)].push_back(row.accuracy);
-          if (row.kind == "step" && std::isfinite(row.calibrated_lr) && !row.phase.empty()) {
-            is_hybrid = true;
-            hy.points[static_cast<double>(row.step)].push_back(row.calibrated_lr);
-            hy.extra[static_cast<double>(row.step)].push_back(row.phase == "sgd" ? 1.0 : 0.0);
-          }
-          if (row.kind == "step" && std::isfinite(row.dither_alpha))
-            di.points[static_cast<double>(row.step)].push_back(row.dither_alpha);
-        }
-        add_calibration(cal, rows);
-      });
-      accuracy.series.push_back(std::move(acc));
-      loss.series.push_back(std::move(lo));
-      val.series.push_back(std::move(va));
-      if (is_hybrid)
-        hybrid.series.push_back(std::move(hy));
-      dither.series.push_back(std::move(di));
-      calibration.push_back(std::move(cal)); // drawn only when a run logged calibration values
-    }
-    std::vector<const Plot*> plots = {&accuracy, &loss, &val, &hybrid, &dither};
-    for (const auto& p : calibration)
-      plots.push_back(&p);
-    for (const Plot* p : plots) {
-      const std::string lines = emit_plot(*p, dir);
-      if (lines.empty())
-        continue;
-      script += lines;
-      stems.push_back(p->name);
-    }
+    DatasetPlots plots = make_dataset_plots(t);
+    for (const auto& c : t.configurations)
+      add_configuration(plots, t, c, by_name, problems);
+    emit_dataset_plots(plots, dir, script, stems);
   }
   write_text_file(dir / "plots.gp", script);
   std::string problem_note;

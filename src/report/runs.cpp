@@ -2,7 +2,7 @@
 // logs alone) and how `signopt sweep` finds out what state a run is in.
 #include <signopt/report/runs.h>
 
-#include "../train/durable_files.h"
+#include <signopt/io/files.h>
 
 #include <nlohmann/json.hpp>
 
@@ -23,7 +23,7 @@ using json = nlohmann::json;
 
 json parse_json_file(const fs::path& path) {
   try {
-    return json::parse(signopt::train::detail::read_file(path));
+    return json::parse(io::read_file(path, io::kMaxTextFileBytes));
   } catch (const json::parse_error& e) {
     throw std::runtime_error(path.string() + ": invalid JSON (" + std::string(e.what()) + ")");
   }
@@ -132,7 +132,7 @@ std::vector<RunRecord> find_runs(const std::string& root) {
 }
 
 // Spelled here rather than taken from signopt::kEstimators: this file is built without LibTorch (the fuzz
-// targets); tests/test_report.cpp checks the names against the trainer's metrics_columns().
+// targets); tests/report/test_report.cpp checks the names against the trainer's metrics_columns().
 const std::vector<std::string>& calibration_estimators() {
   static const std::vector<std::string> names = {"swats", "least_squares", "norm", "momentum_ls"};
   return names;
@@ -163,7 +163,7 @@ CalibrationPoint calibration_point(const std::vector<MetricRow>& rows) {
 
 std::vector<MetricRow> read_metrics(const std::string& dir) {
   const fs::path path = fs::path(dir) / "metrics.csv";
-  std::istringstream in(signopt::train::detail::read_file(path));
+  std::istringstream in(io::read_file(path, io::kMaxTextFileBytes));
   std::string line;
   if (!std::getline(in, line))
     throw std::runtime_error(path.string() + " is empty (no header line)");

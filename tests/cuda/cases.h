@@ -1,4 +1,4 @@
-// The table of kernel cases shared by tests/test_fused_cuda.cpp and cuda_kernel_check: every rule
+// The table of kernel cases shared by tests/kernels/test_fused_cuda.cpp and cuda_kernel_check: every rule
 // and option mix of the fused kernels, deterministic inputs, and a bitwise comparison that says
 // where and by how many ulps two results differ. No LibTorch, no CUDA headers.
 #pragma once

@@ -1,6 +1,6 @@
 // cuda_kernel_check: the CUDA kernels against their host model (bit for bit, every rule and option
 // mix, sizes 0..100003 and 11M, float32/float64, several grid sizes), then a timing at ResNet-18
-// size. Needs only the CUDA driver: no LibTorch (tests/test_fused_cuda.cpp ties the host model to
+// size. Needs only the CUDA driver: no LibTorch (tests/kernels/test_fused_cuda.cpp ties the host model to
 // the CPU kernels). Exit status: 0 all equal, 1 a mismatch or CUDA error, 77 no usable GPU, 2 usage.
 #define SIGNOPT_CUDA_EXECUTOR 1
 #include "executors.h"

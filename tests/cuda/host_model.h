@@ -1,5 +1,5 @@
 // A serial host model of the CUDA kernels: the same rules and passes (src/kernels/fused_rules.h)
-// run element by element on host memory. tests/test_fused_cuda.cpp checks it against the CPU
+// run element by element on host memory. tests/kernels/test_fused_cuda.cpp checks it against the CPU
 // kernels without a GPU; cuda_kernel_check then compares the GPU with it where LibTorch is absent.
 #pragma once
 

@@ -4,6 +4,7 @@
 
 #include <signopt/comm/process_group.h>
 #include <signopt/comm/sign_pack.h>
+#include <signopt/comm/vote_rules.h>
 #include <signopt/optim/aggregator.h>
 
 #include <torch/arg.h>
@@ -14,18 +15,6 @@
 #include <vector>
 
 namespace signopt::comm {
-
-/// What a tie (exactly half of an even number of workers voting +1) becomes.
-enum class TieRule {
-  /// The coordinate does not move (direction 0, as sign(0) = 0). For even W >= 4 the allgather carries a
-  /// second bit plane, the tie plane, so the traffic is 3 d / 8 instead of 2 d / 8 bytes per worker. For
-  /// W = 2 the two ranks exchange their whole sign vectors and each finds the ties itself (a coordinate is
-  /// tied where the two signs differ), so 1 bit per coordinate travels and the ties are exact.
-  Zero,
-  /// The shard's owner flips a fair coin (kTieCoinBucket below): one bit plane travels, and the expected
-  /// direction of a tied coordinate is still 0. For odd W there are no ties and both rules agree.
-  SharedCoin,
-};
 
 /// The `bucket` of zero_sign_key() under which a shard's owner draws its tie coins: coordinate j of the
 /// owner's shard (j counted from the shard's first coordinate) gets the coin that pack_signs with

@@ -1,6 +1,8 @@
 // Per-coordinate gradient-noise statistics (issue 7): moments, symmetry and unimodality tests, FDR control.
 #pragma once
 
+#include <signopt/stats/stats.h>
+
 #include <cstdint>
 #include <vector>
 
@@ -83,13 +85,8 @@ const DipReference& default_dip_reference(int64_t n);
 /// default_dip_reference(x.size()). Small p = evidence of multimodality. Needs n >= 4.
 TestResult dip_test(const std::vector<double>& x);
 
-/// Benjamini-Hochberg step-up procedure at false-discovery rate q in (0, 1]: with p-values sorted
-/// p_(1) <= ... <= p_(m), rejects the hypotheses of the k smallest, k = max{i : p_(i) <= i q / m}.
-/// Returns one flag per input, in input order. p-values must lie in [0, 1] (NaN is rejected with an error).
-std::vector<bool> benjamini_hochberg(const std::vector<double>& p_values, double q);
-
-/// BH-adjusted p-values (q-values): min over j >= i of m p_(j) / j, capped at 1, in input order;
-/// benjamini_hochberg(p, q)[i] == (adjusted[i] <= q).
-std::vector<double> benjamini_hochberg_adjusted(const std::vector<double>& p_values);
+/// The false-discovery-rate control of the probe's verdicts: signopt's stats unit (signopt/stats/stats.h).
+using stats::benjamini_hochberg;
+using stats::benjamini_hochberg_adjusted;
 
 } // namespace signopt::diag

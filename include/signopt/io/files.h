@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <filesystem>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -37,6 +38,14 @@ void fsync_directory(const std::filesystem::path& dir);
 
 /// The whole file, refusing files larger than `max_bytes` (IoError naming the file, its size and the limit).
 std::string read_file(const std::filesystem::path& path, uint64_t max_bytes);
+
+/// The largest text file signopt reads whole: a run's config.json, metrics.csv, summary.json, a sweep's log
+/// and files (1 GiB; a 200-epoch run's metrics.csv is well under 1 MB).
+inline constexpr uint64_t kMaxTextFileBytes = uint64_t(1) << 30;
+
+/// read_file(path, max_bytes), or nothing when `path` does not exist (for files that may not be there yet,
+/// such as a run's log). Any other failure throws IoError, as read_file does.
+std::optional<std::string> read_file_if_present(const std::filesystem::path& path, uint64_t max_bytes);
 
 /// A log file opened for appending whose every write, flush, fsync and close is checked: a failure
 /// (full disk, I/O error) throws IoError naming the file instead of being lost.

@@ -1,5 +1,5 @@
 // Fused single-pass CPU update kernels: stateless functions of tensors and scalars, bit-identical
-// to the reference compositions of torch ops used by the optimizers (tests/test_fused.cpp). When
+// to the reference compositions of torch ops used by the optimizers (tests/kernels/test_fused.cpp). When
 // signopt is built with CUDA (SIGNOPT_WITH_CUDA), CUDA tensors go to the CUDA kernels
 // (signopt/kernels/fused_cuda.h), which give the same bits.
 #pragma once
@@ -59,9 +59,9 @@ double sign_descent_step(
 /// sign_descent_step does (dithering included) and, instead of moving p, ORs the packed signs of the
 /// sign argument x into bits [bit_offset, bit_offset + p.numel()) of `sign_words` (1 where x > 0) and
 /// `zero_words` (1 where x is 0 or NaN; written only when there is one). Both are contiguous int64 CPU
-/// tensors of packed words (comm/sign_pack.h) whose bits there must be 0 beforehand. p (contiguous
+/// tensors of packed words (kernels/bitpack.h) whose bits there must be 0 beforehand. p (contiguous
 /// float32/float64 CPU) is read only for coupled weight decay; g and buf have its dtype and size. Returns
-/// the number of zero/NaN coordinates. One pass over g and buf; the bits equal comm::pack_sign_planes of
+/// the number of zero/NaN coordinates. One pass over g and buf; the bits equal pack_sign_planes of
 /// the direction sign_descent_step would apply.
 int64_t sign_descent_pack(
     const torch::Tensor& p,

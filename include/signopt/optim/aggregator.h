@@ -10,7 +10,7 @@
 namespace signopt {
 
 /// The agreed direction of a packed exchange (SignAggregator::aggregate_packed) as bit planes of packed
-/// words (the layout of signopt/comm/sign_pack.h: coordinate i is bit i % 64 of word i / 64).
+/// words (the layout of signopt/kernels/bitpack.h: coordinate i is bit i % 64 of word i / 64).
 struct PackedDirection {
   /// 1 where the direction is +1, 0 where it is -1 (or 0, see `zero`): an int64 tensor of at least
   /// ceil(d / 64) words.

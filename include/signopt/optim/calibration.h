@@ -4,58 +4,16 @@
 // HybridSignSGD only orchestrates them; a new estimator is a row of kEstimators and a case in lambda_of.
 #pragma once
 
+#include <signopt/optim/enums.h>
+
 #include <torch/serialize/archive.h>
 
 #include <array>
 #include <cstdint>
 #include <string>
+#include <utility>
 
 namespace signopt {
-
-/// How lambda_t, the SGD rate the sign step calls for, is estimated from one step's sums.
-enum class CalibrationEstimator {
-  Swats, ///< gamma nnz(u) / <u, g>: SWATS's projection p.p / (-p.g), p = -gamma u (skipped when <u, g> <= 0).
-  LeastSquares, ///< gamma |<u, g>| / (||g||^2 + eps) = argmin_eta ||eta g - gamma u||.
-  Norm, ///< gamma sqrt(nnz(u)) / ||g||: an SGD step as long as the sign step.
-  MomentumLs, ///< gamma ||m||_1 / ||m||^2: the least-squares fit against the momentum.
-  Fixed, ///< a given rate (fixed_lr): the oracle of experiments.
-};
-
-/// Whether lambda_t is one fit over all parameters or one per parameter tensor.
-enum class CalibrationScope { Global, PerTensor };
-
-/// When the hybrid leaves the sign phase.
-enum class SwitchTrigger {
-  Step, ///< after sign step `switch_step` (steps 1..T are sign steps).
-  Epoch, ///< after the step that ends epoch `switch_epoch` (needs steps_per_epoch).
-  Auto, ///< the convergence test of SwitchCriterion after a sign step t > 1 (default).
-  Never, ///< stay in the sign phase (Signum that reports its calibrated rate).
-};
-
-/// The auto trigger's convergence test on the selected estimator.
-enum class SwitchCriterion {
-  Relative, ///< |Lbar_t - lambda_t| < tol * Lbar_t (signopt's default).
-  Swats, ///< |Lbar_t - lambda_t| < tol (SWATS's absolute test; Keskar & Socher use tol = 1e-9).
-};
-
-/// How the SGD phase uses its momentum buffer v = mu v + g.
-enum class SgdConvention {
-  Dampened, ///< step eta (1 - mu) v (SWATS): the calibrated rate is per unit of gradient.
-  Undampened, ///< step eta v (LibTorch's SGD): 1 / (1 - mu) times the dampened step at the same eta.
-};
-
-/// What v holds at the first SGD step.
-enum class SgdMomentumInit {
-  Zero, ///< v = 0.
-  Momentum, ///< v = m / (1 - mu): continues the sign phase's momentum (the first dampened step is mu m + (1 - mu) g).
-};
-
-std::string to_string(CalibrationEstimator v);
-std::string to_string(CalibrationScope v);
-std::string to_string(SwitchTrigger v);
-std::string to_string(SwitchCriterion v);
-std::string to_string(SgdConvention v);
-std::string to_string(SgdMomentumInit v);
 
 /// The estimators that compute a rate from the sums (all but Fixed), in the order of the diagnostics.
 constexpr std::array<CalibrationEstimator, 4> kEstimators = {

@@ -2,6 +2,7 @@
 // epoch clock, and the global counters saved with the optimizer.
 #pragma once
 
+#include <signopt/optim/enums.h>
 #include <signopt/compat.h>
 #include <signopt/kernels/fused.h>
 #include <signopt/optim/aggregator.h>
@@ -12,23 +13,15 @@
 #include <torch/serialize/archive.h>
 #include <torch/utils.h>
 
+#include <array>
 #include <memory>
 #include <optional>
 #include <sstream>
 #include <stdexcept>
 #include <string>
+#include <utility>
 
 namespace signopt {
-
-/// What step() does when a gradient holds NaN or infinity.
-enum class NonFinitePolicy {
-  /// Skip the whole step: no parameter or state changes; skipped_steps() counts it (default).
-  Skip,
-  /// Throw std::runtime_error naming the parameter; nothing is changed.
-  Throw,
-};
-
-std::string to_string(NonFinitePolicy v);
 
 namespace detail {
 

@@ -2,39 +2,17 @@
 // and the counter-based noise.
 #pragma once
 
+#include <signopt/optim/enums.h>
+
 #include <torch/arg.h>
 #include <torch/types.h>
 
+#include <array>
 #include <cstdint>
 #include <string>
+#include <utility>
 
 namespace signopt {
-
-/// What the dither scale s_t = alpha_t * base(x) is relative to (per tensor).
-enum class DitherScale {
-  Absolute, ///< base = 1: alpha is an absolute standard deviation.
-  Rms, ///< base = sqrt(mean(x^2)) (default).
-  Max3Sigma, ///< base = max|x| / 3 (three-sigma rule).
-  MeanAbs, ///< base = mean|x|.
-};
-
-/// How alpha_t anneals with t0 = t - 1 (or the epoch index with DitherClock::Epoch).
-enum class DitherSchedule {
-  Constant, ///< alpha_t = alpha.
-  Power, ///< alpha_t = alpha / (1 + t0)^(gamma / 2) (default).
-  Linear, ///< alpha -> alpha_min linearly over `horizon` ticks, then alpha_min.
-  Cosine, ///< alpha -> alpha_min along a half cosine over `horizon` ticks, then alpha_min.
-  Exponential, ///< alpha_t = alpha * decay_rate^t0.
-};
-
-/// The noise distribution: Gaussian N(0, s^2) or uniform on [-s, s].
-enum class DitherDistribution { Gaussian, Uniform };
-
-/// Where the noise enters: straight into the sign's argument (momentum) or into g before the EMA.
-enum class DitherTarget { Momentum, Gradient };
-
-/// What t0 counts: optimizer steps (default) or epochs supplied by the trainer via set_epoch().
-enum class DitherClock { Step, Epoch };
 
 /// Options of pre-sign dithering. Defaults: Gaussian, Rms, alpha 1, Power with gamma 0.55,
 /// momentum target, step clock, seed 0, stream 0.
@@ -81,12 +59,5 @@ torch::Tensor add_dither(
     int64_t tick,
     int64_t param_index,
     double* scale_out = nullptr);
-
-/// Parses/prints the enum names used in docs, configs and errors ("rms", "power", ...).
-std::string to_string(DitherScale v);
-std::string to_string(DitherSchedule v);
-std::string to_string(DitherDistribution v);
-std::string to_string(DitherTarget v);
-std::string to_string(DitherClock v);
 
 } // namespace signopt

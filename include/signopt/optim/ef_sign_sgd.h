@@ -2,6 +2,7 @@
 #pragma once
 
 #include <signopt/optim/common.h>
+#include <signopt/optim/registry.h>
 
 #include <torch/arg.h>
 #include <torch/optim/optimizer.h>
@@ -13,7 +14,8 @@ namespace signopt {
 
 /// Options of EF-SignSGD. See docs/optimizers.md#efsignsgd.
 struct EFSignSGDOptions : public torch::optim::OptimizerCloneableOptions<EFSignSGDOptions> {
-  EFSignSGDOptions(double lr = 1e-2);
+  /// lr defaults to the registry row's (signopt/optim/registry.h), as the trainer's does.
+  EFSignSGDOptions(double lr = optimizer_defaults("ef-signsgd").lr);
   TORCH_ARG(double, lr);
   /// Heavy-ball momentum on g before scaling: buf <- momentum * buf + g (0: off).
   TORCH_ARG(double, momentum) = 0.0;

@@ -4,6 +4,7 @@
 
 #include <signopt/optim/calibration.h>
 #include <signopt/optim/common.h>
+#include <signopt/optim/registry.h>
 
 #include <torch/arg.h>
 #include <torch/optim/optimizer.h>
@@ -19,7 +20,8 @@ enum class HybridPhase { Sign, Sgd };
 
 /// Options of HybridSignSGD. See docs/optimizers.md#hybridsignsgd.
 struct HybridSignSGDOptions : public torch::optim::OptimizerCloneableOptions<HybridSignSGDOptions> {
-  HybridSignSGDOptions(double lr = 1e-4);
+  /// lr defaults to the registry row's (signopt/optim/registry.h), as the trainer's does.
+  HybridSignSGDOptions(double lr = optimizer_defaults("hybrid").lr);
   /// gamma: the sign-phase learning rate (its schedule also shapes the SGD phase).
   TORCH_ARG(double, lr);
   TORCH_ARG(double, beta1) = 0.9;
@@ -152,6 +154,14 @@ class HybridSignSGD : public detail::SignoptOptimizer {
   void switch_now();
 
  private:
+  // step() in phases (hybrid.cpp): the plan of this step (phase, hand-over, the packed path), each
+  // parameter's pass, the exchange between workers, the calibration, then the update.
+  struct StepPlan;
+  StepPlan plan_step_(const HybridSignSGDOptions& head);
+  void add_item_(StepPlan& plan, torch::Tensor& p, const HybridSignSGDOptions& o, int64_t param_index);
+  void exchange_(StepPlan& plan);
+  bool calibrate_(StepPlan& plan, const HybridSignSGDOptions& head);
+  void apply_update_(StepPlan& plan, const HybridSignSGDOptions& head);
   void do_switch_();
   const HybridSignSGDOptions& head_() const;
   /// The global calibration of the selected estimator: the bank's EMA of that estimator (same sums, beta2,

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <signopt/optim/common.h>
+#include <signopt/optim/registry.h>
 
 #include <torch/arg.h>
 #include <torch/optim/optimizer.h>
@@ -13,7 +14,8 @@ namespace signopt {
 
 /// Options of Lion. See docs/optimizers.md#lion.
 struct LionOptions : public torch::optim::OptimizerCloneableOptions<LionOptions> {
-  LionOptions(double lr = 1e-4);
+  /// lr defaults to the registry row's (signopt/optim/registry.h), as the trainer's does.
+  LionOptions(double lr = optimizer_defaults("lion").lr);
   TORCH_ARG(double, lr);
   TORCH_ARG(double, beta1) = 0.9;
   TORCH_ARG(double, beta2) = 0.99;

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <signopt/optim/common.h>
+#include <signopt/optim/registry.h>
 
 #include <torch/arg.h>
 #include <torch/optim/optimizer.h>
@@ -14,7 +15,8 @@ namespace signopt {
 
 /// Options of SignSGD. See docs/optimizers.md#signsgd.
 struct SignSGDOptions : public torch::optim::OptimizerCloneableOptions<SignSGDOptions> {
-  SignSGDOptions(double lr = 1e-3);
+  /// lr defaults to the registry row's (signopt/optim/registry.h), as the trainer's does.
+  SignSGDOptions(double lr = optimizer_defaults("signsgd").lr);
   TORCH_ARG(double, lr);
   /// Coupled (g += wd * theta) unless decoupled_weight_decay (theta *= 1 - lr * wd).
   TORCH_ARG(double, weight_decay) = 0.0;

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <signopt/optim/common.h>
+#include <signopt/optim/registry.h>
 
 #include <torch/arg.h>
 #include <torch/optim/optimizer.h>
@@ -15,7 +16,8 @@ namespace signopt {
 
 /// Options of Signum. See docs/optimizers.md#signum.
 struct SignumOptions : public torch::optim::OptimizerCloneableOptions<SignumOptions> {
-  SignumOptions(double lr = 1e-4);
+  /// lr defaults to the registry row's (signopt/optim/registry.h), as the trainer's does.
+  SignumOptions(double lr = optimizer_defaults("signum").lr);
   TORCH_ARG(double, lr);
   /// EMA coefficient beta in [0, 1); 0 makes Signum exactly SignSGD.
   TORCH_ARG(double, momentum) = 0.9;

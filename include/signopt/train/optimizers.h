@@ -4,6 +4,7 @@
 
 #include <signopt/optim/common.h>
 #include <signopt/optim/hybrid.h>
+#include <signopt/optim/factory.h>
 #include <signopt/train/config.h>
 
 #include <torch/optim/optimizer.h>
@@ -13,14 +14,20 @@
 
 namespace signopt::train {
 
-/// The optimizer plus typed views of it for logging (null when it is not of that kind).
-struct OptimizerHandle {
-  std::unique_ptr<torch::optim::Optimizer> optimizer;
-  detail::SignoptOptimizer* signopt = nullptr; ///< Any signopt optimizer (dither alpha, epoch clock).
-  HybridSignSGD* hybrid = nullptr; ///< The hybrid (phase, calibrated rate).
-};
+/// The optimizer plus typed views of it for logging (the registry's MadeOptimizer).
+using OptimizerHandle = MadeOptimizer;
 
-/// Makes the optimizer of a resolved config (resolve_defaults() must have run) for `params`.
+/// The typed settings of a resolved config (resolve_defaults() must have run): every enum parsed by its
+/// name table (ConfigError for a name the table lacks). `steps_per_epoch` places the hybrid's epoch
+/// switch, `total_steps` the dither horizon, `dither_stream` keys the dither draws.
+OptimizerSettings optimizer_settings(
+    const TrainConfig& config,
+    int64_t steps_per_epoch,
+    int64_t total_steps,
+    int64_t dither_stream = 0);
+
+/// Makes the optimizer of a resolved config (resolve_defaults() must have run) for `params`: the registry
+/// row of config.optimizer, built from optimizer_settings().
 /// `steps_per_epoch` and `total_steps` place the hybrid's epoch switch and the dither horizon.
 /// `dither_stream` keys the dither draws (DitherOptions::stream): a distributed run passes its rank, so
 /// that each worker dithers with its own noise.

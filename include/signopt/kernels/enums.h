@@ -1,0 +1,81 @@
+// The enums the fused kernels and the optimizers share (the dither's scale, distribution and target; the
+// bit kernels' zero-sign rule), with
+// their name tables (signopt/enum_names.h). Torch-free: the kernels, the optimizers, the option table and
+// the fuzzers' torch-free parsers all read them from here.
+#pragma once
+
+#include <signopt/enum_names.h>
+
+#include <array>
+#include <string>
+#include <utility>
+
+namespace signopt {
+
+/// What the dither scale s_t = alpha_t * base(x) is relative to (per tensor).
+enum class DitherScale {
+  Absolute, ///< base = 1: alpha is an absolute standard deviation.
+  Rms, ///< base = sqrt(mean(x^2)) (default).
+  Max3Sigma, ///< base = max|x| / 3 (three-sigma rule).
+  MeanAbs, ///< base = mean|x|.
+};
+
+/// The noise distribution: Gaussian N(0, s^2) or uniform on [-s, s].
+enum class DitherDistribution { Gaussian, Uniform };
+
+/// Where the noise enters: straight into the sign's argument (momentum) or into g before the EMA.
+enum class DitherTarget { Momentum, Gradient };
+
+template <>
+struct EnumNames<DitherScale> {
+  static constexpr const char* what = "dither scale";
+  static constexpr std::array<std::pair<DitherScale, const char*>, 4> table{
+      {{DitherScale::Absolute, "absolute"},
+       {DitherScale::Rms, "rms"},
+       {DitherScale::Max3Sigma, "max3sigma"},
+       {DitherScale::MeanAbs, "meanabs"}}};
+};
+
+template <>
+struct EnumNames<DitherDistribution> {
+  static constexpr const char* what = "dither distribution";
+  static constexpr std::array<std::pair<DitherDistribution, const char*>, 2> table{
+      {{DitherDistribution::Gaussian, "gaussian"}, {DitherDistribution::Uniform, "uniform"}}};
+};
+
+template <>
+struct EnumNames<DitherTarget> {
+  static constexpr const char* what = "dither target";
+  static constexpr std::array<std::pair<DitherTarget, const char*>, 2> table{
+      {{DitherTarget::Momentum, "momentum"}, {DitherTarget::Gradient, "gradient"}}};
+};
+
+namespace kernels {
+/// How a coordinate without a sign (x == 0, -0 or NaN) is encoded, since one bit cannot say "zero".
+enum class ZeroSign {
+  /// A fair coin from Philox4x32-10 keyed by a caller-given DrawKey and the coordinate index: in
+  /// expectation the coordinate adds nothing to the vote (the default; see docs/distributed.md).
+  Random,
+  /// +1, as a plain `x >= 0` test would do: deterministic but biases the vote towards +1.
+  Positive,
+};
+} // namespace kernels
+
+template <>
+struct EnumNames<kernels::ZeroSign> {
+  static constexpr const char* what = "zero sign";
+  static constexpr std::array<std::pair<kernels::ZeroSign, const char*>, 2> table{
+      {{kernels::ZeroSign::Random, "random"}, {kernels::ZeroSign::Positive, "positive"}}};
+};
+
+inline std::string to_string(DitherScale v) {
+  return enum_name(v);
+}
+inline std::string to_string(DitherDistribution v) {
+  return enum_name(v);
+}
+inline std::string to_string(DitherTarget v) {
+  return enum_name(v);
+}
+
+} // namespace signopt

@@ -1,0 +1,145 @@
+// Internal: class Run, one process's part of a training run (the loop in trainer.cpp, its logs in run_logs.cpp,
+// its checkpoints in run_checkpoint.cpp), and LoopState, the loop's scalars that a checkpoint restores.
+#pragma once
+
+#include <signopt/data/loader.h>
+#include <signopt/diag/probe.h>
+#include <signopt/io/checkpoint_file.h>
+#include <signopt/io/files.h>
+#include <signopt/train/config.h>
+#include <signopt/train/trainer.h>
+
+#include "faults.h"
+#include "progress.h"
+#include "setup.h"
+
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <string>
+
+namespace signopt::train::detail {
+
+using Clock = std::chrono::steady_clock;
+
+/// The newest checkpoint's name in a run directory (older ones: io::checkpoint_files).
+inline constexpr const char* kCheckpoint = "checkpoint.pt";
+
+// The scalars of the loop that a checkpoint must restore for an exact resume.
+struct LoopState {
+  int64_t epoch = 0; // 0-based epoch in progress
+  int64_t batch = 0; // next batch of that epoch
+  int64_t step = 0; // optimizer steps taken
+  double window_loss = 0; // sums since the last logged step row
+  int64_t window_correct = 0;
+  int64_t window_count = 0;
+  int64_t window_batches = 0;
+  double epoch_loss = 0; // sums over the epoch in progress
+  int64_t epoch_correct = 0;
+  int64_t epoch_count = 0;
+  int64_t epoch_batches = 0;
+  double elapsed = 0; // training wall time before this process
+  double best_test = 0;
+  double last_test = 0;
+  double best_val = 0;
+  double last_val = 0;
+  int64_t window_bytes_sent = 0; // distributed runs: payload bytes of this rank since the last step row
+  int64_t window_bytes_received = 0;
+  double window_comm_s = 0; // seconds in collectives since the last step row
+  int64_t metrics_bytes = 0; // length of metrics.csv at the checkpoint
+  int64_t probe_bytes = 0; // length of probe.csv at the checkpoint (--probe-every)
+  int64_t finished = 0; // 1 once the run's last evaluation is logged (a resume then only writes the summary)
+};
+
+class Run {
+ public:
+  // `resume`: continue from the newest valid checkpoint in `dir` (rank 0 picks and verifies it and sends its
+  // payload to the others, since only rank 0 may have the run directory).
+  Run(TrainConfig config, Setup setup, std::filesystem::path dir, bool resume, std::optional<std::string> progress);
+
+  RunOutcome train();
+
+ private:
+  // The whole job's figures of one training step (identical on every rank).
+  struct StepFigures {
+    double loss = 0; // the batch's mean loss
+    int64_t correct = 0; // correct predictions
+    int64_t count = 0; // images
+  };
+
+  // The training loop (trainer.cpp).
+  void begin_training();
+  StepFigures train_step();
+  void report_step();
+  void end_epoch();
+  std::string evaluate_epoch();
+  void evaluate_final();
+  void interrupt(RunOutcome& outcome);
+  double elapsed_seconds() const;
+  Evaluation evaluate_split(const data::BatchLoader& loader);
+  void exchange_step_figures(double& loss, int64_t& correct, int64_t& count);
+  void average_gradients_if_needed();
+  // Seconds the sign exchange (majority vote or scaled signs) has spent so far in this process.
+  double exchange_seconds() const {
+    double total = 0;
+    if (s_.vote)
+      total += s_.vote->total_stats().total_s();
+    if (s_.scaled)
+      total += s_.scaled->total_stats().total_s();
+    return total;
+  }
+
+  // The logs and the summary (run_logs.cpp).
+  void open_logs(bool resuming);
+  void probe_step(bool write);
+  void close_files();
+  void write_row(
+      const char* kind,
+      const char* split,
+      double loss,
+      double accuracy,
+      double lr,
+      double img_per_s,
+      double elapsed);
+  void write_summary(const RunOutcome& outcome, double elapsed, double data_seconds);
+  // Writes the summary of a run that ends with `outcome`; a summary that cannot be written (a full disk)
+  // turns the outcome into a failure naming why.
+  void finish(RunOutcome& outcome, double elapsed, double data_seconds);
+
+  // Checkpoints (run_checkpoint.cpp).
+  std::string choose_checkpoint();
+  void check_header(const io::CheckpointHeader& h, const std::string& origin) const;
+  void save_checkpoint(double elapsed);
+  void load_checkpoint(const std::string& payload);
+  std::string rank_state();
+  void load_rank_state(const std::string& bytes);
+
+  TrainConfig c_;
+  Setup s_;
+  std::filesystem::path dir_;
+  bool writer_; // rank 0: the only rank that writes the run directory and prints progress
+  std::string options_; // resume_invariant_options(c_): what a checkpoint records and a resume must match
+  Progress progress_;
+  Fault fault_;
+  io::DirectoryLock lock_; // rank 0 holds the run directory while it trains
+  bool agreed_stop_ = false; // distributed: some rank was asked to stop (decided together each step)
+  LoopState st_;
+  io::AppendFile metrics_;
+  io::AppendFile probe_; // probe.csv with --probe-every
+  std::string saved_metrics_, saved_probe_; // resuming: the logs as they were at the checkpoint
+  std::optional<diag::RunningNoiseMonitor> monitor_;
+  bool resumed_ = false;
+  int64_t first_step_ = 0; // the step this process started at (summary's per-step communication figures)
+  double comm_seconds_ = 0; // seconds this process spent in collectives during training steps
+  int64_t step_bytes_sent_ = 0, step_bytes_received_ = 0; // payload of those collectives
+  // The loop's clocks and figures of this process (begin_training() sets them).
+  Clock::time_point start_; // when this process began training
+  Clock::time_point window_start_; // when the current window of step rows began (evaluations excluded)
+  int64_t images_since_window_ = 0;
+  double data_seconds_ = 0; // seconds spent loading batches
+  int64_t limit_ = 0; // the step count the run stops at (--max-steps, else the run's total)
+  double lr_ = 0; // the rate of the last step taken (the epoch and final rows report it)
+};
+
+} // namespace signopt::train::detail
