@@ -2,7 +2,7 @@
 // order of their reductions, and each step's sequence of passes, written once over a Backend that
 // runs the passes. src/kernels/fused_cuda.cu runs them as kernels; tests/cuda/host_model.h runs them
 // serially on the host, where a CPU-only test checks them against the CPU kernels bit for bit. Each
-// rule performs the operations of src/kernels/fused_cpu.cpp in the same order, rounded alike.
+// rule performs the operations of the CPU kernels (src/kernels/fused_cpu*.cpp) in the same order, rounded alike.
 // Compile without floating-point contraction (nvcc -fmad=false, g++ -ffp-contract=off).
 #pragma once
 

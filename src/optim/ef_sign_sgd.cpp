@@ -4,6 +4,8 @@
 #include <signopt/kernels/reductions.h>
 #include <signopt/optim/ef_sign_sgd.h>
 
+#include "weight_decay.h"
+
 #include <torch/torch.h>
 
 #include <cmath>
@@ -92,14 +94,7 @@ torch::Tensor EFSignSGD::step(LossClosure closure) {
             p, p.grad(), st.error(), st.momentum_buffer(), lr, o.weight_decay(), o.decoupled_weight_decay(), o.momentum());
         continue;
       }
-      torch::Tensor g = p.grad();
-      if (o.weight_decay() != 0) {
-        if (o.decoupled_weight_decay()) {
-          p.mul_(1.0 - lr * o.weight_decay());
-        } else {
-          g = g + p * o.weight_decay();
-        }
-      }
+      torch::Tensor g = detail::decayed_gradient(p, p.grad(), lr, o.weight_decay(), o.decoupled_weight_decay());
       if (o.momentum() > 0) {
         st.momentum_buffer().mul_(o.momentum()).add_(g);
         g = st.momentum_buffer();
@@ -138,14 +133,7 @@ void EFSignSGD::step_distributed_() {
       });
       st.step(st.step() + 1);
       const double lr = o.lr();
-      torch::Tensor g = p.grad();
-      if (o.weight_decay() != 0) {
-        if (o.decoupled_weight_decay()) {
-          p.mul_(1.0 - lr * o.weight_decay());
-        } else {
-          g = g + p * o.weight_decay();
-        }
-      }
+      torch::Tensor g = detail::decayed_gradient(p, p.grad(), lr, o.weight_decay(), o.decoupled_weight_decay());
       if (o.momentum() > 0) {
         if (!st.momentum_buffer().defined()) {
           st.momentum_buffer(torch::zeros_like(p, at::MemoryFormat::Preserve));

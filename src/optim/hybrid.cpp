@@ -5,6 +5,8 @@
 #include <signopt/optim/factory.h>
 #include <signopt/optim/hybrid.h>
 
+#include "packed_exchange.h"
+
 
 #include <c10/util/Exception.h>
 #include <torch/torch.h>
@@ -226,11 +228,8 @@ struct HybridSignSGD::StepPlan {
   // The packed exchange (a distributed sign phase whose aggregator has one): one bucket of sign bits and
   // one of zero bits over every parameter, each at its offset.
   bool packed = false;
-  int64_t packed_d = 0;
-  torch::Tensor bucket_sign, bucket_zero;
+  std::optional<detail::PackedExchange> exchange;
   std::vector<int64_t> offsets;
-  int64_t offset = 0;
-  int64_t bucket_zeros = 0;
   std::vector<Item> items;
 };
 
@@ -276,6 +275,7 @@ HybridSignSGD::StepPlan HybridSignSGD::plan_step_(const HybridSignSGDOptions& he
   // pass 2 applies the voted bits and computes <v, g'> and ||g'||^2 for the calibration. It needs beta1 > 0
   // and contiguous CPU tensors; otherwise the unfused path runs (the same steps, bit for bit).
   bool packed = plan.sign_phase && aggregator_ != nullptr && aggregator_->supports_packed() && kernels::fused_enabled();
+  int64_t packed_d = 0;
   for (auto& group : param_groups()) {
     const auto* o = &static_cast<const HybridSignSGDOptions&>(group.options());
     for (auto& p : group.params()) {
@@ -288,13 +288,12 @@ HybridSignSGD::StepPlan HybridSignSGD::plan_step_(const HybridSignSGDOptions& he
         st.exp_avg(torch::zeros_like(p, at::MemoryFormat::Preserve));
       }
       packed = o->beta1() > 0 && p.device().is_cpu() && kernels::fused_eligible({p, p.grad(), st.exp_avg()});
-      plan.packed_d += p.numel();
+      packed_d += p.numel();
     }
   }
   plan.packed = packed;
   if (packed) {
-    plan.bucket_sign = packed_bucket_(0, kernels::packed_words(plan.packed_d));
-    plan.bucket_zero = packed_bucket_(1, kernels::packed_words(plan.packed_d));
+    plan.exchange.emplace(*this, packed_d);
   }
   return plan;
 }
@@ -315,11 +314,8 @@ void HybridSignSGD::add_item_(StepPlan& plan, torch::Tensor& p, const HybridSign
   const auto args = detail::fused_dither_args(dither, tick, st.step(), param_index);
   Item item{p, p.grad(), &st, &o, param_index, {}};
   if (plan.packed) { // pass 1; pass 2 applies the update after the vote (item.updated)
-    plan.bucket_zeros += kernels::sign_descent_pack(
-        p, p.grad(), st.exp_avg(), o.lr(), o.weight_decay(), o.decoupled_weight_decay(), o.beta1(), args,
-        plan.bucket_sign, plan.bucket_zero, plan.offset);
-    plan.offsets.push_back(plan.offset);
-    plan.offset += p.numel();
+    plan.offsets.push_back(plan.exchange->pack(
+        p, p.grad(), st.exp_avg(), o.lr(), o.weight_decay(), o.decoupled_weight_decay(), o.beta1(), args));
     item.updated = true;
   } else if (
       plan.sign_phase && aggregator_ == nullptr && o.beta1() > 0 && kernels::fused_eligible({p, p.grad(), st.exp_avg()})) {
@@ -361,9 +357,7 @@ void HybridSignSGD::exchange_(StepPlan& plan) {
   auto& items = plan.items;
   std::vector<double> sums; // kRawSums per item, summed over the workers
   if (plan.packed && !items.empty()) {
-    const auto voted = aggregator_->aggregate_packed(
-        plan.bucket_sign, plan.bucket_zeros > 0 ? plan.bucket_zero : torch::Tensor(), plan.packed_d,
-        static_cast<int64_t>(items.size()), step_);
+    const auto voted = plan.exchange->exchange(*aggregator_, step_);
     for (size_t i = 0; i < items.size(); ++i) {
       auto& it = items[i];
       double dot_gg[2] = {0.0, 0.0};

@@ -3,6 +3,8 @@
 #include <signopt/kernels/fused.h>
 #include <signopt/optim/lion.h>
 
+#include "weight_decay.h"
+
 #include <torch/torch.h>
 
 namespace signopt {
@@ -77,15 +79,7 @@ torch::Tensor Lion::step(LossClosure closure) {
             p, p.grad(), st.exp_avg(), lr, o.weight_decay(), o.decoupled_weight_decay(), o.beta1(), o.beta2());
         continue;
       }
-      torch::Tensor g = p.grad();
-      if (o.weight_decay() != 0) {
-        if (o.decoupled_weight_decay()) {
-          // theta <- theta - lr wd theta, in the same form as section 1 of the spec.
-          p.mul_(1.0 - lr * o.weight_decay());
-        } else {
-          g = g + p * o.weight_decay();
-        }
-      }
+      const torch::Tensor g = detail::decayed_gradient(p, p.grad(), lr, o.weight_decay(), o.decoupled_weight_decay());
       auto& m = st.exp_avg();
       const torch::Tensor c = m * o.beta1() + g * (1.0 - o.beta1());
       p.add_(torch::sign(c), -lr);

@@ -1,10 +1,12 @@
 // Internal: the step of SignSGD and Signum (one code path, so Signum(beta = 0) == SignSGD exactly).
 #pragma once
 
-#include <signopt/kernels/bitpack.h>
 #include <signopt/compat.h>
 #include <signopt/kernels/fused.h>
 #include <signopt/optim/common.h>
+
+#include "packed_exchange.h"
+#include "weight_decay.h"
 
 #include <torch/torch.h>
 
@@ -34,7 +36,7 @@ bool packed_sign_descent_step(SignoptOptimizer& opt, SignAggregator& aggregator,
     const Options* o;
     double beta;
     int64_t param_index;
-    int64_t offset;
+    int64_t offset = 0;
   };
   std::vector<Item> items;
   int64_t d = 0;
@@ -53,16 +55,14 @@ bool packed_sign_descent_step(SignoptOptimizer& opt, SignAggregator& aggregator,
       if (!p.device().is_cpu() || !kernels::fused_eligible({p, p.grad(), buffer})) {
         return false;
       }
-      items.push_back({p, &st, &o, beta, param_index, d});
+      items.push_back({p, &st, &o, beta, param_index});
       d += p.numel();
     }
   }
   if (items.empty()) {
     return true;
   }
-  auto sign = opt.packed_bucket_(0, kernels::packed_words(d));
-  auto zero = opt.packed_bucket_(1, kernels::packed_words(d));
-  int64_t zeros = 0;
+  PackedExchange exchange(opt, d);
   int64_t aggregate_step = 0;
   for (auto& it : items) {
     auto& st = *it.st;
@@ -71,7 +71,7 @@ bool packed_sign_descent_step(SignoptOptimizer& opt, SignAggregator& aggregator,
     const int64_t tick = opt.begin_dither(dither, st.step());
     torch::Tensor no_buffer;
     torch::Tensor& buffer = it.beta > 0 ? buffer_of(st, it.p) : no_buffer;
-    zeros += kernels::sign_descent_pack(
+    it.offset = exchange.pack(
         it.p,
         it.p.grad(),
         buffer,
@@ -79,14 +79,10 @@ bool packed_sign_descent_step(SignoptOptimizer& opt, SignAggregator& aggregator,
         it.o->weight_decay(),
         it.o->decoupled_weight_decay(),
         it.beta,
-        fused_dither_args(dither, tick, st.step(), it.param_index),
-        sign,
-        zero,
-        it.offset);
+        fused_dither_args(dither, tick, st.step(), it.param_index));
     aggregate_step = std::max(aggregate_step, st.step());
   }
-  const auto voted = aggregator.aggregate_packed(
-      sign, zeros > 0 ? zero : torch::Tensor(), d, static_cast<int64_t>(items.size()), aggregate_step);
+  const auto voted = exchange.exchange(aggregator, aggregate_step);
   for (auto& it : items) {
     kernels::apply_packed_direction(
         it.p, it.o->lr(), it.o->weight_decay(), it.o->decoupled_weight_decay(), voted.sign, voted.zero, it.offset);
@@ -136,14 +132,7 @@ void sign_descent_step(SignoptOptimizer& opt, BetaOf beta_of, BufferOf buffer_of
             fused_dither_args(dither, tick, st.step(), param_index));
         continue;
       }
-      torch::Tensor g = p.grad();
-      if (o.weight_decay() != 0) {
-        if (o.decoupled_weight_decay()) {
-          p.mul_(1.0 - lr * o.weight_decay());
-        } else {
-          g = g + p * o.weight_decay();
-        }
-      }
+      const torch::Tensor g = decayed_gradient(p, p.grad(), lr, o.weight_decay(), o.decoupled_weight_decay());
       const auto u = sign_direction(g, buffer, beta, dither, st.step(), tick, param_index);
       if (aggregator != nullptr) {
         pending_params.push_back(p);
