@@ -275,21 +275,15 @@ bool fused_eligible(std::initializer_list<torch::Tensor> tensors) {
   return true;
 }
 
-void sgd_step(
-    torch::Tensor& p,
-    const torch::Tensor& g,
-    torch::Tensor& v,
-    double eta,
-    double weight_decay,
-    bool decoupled,
-    double mu,
-    bool dampened) {
+void sgd_step(torch::Tensor& p, const torch::Tensor& g, torch::Tensor& v, const SgdStepArgs& args) {
   ++g_fused_calls;
 #ifdef SIGNOPT_WITH_CUDA
   if (p.is_cuda()) {
-    return detail::sgd_step_cuda(p, g, v, eta, weight_decay, decoupled, mu, dampened);
+    return detail::sgd_step_cuda(p, g, v, args);
   }
 #endif
+  const double eta = args.eta, weight_decay = args.weight_decay, mu = args.mu;
+  const bool decoupled = args.decoupled, dampened = args.dampened;
   const int64_t n = p.numel();
   const bool mom = mu > 0;
   const double omm = dampened ? 1.0 - mu : 1.0; // the step's factor on v
@@ -324,21 +318,15 @@ void sgd_step(
   });
 }
 
-void ef_sign_sgd_step(
-    torch::Tensor& p,
-    const torch::Tensor& g,
-    torch::Tensor& e,
-    torch::Tensor& buf,
-    double lr,
-    double weight_decay,
-    bool decoupled,
-    double momentum) {
+void ef_sign_sgd_step(torch::Tensor& p, const torch::Tensor& g, torch::Tensor& e, torch::Tensor& buf, const EfStepArgs& args) {
   ++g_fused_calls;
 #ifdef SIGNOPT_WITH_CUDA
   if (p.is_cuda()) {
-    return detail::ef_sign_sgd_step_cuda(p, g, e, buf, lr, weight_decay, decoupled, momentum);
+    return detail::ef_sign_sgd_step_cuda(p, g, e, buf, args);
   }
 #endif
+  const double lr = args.lr, weight_decay = args.weight_decay, momentum = args.momentum;
+  const bool decoupled = args.decoupled;
   const int64_t n = p.numel();
   const int64_t chunks = chunks_of(n);
   const bool mom = momentum > 0;
@@ -402,21 +390,15 @@ void ef_sign_sgd_step(
   });
 }
 
-void lion_step(
-    torch::Tensor& p,
-    const torch::Tensor& g,
-    torch::Tensor& m,
-    double lr,
-    double weight_decay,
-    bool decoupled,
-    double beta1,
-    double beta2) {
+void lion_step(torch::Tensor& p, const torch::Tensor& g, torch::Tensor& m, const LionStepArgs& args) {
   ++g_fused_calls;
 #ifdef SIGNOPT_WITH_CUDA
   if (p.is_cuda()) {
-    return detail::lion_step_cuda(p, g, m, lr, weight_decay, decoupled, beta1, beta2);
+    return detail::lion_step_cuda(p, g, m, args);
   }
 #endif
+  const double lr = args.lr, weight_decay = args.weight_decay, beta1 = args.beta1, beta2 = args.beta2;
+  const bool decoupled = args.decoupled;
   const int64_t n = p.numel();
   const double wd = decoupled ? 0.0 : weight_decay;
   const double decay = decoupled ? 1.0 - lr * weight_decay : 1.0;

@@ -355,30 +355,39 @@ SignArgs<T> sign_args(double lr, double wd, bool decoupled, double beta) {
 // The dither scale s_t of one tensor (0 without dithering), stored into `a` (s_grad or s_x). A
 // data-dependent scale takes a statistics pass first, which also updates the momentum when the noise goes
 // after it (`mode` becomes kMomentumReady then).
+// The statistic of a data-dependent scale as the stats chunks number it (their kStat): 1 sum x^2 (rms),
+// 2 max |x| (max3sigma), 3 sum |x| (meanabs), which is DitherScale's own numbering.
+static_assert(static_cast<int>(DitherScale::Rms) == 1 && static_cast<int>(DitherScale::Max3Sigma) == 2 &&
+              static_cast<int>(DitherScale::MeanAbs) == 3);
+constexpr int stat_of(DitherScale scale) {
+  return static_cast<int>(scale);
+}
+
 template <typename T>
 double prepare_dither(const T* p, const T* g, T* m, int64_t n, const DitherArgs& d, SignArgs<T>& a, int& mode) {
   const int64_t chunks = chunks_of(n);
   double s = 0.0;
   if (d.enabled) {
     double base = 1.0;
-    if (d.scale != 0 && n > 0) {
+    if (d.scale != DitherScale::Absolute && n > 0) {
       // Pass 1: the statistic of the tensor that gets the noise (and the momentum update, if the
       // noise goes after it), in the fixed chunk order.
       const int stats_mode = d.target_gradient ? kNoMomentum : mode;
       std::vector<double> partial(static_cast<size_t>(chunks));
       for_each_chunk(n, [&](int64_t c, int64_t o, int64_t len) {
         if constexpr (std::is_same_v<T, float>) {
-          partial[c] = stats_chunk_f32(stats_mode, d.scale, p + o, g + o, m ? m + o : nullptr, len, a);
+          partial[c] = stats_chunk_f32(stats_mode, stat_of(d.scale), p + o, g + o, m ? m + o : nullptr, len, a);
         } else {
-          partial[c] = stats_chunk_f64(stats_mode, d.scale, p + o, g + o, m ? m + o : nullptr, len, a);
+          partial[c] = stats_chunk_f64(stats_mode, stat_of(d.scale), p + o, g + o, m ? m + o : nullptr, len, a);
         }
       });
       double total = 0.0;
       for (double v : partial) {
-        total = d.scale == 2 ? std::max(total, v) : total + v;
+        total = d.scale == DitherScale::Max3Sigma ? std::max(total, v) : total + v;
       }
       const double count = static_cast<double>(n);
-      base = d.scale == 1 ? std::sqrt(total / count) : (d.scale == 2 ? total / 3.0 : total / count);
+      base = d.scale == DitherScale::Rms ? std::sqrt(total / count)
+                                       : (d.scale == DitherScale::Max3Sigma ? total / 3.0 : total / count);
       if (!d.target_gradient && mode == kUpdateMomentum) {
         mode = kMomentumReady;
       }

@@ -52,13 +52,13 @@ double sign_descent_step_cuda(
   a.dither = d.enabled;
   a.gaussian = d.gaussian;
   a.target_gradient = d.target_gradient;
-  a.scale = d.scale;
+  a.scale = static_cast<int>(d.scale); // cuda::SignStepArgs numbers the scale as DitherScale does
   a.alpha = d.alpha;
   a.seed = d.seed;
   a.stream = d.stream;
   a.step = d.step;
   a.param_index = d.param_index;
-  const bool data_scale = d.enabled && d.scale != 0;
+  const bool data_scale = d.enabled && d.scale != DitherScale::Absolute;
   const bool calibrate = dot_gg != nullptr;
   torch::Tensor workspace;
   if (data_scale || calibrate) {
@@ -89,70 +89,29 @@ double sign_descent_step_cuda(
   return s;
 }
 
-void sgd_step_cuda(
-    torch::Tensor& p,
-    const torch::Tensor& g,
-    torch::Tensor& v,
-    double eta,
-    double weight_decay,
-    bool decoupled,
-    double mu,
-    bool dampened) {
+void sgd_step_cuda(torch::Tensor& p, const torch::Tensor& g, torch::Tensor& v, const SgdStepArgs& a) {
   const c10::DeviceGuard guard(p.device());
-  cuda::SgdStepArgs a;
-  a.eta = eta;
-  a.weight_decay = weight_decay;
-  a.decoupled = decoupled;
-  a.mu = mu;
-  a.dampened = dampened;
   cuda::sgd_step(
-      dtype_of(p), p.data_ptr(), g.data_ptr(), mu > 0 ? data_or_null(v) : nullptr, p.numel(), a, current_stream(p));
+      dtype_of(p), p.data_ptr(), g.data_ptr(), a.mu > 0 ? data_or_null(v) : nullptr, p.numel(), a, current_stream(p));
 }
 
-void ef_sign_sgd_step_cuda(
-    torch::Tensor& p,
-    const torch::Tensor& g,
-    torch::Tensor& e,
-    torch::Tensor& buf,
-    double lr,
-    double weight_decay,
-    bool decoupled,
-    double momentum) {
+void ef_sign_sgd_step_cuda(torch::Tensor& p, const torch::Tensor& g, torch::Tensor& e, torch::Tensor& buf, const EfStepArgs& a) {
   const c10::DeviceGuard guard(p.device());
-  cuda::EfStepArgs a;
-  a.lr = lr;
-  a.weight_decay = weight_decay;
-  a.decoupled = decoupled;
-  a.momentum = momentum;
   torch::Tensor workspace = workspace_for(p);
   cuda::ef_sign_sgd_step(
       dtype_of(p),
       p.data_ptr(),
       g.data_ptr(),
       e.data_ptr(),
-      momentum > 0 ? data_or_null(buf) : nullptr,
+      a.momentum > 0 ? data_or_null(buf) : nullptr,
       p.numel(),
       a,
       workspace.data_ptr<double>(),
       current_stream(p));
 }
 
-void lion_step_cuda(
-    torch::Tensor& p,
-    const torch::Tensor& g,
-    torch::Tensor& m,
-    double lr,
-    double weight_decay,
-    bool decoupled,
-    double beta1,
-    double beta2) {
+void lion_step_cuda(torch::Tensor& p, const torch::Tensor& g, torch::Tensor& m, const LionStepArgs& a) {
   const c10::DeviceGuard guard(p.device());
-  cuda::LionStepArgs a;
-  a.lr = lr;
-  a.weight_decay = weight_decay;
-  a.decoupled = decoupled;
-  a.beta1 = beta1;
-  a.beta2 = beta2;
   cuda::lion_step(dtype_of(p), p.data_ptr(), g.data_ptr(), m.data_ptr(), p.numel(), a, current_stream(p));
 }
 

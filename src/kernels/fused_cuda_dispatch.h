@@ -21,36 +21,12 @@ double sign_descent_step_cuda(
     double* dot_gg);
 
 /// kernels::sgd_step for contiguous CUDA tensors.
-void sgd_step_cuda(
-    torch::Tensor& p,
-    const torch::Tensor& g,
-    torch::Tensor& v,
-    double eta,
-    double weight_decay,
-    bool decoupled,
-    double mu,
-    bool dampened);
+void sgd_step_cuda(torch::Tensor& p, const torch::Tensor& g, torch::Tensor& v, const SgdStepArgs& args);
 
 /// kernels::ef_sign_sgd_step for contiguous CUDA tensors.
-void ef_sign_sgd_step_cuda(
-    torch::Tensor& p,
-    const torch::Tensor& g,
-    torch::Tensor& e,
-    torch::Tensor& buf,
-    double lr,
-    double weight_decay,
-    bool decoupled,
-    double momentum);
+void ef_sign_sgd_step_cuda(torch::Tensor& p, const torch::Tensor& g, torch::Tensor& e, torch::Tensor& buf, const EfStepArgs& args);
 
 /// kernels::lion_step for contiguous CUDA tensors.
-void lion_step_cuda(
-    torch::Tensor& p,
-    const torch::Tensor& g,
-    torch::Tensor& m,
-    double lr,
-    double weight_decay,
-    bool decoupled,
-    double beta1,
-    double beta2);
+void lion_step_cuda(torch::Tensor& p, const torch::Tensor& g, torch::Tensor& m, const LionStepArgs& args);
 
 } // namespace signopt::kernels::detail

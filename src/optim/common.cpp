@@ -60,7 +60,7 @@ kernels::DitherArgs fused_dither_args(
   a.enabled = true;
   a.gaussian = dither->distribution() == DitherDistribution::Gaussian;
   a.target_gradient = dither->target() == DitherTarget::Gradient;
-  a.scale = static_cast<int>(dither->scale());
+  a.scale = dither->scale();
   a.alpha = dither_alpha(*dither, tick);
   a.seed = dither->seed();
   a.stream = static_cast<uint64_t>(dither->stream());

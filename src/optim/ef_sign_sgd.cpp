@@ -90,8 +90,12 @@ torch::Tensor EFSignSGD::step(LossClosure closure) {
         st.momentum_buffer(torch::zeros_like(p, at::MemoryFormat::Preserve));
       }
       if (kernels::fused_eligible({p, p.grad(), st.error(), st.momentum_buffer()})) {
-        kernels::ef_sign_sgd_step(
-            p, p.grad(), st.error(), st.momentum_buffer(), lr, o.weight_decay(), o.decoupled_weight_decay(), o.momentum());
+        kernels::EfStepArgs args;
+        args.lr = lr;
+        args.weight_decay = o.weight_decay();
+        args.decoupled = o.decoupled_weight_decay();
+        args.momentum = o.momentum();
+        kernels::ef_sign_sgd_step(p, p.grad(), st.error(), st.momentum_buffer(), args);
         continue;
       }
       torch::Tensor g = detail::decayed_gradient(p, p.grad(), lr, o.weight_decay(), o.decoupled_weight_decay());

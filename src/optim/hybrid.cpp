@@ -458,9 +458,13 @@ void HybridSignSGD::apply_update_(StepPlan& plan, const HybridSignSGDOptions& he
     }
     const double mu = it.o->post_switch_momentum();
     if (it.updated) { // eligible for the fused SGD kernel; it.g is the raw gradient here
-      kernels::sgd_step(
-          it.p, it.g, it.st->momentum_buffer(), eta, it.o->weight_decay(), it.o->decoupled_weight_decay(), mu,
-          plan.dampened);
+      kernels::SgdStepArgs args;
+      args.eta = eta;
+      args.weight_decay = it.o->weight_decay();
+      args.decoupled = it.o->decoupled_weight_decay();
+      args.mu = mu;
+      args.dampened = plan.dampened;
+      kernels::sgd_step(it.p, it.g, it.st->momentum_buffer(), args);
       continue;
     }
     if (it.o->decoupled_weight_decay() && it.o->weight_decay() != 0) {

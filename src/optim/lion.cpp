@@ -75,8 +75,13 @@ torch::Tensor Lion::step(LossClosure closure) {
       st.step(st.step() + 1);
       const double lr = o.lr();
       if (kernels::fused_eligible({p, p.grad(), st.exp_avg()})) {
-        kernels::lion_step(
-            p, p.grad(), st.exp_avg(), lr, o.weight_decay(), o.decoupled_weight_decay(), o.beta1(), o.beta2());
+        kernels::LionStepArgs args;
+        args.lr = lr;
+        args.weight_decay = o.weight_decay();
+        args.decoupled = o.decoupled_weight_decay();
+        args.beta1 = o.beta1();
+        args.beta2 = o.beta2();
+        kernels::lion_step(p, p.grad(), st.exp_avg(), args);
         continue;
       }
       const torch::Tensor g = detail::decayed_gradient(p, p.grad(), lr, o.weight_decay(), o.decoupled_weight_decay());

@@ -281,7 +281,7 @@ TEST(Fused, PackThenApplyEqualsOneSignDescentStep) {
   const auto dither = [](bool on) {
     kernels::DitherArgs d;
     d.enabled = on;
-    d.scale = 1;
+    d.scale = DitherScale::Rms;
     d.alpha = 0.5;
     d.seed = 4;
     d.step = 3;

@@ -58,7 +58,7 @@ struct TorchExec {
     d.enabled = s.dither;
     d.gaussian = s.gaussian;
     d.target_gradient = s.target_gradient;
-    d.scale = s.scale;
+    d.scale = static_cast<DitherScale>(s.scale);
     d.alpha = s.alpha;
     d.seed = s.seed;
     d.stream = s.stream;
@@ -73,14 +73,14 @@ struct TorchExec {
   }
   void sgd(const kernels::cuda::SgdStepArgs& s) {
     torch::Tensor v = s.mu > 0 ? a : torch::Tensor();
-    kernels::sgd_step(p, g, v, s.eta, s.weight_decay, s.decoupled, s.mu);
+    kernels::sgd_step(p, g, v, s);
   }
   void ef(const kernels::cuda::EfStepArgs& s) {
     torch::Tensor buf = s.momentum > 0 ? b : torch::Tensor();
-    kernels::ef_sign_sgd_step(p, g, a, buf, s.lr, s.weight_decay, s.decoupled, s.momentum);
+    kernels::ef_sign_sgd_step(p, g, a, buf, s);
   }
   void lion(const kernels::cuda::LionStepArgs& s) {
-    kernels::lion_step(p, g, a, s.lr, s.weight_decay, s.decoupled, s.beta1, s.beta2);
+    kernels::lion_step(p, g, a, s);
   }
   void copy_back() {
     std::memcpy(x.p.data(), p.data_ptr(), x.bytes());

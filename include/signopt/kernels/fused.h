@@ -4,6 +4,8 @@
 // (signopt/kernels/fused_cuda.h), which give the same bits.
 #pragma once
 
+#include <signopt/kernels/args.h>
+
 #include <torch/types.h>
 
 #include <cstdint>
@@ -23,19 +25,6 @@ int64_t fused_call_count();
 /// contiguous, float32 or float64, all of one dtype and device, and fused kernels are enabled.
 bool fused_eligible(std::initializer_list<torch::Tensor> tensors);
 
-/// Pre-sign dither parameters of one step of one tensor (see DitherOptions).
-struct DitherArgs {
-  bool enabled = false;
-  bool gaussian = true;
-  bool target_gradient = false;
-  /// 0 absolute, 1 rms, 2 max3sigma, 3 meanabs (the order of signopt::DitherScale).
-  int scale = 1;
-  double alpha = 0.0; ///< alpha_t
-  uint64_t seed = 0;
-  uint64_t stream = 0;
-  int64_t step = 0;
-  int64_t param_index = 0;
-};
 
 /// One SignSGD/Signum step (algorithms.md sections 1-3) on p in place; `buf` is the EMA momentum
 /// (undefined when beta == 0). Returns the dither scale s_t used (0 without dithering); for CUDA
@@ -97,37 +86,13 @@ void apply_packed_direction(
 /// The hybrid's SGD phase step: g' = g + wd p (coupled) or p *= 1 - eta wd (decoupled);
 /// v = mu v + g', p -= eta (1 - mu) v (mu > 0, v defined, `dampened`: SWATS's convention) or p -= eta v
 /// (undampened: LibTorch's SGD), or p -= eta g' (mu = 0).
-void sgd_step(
-    torch::Tensor& p,
-    const torch::Tensor& g,
-    torch::Tensor& v,
-    double eta,
-    double weight_decay,
-    bool decoupled,
-    double mu,
-    bool dampened = true);
+void sgd_step(torch::Tensor& p, const torch::Tensor& g, torch::Tensor& v, const SgdStepArgs& args);
 
 /// One EF-SignSGD step: c = lr g' + e; Delta = (||c||_1 / d) sign(c); p -= Delta; e = c - Delta.
-void ef_sign_sgd_step(
-    torch::Tensor& p,
-    const torch::Tensor& g,
-    torch::Tensor& e,
-    torch::Tensor& buf,
-    double lr,
-    double weight_decay,
-    bool decoupled,
-    double momentum);
+void ef_sign_sgd_step(torch::Tensor& p, const torch::Tensor& g, torch::Tensor& e, torch::Tensor& buf, const EfStepArgs& args);
 
 /// One Lion step: c = b1 m + (1 - b1) g'; p -= lr sign(c); m = b2 m + (1 - b2) g'.
-void lion_step(
-    torch::Tensor& p,
-    const torch::Tensor& g,
-    torch::Tensor& m,
-    double lr,
-    double weight_decay,
-    bool decoupled,
-    double beta1,
-    double beta2);
+void lion_step(torch::Tensor& p, const torch::Tensor& g, torch::Tensor& m, const LionStepArgs& args);
 
 namespace detail {
 /// True when the CPU has AVX-512F and the hand-vectorized noise path is on (the default).

@@ -12,6 +12,8 @@
 // Errors (no device, a failed launch) throw std::runtime_error naming the call and the CUDA error.
 #pragma once
 
+#include <signopt/kernels/args.h>
+
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -31,7 +33,7 @@ struct SignStepArgs {
   bool dither = false;
   bool gaussian = true;
   bool target_gradient = false;
-  int scale = 1; ///< 0 absolute, 1 rms, 2 max3sigma, 3 meanabs
+  int scale = 1; ///< DitherScale as a number (0 absolute, 1 rms, 2 max3sigma, 3 meanabs): the device-side layout
   double alpha = 0.0;
   uint64_t seed = 0;
   uint64_t stream = 0;
@@ -39,31 +41,11 @@ struct SignStepArgs {
   int64_t param_index = 0;
 };
 
-/// Scalar arguments of the hybrid's SGD-phase step (kernels::sgd_step).
-struct SgdStepArgs {
-  double eta = 0.0;
-  double weight_decay = 0.0;
-  bool decoupled = false;
-  double mu = 0.0; ///< 0: no momentum buffer (v may be nullptr)
-  bool dampened = true; ///< step (1 - mu) v (SWATS) or v (LibTorch's undampened SGD)
-};
 
-/// Scalar arguments of one EF-SignSGD step (kernels::ef_sign_sgd_step).
-struct EfStepArgs {
-  double lr = 0.0;
-  double weight_decay = 0.0;
-  bool decoupled = false;
-  double momentum = 0.0; ///< 0: no momentum buffer (buf may be nullptr)
-};
-
-/// Scalar arguments of one Lion step (kernels::lion_step).
-struct LionStepArgs {
-  double lr = 0.0;
-  double weight_decay = 0.0;
-  bool decoupled = false;
-  double beta1 = 0.0;
-  double beta2 = 0.0;
-};
+/// The SGD, EF-SignSGD and Lion steps take the CPU kernels' argument structs (signopt/kernels/args.h).
+using kernels::EfStepArgs;
+using kernels::LionStepArgs;
+using kernels::SgdStepArgs;
 
 /// Doubles of device scratch memory a step with a reduction (dither statistics, the hybrid's
 /// calibration sums, EF-SignSGD's ||c||_1) needs for n elements: result slots plus one partial sum

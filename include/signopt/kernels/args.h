@@ -1,0 +1,51 @@
+// The scalar arguments of the fused update rules, one struct per rule, shared by the CPU kernels
+// (signopt/kernels/fused.h) and the CUDA kernels (signopt/kernels/fused_cuda.h). Torch-free.
+#pragma once
+
+#include <signopt/kernels/enums.h>
+
+#include <cstdint>
+
+namespace signopt::kernels {
+
+/// Pre-sign dither parameters of one step of one tensor (see DitherOptions).
+struct DitherArgs {
+  bool enabled = false;
+  bool gaussian = true;
+  bool target_gradient = false;
+  /// What the noise's scale is relative to (DitherOptions::scale).
+  DitherScale scale = DitherScale::Rms;
+  double alpha = 0.0; ///< alpha_t
+  uint64_t seed = 0;
+  uint64_t stream = 0;
+  int64_t step = 0;
+  int64_t param_index = 0;
+};
+
+/// Scalar arguments of the hybrid's SGD-phase step (kernels::sgd_step and cuda::sgd_step).
+struct SgdStepArgs {
+  double eta = 0.0;
+  double weight_decay = 0.0;
+  bool decoupled = false;
+  double mu = 0.0; ///< 0: no momentum buffer (v may be nullptr)
+  bool dampened = true; ///< step (1 - mu) v (SWATS) or v (LibTorch's undampened SGD)
+};
+
+/// Scalar arguments of one EF-SignSGD step (kernels::ef_sign_sgd_step and cuda::ef_sign_sgd_step).
+struct EfStepArgs {
+  double lr = 0.0;
+  double weight_decay = 0.0;
+  bool decoupled = false;
+  double momentum = 0.0; ///< 0: no momentum buffer (buf may be nullptr)
+};
+
+/// Scalar arguments of one Lion step (kernels::lion_step and cuda::lion_step).
+struct LionStepArgs {
+  double lr = 0.0;
+  double weight_decay = 0.0;
+  bool decoupled = false;
+  double beta1 = 0.0;
+  double beta2 = 0.0;
+};
+
+} // namespace signopt::kernels
