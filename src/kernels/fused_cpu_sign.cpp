@@ -521,18 +521,17 @@ double sign_descent_step(
     torch::Tensor& p,
     const torch::Tensor& g,
     torch::Tensor& buf,
-    double lr,
-    double weight_decay,
-    bool decoupled,
-    double beta,
-    const DitherArgs& dither,
+    const SignStepArgs& args,
     double* dot_gg) {
   ++g_fused_calls;
 #ifdef SIGNOPT_WITH_CUDA
   if (p.is_cuda()) {
-    return detail::sign_descent_step_cuda(p, g, buf, lr, weight_decay, decoupled, beta, dither, dot_gg);
+    return detail::sign_descent_step_cuda(p, g, buf, args, dot_gg);
   }
 #endif
+  const double lr = args.lr, weight_decay = args.weight_decay, beta = args.beta;
+  const bool decoupled = args.decoupled;
+  const DitherArgs& dither = args.dither;
   if (p.scalar_type() == at::kFloat) {
     return sign_descent_typed<float>(p, g, buf, lr, weight_decay, decoupled, beta, dither, dot_gg);
   }
@@ -565,14 +564,13 @@ int64_t sign_descent_pack(
     const torch::Tensor& p,
     const torch::Tensor& g,
     torch::Tensor& buf,
-    double lr,
-    double weight_decay,
-    bool decoupled,
-    double beta,
-    const DitherArgs& dither,
+    const SignStepArgs& args,
     torch::Tensor& sign_words,
     torch::Tensor& zero_words,
     int64_t bit_offset) {
+  const double lr = args.lr, weight_decay = args.weight_decay, beta = args.beta;
+  const bool decoupled = args.decoupled;
+  const DitherArgs& dither = args.dither;
   check_packed_tensor("sign_descent_pack", p);
   TORCH_CHECK(bit_offset >= 0, "signopt::kernels::sign_descent_pack: bit_offset must be >= 0, got ", bit_offset);
   const auto matches_p = [&](const torch::Tensor& t) {

@@ -37,27 +37,10 @@ double sign_descent_step_cuda(
     torch::Tensor& p,
     const torch::Tensor& g,
     torch::Tensor& buf,
-    double lr,
-    double weight_decay,
-    bool decoupled,
-    double beta,
-    const DitherArgs& d,
+    const SignStepArgs& a,
     double* dot_gg) {
   const c10::DeviceGuard guard(p.device());
-  cuda::SignStepArgs a;
-  a.lr = lr;
-  a.weight_decay = weight_decay;
-  a.decoupled = decoupled;
-  a.beta = beta;
-  a.dither = d.enabled;
-  a.gaussian = d.gaussian;
-  a.target_gradient = d.target_gradient;
-  a.scale = static_cast<int>(d.scale); // cuda::SignStepArgs numbers the scale as DitherScale does
-  a.alpha = d.alpha;
-  a.seed = d.seed;
-  a.stream = d.stream;
-  a.step = d.step;
-  a.param_index = d.param_index;
+  const DitherArgs& d = a.dither;
   const bool data_scale = d.enabled && d.scale != DitherScale::Absolute;
   const bool calibrate = dot_gg != nullptr;
   torch::Tensor workspace;
@@ -69,7 +52,7 @@ double sign_descent_step_cuda(
       dtype_of(p),
       p.data_ptr(),
       g.data_ptr(),
-      beta > 0 ? data_or_null(buf) : nullptr,
+      a.beta > 0 ? data_or_null(buf) : nullptr,
       p.numel(),
       a,
       calibrate,

@@ -9,16 +9,7 @@ namespace signopt::kernels::detail {
 /// kernels::sign_descent_step for contiguous CUDA tensors. The dither scale s_t of a data-dependent
 /// scale stays on the device: the return value is then NaN unless `dot_gg` is requested (which
 /// reads the results back anyway).
-double sign_descent_step_cuda(
-    torch::Tensor& p,
-    const torch::Tensor& g,
-    torch::Tensor& buf,
-    double lr,
-    double weight_decay,
-    bool decoupled,
-    double beta,
-    const DitherArgs& dither,
-    double* dot_gg);
+double sign_descent_step_cuda(torch::Tensor& p, const torch::Tensor& g, torch::Tensor& buf, const SignStepArgs& args, double* dot_gg);
 
 /// kernels::sgd_step for contiguous CUDA tensors.
 void sgd_step_cuda(torch::Tensor& p, const torch::Tensor& g, torch::Tensor& v, const SgdStepArgs& args);

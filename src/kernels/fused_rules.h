@@ -391,48 +391,49 @@ void sign_descent_passes(
     const cuda::SignStepArgs& a,
     bool calibrate,
     double* ws) {
+  const DitherArgs& d = a.dither; // the scale enters the statistics passes as its number (1 rms, 2 max, 3 mean|x|)
   SignCoeffs<T> c = sign_coeffs<T>(a);
   int mode = a.beta > 0 ? kUpdateMomentum : kNoMomentum;
   const double* scale_ptr = nullptr;
-  if (a.dither) {
-    if (a.scale != 0) {
+  if (d.enabled) {
+    if (d.scale != DitherScale::Absolute) {
       require_workspace(ws, "sign_descent_step with a data-dependent dither scale");
-      const int stats_mode = a.target_gradient ? kNoMomentum : mode;
+      const int stats_mode = d.target_gradient ? kNoMomentum : mode;
       if (stats_mode == kUpdateMomentum) {
-        sign_stats_pass<Backend, T, kUpdateMomentum>(b, a.scale, p, g, m, c, n, ws);
+        sign_stats_pass<Backend, T, kUpdateMomentum>(b, static_cast<int>(d.scale), p, g, m, c, n, ws);
       } else {
-        sign_stats_pass<Backend, T, kNoMomentum>(b, a.scale, p, g, m, c, n, ws);
+        sign_stats_pass<Backend, T, kNoMomentum>(b, static_cast<int>(d.scale), p, g, m, c, n, ws);
       }
-      if (a.scale == 2) {
-        b.template finish<Finish::kDitherScale, true>(n, a.scale, a.alpha, ws, "sign_descent_step (dither scale)");
+      if (d.scale == DitherScale::Max3Sigma) {
+        b.template finish<Finish::kDitherScale, true>(n, static_cast<int>(d.scale), d.alpha, ws, "sign_descent_step (dither scale)");
       } else {
-        b.template finish<Finish::kDitherScale, false>(n, a.scale, a.alpha, ws, "sign_descent_step (dither scale)");
+        b.template finish<Finish::kDitherScale, false>(n, static_cast<int>(d.scale), d.alpha, ws, "sign_descent_step (dither scale)");
       }
       scale_ptr = ws + kSlotScale;
-      if (!a.target_gradient && mode == kUpdateMomentum) {
+      if (!d.target_gradient && mode == kUpdateMomentum) {
         mode = kMomentumReady;
       }
     } else {
-      (a.target_gradient ? c.s_grad : c.s_x) = static_cast<T>(a.alpha * 1.0);
+      (d.target_gradient ? c.s_grad : c.s_x) = static_cast<T>(d.alpha * 1.0);
     }
   }
   if (calibrate) {
     require_workspace(ws, "sign_descent_step with calibration sums");
   }
   const DrawKey key =
-      DrawKey::make(a.seed, a.stream, static_cast<uint64_t>(a.step), static_cast<uint64_t>(a.param_index));
+      DrawKey::make(d.seed, d.stream, static_cast<uint64_t>(d.step), static_cast<uint64_t>(d.param_index));
   switch (mode) {
     case kUpdateMomentum:
       sign_update_pass<Backend, T, kUpdateMomentum>(
-          b, {p, g, m, c, scale_ptr, a.target_gradient}, n, calibrate, a.dither, key, a.gaussian, ws);
+          b, {p, g, m, c, scale_ptr, d.target_gradient}, n, calibrate, d.enabled, key, d.gaussian, ws);
       break;
     case kMomentumReady:
       sign_update_pass<Backend, T, kMomentumReady>(
-          b, {p, g, m, c, scale_ptr, a.target_gradient}, n, calibrate, a.dither, key, a.gaussian, ws);
+          b, {p, g, m, c, scale_ptr, d.target_gradient}, n, calibrate, d.enabled, key, d.gaussian, ws);
       break;
     default:
       sign_update_pass<Backend, T, kNoMomentum>(
-          b, {p, g, m, c, scale_ptr, a.target_gradient}, n, calibrate, a.dither, key, a.gaussian, ws);
+          b, {p, g, m, c, scale_ptr, d.target_gradient}, n, calibrate, d.enabled, key, d.gaussian, ws);
       break;
   }
 }

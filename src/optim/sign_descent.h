@@ -125,11 +125,7 @@ void sign_descent_step(SignoptOptimizer& opt, BetaOf beta_of, BufferOf buffer_of
             p,
             p.grad(),
             buffer,
-            lr,
-            o.weight_decay(),
-            o.decoupled_weight_decay(),
-            beta,
-            fused_dither_args(dither, tick, st.step(), param_index));
+            {lr, o.weight_decay(), o.decoupled_weight_decay(), beta, fused_dither_args(dither, tick, st.step(), param_index)});
         continue;
       }
       const torch::Tensor g = decayed_gradient(p, p.grad(), lr, o.weight_decay(), o.decoupled_weight_decay());

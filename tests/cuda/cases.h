@@ -30,7 +30,7 @@ struct Case {
 
   /// Whether the step needs a workspace (a reduction).
   bool needs_workspace() const {
-    return rule == Rule::kEf || (rule == Rule::kSign && (calibrate || (sign.dither && sign.scale != 0)));
+    return rule == Rule::kEf || (rule == Rule::kSign && (calibrate || (sign.dither.enabled && sign.dither.scale != DitherScale::Absolute)));
   }
 };
 
@@ -73,51 +73,51 @@ inline std::vector<Case> cases() {
               0.01,
               false,
               beta);
-          c.sign.dither = true;
-          c.sign.gaussian = gaussian;
-          c.sign.target_gradient = on_gradient;
-          c.sign.scale = scale;
-          c.sign.alpha = 0.7;
-          c.sign.seed = 3;
-          c.sign.stream = 1;
-          c.sign.param_index = 5;
+          c.sign.dither.enabled = true;
+          c.sign.dither.gaussian = gaussian;
+          c.sign.dither.target_gradient = on_gradient;
+          c.sign.dither.scale = static_cast<DitherScale>(scale);
+          c.sign.dither.alpha = 0.7;
+          c.sign.dither.seed = 3;
+          c.sign.dither.stream = 1;
+          c.sign.dither.param_index = 5;
         }
       }
     }
   }
   sign("DitherDecoupledLargeSeed", 0.01, 0.1, true, 0.9);
-  out.back().sign.dither = true;
-  out.back().sign.seed = 0x123456789abcdefull;
-  out.back().sign.stream = 7;
-  out.back().sign.param_index = 70000;
-  out.back().sign.alpha = 0.25;
+  out.back().sign.dither.enabled = true;
+  out.back().sign.dither.seed = 0x123456789abcdefull;
+  out.back().sign.dither.stream = 7;
+  out.back().sign.dither.param_index = 70000;
+  out.back().sign.dither.alpha = 0.25;
   sign("HybridCalibration", 0.01, 0.05, false, 0.9).calibrate = true;
   sign("HybridCalibrationNoMomentum", 0.01, 0.0, false, 0.0).calibrate = true;
   {
     Case& c = sign("HybridCalibrationDitherMeanAbsDecoupled", 0.01, 0.05, true, 0.9);
     c.calibrate = true;
-    c.sign.dither = true;
-    c.sign.scale = 3;
-    c.sign.alpha = 0.5;
-    c.sign.seed = 2;
+    c.sign.dither.enabled = true;
+    c.sign.dither.scale = DitherScale::MeanAbs;
+    c.sign.dither.alpha = 0.5;
+    c.sign.dither.seed = 2;
   }
   {
     Case& c = sign("HybridCalibrationDitherRmsGradient", 0.01, 0.02, false, 0.9);
     c.calibrate = true;
-    c.sign.dither = true;
-    c.sign.scale = 1;
-    c.sign.target_gradient = true;
-    c.sign.alpha = 0.5;
-    c.sign.seed = 4;
+    c.sign.dither.enabled = true;
+    c.sign.dither.scale = DitherScale::Rms;
+    c.sign.dither.target_gradient = true;
+    c.sign.dither.alpha = 0.5;
+    c.sign.dither.seed = 4;
   }
   {
     Case& c = sign("HybridCalibrationDitherAbsoluteUniform", 0.01, 0.02, false, 0.9);
     c.calibrate = true;
-    c.sign.dither = true;
-    c.sign.scale = 0;
-    c.sign.gaussian = false;
-    c.sign.alpha = 0.05;
-    c.sign.seed = 9;
+    c.sign.dither.enabled = true;
+    c.sign.dither.scale = DitherScale::Absolute;
+    c.sign.dither.gaussian = false;
+    c.sign.dither.alpha = 0.05;
+    c.sign.dither.seed = 9;
   }
   auto sgd = [&](const std::string& name, double wd, bool decoupled, double mu) {
     Case c;
@@ -264,7 +264,7 @@ inline std::string compare(const Arrays& expected, const Arrays& actual, const C
           << expected.results.gg << " vs " << actual.results.gg << ". ";
     }
   }
-  if (c.rule == Rule::kSign && c.sign.dither && c.sign.scale != 0 && !std::isnan(expected.results.scale) &&
+  if (c.rule == Rule::kSign && c.sign.dither.enabled && c.sign.dither.scale != DitherScale::Absolute && !std::isnan(expected.results.scale) &&
       !same(expected.results.scale, actual.results.scale)) {
     out.precision(17);
     out << "dither scale differs: " << expected.results.scale << " vs " << actual.results.scale << ". ";
@@ -281,7 +281,7 @@ void run_steps(Exec& exec, const Case& c, int steps) {
     switch (c.rule) {
       case Rule::kSign: {
         kernels::cuda::SignStepArgs a = c.sign;
-        a.step = s;
+        a.dither.step = s;
         exec.sign(a, c.calibrate);
         break;
       }

@@ -305,7 +305,7 @@ TEST(Fused, PackThenApplyEqualsOneSignDescentStep) {
                                        : torch::Tensor();
               auto p_ref = p0.clone();
               auto m_ref = beta > 0 ? m0.clone() : torch::Tensor();
-              kernels::sign_descent_step(p_ref, g, m_ref, 0.01, 0.1, decoupled, beta, dither(dithered));
+              kernels::sign_descent_step(p_ref, g, m_ref, {0.01, 0.1, decoupled, beta, dither(dithered)});
 
               auto p = p0.clone();
               auto m = beta > 0 ? m0.clone() : torch::Tensor();
@@ -313,7 +313,7 @@ TEST(Fused, PackThenApplyEqualsOneSignDescentStep) {
               auto sign = torch::zeros({words}, torch::kLong);
               auto zero = torch::zeros({words}, torch::kLong);
               const int64_t zeros = kernels::sign_descent_pack(
-                  p, g, m, 0.01, 0.1, decoupled, beta, dither(dithered), sign, zero, offset);
+                  p, g, m, {0.01, 0.1, decoupled, beta, dither(dithered)}, sign, zero, offset);
               EXPECT_TRUE(torch::equal(p, p0)) << where << ": pass 1 moved the parameters";
               int64_t zero_bits = 0;
               for (int64_t k = 0; k < words; ++k) {
@@ -364,12 +364,12 @@ TEST(Fused, PackedKernelsRefuseBadInput) {
   auto small = torch::zeros({1}, torch::kLong);
   torch::Tensor none;
   const kernels::DitherArgs d;
-  expect_error([&] { kernels::sign_descent_pack(p, g, m, 0.1, 0, false, 0.9, d, small, words, 0); }, "sign_words has 1 words");
-  expect_error([&] { kernels::sign_descent_pack(p, g, m, 0.1, 0, false, 0.9, d, words, words, 40); }, "bit 140 must fit");
-  expect_error([&] { kernels::sign_descent_pack(p, g, m, 0.1, 0, false, 0.9, d, words, words, -1); }, "bit_offset must be >= 0");
-  expect_error([&] { kernels::sign_descent_pack(p, g, none, 0.1, 0, false, 0.9, d, words, words, 0); }, "with beta > 0, buf");
+  expect_error([&] { kernels::sign_descent_pack(p, g, m, kernels::SignStepArgs{0.1, 0, false, 0.9, d}, small, words, 0); }, "sign_words has 1 words");
+  expect_error([&] { kernels::sign_descent_pack(p, g, m, kernels::SignStepArgs{0.1, 0, false, 0.9, d}, words, words, 40); }, "bit 140 must fit");
+  expect_error([&] { kernels::sign_descent_pack(p, g, m, kernels::SignStepArgs{0.1, 0, false, 0.9, d}, words, words, -1); }, "bit_offset must be >= 0");
+  expect_error([&] { kernels::sign_descent_pack(p, g, none, kernels::SignStepArgs{0.1, 0, false, 0.9, d}, words, words, 0); }, "with beta > 0, buf");
   expect_error(
-      [&] { kernels::sign_descent_pack(p, g.to(torch::kDouble), m, 0.1, 0, false, 0.9, d, words, words, 0); }, "g must be");
+      [&] { kernels::sign_descent_pack(p, g.to(torch::kDouble), m, kernels::SignStepArgs{0.1, 0, false, 0.9, d}, words, words, 0); }, "g must be");
   auto ints = torch::zeros({2}, torch::kInt32);
   expect_error([&] { kernels::apply_packed_direction(p, 0.1, 0, false, ints, none, 0); }, "sign_words must be a contiguous int64");
   expect_error([&] { kernels::apply_packed_direction(p, 0.1, 0, false, words, small, 0); }, "zero_words has 1 words");

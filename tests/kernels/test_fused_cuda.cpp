@@ -54,20 +54,9 @@ struct TorchExec {
   }
 
   void sign(const kernels::cuda::SignStepArgs& s, bool calibrate) {
-    kernels::DitherArgs d;
-    d.enabled = s.dither;
-    d.gaussian = s.gaussian;
-    d.target_gradient = s.target_gradient;
-    d.scale = static_cast<DitherScale>(s.scale);
-    d.alpha = s.alpha;
-    d.seed = s.seed;
-    d.stream = s.stream;
-    d.step = s.step;
-    d.param_index = s.param_index;
     torch::Tensor m = s.beta > 0 ? a : torch::Tensor();
     double dot_gg[2] = {0.0, 0.0};
-    x.results.scale =
-        kernels::sign_descent_step(p, g, m, s.lr, s.weight_decay, s.decoupled, s.beta, d, calibrate ? dot_gg : nullptr);
+    x.results.scale = kernels::sign_descent_step(p, g, m, s, calibrate ? dot_gg : nullptr);
     x.results.dot = dot_gg[0];
     x.results.gg = dot_gg[1];
   }
@@ -280,8 +269,8 @@ TEST(FusedCudaDispatch, WorkspaceLayoutAndErrors) {
     EXPECT_NE(std::string(e.what()).find("workspace"), std::string::npos) << e.what();
   }
   kernels::cuda::SignStepArgs sign;
-  sign.dither = true;
-  sign.scale = 1;
+  sign.dither.enabled = true;
+  sign.dither.scale = DitherScale::Rms;
   EXPECT_THROW(
       kernels::host_model::sign_descent_step(x.dtype, x.p.data(), x.g.data(), nullptr, x.n, sign, false, nullptr),
       std::invalid_argument);

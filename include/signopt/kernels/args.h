@@ -22,6 +22,16 @@ struct DitherArgs {
   int64_t param_index = 0;
 };
 
+/// Scalar arguments of one SignSGD/Signum step (kernels::sign_descent_step and sign_descent_pack, and
+/// cuda::sign_descent_step).
+struct SignStepArgs {
+  double lr = 0.0;
+  double weight_decay = 0.0;
+  bool decoupled = false;
+  double beta = 0.0; ///< EMA coefficient; 0: no momentum buffer
+  DitherArgs dither;
+};
+
 /// Scalar arguments of the hybrid's SGD-phase step (kernels::sgd_step and cuda::sgd_step).
 struct SgdStepArgs {
   double eta = 0.0;

@@ -36,11 +36,7 @@ double sign_descent_step(
     torch::Tensor& p,
     const torch::Tensor& g,
     torch::Tensor& buf,
-    double lr,
-    double weight_decay,
-    bool decoupled,
-    double beta,
-    const DitherArgs& dither,
+    const SignStepArgs& args,
     double* dot_gg = nullptr);
 
 /// The first half of a SignSGD/Signum step whose direction is agreed by a packed exchange
@@ -56,11 +52,7 @@ int64_t sign_descent_pack(
     const torch::Tensor& p,
     const torch::Tensor& g,
     torch::Tensor& buf,
-    double lr,
-    double weight_decay,
-    bool decoupled,
-    double beta,
-    const DitherArgs& dither,
+    const SignStepArgs& args,
     torch::Tensor& sign_words,
     torch::Tensor& zero_words,
     int64_t bit_offset);

@@ -23,27 +23,11 @@ namespace signopt::kernels::cuda {
 /// Element type of the tensors of one call.
 enum class Dtype { kFloat32, kFloat64 };
 
-/// Scalar arguments of one SignSGD/Signum step; the fields of kernels::sign_descent_step and
-/// kernels::DitherArgs (see there).
-struct SignStepArgs {
-  double lr = 0.0;
-  double weight_decay = 0.0;
-  bool decoupled = false;
-  double beta = 0.0; ///< EMA coefficient; 0: no momentum buffer (m may be nullptr)
-  bool dither = false;
-  bool gaussian = true;
-  bool target_gradient = false;
-  int scale = 1; ///< DitherScale as a number (0 absolute, 1 rms, 2 max3sigma, 3 meanabs): the device-side layout
-  double alpha = 0.0;
-  uint64_t seed = 0;
-  uint64_t stream = 0;
-  int64_t step = 0;
-  int64_t param_index = 0;
-};
 
 
-/// The SGD, EF-SignSGD and Lion steps take the CPU kernels' argument structs (signopt/kernels/args.h).
+/// Every step takes the CPU kernels' argument struct of its rule (signopt/kernels/args.h).
 using kernels::EfStepArgs;
+using kernels::SignStepArgs;
 using kernels::LionStepArgs;
 using kernels::SgdStepArgs;
 
