@@ -2,6 +2,7 @@
 // SGD-momentum and Adam, and a plain copy of the same bytes, at 1M / 11M / 100M float32 parameters.
 // bytes_per_second uses each rule's minimum traffic (the bandwidth floor); bench/report.py turns the
 // JSON output into docs/benchmarks.md with ratios measured in the same run.
+#include <signopt/kernels/isa.h>
 #include <signopt/signopt.h>
 
 #include <ATen/Parallel.h>
@@ -26,7 +27,9 @@ void run_optimizer(
     bool avx512_noise = true) {
   const int64_t n = state.range(0);
   signopt::kernels::set_fused_enabled(fused);
-  signopt::kernels::detail::set_avx512_noise_enabled(avx512_noise);
+  // Without AVX-512 noise: the hand-vectorized paths capped below AVX-512 (the portable noise loops).
+  const auto isa_cap = signopt::kernels::detail::set_isa_cap(
+      avx512_noise ? signopt::kernels::detail::Isa::Avx512 : signopt::kernels::detail::Isa::Avx2);
   auto p = torch::randn({n}).requires_grad_(true);
   p.mutable_grad() = torch::randn({n});
   auto opt = make({p});
@@ -36,7 +39,7 @@ void run_optimizer(
     benchmark::ClobberMemory();
   }
   signopt::kernels::set_fused_enabled(true);
-  signopt::kernels::detail::set_avx512_noise_enabled(true);
+  signopt::kernels::detail::set_isa_cap(isa_cap);
   state.SetBytesProcessed(static_cast<int64_t>(state.iterations() * floor_bytes_per_param * n));
   state.counters["floor_bytes_per_param"] = floor_bytes_per_param;
 }

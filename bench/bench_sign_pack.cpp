@@ -4,6 +4,7 @@
 // same run. bytes_per_second counts the bytes a kernel reads plus the bytes it writes, and the copy's
 // read plus write, so the ratio of the two is the fraction of copy bandwidth reached.
 #include <signopt/comm/sign_pack.h>
+#include <signopt/kernels/isa.h>
 
 #include <ATen/Parallel.h>
 #include <benchmark/benchmark.h>
@@ -18,10 +19,10 @@ namespace {
 
 using signopt::comm::packed_words;
 using signopt::comm::ZeroSign;
-using signopt::comm::detail::SignPackIsa;
+using signopt::kernels::detail::Isa;
 
-const char* isa_name(SignPackIsa isa) {
-  return isa == SignPackIsa::Avx512 ? "avx512" : isa == SignPackIsa::Avx2 ? "avx2" : "scalar";
+const char* isa_name(Isa isa) {
+  return isa == Isa::Avx512 ? "avx512" : isa == Isa::Avx2 ? "avx2" : "scalar";
 }
 
 // Random words standing for packed vectors (the vote's speed does not depend on the bits).
@@ -63,13 +64,13 @@ void BM_CopyParallel(benchmark::State& state) {
 }
 
 // Pack of n float32 gradient-like values (no zeros): reads 4n bytes, writes n / 8.
-void BM_Pack(benchmark::State& state, SignPackIsa isa, bool reference) {
+void BM_Pack(benchmark::State& state, Isa isa, bool reference) {
   const int64_t n = state.range(0);
   torch::manual_seed(0);
   const auto x = torch::randn({n});
   std::vector<uint64_t> out(packed_words(n));
   const auto key = signopt::comm::zero_sign_key(1, 2, 3);
-  const auto previous = signopt::comm::detail::set_sign_pack_isa_cap(isa);
+  const auto previous = signopt::kernels::detail::set_isa_cap(isa);
   for (auto _ : state) {
     const int64_t zeros = reference
         ? signopt::comm::reference::pack_signs(x.data_ptr<float>(), n, out.data(), ZeroSign::Random, key)
@@ -77,12 +78,12 @@ void BM_Pack(benchmark::State& state, SignPackIsa isa, bool reference) {
     benchmark::DoNotOptimize(zeros);
     benchmark::ClobberMemory();
   }
-  signopt::comm::detail::set_sign_pack_isa_cap(previous);
+  signopt::kernels::detail::set_isa_cap(previous);
   state.SetBytesProcessed(state.iterations() * (4 * n + 8 * packed_words(n)));
 }
 
 // Unpack of n signs with a tie plane to float32: reads 2 n / 8 bytes, writes 4n.
-void BM_Unpack(benchmark::State& state, SignPackIsa isa, bool reference) {
+void BM_Unpack(benchmark::State& state, Isa isa, bool reference) {
   const int64_t n = state.range(0);
   const auto bits = random_words(packed_words(n), 1);
   auto tie = random_words(packed_words(n), 2);
@@ -90,7 +91,7 @@ void BM_Unpack(benchmark::State& state, SignPackIsa isa, bool reference) {
     w &= w >> 7; // ties are rarer than signs
   }
   std::vector<float> out(n);
-  const auto previous = signopt::comm::detail::set_sign_pack_isa_cap(isa);
+  const auto previous = signopt::kernels::detail::set_isa_cap(isa);
   for (auto _ : state) {
     if (reference) {
       signopt::comm::reference::unpack_signs(bits.data(), tie.data(), n, 1e-3f, out.data());
@@ -99,7 +100,7 @@ void BM_Unpack(benchmark::State& state, SignPackIsa isa, bool reference) {
     }
     benchmark::ClobberMemory();
   }
-  signopt::comm::detail::set_sign_pack_isa_cap(previous);
+  signopt::kernels::detail::set_isa_cap(previous);
   state.SetBytesProcessed(state.iterations() * (4 * n + 2 * 8 * packed_words(n)));
 }
 
@@ -130,7 +131,7 @@ void register_all() {
   const char* max_size = std::getenv("SIGNOPT_BENCH_MAX_SIZE");
   const int64_t limit = max_size ? std::atoll(max_size) : sizes.back();
   const std::vector<int64_t> workers = {2, 4, 8};
-  const SignPackIsa best = signopt::comm::detail::sign_pack_isa_supported();
+  const Isa best = signopt::kernels::detail::isa_supported();
 
   // Copies of each kernel's input bytes: 4n (pack's float32 input, as many bytes as unpack writes)
   // and W n / 8 (the vote's packed inputs).
@@ -155,7 +156,7 @@ void register_all() {
     }
     b->Unit(benchmark::kMillisecond)->UseRealTime();
   };
-  for (SignPackIsa isa : {SignPackIsa::Avx512, SignPackIsa::Avx2, SignPackIsa::Scalar}) {
+  for (Isa isa : {Isa::Avx512, Isa::Avx2, Isa::Scalar}) {
     if (static_cast<int>(isa) > static_cast<int>(best)) {
       continue;
     }
@@ -165,9 +166,9 @@ void register_all() {
         (std::string("Unpack/") + isa_name(isa)).c_str(), [isa](benchmark::State& s) { BM_Unpack(s, isa, false); }));
   }
   add_sizes(benchmark::RegisterBenchmark(
-      "Pack/reference", [](benchmark::State& s) { BM_Pack(s, SignPackIsa::Scalar, true); }));
+      "Pack/reference", [](benchmark::State& s) { BM_Pack(s, Isa::Scalar, true); }));
   add_sizes(benchmark::RegisterBenchmark(
-      "Unpack/reference", [](benchmark::State& s) { BM_Unpack(s, SignPackIsa::Scalar, true); }));
+      "Unpack/reference", [](benchmark::State& s) { BM_Unpack(s, Isa::Scalar, true); }));
   for (bool reference : {false, true}) {
     auto b = benchmark::RegisterBenchmark(
         reference ? "Vote/reference" : "Vote/fused", [reference](benchmark::State& s) { BM_Vote(s, reference); });
@@ -190,7 +191,7 @@ int main(int argc, char** argv) {
   register_all();
   benchmark::Initialize(&argc, argv);
   benchmark::AddCustomContext("torch_threads", std::to_string(at::get_num_threads()));
-  benchmark::AddCustomContext("sign_pack_isa", isa_name(signopt::comm::detail::sign_pack_isa_supported()));
+  benchmark::AddCustomContext("sign_pack_isa", isa_name(signopt::kernels::detail::isa_supported()));
   benchmark::RunSpecifiedBenchmarks();
   benchmark::Shutdown();
   return 0;

@@ -7,7 +7,7 @@
 #include <signopt/kernels/bitpack.h>
 
 #include "bitpack_internal.h"
-#include "clones.h"
+#include "isa.h"
 
 #include <ATen/Parallel.h>
 
@@ -18,8 +18,7 @@
 #include <stdexcept>
 #include <string>
 
-#if defined(__x86_64__) && defined(__GNUC__)
-#define SIGNOPT_SIGN_PACK_X86 1
+#ifdef SIGNOPT_X86_INTRINSICS
 #include <immintrin.h>
 #endif
 
@@ -40,8 +39,6 @@ constexpr int kMaxPlanes = 32;
 constexpr int64_t kMaxWorkers = (int64_t{1} << kMaxPlanes) - 1;
 // Words per vote block: the planes of a block (kMaxPlanes x 64 words, 16 KiB) stay in L1.
 constexpr int kVoteBlock = 64;
-
-std::atomic<int> g_isa_cap{static_cast<int>(detail::SignPackIsa::Avx512)};
 
 int bit_width(uint64_t v) {
   return v == 0 ? 0 : 64 - __builtin_clzll(v);
@@ -139,7 +136,7 @@ void unpack_words_scalar(const uint64_t* bits, const uint64_t* zmask, int64_t w0
   }
 }
 
-#ifdef SIGNOPT_SIGN_PACK_X86
+#ifdef SIGNOPT_X86_INTRINSICS
 #define SIGNOPT_AVX512 __attribute__((target("avx512f")))
 #define SIGNOPT_AVX2 __attribute__((target("avx2")))
 
@@ -288,7 +285,7 @@ SIGNOPT_AVX2 void unpack_words_avx2(
     }
   }
 }
-#endif // SIGNOPT_SIGN_PACK_X86
+#endif // SIGNOPT_X86_INTRINSICS
 
 template <typename T>
 int64_t pack_impl(const T* x, int64_t n, uint64_t* out, ZeroSign zero, const DrawKey& key) {
@@ -296,14 +293,14 @@ int64_t pack_impl(const T* x, int64_t n, uint64_t* out, ZeroSign zero, const Dra
     bitpack_fail("pack_signs: n must be >= 0, got " + std::to_string(n));
   }
   const int64_t full = n / 64;
-  const auto isa = detail::sign_pack_isa();
+  const auto isa = detail::isa();
   std::atomic<int64_t> zeros{0};
   at::parallel_for(0, full, kGrainWords, [&](int64_t w0, int64_t w1) {
     int64_t z;
-#ifdef SIGNOPT_SIGN_PACK_X86
-    if (isa == detail::SignPackIsa::Avx512) {
+#ifdef SIGNOPT_X86_INTRINSICS
+    if (isa == detail::Isa::Avx512) {
       z = pack_words_avx512(x, w0, w1, out, zero, key);
-    } else if (isa == detail::SignPackIsa::Avx2) {
+    } else if (isa == detail::Isa::Avx2) {
       z = pack_words_avx2(x, w0, w1, out, zero, key);
     } else
 #endif
@@ -329,11 +326,11 @@ int64_t planes_impl(const T* x, int64_t n, uint64_t* sign, uint64_t* zero) {
   }
   const int64_t full = n / 64;
   int64_t zeros;
-#ifdef SIGNOPT_SIGN_PACK_X86
-  const auto isa = detail::sign_pack_isa();
-  if (isa == detail::SignPackIsa::Avx512) {
+#ifdef SIGNOPT_X86_INTRINSICS
+  const auto isa = detail::isa();
+  if (isa == detail::Isa::Avx512) {
     zeros = planes_words_avx512(x, 0, full, sign, zero);
-  } else if (isa == detail::SignPackIsa::Avx2) {
+  } else if (isa == detail::Isa::Avx2) {
     zeros = planes_words_avx2(x, 0, full, sign, zero);
   } else
 #endif
@@ -357,13 +354,13 @@ void unpack_impl(const uint64_t* bits, const uint64_t* zmask, int64_t n, T scale
     bitpack_fail("unpack_signs: n must be >= 0, got " + std::to_string(n));
   }
   const int64_t full = n / 64;
-  const auto isa = detail::sign_pack_isa();
+  const auto isa = detail::isa();
   at::parallel_for(0, full, kGrainWords, [&](int64_t w0, int64_t w1) {
-#ifdef SIGNOPT_SIGN_PACK_X86
-    if (isa == detail::SignPackIsa::Avx512) {
+#ifdef SIGNOPT_X86_INTRINSICS
+    if (isa == detail::Isa::Avx512) {
       return unpack_words_avx512(bits, zmask, w0, w1, scale, out);
     }
-    if (isa == detail::SignPackIsa::Avx2) {
+    if (isa == detail::Isa::Avx2) {
       return unpack_words_avx2(bits, zmask, w0, w1, scale, out);
     }
 #endif
@@ -598,29 +595,5 @@ void majority_vote(const uint64_t* const* inputs, int64_t workers, int64_t words
       0, words, kGrainWords, [&](int64_t w0, int64_t w1) { vote_words(inputs, workers, w0, w1, sign, tie); });
 }
 
-// ---- ISA selection ------------------------------------------------------------------------------------------
-
-namespace detail {
-
-SignPackIsa sign_pack_isa_supported() {
-#ifdef SIGNOPT_SIGN_PACK_X86
-  static const SignPackIsa best = __builtin_cpu_supports("avx512f") ? SignPackIsa::Avx512
-      : __builtin_cpu_supports("avx2")                              ? SignPackIsa::Avx2
-                                                                    : SignPackIsa::Scalar;
-  return best;
-#else
-  return SignPackIsa::Scalar;
-#endif
-}
-
-SignPackIsa sign_pack_isa() {
-  return static_cast<SignPackIsa>(std::min(static_cast<int>(sign_pack_isa_supported()), g_isa_cap.load()));
-}
-
-SignPackIsa set_sign_pack_isa_cap(SignPackIsa cap) {
-  return static_cast<SignPackIsa>(g_isa_cap.exchange(static_cast<int>(cap)));
-}
-
-} // namespace detail
 
 } // namespace signopt::kernels

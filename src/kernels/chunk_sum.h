@@ -4,7 +4,7 @@
 // added in chunk order. Fixed order: bit-identical for any thread count, vectorizable.
 #pragma once
 
-#include "clones.h"
+#include "isa.h"
 
 #include <cstdint>
 

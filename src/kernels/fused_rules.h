@@ -1,12 +1,13 @@
-// Internal: the CUDA kernels' per-element update rules (host/device functions), the fixed summation
-// order of their reductions, and each step's sequence of passes, written once over a Backend that
-// runs the passes. src/kernels/fused_cuda.cu runs them as kernels; tests/cuda/host_model.h runs them
-// serially on the host, where a CPU-only test checks them against the CPU kernels bit for bit. Each
-// rule performs the operations of the CPU kernels (src/kernels/fused_cpu*.cpp) in the same order, rounded alike.
-// Compile without floating-point contraction (nvcc -fmad=false, g++ -ffp-contract=off).
+// Internal: the CUDA kernels' fixed summation order of their reductions and each step's sequence of
+// passes, written once over a Backend that runs the passes, around the element rules that the CPU
+// kernels share (element_rules.h). src/kernels/fused_cuda.cu runs them as kernels;
+// tests/cuda/host_model.h runs them serially on the host, where a CPU-only test checks them against
+// the CPU kernels bit for bit. Compile without floating-point contraction (nvcc -fmad=false,
+// g++ -ffp-contract=off).
 #pragma once
 
 #include <signopt/kernels/fused_cuda.h>
+#include "element_rules.h"
 #include <signopt/kernels/noise.h>
 #include <signopt/kernels/philox.h>
 
@@ -33,11 +34,6 @@ SIGNOPT_HOST_DEVICE int64_t chunks_of(int64_t n) {
   return (n + kChunk - 1) / kChunk;
 }
 
-template <typename T>
-SIGNOPT_HOST_DEVICE T sgn(T x) {
-  return static_cast<T>((x > T(0)) - (x < T(0)));
-}
-
 /// Unit noise of the four elements [4 block, 4 block + 4) (the CPU kernels' fill_noise).
 SIGNOPT_HOST_DEVICE void unit_noise4(const DrawKey& key, uint64_t block, bool gaussian, float out[4]) {
   const PhiloxBlock bits = key.block(block);
@@ -46,233 +42,6 @@ SIGNOPT_HOST_DEVICE void unit_noise4(const DrawKey& key, uint64_t block, bool ga
   } else {
     noise_uniform4(bits, out);
   }
-}
-
-// ---- sign descent --------------------------------------------------------------------------------
-
-enum MomentumMode { kNoMomentum = 0, kUpdateMomentum = 1, kMomentumReady = 2 };
-
-/// The CPU kernels' SignArgs: coefficients in the parameter type, converted from double once.
-template <typename T>
-struct SignCoeffs {
-  T wd; // coupled weight decay (0 when decoupled)
-  T decay; // decoupled factor 1 - lr wd (1 when coupled)
-  T beta, one_minus_beta;
-  T neg_lr;
-  T s_grad, s_x; // dither scale on the gradient / on the sign argument (0 when unused)
-};
-
-template <typename T>
-inline SignCoeffs<T> sign_coeffs(const cuda::SignStepArgs& a) {
-  SignCoeffs<T> c;
-  c.wd = static_cast<T>(a.decoupled ? 0.0 : a.weight_decay);
-  c.decay = static_cast<T>(a.decoupled ? 1.0 - a.lr * a.weight_decay : 1.0);
-  c.beta = static_cast<T>(a.beta);
-  c.one_minus_beta = static_cast<T>(1.0 - a.beta);
-  c.neg_lr = static_cast<T>(-a.lr);
-  c.s_grad = T(0);
-  c.s_x = T(0);
-  return c;
-}
-
-/// g' = g + wd p; x = g' + s_g z, or the EMA of it, or the ready momentum; x += s_x z;
-/// p = p decay - lr sign(x). Terms: sign(x) g' and g'^2 for the hybrid's calibration.
-template <typename T, int kMode>
-struct SignRule {
-  T* p;
-  const T* g;
-  T* m;
-  SignCoeffs<T> c;
-  const double* scale_ptr = nullptr; // a data-dependent dither scale left by the statistics pass
-  bool scale_on_gradient = false;
-
-  SIGNOPT_HOST_DEVICE void load_scalars() {
-    if (scale_ptr != nullptr) {
-      const T s = static_cast<T>(*scale_ptr);
-      if (scale_on_gradient) {
-        c.s_grad = s;
-      } else {
-        c.s_x = s;
-      }
-    }
-  }
-
-  SIGNOPT_HOST_DEVICE void apply(int64_t i, float noise, double* dot_term, double* gg_term) const {
-    const T gi = g[i] + p[i] * c.wd;
-    const T z = static_cast<T>(noise);
-    const T gn = gi + z * c.s_grad;
-    T x;
-    if constexpr (kMode == kUpdateMomentum) {
-      x = m[i] * c.beta + gn * c.one_minus_beta;
-      m[i] = x;
-    } else if constexpr (kMode == kMomentumReady) {
-      x = m[i];
-    } else {
-      x = gn;
-    }
-    x = x + z * c.s_x;
-    const T u = sgn(x);
-    p[i] = p[i] * c.decay + c.neg_lr * u;
-    *dot_term = static_cast<double>(u) * static_cast<double>(gi);
-    *gg_term = static_cast<double>(gi) * static_cast<double>(gi);
-  }
-};
-
-/// The dither statistic's term of x = g' (kNoMomentum) or of the updated EMA (kUpdateMomentum,
-/// stored): kStat 1 x^2, 2 |x| (combined by max), 3 |x|.
-template <typename T, int kMode, int kStat>
-struct SignStatsRule {
-  const T* p;
-  const T* g;
-  T* m;
-  SignCoeffs<T> c;
-
-  SIGNOPT_HOST_DEVICE void load_scalars() {}
-
-  SIGNOPT_HOST_DEVICE void apply(int64_t i, float, double* term, double*) const {
-    const T gi = g[i] + p[i] * c.wd;
-    T x = gi;
-    if constexpr (kMode == kUpdateMomentum) {
-      x = m[i] * c.beta + gi * c.one_minus_beta;
-      m[i] = x;
-    }
-    if constexpr (kStat == 2) {
-      const T ax = x < T(0) ? -x : x;
-      *term = static_cast<double>(ax);
-    } else {
-      const double v = static_cast<double>(x);
-      if constexpr (kStat == 1) {
-        *term = v * v;
-      } else {
-        *term = v < 0 ? -v : v;
-      }
-    }
-  }
-};
-
-/// The dither scale's base from the statistic's total (the CPU kernels' formula).
-SIGNOPT_HOST_DEVICE double dither_base(double total, int stat, int64_t n) {
-  const double count = static_cast<double>(n);
-  return stat == 1 ? std::sqrt(total / count) : (stat == 2 ? total / 3.0 : total / count);
-}
-
-// ---- SGD phase, EF-SignSGD, Lion -----------------------------------------------------------------
-
-/// g' = g + wd p; v = mu v + g' and d = (1 - mu) v (kMomentum; d = v undampened) or d = g'; p = p decay - eta d.
-template <typename T, bool kMomentum>
-struct SgdRule {
-  T* p;
-  const T* g;
-  T* v;
-  T wd, decay, mu, one_minus_mu, eta;
-
-  SIGNOPT_HOST_DEVICE void load_scalars() {}
-
-  SIGNOPT_HOST_DEVICE void apply(int64_t i, float, double*, double*) const {
-    const T gi = g[i] + p[i] * wd;
-    T d = gi;
-    if constexpr (kMomentum) {
-      const T vi = v[i] * mu + gi;
-      v[i] = vi;
-      d = vi * one_minus_mu;
-    }
-    p[i] = p[i] * decay - d * eta;
-  }
-};
-
-template <typename T, bool kMomentum>
-inline SgdRule<T, kMomentum> sgd_rule(T* p, const T* g, T* v, const cuda::SgdStepArgs& a) {
-  SgdRule<T, kMomentum> r;
-  r.p = p;
-  r.g = g;
-  r.v = v;
-  r.wd = static_cast<T>(a.decoupled ? 0.0 : a.weight_decay);
-  r.decay = static_cast<T>(a.decoupled ? 1.0 - a.eta * a.weight_decay : 1.0);
-  r.mu = static_cast<T>(a.mu);
-  r.one_minus_mu = static_cast<T>(a.dampened ? 1.0 - a.mu : 1.0);
-  r.eta = static_cast<T>(a.eta);
-  return r;
-}
-
-/// EF pass 1: g'' = mu buf + g' (stored, kMomentum) or g'; c = lr g'' + e; term |c|.
-template <typename T, bool kMomentum>
-struct EfPass1Rule {
-  const T* p;
-  const T* g;
-  const T* e;
-  T* buf;
-  T wd, mu, lr;
-
-  SIGNOPT_HOST_DEVICE void load_scalars() {}
-
-  SIGNOPT_HOST_DEVICE void apply(int64_t i, float, double* term, double*) const {
-    T gi = g[i] + p[i] * wd;
-    if constexpr (kMomentum) {
-      gi = buf[i] * mu + gi;
-      buf[i] = gi;
-    }
-    const T c = gi * lr + e[i];
-    *term = std::fabs(static_cast<double>(c));
-  }
-};
-
-/// EF pass 2: c again from the stored momentum (or g'); Delta = scale sign(c); p = p decay - Delta;
-/// e = c - Delta. `scale_ptr` holds ||c||_1 / n from pass 1.
-template <typename T, bool kMomentum>
-struct EfPass2Rule {
-  T* p;
-  const T* g;
-  T* e;
-  const T* buf;
-  T wd, decay, lr;
-  T scale;
-  const double* scale_ptr;
-
-  SIGNOPT_HOST_DEVICE void load_scalars() {
-    scale = static_cast<T>(*scale_ptr);
-  }
-
-  SIGNOPT_HOST_DEVICE void apply(int64_t i, float, double*, double*) const {
-    const T gi = kMomentum ? buf[i] : g[i] + p[i] * wd;
-    const T c = gi * lr + e[i];
-    const T delta = sgn(c) * scale;
-    p[i] = p[i] * decay - delta;
-    e[i] = c - delta;
-  }
-};
-
-/// g' = g + wd p; c = b1 m + (1 - b1) g'; p = p decay - lr sign(c); m = b2 m + (1 - b2) g'.
-template <typename T>
-struct LionRule {
-  T* p;
-  const T* g;
-  T* m;
-  T wd, decay, b1, omb1, b2, omb2, neg_lr;
-
-  SIGNOPT_HOST_DEVICE void load_scalars() {}
-
-  SIGNOPT_HOST_DEVICE void apply(int64_t i, float, double*, double*) const {
-    const T gi = g[i] + p[i] * wd;
-    const T c = m[i] * b1 + gi * omb1;
-    p[i] = p[i] * decay + neg_lr * sgn(c);
-    m[i] = m[i] * b2 + gi * omb2;
-  }
-};
-
-template <typename T>
-inline LionRule<T> lion_rule(T* p, const T* g, T* m, const cuda::LionStepArgs& a) {
-  LionRule<T> r;
-  r.p = p;
-  r.g = g;
-  r.m = m;
-  r.wd = static_cast<T>(a.decoupled ? 0.0 : a.weight_decay);
-  r.decay = static_cast<T>(a.decoupled ? 1.0 - a.lr * a.weight_decay : 1.0);
-  r.b1 = static_cast<T>(a.beta1);
-  r.omb1 = static_cast<T>(1.0 - a.beta1);
-  r.b2 = static_cast<T>(a.beta2);
-  r.omb2 = static_cast<T>(1.0 - a.beta2);
-  r.neg_lr = static_cast<T>(-a.lr);
-  return r;
 }
 
 // ---- the fixed summation order -------------------------------------------------------------------
@@ -451,16 +220,11 @@ void sgd_passes(Backend& b, T* p, const T* g, T* v, int64_t n, const cuda::SgdSt
 template <class Backend, typename T, bool kMomentum>
 void ef_passes_typed(Backend& b, T* p, const T* g, T* e, T* buf, int64_t n, const cuda::EfStepArgs& a, double* ws) {
   require_workspace(ws, "ef_sign_sgd_step");
-  const T wd = static_cast<T>(a.decoupled ? 0.0 : a.weight_decay);
-  const T decay = static_cast<T>(a.decoupled ? 1.0 - a.lr * a.weight_decay : 1.0);
-  const T mu = static_cast<T>(a.momentum);
-  const T lr = static_cast<T>(a.lr);
+  const EfRules<T, kMomentum> r = ef_rules<T, kMomentum>(p, g, e, buf, a, ws + kSlotScale);
   const DrawKey no_key{};
-  b.template reduce<EfPass1Rule<T, kMomentum>, false, 1, false>(
-      {p, g, e, buf, wd, mu, lr}, n, no_key, false, ws, "ef_sign_sgd_step (pass 1)");
+  b.template reduce<EfPass1Rule<T, kMomentum>, false, 1, false>(r.pass1, n, no_key, false, ws, "ef_sign_sgd_step (pass 1)");
   b.template finish<Finish::kEfScale, false>(n, 0, 0.0, ws, "ef_sign_sgd_step (scale)");
-  b.template elementwise<EfPass2Rule<T, kMomentum>, false>(
-      {p, g, e, buf, wd, decay, lr, T(0), ws + kSlotScale}, n, no_key, false, "ef_sign_sgd_step (pass 2)");
+  b.template elementwise<EfPass2Rule<T, kMomentum>, false>(r.pass2, n, no_key, false, "ef_sign_sgd_step (pass 2)");
 }
 
 /// The CPU kernels' ef_sign_sgd_step: pass 1 (momentum, sum |c|), the scale, pass 2.

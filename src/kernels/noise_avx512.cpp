@@ -3,9 +3,9 @@
 // the reference draws; tests/kernels/test_fused.cpp compares this path with the scalar one.
 #include "noise_avx512.h"
 
-#include <atomic>
+#include "isa.h"
 
-#if defined(__x86_64__) && defined(__GNUC__)
+#ifdef SIGNOPT_X86_INTRINSICS
 // GCC 12's AVX-512 headers trip -Wmaybe-uninitialized on their own _mm512_undefined_* temporaries.
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #include <immintrin.h>
@@ -13,20 +13,12 @@
 #endif
 
 namespace signopt::kernels::detail {
-namespace {
-std::atomic<bool> g_enabled{true};
-} // namespace
 
-void set_avx512_noise_enabled(bool enabled) {
-  g_enabled.store(enabled);
+bool avx512_noise_available() {
+  return isa() == Isa::Avx512;
 }
 
 #ifdef SIGNOPT_HAVE_AVX512_PATH
-
-bool avx512_noise_available() {
-  static const bool cpu = __builtin_cpu_supports("avx512f");
-  return cpu && g_enabled.load(std::memory_order_relaxed);
-}
 
 namespace {
 
@@ -206,10 +198,6 @@ __attribute__((target("avx512f"))) int64_t fill_noise_avx512(
 }
 
 #else
-
-bool avx512_noise_available() {
-  return false;
-}
 
 int64_t fill_noise_avx512(float*, uint64_t, int64_t, const DrawKey&, bool) {
   return 0;

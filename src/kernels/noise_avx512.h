@@ -8,11 +8,9 @@
 
 namespace signopt::kernels::detail {
 
-/// True when the CPU has AVX-512F and the AVX-512 noise path is enabled (set_avx512_noise_enabled).
+/// True when the AVX-512 noise path runs: the CPU has AVX-512F and the instruction-set cap
+/// (detail::set_isa_cap, signopt/kernels/isa.h) admits it.
 bool avx512_noise_available();
-
-/// Turns the AVX-512 noise path off or on (tests compare both paths; default on).
-void set_avx512_noise_enabled(bool enabled);
 
 /// Writes the unit noise of Philox blocks [block0, block0 + blocks) to out[0 .. 4 * blocks) for
 /// whole groups of 16 blocks and returns how many blocks it wrote (a multiple of 16); the caller

@@ -20,34 +20,6 @@ void check_common(
   }
 }
 
-torch::Tensor sign_direction(
-    const torch::Tensor& g_in,
-    torch::Tensor& buffer,
-    double beta,
-    const std::optional<DitherOptions>& dither,
-    int64_t step,
-    int64_t tick,
-    int64_t param_index,
-    double* dither_scale) {
-  double scale = 0.0;
-  torch::Tensor g = g_in;
-  if (dither && dither->target() == DitherTarget::Gradient) {
-    g = add_dither(g, *dither, step, tick, param_index, &scale);
-  }
-  torch::Tensor x = g;
-  if (beta > 0) {
-    buffer.mul_(beta).add_(g * (1.0 - beta));
-    x = buffer;
-  }
-  if (dither && dither->target() == DitherTarget::Momentum) {
-    x = add_dither(x, *dither, step, tick, param_index, &scale);
-  }
-  if (dither_scale != nullptr) {
-    *dither_scale = scale;
-  }
-  return torch::sign(x);
-}
-
 kernels::DitherArgs fused_dither_args(
     const std::optional<DitherOptions>& dither,
     int64_t tick,

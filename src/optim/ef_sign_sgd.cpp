@@ -2,9 +2,8 @@
 #include <signopt/optim/factory.h>
 #include <signopt/kernels/fused.h>
 #include <signopt/kernels/reductions.h>
+#include <signopt/kernels/reference.h>
 #include <signopt/optim/ef_sign_sgd.h>
-
-#include "weight_decay.h"
 
 #include <torch/torch.h>
 
@@ -89,26 +88,16 @@ torch::Tensor EFSignSGD::step(LossClosure closure) {
       if (o.momentum() > 0 && !st.momentum_buffer().defined()) {
         st.momentum_buffer(torch::zeros_like(p, at::MemoryFormat::Preserve));
       }
+      kernels::EfStepArgs args;
+      args.lr = lr;
+      args.weight_decay = o.weight_decay();
+      args.decoupled = o.decoupled_weight_decay();
+      args.momentum = o.momentum();
       if (kernels::fused_eligible({p, p.grad(), st.error(), st.momentum_buffer()})) {
-        kernels::EfStepArgs args;
-        args.lr = lr;
-        args.weight_decay = o.weight_decay();
-        args.decoupled = o.decoupled_weight_decay();
-        args.momentum = o.momentum();
         kernels::ef_sign_sgd_step(p, p.grad(), st.error(), st.momentum_buffer(), args);
-        continue;
+      } else {
+        kernels::reference::ef_sign_sgd_step(p, p.grad(), st.error(), st.momentum_buffer(), args);
       }
-      torch::Tensor g = detail::decayed_gradient(p, p.grad(), lr, o.weight_decay(), o.decoupled_weight_decay());
-      if (o.momentum() > 0) {
-        st.momentum_buffer().mul_(o.momentum()).add_(g);
-        g = st.momentum_buffer();
-      }
-      // p = lr g + e; Delta = (||p||_1 / d) sign(p); theta -= Delta; e = p - Delta.
-      const torch::Tensor corrected = g * lr + st.error();
-      const double d = static_cast<double>(std::max<int64_t>(corrected.numel(), 1));
-      const torch::Tensor delta = torch::sign(corrected) * (kernels::sum_abs(corrected) / d);
-      p.sub_(delta);
-      st.error(corrected - delta);
     }
   }
   return loss;
@@ -137,7 +126,7 @@ void EFSignSGD::step_distributed_() {
       });
       st.step(st.step() + 1);
       const double lr = o.lr();
-      torch::Tensor g = detail::decayed_gradient(p, p.grad(), lr, o.weight_decay(), o.decoupled_weight_decay());
+      torch::Tensor g = kernels::reference::decayed_gradient(p, p.grad(), lr, o.weight_decay(), o.decoupled_weight_decay());
       if (o.momentum() > 0) {
         if (!st.momentum_buffer().defined()) {
           st.momentum_buffer(torch::zeros_like(p, at::MemoryFormat::Preserve));

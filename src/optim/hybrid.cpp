@@ -2,6 +2,7 @@
 #include <signopt/kernels/bitpack.h>
 #include <signopt/kernels/fused.h>
 #include <signopt/kernels/reductions.h>
+#include <signopt/kernels/reference.h>
 #include <signopt/optim/factory.h>
 #include <signopt/optim/hybrid.h>
 
@@ -274,25 +275,21 @@ HybridSignSGD::StepPlan HybridSignSGD::plan_step_(const HybridSignSGDOptions& he
   // path of sign_descent.h: pass 1 updates m and packs the signs into one bucket, the workers vote on it,
   // pass 2 applies the voted bits and computes <v, g'> and ||g'||^2 for the calibration. It needs beta1 > 0
   // and contiguous CPU tensors; otherwise the unfused path runs (the same steps, bit for bit).
-  bool packed = plan.sign_phase && aggregator_ != nullptr && aggregator_->supports_packed() && kernels::fused_enabled();
   int64_t packed_d = 0;
-  for (auto& group : param_groups()) {
-    const auto* o = &static_cast<const HybridSignSGDOptions&>(group.options());
-    for (auto& p : group.params()) {
-      if (!packed || !p.grad().defined()) {
-        continue;
-      }
-      auto& st =
-          detail::get_or_create_state<HybridSignSGDParamState>(*this, p, [] { return HybridSignSGDParamState(); });
-      if (!st.exp_avg().defined()) {
-        st.exp_avg(torch::zeros_like(p, at::MemoryFormat::Preserve));
-      }
-      packed = o->beta1() > 0 && p.device().is_cpu() && kernels::fused_eligible({p, p.grad(), st.exp_avg()});
-      packed_d += p.numel();
-    }
-  }
-  plan.packed = packed;
-  if (packed) {
+  plan.packed = plan.sign_phase && aggregator_ != nullptr && aggregator_->supports_packed() &&
+      detail::packed_step_qualifies<HybridSignSGDOptions>(
+                    *this,
+                    [&](const HybridSignSGDOptions&, const torch::Tensor& p) {
+                      auto& st = detail::get_or_create_state<HybridSignSGDParamState>(
+                          *this, p, [] { return HybridSignSGDParamState(); });
+                      if (!st.exp_avg().defined()) {
+                        st.exp_avg(torch::zeros_like(p, at::MemoryFormat::Preserve));
+                      }
+                      return st.exp_avg();
+                    },
+                    [](const HybridSignSGDOptions& o) { return o.beta1() > 0; },
+                    packed_d);
+  if (plan.packed) {
     plan.exchange.emplace(*this, packed_d);
   }
   return plan;
@@ -338,7 +335,7 @@ void HybridSignSGD::add_item_(StepPlan& plan, torch::Tensor& p, const HybridSign
       item.g = item.g + p * o.weight_decay();
     }
     if (plan.need_sign) {
-      item.u = detail::sign_direction(item.g, st.exp_avg(), o.beta1(), dither, st.step(), tick, param_index);
+      item.u = kernels::reference::sign_direction(item.g, st.exp_avg(), o.beta1(), args);
       if (o.beta1() == 0) {
         // sign_direction keeps no EMA for beta1 = 0; m is then the plain gradient.
         st.exp_avg().copy_(item.g);

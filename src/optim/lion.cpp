@@ -1,9 +1,8 @@
 // Lion: options, state serialization and step.
 #include <signopt/optim/factory.h>
 #include <signopt/kernels/fused.h>
+#include <signopt/kernels/reference.h>
 #include <signopt/optim/lion.h>
-
-#include "weight_decay.h"
 
 #include <torch/torch.h>
 
@@ -73,22 +72,17 @@ torch::Tensor Lion::step(LossClosure closure) {
         return s;
       });
       st.step(st.step() + 1);
-      const double lr = o.lr();
+      kernels::LionStepArgs args;
+      args.lr = o.lr();
+      args.weight_decay = o.weight_decay();
+      args.decoupled = o.decoupled_weight_decay();
+      args.beta1 = o.beta1();
+      args.beta2 = o.beta2();
       if (kernels::fused_eligible({p, p.grad(), st.exp_avg()})) {
-        kernels::LionStepArgs args;
-        args.lr = lr;
-        args.weight_decay = o.weight_decay();
-        args.decoupled = o.decoupled_weight_decay();
-        args.beta1 = o.beta1();
-        args.beta2 = o.beta2();
         kernels::lion_step(p, p.grad(), st.exp_avg(), args);
-        continue;
+      } else {
+        kernels::reference::lion_step(p, p.grad(), st.exp_avg(), args);
       }
-      const torch::Tensor g = detail::decayed_gradient(p, p.grad(), lr, o.weight_decay(), o.decoupled_weight_decay());
-      auto& m = st.exp_avg();
-      const torch::Tensor c = m * o.beta1() + g * (1.0 - o.beta1());
-      p.add_(torch::sign(c), -lr);
-      m.mul_(o.beta2()).add_(g * (1.0 - o.beta2()));
     }
   }
   return loss;

@@ -15,6 +15,33 @@
 
 namespace signopt::detail {
 
+/// Whether a packed step can run over every parameter of `opt` with a gradient: the fused kernels are on,
+/// `qualifies(options)` holds for each such parameter's group, and the parameter, its gradient and
+/// `buffer_of(options, p)` (its buffer, created on first use; undefined when it has none) are contiguous
+/// CPU tensors of one float dtype. Sets `coordinates` to their total size. Stops at the first parameter
+/// that does not qualify, having changed nothing but creating states and buffers.
+template <typename Options, typename BufferOf, typename Qualifies>
+bool packed_step_qualifies(SignoptOptimizer& opt, BufferOf buffer_of, Qualifies qualifies, int64_t& coordinates) {
+  coordinates = 0;
+  if (!kernels::fused_enabled()) {
+    return false;
+  }
+  for (auto& group : opt.param_groups()) {
+    const auto& o = static_cast<const Options&>(group.options());
+    for (auto& p : group.params()) {
+      if (!p.grad().defined()) {
+        continue;
+      }
+      const torch::Tensor buffer = buffer_of(o, p);
+      if (!qualifies(o) || !p.device().is_cpu() || !kernels::fused_eligible({p, p.grad(), buffer})) {
+        return false;
+      }
+      coordinates += p.numel();
+    }
+  }
+  return true;
+}
+
 class PackedExchange {
  public:
   /// Takes the optimizer's two zeroed buckets for `coordinates` coordinates (SignoptOptimizer::packed_bucket_).

@@ -3,10 +3,10 @@
 
 #include <signopt/compat.h>
 #include <signopt/kernels/fused.h>
+#include <signopt/kernels/reference.h>
 #include <signopt/optim/common.h>
 
 #include "packed_exchange.h"
-#include "weight_decay.h"
 
 #include <torch/torch.h>
 
@@ -27,7 +27,16 @@ namespace signopt::detail {
 /// changed nothing but creating missing buffers, when the parameters do not qualify.
 template <typename Options, typename State, typename BetaOf, typename BufferOf>
 bool packed_sign_descent_step(SignoptOptimizer& opt, SignAggregator& aggregator, BetaOf beta_of, BufferOf buffer_of) {
-  if (!kernels::fused_enabled()) {
+  int64_t d = 0;
+  const bool qualifies = packed_step_qualifies<Options>(
+      opt,
+      [&](const Options& o, const torch::Tensor& p) {
+        auto& st = get_or_create_state<State>(opt, p, [] { return State(); });
+        return beta_of(o) > 0 ? buffer_of(st, p) : torch::Tensor();
+      },
+      [](const Options&) { return true; },
+      d);
+  if (!qualifies) {
     return false;
   }
   struct Item {
@@ -39,7 +48,6 @@ bool packed_sign_descent_step(SignoptOptimizer& opt, SignAggregator& aggregator,
     int64_t offset = 0;
   };
   std::vector<Item> items;
-  int64_t d = 0;
   int64_t index = 0;
   for (auto& group : opt.param_groups()) {
     const auto& o = static_cast<const Options&>(group.options());
@@ -50,13 +58,7 @@ bool packed_sign_descent_step(SignoptOptimizer& opt, SignAggregator& aggregator,
         continue;
       }
       auto& st = get_or_create_state<State>(opt, p, [] { return State(); });
-      torch::Tensor no_buffer;
-      const torch::Tensor& buffer = beta > 0 ? buffer_of(st, p) : no_buffer;
-      if (!p.device().is_cpu() || !kernels::fused_eligible({p, p.grad(), buffer})) {
-        return false;
-      }
       items.push_back({p, &st, &o, beta, param_index});
-      d += p.numel();
     }
   }
   if (items.empty()) {
@@ -120,24 +122,22 @@ void sign_descent_step(SignoptOptimizer& opt, BetaOf beta_of, BufferOf buffer_of
       const int64_t tick = opt.begin_dither(dither, st.step());
       torch::Tensor no_buffer;
       torch::Tensor& buffer = beta > 0 ? buffer_of(st, p) : no_buffer;
-      if (aggregator == nullptr && kernels::fused_eligible({p, p.grad(), buffer})) {
-        kernels::sign_descent_step(
-            p,
-            p.grad(),
-            buffer,
-            {lr, o.weight_decay(), o.decoupled_weight_decay(), beta, fused_dither_args(dither, tick, st.step(), param_index)});
+      const kernels::SignStepArgs args{
+          lr, o.weight_decay(), o.decoupled_weight_decay(), beta, fused_dither_args(dither, tick, st.step(), param_index)};
+      if (aggregator == nullptr) {
+        if (kernels::fused_eligible({p, p.grad(), buffer})) {
+          kernels::sign_descent_step(p, p.grad(), buffer, args);
+        } else {
+          kernels::reference::sign_descent_step(p, p.grad(), buffer, args);
+        }
         continue;
       }
-      const torch::Tensor g = decayed_gradient(p, p.grad(), lr, o.weight_decay(), o.decoupled_weight_decay());
-      const auto u = sign_direction(g, buffer, beta, dither, st.step(), tick, param_index);
-      if (aggregator != nullptr) {
-        pending_params.push_back(p);
-        pending_lr.push_back(lr);
-        local.push_back(u);
-        aggregate_step = std::max(aggregate_step, st.step());
-        continue;
-      }
-      p.add_(u, -lr);
+      // With an aggregator: the local direction now, the voted one applied after the exchange.
+      const torch::Tensor g = kernels::reference::decayed_gradient(p, p.grad(), lr, o.weight_decay(), o.decoupled_weight_decay());
+      pending_params.push_back(p);
+      pending_lr.push_back(lr);
+      local.push_back(kernels::reference::sign_direction(g, buffer, beta, args.dither));
+      aggregate_step = std::max(aggregate_step, st.step());
     }
   }
   if (aggregator == nullptr || local.empty()) {

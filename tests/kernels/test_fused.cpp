@@ -4,6 +4,7 @@
 #include "support/problems.h"
 
 #include <signopt/comm/sign_pack.h>
+#include <signopt/kernels/isa.h>
 
 #include <ATen/Parallel.h>
 #include <gtest/gtest.h>
@@ -129,9 +130,9 @@ TEST_P(FusedVsReference, BitIdentical) {
       }
     }
     // The portable noise loops (CPUs without AVX-512) give the same bits as the AVX-512 path.
-    kernels::detail::set_avx512_noise_enabled(false);
+    const auto cap = kernels::detail::set_isa_cap(kernels::detail::Isa::Avx2);
     const auto portable = run(c, dtype, /*fused=*/true, 2, 6);
-    kernels::detail::set_avx512_noise_enabled(true);
+    kernels::detail::set_isa_cap(cap);
     for (size_t i = 0; i < reference.size(); ++i) {
       ASSERT_TRUE(torch::equal(portable[i], reference[i])) << c.name << " without AVX-512 noise, parameter " << i;
     }

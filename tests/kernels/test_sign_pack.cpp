@@ -2,6 +2,7 @@
 // plain references bit for bit (every ISA path the CPU has, several thread counts, sizes around word and
 // vector boundaries), the zero-sign policies, ties, tail bits and the errors for bad inputs.
 #include <signopt/comm/sign_pack.h>
+#include <signopt/kernels/isa.h>
 
 #include <ATen/Parallel.h>
 #include <gtest/gtest.h>
@@ -18,7 +19,7 @@
 namespace signopt::comm {
 namespace {
 
-using detail::SignPackIsa;
+using kernels::detail::Isa;
 
 const std::vector<int64_t> kSizes = {0, 1, 7, 8, 63, 64, 65, 1000, 4097, 100003};
 const std::vector<int> kThreads = {1, 2, 3};
@@ -26,29 +27,29 @@ const std::vector<int> kThreads = {1, 2, 3};
 // Restores the thread count and the ISA cap whatever a test does (the cap is read by swapping it).
 struct Restore {
   int threads = at::get_num_threads();
-  SignPackIsa cap = detail::set_sign_pack_isa_cap(SignPackIsa::Avx512);
+  Isa cap = kernels::detail::set_isa_cap(Isa::Avx512);
   Restore() {
-    detail::set_sign_pack_isa_cap(cap);
+    kernels::detail::set_isa_cap(cap);
   }
   ~Restore() {
     at::set_num_threads(threads);
-    detail::set_sign_pack_isa_cap(cap);
+    kernels::detail::set_isa_cap(cap);
   }
 };
 
 // The ISA paths this CPU can run, best first; lower paths are reached through the cap.
-std::vector<SignPackIsa> isas() {
-  std::vector<SignPackIsa> out;
-  for (SignPackIsa isa : {SignPackIsa::Avx512, SignPackIsa::Avx2, SignPackIsa::Scalar}) {
-    if (static_cast<int>(isa) <= static_cast<int>(detail::sign_pack_isa_supported())) {
+std::vector<Isa> isas() {
+  std::vector<Isa> out;
+  for (Isa isa : {Isa::Avx512, Isa::Avx2, Isa::Scalar}) {
+    if (static_cast<int>(isa) <= static_cast<int>(kernels::detail::isa_supported())) {
       out.push_back(isa);
     }
   }
   return out;
 }
 
-const char* isa_name(SignPackIsa isa) {
-  return isa == SignPackIsa::Avx512 ? "avx512" : isa == SignPackIsa::Avx2 ? "avx2" : "scalar";
+const char* isa_name(Isa isa) {
+  return isa == Isa::Avx512 ? "avx512" : isa == Isa::Avx2 ? "avx2" : "scalar";
 }
 
 // Values of every kind the pack must tell apart: positive, negative, +0, -0, NaN, +-inf, tiny.
@@ -168,9 +169,9 @@ void check_unpack(int64_t n, const std::string& where) {
 
 TEST(SignPack, FusedMatchesReference) {
   Restore restore;
-  for (SignPackIsa isa : isas()) {
-    detail::set_sign_pack_isa_cap(isa);
-    ASSERT_EQ(detail::sign_pack_isa(), isa);
+  for (Isa isa : isas()) {
+    kernels::detail::set_isa_cap(isa);
+    ASSERT_EQ(kernels::detail::isa(), isa);
     for (int threads : kThreads) {
       at::set_num_threads(threads);
       for (int64_t n : kSizes) {
@@ -210,8 +211,8 @@ void check_planes(int64_t n, const std::string& where) {
 
 TEST(SignPack, PlanesMatchReferenceAndResolveToPackSigns) {
   Restore restore;
-  for (SignPackIsa isa : isas()) {
-    detail::set_sign_pack_isa_cap(isa);
+  for (Isa isa : isas()) {
+    kernels::detail::set_isa_cap(isa);
     for (int64_t n : kSizes) {
       const std::string where = std::string(isa_name(isa)) + " n=" + std::to_string(n);
       check_planes<float>(n, where + " f32");

@@ -32,11 +32,4 @@ using kernels::reference::read_bits_at;
 using kernels::reference::unpack_signs;
 } // namespace reference
 
-namespace detail {
-using kernels::detail::set_sign_pack_isa_cap;
-using kernels::detail::sign_pack_isa;
-using kernels::detail::sign_pack_isa_supported;
-using kernels::detail::SignPackIsa;
-} // namespace detail
-
 } // namespace signopt::comm

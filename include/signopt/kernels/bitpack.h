@@ -148,16 +148,4 @@ void read_bits_at(const uint64_t* src, int64_t offset, int64_t n, uint64_t* dst)
 int64_t count_bits_at(const uint64_t* src, int64_t offset, int64_t n);
 } // namespace reference
 
-namespace detail {
-/// The vector paths of the pack and unpack kernels, best first (the vote is auto-vectorized per ISA).
-enum class SignPackIsa { Avx512 = 2, Avx2 = 1, Scalar = 0 };
-/// The best path this CPU supports.
-SignPackIsa sign_pack_isa_supported();
-/// The path in use: the best supported one, capped by set_sign_pack_isa_cap.
-SignPackIsa sign_pack_isa();
-/// Caps the path (tests compare every path with the reference; benchmarks compare them). Returns the
-/// previous cap. Not to be changed while a kernel runs.
-SignPackIsa set_sign_pack_isa_cap(SignPackIsa cap);
-} // namespace detail
-
 } // namespace signopt::kernels

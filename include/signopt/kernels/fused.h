@@ -86,11 +86,4 @@ void ef_sign_sgd_step(torch::Tensor& p, const torch::Tensor& g, torch::Tensor& e
 /// One Lion step: c = b1 m + (1 - b1) g'; p -= lr sign(c); m = b2 m + (1 - b2) g'.
 void lion_step(torch::Tensor& p, const torch::Tensor& g, torch::Tensor& m, const LionStepArgs& args);
 
-namespace detail {
-/// True when the CPU has AVX-512F and the hand-vectorized noise path is on (the default).
-bool avx512_noise_available();
-/// Turns the AVX-512 noise path off (false) or back on; tests compare both paths bit for bit.
-void set_avx512_noise_enabled(bool enabled);
-} // namespace detail
-
 } // namespace signopt::kernels

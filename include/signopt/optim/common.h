@@ -168,19 +168,6 @@ class SignoptOptimizer : public torch::optim::Optimizer {
 /// Checks the options shared by SignSGD, Signum and the hybrid's sign phase.
 void check_common(const std::string& owner, double lr, double weight_decay, const std::optional<DitherOptions>& dither);
 
-/// The sign direction of SignSGD/Signum/the hybrid for one tensor: updates the EMA `buffer`
-/// (undefined when beta == 0) in place, applies dithering, and returns u = sign(...).
-/// Reports the dither scale used through `dither_scale` (0 without dithering).
-torch::Tensor sign_direction(
-    const torch::Tensor& g,
-    torch::Tensor& buffer,
-    double beta,
-    const std::optional<DitherOptions>& dither,
-    int64_t step,
-    int64_t tick,
-    int64_t param_index,
-    double* dither_scale = nullptr);
-
 /// The fused kernels' view of one dithered step (disabled when `dither` is empty).
 kernels::DitherArgs fused_dither_args(
     const std::optional<DitherOptions>& dither,

@@ -1,0 +1,50 @@
+// The reference compositions of torch ops for every fused update rule, in one unit: what an optimizer
+// runs when the fused kernels do not apply (other dtypes and devices, non-contiguous tensors, fused
+// kernels switched off, the element-wise vote of a distributed step), and the oracle the fused kernels
+// are held to bit for bit (tests/kernels/test_fused.cpp). Each takes the fused kernel's argument struct
+// (signopt/kernels/args.h) and performs the rule of ../shared/docs/algorithms.md with separately rounded
+// operations in the fused kernels' order.
+#pragma once
+
+#include <signopt/kernels/args.h>
+
+#include <torch/types.h>
+
+#include <cstdint>
+
+namespace signopt::kernels::reference {
+
+/// The gradient a rule uses after weight decay `wd` at step size `lr` (algorithms.md section 1):
+/// coupled decay returns g + wd p; decoupled decay shrinks p in place (p *= 1 - lr wd) and returns g.
+/// Nothing happens for wd = 0.
+torch::Tensor decayed_gradient(torch::Tensor& p, const torch::Tensor& g, double lr, double wd, bool decoupled);
+
+/// The per-tensor base of a dither scale: 1 (absolute), rms, max|x|/3 or mean|x| (0 for an empty x).
+double dither_base(const torch::Tensor& x, DitherScale scale);
+
+/// Unit dither noise shaped like `like` (its dtype and device): N(0,1) or U(-1,1) from Philox keyed by
+/// (seed, stream) at counter (step, param_index, element index), the fused kernels' draws.
+torch::Tensor dither_noise(const torch::Tensor& like, uint64_t seed, uint64_t stream, bool gaussian, int64_t step, int64_t param_index);
+
+/// x + s noise with s = d.alpha dither_base(x, d.scale); s through `scale_out`.
+torch::Tensor add_dither(const torch::Tensor& x, const DitherArgs& d, double* scale_out = nullptr);
+
+/// The sign direction u = sign(x) of a sign step from the gradient g (weight decay already applied):
+/// dither on g (target gradient), the EMA buf = beta buf + (1 - beta) g (beta > 0, in place), dither on the
+/// sign argument (target momentum). The dither scale used through `scale_out` (0 without dithering).
+torch::Tensor sign_direction(const torch::Tensor& g, torch::Tensor& buf, double beta, const DitherArgs& d, double* scale_out = nullptr);
+
+/// kernels::sign_descent_step's composition: g' = decayed_gradient, u = sign_direction(g'), p -= lr u.
+/// Returns the dither scale; `dot_gg` (optional) receives <u, g'> and ||g'||^2.
+double sign_descent_step(torch::Tensor& p, const torch::Tensor& g, torch::Tensor& buf, const SignStepArgs& args, double* dot_gg = nullptr);
+
+/// kernels::sgd_step's composition (the hybrid's SGD phase).
+void sgd_step(torch::Tensor& p, const torch::Tensor& g, torch::Tensor& v, const SgdStepArgs& args);
+
+/// kernels::ef_sign_sgd_step's composition; e is updated in place.
+void ef_sign_sgd_step(torch::Tensor& p, const torch::Tensor& g, torch::Tensor& e, torch::Tensor& buf, const EfStepArgs& args);
+
+/// kernels::lion_step's composition.
+void lion_step(torch::Tensor& p, const torch::Tensor& g, torch::Tensor& m, const LionStepArgs& args);
+
+} // namespace signopt::kernels::reference
