@@ -1,8 +1,10 @@
 // The sweep file: parsing and checking the TOML schema, expanding the grid into named runs,
-// resolving each run as `signopt train` will, and the [select] stage's choice.
+// resolving each run as `signopt train` will (the [select] stage's choice: sweep_select.cpp).
 #include <signopt/report/runs.h>
 #include <signopt/experiments/sweep.h>
 #include <signopt/train/config.h>
+
+#include "sweep_spec_internal.h"
 
 #include <nlohmann/json.hpp>
 #include <toml++/toml.h>
@@ -245,22 +247,6 @@ std::string name_part(const std::string& key, const std::string& value) {
   return text;
 }
 
-std::string run_name(const std::vector<OptionValue>& axis_values) {
-  std::string name;
-  for (const auto& [key, value] : axis_values)
-    name += (name.empty() ? "" : "-") + name_part(key, value);
-  return name.empty() ? "run" : name;
-}
-
-void set_value(std::vector<OptionValue>& options, const std::string& key, const std::string& value) {
-  for (auto& kv : options)
-    if (kv.first == key) {
-      kv.second = value;
-      return;
-    }
-  options.emplace_back(key, value);
-}
-
 const SweepAxis* find_axis(const std::vector<SweepAxis>& axes, const std::string& key) {
   for (const auto& a : axes)
     if (a.key == key)
@@ -428,6 +414,29 @@ std::vector<SweepAxis> grid_axes(const SweepSpec& spec, const std::string& optim
 
 } // namespace
 
+namespace detail {
+
+std::string run_name(const std::vector<OptionValue>& axis_values) {
+  std::string name;
+  for (const auto& [key, value] : axis_values)
+    name += (name.empty() ? "" : "-") + name_part(key, value);
+  return name.empty() ? "run" : name;
+}
+
+void set_value(std::vector<OptionValue>& options, const std::string& key, const std::string& value) {
+  for (auto& kv : options)
+    if (kv.first == key) {
+      kv.second = value;
+      return;
+    }
+  options.emplace_back(key, value);
+}
+
+} // namespace detail
+
+using detail::run_name;
+using detail::set_value;
+
 std::vector<std::string> SweepRun::train_args(const std::string& run_dir, int64_t threads) const {
   std::vector<std::string> args;
   bool has_threads = false;
@@ -590,109 +599,6 @@ void validate_runs(const SweepSpec& spec, std::vector<SweepRun>& runs) {
           "[select.final] if the final runs should train on all the training data");
     run.config_json = train::to_json_text(config);
   }
-}
-
-std::pair<std::vector<SelectionChoice>, std::vector<SweepRun>> select_final_runs(
-    const SweepSpec& spec,
-    const std::vector<SweepRun>& first_stage,
-    const std::map<std::string, std::optional<double>>& metric_of) {
-  const SweepSelection& sel = spec.select.value();
-  auto is_select_axis = [&](const std::string& key) {
-    return std::find(sel.axes.begin(), sel.axes.end(), key) != sel.axes.end();
-  };
-  // group -> candidate -> runs, both in first-appearance order.
-  std::vector<std::string> group_order;
-  std::map<std::string, std::vector<std::string>> candidate_order;
-  std::map<std::string, std::map<std::string, std::vector<const SweepRun*>>> groups;
-  for (const auto& run : first_stage) {
-    std::string group, candidate;
-    for (const auto& [key, value] : run.axis_values) {
-      if (key == "seed")
-        continue;
-      (is_select_axis(key) ? candidate : group) += (key == "optimizer" ? value : key + "=" + value) + " ";
-    }
-    for (const auto& key : sel.axes)
-      if (std::none_of(run.axis_values.begin(), run.axis_values.end(), [&](const auto& kv) { return kv.first == key; }))
-        candidate += key + "=" + run.option(key) + " ";
-    if (!group.empty())
-      group.pop_back();
-    if (!groups.count(group))
-      group_order.push_back(group);
-    auto& candidates = groups[group];
-    if (!candidates.count(candidate))
-      candidate_order[group].push_back(candidate);
-    candidates[candidate].push_back(&run);
-  }
-  std::vector<SelectionChoice> choices;
-  std::vector<SweepRun> finals;
-  for (const auto& group : group_order) {
-    SelectionChoice choice;
-    choice.group = group;
-    const SweepRun* best = nullptr;
-    double best_mean = 0;
-    std::vector<std::string> best_seeds;
-    for (const auto& candidate : candidate_order[group]) {
-      const auto& members = groups[group][candidate];
-      double sum = 0;
-      bool complete = true;
-      for (const SweepRun* r : members) {
-        const auto it = metric_of.find(r->name);
-        if (it == metric_of.end() || !it->second) {
-          complete = false;
-          break;
-        }
-        sum += *it->second;
-      }
-      std::string label = candidate.empty() ? "(single candidate)" : candidate.substr(0, candidate.size() - 1);
-      if (!complete) {
-        choice.notes.push_back(label + ": left out (a run did not complete)");
-        continue;
-      }
-      const double mean = sum / static_cast<double>(members.size());
-      char buf[64];
-      std::snprintf(buf, sizeof buf, ": mean %s %.3f over %zu runs", sel.metric.c_str(), mean, members.size());
-      choice.notes.push_back(label + buf);
-      if (best == nullptr || mean > best_mean) {
-        best = members.front();
-        best_mean = mean;
-        best_seeds.clear();
-        for (const SweepRun* r : members)
-          best_seeds.push_back(r->option("seed"));
-      }
-    }
-    if (best != nullptr) {
-      for (const auto& key : sel.axes)
-        choice.chosen.emplace_back(key, best->option(key));
-      choice.mean = best_mean;
-      const std::vector<std::string> seeds = sel.final_seeds.empty() ? best_seeds : sel.final_seeds;
-      for (const auto& seed : seeds) {
-        SweepRun run = *best;
-        run.stage = "final";
-        run.config_json.clear();
-        for (const auto& [key, value] : sel.final_fixed) {
-          set_value(run.options, key, value);
-          for (auto& kv : run.axis_values)
-            if (kv.first == key)
-              kv.second = value;
-        }
-        if (!seed.empty()) {
-          set_value(run.options, "seed", seed);
-          bool has_seed_axis = false;
-          for (auto& kv : run.axis_values)
-            if (kv.first == "seed") {
-              kv.second = seed;
-              has_seed_axis = true;
-            }
-          if (!has_seed_axis && seeds.size() > 1)
-            run.axis_values.emplace_back("seed", seed);
-        }
-        run.name = run_name(run.axis_values);
-        finals.push_back(std::move(run));
-      }
-    }
-    choices.push_back(std::move(choice));
-  }
-  return {choices, finals};
 }
 
 } // namespace signopt::experiments

@@ -6,6 +6,7 @@
 #include <signopt/version.h>
 
 #include "options_internal.h"
+#include "preset_files.h"
 
 #include <nlohmann/json.hpp>
 #include <toml++/toml.h>
@@ -284,43 +285,101 @@ const std::vector<std::string>& optimizer_names() {
   return names;
 }
 
+namespace {
+
+// One parsed preset file: its description, its options (a flat table applied like a config file's) and its
+// learning rate per optimizer family.
+struct Preset {
+  std::string name;
+  std::string description;
+  json options;
+  std::map<OptimizerFamily, double> lr_by_family;
+};
+
+Preset parse_preset(const PresetFile& file) {
+  const std::string origin = std::string("preset ") + file.name + " (configs/presets/" + file.name + ".toml)";
+  json object;
+  try {
+    object = toml_to_json(toml::parse(file.text, origin), origin);
+  } catch (const toml::parse_error& e) {
+    throw ConfigError(origin + ": invalid TOML: " + std::string(e.description()));
+  }
+  Preset p;
+  p.name = file.name;
+  if (!object.contains("description") || !object["description"].is_string())
+    throw ConfigError(origin + ": needs description = \"...\" (the line --help prints)");
+  p.description = object["description"].get<std::string>();
+  object.erase("description");
+  if (object.contains("lr_by_family")) {
+    const json& table = object["lr_by_family"];
+    if (!table.is_object())
+      throw ConfigError(origin + ": lr_by_family must be a table of family = rate");
+    for (const auto& [family, rate] : table.items()) {
+      const auto f = try_parse_enum<OptimizerFamily>(family);
+      if (!f)
+        throw ConfigError(
+            origin + ": lr_by_family." + family + ": unknown optimizer family (valid: " +
+            join_strings(enum_choices<OptimizerFamily>(), ", ") + ")");
+      if (!rate.is_number() || !(rate.get<double>() > 0) || !std::isfinite(rate.get<double>()))
+        throw ConfigError(origin + ": lr_by_family." + family + ": expected a rate > 0");
+      p.lr_by_family[*f] = rate.get<double>();
+    }
+    object.erase("lr_by_family");
+  }
+  if (object.contains("preset"))
+    throw ConfigError(origin + ": a preset cannot name another preset");
+  p.options = std::move(object);
+  return p;
+}
+
+// Every shipped preset, parsed once (a broken file is a ConfigError naming it, at first use).
+const std::vector<Preset>& all_presets() {
+  static const std::vector<Preset> list = [] {
+    std::vector<Preset> out;
+    for (const auto& file : preset_files())
+      out.push_back(parse_preset(file));
+    return out;
+  }();
+  return list;
+}
+
+const Preset* find_preset(const std::string& name) {
+  for (const auto& p : all_presets())
+    if (p.name == name)
+      return &p;
+  return nullptr;
+}
+
+} // namespace
+
 const std::vector<std::pair<std::string, std::string>>& presets() {
-  static const std::vector<std::pair<std::string, std::string>> list = {
-      {"paper-cifar10",
-       "the paper's CIFAR-10 setting: resnet18, batch 128, 200 epochs, cosine, coupled weight decay 5e-4, "
-       "augmentation; optimizer defaults of docs/algorithms (hybrid lr 1e-4, switch at half the epochs)"},
-      {"paper-cifar100", "the same on CIFAR-100"},
-      {"fmnist-cnn",
-       "CPU-sized Fashion-MNIST: cnn, batch 128, 4 epochs, cosine, no weight decay; sign methods and lion lr 1e-3, "
-       "hybrid post-switch momentum 0.9 (about 2 minutes on 2 cores)"},
-  };
+  static const std::vector<std::pair<std::string, std::string>> list = [] {
+    std::vector<std::pair<std::string, std::string>> out;
+    for (const auto& p : all_presets())
+      out.emplace_back(p.name, p.description);
+    return out;
+  }();
   return list;
 }
 
 void apply_preset(TrainConfig& c, const std::string& name) {
-  if (name == "paper-cifar10" || name == "paper-cifar100") {
-    c.dataset = name == "paper-cifar10" ? "cifar10" : "cifar100";
-    c.model = "resnet18";
-    c.batch_size = 128;
-    c.epochs = 200;
-    c.lr_schedule = "cosine";
-    c.weight_decay = 5e-4;
-    c.augment = "on";
-  } else if (name == "fmnist-cnn") {
-    c.dataset = "fashion-mnist";
-    c.model = "cnn";
-    c.batch_size = 128;
-    c.epochs = 4;
-    c.lr_schedule = "cosine";
-    c.weight_decay = 0.0;
-    c.post_switch_momentum = 0.9;
-  } else {
+  const Preset* p = find_preset(name);
+  if (p == nullptr) {
     std::vector<std::string> names;
-    for (const auto& p : presets())
-      names.push_back(p.first);
+    for (const auto& [known, description] : presets())
+      names.push_back(known);
     throw ConfigError("unknown preset '" + name + "' (valid presets: " + join_strings(names, ", ") + ")");
   }
+  apply_object(c, p->options, "preset " + name, /*null_is_unset=*/false);
   c.preset = name;
+}
+
+std::optional<double> preset_lr(const std::string& preset, OptimizerFamily family) {
+  const Preset* p = preset.empty() ? nullptr : find_preset(preset);
+  if (p == nullptr)
+    return std::nullopt;
+  const auto it = p->lr_by_family.find(family);
+  return it == p->lr_by_family.end() ? std::nullopt : std::optional<double>(it->second);
 }
 
 void set_option(TrainConfig& config, const std::string& key, const std::string& value, const std::string& origin) {
@@ -411,8 +470,7 @@ TrainConfig parse_train_args(const std::vector<std::string>& args, std::string* 
   return config;
 }
 
-// The registry row of c.optimizer (ConfigError naming the valid names otherwise).
-static const OptimizerRow& optimizer_row(const TrainConfig& c) {
+const OptimizerRow& optimizer_row(const TrainConfig& c) {
   try {
     return find_optimizer(c.optimizer);
   } catch (const std::invalid_argument& e) {
@@ -424,10 +482,9 @@ void resolve_defaults(TrainConfig& c) {
   const std::string& o = c.optimizer;
   const OptimizerRow& row = optimizer_row(c);
   const OptimizerDefaults& d = row.defaults;
-  // The CPU-sized preset's rate for the sign family (docs: --preset fmnist-cnn).
-  const bool fmnist = c.preset == "fmnist-cnn";
+  // A preset's rate for the optimizer's family (configs/presets/*.toml, lr_by_family), else the row's.
   if (!c.lr)
-    c.lr = fmnist && row.family == OptimizerFamily::Sign ? 1e-3 : d.lr;
+    c.lr = preset_lr(c.preset, row.family).value_or(d.lr);
   if (!c.momentum)
     c.momentum = d.momentum;
   if (!c.beta1)

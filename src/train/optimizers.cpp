@@ -97,13 +97,7 @@ OptimizerHandle make_optimizer(
     int64_t steps_per_epoch,
     int64_t total_steps,
     int64_t dither_stream) {
-  const OptimizerRow* row = nullptr;
-  try {
-    row = &find_optimizer(c.optimizer);
-  } catch (const std::invalid_argument& e) {
-    throw ConfigError(std::string("--optimizer: ") + e.what());
-  }
-  return row->make(std::move(params), optimizer_settings(c, steps_per_epoch, total_steps, dither_stream));
+  return optimizer_row(c).make(std::move(params), optimizer_settings(c, steps_per_epoch, total_steps, dither_stream));
 }
 
 double scheduled_lr(const TrainConfig& c, int64_t step, int64_t steps_per_epoch, int64_t total_steps) {

@@ -26,30 +26,37 @@ using Clock = std::chrono::steady_clock;
 /// The newest checkpoint's name in a run directory (older ones: io::checkpoint_files).
 inline constexpr const char* kCheckpoint = "checkpoint.pt";
 
-// The scalars of the loop that a checkpoint must restore for an exact resume.
+// The scalars of the loop that a checkpoint must restore for an exact resume, as one list of (type, name):
+// it declares LoopState and drives the checkpoint's save and load (run_checkpoint.cpp, keys "loop.<name>"),
+// so a field cannot be declared and then forgotten by either.
+#define SIGNOPT_LOOP_STATE_FIELDS(X)                                                              \
+  X(int64_t, epoch) /* 0-based epoch in progress */                                              \
+  X(int64_t, batch) /* next batch of that epoch */                                               \
+  X(int64_t, step) /* optimizer steps taken */                                                   \
+  X(double, window_loss) /* sums since the last logged step row */                               \
+  X(int64_t, window_correct)                                                                     \
+  X(int64_t, window_count)                                                                       \
+  X(int64_t, window_batches)                                                                     \
+  X(double, epoch_loss) /* sums over the epoch in progress */                                    \
+  X(int64_t, epoch_correct)                                                                      \
+  X(int64_t, epoch_count)                                                                        \
+  X(int64_t, epoch_batches)                                                                      \
+  X(double, elapsed) /* training wall time before this process */                               \
+  X(double, best_test)                                                                           \
+  X(double, last_test)                                                                           \
+  X(double, best_val)                                                                            \
+  X(double, last_val)                                                                            \
+  X(int64_t, window_bytes_sent) /* distributed runs: payload bytes of this rank since the last step row */ \
+  X(int64_t, window_bytes_received)                                                              \
+  X(double, window_comm_s) /* seconds in collectives since the last step row */                  \
+  X(int64_t, metrics_bytes) /* length of metrics.csv at the checkpoint */                        \
+  X(int64_t, probe_bytes) /* length of probe.csv at the checkpoint (--probe-every) */            \
+  X(int64_t, finished) /* 1 once the run's last evaluation is logged (a resume then only writes the summary) */
+
 struct LoopState {
-  int64_t epoch = 0; // 0-based epoch in progress
-  int64_t batch = 0; // next batch of that epoch
-  int64_t step = 0; // optimizer steps taken
-  double window_loss = 0; // sums since the last logged step row
-  int64_t window_correct = 0;
-  int64_t window_count = 0;
-  int64_t window_batches = 0;
-  double epoch_loss = 0; // sums over the epoch in progress
-  int64_t epoch_correct = 0;
-  int64_t epoch_count = 0;
-  int64_t epoch_batches = 0;
-  double elapsed = 0; // training wall time before this process
-  double best_test = 0;
-  double last_test = 0;
-  double best_val = 0;
-  double last_val = 0;
-  int64_t window_bytes_sent = 0; // distributed runs: payload bytes of this rank since the last step row
-  int64_t window_bytes_received = 0;
-  double window_comm_s = 0; // seconds in collectives since the last step row
-  int64_t metrics_bytes = 0; // length of metrics.csv at the checkpoint
-  int64_t probe_bytes = 0; // length of probe.csv at the checkpoint (--probe-every)
-  int64_t finished = 0; // 1 once the run's last evaluation is logged (a resume then only writes the summary)
+#define SIGNOPT_DECLARE_LOOP_FIELD(type, name) type name = 0;
+  SIGNOPT_LOOP_STATE_FIELDS(SIGNOPT_DECLARE_LOOP_FIELD)
+#undef SIGNOPT_DECLARE_LOOP_FIELD
 };
 
 class Run {

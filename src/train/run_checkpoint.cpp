@@ -30,39 +30,26 @@ namespace signopt::train::detail {
 namespace fs = std::filesystem;
 namespace {
 
-// The one table of LoopState's checkpoint fields: save and load walk it, so a field cannot be saved and
-// forgotten on load. Keys are "loop.<name>"; every field is required.
+// LoopState's checkpoint fields, from the one list that declares them (SIGNOPT_LOOP_STATE_FIELDS, run.h):
+// save and load walk it. Keys are "loop.<name>"; every field is required.
 struct LoopField {
   const char* name;
   int64_t LoopState::*integer = nullptr;
   double LoopState::*real = nullptr;
 };
 
+LoopField loop_field(const char* name, int64_t LoopState::*integer) {
+  return {name, integer, nullptr};
+}
+
+LoopField loop_field(const char* name, double LoopState::*real) {
+  return {name, nullptr, real};
+}
+
 const std::vector<LoopField>& loop_fields() {
-  static const std::vector<LoopField> fields = {
-      {"epoch", &LoopState::epoch},
-      {"batch", &LoopState::batch},
-      {"step", &LoopState::step},
-      {"window_loss", nullptr, &LoopState::window_loss},
-      {"window_correct", &LoopState::window_correct},
-      {"window_count", &LoopState::window_count},
-      {"window_batches", &LoopState::window_batches},
-      {"epoch_loss", nullptr, &LoopState::epoch_loss},
-      {"epoch_correct", &LoopState::epoch_correct},
-      {"epoch_count", &LoopState::epoch_count},
-      {"epoch_batches", &LoopState::epoch_batches},
-      {"elapsed", nullptr, &LoopState::elapsed},
-      {"best_test", nullptr, &LoopState::best_test},
-      {"last_test", nullptr, &LoopState::last_test},
-      {"best_val", nullptr, &LoopState::best_val},
-      {"last_val", nullptr, &LoopState::last_val},
-      {"metrics_bytes", &LoopState::metrics_bytes},
-      {"probe_bytes", &LoopState::probe_bytes},
-      {"window_bytes_sent", &LoopState::window_bytes_sent},
-      {"window_bytes_received", &LoopState::window_bytes_received},
-      {"window_comm_s", nullptr, &LoopState::window_comm_s},
-      {"finished", &LoopState::finished},
-  };
+#define SIGNOPT_LOOP_FIELD_ROW(type, name) loop_field(#name, &LoopState::name),
+  static const std::vector<LoopField> fields = {SIGNOPT_LOOP_STATE_FIELDS(SIGNOPT_LOOP_FIELD_ROW)};
+#undef SIGNOPT_LOOP_FIELD_ROW
   return fields;
 }
 

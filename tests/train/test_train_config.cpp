@@ -13,6 +13,7 @@
 #include <torch/optim/sgd.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -414,6 +415,40 @@ TEST(TrainConfig, EveryRegistryRowIsAnOptimizerWithTheRowsDefaults) {
   auto sgd = parse_train_args({"--optimizer", "sgd", "--preset", "fmnist-cnn"});
   resolve_defaults(sgd);
   EXPECT_DOUBLE_EQ(sgd.lr.value(), 0.1);
+}
+
+// The presets are the files in configs/presets, compiled in: one preset per file, each applying its
+// file's options, and the file's lr_by_family read by resolve_defaults (above) and preset_lr.
+TEST(TrainConfig, PresetsAreTheShippedFiles) {
+  std::vector<std::string> on_disk, compiled;
+  for (const auto& entry : fs::directory_iterator(SIGNOPT_PRESETS_DIR))
+    if (entry.path().extension() == ".toml")
+      on_disk.push_back(entry.path().stem().string());
+  for (const auto& [name, text] : presets()) {
+    compiled.push_back(name);
+    EXPECT_FALSE(text.empty()) << name;
+  }
+  std::sort(on_disk.begin(), on_disk.end());
+  std::sort(compiled.begin(), compiled.end());
+  EXPECT_EQ(on_disk, compiled);
+
+  const auto c = parse_train_args({"--preset", "fmnist-cnn"});
+  EXPECT_EQ(c.dataset, "fashion-mnist");
+  EXPECT_EQ(c.model, "cnn");
+  EXPECT_EQ(c.batch_size, 128);
+  EXPECT_EQ(c.epochs, 4);
+  EXPECT_EQ(c.lr_schedule, "cosine");
+  EXPECT_DOUBLE_EQ(c.post_switch_momentum, 0.9);
+  EXPECT_EQ(preset_lr("fmnist-cnn", signopt::OptimizerFamily::Sign), std::optional<double>(1e-3));
+  EXPECT_FALSE(preset_lr("fmnist-cnn", signopt::OptimizerFamily::Baseline).has_value());
+  EXPECT_FALSE(preset_lr("fmnist-cnn", signopt::OptimizerFamily::ErrorFeedback).has_value());
+  EXPECT_FALSE(preset_lr("paper-cifar10", signopt::OptimizerFamily::Sign).has_value());
+  EXPECT_FALSE(preset_lr("", signopt::OptimizerFamily::Sign).has_value());
+  const auto cifar = parse_train_args({"--preset", "paper-cifar10"});
+  EXPECT_EQ(cifar.model, "resnet18");
+  EXPECT_EQ(cifar.epochs, 200);
+  EXPECT_DOUBLE_EQ(cifar.weight_decay, 5e-4);
+  EXPECT_EQ(cifar.augment, "on");
 }
 
 // A config value that bypassed the option table (a hand-edited TrainConfig) is an error naming the key,

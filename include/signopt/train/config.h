@@ -2,6 +2,8 @@
 // files (TOML or JSON), the presets, `--help` and the run directory's config.json.
 #pragma once
 
+#include <signopt/optim/registry.h>
+
 #include <cstdint>
 #include <map>
 #include <optional>
@@ -155,6 +157,10 @@ const std::vector<std::pair<std::string, std::string>>& presets();
 /// Applies a named preset (ConfigError for an unknown name, listing the valid ones).
 void apply_preset(TrainConfig& config, const std::string& name);
 
+/// The learning rate preset `preset` gives optimizers of `family` where --lr is not set (its file's
+/// lr_by_family), or nothing.
+std::optional<double> preset_lr(const std::string& preset, OptimizerFamily family);
+
 /// Sets option `key` (dashes or underscores) from its text form, checking kind, range and
 /// choices. `origin` names where the value came from (e.g. "--lr" or "run.toml: lr"). Numbers must be
 /// plain decimals: 1e-3, -2, 0.5, not 0x10, inf, nan, " 5" or 1e999; whole numbers must lie within the
@@ -176,6 +182,9 @@ void load_config_file(TrainConfig& config, const std::string& path);
 /// Fills the optional fields from the optimizer's defaults, derives switch_epoch, dither seed and
 /// horizons, and checks cross-option consistency. Throws ConfigError.
 void resolve_defaults(TrainConfig& config);
+
+/// The registry row of config.optimizer (ConfigError naming the valid names otherwise).
+const OptimizerRow& optimizer_row(const TrainConfig& config);
 
 /// The resolved config as JSON text (config.json); from_json_text() reads it back exactly. Unset
 /// optional options (lr, momentum, ... before resolve_defaults()) are written as null, which
