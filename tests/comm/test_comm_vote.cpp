@@ -1,5 +1,5 @@
 // Tests of signSGD with majority vote over c10d (MajorityVote) and the data-parallel helpers, across real
-// processes on loopback (this binary re-executes itself as the ranks of a job), with W = 2, 3, 4 and 5.
+// processes on loopback (the data-parallel helpers' checks in one process: test_data_parallel.cpp) (this binary re-executes itself as the ranks of a job), with W = 2, 3, 4 and 5.
 #include <signopt/comm/data_parallel.h>
 #include <signopt/comm/majority_vote.h>
 #include <signopt/kernels/fused.h>
@@ -10,6 +10,7 @@
 #include <torch/torch.h>
 
 #include "support/comm_job.h"
+#include "support/expect_invalid.h"
 #include "support/temp_dirs.h"
 
 #include <arpa/inet.h>
@@ -35,7 +36,6 @@
 #include <thread>
 #include <vector>
 
-
 namespace {
 
 using signopt::comm::Communicator;
@@ -48,20 +48,12 @@ using signopt::comm::ZeroSign;
 using Clock = std::chrono::steady_clock;
 using signopt::test::env_int;
 using signopt::test::expect_all_passed;
+using signopt::test::expect_invalid;
 using signopt::test::outcome_text;
 using signopt::test::RankOutcome;
 namespace fs = std::filesystem;
 
 const auto kCleanUp = signopt::test::remove_when_passed("signopt_test_vote");
-
-void expect_invalid(const std::function<void()>& call, const std::string& message) {
-  try {
-    call();
-    ADD_FAILURE() << "accepted; expected an error containing: " << message;
-  } catch (const std::invalid_argument& e) {
-    EXPECT_NE(std::string(e.what()).find(message), std::string::npos) << e.what();
-  }
-}
 
 // ---------------------------------------------------------------------------------------------------------
 // Reference: the vote computed locally from every rank's input (each rank can build every rank's input).
@@ -645,32 +637,6 @@ TEST(MajorityVote, TheByteFormula) {
   // 11M coordinates: about 2 d / 8 (W - 1) / W with one plane.
   const double d = 11e6;
   EXPECT_NEAR(static_cast<double>(signopt::comm::majority_vote_bytes_per_rank(11000000, 4, 1)), 2 * d / 8 * 0.75, 64);
-}
-
-TEST(DataParallel, BadInputIsRefusedWithAReason) {
-  Communicator comm(DistEnv{}, std::chrono::seconds(10));
-  expect_invalid(
-      [&] {
-        signopt::comm::broadcast_parameters_(comm, {torch::ones({2}), torch::Tensor()});
-      },
-      "broadcast_parameters_: tensor 1 is undefined");
-  expect_invalid(
-      [&] { signopt::comm::broadcast_parameters_(comm, {torch::ones({2})}, 1); }, "root must be in [0, 1), got 1");
-  auto p = torch::ones({2}, torch::kHalf).requires_grad_();
-  p.mutable_grad() = torch::ones({2}, torch::kHalf);
-  expect_invalid(
-      [&] {
-        signopt::comm::average_gradients_(comm, {torch::ones({1}), p});
-      },
-      "parameter 1's gradient has dtype Half; only float32 and float64");
-  // One process: averaging is the identity, a broadcast leaves the tensors alone (strided ones included).
-  auto q = torch::tensor({3.0, -1.0}, torch::kDouble).requires_grad_();
-  q.mutable_grad() = torch::tensor({0.5, 2.0}, torch::kDouble);
-  signopt::comm::average_gradients_(comm, {q});
-  EXPECT_TRUE(torch::equal(q.grad(), torch::tensor({0.5, 2.0}, torch::kDouble)));
-  auto strided = torch::arange(6, torch::kFloat).view({2, 3}).t();
-  signopt::comm::broadcast_parameters_(comm, {strided, q});
-  EXPECT_TRUE(torch::equal(strided, torch::arange(6, torch::kFloat).view({2, 3}).t()));
 }
 
 // ---------------------------------------------------------------------------------------------------------
