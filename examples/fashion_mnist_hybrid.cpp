@@ -115,18 +115,22 @@ const std::string kUsage = R"(usage: fashion_mnist_hybrid [options]
   --help             print this help
 )";
 
-} // namespace
-
-int main(int argc, char** argv) {
+// The example's options (see kUsage).
+struct Options {
   std::string data_dir = "/usr/share/datasets/fashion-mnist";
   long long epochs = 4, batch_size = 128, seed = 0, subset = 0;
   long long threads = std::max(1u, std::thread::hardware_concurrency());
   double peak_lr = 1e-3;
+};
+
+// Parses the command line; --help prints the usage and exits, a bad option fails with its reason.
+Options parse_options(int argc, char** argv) {
+  Options o;
   for (int i = 1; i < argc; ++i) {
     const std::string flag = argv[i];
     if (flag == "--help" || flag == "-h") {
       std::cout << kUsage;
-      return 0;
+      std::exit(0);
     }
     if (flag.rfind("--", 0) != 0 || kUsage.find("  " + flag + " ") == std::string::npos)
       fail("unknown option '" + flag + "' (see --help)");
@@ -143,24 +147,43 @@ int main(int argc, char** argv) {
       return v;
     };
     if (flag == "--data-dir")
-      data_dir = value;
+      o.data_dir = value;
     else if (flag == "--epochs")
-      epochs = count(1);
+      o.epochs = count(1);
     else if (flag == "--batch-size")
-      batch_size = count(1);
+      o.batch_size = count(1);
     else if (flag == "--threads")
-      threads = count(1);
+      o.threads = count(1);
     else if (flag == "--seed")
-      seed = count(0);
+      o.seed = count(0);
     else if (flag == "--train-subset")
-      subset = count(1);
+      o.subset = count(1);
     else { // --lr
-      peak_lr = std::strtod(value.c_str(), &end);
-      if (value.empty() || *end != '\0' || !std::isfinite(peak_lr) || peak_lr <= 0)
+      o.peak_lr = std::strtod(value.c_str(), &end);
+      if (value.empty() || *end != '\0' || !std::isfinite(o.peak_lr) || o.peak_lr <= 0)
         fail("invalid value for --lr: '" + value + "' (expected a number > 0)");
     }
   }
+  return o;
+}
 
+// The run's last lines: the final test accuracy and where the hybrid switched to SGD.
+void print_result(double test_accuracy, const signopt::HybridSignSGD& opt, long long total_steps) {
+  std::printf("final test accuracy: %.2f%%\n", test_accuracy);
+  std::printf(
+      "switched to SGD after step %lld of %lld at calibrated lr %.4g\n",
+      static_cast<long long>(opt.switch_step()),
+      total_steps,
+      opt.calibrated_lr());
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+  const Options o = parse_options(argc, argv);
+  const std::string& data_dir = o.data_dir;
+  const long long epochs = o.epochs, batch_size = o.batch_size, seed = o.seed, subset = o.subset, threads = o.threads;
+  const double peak_lr = o.peak_lr;
   if (!std::filesystem::is_directory(data_dir))
     fail(
         "data directory " + data_dir +
@@ -249,11 +272,6 @@ int main(int argc, char** argv) {
         seconds_since(start));
     std::fflush(stdout);
   }
-  std::printf("final test accuracy: %.2f%%\n", test_accuracy);
-  std::printf(
-      "switched to SGD after step %lld of %lld at calibrated lr %.4g\n",
-      static_cast<long long>(opt.switch_step()),
-      total_steps,
-      opt.calibrated_lr());
+  print_result(test_accuracy, opt, total_steps);
   return 0;
 }

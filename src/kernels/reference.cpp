@@ -123,14 +123,18 @@ void sgd_step(torch::Tensor& p, const torch::Tensor& g, torch::Tensor& v, const 
   p.sub_(direction * args.eta);
 }
 
-void ef_sign_sgd_step(torch::Tensor& p, const torch::Tensor& g, torch::Tensor& e, torch::Tensor& buf, const EfStepArgs& args) {
+torch::Tensor ef_corrected(torch::Tensor& p, const torch::Tensor& g, const torch::Tensor& e, torch::Tensor& buf, const EfStepArgs& args) {
   torch::Tensor gd = decayed_gradient(p, g, args.lr, args.weight_decay, args.decoupled);
   if (args.momentum > 0) {
     buf.mul_(args.momentum).add_(gd);
     gd = buf;
   }
+  return gd * args.lr + e;
+}
+
+void ef_sign_sgd_step(torch::Tensor& p, const torch::Tensor& g, torch::Tensor& e, torch::Tensor& buf, const EfStepArgs& args) {
   // c = lr g + e; Delta = (||c||_1 / d) sign(c); theta -= Delta; e = c - Delta.
-  const torch::Tensor corrected = gd * args.lr + e;
+  const torch::Tensor corrected = ef_corrected(p, g, e, buf, args);
   const double d = static_cast<double>(std::max<int64_t>(corrected.numel(), 1));
   const torch::Tensor delta = torch::sign(corrected) * (sum_abs(corrected) / d);
   p.sub_(delta);

@@ -62,6 +62,34 @@ EFSignSGD::EFSignSGD(const std::vector<torch::optim::OptimizerParamGroup>& param
   validate_groups_(defaults);
 }
 
+namespace {
+
+// One parameter's state at the start of its step: created with a zero error on first use, its step
+// counted, its momentum buffer created when the group has momentum.
+EFSignSGDParamState& begin_ef_step(detail::SignoptOptimizer& opt, const torch::Tensor& p, const EFSignSGDOptions& o) {
+  auto& st = detail::get_or_create_state<EFSignSGDParamState>(opt, p, [&] {
+    EFSignSGDParamState s;
+    s.error(torch::zeros_like(p, at::MemoryFormat::Preserve));
+    return s;
+  });
+  st.step(st.step() + 1);
+  if (o.momentum() > 0 && !st.momentum_buffer().defined()) {
+    st.momentum_buffer(torch::zeros_like(p, at::MemoryFormat::Preserve));
+  }
+  return st;
+}
+
+kernels::EfStepArgs ef_args(const EFSignSGDOptions& o) {
+  kernels::EfStepArgs args;
+  args.lr = o.lr();
+  args.weight_decay = o.weight_decay();
+  args.decoupled = o.decoupled_weight_decay();
+  args.momentum = o.momentum();
+  return args;
+}
+
+} // namespace
+
 torch::Tensor EFSignSGD::step(LossClosure closure) {
   torch::NoGradGuard no_grad;
   torch::Tensor loss = run_closure(closure);
@@ -78,21 +106,8 @@ torch::Tensor EFSignSGD::step(LossClosure closure) {
       if (!p.grad().defined()) {
         continue;
       }
-      auto& st = detail::get_or_create_state<EFSignSGDParamState>(*this, p, [&] {
-        EFSignSGDParamState s;
-        s.error(torch::zeros_like(p, at::MemoryFormat::Preserve));
-        return s;
-      });
-      st.step(st.step() + 1);
-      const double lr = o.lr();
-      if (o.momentum() > 0 && !st.momentum_buffer().defined()) {
-        st.momentum_buffer(torch::zeros_like(p, at::MemoryFormat::Preserve));
-      }
-      kernels::EfStepArgs args;
-      args.lr = lr;
-      args.weight_decay = o.weight_decay();
-      args.decoupled = o.decoupled_weight_decay();
-      args.momentum = o.momentum();
+      auto& st = begin_ef_step(*this, p, o);
+      const kernels::EfStepArgs args = ef_args(o);
       if (kernels::fused_eligible({p, p.grad(), st.error(), st.momentum_buffer()})) {
         kernels::ef_sign_sgd_step(p, p.grad(), st.error(), st.momentum_buffer(), args);
       } else {
@@ -119,24 +134,10 @@ void EFSignSGD::step_distributed_() {
       if (!p.grad().defined()) {
         continue;
       }
-      auto& st = detail::get_or_create_state<EFSignSGDParamState>(*this, p, [&] {
-        EFSignSGDParamState s;
-        s.error(torch::zeros_like(p, at::MemoryFormat::Preserve));
-        return s;
-      });
-      st.step(st.step() + 1);
-      const double lr = o.lr();
-      torch::Tensor g = kernels::reference::decayed_gradient(p, p.grad(), lr, o.weight_decay(), o.decoupled_weight_decay());
-      if (o.momentum() > 0) {
-        if (!st.momentum_buffer().defined()) {
-          st.momentum_buffer(torch::zeros_like(p, at::MemoryFormat::Preserve));
-        }
-        st.momentum_buffer().mul_(o.momentum()).add_(g);
-        g = st.momentum_buffer();
-      }
+      auto& st = begin_ef_step(*this, p, o);
       Item item;
       item.param = p;
-      item.corrected = g * lr + st.error();
+      item.corrected = kernels::reference::ef_corrected(p, p.grad(), st.error(), st.momentum_buffer(), ef_args(o));
       const double d = static_cast<double>(std::max<int64_t>(item.corrected.numel(), 1));
       item.scale = kernels::sum_abs(item.corrected) / d;
       item.sign = torch::where(item.corrected >= 0, 1.0, -1.0).to(p.scalar_type()).contiguous();

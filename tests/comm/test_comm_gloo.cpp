@@ -86,20 +86,25 @@ void expect_equal(const torch::Tensor& actual, const torch::Tensor& expected, co
   EXPECT_TRUE(torch::equal(actual, expected)) << what << "\nactual:\n" << actual << "\nexpected:\n" << expected;
 }
 
-// Every collective on float, uint8 and int64 data; each rank checks its own results and byte counts.
-void scenario_collectives(Communicator& comm) {
-  const int64_t r = comm.rank();
-  const int64_t w = comm.world_size();
-  const std::string at = "rank " + std::to_string(r) + " of " + std::to_string(w) + ": ";
+// The bytes a rank's communicator sent and received since the last check, against the expected counts.
+struct ByteCheck {
+  Communicator& comm;
+  std::string at; // "rank r of w: "
   int64_t sent = comm.bytes_sent();
   int64_t received = comm.bytes_received();
-  const auto expect_bytes = [&](int64_t d_sent, int64_t d_received, const std::string& what) {
+
+  void expect(int64_t d_sent, int64_t d_received, const std::string& what) {
     EXPECT_EQ(comm.bytes_sent() - sent, d_sent) << at << what << " bytes sent";
     EXPECT_EQ(comm.bytes_received() - received, d_received) << at << what << " bytes received";
     sent = comm.bytes_sent();
     received = comm.bytes_received();
-  };
+  }
+};
 
+void check_broadcast(Communicator& comm, ByteCheck& bytes) {
+  const int64_t r = comm.rank();
+  const int64_t w = comm.world_size();
+  const std::string& at = bytes.at;
   // broadcast_ from the last rank (not rank 0, so the root really is honoured).
   const int64_t root = w - 1;
   auto bf = torch::arange(6, torch::kFloat32).reshape({2, 3}) + 100.0 * static_cast<double>(r);
@@ -109,12 +114,17 @@ void scenario_collectives(Communicator& comm) {
       torch::arange(6, torch::kFloat32).reshape({2, 3}) + 100.0 * static_cast<double>(root),
       at + "broadcast float");
   // Gloo's binomial tree: for W <= 3 the root sends to every other rank directly.
-  expect_bytes(r == root ? (w - 1) * 24 : 0, r == root ? 0 : 24, "broadcast float");
+  bytes.expect(r == root ? (w - 1) * 24 : 0, r == root ? 0 : 24, "broadcast float");
   auto bu = torch::full({7}, static_cast<int64_t>(10 + r), torch::kUInt8);
   comm.broadcast_(bu, 0);
   expect_equal(bu, torch::full({7}, 10, torch::kUInt8), at + "broadcast uint8");
-  expect_bytes(r == 0 ? (w - 1) * 7 : 0, r == 0 ? 0 : 7, "broadcast uint8");
+  bytes.expect(r == 0 ? (w - 1) * 7 : 0, r == 0 ? 0 : 7, "broadcast uint8");
+}
 
+void check_allreduce(Communicator& comm, ByteCheck& bytes) {
+  const int64_t r = comm.rank();
+  const int64_t w = comm.world_size();
+  const std::string& at = bytes.at;
   // allreduce_sum_: exact in float for small integers; a large tensor exercises the ring's segments.
   auto af = torch::arange(5, torch::kFloat32) + 10.0 * static_cast<double>(r);
   comm.allreduce_sum_(af);
@@ -122,16 +132,21 @@ void scenario_collectives(Communicator& comm) {
       af,
       torch::arange(5, torch::kFloat32) * static_cast<double>(w) + 10.0 * static_cast<double>(w * (w - 1) / 2),
       at + "allreduce float");
-  expect_bytes(2 * (w - 1) * 20 / w, 2 * (w - 1) * 20 / w, "allreduce float");
+  bytes.expect(2 * (w - 1) * 20 / w, 2 * (w - 1) * 20 / w, "allreduce float");
   auto big = torch::full({100003}, static_cast<double>(r + 1), torch::kFloat32);
   comm.allreduce_sum_(big);
   expect_equal(big, torch::full({100003}, static_cast<double>(w * (w + 1) / 2), torch::kFloat32), at + "allreduce big");
-  expect_bytes(2 * (w - 1) * 400012 / w, 2 * (w - 1) * 400012 / w, "allreduce big");
+  bytes.expect(2 * (w - 1) * 400012 / w, 2 * (w - 1) * 400012 / w, "allreduce big");
   auto al = torch::tensor({int64_t{1} << 40, r}, torch::kInt64);
   comm.allreduce_sum_(al);
   expect_equal(al, torch::tensor({w << 40, w * (w - 1) / 2}, torch::kInt64), at + "allreduce int64");
-  expect_bytes(2 * (w - 1) * 16 / w, 2 * (w - 1) * 16 / w, "allreduce int64");
+  bytes.expect(2 * (w - 1) * 16 / w, 2 * (w - 1) * 16 / w, "allreduce int64");
+}
 
+void check_allgather(Communicator& comm, ByteCheck& bytes) {
+  const int64_t r = comm.rank();
+  const int64_t w = comm.world_size();
+  const std::string& at = bytes.at;
   // allgather: row s of the result is rank s's input, for float, uint8 (packed signs) and int64.
   const auto gf_of = [](int64_t s) {
     return torch::arange(6, torch::kFloat32).reshape({2, 3}) * static_cast<double>(s + 1);
@@ -140,19 +155,24 @@ void scenario_collectives(Communicator& comm) {
   ASSERT_EQ(gf.sizes(), (std::vector<int64_t>{w, 2, 3})) << at;
   for (int64_t s = 0; s < w; ++s)
     expect_equal(gf[s], gf_of(s), at + "allgather float row " + std::to_string(s));
-  expect_bytes((w - 1) * 24, (w - 1) * 24, "allgather float");
+  bytes.expect((w - 1) * 24, (w - 1) * 24, "allgather float");
   const auto gu_of = [](int64_t s) {
     return (torch::arange(11, torch::kInt64) * 37 + 200 * s).remainder(256).to(torch::kUInt8);
   };
   const auto gu = comm.allgather(gu_of(r));
   for (int64_t s = 0; s < w; ++s)
     expect_equal(gu[s], gu_of(s), at + "allgather uint8 row " + std::to_string(s));
-  expect_bytes((w - 1) * 11, (w - 1) * 11, "allgather uint8");
+  bytes.expect((w - 1) * 11, (w - 1) * 11, "allgather uint8");
   const auto gl = comm.allgather(torch::tensor({-r, r << 50}, torch::kInt64));
   for (int64_t s = 0; s < w; ++s)
     expect_equal(gl[s], torch::tensor({-s, s << 50}, torch::kInt64), at + "allgather int64 row " + std::to_string(s));
-  expect_bytes((w - 1) * 16, (w - 1) * 16, "allgather int64");
+  bytes.expect((w - 1) * 16, (w - 1) * 16, "allgather int64");
+}
 
+void check_alltoall(Communicator& comm, ByteCheck& bytes) {
+  const int64_t r = comm.rank();
+  const int64_t w = comm.world_size();
+  const std::string& at = bytes.at;
   // alltoall: chunk j of rank i's input holds 100 i + j; chunk j of the output must hold 100 j + r.
   const auto chunked = [&](int64_t from, torch::ScalarType dtype) {
     std::vector<torch::Tensor> chunks;
@@ -171,7 +191,7 @@ void scenario_collectives(Communicator& comm) {
     const auto out = comm.alltoall(in);
     expect_equal(out, received_chunks(dtype), at + "alltoall " + std::string(c10::toString(dtype)));
     const int64_t n = in.nbytes();
-    expect_bytes((w - 1) * n / w, (w - 1) * n / w, "alltoall");
+    bytes.expect((w - 1) * n / w, (w - 1) * n / w, "alltoall");
   }
 
   // A size that does not split into W chunks is refused before anything is sent, on every rank alike.
@@ -181,10 +201,11 @@ void scenario_collectives(Communicator& comm) {
   } catch (const std::invalid_argument& e) {
     EXPECT_NE(std::string(e.what()).find("equal chunks"), std::string::npos) << e.what();
   }
+}
 
-  comm.barrier();
-  expect_bytes(0, 0, "barrier");
-
+void check_byte_strings(Communicator& comm, const std::string& at) {
+  const int64_t r = comm.rank();
+  const int64_t w = comm.world_size();
   // Byte strings (the trainer's config, checkpoint and per-rank states): every byte value, lengths that
   // differ between ranks, an empty string.
   auto bytes_of = [](int64_t rank) {
@@ -200,6 +221,19 @@ void scenario_collectives(Communicator& comm) {
   const int64_t last = w - 1;
   EXPECT_EQ(signopt::comm::broadcast_bytes(comm, r == last ? bytes_of(last) : "ignored", last), bytes_of(last)) << at;
   EXPECT_EQ(signopt::comm::broadcast_bytes(comm, "", 0), "") << at;
+}
+
+// Every collective on float, uint8 and int64 data; each rank checks its own results and byte counts.
+void scenario_collectives(Communicator& comm) {
+  const std::string at = "rank " + std::to_string(comm.rank()) + " of " + std::to_string(comm.world_size()) + ": ";
+  ByteCheck bytes{comm, at};
+  check_broadcast(comm, bytes);
+  check_allreduce(comm, bytes);
+  check_allgather(comm, bytes);
+  check_alltoall(comm, bytes);
+  comm.barrier();
+  bytes.expect(0, 0, "barrier");
+  check_byte_strings(comm, at);
 }
 
 // Rank W-1 leaves the job right after a barrier; the others must fail in their next collective, in time.

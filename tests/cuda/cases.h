@@ -45,8 +45,8 @@ inline const char* scale_name(int scale) {
   return names[scale];
 }
 
-inline std::vector<Case> cases() {
-  std::vector<Case> out;
+// The sign-descent cases: plain, every dither scale/target/distribution, and the hybrid's calibration.
+inline void add_sign_cases(std::vector<Case>& out) {
   auto sign = [&](const std::string& name, double lr, double wd, bool decoupled, double beta) -> Case& {
     Case c;
     c.name = name;
@@ -119,6 +119,10 @@ inline std::vector<Case> cases() {
     c.sign.dither.alpha = 0.05;
     c.sign.dither.seed = 9;
   }
+}
+
+// The SGD-phase, EF-SignSGD and Lion cases.
+inline void add_other_cases(std::vector<Case>& out) {
   auto sgd = [&](const std::string& name, double wd, bool decoupled, double mu) {
     Case c;
     c.name = name;
@@ -158,6 +162,12 @@ inline std::vector<Case> cases() {
   };
   lion("LionCoupled", 0.1, false);
   lion("LionDecoupled", 0.1, true);
+}
+
+inline std::vector<Case> cases() {
+  std::vector<Case> out;
+  add_sign_cases(out);
+  add_other_cases(out);
   return out;
 }
 

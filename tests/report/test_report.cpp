@@ -194,13 +194,10 @@ TEST(Report, MarkdownCsvAndJson) {
   EXPECT_THROW(write_report(options), std::invalid_argument);
 }
 
-// Paired by seed: sgd (the baseline), hybrid and signum over seeds 0-4, the others not pairable. sgd's
-// accuracies spread over 4 points between seeds; hybrid is sgd + {1, 2, 3, 2, 2} (mean 2, sd sqrt(0.5),
-// t = 2 sqrt(10), df 4, p = 0.0031982) and signum sgd + {-0.5, 0.5, -1.5, 0, -1} (mean -0.5, sd sqrt(0.625),
-// t = -sqrt(2), df 4, p = 0.2302), see PairedTTestByHand. Holm over m = 2: hybrid 2 p = 0.0063964, signum
-// max(0.0063964, 0.2302) = 0.2302. Welch's test sees only the spread (hybrid: t = 2, df 8, p = 0.0805).
-TEST(Report, PairedBySeedWithHolm) {
-  const fs::path root = fresh_dir("paired");
+// The runs of the paired tests below: sgd, hybrid (sgd + 1, 2, 3, 2, 2) and signum (sgd - 0.5, + 0.5, - 1.5, 0,
+// - 1) on seeds 0-4; adam on seeds 0-3 and 9; one lion run; two ef-signsgd runs with the same seed.
+fs::path make_paired_runs(const std::string& name) {
+  const fs::path root = fresh_dir(name);
   const double sgd[] = {90.0, 91.0, 89.0, 92.0, 88.0};
   const double hybrid_diff[] = {1, 2, 3, 2, 2}, signum_diff[] = {-0.5, 0.5, -1.5, 0, -1};
   for (int seed = 0; seed < 5; ++seed) {
@@ -241,7 +238,22 @@ TEST(Report, PairedBySeedWithHolm) {
     e.final_test = 89;
     make_run(root / dir / "ef-signsgd-seed1", e);
   }
-  const Report report = build_report(find_runs(root.string()), "sgd", root.string());
+  return root;
+}
+
+// The report of make_paired_runs against sgd.
+Report paired_report(const std::string& name) {
+  const fs::path root = make_paired_runs(name);
+  return build_report(find_runs(root.string()), "sgd", root.string());
+}
+
+// Paired by seed: sgd (the baseline), hybrid and signum over seeds 0-4, the others not pairable. sgd's
+// accuracies spread over 4 points between seeds; hybrid is sgd + {1, 2, 3, 2, 2} (mean 2, sd sqrt(0.5),
+// t = 2 sqrt(10), df 4, p = 0.0031982) and signum sgd + {-0.5, 0.5, -1.5, 0, -1} (mean -0.5, sd sqrt(0.625),
+// t = -sqrt(2), df 4, p = 0.2302), see PairedTTestByHand. Holm over m = 2: hybrid 2 p = 0.0063964, signum
+// max(0.0063964, 0.2302) = 0.2302. Welch's test sees only the spread (hybrid: t = 2, df 8, p = 0.0805).
+TEST(Report, PairedBySeedWithHolm) {
+  const Report report = paired_report("paired");
   ASSERT_EQ(report.tables.size(), 1u);
   const auto& t = report.tables[0];
   EXPECT_EQ(t.paired_m, 2); // hybrid and signum
@@ -280,7 +292,11 @@ TEST(Report, PairedBySeedWithHolm) {
   EXPECT_EQ(adam->paired_final_test->note, "unpaired: seeds differ");
   EXPECT_EQ(one->paired_final_test->note, "n/a: fewer than 2 pairs");
   EXPECT_EQ(repeats->paired_final_test->note, "unpaired: a seed repeats");
+}
 
+// The paired columns of make_paired_runs' report in Markdown and CSV.
+TEST(Report, PairedBySeedInMarkdownAndCsv) {
+  const Report report = paired_report("paired-markdown");
   const std::string md = render_markdown(report);
   EXPECT_NE(
       md.find(
@@ -341,7 +357,11 @@ TEST(Report, PairedBySeedWithHolm) {
       << rows["fashion-mnist,signum"];
   EXPECT_TRUE(ends_with(rows["fashion-mnist,adam"], ",false,false,,,,,,,unpaired: seeds differ"))
       << rows["fashion-mnist,adam"];
+}
 
+// The paired test of make_paired_runs' report in JSON.
+TEST(Report, PairedBySeedInJson) {
+  const Report report = paired_report("paired-json");
   const auto j = nlohmann::json::parse(render_json(report));
   const auto& tj = j["datasets"][0];
   EXPECT_EQ(tj["paired_test"]["m"], 2);

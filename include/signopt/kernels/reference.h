@@ -41,6 +41,11 @@ double sign_descent_step(torch::Tensor& p, const torch::Tensor& g, torch::Tensor
 /// kernels::sgd_step's composition (the hybrid's SGD phase).
 void sgd_step(torch::Tensor& p, const torch::Tensor& g, torch::Tensor& v, const SgdStepArgs& args);
 
+/// EF-SignSGD's corrected step c = lr g'' + e, with g' = decayed_gradient(p, g) and g'' the momentum
+/// buffer after buf = mu buf + g' (momentum > 0; updated in place) or g'. The first half of
+/// ef_sign_sgd_step, and what a distributed EF-SignSGD worker compresses.
+torch::Tensor ef_corrected(torch::Tensor& p, const torch::Tensor& g, const torch::Tensor& e, torch::Tensor& buf, const EfStepArgs& args);
+
 /// kernels::ef_sign_sgd_step's composition; e is updated in place.
 void ef_sign_sgd_step(torch::Tensor& p, const torch::Tensor& g, torch::Tensor& e, torch::Tensor& buf, const EfStepArgs& args);
 
