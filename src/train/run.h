@@ -149,4 +149,10 @@ class Run {
   double lr_ = 0; // the rate of the last step taken (the epoch and final rows report it)
 };
 
+/// The resume rules that need no job, checked before one is built: `dir` is a run directory with its
+/// config.json and at least one checkpoint file (ConfigError naming what is missing and what to do).
+/// Returns config.json, parsed. Which checkpoint is used, and whether it belongs to this run:
+/// Run::choose_checkpoint and Run::check_header (run_checkpoint.cpp), where the other resume rules live.
+TrainConfig read_resumable_config(const std::filesystem::path& dir);
+
 } // namespace signopt::train::detail

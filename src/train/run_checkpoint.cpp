@@ -210,15 +210,35 @@ void Run::check_header(const io::CheckpointHeader& h, const std::string& origin)
         ". Put config.json back as it was, or start a new run with the new options");
 }
 
+namespace {
+
+[[noreturn]] void no_checkpoint(const fs::path& dir) {
+  throw ConfigError(
+      (dir / kCheckpoint).string() +
+      " not found: the run stopped before its first checkpoint; start it again without --resume");
+}
+
+} // namespace
+
+TrainConfig read_resumable_config(const fs::path& dir) {
+  if (!fs::is_directory(dir))
+    throw ConfigError("--resume " + dir.string() + ": no such run directory");
+  const fs::path config_path = dir / "config.json";
+  if (!fs::exists(config_path))
+    throw ConfigError("--resume " + dir.string() + ": config.json is missing, so this is not a signopt run directory");
+  TrainConfig config = from_json_text(io::read_file(config_path, io::kMaxTextFileBytes), config_path.string());
+  if (io::checkpoint_files(dir).empty())
+    no_checkpoint(dir);
+  return config;
+}
+
 // The newest checkpoint of the run directory that verifies: damaged ones (cut off by a crash of the machine,
 // flipped bits) are set aside as *.corrupt with a warning and the one before is used; one that verifies but
 // belongs to another run stops the resume.
 std::string Run::choose_checkpoint() {
   const auto files = io::checkpoint_files(dir_);
   if (files.empty())
-    throw ConfigError(
-        (dir_ / kCheckpoint).string() +
-        " not found: the run stopped before its first checkpoint; start it again without --resume");
+    no_checkpoint(dir_);
   std::string damaged;
   for (const auto& path : files) {
     try {

@@ -461,19 +461,10 @@ RunOutcome run_training(TrainConfig config) {
 RunOutcome resume_training(const std::string& run_dir, const ResumeOverrides& overrides) {
   // Every rank reads the run directory (one machine, or a shared filesystem); only rank 0 writes it.
   const fs::path dir(run_dir);
-  if (!fs::is_directory(dir))
-    throw ConfigError("--resume " + run_dir + ": no such run directory");
-  const fs::path config_path = dir / "config.json";
-  if (!fs::exists(config_path))
-    throw ConfigError("--resume " + run_dir + ": config.json is missing, so this is not a signopt run directory");
-  TrainConfig config = from_json_text(io::read_file(config_path, io::kMaxTextFileBytes), config_path.string());
+  TrainConfig config = detail::read_resumable_config(dir);
   if (overrides.threads)
     config.threads = *overrides.threads;
   resolve_defaults(config);
-  if (io::checkpoint_files(dir).empty())
-    throw ConfigError(
-        (dir / detail::kCheckpoint).string() +
-        " not found: the run stopped before its first checkpoint; start it again without --resume");
   detail::Setup setup = detail::build_job(config);
   return train_in_dir(config, std::move(setup), dir, /*resume=*/true, overrides.progress);
 }
