@@ -4,12 +4,12 @@
 // tests hold them to in bitpack_reference.cpp.
 // Every output word depends only on its own input words (and the zero-sign key), so the results are the
 // same for any thread count, chunking and ISA.
-#include <signopt/kernels/bitpack.h>
+#include <signopt/kernels/bitpack_words.h>
 
 #include "bitpack_internal.h"
 #include "isa.h"
 
-#include <ATen/Parallel.h>
+#include "parallel.h"
 
 #include <algorithm>
 #include <atomic>
@@ -31,7 +31,7 @@ using detail::check_vote_workers;
 
 namespace {
 
-// Words per at::parallel_for task: 64K coordinates, enough to amortize scheduling; the split does not
+// Words per parallel_for task: 64K coordinates, enough to amortize scheduling; the split does not
 // change any result.
 constexpr int64_t kGrainWords = 1024;
 // The vote's bit planes live on the stack: counts up to 2^32 - 1 workers.
@@ -295,7 +295,7 @@ int64_t pack_impl(const T* x, int64_t n, uint64_t* out, ZeroSign zero, const Dra
   const int64_t full = n / 64;
   const auto isa = detail::isa();
   std::atomic<int64_t> zeros{0};
-  at::parallel_for(0, full, kGrainWords, [&](int64_t w0, int64_t w1) {
+  detail::parallel_for(0, full, kGrainWords, [&](int64_t w0, int64_t w1) {
     int64_t z;
 #ifdef SIGNOPT_X86_INTRINSICS
     if (isa == detail::Isa::Avx512) {
@@ -355,7 +355,7 @@ void unpack_impl(const uint64_t* bits, const uint64_t* zmask, int64_t n, T scale
   }
   const int64_t full = n / 64;
   const auto isa = detail::isa();
-  at::parallel_for(0, full, kGrainWords, [&](int64_t w0, int64_t w1) {
+  detail::parallel_for(0, full, kGrainWords, [&](int64_t w0, int64_t w1) {
 #ifdef SIGNOPT_X86_INTRINSICS
     if (isa == detail::Isa::Avx512) {
       return unpack_words_avx512(bits, zmask, w0, w1, scale, out);
@@ -591,7 +591,7 @@ void majority_vote(const uint64_t* const* inputs, int64_t workers, int64_t words
   if (words < 0) {
     bitpack_fail("majority_vote: words must be >= 0, got " + std::to_string(words));
   }
-  at::parallel_for(
+  detail::parallel_for(
       0, words, kGrainWords, [&](int64_t w0, int64_t w1) { vote_words(inputs, workers, w0, w1, sign, tie); });
 }
 

@@ -1,6 +1,6 @@
 // Bit ranges of packed vectors (signopt/kernels/bitpack.h): placing, reading and counting the bits of n
 // coordinates at any bit offset, a word at a time.
-#include <signopt/kernels/bitpack.h>
+#include <signopt/kernels/bitpack_words.h>
 
 #include "bitpack_internal.h"
 

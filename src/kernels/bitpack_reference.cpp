@@ -1,6 +1,6 @@
 // The plain references of the sign-packing kernels (signopt/kernels/bitpack.h): one coordinate at a time,
 // written from the definitions; the tests hold the kernels of bitpack.cpp to them bit for bit.
-#include <signopt/kernels/bitpack.h>
+#include <signopt/kernels/bitpack_words.h>
 
 #include "bitpack_internal.h"
 

@@ -4,6 +4,7 @@
 // (fused_cuda_dispatch.h). Also the switches: fused on/off, the call counter, eligibility.
 #include <signopt/kernels/bitpack.h>
 #include <signopt/kernels/fused.h>
+#include <signopt/kernels/reductions.h>
 
 #include "fused_cpu_internal.h"
 #ifdef SIGNOPT_WITH_CUDA
@@ -44,6 +45,17 @@ void check_packed_tensor(const char* fn, const torch::Tensor& p) {
       p.device().is_cpu() && p.is_contiguous() && (p.scalar_type() == at::kFloat || p.scalar_type() == at::kDouble),
       "signopt::kernels::", fn, ": the parameter must be a contiguous float32 or float64 CPU tensor");
 }
+
+Dtype dtype_of(const torch::Tensor& p) {
+  return p.scalar_type() == at::kFloat ? Dtype::kFloat32 : Dtype::kFloat64;
+}
+
+// The memory of a state tensor that the rule uses (coefficient > 0), else null.
+void* state_ptr(const torch::Tensor& t, double coefficient) {
+  return coefficient > 0 ? t.data_ptr() : nullptr;
+}
+
+static_assert(detail::kChunk == kReductionChunk, "the fused kernels' chunks are the reductions' summation unit");
 
 // A tensor of p's dtype and size, contiguous on the CPU.
 bool matches_cpu(const torch::Tensor& t, const torch::Tensor& p) {
@@ -100,7 +112,7 @@ double sign_descent_step(
     return detail::sign_descent_step_cuda(p, g, buf, args, dot_gg);
   }
 #endif
-  return cpu::sign_descent_step(p, g, buf, args, dot_gg);
+  return cpu::sign_descent_step(dtype_of(p), p.data_ptr(), g.data_ptr(), state_ptr(buf, args.beta), p.numel(), args, dot_gg);
 }
 
 int64_t sign_descent_pack(
@@ -122,7 +134,8 @@ int64_t sign_descent_pack(
   uint64_t* sign = packed_target("sign_descent_pack", "sign_words", sign_words, end);
   uint64_t* zero = packed_target("sign_descent_pack", "zero_words", zero_words, end);
   ++g_fused_calls;
-  return cpu::sign_descent_pack(p, g, buf, args, sign, zero, bit_offset);
+  return cpu::sign_descent_pack(
+      dtype_of(p), p.data_ptr(), g.data_ptr(), state_ptr(buf, args.beta), p.numel(), args, sign, zero, bit_offset);
 }
 
 void apply_packed_direction(
@@ -148,7 +161,9 @@ void apply_packed_direction(
         "size");
   }
   ++g_fused_calls;
-  cpu::apply_packed_direction(p, lr, weight_decay, decoupled, sign, zero, bit_offset, g, dot_gg);
+  cpu::apply_packed_direction(
+      dtype_of(p), p.data_ptr(), p.numel(), lr, weight_decay, decoupled, sign, zero, bit_offset,
+      dot_gg != nullptr ? g.data_ptr() : nullptr, dot_gg);
 }
 
 void sgd_step(torch::Tensor& p, const torch::Tensor& g, torch::Tensor& v, const SgdStepArgs& args) {
@@ -158,7 +173,7 @@ void sgd_step(torch::Tensor& p, const torch::Tensor& g, torch::Tensor& v, const 
     return detail::sgd_step_cuda(p, g, v, args);
   }
 #endif
-  cpu::sgd_step(p, g, v, args);
+  cpu::sgd_step(dtype_of(p), p.data_ptr(), g.data_ptr(), state_ptr(v, args.mu), p.numel(), args);
 }
 
 void ef_sign_sgd_step(torch::Tensor& p, const torch::Tensor& g, torch::Tensor& e, torch::Tensor& buf, const EfStepArgs& args) {
@@ -168,7 +183,7 @@ void ef_sign_sgd_step(torch::Tensor& p, const torch::Tensor& g, torch::Tensor& e
     return detail::ef_sign_sgd_step_cuda(p, g, e, buf, args);
   }
 #endif
-  cpu::ef_sign_sgd_step(p, g, e, buf, args);
+  cpu::ef_sign_sgd_step(dtype_of(p), p.data_ptr(), g.data_ptr(), e.data_ptr(), state_ptr(buf, args.momentum), p.numel(), args);
 }
 
 void lion_step(torch::Tensor& p, const torch::Tensor& g, torch::Tensor& m, const LionStepArgs& args) {
@@ -178,7 +193,7 @@ void lion_step(torch::Tensor& p, const torch::Tensor& g, torch::Tensor& m, const
     return detail::lion_step_cuda(p, g, m, args);
   }
 #endif
-  cpu::lion_step(p, g, m, args);
+  cpu::lion_step(dtype_of(p), p.data_ptr(), g.data_ptr(), m.data_ptr(), p.numel(), args);
 }
 
 } // namespace signopt::kernels

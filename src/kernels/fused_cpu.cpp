@@ -1,6 +1,6 @@
 // Fused CPU update kernels for the SGD phase, EF-SignSGD and Lion. Each step walks a tensor once (EF-SignSGD
-// twice: its ||c||_1 must be known before the update) in chunks of kReductionChunk elements on
-// at::parallel_for, running the element rules of element_rules.h through the per-ISA chunk loops of
+// twice: its ||c||_1 must be known before the update) in chunks of kReductionChunk elements on the kernels'
+// parallel loop, running the element rules of element_rules.h through the per-ISA chunk loops of
 // fused_cpu_internal.h. Each rule performs exactly the operations of the reference torch-op
 // composition, each rounded alike (no contraction), so the results are bit-identical to the reference
 // path for any thread count and ISA. The sign-descent family is in fused_cpu_sign.cpp and
@@ -16,19 +16,21 @@ using detail::elementwise_chunk;
 using detail::for_each_chunk;
 using detail::with_float_type;
 
-void sgd_step(torch::Tensor& p, const torch::Tensor& g, torch::Tensor& v, const SgdStepArgs& args) {
-  with_float_type(p, [&](auto zero) {
+void sgd_step(Dtype dtype, void* p, const void* g, void* v, int64_t n, const SgdStepArgs& args) {
+  with_float_type(dtype, [&](auto zero) {
     using T = decltype(zero);
-    T* vp = args.mu > 0 ? v.data_ptr<T>() : nullptr;
     const auto run = [&](auto rule) {
-      for_each_chunk(p.numel(), [&](int64_t, int64_t o, int64_t len) {
+      for_each_chunk(n, [&](int64_t, int64_t o, int64_t len) {
         elementwise_chunk<decltype(rule), false>(rule, o, len, nullptr);
       });
     };
+    T* pt = static_cast<T*>(p);
+    const T* gt = static_cast<const T*>(g);
+    T* vt = args.mu > 0 ? static_cast<T*>(v) : nullptr;
     if (args.mu > 0) {
-      run(rules::sgd_rule<T, true>(p.data_ptr<T>(), g.data_ptr<T>(), vp, args));
+      run(rules::sgd_rule<T, true>(pt, gt, vt, args));
     } else {
-      run(rules::sgd_rule<T, false>(p.data_ptr<T>(), g.data_ptr<T>(), vp, args));
+      run(rules::sgd_rule<T, false>(pt, gt, vt, args));
     }
   });
 }
@@ -36,10 +38,8 @@ void sgd_step(torch::Tensor& p, const torch::Tensor& g, torch::Tensor& v, const 
 namespace {
 
 template <typename T, bool kMomentum>
-void ef_typed(torch::Tensor& p, const torch::Tensor& g, torch::Tensor& e, torch::Tensor& buf, const EfStepArgs& args) {
-  const int64_t n = p.numel();
-  rules::EfRules<T, kMomentum> r = rules::ef_rules<T, kMomentum>(
-      p.data_ptr<T>(), g.data_ptr<T>(), e.data_ptr<T>(), kMomentum ? buf.data_ptr<T>() : nullptr, args, nullptr);
+void ef_typed(T* p, const T* g, T* e, T* buf, int64_t n, const EfStepArgs& args) {
+  rules::EfRules<T, kMomentum> r = rules::ef_rules<T, kMomentum>(p, g, e, kMomentum ? buf : nullptr, args, nullptr);
   std::vector<double> partial(static_cast<size_t>(chunks_of(n)));
   for_each_chunk(n, [&](int64_t c, int64_t o, int64_t len) {
     partial[c] = detail::statistic_chunk<rules::EfPass1Rule<T, kMomentum>, T, false>(r.pass1, o, len);
@@ -52,22 +52,26 @@ void ef_typed(torch::Tensor& p, const torch::Tensor& g, torch::Tensor& e, torch:
 
 } // namespace
 
-void ef_sign_sgd_step(torch::Tensor& p, const torch::Tensor& g, torch::Tensor& e, torch::Tensor& buf, const EfStepArgs& args) {
-  with_float_type(p, [&](auto zero) {
+void ef_sign_sgd_step(Dtype dtype, void* p, const void* g, void* e, void* buf, int64_t n, const EfStepArgs& args) {
+  with_float_type(dtype, [&](auto zero) {
     using T = decltype(zero);
+    T* pt = static_cast<T*>(p);
+    const T* gt = static_cast<const T*>(g);
+    T* et = static_cast<T*>(e);
     if (args.momentum > 0) {
-      ef_typed<T, true>(p, g, e, buf, args);
+      ef_typed<T, true>(pt, gt, et, static_cast<T*>(buf), n, args);
     } else {
-      ef_typed<T, false>(p, g, e, buf, args);
+      ef_typed<T, false>(pt, gt, et, nullptr, n, args);
     }
   });
 }
 
-void lion_step(torch::Tensor& p, const torch::Tensor& g, torch::Tensor& m, const LionStepArgs& args) {
-  with_float_type(p, [&](auto zero) {
+void lion_step(Dtype dtype, void* p, const void* g, void* m, int64_t n, const LionStepArgs& args) {
+  with_float_type(dtype, [&](auto zero) {
     using T = decltype(zero);
-    const rules::LionRule<T> rule = rules::lion_rule<T>(p.data_ptr<T>(), g.data_ptr<T>(), m.data_ptr<T>(), args);
-    for_each_chunk(p.numel(), [&](int64_t, int64_t o, int64_t len) {
+    const rules::LionRule<T> rule =
+        rules::lion_rule<T>(static_cast<T*>(p), static_cast<const T*>(g), static_cast<T*>(m), args);
+    for_each_chunk(n, [&](int64_t, int64_t o, int64_t len) {
       elementwise_chunk<rules::LionRule<T>, false>(rule, o, len, nullptr);
     });
   });

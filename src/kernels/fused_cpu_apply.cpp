@@ -1,6 +1,6 @@
 // Fused CPU second half of a packed exchange: the agreed sign direction applied to p
 // (apply_packed_direction), element_rules.h's ApplyDirectionRule over each chunk's unpacked direction.
-#include <signopt/kernels/bitpack.h>
+#include <signopt/kernels/bitpack_words.h>
 
 #include "fused_cpu_internal.h"
 
@@ -16,7 +16,8 @@ namespace {
 
 template <typename T, bool kCalib, bool kWd>
 void apply_packed_typed(
-    torch::Tensor& p_t,
+    T* p,
+    int64_t n,
     double lr,
     double wd,
     bool decoupled,
@@ -26,14 +27,12 @@ void apply_packed_typed(
     const T* g,
     double* dot_gg) {
   using Rule = rules::ApplyDirectionRule<T, kCalib, kWd>;
-  T* p = p_t.data_ptr<T>();
-  const int64_t n = p_t.numel();
   const int64_t chunks = chunks_of(n);
   const T wd_t = static_cast<T>(wd);
   const T decay = static_cast<T>(rules::decoupled_decay(lr, wd, decoupled));
   const T neg_lr = static_cast<T>(-lr);
   std::vector<double> dots(kCalib ? chunks : 0), ggs(kCalib ? chunks : 0);
-  at::parallel_for(0, chunks, kGrainChunks, [&](int64_t begin, int64_t end) {
+  detail::parallel_for(0, chunks, kGrainChunks, [&](int64_t begin, int64_t end) {
     uint64_t sw[kChunk / 64], zw[kChunk / 64];
     std::vector<T> u(kChunk);
     for (int64_t c = begin; c < end; ++c) {
@@ -62,25 +61,28 @@ void apply_packed_typed(
 } // namespace
 
 void apply_packed_direction(
-    torch::Tensor& p,
+    Dtype dtype,
+    void* p,
+    int64_t n,
     double lr,
     double weight_decay,
     bool decoupled,
     const uint64_t* sign,
     const uint64_t* zero,
     int64_t bit_offset,
-    const torch::Tensor& g,
+    const void* g,
     double* dot_gg) {
   const bool coupled_wd = !decoupled && weight_decay != 0.0;
-  detail::with_float_type(p, [&](auto zero_value) {
+  detail::with_float_type(dtype, [&](auto zero_value) {
     using T = decltype(zero_value);
-    const T* gp = dot_gg != nullptr ? g.data_ptr<T>() : nullptr;
+    T* pt = static_cast<T*>(p);
+    const T* gt = dot_gg != nullptr ? static_cast<const T*>(g) : nullptr;
     if (dot_gg == nullptr) {
-      apply_packed_typed<T, false, false>(p, lr, weight_decay, decoupled, sign, zero, bit_offset, gp, dot_gg);
+      apply_packed_typed<T, false, false>(pt, n, lr, weight_decay, decoupled, sign, zero, bit_offset, gt, dot_gg);
     } else if (coupled_wd) {
-      apply_packed_typed<T, true, true>(p, lr, weight_decay, decoupled, sign, zero, bit_offset, gp, dot_gg);
+      apply_packed_typed<T, true, true>(pt, n, lr, weight_decay, decoupled, sign, zero, bit_offset, gt, dot_gg);
     } else {
-      apply_packed_typed<T, true, false>(p, lr, weight_decay, decoupled, sign, zero, bit_offset, gp, dot_gg);
+      apply_packed_typed<T, true, false>(pt, n, lr, weight_decay, decoupled, sign, zero, bit_offset, gt, dot_gg);
     }
   });
 }

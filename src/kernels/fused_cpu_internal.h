@@ -1,17 +1,16 @@
-// Internal: what the fused CPU kernels (fused_cpu.cpp, fused_cpu_sign.cpp, fused_cpu_apply.cpp) share:
-// the chunking, the one dtype dispatch, and the per-chunk loops that run an element rule
-// (element_rules.h), compiled once per CPU instruction set (SIGNOPT_CLONES) for any rule and dtype.
+// Internal: the core of the fused CPU kernels (fused_cpu.cpp, fused_cpu_sign.cpp, fused_cpu_apply.cpp): the
+// chunking, the one dtype dispatch, the per-chunk loops that run an element rule (element_rules.h),
+// compiled once per CPU instruction set (SIGNOPT_CLONES) for any rule and dtype, and the raw-pointer entry
+// points. Torch-free: threads come from parallel.h, so the core compiles without LibTorch's headers
+// (the build checks it: signopt_kernels_core).
 #pragma once
 
 #include <signopt/kernels/args.h>
-#include <signopt/kernels/reductions.h>
 
 #include "chunk_sum.h"
 #include "element_rules.h"
 #include "isa.h"
-
-#include <ATen/Parallel.h>
-#include <torch/types.h>
+#include "parallel.h"
 
 #include <algorithm>
 #include <cstdint>
@@ -22,7 +21,8 @@
 
 namespace signopt::kernels::detail {
 
-constexpr int64_t kChunk = kReductionChunk;
+// Elements per chunk: kernels::kReductionChunk (signopt/kernels/reductions.h), the fixed summation unit.
+constexpr int64_t kChunk = 4096;
 static_assert(kChunk % 4 == 0, "chunks must hold whole Philox blocks");
 static_assert(kChunk % 64 == 0, "chunks must hold whole packed words");
 
@@ -36,7 +36,7 @@ constexpr int64_t kGrainChunks = 4;
 // Calls f(chunk index, first element, length) for every chunk of an n-element tensor, in parallel.
 template <typename F>
 void for_each_chunk(int64_t n, F f) {
-  at::parallel_for(0, chunks_of(n), kGrainChunks, [&](int64_t begin, int64_t end) {
+  parallel_for(0, chunks_of(n), kGrainChunks, [&](int64_t begin, int64_t end) {
     for (int64_t c = begin; c < end; ++c) {
       const int64_t o = c * kChunk;
       f(c, o, std::min(n, o + kChunk) - o);
@@ -53,10 +53,10 @@ inline double sum_in_order(const std::vector<double>& partial) {
   return total;
 }
 
-// The one dtype dispatch of the CPU kernels: f(T{}) with T the C++ type of a float32/float64 tensor.
+// The one dtype dispatch of the CPU kernels: f(T{}) with T the C++ type of `dtype`.
 template <class F>
-decltype(auto) with_float_type(const torch::Tensor& t, F f) {
-  if (t.scalar_type() == at::kFloat) {
+decltype(auto) with_float_type(Dtype dtype, F f) {
+  if (dtype == Dtype::kFloat32) {
     return f(float{});
   }
   return f(double{});
@@ -118,29 +118,35 @@ SIGNOPT_CLONES double statistic_chunk(const Rule rule, int64_t o, int64_t n) {
 
 namespace signopt::kernels::cpu {
 
-// The CPU halves of the fused kernels' entry points (signopt/kernels/fused.h); src/kernels/dispatch.cpp
-// checks the tensors, counts the call and routes CUDA tensors to fused_cuda_dispatch.h instead.
-double sign_descent_step(torch::Tensor& p, const torch::Tensor& g, torch::Tensor& buf, const SignStepArgs& args, double* dot_gg);
+// The fused kernels on raw pointers to n contiguous elements of `dtype` (the CUDA kernels' shape,
+// signopt/kernels/fused_cuda.h). src/kernels/dispatch.cpp checks the tensors of the public entry points
+// (signopt/kernels/fused.h), counts the call and passes their memory here, or to CUDA. A state pointer
+// (m, v, buf) may be null where the rule keeps no such state (beta, mu or momentum 0).
+double sign_descent_step(Dtype dtype, void* p, const void* g, void* m, int64_t n, const SignStepArgs& args, double* dot_gg);
 int64_t sign_descent_pack(
-    const torch::Tensor& p,
-    const torch::Tensor& g,
-    torch::Tensor& buf,
+    Dtype dtype,
+    const void* p,
+    const void* g,
+    void* m,
+    int64_t n,
     const SignStepArgs& args,
     uint64_t* sign,
     uint64_t* zero,
     int64_t bit_offset);
 void apply_packed_direction(
-    torch::Tensor& p,
+    Dtype dtype,
+    void* p,
+    int64_t n,
     double lr,
     double weight_decay,
     bool decoupled,
     const uint64_t* sign,
     const uint64_t* zero,
     int64_t bit_offset,
-    const torch::Tensor& g,
+    const void* g,
     double* dot_gg);
-void sgd_step(torch::Tensor& p, const torch::Tensor& g, torch::Tensor& v, const SgdStepArgs& args);
-void ef_sign_sgd_step(torch::Tensor& p, const torch::Tensor& g, torch::Tensor& e, torch::Tensor& buf, const EfStepArgs& args);
-void lion_step(torch::Tensor& p, const torch::Tensor& g, torch::Tensor& m, const LionStepArgs& args);
+void sgd_step(Dtype dtype, void* p, const void* g, void* v, int64_t n, const SgdStepArgs& args);
+void ef_sign_sgd_step(Dtype dtype, void* p, const void* g, void* e, void* buf, int64_t n, const EfStepArgs& args);
+void lion_step(Dtype dtype, void* p, const void* g, void* m, int64_t n, const LionStepArgs& args);
 
 } // namespace signopt::kernels::cpu

@@ -1,7 +1,7 @@
 // Fused CPU sign descent (SignSGD, Signum, the hybrid's sign phase): the step and a packed exchange's
 // first half, running element_rules.h's SignRule and SignStatsRule through fused_cpu_internal.h's
 // per-ISA chunk loops, with the dither noise drawn per chunk.
-#include <signopt/kernels/bitpack.h>
+#include <signopt/kernels/bitpack_words.h>
 #include <signopt/kernels/noise.h>
 #include <signopt/kernels/philox.h>
 
@@ -151,7 +151,7 @@ void sign_update(const SignRule<T, kMode>& rule, int64_t n, const DitherArgs& d,
   const DrawKey key = draw_key(d);
   const bool calib = dot_gg != nullptr;
   std::vector<double> dots(calib ? chunks : 0), ggs(calib ? chunks : 0);
-  at::parallel_for(0, chunks, kGrainChunks, [&](int64_t begin, int64_t end) {
+  detail::parallel_for(0, chunks, kGrainChunks, [&](int64_t begin, int64_t end) {
     std::vector<float> noise(d.enabled ? kChunk : 0);
     for (int64_t c = begin; c < end; ++c) {
       const int64_t o = c * kChunk;
@@ -177,11 +177,10 @@ void sign_update(const SignRule<T, kMode>& rule, int64_t n, const DitherArgs& d,
 }
 
 template <typename T>
-double sign_descent_typed(torch::Tensor& p_t, const torch::Tensor& g_t, torch::Tensor& m_t, const SignStepArgs& a, double* dot_gg) {
-  T* p = p_t.data_ptr<T>();
-  const T* g = g_t.data_ptr<T>();
-  T* m = a.beta > 0 ? m_t.data_ptr<T>() : nullptr;
-  const int64_t n = p_t.numel();
+double sign_descent_typed(T* p, const T* g, T* m, int64_t n, const SignStepArgs& a, double* dot_gg) {
+  if (a.beta <= 0) {
+    m = nullptr;
+  }
   SignCoeffs<T> c = rules::sign_coeffs<T>(a);
   int mode = a.beta > 0 ? kUpdateMomentum : kNoMomentum;
   const double s = prepare_dither<T>(p, g, m, n, a.dither, c, mode);
@@ -213,7 +212,7 @@ int64_t sign_pack_chunks(
     int64_t bit_offset) {
   const DrawKey key = draw_key(d);
   std::atomic<int64_t> zeros{0};
-  at::parallel_for(0, chunks_of(n), kGrainChunks, [&](int64_t begin, int64_t end) {
+  detail::parallel_for(0, chunks_of(n), kGrainChunks, [&](int64_t begin, int64_t end) {
     std::vector<float> noise(d.enabled ? kChunk : 0);
     std::vector<T> xs(kChunk);
     uint64_t chunk_sign[kChunk / 64], chunk_zero[kChunk / 64];
@@ -252,17 +251,17 @@ int64_t sign_pack_chunks(
 
 template <typename T>
 int64_t sign_descent_pack_typed(
-    const torch::Tensor& p_t,
-    const torch::Tensor& g_t,
-    torch::Tensor& m_t,
+    const T* p,
+    const T* g,
+    T* m,
+    int64_t n,
     const SignStepArgs& a,
     uint64_t* sign,
     uint64_t* zero,
     int64_t bit_offset) {
-  const T* p = p_t.data_ptr<T>();
-  const T* g = g_t.data_ptr<T>();
-  T* m = a.beta > 0 ? m_t.data_ptr<T>() : nullptr;
-  const int64_t n = p_t.numel();
+  if (a.beta <= 0) {
+    m = nullptr;
+  }
   SignCoeffs<T> c = rules::sign_coeffs<T>(a);
   int mode = a.beta > 0 ? kUpdateMomentum : kNoMomentum;
   prepare_dither<T>(p, g, m, n, a.dither, c, mode);
@@ -279,20 +278,27 @@ int64_t sign_descent_pack_typed(
 
 } // namespace
 
-double sign_descent_step(torch::Tensor& p, const torch::Tensor& g, torch::Tensor& buf, const SignStepArgs& args, double* dot_gg) {
-  return detail::with_float_type(p, [&](auto zero) { return sign_descent_typed<decltype(zero)>(p, g, buf, args, dot_gg); });
+double sign_descent_step(Dtype dtype, void* p, const void* g, void* m, int64_t n, const SignStepArgs& args, double* dot_gg) {
+  return detail::with_float_type(dtype, [&](auto zero) {
+    using T = decltype(zero);
+    return sign_descent_typed<T>(static_cast<T*>(p), static_cast<const T*>(g), static_cast<T*>(m), n, args, dot_gg);
+  });
 }
 
 int64_t sign_descent_pack(
-    const torch::Tensor& p,
-    const torch::Tensor& g,
-    torch::Tensor& buf,
+    Dtype dtype,
+    const void* p,
+    const void* g,
+    void* m,
+    int64_t n,
     const SignStepArgs& args,
     uint64_t* sign,
     uint64_t* zero,
     int64_t bit_offset) {
-  return detail::with_float_type(p, [&](auto z) {
-    return sign_descent_pack_typed<decltype(z)>(p, g, buf, args, sign, zero, bit_offset);
+  return detail::with_float_type(dtype, [&](auto z) {
+    using T = decltype(z);
+    return sign_descent_pack_typed<T>(
+        static_cast<const T*>(p), static_cast<const T*>(g), static_cast<T*>(m), n, args, sign, zero, bit_offset);
   });
 }
 

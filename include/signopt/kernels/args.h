@@ -8,6 +8,9 @@
 
 namespace signopt::kernels {
 
+/// The element types of the fused kernels' raw-pointer entry points (CPU core and CUDA).
+enum class Dtype { kFloat32, kFloat64 };
+
 /// Pre-sign dither parameters of one step of one tensor (see DitherOptions).
 struct DitherArgs {
   bool enabled = false;

@@ -20,10 +20,8 @@
 
 namespace signopt::kernels::cuda {
 
-/// Element type of the tensors of one call.
-enum class Dtype { kFloat32, kFloat64 };
-
-
+/// Element type of the tensors of one call (the CPU core's too: signopt/kernels/args.h).
+using kernels::Dtype;
 
 /// Every step takes the CPU kernels' argument struct of its rule (signopt/kernels/args.h).
 using kernels::EfStepArgs;
