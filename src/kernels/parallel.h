@@ -3,7 +3,9 @@
 // headers:
 //  - in libsignopt (the default): ATen's thread pool, at::parallel_for, the threads LibTorch is set to;
 //  - with SIGNOPT_PARALLEL_OPENMP: plain OpenMP. The build compiles the core this way as a check
-//    (signopt_kernels_core in CMakeLists.txt), the base for a library that is built without ATen.
+//    (signopt_kernels_core in CMakeLists.txt);
+//  - with SIGNOPT_PARALLEL_STABLE: LibTorch's stable ABI (torch::stable::parallel_for, torch >= 2.10), for
+//    the custom-operator library of the Python package (python/csrc), which is built without ATen.
 // The kernels' results never depend on how [begin, end) is split: each index is a fixed chunk of work
 // whose partial results are combined in index order afterwards.
 #pragma once
@@ -13,6 +15,8 @@
 
 #if defined(SIGNOPT_PARALLEL_OPENMP)
 #include <omp.h>
+#elif defined(SIGNOPT_PARALLEL_STABLE)
+#include <torch/csrc/stable/ops.h>
 #else
 #include <ATen/Parallel.h>
 #endif
@@ -38,6 +42,8 @@ void parallel_for(int64_t begin, int64_t end, int64_t grain, const F& f) {
       f(b, e);
     }
   }
+#elif defined(SIGNOPT_PARALLEL_STABLE)
+  torch::stable::parallel_for(begin, end, grain, f);
 #else
   at::parallel_for(begin, end, grain, f);
 #endif

@@ -1,0 +1,184 @@
+// signopt's fused optimizer steps as PyTorch custom operators (namespace `signopt`), built against
+// LibTorch's stable ABI (TORCH_TARGET_VERSION 2.10) from the torch-free kernel core
+// (src/kernels/fused_cpu_internal.h), so one library works across torch releases from 2.10 on. One list op
+// per rule, in the shape of torch's _fused_sgd_: every mutated list is marked Tensor(a!), nothing is
+// returned, no host synchronisation happens inside an op. CPU tensors of float32/float64; the lists are
+// parallel (params[i], grads[i], bufs[i] belong together).
+#include <torch/csrc/stable/library.h>
+#include <torch/csrc/stable/tensor.h>
+#include <torch/headeronly/core/ScalarType.h>
+#include <torch/headeronly/util/Exception.h>
+
+#include "../../src/kernels/fused_cpu_internal.h"
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace {
+
+using torch::stable::Tensor;
+using signopt::kernels::Dtype;
+namespace cpu = signopt::kernels::cpu;
+
+// The dtype of a parameter, which its gradient and state share; a clear error for anything else.
+Dtype checked_dtype(const char* op, size_t i, const Tensor& p, std::initializer_list<const Tensor*> same) {
+  STD_TORCH_CHECK(p.is_cpu() && p.is_contiguous(), "signopt::", op, ": params[", i, "] must be a contiguous CPU tensor");
+  const auto type = p.scalar_type();
+  STD_TORCH_CHECK(
+      type == torch::headeronly::ScalarType::Float || type == torch::headeronly::ScalarType::Double,
+      "signopt::", op, ": params[", i, "] must be float32 or float64");
+  for (const Tensor* t : same) {
+    STD_TORCH_CHECK(
+        t->is_cpu() && t->is_contiguous() && t->scalar_type() == type && t->numel() == p.numel(),
+        "signopt::", op, ": the gradient and state of params[", i, "] must be contiguous CPU tensors of its dtype and size");
+  }
+  return type == torch::headeronly::ScalarType::Float ? Dtype::kFloat32 : Dtype::kFloat64;
+}
+
+void check_lengths(const char* op, size_t params, size_t other, const char* what) {
+  STD_TORCH_CHECK(other == params, "signopt::", op, ": ", what, " has ", other, " entries for ", params, " params");
+}
+
+void sign_descent_(
+    std::vector<Tensor> params,
+    std::vector<Tensor> grads,
+    std::vector<Tensor> bufs,
+    double lr,
+    double weight_decay,
+    bool decoupled,
+    double beta,
+    bool dither,
+    bool gaussian,
+    bool dither_gradient,
+    int64_t dither_scale,
+    double alpha,
+    int64_t seed,
+    int64_t stream,
+    std::vector<int64_t> steps,
+    std::vector<int64_t> param_indices) {
+  const char* op = "sign_descent_";
+  check_lengths(op, params.size(), grads.size(), "grads");
+  check_lengths(op, params.size(), steps.size(), "steps");
+  check_lengths(op, params.size(), param_indices.size(), "param_indices");
+  if (beta > 0) {
+    check_lengths(op, params.size(), bufs.size(), "bufs");
+  }
+  STD_TORCH_CHECK(dither_scale >= 0 && dither_scale <= 3, "signopt::", op, ": dither_scale must be 0..3 (absolute, rms, max3sigma, meanabs)");
+  for (size_t i = 0; i < params.size(); ++i) {
+    const Dtype dtype = beta > 0 ? checked_dtype(op, i, params[i], {&grads[i], &bufs[i]})
+                                 : checked_dtype(op, i, params[i], {&grads[i]});
+    signopt::kernels::SignStepArgs a;
+    a.lr = lr;
+    a.weight_decay = weight_decay;
+    a.decoupled = decoupled;
+    a.beta = beta;
+    a.dither.enabled = dither;
+    a.dither.gaussian = gaussian;
+    a.dither.target_gradient = dither_gradient;
+    a.dither.scale = static_cast<signopt::DitherScale>(dither_scale);
+    a.dither.alpha = alpha;
+    a.dither.seed = static_cast<uint64_t>(seed);
+    a.dither.stream = static_cast<uint64_t>(stream);
+    a.dither.step = steps[i];
+    a.dither.param_index = param_indices[i];
+    cpu::sign_descent_step(
+        dtype, params[i].mutable_data_ptr(), grads[i].const_data_ptr(), beta > 0 ? bufs[i].mutable_data_ptr() : nullptr,
+        params[i].numel(), a, nullptr);
+  }
+}
+
+void sgd_step_(
+    std::vector<Tensor> params,
+    std::vector<Tensor> grads,
+    std::vector<Tensor> bufs,
+    double eta,
+    double weight_decay,
+    bool decoupled,
+    double mu,
+    bool dampened) {
+  const char* op = "sgd_step_";
+  check_lengths(op, params.size(), grads.size(), "grads");
+  if (mu > 0) {
+    check_lengths(op, params.size(), bufs.size(), "bufs");
+  }
+  for (size_t i = 0; i < params.size(); ++i) {
+    const Dtype dtype = mu > 0 ? checked_dtype(op, i, params[i], {&grads[i], &bufs[i]})
+                               : checked_dtype(op, i, params[i], {&grads[i]});
+    signopt::kernels::SgdStepArgs a{eta, weight_decay, decoupled, mu, dampened};
+    cpu::sgd_step(
+        dtype, params[i].mutable_data_ptr(), grads[i].const_data_ptr(), mu > 0 ? bufs[i].mutable_data_ptr() : nullptr,
+        params[i].numel(), a);
+  }
+}
+
+void ef_sign_sgd_step_(
+    std::vector<Tensor> params,
+    std::vector<Tensor> grads,
+    std::vector<Tensor> errors,
+    std::vector<Tensor> bufs,
+    double lr,
+    double weight_decay,
+    bool decoupled,
+    double momentum) {
+  const char* op = "ef_sign_sgd_step_";
+  check_lengths(op, params.size(), grads.size(), "grads");
+  check_lengths(op, params.size(), errors.size(), "errors");
+  if (momentum > 0) {
+    check_lengths(op, params.size(), bufs.size(), "bufs");
+  }
+  for (size_t i = 0; i < params.size(); ++i) {
+    const Dtype dtype = momentum > 0 ? checked_dtype(op, i, params[i], {&grads[i], &errors[i], &bufs[i]})
+                                     : checked_dtype(op, i, params[i], {&grads[i], &errors[i]});
+    signopt::kernels::EfStepArgs a{lr, weight_decay, decoupled, momentum};
+    cpu::ef_sign_sgd_step(
+        dtype, params[i].mutable_data_ptr(), grads[i].const_data_ptr(), errors[i].mutable_data_ptr(),
+        momentum > 0 ? bufs[i].mutable_data_ptr() : nullptr, params[i].numel(), a);
+  }
+}
+
+void lion_step_(
+    std::vector<Tensor> params,
+    std::vector<Tensor> grads,
+    std::vector<Tensor> exp_avgs,
+    double lr,
+    double weight_decay,
+    bool decoupled,
+    double beta1,
+    double beta2) {
+  const char* op = "lion_step_";
+  check_lengths(op, params.size(), grads.size(), "grads");
+  check_lengths(op, params.size(), exp_avgs.size(), "exp_avgs");
+  for (size_t i = 0; i < params.size(); ++i) {
+    const Dtype dtype = checked_dtype(op, i, params[i], {&grads[i], &exp_avgs[i]});
+    signopt::kernels::LionStepArgs a{lr, weight_decay, decoupled, beta1, beta2};
+    cpu::lion_step(
+        dtype, params[i].mutable_data_ptr(), grads[i].const_data_ptr(), exp_avgs[i].mutable_data_ptr(),
+        params[i].numel(), a);
+  }
+}
+
+} // namespace
+
+STABLE_TORCH_LIBRARY(signopt, m) {
+  m.def(
+      "sign_descent_(Tensor(a!)[] params, Tensor[] grads, Tensor(b!)[] bufs, float lr, float weight_decay, "
+      "bool decoupled, float beta, bool dither, bool gaussian, bool dither_gradient, int dither_scale, float alpha, "
+      "int seed, int stream, int[] steps, int[] param_indices) -> ()");
+  m.def(
+      "sgd_step_(Tensor(a!)[] params, Tensor[] grads, Tensor(b!)[] bufs, float eta, float weight_decay, "
+      "bool decoupled, float mu, bool dampened) -> ()");
+  m.def(
+      "ef_sign_sgd_step_(Tensor(a!)[] params, Tensor[] grads, Tensor(b!)[] errors, Tensor(c!)[] bufs, float lr, "
+      "float weight_decay, bool decoupled, float momentum) -> ()");
+  m.def(
+      "lion_step_(Tensor(a!)[] params, Tensor[] grads, Tensor(b!)[] exp_avgs, float lr, float weight_decay, "
+      "bool decoupled, float beta1, float beta2) -> ()");
+}
+
+STABLE_TORCH_LIBRARY_IMPL(signopt, CPU, m) {
+  m.impl("sign_descent_", TORCH_BOX(&sign_descent_));
+  m.impl("sgd_step_", TORCH_BOX(&sgd_step_));
+  m.impl("ef_sign_sgd_step_", TORCH_BOX(&ef_sign_sgd_step_));
+  m.impl("lion_step_", TORCH_BOX(&lion_step_));
+}

@@ -1,0 +1,140 @@
+// The custom operators of python/csrc/signopt_ops.cpp (the stable-ABI library signopt_ops), loaded into
+// this LibTorch process as torch.ops.load_library would, and called through the dispatcher: each rule's
+// list op gives the bits of the fused kernel (kernels/fused.h) on every parameter, float32 and float64,
+// with weight decay and momentum, and bad inputs are refused with a reason.
+#include <signopt/kernels/fused.h>
+
+#include <ATen/core/dispatch/Dispatcher.h>
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include <dlfcn.h>
+
+#include <string>
+#include <vector>
+
+namespace {
+
+void load_ops() {
+  static void* handle = dlopen(SIGNOPT_OPS_LIBRARY, RTLD_NOW | RTLD_LOCAL);
+  ASSERT_NE(handle, nullptr) << dlerror();
+}
+
+c10::OperatorHandle op(const char* name) {
+  return c10::Dispatcher::singleton().findSchemaOrThrow((std::string("signopt::") + name).c_str(), "");
+}
+
+// Parameters of sizes around the vector width and the chunk, with non-zero gradients.
+std::vector<torch::Tensor> tensors(torch::Dtype dtype, int seed) {
+  torch::manual_seed(seed);
+  std::vector<torch::Tensor> out;
+  for (int64_t n : {1, 7, 17, 4096, 4099, 10000})
+    out.push_back(torch::randn({n}, torch::TensorOptions().dtype(dtype)));
+  return out;
+}
+
+std::vector<torch::Tensor> clones(const std::vector<torch::Tensor>& ts) {
+  std::vector<torch::Tensor> out;
+  for (const auto& t : ts)
+    out.push_back(t.clone());
+  return out;
+}
+
+void expect_same(const std::vector<torch::Tensor>& a, const std::vector<torch::Tensor>& b, const std::string& what) {
+  ASSERT_EQ(a.size(), b.size());
+  for (size_t i = 0; i < a.size(); ++i)
+    EXPECT_TRUE(torch::equal(a[i], b[i])) << what << ", tensor " << i;
+}
+
+class CustomOps : public ::testing::TestWithParam<torch::Dtype> {
+ protected:
+  void SetUp() override {
+    load_ops();
+  }
+};
+
+TEST_P(CustomOps, SignDescentEqualsTheFusedKernel) {
+  const auto dtype = GetParam();
+  for (const bool dither : {false, true}) {
+    auto p = tensors(dtype, 1), g = tensors(dtype, 2), m = tensors(dtype, 3);
+    auto p_ref = clones(p), m_ref = clones(m);
+    std::vector<int64_t> steps, indices;
+    for (size_t i = 0; i < p.size(); ++i) {
+      steps.push_back(5);
+      indices.push_back(static_cast<int64_t>(i));
+    }
+    std::vector<c10::IValue> stack = {p, g, m, 0.01, 0.1, false, 0.9, dither, true, false, int64_t{1}, 0.5,
+                                      int64_t{11}, int64_t{2}, steps, indices};
+    op("sign_descent_").callBoxed(&stack);
+    for (size_t i = 0; i < p.size(); ++i) {
+      signopt::kernels::SignStepArgs a;
+      a.lr = 0.01;
+      a.weight_decay = 0.1;
+      a.beta = 0.9;
+      a.dither.enabled = dither;
+      a.dither.scale = signopt::DitherScale::Rms;
+      a.dither.alpha = 0.5;
+      a.dither.seed = 11;
+      a.dither.stream = 2;
+      a.dither.step = 5;
+      a.dither.param_index = static_cast<int64_t>(i);
+      signopt::kernels::sign_descent_step(p_ref[i], g[i], m_ref[i], a);
+    }
+    expect_same(p, p_ref, dither ? "dithered Signum params" : "Signum params");
+    expect_same(m, m_ref, "momentum");
+  }
+}
+
+TEST_P(CustomOps, SgdEfAndLionEqualTheFusedKernels) {
+  const auto dtype = GetParam();
+  auto p = tensors(dtype, 1), g = tensors(dtype, 2), s1 = tensors(dtype, 3), s2 = tensors(dtype, 4);
+  auto p_ref = clones(p), s1_ref = clones(s1), s2_ref = clones(s2);
+  std::vector<c10::IValue> sgd = {p, g, s1, 0.03, 0.05, true, 0.9, true};
+  op("sgd_step_").callBoxed(&sgd);
+  std::vector<c10::IValue> ef = {p, g, s1, s2, 0.05, 0.01, false, 0.3};
+  op("ef_sign_sgd_step_").callBoxed(&ef);
+  std::vector<c10::IValue> lion = {p, g, s2, 0.01, 0.1, true, 0.9, 0.99};
+  op("lion_step_").callBoxed(&lion);
+  for (size_t i = 0; i < p.size(); ++i) {
+    signopt::kernels::sgd_step(p_ref[i], g[i], s1_ref[i], {0.03, 0.05, true, 0.9, true});
+    signopt::kernels::ef_sign_sgd_step(p_ref[i], g[i], s1_ref[i], s2_ref[i], {0.05, 0.01, false, 0.3});
+    signopt::kernels::lion_step(p_ref[i], g[i], s2_ref[i], {0.01, 0.1, true, 0.9, 0.99});
+  }
+  expect_same(p, p_ref, "params after SGD, EF-SignSGD and Lion");
+  expect_same(s1, s1_ref, "SGD momentum / EF error");
+  expect_same(s2, s2_ref, "EF momentum / Lion state");
+}
+
+INSTANTIATE_TEST_SUITE_P(Dtypes, CustomOps, ::testing::Values(torch::kFloat, torch::kDouble));
+
+TEST(CustomOpsSchema, MutatedListsAreMarkedAndNothingIsReturned) {
+  load_ops();
+  for (const char* name : {"sign_descent_", "sgd_step_", "ef_sign_sgd_step_", "lion_step_"}) {
+    const auto& schema = op(name).schema();
+    EXPECT_TRUE(schema.returns().empty()) << name;
+    EXPECT_TRUE(schema.arguments()[0].alias_info() && schema.arguments()[0].alias_info()->isWrite()) << name;
+    EXPECT_FALSE(schema.arguments()[1].alias_info() && schema.arguments()[1].alias_info()->isWrite())
+        << name << ": grads are read only";
+  }
+}
+
+TEST(CustomOpsErrors, BadInputsAreRefusedWithAReason) {
+  load_ops();
+  const auto expect_error = [](std::vector<c10::IValue> stack, const char* name, const std::string& message) {
+    try {
+      op(name).callBoxed(&stack);
+      ADD_FAILURE() << name << " accepted; expected: " << message;
+    } catch (const std::exception& e) {
+      EXPECT_NE(std::string(e.what()).find(message), std::string::npos) << e.what();
+    }
+  };
+  const std::vector<torch::Tensor> p = {torch::zeros({4})}, g = {torch::zeros({4})}, none;
+  const std::vector<torch::Tensor> half = {torch::zeros({4}, torch::kHalf)}, g_half = {torch::zeros({4}, torch::kHalf)};
+  const std::vector<torch::Tensor> short_g = {torch::zeros({3})};
+  expect_error({half, g_half, half, 0.1, 0.0, false, 0.0, false}, "sgd_step_", "params[0] must be float32 or float64");
+  expect_error({p, short_g, none, 0.1, 0.0, false, 0.0, false}, "sgd_step_", "of its dtype and size");
+  expect_error({p, none, none, 0.1, 0.0, false, 0.0, false}, "sgd_step_", "grads has 0 entries for 1 params");
+  expect_error({p, g, none, 0.01, 0.0, false, 0.9, 0.99}, "lion_step_", "exp_avgs has 0 entries for 1 params");
+}
+
+} // namespace
