@@ -13,6 +13,7 @@
 
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace {
@@ -158,6 +159,80 @@ void lion_step_(
   }
 }
 
+// The learning rate of a `.tensor_lr` overload: a one-element float32/float64 CPU tensor (what an LR
+// scheduler updates in place under torch.compile). Read on the host: a CPU tensor costs no synchronisation.
+double lr_value(const char* op, const Tensor& lr) {
+  STD_TORCH_CHECK(lr.is_cpu() && lr.numel() == 1, "signopt::", op, ".tensor_lr: lr must be a one-element CPU tensor");
+  const auto type = lr.scalar_type();
+  if (type == torch::headeronly::ScalarType::Double) {
+    return *static_cast<const double*>(lr.const_data_ptr());
+  }
+  STD_TORCH_CHECK(type == torch::headeronly::ScalarType::Float, "signopt::", op, ".tensor_lr: lr must be float32 or float64");
+  return static_cast<double>(*static_cast<const float*>(lr.const_data_ptr()));
+}
+
+void sign_descent_tensor_lr_(
+    std::vector<Tensor> params,
+    std::vector<Tensor> grads,
+    std::vector<Tensor> bufs,
+    Tensor lr,
+    double weight_decay,
+    bool decoupled,
+    double beta,
+    bool dither,
+    bool gaussian,
+    bool dither_gradient,
+    int64_t dither_scale,
+    double alpha,
+    int64_t seed,
+    int64_t stream,
+    std::vector<int64_t> steps,
+    std::vector<int64_t> param_indices) {
+  sign_descent_(
+      std::move(params), std::move(grads), std::move(bufs), lr_value("sign_descent_", lr), weight_decay, decoupled, beta,
+      dither, gaussian, dither_gradient, dither_scale, alpha, seed, stream, std::move(steps), std::move(param_indices));
+}
+
+void sgd_step_tensor_lr_(
+    std::vector<Tensor> params,
+    std::vector<Tensor> grads,
+    std::vector<Tensor> bufs,
+    Tensor eta,
+    double weight_decay,
+    bool decoupled,
+    double mu,
+    bool dampened) {
+  sgd_step_(std::move(params), std::move(grads), std::move(bufs), lr_value("sgd_step_", eta), weight_decay, decoupled, mu, dampened);
+}
+
+void ef_sign_sgd_step_tensor_lr_(
+    std::vector<Tensor> params,
+    std::vector<Tensor> grads,
+    std::vector<Tensor> errors,
+    std::vector<Tensor> bufs,
+    Tensor lr,
+    double weight_decay,
+    bool decoupled,
+    double momentum) {
+  ef_sign_sgd_step_(
+      std::move(params), std::move(grads), std::move(errors), std::move(bufs), lr_value("ef_sign_sgd_step_", lr),
+      weight_decay, decoupled, momentum);
+}
+
+void lion_step_tensor_lr_(
+    std::vector<Tensor> params,
+    std::vector<Tensor> grads,
+    std::vector<Tensor> exp_avgs,
+    Tensor lr,
+    double weight_decay,
+    bool decoupled,
+    double beta1,
+    double beta2) {
+  lion_step_(
+      std::move(params), std::move(grads), std::move(exp_avgs), lr_value("lion_step_", lr), weight_decay, decoupled,
+      beta1, beta2);
+}
+
 } // namespace
 
 STABLE_TORCH_LIBRARY(signopt, m) {
@@ -174,6 +249,20 @@ STABLE_TORCH_LIBRARY(signopt, m) {
   m.def(
       "lion_step_(Tensor(a!)[] params, Tensor[] grads, Tensor(b!)[] exp_avgs, float lr, float weight_decay, "
       "bool decoupled, float beta1, float beta2) -> ()");
+  // The same steps with the learning rate as a one-element tensor (torch's _fused_sgd_.tensor_lr).
+  m.def(
+      "sign_descent_.tensor_lr(Tensor(a!)[] params, Tensor[] grads, Tensor(b!)[] bufs, Tensor lr, float weight_decay, "
+      "bool decoupled, float beta, bool dither, bool gaussian, bool dither_gradient, int dither_scale, float alpha, "
+      "int seed, int stream, int[] steps, int[] param_indices) -> ()");
+  m.def(
+      "sgd_step_.tensor_lr(Tensor(a!)[] params, Tensor[] grads, Tensor(b!)[] bufs, Tensor eta, float weight_decay, "
+      "bool decoupled, float mu, bool dampened) -> ()");
+  m.def(
+      "ef_sign_sgd_step_.tensor_lr(Tensor(a!)[] params, Tensor[] grads, Tensor(b!)[] errors, Tensor(c!)[] bufs, "
+      "Tensor lr, float weight_decay, bool decoupled, float momentum) -> ()");
+  m.def(
+      "lion_step_.tensor_lr(Tensor(a!)[] params, Tensor[] grads, Tensor(b!)[] exp_avgs, Tensor lr, float weight_decay, "
+      "bool decoupled, float beta1, float beta2) -> ()");
 }
 
 STABLE_TORCH_LIBRARY_IMPL(signopt, CPU, m) {
@@ -181,4 +270,8 @@ STABLE_TORCH_LIBRARY_IMPL(signopt, CPU, m) {
   m.impl("sgd_step_", TORCH_BOX(&sgd_step_));
   m.impl("ef_sign_sgd_step_", TORCH_BOX(&ef_sign_sgd_step_));
   m.impl("lion_step_", TORCH_BOX(&lion_step_));
+  m.impl("sign_descent_.tensor_lr", TORCH_BOX(&sign_descent_tensor_lr_));
+  m.impl("sgd_step_.tensor_lr", TORCH_BOX(&sgd_step_tensor_lr_));
+  m.impl("ef_sign_sgd_step_.tensor_lr", TORCH_BOX(&ef_sign_sgd_step_tensor_lr_));
+  m.impl("lion_step_.tensor_lr", TORCH_BOX(&lion_step_tensor_lr_));
 }

@@ -20,8 +20,8 @@ void load_ops() {
   ASSERT_NE(handle, nullptr) << dlerror();
 }
 
-c10::OperatorHandle op(const char* name) {
-  return c10::Dispatcher::singleton().findSchemaOrThrow((std::string("signopt::") + name).c_str(), "");
+c10::OperatorHandle op(const char* name, const char* overload = "") {
+  return c10::Dispatcher::singleton().findSchemaOrThrow((std::string("signopt::") + name).c_str(), overload);
 }
 
 // Parameters of sizes around the vector width and the chunk, with non-zero gradients.
@@ -105,6 +105,37 @@ TEST_P(CustomOps, SgdEfAndLionEqualTheFusedKernels) {
   expect_same(s2, s2_ref, "EF momentum / Lion state");
 }
 
+// The .tensor_lr overloads (the learning rate as a one-element tensor, as LR schedulers keep it under
+// torch.compile) give the bits of the float overloads, for a float32 and a float64 lr.
+TEST_P(CustomOps, TensorLrOverloadsEqualTheFloatOnes) {
+  const auto dtype = GetParam();
+  for (const auto lr_dtype : {torch::kFloat, torch::kDouble}) {
+    const double lr = lr_dtype == torch::kFloat ? static_cast<double>(0.0125f) : 0.0125;
+    const auto lr_t = torch::full({}, lr, torch::TensorOptions().dtype(lr_dtype));
+    auto p = tensors(dtype, 1), g = tensors(dtype, 2), s1 = tensors(dtype, 3), s2 = tensors(dtype, 4);
+    auto q = clones(p), t1 = clones(s1), t2 = clones(s2);
+    std::vector<int64_t> steps(p.size(), 3), indices(p.size(), 0);
+    for (size_t i = 0; i < indices.size(); ++i)
+      indices[i] = static_cast<int64_t>(i);
+    const auto run = [&](std::vector<c10::IValue> stack, const char* name, const char* overload) {
+      op(name, overload).callBoxed(&stack);
+    };
+    run({p, g, s1, lr_t, 0.1, false, 0.9, true, true, false, int64_t{1}, 0.5, int64_t{3}, int64_t{0}, steps, indices},
+        "sign_descent_", "tensor_lr");
+    run({q, g, t1, lr, 0.1, false, 0.9, true, true, false, int64_t{1}, 0.5, int64_t{3}, int64_t{0}, steps, indices},
+        "sign_descent_", "");
+    run({p, g, s1, lr_t, 0.05, true, 0.9, true}, "sgd_step_", "tensor_lr");
+    run({q, g, t1, lr, 0.05, true, 0.9, true}, "sgd_step_", "");
+    run({p, g, s1, s2, lr_t, 0.01, false, 0.3}, "ef_sign_sgd_step_", "tensor_lr");
+    run({q, g, t1, t2, lr, 0.01, false, 0.3}, "ef_sign_sgd_step_", "");
+    run({p, g, s2, lr_t, 0.1, true, 0.9, 0.99}, "lion_step_", "tensor_lr");
+    run({q, g, t2, lr, 0.1, true, 0.9, 0.99}, "lion_step_", "");
+    expect_same(p, q, std::string("params, lr ") + c10::toString(lr_dtype));
+    expect_same(s1, t1, "first state");
+    expect_same(s2, t2, "second state");
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(Dtypes, CustomOps, ::testing::Values(torch::kFloat, torch::kDouble));
 
 TEST(CustomOpsSchema, MutatedListsAreMarkedAndNothingIsReturned) {
@@ -135,6 +166,17 @@ TEST(CustomOpsErrors, BadInputsAreRefusedWithAReason) {
   expect_error({p, short_g, none, 0.1, 0.0, false, 0.0, false}, "sgd_step_", "of its dtype and size");
   expect_error({p, none, none, 0.1, 0.0, false, 0.0, false}, "sgd_step_", "grads has 0 entries for 1 params");
   expect_error({p, g, none, 0.01, 0.0, false, 0.9, 0.99}, "lion_step_", "exp_avgs has 0 entries for 1 params");
+  const auto tensor_lr_error = [&](torch::Tensor lr, const std::string& message) {
+    std::vector<c10::IValue> stack = {p, g, p, lr, 0.0, false, 0.9, 0.99};
+    try {
+      op("lion_step_", "tensor_lr").callBoxed(&stack);
+      ADD_FAILURE() << "lion_step_.tensor_lr accepted; expected: " << message;
+    } catch (const std::exception& e) {
+      EXPECT_NE(std::string(e.what()).find(message), std::string::npos) << e.what();
+    }
+  };
+  tensor_lr_error(torch::ones({2}), "lr must be a one-element CPU tensor");
+  tensor_lr_error(torch::ones({}, torch::kInt64), "lr must be float32 or float64");
 }
 
 } // namespace
