@@ -9,10 +9,17 @@
 #include <torch/headeronly/core/ScalarType.h>
 #include <torch/headeronly/util/Exception.h>
 
+#include <signopt/kernels/bitpack_words.h>
+
+#include <torch/csrc/stable/ops.h>
+
 #include "../../src/kernels/fused_cpu_internal.h"
 
+#include <cmath>
 #include <cstdint>
+#include <optional>
 #include <string>
+#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -233,6 +240,81 @@ void lion_step_tensor_lr_(
       beta1, beta2);
 }
 
+// ---- 1-bit packing and the vote (kernels/bitpack_words.h), for a DDP comm hook ----------------------------
+
+using torch::headeronly::ScalarType;
+
+// A contiguous int64 CPU tensor of packed words with room for n coordinates; its words as uint64.
+const uint64_t* packed_words_of(const char* op, const char* what, const Tensor& t, int64_t n) {
+  STD_TORCH_CHECK(
+      t.is_cpu() && t.is_contiguous() && t.scalar_type() == ScalarType::Long,
+      "signopt::", op, ": ", what, " must be a contiguous int64 CPU tensor of packed words");
+  const int64_t words = signopt::kernels::packed_words(n);
+  STD_TORCH_CHECK(t.numel() >= words, "signopt::", op, ": ", what, " has ", t.numel(), " words; n = ", n, " needs ", words);
+  return static_cast<const uint64_t*>(t.const_data_ptr());
+}
+
+// Packs the signs of x (contiguous float32/float64 CPU, read in memory order) into packed_words(numel)
+// int64 words: 1 for x > 0, 0 for x < 0, zero and NaN by `zero_sign` (0 a coin keyed by seed, step, rank and
+// bucket, 1 positive), exactly as kernels::pack_signs.
+Tensor pack_signs(Tensor x, int64_t zero_sign, int64_t seed, int64_t step, int64_t rank, int64_t bucket) {
+  STD_TORCH_CHECK(
+      x.is_cpu() && x.is_contiguous() && (x.scalar_type() == ScalarType::Float || x.scalar_type() == ScalarType::Double),
+      "signopt::pack_signs: x must be a contiguous float32 or float64 CPU tensor");
+  STD_TORCH_CHECK(zero_sign == 0 || zero_sign == 1, "signopt::pack_signs: zero_sign must be 0 (random) or 1 (positive)");
+  STD_TORCH_CHECK(seed >= 0 && step >= 0 && rank >= 0 && bucket >= 0, "signopt::pack_signs: seed, step, rank and bucket must be >= 0");
+  const int64_t n = x.numel();
+  const int64_t words = signopt::kernels::packed_words(n);
+  Tensor out = torch::stable::new_empty(x, {words}, ScalarType::Long);
+  const auto zero = zero_sign == 0 ? signopt::kernels::ZeroSign::Random : signopt::kernels::ZeroSign::Positive;
+  const auto key = signopt::kernels::zero_sign_key(
+      static_cast<uint64_t>(seed), static_cast<uint64_t>(step), static_cast<uint64_t>(rank), static_cast<uint64_t>(bucket));
+  auto* bits = static_cast<uint64_t*>(out.mutable_data_ptr());
+  if (x.scalar_type() == ScalarType::Float) {
+    signopt::kernels::pack_signs(static_cast<const float*>(x.const_data_ptr()), n, bits, zero, key);
+  } else {
+    signopt::kernels::pack_signs(static_cast<const double*>(x.const_data_ptr()), n, bits, zero, key);
+  }
+  return out;
+}
+
+// The majority vote of the rows of a contiguous [workers, packed_words(n)] int64 CPU tensor: (sign, tie), each
+// packed_words(n) words, as kernels::majority_vote.
+std::tuple<Tensor, Tensor> majority_vote(Tensor stacked, int64_t n) {
+  STD_TORCH_CHECK(n >= 0, "signopt::majority_vote: n must be >= 0, got ", n);
+  STD_TORCH_CHECK(stacked.dim() == 2, "signopt::majority_vote: stacked must be a [workers, packed_words(n)] tensor");
+  const int64_t workers = stacked.size(0);
+  const int64_t words = signopt::kernels::packed_words(n);
+  STD_TORCH_CHECK(workers >= 1, "signopt::majority_vote: needs at least one worker");
+  STD_TORCH_CHECK(stacked.size(1) == words, "signopt::majority_vote: rows have ", stacked.size(1), " words; n = ", n, " needs ", words);
+  const uint64_t* base = packed_words_of("majority_vote", "stacked", stacked, n);
+  std::vector<const uint64_t*> rows;
+  for (int64_t w = 0; w < workers; ++w) {
+    rows.push_back(base + w * words);
+  }
+  Tensor sign = torch::stable::new_empty(stacked, {words}, ScalarType::Long);
+  Tensor tie = torch::stable::new_empty(stacked, {words}, ScalarType::Long);
+  signopt::kernels::majority_vote(
+      rows.data(), workers, words, static_cast<uint64_t*>(sign.mutable_data_ptr()), static_cast<uint64_t*>(tie.mutable_data_ptr()));
+  return std::make_tuple(sign, tie);
+}
+
+// n coordinates unpacked to a new 1-D float32 (or float64) tensor: +scale for a 1 bit, -scale for a 0 bit, 0
+// where zero_mask (optional, packed alike) has a 1, as kernels::unpack_signs.
+Tensor unpack_signs(Tensor bits, int64_t n, double scale, std::optional<Tensor> zero_mask, bool float64) {
+  STD_TORCH_CHECK(n >= 0, "signopt::unpack_signs: n must be >= 0, got ", n);
+  STD_TORCH_CHECK(std::isfinite(scale), "signopt::unpack_signs: scale must be finite");
+  const uint64_t* b = packed_words_of("unpack_signs", "bits", bits, n);
+  const uint64_t* z = zero_mask.has_value() ? packed_words_of("unpack_signs", "zero_mask", *zero_mask, n) : nullptr;
+  Tensor out = torch::stable::new_empty(bits, {n}, float64 ? ScalarType::Double : ScalarType::Float);
+  if (float64) {
+    signopt::kernels::unpack_signs(b, z, n, scale, static_cast<double*>(out.mutable_data_ptr()));
+  } else {
+    signopt::kernels::unpack_signs(b, z, n, static_cast<float>(scale), static_cast<float*>(out.mutable_data_ptr()));
+  }
+  return out;
+}
+
 } // namespace
 
 STABLE_TORCH_LIBRARY(signopt, m) {
@@ -249,6 +331,10 @@ STABLE_TORCH_LIBRARY(signopt, m) {
   m.def(
       "lion_step_(Tensor(a!)[] params, Tensor[] grads, Tensor(b!)[] exp_avgs, float lr, float weight_decay, "
       "bool decoupled, float beta1, float beta2) -> ()");
+  // 1-bit packing and the vote (new tensors; nothing mutated).
+  m.def("pack_signs(Tensor x, int zero_sign, int seed, int step, int rank, int bucket) -> Tensor");
+  m.def("majority_vote(Tensor stacked, int n) -> (Tensor sign, Tensor tie)");
+  m.def("unpack_signs(Tensor bits, int n, float scale, Tensor? zero_mask, bool float64) -> Tensor");
   // The same steps with the learning rate as a one-element tensor (torch's _fused_sgd_.tensor_lr).
   m.def(
       "sign_descent_.tensor_lr(Tensor(a!)[] params, Tensor[] grads, Tensor(b!)[] bufs, Tensor lr, float weight_decay, "
@@ -270,6 +356,9 @@ STABLE_TORCH_LIBRARY_IMPL(signopt, CPU, m) {
   m.impl("sgd_step_", TORCH_BOX(&sgd_step_));
   m.impl("ef_sign_sgd_step_", TORCH_BOX(&ef_sign_sgd_step_));
   m.impl("lion_step_", TORCH_BOX(&lion_step_));
+  m.impl("pack_signs", TORCH_BOX(&pack_signs));
+  m.impl("majority_vote", TORCH_BOX(&majority_vote));
+  m.impl("unpack_signs", TORCH_BOX(&unpack_signs));
   m.impl("sign_descent_.tensor_lr", TORCH_BOX(&sign_descent_tensor_lr_));
   m.impl("sgd_step_.tensor_lr", TORCH_BOX(&sgd_step_tensor_lr_));
   m.impl("ef_sign_sgd_step_.tensor_lr", TORCH_BOX(&ef_sign_sgd_step_tensor_lr_));

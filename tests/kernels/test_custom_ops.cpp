@@ -2,6 +2,7 @@
 // this LibTorch process as torch.ops.load_library would, and called through the dispatcher: each rule's
 // list op gives the bits of the fused kernel (kernels/fused.h) on every parameter, float32 and float64,
 // with weight decay and momentum, and bad inputs are refused with a reason.
+#include <signopt/kernels/bitpack.h>
 #include <signopt/kernels/fused.h>
 
 #include <ATen/core/dispatch/Dispatcher.h>
@@ -138,6 +139,45 @@ TEST_P(CustomOps, TensorLrOverloadsEqualTheFloatOnes) {
 
 INSTANTIATE_TEST_SUITE_P(Dtypes, CustomOps, ::testing::Values(torch::kFloat, torch::kDouble));
 
+// The packing ops give kernels::pack_signs / majority_vote / unpack_signs' words and values: zeros by a
+// coin or positive, odd and even worker counts (ties), an optional zero mask, float32 and float64.
+TEST(CustomOpsPacking, PackVoteAndUnpackEqualTheKernels) {
+  load_ops();
+  torch::manual_seed(5);
+  for (const int64_t n : {int64_t{1}, int64_t{63}, int64_t{64}, int64_t{1000}, int64_t{100003}}) {
+    for (const int64_t workers : {int64_t{1}, int64_t{2}, int64_t{3}}) {
+      std::vector<torch::Tensor> packed;
+      for (int64_t w = 0; w < workers; ++w) {
+        auto x = torch::randn({n});
+        x.index_put_({torch::rand({n}) < 0.1}, 0.0); // zeros for the coins
+        const auto zero_rule = w % 2 == 0 ? signopt::kernels::ZeroSign::Random : signopt::kernels::ZeroSign::Positive;
+        std::vector<c10::IValue> stack = {x, int64_t{w % 2}, int64_t{9}, int64_t{4}, w, int64_t{1}};
+        op("pack_signs").callBoxed(&stack);
+        const auto words = stack[0].toTensor();
+        const auto expected = signopt::kernels::pack_signs(x, zero_rule, signopt::kernels::zero_sign_key(9, 4, w, 1));
+        EXPECT_TRUE(torch::equal(words, expected)) << "pack n=" << n << " worker " << w;
+        packed.push_back(words);
+      }
+      const auto stacked = torch::stack(packed);
+      std::vector<c10::IValue> vote = {stacked, n};
+      op("majority_vote").callBoxed(&vote);
+      const auto expected = signopt::kernels::majority_vote(stacked, n);
+      EXPECT_TRUE(torch::equal(vote[0].toTensor(), expected.sign)) << "vote sign n=" << n << " W=" << workers;
+      EXPECT_TRUE(torch::equal(vote[1].toTensor(), expected.tie)) << "vote tie n=" << n << " W=" << workers;
+      for (const bool float64 : {false, true}) {
+        std::vector<c10::IValue> unpack = {expected.sign, n, 0.25, expected.tie, float64};
+        op("unpack_signs").callBoxed(&unpack);
+        const auto values = signopt::kernels::unpack_signs(
+            expected.sign, n, 0.25, expected.tie, float64 ? torch::kDouble : torch::kFloat);
+        EXPECT_TRUE(torch::equal(unpack[0].toTensor(), values)) << "unpack n=" << n << " float64 " << float64;
+      }
+      std::vector<c10::IValue> no_mask = {expected.sign, n, 1.0, c10::IValue(), false};
+      op("unpack_signs").callBoxed(&no_mask);
+      EXPECT_TRUE(torch::equal(no_mask[0].toTensor(), signopt::kernels::unpack_signs(expected.sign, n)));
+    }
+  }
+}
+
 TEST(CustomOpsSchema, MutatedListsAreMarkedAndNothingIsReturned) {
   load_ops();
   for (const char* name : {"sign_descent_", "sgd_step_", "ef_sign_sgd_step_", "lion_step_"}) {
@@ -177,6 +217,13 @@ TEST(CustomOpsErrors, BadInputsAreRefusedWithAReason) {
   };
   tensor_lr_error(torch::ones({2}), "lr must be a one-element CPU tensor");
   tensor_lr_error(torch::ones({}, torch::kInt64), "lr must be float32 or float64");
+  expect_error({torch::ones({3}, torch::kInt32), int64_t{0}, int64_t{0}, int64_t{0}, int64_t{0}, int64_t{0}}, "pack_signs",
+               "x must be a contiguous float32 or float64 CPU tensor");
+  expect_error({torch::ones({3}), int64_t{2}, int64_t{0}, int64_t{0}, int64_t{0}, int64_t{0}}, "pack_signs",
+               "zero_sign must be 0 (random) or 1 (positive)");
+  expect_error({torch::zeros({2, 1}, torch::kInt64), int64_t{100}}, "majority_vote", "rows have 1 words; n = 100 needs 2");
+  expect_error({torch::zeros({1}, torch::kInt64), int64_t{100}, 1.0, c10::IValue(), false}, "unpack_signs",
+               "bits has 1 words; n = 100 needs 2");
 }
 
 } // namespace
