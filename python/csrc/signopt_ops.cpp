@@ -20,7 +20,6 @@
 #include <optional>
 #include <string>
 #include <tuple>
-#include <utility>
 #include <vector>
 
 namespace {
@@ -48,11 +47,31 @@ void check_lengths(const char* op, size_t params, size_t other, const char* what
   STD_TORCH_CHECK(other == params, "signopt::", op, ": ", what, " has ", other, " entries for ", params, " params");
 }
 
+// The learning rate of a `.tensor_lr` overload: a one-element float32/float64 CPU tensor (what an LR
+// scheduler updates in place under torch.compile). Read on the host: a CPU tensor costs no synchronisation.
+double lr_value(const char* op, const Tensor& lr) {
+  STD_TORCH_CHECK(lr.is_cpu() && lr.numel() == 1, "signopt::", op, ".tensor_lr: lr must be a one-element CPU tensor");
+  const auto type = lr.scalar_type();
+  if (type == torch::headeronly::ScalarType::Double) {
+    return *static_cast<const double*>(lr.const_data_ptr());
+  }
+  STD_TORCH_CHECK(type == torch::headeronly::ScalarType::Float, "signopt::", op, ".tensor_lr: lr must be float32 or float64");
+  return static_cast<double>(*static_cast<const float*>(lr.const_data_ptr()));
+}
+
+// The learning rate of the float overloads.
+double lr_value(const char*, double lr) {
+  return lr;
+}
+
+// Each step op is a template over its learning rate's type: double (the plain overload) or Tensor
+// (.tensor_lr), read once by lr_value.
+template <typename Lr>
 void sign_descent_(
     std::vector<Tensor> params,
     std::vector<Tensor> grads,
     std::vector<Tensor> bufs,
-    double lr,
+    Lr lr_in,
     double weight_decay,
     bool decoupled,
     double beta,
@@ -66,6 +85,7 @@ void sign_descent_(
     std::vector<int64_t> steps,
     std::vector<int64_t> param_indices) {
   const char* op = "sign_descent_";
+  const double lr = lr_value(op, lr_in);
   check_lengths(op, params.size(), grads.size(), "grads");
   check_lengths(op, params.size(), steps.size(), "steps");
   check_lengths(op, params.size(), param_indices.size(), "param_indices");
@@ -96,16 +116,18 @@ void sign_descent_(
   }
 }
 
+template <typename Lr>
 void sgd_step_(
     std::vector<Tensor> params,
     std::vector<Tensor> grads,
     std::vector<Tensor> bufs,
-    double eta,
+    Lr eta_in,
     double weight_decay,
     bool decoupled,
     double mu,
     bool dampened) {
   const char* op = "sgd_step_";
+  const double eta = lr_value(op, eta_in);
   check_lengths(op, params.size(), grads.size(), "grads");
   if (mu > 0) {
     check_lengths(op, params.size(), bufs.size(), "bufs");
@@ -120,16 +142,18 @@ void sgd_step_(
   }
 }
 
+template <typename Lr>
 void ef_sign_sgd_step_(
     std::vector<Tensor> params,
     std::vector<Tensor> grads,
     std::vector<Tensor> errors,
     std::vector<Tensor> bufs,
-    double lr,
+    Lr lr_in,
     double weight_decay,
     bool decoupled,
     double momentum) {
   const char* op = "ef_sign_sgd_step_";
+  const double lr = lr_value(op, lr_in);
   check_lengths(op, params.size(), grads.size(), "grads");
   check_lengths(op, params.size(), errors.size(), "errors");
   if (momentum > 0) {
@@ -145,16 +169,18 @@ void ef_sign_sgd_step_(
   }
 }
 
+template <typename Lr>
 void lion_step_(
     std::vector<Tensor> params,
     std::vector<Tensor> grads,
     std::vector<Tensor> exp_avgs,
-    double lr,
+    Lr lr_in,
     double weight_decay,
     bool decoupled,
     double beta1,
     double beta2) {
   const char* op = "lion_step_";
+  const double lr = lr_value(op, lr_in);
   check_lengths(op, params.size(), grads.size(), "grads");
   check_lengths(op, params.size(), exp_avgs.size(), "exp_avgs");
   for (size_t i = 0; i < params.size(); ++i) {
@@ -164,80 +190,6 @@ void lion_step_(
         dtype, params[i].mutable_data_ptr(), grads[i].const_data_ptr(), exp_avgs[i].mutable_data_ptr(),
         params[i].numel(), a);
   }
-}
-
-// The learning rate of a `.tensor_lr` overload: a one-element float32/float64 CPU tensor (what an LR
-// scheduler updates in place under torch.compile). Read on the host: a CPU tensor costs no synchronisation.
-double lr_value(const char* op, const Tensor& lr) {
-  STD_TORCH_CHECK(lr.is_cpu() && lr.numel() == 1, "signopt::", op, ".tensor_lr: lr must be a one-element CPU tensor");
-  const auto type = lr.scalar_type();
-  if (type == torch::headeronly::ScalarType::Double) {
-    return *static_cast<const double*>(lr.const_data_ptr());
-  }
-  STD_TORCH_CHECK(type == torch::headeronly::ScalarType::Float, "signopt::", op, ".tensor_lr: lr must be float32 or float64");
-  return static_cast<double>(*static_cast<const float*>(lr.const_data_ptr()));
-}
-
-void sign_descent_tensor_lr_(
-    std::vector<Tensor> params,
-    std::vector<Tensor> grads,
-    std::vector<Tensor> bufs,
-    Tensor lr,
-    double weight_decay,
-    bool decoupled,
-    double beta,
-    bool dither,
-    bool gaussian,
-    bool dither_gradient,
-    int64_t dither_scale,
-    double alpha,
-    int64_t seed,
-    int64_t stream,
-    std::vector<int64_t> steps,
-    std::vector<int64_t> param_indices) {
-  sign_descent_(
-      std::move(params), std::move(grads), std::move(bufs), lr_value("sign_descent_", lr), weight_decay, decoupled, beta,
-      dither, gaussian, dither_gradient, dither_scale, alpha, seed, stream, std::move(steps), std::move(param_indices));
-}
-
-void sgd_step_tensor_lr_(
-    std::vector<Tensor> params,
-    std::vector<Tensor> grads,
-    std::vector<Tensor> bufs,
-    Tensor eta,
-    double weight_decay,
-    bool decoupled,
-    double mu,
-    bool dampened) {
-  sgd_step_(std::move(params), std::move(grads), std::move(bufs), lr_value("sgd_step_", eta), weight_decay, decoupled, mu, dampened);
-}
-
-void ef_sign_sgd_step_tensor_lr_(
-    std::vector<Tensor> params,
-    std::vector<Tensor> grads,
-    std::vector<Tensor> errors,
-    std::vector<Tensor> bufs,
-    Tensor lr,
-    double weight_decay,
-    bool decoupled,
-    double momentum) {
-  ef_sign_sgd_step_(
-      std::move(params), std::move(grads), std::move(errors), std::move(bufs), lr_value("ef_sign_sgd_step_", lr),
-      weight_decay, decoupled, momentum);
-}
-
-void lion_step_tensor_lr_(
-    std::vector<Tensor> params,
-    std::vector<Tensor> grads,
-    std::vector<Tensor> exp_avgs,
-    Tensor lr,
-    double weight_decay,
-    bool decoupled,
-    double beta1,
-    double beta2) {
-  lion_step_(
-      std::move(params), std::move(grads), std::move(exp_avgs), lr_value("lion_step_", lr), weight_decay, decoupled,
-      beta1, beta2);
 }
 
 // ---- 1-bit packing and the vote (kernels/bitpack_words.h), for a DDP comm hook ----------------------------
@@ -352,15 +304,15 @@ STABLE_TORCH_LIBRARY(signopt, m) {
 }
 
 STABLE_TORCH_LIBRARY_IMPL(signopt, CPU, m) {
-  m.impl("sign_descent_", TORCH_BOX(&sign_descent_));
-  m.impl("sgd_step_", TORCH_BOX(&sgd_step_));
-  m.impl("ef_sign_sgd_step_", TORCH_BOX(&ef_sign_sgd_step_));
-  m.impl("lion_step_", TORCH_BOX(&lion_step_));
+  m.impl("sign_descent_", TORCH_BOX(&sign_descent_<double>));
+  m.impl("sgd_step_", TORCH_BOX(&sgd_step_<double>));
+  m.impl("ef_sign_sgd_step_", TORCH_BOX(&ef_sign_sgd_step_<double>));
+  m.impl("lion_step_", TORCH_BOX(&lion_step_<double>));
   m.impl("pack_signs", TORCH_BOX(&pack_signs));
   m.impl("majority_vote", TORCH_BOX(&majority_vote));
   m.impl("unpack_signs", TORCH_BOX(&unpack_signs));
-  m.impl("sign_descent_.tensor_lr", TORCH_BOX(&sign_descent_tensor_lr_));
-  m.impl("sgd_step_.tensor_lr", TORCH_BOX(&sgd_step_tensor_lr_));
-  m.impl("ef_sign_sgd_step_.tensor_lr", TORCH_BOX(&ef_sign_sgd_step_tensor_lr_));
-  m.impl("lion_step_.tensor_lr", TORCH_BOX(&lion_step_tensor_lr_));
+  m.impl("sign_descent_.tensor_lr", TORCH_BOX(&sign_descent_<Tensor>));
+  m.impl("sgd_step_.tensor_lr", TORCH_BOX(&sgd_step_<Tensor>));
+  m.impl("ef_sign_sgd_step_.tensor_lr", TORCH_BOX(&ef_sign_sgd_step_<Tensor>));
+  m.impl("lion_step_.tensor_lr", TORCH_BOX(&lion_step_<Tensor>));
 }

@@ -7,6 +7,7 @@
 #include <signopt/kernels/reductions.h>
 
 #include "fused_cpu_internal.h"
+#include "tensor_memory.h"
 #ifdef SIGNOPT_WITH_CUDA
 #include "fused_cuda_dispatch.h"
 #endif
@@ -15,6 +16,8 @@
 
 namespace signopt::kernels {
 namespace {
+
+using detail::dtype_of;
 
 std::atomic<bool> g_fused_enabled{true};
 std::atomic<int64_t> g_fused_calls{0};
@@ -44,10 +47,6 @@ void check_packed_tensor(const char* fn, const torch::Tensor& p) {
   TORCH_CHECK(
       p.device().is_cpu() && p.is_contiguous() && (p.scalar_type() == at::kFloat || p.scalar_type() == at::kDouble),
       "signopt::kernels::", fn, ": the parameter must be a contiguous float32 or float64 CPU tensor");
-}
-
-Dtype dtype_of(const torch::Tensor& p) {
-  return p.scalar_type() == at::kFloat ? Dtype::kFloat32 : Dtype::kFloat64;
 }
 
 // The memory of a state tensor that the rule uses (coefficient > 0), else null.

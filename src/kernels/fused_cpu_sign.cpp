@@ -178,9 +178,6 @@ void sign_update(const SignRule<T, kMode>& rule, int64_t n, const DitherArgs& d,
 
 template <typename T>
 double sign_descent_typed(T* p, const T* g, T* m, int64_t n, const SignStepArgs& a, double* dot_gg) {
-  if (a.beta <= 0) {
-    m = nullptr;
-  }
   SignCoeffs<T> c = rules::sign_coeffs<T>(a);
   int mode = a.beta > 0 ? kUpdateMomentum : kNoMomentum;
   const double s = prepare_dither<T>(p, g, m, n, a.dither, c, mode);
@@ -259,9 +256,6 @@ int64_t sign_descent_pack_typed(
     uint64_t* sign,
     uint64_t* zero,
     int64_t bit_offset) {
-  if (a.beta <= 0) {
-    m = nullptr;
-  }
   SignCoeffs<T> c = rules::sign_coeffs<T>(a);
   int mode = a.beta > 0 ? kUpdateMomentum : kNoMomentum;
   prepare_dither<T>(p, g, m, n, a.dither, c, mode);

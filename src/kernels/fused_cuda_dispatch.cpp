@@ -3,6 +3,7 @@
 // c10's device-guard registry, filled in when libtorch_cuda is loaded) and workspace memory from
 // LibTorch's caching allocator (through the dispatcher).
 #include "fused_cuda_dispatch.h"
+#include "tensor_memory.h"
 
 #include <signopt/kernels/fused_cuda.h>
 
@@ -17,10 +18,6 @@ namespace {
 // LibTorch's current stream on p's device, as a cudaStream_t.
 void* current_stream(const torch::Tensor& p) {
   return c10::impl::getDeviceGuardImpl(p.device().type())->getStream(p.device()).native_handle();
-}
-
-cuda::Dtype dtype_of(const torch::Tensor& p) {
-  return p.scalar_type() == at::kFloat ? cuda::Dtype::kFloat32 : cuda::Dtype::kFloat64;
 }
 
 void* data_or_null(const torch::Tensor& t) {

@@ -279,7 +279,7 @@ HybridSignSGD::StepPlan HybridSignSGD::plan_step_(const HybridSignSGDOptions& he
   plan.packed = plan.sign_phase && aggregator_ != nullptr && aggregator_->supports_packed() &&
       detail::packed_step_qualifies<HybridSignSGDOptions>(
                     *this,
-                    [&](const HybridSignSGDOptions&, const torch::Tensor& p) {
+                    [&](const HybridSignSGDOptions&, const torch::Tensor& p, int64_t) {
                       auto& st = detail::get_or_create_state<HybridSignSGDParamState>(
                           *this, p, [] { return HybridSignSGDParamState(); });
                       if (!st.exp_avg().defined()) {

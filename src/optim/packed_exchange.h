@@ -17,8 +17,9 @@ namespace signopt::detail {
 
 /// Whether a packed step can run over every parameter of `opt` with a gradient: the fused kernels are on,
 /// `qualifies(options)` holds for each such parameter's group, and the parameter, its gradient and
-/// `buffer_of(options, p)` (its buffer, created on first use; undefined when it has none) are contiguous
-/// CPU tensors of one float dtype. Sets `coordinates` to their total size. Stops at the first parameter
+/// `buffer_of(options, p, param_index)` (its buffer, created on first use; undefined when it has none;
+/// param_index counts every parameter of the optimizer, with a gradient or not) are contiguous CPU tensors
+/// of one float dtype. Sets `coordinates` to their total size. Stops at the first parameter
 /// that does not qualify, having changed nothing but creating states and buffers.
 template <typename Options, typename BufferOf, typename Qualifies>
 bool packed_step_qualifies(SignoptOptimizer& opt, BufferOf buffer_of, Qualifies qualifies, int64_t& coordinates) {
@@ -26,13 +27,15 @@ bool packed_step_qualifies(SignoptOptimizer& opt, BufferOf buffer_of, Qualifies 
   if (!kernels::fused_enabled()) {
     return false;
   }
+  int64_t index = 0;
   for (auto& group : opt.param_groups()) {
     const auto& o = static_cast<const Options&>(group.options());
     for (auto& p : group.params()) {
+      const int64_t param_index = index++;
       if (!p.grad().defined()) {
         continue;
       }
-      const torch::Tensor buffer = buffer_of(o, p);
+      const torch::Tensor buffer = buffer_of(o, p, param_index);
       if (!qualifies(o) || !p.device().is_cpu() || !kernels::fused_eligible({p, p.grad(), buffer})) {
         return false;
       }

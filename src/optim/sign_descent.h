@@ -27,18 +27,6 @@ namespace signopt::detail {
 /// changed nothing but creating missing buffers, when the parameters do not qualify.
 template <typename Options, typename State, typename BetaOf, typename BufferOf>
 bool packed_sign_descent_step(SignoptOptimizer& opt, SignAggregator& aggregator, BetaOf beta_of, BufferOf buffer_of) {
-  int64_t d = 0;
-  const bool qualifies = packed_step_qualifies<Options>(
-      opt,
-      [&](const Options& o, const torch::Tensor& p) {
-        auto& st = get_or_create_state<State>(opt, p, [] { return State(); });
-        return beta_of(o) > 0 ? buffer_of(st, p) : torch::Tensor();
-      },
-      [](const Options&) { return true; },
-      d);
-  if (!qualifies) {
-    return false;
-  }
   struct Item {
     torch::Tensor p;
     State* st;
@@ -47,19 +35,21 @@ bool packed_sign_descent_step(SignoptOptimizer& opt, SignAggregator& aggregator,
     int64_t param_index;
     int64_t offset = 0;
   };
+  // The qualification visits every parameter with a gradient once: each becomes an item on the way.
   std::vector<Item> items;
-  int64_t index = 0;
-  for (auto& group : opt.param_groups()) {
-    const auto& o = static_cast<const Options&>(group.options());
-    const double beta = beta_of(o);
-    for (auto& p : group.params()) {
-      const int64_t param_index = index++;
-      if (!p.grad().defined()) {
-        continue;
-      }
-      auto& st = get_or_create_state<State>(opt, p, [] { return State(); });
-      items.push_back({p, &st, &o, beta, param_index});
-    }
+  int64_t d = 0;
+  const bool qualifies = packed_step_qualifies<Options>(
+      opt,
+      [&](const Options& o, const torch::Tensor& p, int64_t param_index) {
+        auto& st = get_or_create_state<State>(opt, p, [] { return State(); });
+        const double beta = beta_of(o);
+        items.push_back({p, &st, &o, beta, param_index});
+        return beta > 0 ? buffer_of(st, p) : torch::Tensor();
+      },
+      [](const Options&) { return true; },
+      d);
+  if (!qualifies) {
+    return false;
   }
   if (items.empty()) {
     return true;
