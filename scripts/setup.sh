@@ -2,13 +2,15 @@
 # Installs everything signopt needs on a fresh Debian 12 machine; safe to run again.
 #  - Debian packages: compiler, CMake, GoogleTest, Google Benchmark, zlib, the Fashion-MNIST data, clang
 #    (libFuzzer).
-#  - LibTorch: the pinned torch wheel from PyPI in ./.venv (only the wheel: its Python
-#    dependencies and the CUDA runtime wheels are not needed to build and run on the CPU).
+#  - LibTorch: the pinned torch wheel from PyPI in ./.venv, with its dependencies (the CUDA runtime wheels),
+#    which Python's `import torch` and the Python package (docs/python.md) need; SIGNOPT_NO_PYTHON=1 leaves
+#    them out (the C++ build on the CPU needs only the wheel).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 TORCH_VERSION="${SIGNOPT_TORCH_VERSION:-2.15.0}"
 APT_PACKAGES=(build-essential cmake ccache git python3 python3-venv zlib1g-dev
+  python3-dev  # Python.h: torch.compile's C++ code generation (the Python package's tests) includes it
   libgtest-dev libgmock-dev libbenchmark-dev nlohmann-json3-dev libtomlplusplus-dev dataset-fashion-mnist gnuplot-nox
   libboost-math-dev  # Boost.Math: the distributions of src/stats/stats.cpp
   libgloo-dev   # Gloo headers for c10d::ProcessGroupGloo (the torch wheel ships none; docs/distributed.md)
@@ -37,9 +39,15 @@ if [ "$installed" != "$TORCH_VERSION" ]; then
   .venv/bin/python -m pip install -q --disable-pip-version-check --no-deps "torch==$TORCH_VERSION"
 fi
 echo "[setup] LibTorch: torch $TORCH_VERSION, cmake prefix $(scripts/torch-prefix.sh)"
-# SIGNOPT_CUDA=1: also the wheel's dependencies (the CUDA runtime packages, ~3 GB), which
-# `signopt train --device cuda` and Python's `import torch` need; the CPU build does not.
-if [ "${SIGNOPT_CUDA:-0}" = 1 ]; then
-  echo "[setup] installing torch==$TORCH_VERSION's dependencies (CUDA runtime packages)"
-  .venv/bin/python -m pip install -q --disable-pip-version-check "torch==$TORCH_VERSION"
+# The wheel's dependencies (the CUDA runtime packages, about 5 GB, 1.5 minutes): Python's `import torch` needs
+# them, so the Python package's build and tests do, and so does `signopt train --device cuda`. The C++ build
+# on the CPU does not: SIGNOPT_NO_PYTHON=1 skips them (and the Python build tools).
+if [ "${SIGNOPT_NO_PYTHON:-0}" != 1 ]; then
+  if ! .venv/bin/python -c "import torch" >/dev/null 2>&1; then
+    echo "[setup] installing torch==$TORCH_VERSION's dependencies (CUDA runtime packages, about 5 GB)"
+    .venv/bin/python -m pip install -q --disable-pip-version-check "torch==$TORCH_VERSION"
+  fi
+  # The Python package's build backend (pyproject.toml); the test venv of scripts/test-python.sh gets the rest.
+  .venv/bin/python -m pip install -q --disable-pip-version-check "scikit-build-core>=0.10"
+  echo "[setup] Python: $(.venv/bin/python -c 'import torch; print("import torch", torch.__version__)') works"
 fi

@@ -13,7 +13,11 @@
 
 #include <torch/csrc/stable/ops.h>
 
+#include <signopt/kernels/dither_schedule.h>
+#include <signopt/kernels/philox.h>
+
 #include "../../src/kernels/fused_cpu_internal.h"
+#include "../../src/kernels/noise_fill.h"
 
 #include <cmath>
 #include <cstdint>
@@ -24,6 +28,7 @@
 
 namespace {
 
+using torch::headeronly::ScalarType;
 using torch::stable::Tensor;
 using signopt::kernels::Dtype;
 namespace cpu = signopt::kernels::cpu;
@@ -45,6 +50,30 @@ Dtype checked_dtype(const char* op, size_t i, const Tensor& p, std::initializer_
 
 void check_lengths(const char* op, size_t params, size_t other, const char* what) {
   STD_TORCH_CHECK(other == params, "signopt::", op, ": ", what, " has ", other, " entries for ", params, " params");
+}
+
+// The step counter of params[i]: a one-element int64 CPU tensor, which the op increments when it updates.
+int64_t* step_counter(const char* op, size_t i, Tensor& step) {
+  STD_TORCH_CHECK(
+      step.is_cpu() && step.numel() == 1 && step.scalar_type() == torch::headeronly::ScalarType::Long,
+      "signopt::", op, ": steps[", i, "] must be a one-element int64 CPU tensor (the parameter's step count)");
+  return static_cast<int64_t*>(step.mutable_data_ptr());
+}
+
+// True when found_inf (a one-element float CPU tensor, GradScaler's convention) says a gradient was not
+// finite: the op then changes nothing, step counters included.
+bool skip_step(const char* op, const std::optional<Tensor>& found_inf) {
+  if (!found_inf.has_value()) {
+    return false;
+  }
+  const Tensor& f = *found_inf;
+  STD_TORCH_CHECK(f.is_cpu() && f.numel() == 1, "signopt::", op, ": found_inf must be a one-element CPU tensor");
+  const auto type = f.scalar_type();
+  if (type == torch::headeronly::ScalarType::Float) {
+    return *static_cast<const float*>(f.const_data_ptr()) != 0.0f;
+  }
+  STD_TORCH_CHECK(type == torch::headeronly::ScalarType::Double, "signopt::", op, ": found_inf must be float32 or float64");
+  return *static_cast<const double*>(f.const_data_ptr()) != 0.0;
 }
 
 // The learning rate of a `.tensor_lr` overload: a one-element float32/float64 CPU tensor (what an LR
@@ -71,19 +100,26 @@ void sign_descent_(
     std::vector<Tensor> params,
     std::vector<Tensor> grads,
     std::vector<Tensor> bufs,
+    std::vector<Tensor> steps,
+    std::optional<Tensor> found_inf,
     Lr lr_in,
     double weight_decay,
     bool decoupled,
     double beta,
+    std::vector<int64_t> param_indices,
     bool dither,
     bool gaussian,
     bool dither_gradient,
     int64_t dither_scale,
+    int64_t dither_schedule,
     double alpha,
+    double gamma,
+    double alpha_min,
+    int64_t horizon,
+    double decay_rate,
     int64_t seed,
     int64_t stream,
-    std::vector<int64_t> steps,
-    std::vector<int64_t> param_indices) {
+    int64_t epoch) {
   const char* op = "sign_descent_";
   const double lr = lr_value(op, lr_in);
   check_lengths(op, params.size(), grads.size(), "grads");
@@ -93,9 +129,32 @@ void sign_descent_(
     check_lengths(op, params.size(), bufs.size(), "bufs");
   }
   STD_TORCH_CHECK(dither_scale >= 0 && dither_scale <= 3, "signopt::", op, ": dither_scale must be 0..3 (absolute, rms, max3sigma, meanabs)");
+  STD_TORCH_CHECK(
+      dither_schedule >= 0 && dither_schedule <= 4,
+      "signopt::", op, ": dither_schedule must be 0..4 (constant, power, linear, cosine, exponential)");
+  signopt::kernels::DitherScheduleArgs schedule;
+  schedule.schedule = static_cast<signopt::DitherSchedule>(dither_schedule);
+  schedule.alpha = alpha;
+  schedule.gamma = gamma;
+  schedule.alpha_min = alpha_min;
+  schedule.horizon = horizon;
+  schedule.decay_rate = decay_rate;
+  STD_TORCH_CHECK(
+      !dither || (schedule.schedule != signopt::DitherSchedule::Linear && schedule.schedule != signopt::DitherSchedule::Cosine) ||
+          horizon > 0,
+      "signopt::", op, ": the linear and cosine dither schedules need horizon > 0");
+  std::vector<Dtype> dtypes;
+  std::vector<int64_t*> counters;
   for (size_t i = 0; i < params.size(); ++i) {
-    const Dtype dtype = beta > 0 ? checked_dtype(op, i, params[i], {&grads[i], &bufs[i]})
-                                 : checked_dtype(op, i, params[i], {&grads[i]});
+    dtypes.push_back(
+        beta > 0 ? checked_dtype(op, i, params[i], {&grads[i], &bufs[i]}) : checked_dtype(op, i, params[i], {&grads[i]}));
+    counters.push_back(step_counter(op, i, steps[i]));
+  }
+  if (skip_step(op, found_inf)) {
+    return;
+  }
+  for (size_t i = 0; i < params.size(); ++i) {
+    const int64_t step = ++*counters[i];
     signopt::kernels::SignStepArgs a;
     a.lr = lr;
     a.weight_decay = weight_decay;
@@ -105,13 +164,13 @@ void sign_descent_(
     a.dither.gaussian = gaussian;
     a.dither.target_gradient = dither_gradient;
     a.dither.scale = static_cast<signopt::DitherScale>(dither_scale);
-    a.dither.alpha = alpha;
+    a.dither.alpha = dither ? signopt::kernels::dither_alpha(schedule, epoch >= 0 ? epoch : step - 1) : 0.0;
     a.dither.seed = static_cast<uint64_t>(seed);
     a.dither.stream = static_cast<uint64_t>(stream);
-    a.dither.step = steps[i];
+    a.dither.step = step;
     a.dither.param_index = param_indices[i];
     cpu::sign_descent_step(
-        dtype, params[i].mutable_data_ptr(), grads[i].const_data_ptr(), beta > 0 ? bufs[i].mutable_data_ptr() : nullptr,
+        dtypes[i], params[i].mutable_data_ptr(), grads[i].const_data_ptr(), beta > 0 ? bufs[i].mutable_data_ptr() : nullptr,
         params[i].numel(), a, nullptr);
   }
 }
@@ -148,6 +207,8 @@ void ef_sign_sgd_step_(
     std::vector<Tensor> grads,
     std::vector<Tensor> errors,
     std::vector<Tensor> bufs,
+    std::vector<Tensor> steps,
+    std::optional<Tensor> found_inf,
     Lr lr_in,
     double weight_decay,
     bool decoupled,
@@ -156,15 +217,26 @@ void ef_sign_sgd_step_(
   const double lr = lr_value(op, lr_in);
   check_lengths(op, params.size(), grads.size(), "grads");
   check_lengths(op, params.size(), errors.size(), "errors");
+  check_lengths(op, params.size(), steps.size(), "steps");
   if (momentum > 0) {
     check_lengths(op, params.size(), bufs.size(), "bufs");
   }
+  std::vector<Dtype> dtypes;
+  std::vector<int64_t*> counters;
   for (size_t i = 0; i < params.size(); ++i) {
-    const Dtype dtype = momentum > 0 ? checked_dtype(op, i, params[i], {&grads[i], &errors[i], &bufs[i]})
-                                     : checked_dtype(op, i, params[i], {&grads[i], &errors[i]});
+    dtypes.push_back(
+        momentum > 0 ? checked_dtype(op, i, params[i], {&grads[i], &errors[i], &bufs[i]})
+                     : checked_dtype(op, i, params[i], {&grads[i], &errors[i]}));
+    counters.push_back(step_counter(op, i, steps[i]));
+  }
+  if (skip_step(op, found_inf)) {
+    return;
+  }
+  for (size_t i = 0; i < params.size(); ++i) {
+    ++*counters[i];
     signopt::kernels::EfStepArgs a{lr, weight_decay, decoupled, momentum};
     cpu::ef_sign_sgd_step(
-        dtype, params[i].mutable_data_ptr(), grads[i].const_data_ptr(), errors[i].mutable_data_ptr(),
+        dtypes[i], params[i].mutable_data_ptr(), grads[i].const_data_ptr(), errors[i].mutable_data_ptr(),
         momentum > 0 ? bufs[i].mutable_data_ptr() : nullptr, params[i].numel(), a);
   }
 }
@@ -174,6 +246,8 @@ void lion_step_(
     std::vector<Tensor> params,
     std::vector<Tensor> grads,
     std::vector<Tensor> exp_avgs,
+    std::vector<Tensor> steps,
+    std::optional<Tensor> found_inf,
     Lr lr_in,
     double weight_decay,
     bool decoupled,
@@ -183,18 +257,48 @@ void lion_step_(
   const double lr = lr_value(op, lr_in);
   check_lengths(op, params.size(), grads.size(), "grads");
   check_lengths(op, params.size(), exp_avgs.size(), "exp_avgs");
+  check_lengths(op, params.size(), steps.size(), "steps");
+  std::vector<Dtype> dtypes;
+  std::vector<int64_t*> counters;
   for (size_t i = 0; i < params.size(); ++i) {
-    const Dtype dtype = checked_dtype(op, i, params[i], {&grads[i], &exp_avgs[i]});
+    dtypes.push_back(checked_dtype(op, i, params[i], {&grads[i], &exp_avgs[i]}));
+    counters.push_back(step_counter(op, i, steps[i]));
+  }
+  if (skip_step(op, found_inf)) {
+    return;
+  }
+  for (size_t i = 0; i < params.size(); ++i) {
+    ++*counters[i];
     signopt::kernels::LionStepArgs a{lr, weight_decay, decoupled, beta1, beta2};
     cpu::lion_step(
-        dtype, params[i].mutable_data_ptr(), grads[i].const_data_ptr(), exp_avgs[i].mutable_data_ptr(),
+        dtypes[i], params[i].mutable_data_ptr(), grads[i].const_data_ptr(), exp_avgs[i].mutable_data_ptr(),
         params[i].numel(), a);
   }
 }
 
-// ---- 1-bit packing and the vote (kernels/bitpack_words.h), for a DDP comm hook ----------------------------
+// The unit dither noise of a tensor shaped like `like` (float32/float64 CPU), element i at Philox counter
+// (i / 4, param_index, step) of the key (seed, stream): the values the fused sign step adds, before scaling.
+Tensor dither_noise(Tensor like, int64_t seed, int64_t stream, bool gaussian, int64_t step, int64_t param_index) {
+  STD_TORCH_CHECK(
+      like.is_cpu() && (like.scalar_type() == ScalarType::Float || like.scalar_type() == ScalarType::Double),
+      "signopt::dither_noise: like must be a float32 or float64 CPU tensor");
+  STD_TORCH_CHECK(stream >= 0 && step >= 0 && param_index >= 0, "signopt::dither_noise: stream, step and param_index must be >= 0");
+  std::vector<int64_t> sizes;
+  for (int64_t d = 0; d < like.dim(); ++d) {
+    sizes.push_back(like.size(d));
+  }
+  Tensor out = torch::stable::new_empty(like, sizes, like.scalar_type());
+  const auto key = signopt::kernels::DrawKey::make(
+      static_cast<uint64_t>(seed), static_cast<uint64_t>(stream), static_cast<uint64_t>(step), static_cast<uint64_t>(param_index));
+  if (like.scalar_type() == ScalarType::Float) {
+    signopt::kernels::detail::fill_dither_noise(static_cast<float*>(out.mutable_data_ptr()), out.numel(), key, gaussian);
+  } else {
+    signopt::kernels::detail::fill_dither_noise(static_cast<double*>(out.mutable_data_ptr()), out.numel(), key, gaussian);
+  }
+  return out;
+}
 
-using torch::headeronly::ScalarType;
+// ---- 1-bit packing and the vote (kernels/bitpack_words.h), for a DDP comm hook ----------------------------
 
 // A contiguous int64 CPU tensor of packed words with room for n coordinates; its words as uint64.
 const uint64_t* packed_words_of(const char* op, const char* what, const Tensor& t, int64_t n) {
@@ -271,35 +375,42 @@ Tensor unpack_signs(Tensor bits, int64_t n, double scale, std::optional<Tensor> 
 
 STABLE_TORCH_LIBRARY(signopt, m) {
   m.def(
-      "sign_descent_(Tensor(a!)[] params, Tensor[] grads, Tensor(b!)[] bufs, float lr, float weight_decay, "
-      "bool decoupled, float beta, bool dither, bool gaussian, bool dither_gradient, int dither_scale, float alpha, "
-      "int seed, int stream, int[] steps, int[] param_indices) -> ()");
+      "sign_descent_(Tensor(a!)[] params, Tensor[] grads, Tensor(b!)[] bufs, Tensor(c!)[] steps, Tensor? found_inf, float lr, "
+      "float weight_decay, bool decoupled, float beta, int[] param_indices, bool dither, bool gaussian, bool dither_gradient, "
+      "int dither_scale, int dither_schedule, float alpha, float gamma, float alpha_min, int horizon, float decay_rate, "
+      "int seed, int stream, int epoch) -> ()");
   m.def(
       "sgd_step_(Tensor(a!)[] params, Tensor[] grads, Tensor(b!)[] bufs, float eta, float weight_decay, "
       "bool decoupled, float mu, bool dampened) -> ()");
   m.def(
-      "ef_sign_sgd_step_(Tensor(a!)[] params, Tensor[] grads, Tensor(b!)[] errors, Tensor(c!)[] bufs, float lr, "
+      "ef_sign_sgd_step_(Tensor(a!)[] params, Tensor[] grads, Tensor(b!)[] errors, Tensor(c!)[] bufs, Tensor(d!)[] steps, "
+      "Tensor? found_inf, float lr, "
       "float weight_decay, bool decoupled, float momentum) -> ()");
   m.def(
-      "lion_step_(Tensor(a!)[] params, Tensor[] grads, Tensor(b!)[] exp_avgs, float lr, float weight_decay, "
+      "lion_step_(Tensor(a!)[] params, Tensor[] grads, Tensor(b!)[] exp_avgs, Tensor(c!)[] steps, Tensor? found_inf, "
+      "float lr, float weight_decay, "
       "bool decoupled, float beta1, float beta2) -> ()");
   // 1-bit packing and the vote (new tensors; nothing mutated).
   m.def("pack_signs(Tensor x, int zero_sign, int seed, int step, int rank, int bucket) -> Tensor");
   m.def("majority_vote(Tensor stacked, int n) -> (Tensor sign, Tensor tie)");
   m.def("unpack_signs(Tensor bits, int n, float scale, Tensor? zero_mask, bool float64) -> Tensor");
+  // The dither's unit noise (a new tensor), for the Python package's reference composition.
+  m.def("dither_noise(Tensor like, int seed, int stream, bool gaussian, int step, int param_index) -> Tensor");
   // The same steps with the learning rate as a one-element tensor (torch's _fused_sgd_.tensor_lr).
   m.def(
-      "sign_descent_.tensor_lr(Tensor(a!)[] params, Tensor[] grads, Tensor(b!)[] bufs, Tensor lr, float weight_decay, "
-      "bool decoupled, float beta, bool dither, bool gaussian, bool dither_gradient, int dither_scale, float alpha, "
-      "int seed, int stream, int[] steps, int[] param_indices) -> ()");
+      "sign_descent_.tensor_lr(Tensor(a!)[] params, Tensor[] grads, Tensor(b!)[] bufs, Tensor(c!)[] steps, Tensor? found_inf, "
+      "Tensor lr, float weight_decay, bool decoupled, float beta, int[] param_indices, bool dither, bool gaussian, bool dither_gradient, "
+      "int dither_scale, int dither_schedule, float alpha, float gamma, float alpha_min, int horizon, float decay_rate, "
+      "int seed, int stream, int epoch) -> ()");
   m.def(
       "sgd_step_.tensor_lr(Tensor(a!)[] params, Tensor[] grads, Tensor(b!)[] bufs, Tensor eta, float weight_decay, "
       "bool decoupled, float mu, bool dampened) -> ()");
   m.def(
       "ef_sign_sgd_step_.tensor_lr(Tensor(a!)[] params, Tensor[] grads, Tensor(b!)[] errors, Tensor(c!)[] bufs, "
-      "Tensor lr, float weight_decay, bool decoupled, float momentum) -> ()");
+      "Tensor(d!)[] steps, Tensor? found_inf, Tensor lr, float weight_decay, bool decoupled, float momentum) -> ()");
   m.def(
-      "lion_step_.tensor_lr(Tensor(a!)[] params, Tensor[] grads, Tensor(b!)[] exp_avgs, Tensor lr, float weight_decay, "
+      "lion_step_.tensor_lr(Tensor(a!)[] params, Tensor[] grads, Tensor(b!)[] exp_avgs, Tensor(c!)[] steps, "
+      "Tensor? found_inf, Tensor lr, float weight_decay, "
       "bool decoupled, float beta1, float beta2) -> ()");
 }
 
@@ -311,6 +422,7 @@ STABLE_TORCH_LIBRARY_IMPL(signopt, CPU, m) {
   m.impl("pack_signs", TORCH_BOX(&pack_signs));
   m.impl("majority_vote", TORCH_BOX(&majority_vote));
   m.impl("unpack_signs", TORCH_BOX(&unpack_signs));
+  m.impl("dither_noise", TORCH_BOX(&dither_noise));
   m.impl("sign_descent_.tensor_lr", TORCH_BOX(&sign_descent_<Tensor>));
   m.impl("sgd_step_.tensor_lr", TORCH_BOX(&sgd_step_<Tensor>));
   m.impl("ef_sign_sgd_step_.tensor_lr", TORCH_BOX(&ef_sign_sgd_step_<Tensor>));

@@ -4,8 +4,9 @@
 #include <signopt/kernels/reductions.h>
 #include <signopt/kernels/reference.h>
 
+#include "noise_fill.h"
+
 #include <ATen/Dispatch.h>
-#include <ATen/Parallel.h>
 #include <torch/torch.h>
 
 #include <algorithm>
@@ -48,26 +49,8 @@ double dither_base(const torch::Tensor& x, DitherScale scale) {
 torch::Tensor dither_noise(const torch::Tensor& like, uint64_t seed, uint64_t stream, bool gaussian, int64_t step, int64_t param_index) {
   auto cpu = torch::empty(like.sizes(), like.options().device(torch::kCPU).memory_format(at::MemoryFormat::Contiguous));
   const auto key = DrawKey::make(seed, stream, static_cast<uint64_t>(step), static_cast<uint64_t>(param_index));
-  const int64_t n = cpu.numel();
-  const int64_t blocks = (n + 3) / 4;
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, cpu.scalar_type(), "signopt_dither_noise", [&] {
-    scalar_t* out = cpu.data_ptr<scalar_t>();
-    at::parallel_for(0, blocks, 1024, [&](int64_t begin, int64_t end) {
-      float values[4];
-      for (int64_t b = begin; b < end; ++b) {
-        const auto bits = key.block(static_cast<uint64_t>(b));
-        if (gaussian) {
-          noise_gaussian4(bits, values);
-        } else {
-          noise_uniform4(bits, values);
-        }
-        const int64_t base = b * 4;
-        const int lanes = static_cast<int>(std::min<int64_t>(4, n - base));
-        for (int lane = 0; lane < lanes; ++lane) {
-          out[base + lane] = static_cast<scalar_t>(values[lane]);
-        }
-      }
-    });
+    detail::fill_dither_noise(cpu.data_ptr<scalar_t>(), cpu.numel(), key, gaussian);
   });
   return like.device().is_cpu() ? cpu : cpu.to(like.device());
 }

@@ -1,4 +1,5 @@
 // Pre-sign dithering: schedule, scale and counter-based noise (algorithms.md section 3).
+#include <signopt/kernels/dither_schedule.h>
 #include <signopt/kernels/reference.h>
 #include <signopt/optim/common.h>
 #include <signopt/optim/dither.h>
@@ -28,24 +29,14 @@ void DitherOptions::validate(const std::string& owner) const {
 }
 
 double dither_alpha(const DitherOptions& o, int64_t t0) {
-  const double t = static_cast<double>(std::max<int64_t>(t0, 0));
-  switch (o.schedule()) {
-    case DitherSchedule::Constant:
-      return o.alpha();
-    case DitherSchedule::Power:
-      return o.alpha() / std::pow(1.0 + t, o.gamma() / 2.0);
-    case DitherSchedule::Linear: {
-      const double frac = std::min(t / static_cast<double>(o.horizon()), 1.0);
-      return o.alpha() + (o.alpha_min() - o.alpha()) * frac;
-    }
-    case DitherSchedule::Cosine: {
-      const double frac = std::min(t / static_cast<double>(o.horizon()), 1.0);
-      return o.alpha_min() + (o.alpha() - o.alpha_min()) * 0.5 * (1.0 + std::cos(M_PI * frac));
-    }
-    case DitherSchedule::Exponential:
-      return o.alpha() * std::pow(o.decay_rate(), t);
-  }
-  return o.alpha();
+  kernels::DitherScheduleArgs a;
+  a.schedule = o.schedule();
+  a.alpha = o.alpha();
+  a.gamma = o.gamma();
+  a.alpha_min = o.alpha_min();
+  a.horizon = o.horizon();
+  a.decay_rate = o.decay_rate();
+  return kernels::dither_alpha(a, t0);
 }
 
 double dither_base(const torch::Tensor& x, DitherScale scale) {

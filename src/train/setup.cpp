@@ -128,8 +128,8 @@ torch::Device resolve_device(const std::string& name) {
   if (!load_error.empty())
     throw ConfigError(
         "--device cuda: LibTorch's CUDA library cannot be loaded (" + load_error +
-        "). The torch wheel's CUDA runtime packages are missing: install them with `SIGNOPT_CUDA=1 bash " +
-        "scripts/setup.sh`, or train with --device cpu");
+        "). The torch wheel's CUDA runtime packages are missing: install them with `bash " +
+        "scripts/setup.sh` (not with SIGNOPT_NO_PYTHON=1), or train with --device cpu");
   if (!torch::cuda::is_available())
     throw ConfigError("--device cuda: no CUDA GPU is visible to LibTorch on this machine; train with --device cpu");
   return torch::kCUDA;

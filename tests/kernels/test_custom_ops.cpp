@@ -3,7 +3,9 @@
 // list op gives the bits of the fused kernel (kernels/fused.h) on every parameter, float32 and float64,
 // with weight decay and momentum, and bad inputs are refused with a reason.
 #include <signopt/kernels/bitpack.h>
+#include <signopt/kernels/dither_schedule.h>
 #include <signopt/kernels/fused.h>
+#include <signopt/kernels/reference.h>
 
 #include <ATen/core/dispatch/Dispatcher.h>
 #include <gtest/gtest.h>
@@ -47,6 +49,19 @@ void expect_same(const std::vector<torch::Tensor>& a, const std::vector<torch::T
     EXPECT_TRUE(torch::equal(a[i], b[i])) << what << ", tensor " << i;
 }
 
+// One int64 step counter per parameter, each at `value`.
+std::vector<torch::Tensor> counters(size_t n, int64_t value) {
+  std::vector<torch::Tensor> out;
+  for (size_t i = 0; i < n; ++i)
+    out.push_back(torch::full({1}, value, torch::kInt64));
+  return out;
+}
+
+void expect_counts(const std::vector<torch::Tensor>& steps, int64_t value, const std::string& what) {
+  for (size_t i = 0; i < steps.size(); ++i)
+    EXPECT_EQ(steps[i].item<int64_t>(), value) << what << ", counter " << i;
+}
+
 class CustomOps : public ::testing::TestWithParam<torch::Dtype> {
  protected:
   void SetUp() override {
@@ -54,35 +69,48 @@ class CustomOps : public ::testing::TestWithParam<torch::Dtype> {
   }
 };
 
+// The op increments each step counter and anneals alpha from it (power schedule, tick = step - 1) or from
+// the epoch; a non-zero found_inf leaves everything, counters included, unchanged.
 TEST_P(CustomOps, SignDescentEqualsTheFusedKernel) {
   const auto dtype = GetParam();
-  for (const bool dither : {false, true}) {
-    auto p = tensors(dtype, 1), g = tensors(dtype, 2), m = tensors(dtype, 3);
-    auto p_ref = clones(p), m_ref = clones(m);
-    std::vector<int64_t> steps, indices;
-    for (size_t i = 0; i < p.size(); ++i) {
-      steps.push_back(5);
-      indices.push_back(static_cast<int64_t>(i));
+  for (const int64_t epoch : {int64_t{-1}, int64_t{7}}) {
+    for (const bool dither : {false, true}) {
+      auto p = tensors(dtype, 1), g = tensors(dtype, 2), m = tensors(dtype, 3);
+      auto p_ref = clones(p), m_ref = clones(m);
+      auto steps = counters(p.size(), 4);
+      std::vector<int64_t> indices;
+      for (size_t i = 0; i < p.size(); ++i)
+        indices.push_back(static_cast<int64_t>(i));
+      const auto stack_with = [&](c10::IValue found_inf) {
+        return std::vector<c10::IValue>{p, g, m, steps, found_inf, 0.01, 0.1, false, 0.9, indices, dither, true, false,
+                                        int64_t{1}, int64_t{1}, 0.5, 0.55, 0.0, int64_t{0}, 0.999, int64_t{11}, int64_t{2}, epoch};
+      };
+      auto skipped = stack_with(torch::ones({1}));
+      op("sign_descent_").callBoxed(&skipped);
+      expect_same(p, p_ref, "params after a skipped step");
+      expect_counts(steps, 4, "after a skipped step");
+      auto stack = stack_with(torch::zeros({1}));
+      op("sign_descent_").callBoxed(&stack);
+      expect_counts(steps, 5, "after a step");
+      signopt::kernels::DitherScheduleArgs schedule;
+      schedule.alpha = 0.5;
+      for (size_t i = 0; i < p.size(); ++i) {
+        signopt::kernels::SignStepArgs a;
+        a.lr = 0.01;
+        a.weight_decay = 0.1;
+        a.beta = 0.9;
+        a.dither.enabled = dither;
+        a.dither.scale = signopt::DitherScale::Rms;
+        a.dither.alpha = dither ? signopt::kernels::dither_alpha(schedule, epoch >= 0 ? epoch : 4) : 0.0;
+        a.dither.seed = 11;
+        a.dither.stream = 2;
+        a.dither.step = 5;
+        a.dither.param_index = static_cast<int64_t>(i);
+        signopt::kernels::sign_descent_step(p_ref[i], g[i], m_ref[i], a);
+      }
+      expect_same(p, p_ref, dither ? "dithered Signum params" : "Signum params");
+      expect_same(m, m_ref, "momentum");
     }
-    std::vector<c10::IValue> stack = {p, g, m, 0.01, 0.1, false, 0.9, dither, true, false, int64_t{1}, 0.5,
-                                      int64_t{11}, int64_t{2}, steps, indices};
-    op("sign_descent_").callBoxed(&stack);
-    for (size_t i = 0; i < p.size(); ++i) {
-      signopt::kernels::SignStepArgs a;
-      a.lr = 0.01;
-      a.weight_decay = 0.1;
-      a.beta = 0.9;
-      a.dither.enabled = dither;
-      a.dither.scale = signopt::DitherScale::Rms;
-      a.dither.alpha = 0.5;
-      a.dither.seed = 11;
-      a.dither.stream = 2;
-      a.dither.step = 5;
-      a.dither.param_index = static_cast<int64_t>(i);
-      signopt::kernels::sign_descent_step(p_ref[i], g[i], m_ref[i], a);
-    }
-    expect_same(p, p_ref, dither ? "dithered Signum params" : "Signum params");
-    expect_same(m, m_ref, "momentum");
   }
 }
 
@@ -90,12 +118,14 @@ TEST_P(CustomOps, SgdEfAndLionEqualTheFusedKernels) {
   const auto dtype = GetParam();
   auto p = tensors(dtype, 1), g = tensors(dtype, 2), s1 = tensors(dtype, 3), s2 = tensors(dtype, 4);
   auto p_ref = clones(p), s1_ref = clones(s1), s2_ref = clones(s2);
+  auto steps = counters(p.size(), 0);
   std::vector<c10::IValue> sgd = {p, g, s1, 0.03, 0.05, true, 0.9, true};
   op("sgd_step_").callBoxed(&sgd);
-  std::vector<c10::IValue> ef = {p, g, s1, s2, 0.05, 0.01, false, 0.3};
+  std::vector<c10::IValue> ef = {p, g, s1, s2, steps, c10::IValue(), 0.05, 0.01, false, 0.3};
   op("ef_sign_sgd_step_").callBoxed(&ef);
-  std::vector<c10::IValue> lion = {p, g, s2, 0.01, 0.1, true, 0.9, 0.99};
+  std::vector<c10::IValue> lion = {p, g, s2, steps, c10::IValue(), 0.01, 0.1, true, 0.9, 0.99};
   op("lion_step_").callBoxed(&lion);
+  expect_counts(steps, 2, "EF-SignSGD and Lion each count a step");
   for (size_t i = 0; i < p.size(); ++i) {
     signopt::kernels::sgd_step(p_ref[i], g[i], s1_ref[i], {0.03, 0.05, true, 0.9, true});
     signopt::kernels::ef_sign_sgd_step(p_ref[i], g[i], s1_ref[i], s2_ref[i], {0.05, 0.01, false, 0.3});
@@ -104,6 +134,24 @@ TEST_P(CustomOps, SgdEfAndLionEqualTheFusedKernels) {
   expect_same(p, p_ref, "params after SGD, EF-SignSGD and Lion");
   expect_same(s1, s1_ref, "SGD momentum / EF error");
   expect_same(s2, s2_ref, "EF momentum / Lion state");
+  std::vector<c10::IValue> ef_skip = {p, g, s1, s2, steps, torch::ones({1}, torch::kDouble), 0.05, 0.01, false, 0.3};
+  op("ef_sign_sgd_step_").callBoxed(&ef_skip);
+  std::vector<c10::IValue> lion_skip = {p, g, s2, steps, torch::ones({1}), 0.01, 0.1, true, 0.9, 0.99};
+  op("lion_step_").callBoxed(&lion_skip);
+  expect_counts(steps, 2, "skipped steps are not counted");
+  expect_same(p, p_ref, "params after skipped steps");
+}
+
+// The dither noise op gives the reference composition's noise (the values the fused step adds).
+TEST_P(CustomOps, DitherNoiseEqualsTheReference) {
+  const auto dtype = GetParam();
+  for (const bool gaussian : {true, false}) {
+    const auto like = torch::zeros({3, 4099}, dtype);
+    std::vector<c10::IValue> stack = {like, int64_t{-3}, int64_t{2}, gaussian, int64_t{9}, int64_t{4}};
+    op("dither_noise").callBoxed(&stack);
+    const auto expected = signopt::kernels::reference::dither_noise(like, ~uint64_t{2}, 2, gaussian, 9, 4);
+    EXPECT_TRUE(torch::equal(stack[0].toTensor(), expected)) << (gaussian ? "gaussian" : "uniform");
+  }
 }
 
 // The .tensor_lr overloads (the learning rate as a one-element tensor, as LR schedulers keep it under
@@ -115,22 +163,26 @@ TEST_P(CustomOps, TensorLrOverloadsEqualTheFloatOnes) {
     const auto lr_t = torch::full({}, lr, torch::TensorOptions().dtype(lr_dtype));
     auto p = tensors(dtype, 1), g = tensors(dtype, 2), s1 = tensors(dtype, 3), s2 = tensors(dtype, 4);
     auto q = clones(p), t1 = clones(s1), t2 = clones(s2);
-    std::vector<int64_t> steps(p.size(), 3), indices(p.size(), 0);
+    auto steps = counters(p.size(), 3), steps_q = counters(p.size(), 3);
+    std::vector<int64_t> indices(p.size(), 0);
     for (size_t i = 0; i < indices.size(); ++i)
       indices[i] = static_cast<int64_t>(i);
     const auto run = [&](std::vector<c10::IValue> stack, const char* name, const char* overload) {
       op(name, overload).callBoxed(&stack);
     };
-    run({p, g, s1, lr_t, 0.1, false, 0.9, true, true, false, int64_t{1}, 0.5, int64_t{3}, int64_t{0}, steps, indices},
+    const c10::IValue none;
+    run({p, g, s1, steps, none, lr_t, 0.1, false, 0.9, indices, true, true, false, int64_t{1}, int64_t{1}, 0.5, 0.55, 0.0,
+         int64_t{0}, 0.999, int64_t{3}, int64_t{0}, int64_t{-1}},
         "sign_descent_", "tensor_lr");
-    run({q, g, t1, lr, 0.1, false, 0.9, true, true, false, int64_t{1}, 0.5, int64_t{3}, int64_t{0}, steps, indices},
+    run({q, g, t1, steps_q, none, lr, 0.1, false, 0.9, indices, true, true, false, int64_t{1}, int64_t{1}, 0.5, 0.55, 0.0,
+         int64_t{0}, 0.999, int64_t{3}, int64_t{0}, int64_t{-1}},
         "sign_descent_", "");
     run({p, g, s1, lr_t, 0.05, true, 0.9, true}, "sgd_step_", "tensor_lr");
     run({q, g, t1, lr, 0.05, true, 0.9, true}, "sgd_step_", "");
-    run({p, g, s1, s2, lr_t, 0.01, false, 0.3}, "ef_sign_sgd_step_", "tensor_lr");
-    run({q, g, t1, t2, lr, 0.01, false, 0.3}, "ef_sign_sgd_step_", "");
-    run({p, g, s2, lr_t, 0.1, true, 0.9, 0.99}, "lion_step_", "tensor_lr");
-    run({q, g, t2, lr, 0.1, true, 0.9, 0.99}, "lion_step_", "");
+    run({p, g, s1, s2, steps, none, lr_t, 0.01, false, 0.3}, "ef_sign_sgd_step_", "tensor_lr");
+    run({q, g, t1, t2, steps_q, none, lr, 0.01, false, 0.3}, "ef_sign_sgd_step_", "");
+    run({p, g, s2, steps, none, lr_t, 0.1, true, 0.9, 0.99}, "lion_step_", "tensor_lr");
+    run({q, g, t2, steps_q, none, lr, 0.1, true, 0.9, 0.99}, "lion_step_", "");
     expect_same(p, q, std::string("params, lr ") + c10::toString(lr_dtype));
     expect_same(s1, t1, "first state");
     expect_same(s2, t2, "second state");
@@ -205,9 +257,14 @@ TEST(CustomOpsErrors, BadInputsAreRefusedWithAReason) {
   expect_error({half, g_half, half, 0.1, 0.0, false, 0.0, false}, "sgd_step_", "params[0] must be float32 or float64");
   expect_error({p, short_g, none, 0.1, 0.0, false, 0.0, false}, "sgd_step_", "of its dtype and size");
   expect_error({p, none, none, 0.1, 0.0, false, 0.0, false}, "sgd_step_", "grads has 0 entries for 1 params");
-  expect_error({p, g, none, 0.01, 0.0, false, 0.9, 0.99}, "lion_step_", "exp_avgs has 0 entries for 1 params");
+  const std::vector<torch::Tensor> step = {torch::zeros({1}, torch::kInt64)}, float_step = {torch::zeros({1})};
+  expect_error({p, g, none, step, c10::IValue(), 0.01, 0.0, false, 0.9, 0.99}, "lion_step_", "exp_avgs has 0 entries for 1 params");
+  expect_error({p, g, p, float_step, c10::IValue(), 0.01, 0.0, false, 0.9, 0.99}, "lion_step_",
+               "steps[0] must be a one-element int64 CPU tensor");
+  expect_error({p, g, p, step, torch::ones({2}), 0.01, 0.0, false, 0.9, 0.99}, "lion_step_",
+               "found_inf must be a one-element CPU tensor");
   const auto tensor_lr_error = [&](torch::Tensor lr, const std::string& message) {
-    std::vector<c10::IValue> stack = {p, g, p, lr, 0.0, false, 0.9, 0.99};
+    std::vector<c10::IValue> stack = {p, g, p, step, c10::IValue(), lr, 0.0, false, 0.9, 0.99};
     try {
       op("lion_step_", "tensor_lr").callBoxed(&stack);
       ADD_FAILURE() << "lion_step_.tensor_lr accepted; expected: " << message;

@@ -2,6 +2,8 @@
 // E[sign(x + s xi)] = erf(x / (s sqrt 2)) (Gaussian) and clip(x / s, -1, 1) (uniform).
 #include "support/problems.h"
 
+#include <signopt/kernels/args.h>
+#include <signopt/kernels/dither_schedule.h>
 #include <signopt/kernels/noise.h>
 
 #include <ATen/Parallel.h>
@@ -81,6 +83,26 @@ TEST(Dither, SchedulesFollowTheirFormulas) {
   EXPECT_DOUBLE_EQ(dither_alpha(o, 11), 0.5);
   o.schedule(DitherSchedule::Exponential).decay_rate(0.5);
   EXPECT_DOUBLE_EQ(dither_alpha(o, 3), 0.25);
+}
+
+// The torch-free defaults (kernels::DitherScheduleArgs, kernels::DitherArgs), which the registry's JSON gives
+// the Python package, are DitherOptions' defaults.
+TEST(Dither, KernelDefaultsAreTheOptionsDefaults) {
+  const DitherOptions o;
+  const kernels::DitherScheduleArgs s;
+  const kernels::DitherArgs a;
+  EXPECT_EQ(o.alpha(), s.alpha);
+  EXPECT_EQ(o.schedule(), s.schedule);
+  EXPECT_EQ(o.gamma(), s.gamma);
+  EXPECT_EQ(o.alpha_min(), s.alpha_min);
+  EXPECT_EQ(o.horizon(), s.horizon);
+  EXPECT_EQ(o.decay_rate(), s.decay_rate);
+  EXPECT_EQ(o.scale(), a.scale);
+  EXPECT_EQ(o.distribution() == DitherDistribution::Gaussian, a.gaussian);
+  EXPECT_EQ(o.target() == DitherTarget::Gradient, a.target_gradient);
+  EXPECT_EQ(o.clock(), DitherClock::Step);
+  EXPECT_EQ(o.seed(), a.seed);
+  EXPECT_EQ(static_cast<uint64_t>(o.stream()), a.stream);
 }
 
 TEST(Dither, ScaleBasesArePerTensorStatistics) {

@@ -1,4 +1,4 @@
-// The enums the fused kernels and the optimizers share (the dither's scale, distribution and target; the
+// The enums the fused kernels and the optimizers share (the dither's scale, schedule, distribution and target; the
 // bit kernels' zero-sign rule), with
 // their name tables (signopt/enum_names.h). Torch-free: the kernels, the optimizers, the option table and
 // the fuzzers' torch-free parsers all read them from here.
@@ -20,6 +20,15 @@ enum class DitherScale {
   MeanAbs, ///< base = mean|x|.
 };
 
+/// How alpha_t anneals with t0 = t - 1 (or the epoch index with DitherClock::Epoch).
+enum class DitherSchedule {
+  Constant, ///< alpha_t = alpha.
+  Power, ///< alpha_t = alpha / (1 + t0)^(gamma / 2) (default).
+  Linear, ///< alpha -> alpha_min linearly over `horizon` ticks, then alpha_min.
+  Cosine, ///< alpha -> alpha_min along a half cosine over `horizon` ticks, then alpha_min.
+  Exponential, ///< alpha_t = alpha * decay_rate^t0.
+};
+
 /// The noise distribution: Gaussian N(0, s^2) or uniform on [-s, s].
 enum class DitherDistribution { Gaussian, Uniform };
 
@@ -34,6 +43,17 @@ struct EnumNames<DitherScale> {
        {DitherScale::Rms, "rms"},
        {DitherScale::Max3Sigma, "max3sigma"},
        {DitherScale::MeanAbs, "meanabs"}}};
+};
+
+template <>
+struct EnumNames<DitherSchedule> {
+  static constexpr const char* what = "dither schedule";
+  static constexpr std::array<std::pair<DitherSchedule, const char*>, 5> table{
+      {{DitherSchedule::Constant, "constant"},
+       {DitherSchedule::Power, "power"},
+       {DitherSchedule::Linear, "linear"},
+       {DitherSchedule::Cosine, "cosine"},
+       {DitherSchedule::Exponential, "exponential"}}};
 };
 
 template <>
@@ -69,6 +89,9 @@ struct EnumNames<kernels::ZeroSign> {
 };
 
 inline std::string to_string(DitherScale v) {
+  return enum_name(v);
+}
+inline std::string to_string(DitherSchedule v) {
   return enum_name(v);
 }
 inline std::string to_string(DitherDistribution v) {

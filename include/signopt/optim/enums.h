@@ -1,4 +1,4 @@
-// The optimizers' option enums (dither schedule and clock, the hybrid's calibration and switch, the
+// The optimizers' option enums (dither clock, the hybrid's calibration and switch, the
 // non-finite policy) with their name tables (signopt/enum_names.h): to_string, the option table's choices
 // and the parsing of config values all read them. Torch-free, like signopt/kernels/enums.h, which holds the
 // enums the kernels share.
@@ -12,15 +12,6 @@
 #include <utility>
 
 namespace signopt {
-
-/// How alpha_t anneals with t0 = t - 1 (or the epoch index with DitherClock::Epoch).
-enum class DitherSchedule {
-  Constant, ///< alpha_t = alpha.
-  Power, ///< alpha_t = alpha / (1 + t0)^(gamma / 2) (default).
-  Linear, ///< alpha -> alpha_min linearly over `horizon` ticks, then alpha_min.
-  Cosine, ///< alpha -> alpha_min along a half cosine over `horizon` ticks, then alpha_min.
-  Exponential, ///< alpha_t = alpha * decay_rate^t0.
-};
 
 /// What t0 counts: optimizer steps (default) or epochs supplied by the trainer via set_epoch().
 enum class DitherClock { Step, Epoch };
@@ -69,17 +60,6 @@ enum class NonFinitePolicy {
   Skip,
   /// Throw std::runtime_error naming the parameter; nothing is changed.
   Throw,
-};
-
-template <>
-struct EnumNames<DitherSchedule> {
-  static constexpr const char* what = "dither schedule";
-  static constexpr std::array<std::pair<DitherSchedule, const char*>, 5> table{
-      {{DitherSchedule::Constant, "constant"},
-       {DitherSchedule::Power, "power"},
-       {DitherSchedule::Linear, "linear"},
-       {DitherSchedule::Cosine, "cosine"},
-       {DitherSchedule::Exponential, "exponential"}}};
 };
 
 template <>
@@ -145,9 +125,6 @@ struct EnumNames<NonFinitePolicy> {
       {{NonFinitePolicy::Skip, "skip"}, {NonFinitePolicy::Throw, "throw"}}};
 };
 
-inline std::string to_string(DitherSchedule v) {
-  return enum_name(v);
-}
 inline std::string to_string(DitherClock v) {
   return enum_name(v);
 }

@@ -1,0 +1,100 @@
+"""The reference path of signopt.optim (``fused=False``, and tensors the fused operators do not take): each
+rule of docs/optimizers.md as a composition of torch ops, one tensor at a time, like the C++ library's
+kernels/reference.h. The dither's unit noise comes from the ``signopt::dither_noise`` operator (the same
+Philox draws as the fused step); the annealing and the scale are computed here, in float64.
+
+Results equal the fused operators' up to the order of the sums in the dither scale and EF-SignSGD's
+scale (the tests compare within a few ulps)."""
+
+import math
+
+import torch
+
+from ._ops import ops
+
+
+def dither_alpha(d, tick):
+    """alpha_t of dither options `d` (a validated dict) at tick t0 >= 0 (docs/algorithms.md section 3)."""
+    t = float(max(tick, 0))
+    schedule = d["schedule"]
+    if schedule == "constant":
+        return d["alpha"]
+    if schedule == "power":
+        return d["alpha"] / math.pow(1.0 + t, d["gamma"] / 2.0)
+    if schedule == "linear":
+        frac = min(t / d["horizon"], 1.0)
+        return d["alpha"] + (d["alpha_min"] - d["alpha"]) * frac
+    if schedule == "cosine":
+        frac = min(t / d["horizon"], 1.0)
+        return d["alpha_min"] + (d["alpha"] - d["alpha_min"]) * 0.5 * (1.0 + math.cos(math.pi * frac))
+    return d["alpha"] * math.pow(d["decay_rate"], t)
+
+
+def dither_base(x, scale):
+    n = x.numel()
+    if scale == "absolute":
+        return 1.0
+    if n == 0:
+        return 0.0
+    x = x.double()
+    if scale == "rms":
+        return math.sqrt(x.square().sum().item() / n)
+    if scale == "max3sigma":
+        return x.abs().max().item() / 3.0
+    return x.abs().sum().item() / n
+
+
+def signed_seed(seed):
+    """A seed in [0, 2^64) as the int64 the operators take (two's complement)."""
+    return seed - 2**64 if seed >= 2**63 else seed
+
+
+def add_dither(x, d, alpha, step, param_index):
+    s = alpha * dither_base(x, d["scale"])
+    noise = ops.dither_noise(x.contiguous(), signed_seed(d["seed"]), d["stream"], d["distribution"] == "gaussian", step, param_index)
+    return x + noise * s
+
+
+def decayed_gradient(p, g, lr, weight_decay, decoupled):
+    if weight_decay == 0:
+        return g
+    if decoupled:
+        p.mul_(1.0 - lr * weight_decay)
+        return g
+    return g + p * weight_decay
+
+
+def sign_descent(p, g, buf, step, lr, weight_decay, decoupled, beta, d, tick, param_index):
+    """One SignSGD/Signum step (buf is None when beta is 0); `step` is the parameter's count after this step."""
+    g = decayed_gradient(p, g, lr, weight_decay, decoupled)
+    alpha = dither_alpha(d, tick) if d is not None else 0.0
+    if d is not None and d["target"] == "gradient":
+        g = add_dither(g, d, alpha, step, param_index)
+    x = g
+    if beta > 0:
+        buf.mul_(beta).add_(g * (1.0 - beta))
+        x = buf
+    if d is not None and d["target"] == "momentum":
+        x = add_dither(x, d, alpha, step, param_index)
+    p.add_(torch.sign(x), alpha=-lr)
+
+
+def ef_sign_sgd(p, g, error, buf, lr, weight_decay, decoupled, momentum):
+    """c = lr g + e (g the momentum when momentum > 0); Delta = (||c||_1 / d) sign(c); p -= Delta; e = c - Delta."""
+    g = decayed_gradient(p, g, lr, weight_decay, decoupled)
+    if momentum > 0:
+        buf.mul_(momentum).add_(g)
+        g = buf
+    corrected = g * lr + error
+    d = max(corrected.numel(), 1)
+    delta = torch.sign(corrected) * (corrected.double().abs().sum().item() / d)
+    p.sub_(delta)
+    error.copy_(corrected - delta)
+
+
+def lion(p, g, exp_avg, lr, weight_decay, decoupled, beta1, beta2):
+    """c = beta1 m + (1 - beta1) g; p -= lr sign(c); m = beta2 m + (1 - beta2) g."""
+    g = decayed_gradient(p, g, lr, weight_decay, decoupled)
+    c = exp_avg * beta1 + g * (1.0 - beta1)
+    p.add_(torch.sign(c), alpha=-lr)
+    exp_avg.mul_(beta2).add_(g * (1.0 - beta2))

@@ -1,0 +1,375 @@
+"""signopt's optimizers as ``torch.optim.Optimizer`` subclasses, in the shape of torch/optim/sgd.py: param
+groups, lazy state, ``fused`` (on by default where the tensors allow), ``maximize``, tensor learning rates,
+every LR scheduler, ``zero_grad`` and closures. Each step runs one custom operator per param group
+(``torch.ops.signopt``, the C++ library's fused kernels), so Python and C++ give bit-identical results.
+
+State (``state_dict``) is in torch's format and holds only tensors and plain Python values, so it loads with
+``torch.load(weights_only=True)``. Each parameter's state has an int64 ``step`` tensor (it keys the dither's
+random draws, so a resumed run continues bit for bit) and the rule's buffers, named as in the C++ classes.
+The optimizer-wide epoch (dither clock "epoch") and the count of skipped steps are saved under the extra
+key ``"signopt"``.
+
+Non-finite gradients: with ``nonfinite="skip"`` (the default, as in C++) a step in which any gradient has a
+NaN or an infinity changes nothing, step counts included, and ``skipped_steps`` counts it; with ``"throw"``
+the step raises RuntimeError before changing anything.
+"""
+
+import torch
+from torch.optim.optimizer import Optimizer
+
+from . import _options, _reference, _registry
+from ._ops import ops
+
+__all__ = ["SignSGD", "Signum", "EFSignSGD", "Lion"]
+
+_SCALE_CODES = {name: i for i, name in enumerate(_options.SCALES)}
+_SCHEDULE_CODES = {name: i for i, name in enumerate(_options.SCHEDULES)}
+_FUSED_DTYPES = (torch.float32, torch.float64)
+
+
+def _fused_supported(tensors):
+    return all(
+        t.device.type == "cpu" and t.dtype in _FUSED_DTYPES and t.is_contiguous() and not t.is_sparse for t in tensors
+    )
+
+
+class _SignoptOptimizer(Optimizer):
+    """What every signopt optimizer shares: option checks, the non-finite check, the fused/reference choice,
+    the epoch and the skipped-step count, and state_dict's extra key."""
+
+    _name = ""  # the class name, for messages
+
+    def __init__(self, params, defaults):
+        super().__init__(params, defaults)
+        self._epoch = 0
+        self._skipped = torch.zeros((), dtype=torch.int64)
+
+    # ---- options -----------------------------------------------------------------------------------------
+
+    def _validate(self, group):
+        _options.common(self._name, group)
+
+    def add_param_group(self, param_group):
+        super().add_param_group(param_group)
+        self._validate(self.param_groups[-1])
+
+    def __setstate__(self, state):
+        super().__setstate__(state)
+        for group in self.param_groups:
+            for key, value in self.defaults.items():
+                group.setdefault(key, value)
+
+    # ---- epoch and skipped steps ---------------------------------------------------------------------------
+
+    def set_epoch(self, epoch):
+        """Tells the optimizer the current epoch (0-based), the tick of the dither clock "epoch"."""
+        if isinstance(epoch, bool) or not isinstance(epoch, int) or epoch < 0:
+            raise ValueError(f"signopt.optim.{self._name}.set_epoch: epoch must be an integer >= 0, got {epoch!r}")
+        self._epoch = epoch
+
+    @property
+    def epoch(self):
+        return self._epoch
+
+    @property
+    def skipped_steps(self):
+        """Steps skipped because a gradient was not finite (nonfinite="skip")."""
+        return int(self._skipped)
+
+    def state_dict(self):
+        sd = super().state_dict()
+        sd["signopt"] = {"epoch": self._epoch, "skipped_steps": self._skipped.clone()}
+        return sd
+
+    def load_state_dict(self, state_dict):
+        extra = state_dict.get("signopt")
+        super().load_state_dict({k: v for k, v in state_dict.items() if k != "signopt"})
+        if extra is not None:
+            self._epoch = int(extra["epoch"])
+            self._skipped = extra["skipped_steps"].detach().clone().to(dtype=torch.int64, device="cpu")
+
+    # ---- the step ------------------------------------------------------------------------------------------
+
+    def _found_nonfinite(self):
+        """A one-element float32 tensor, 1 where some gradient is not finite (GradScaler's found_inf); None
+        when no parameter has a gradient. Raises under nonfinite="throw"."""
+        grads, throw = [], []
+        for group in self.param_groups:
+            gs = [p.grad for p in group["params"] if p.grad is not None]
+            grads += gs
+            if group["nonfinite"] == "throw" and gs:
+                throw += gs
+        if not grads:
+            return None
+        # The largest |g| is NaN or infinite exactly when some element is (max propagates NaN).
+        norms = torch._foreach_norm(grads, float("inf"))
+        found = torch.logical_not(torch.isfinite(torch.stack(norms)).all()).to(torch.float32).reshape(1)
+        if throw:
+            bad = [i for i, n in enumerate(torch._foreach_norm(throw, float("inf"))) if not torch.isfinite(n)]
+            if bad:
+                raise RuntimeError(
+                    f"signopt.optim.{self._name}: the gradient of parameter {bad[0]} (counting parameters with a "
+                    "gradient in groups with nonfinite='throw') contains NaN or infinity; no parameter was changed"
+                )
+        return found
+
+    def _use_fused(self, group, tensors):
+        supported = _fused_supported(tensors)
+        if group["fused"] and not supported:
+            raise RuntimeError(
+                f"signopt.optim.{self._name}: fused=True needs contiguous CPU float32/float64 parameters, gradients "
+                "and state; use fused=None (automatic) or fused=False for other tensors"
+            )
+        return supported if group["fused"] is None else bool(group["fused"])
+
+    def _grads(self, group, params):
+        grads = [p.grad for p in params]
+        if any(g.is_sparse for g in grads):
+            raise RuntimeError(f"signopt.optim.{self._name} does not support sparse gradients")
+        return list(torch._foreach_neg(grads)) if group["maximize"] else grads
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        """One step over every parameter with a gradient; returns the closure's loss (or None)."""
+        loss = None
+        if closure is not None:
+            with torch.enable_grad():
+                loss = closure()
+        found_inf = self._found_nonfinite()
+        if found_inf is None:
+            return loss
+        index = 0
+        for group in self.param_groups:
+            self._step_group(group, index, found_inf)
+            index += len(group["params"])
+        self._skipped.add_(found_inf.to(torch.int64).reshape(()))
+        return loss
+
+    def _with_grads(self, group, first_index):
+        """The parameters of `group` that have a gradient, with their indices over all groups (the dither's
+        param_index, as in C++)."""
+        params, indices = [], []
+        for i, p in enumerate(group["params"]):
+            if p.grad is not None:
+                params.append(p)
+                indices.append(first_index + i)
+        return params, indices
+
+    @staticmethod
+    def _step_tensor(state):
+        if "step" not in state:
+            state["step"] = torch.zeros((), dtype=torch.int64)
+        return state["step"]
+
+    @staticmethod
+    def _buffer(state, key, p):
+        if key not in state:
+            state[key] = torch.zeros_like(p, memory_format=torch.preserve_format)
+        return state[key]
+
+    @staticmethod
+    def _op(op, lr):
+        return op.tensor_lr if isinstance(lr, torch.Tensor) else op.default
+
+
+class Signum(_SignoptOptimizer):
+    """Signum: m <- beta m + (1 - beta) g, theta <- theta - lr sign(m) (docs/optimizers.md#signum);
+    momentum 0 is SignSGD exactly.
+
+    Args:
+        params: parameters or param groups.
+        lr: learning rate (default from the C++ registry, 1e-4); a float or a one-element CPU tensor.
+        momentum: the EMA coefficient beta in [0, 1) (default 0.9).
+        weight_decay: wd >= 0 (default 0).
+        decoupled_weight_decay: False: g += wd theta (coupled, default); True: theta *= 1 - lr wd.
+        dither: pre-sign dithering: None (off), True (every default) or a dict of DitherOptions fields (alpha,
+            scale, schedule, gamma, alpha_min, horizon, decay_rate, distribution, target, clock, seed, stream;
+            docs/python.md).
+        nonfinite: "skip" (default) or "throw" on a NaN or infinite gradient.
+        maximize: ascend instead of descend.
+        fused: None (fused where the tensors allow, the default), True (require it) or False (the reference
+            composition of torch ops).
+        foreach: accepted for torch.optim compatibility; the reference path runs one tensor at a time.
+    """
+
+    _name = "Signum"
+    _registry_name = "signum"
+
+    def __init__(self, params, lr=None, momentum=None, weight_decay=0.0, decoupled_weight_decay=None, dither=None,
+                 nonfinite="skip", *, maximize=False, fused=None, foreach=None, differentiable=False):
+        row = _registry.defaults(self._registry_name)
+        defaults = dict(
+            lr=row["lr"] if lr is None else lr,
+            momentum=self._default_momentum(row) if momentum is None else momentum,
+            weight_decay=weight_decay,
+            decoupled_weight_decay=row["decoupled_weight_decay"] if decoupled_weight_decay is None else decoupled_weight_decay,
+            dither=_options.dither(self._name, dither),
+            nonfinite=nonfinite, maximize=maximize, fused=fused, foreach=foreach, differentiable=differentiable,
+        )
+        self._validate(defaults)
+        super().__init__(params, defaults)
+
+    @staticmethod
+    def _default_momentum(row):
+        return row["momentum"]
+
+    def _validate(self, group):
+        super()._validate(group)
+        _options.number(self._name, "momentum", group["momentum"], high=1.0, high_open=True)
+        group["dither"] = _options.dither(self._name, group["dither"])
+
+    def _step_group(self, group, first_index, found_inf):
+        params, indices = self._with_grads(group, first_index)
+        if not params:
+            return
+        beta = float(group["momentum"])
+        grads = self._grads(group, params)
+        states = [self.state[p] for p in params]
+        steps = [self._step_tensor(s) for s in states]
+        bufs = [self._buffer(s, "momentum_buffer", p) for s, p in zip(states, params)] if beta > 0 else []
+        lr, wd, decoupled, d = group["lr"], float(group["weight_decay"]), group["decoupled_weight_decay"], group["dither"]
+        epoch = self._epoch if d is not None and d["clock"] == "epoch" else -1
+        if self._use_fused(group, params + grads + bufs):
+            dither_args = (
+                d is not None,
+                d is None or d["distribution"] == "gaussian",
+                d is not None and d["target"] == "gradient",
+                _SCALE_CODES[d["scale"] if d else "rms"],
+                _SCHEDULE_CODES[d["schedule"] if d else "power"],
+                d["alpha"] if d else 0.0, d["gamma"] if d else 0.0, d["alpha_min"] if d else 0.0,
+                d["horizon"] if d else 0, d["decay_rate"] if d else 1.0,
+                _reference.signed_seed(d["seed"]) if d else 0, d["stream"] if d else 0,
+            )
+            self._op(ops.sign_descent_, lr)(params, grads, bufs, steps, found_inf, lr, wd, decoupled, beta, indices,
+                                            *dither_args, epoch)
+            return
+        if found_inf.item():
+            return
+        lr = float(lr)
+        for i, p in enumerate(params):
+            steps[i].add_(1)
+            step = int(steps[i])
+            tick = epoch if epoch >= 0 else step - 1
+            _reference.sign_descent(p, grads[i], bufs[i] if beta > 0 else None, step, lr, wd, decoupled, beta, d, tick,
+                                    indices[i])
+
+
+class SignSGD(Signum):
+    """SignSGD: theta <- theta - lr sign(g) (docs/optimizers.md#signsgd): Signum without momentum, with the
+    same options otherwise (lr default 1e-4 from the C++ registry, dither, weight decay)."""
+
+    _name = "SignSGD"
+    _registry_name = "signsgd"
+
+    def __init__(self, params, lr=None, weight_decay=0.0, decoupled_weight_decay=None, dither=None, nonfinite="skip", *,
+                 maximize=False, fused=None, foreach=None, differentiable=False):
+        super().__init__(params, lr=lr, momentum=0.0, weight_decay=weight_decay,
+                         decoupled_weight_decay=decoupled_weight_decay, dither=dither, nonfinite=nonfinite,
+                         maximize=maximize, fused=fused, foreach=foreach, differentiable=differentiable)
+
+    def _validate(self, group):
+        super()._validate(group)
+        if group["momentum"] != 0:
+            _options.fail(self._name, f"SignSGD has no momentum (got {group['momentum']!r}); use Signum")
+
+
+class EFSignSGD(_SignoptOptimizer):
+    """EF-SignSGD (Karimireddy et al. 2019): c = lr g + e, Delta = (||c||_1 / d) sign(c), theta -= Delta,
+    e = c - Delta (docs/optimizers.md#ef-signsgd). State: ``error`` and, with momentum > 0,
+    ``momentum_buffer`` (g is replaced by v <- momentum v + g).
+
+    Args: params, lr (default 0.1 from the C++ registry), momentum (default 0), weight_decay,
+    decoupled_weight_decay, nonfinite, maximize, fused, foreach: as in :class:`Signum`.
+    """
+
+    _name = "EFSignSGD"
+
+    def __init__(self, params, lr=None, momentum=None, weight_decay=0.0, decoupled_weight_decay=None, nonfinite="skip", *,
+                 maximize=False, fused=None, foreach=None, differentiable=False):
+        row = _registry.defaults("ef-signsgd")
+        defaults = dict(
+            lr=row["lr"] if lr is None else lr,
+            momentum=row["momentum"] if momentum is None else momentum,
+            weight_decay=weight_decay,
+            decoupled_weight_decay=row["decoupled_weight_decay"] if decoupled_weight_decay is None else decoupled_weight_decay,
+            nonfinite=nonfinite, maximize=maximize, fused=fused, foreach=foreach, differentiable=differentiable,
+        )
+        self._validate(defaults)
+        super().__init__(params, defaults)
+
+    def _validate(self, group):
+        super()._validate(group)
+        _options.number(self._name, "momentum", group["momentum"], high=1.0, high_open=True)
+
+    def _step_group(self, group, first_index, found_inf):
+        params, _ = self._with_grads(group, first_index)
+        if not params:
+            return
+        momentum = float(group["momentum"])
+        grads = self._grads(group, params)
+        states = [self.state[p] for p in params]
+        steps = [self._step_tensor(s) for s in states]
+        errors = [self._buffer(s, "error", p) for s, p in zip(states, params)]
+        bufs = [self._buffer(s, "momentum_buffer", p) for s, p in zip(states, params)] if momentum > 0 else []
+        lr, wd, decoupled = group["lr"], float(group["weight_decay"]), group["decoupled_weight_decay"]
+        if self._use_fused(group, params + grads + errors + bufs):
+            self._op(ops.ef_sign_sgd_step_, lr)(params, grads, errors, bufs, steps, found_inf, lr, wd, decoupled, momentum)
+            return
+        if found_inf.item():
+            return
+        for i, p in enumerate(params):
+            steps[i].add_(1)
+            _reference.ef_sign_sgd(p, grads[i], errors[i], bufs[i] if momentum > 0 else None, float(lr), wd, decoupled,
+                                   momentum)
+
+
+class Lion(_SignoptOptimizer):
+    """Lion (Chen et al. 2023): c = beta1 m + (1 - beta1) g, theta -= lr sign(c), m = beta2 m + (1 - beta2) g
+    (docs/optimizers.md#lion). State: ``exp_avg``.
+
+    Args: params, lr (default 1e-4 from the C++ registry), betas (default (0.9, 0.99)), weight_decay,
+    decoupled_weight_decay (default True: theta *= 1 - lr wd, as in the paper), nonfinite, maximize, fused,
+    foreach: as in :class:`Signum`.
+    """
+
+    _name = "Lion"
+
+    def __init__(self, params, lr=None, betas=None, weight_decay=0.0, decoupled_weight_decay=None, nonfinite="skip", *,
+                 maximize=False, fused=None, foreach=None, differentiable=False):
+        row = _registry.defaults("lion")
+        defaults = dict(
+            lr=row["lr"] if lr is None else lr,
+            betas=(row["beta1"], row["beta2"]) if betas is None else tuple(betas),
+            weight_decay=weight_decay,
+            decoupled_weight_decay=row["decoupled_weight_decay"] if decoupled_weight_decay is None else decoupled_weight_decay,
+            nonfinite=nonfinite, maximize=maximize, fused=fused, foreach=foreach, differentiable=differentiable,
+        )
+        self._validate(defaults)
+        super().__init__(params, defaults)
+
+    def _validate(self, group):
+        super()._validate(group)
+        betas = group["betas"]
+        if len(betas) != 2:
+            _options.fail(self._name, f"betas must be a pair (beta1, beta2), got {betas!r}")
+        _options.number(self._name, "beta1", betas[0], high=1.0, high_open=True)
+        _options.number(self._name, "beta2", betas[1], high=1.0, high_open=True)
+
+    def _step_group(self, group, first_index, found_inf):
+        params, _ = self._with_grads(group, first_index)
+        if not params:
+            return
+        beta1, beta2 = (float(b) for b in group["betas"])
+        grads = self._grads(group, params)
+        states = [self.state[p] for p in params]
+        steps = [self._step_tensor(s) for s in states]
+        exp_avgs = [self._buffer(s, "exp_avg", p) for s, p in zip(states, params)]
+        lr, wd, decoupled = group["lr"], float(group["weight_decay"]), group["decoupled_weight_decay"]
+        if self._use_fused(group, params + grads + exp_avgs):
+            self._op(ops.lion_step_, lr)(params, grads, exp_avgs, steps, found_inf, lr, wd, decoupled, beta1, beta2)
+            return
+        if found_inf.item():
+            return
+        for i, p in enumerate(params):
+            steps[i].add_(1)
+            _reference.lion(p, grads[i], exp_avgs[i], float(lr), wd, decoupled, beta1, beta2)
