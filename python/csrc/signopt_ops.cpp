@@ -18,6 +18,7 @@
 
 #include "../../src/kernels/fused_cpu_internal.h"
 #include "../../src/kernels/noise_fill.h"
+#include <signopt/kernels/reductions_core.h>
 
 #include <cmath>
 #include <cstdint>
@@ -96,7 +97,7 @@ double lr_value(const char*, double lr) {
 // Each step op is a template over its learning rate's type: double (the plain overload) or Tensor
 // (.tensor_lr), read once by lr_value.
 template <typename Lr>
-void sign_descent_(
+void sign_descent_impl(
     std::vector<Tensor> params,
     std::vector<Tensor> grads,
     std::vector<Tensor> bufs,
@@ -119,8 +120,9 @@ void sign_descent_(
     double decay_rate,
     int64_t seed,
     int64_t stream,
-    int64_t epoch) {
-  const char* op = "sign_descent_";
+    int64_t epoch,
+    double* sums) {
+  const char* op = sums != nullptr ? "hybrid_sign_phase_" : "sign_descent_";
   const double lr = lr_value(op, lr_in);
   check_lengths(op, params.size(), grads.size(), "grads");
   check_lengths(op, params.size(), steps.size(), "steps");
@@ -169,10 +171,88 @@ void sign_descent_(
     a.dither.stream = static_cast<uint64_t>(stream);
     a.dither.step = step;
     a.dither.param_index = param_indices[i];
-    cpu::sign_descent_step(
+    double dot_gg[2] = {0.0, 0.0};
+    const int64_t n = params[i].numel();
+    const double scale = cpu::sign_descent_step(
         dtypes[i], params[i].mutable_data_ptr(), grads[i].const_data_ptr(), beta > 0 ? bufs[i].mutable_data_ptr() : nullptr,
-        params[i].numel(), a, nullptr);
+        n, a, sums != nullptr ? dot_gg : nullptr);
+    if (sums != nullptr) {
+      // HybridSignSGD's raw sums of this tensor: <u, g>, ||g||^2, nnz(u), ||m||_1, ||m||^2. With dither noise of
+      // scale > 0 added to m, u = sign(m + s z) has no zeros (as the C++ hybrid counts it).
+      const auto ms = cpu::moment_sums(dtypes[i], bufs[i].const_data_ptr(), n);
+      const bool noisy_argument = dither && !dither_gradient && scale != 0.0;
+      double* out = sums + 5 * i;
+      out[0] = dot_gg[0];
+      out[1] = dot_gg[1];
+      out[2] = noisy_argument ? static_cast<double>(n) : ms[0];
+      out[3] = ms[1];
+      out[4] = ms[2];
+    }
   }
+}
+
+template <typename Lr>
+void sign_descent_(
+    std::vector<Tensor> params,
+    std::vector<Tensor> grads,
+    std::vector<Tensor> bufs,
+    std::vector<Tensor> steps,
+    std::optional<Tensor> found_inf,
+    Lr lr_in,
+    double weight_decay,
+    bool decoupled,
+    double beta,
+    std::vector<int64_t> param_indices,
+    bool dither,
+    bool gaussian,
+    bool dither_gradient,
+    int64_t dither_scale,
+    int64_t dither_schedule,
+    double alpha,
+    double gamma,
+    double alpha_min,
+    int64_t horizon,
+    double decay_rate,
+    int64_t seed,
+    int64_t stream,
+    int64_t epoch) {
+  sign_descent_impl<Lr>(params, grads, bufs, steps, found_inf, lr_in, weight_decay, decoupled, beta, param_indices, dither, gaussian, dither_gradient, dither_scale, dither_schedule, alpha, gamma, alpha_min, horizon, decay_rate, seed, stream, epoch, nullptr);
+}
+
+// The hybrid's sign phase: sign_descent_ with momentum (beta > 0), writing each parameter's raw calibration
+// sums to row i of `sums` (a contiguous [params, 5] float64 CPU tensor; HybridSignSGD's order).
+template <typename Lr>
+void hybrid_sign_phase_(
+    std::vector<Tensor> params,
+    std::vector<Tensor> grads,
+    std::vector<Tensor> bufs,
+    std::vector<Tensor> steps,
+    std::optional<Tensor> found_inf,
+    Lr lr_in,
+    double weight_decay,
+    bool decoupled,
+    double beta,
+    std::vector<int64_t> param_indices,
+    bool dither,
+    bool gaussian,
+    bool dither_gradient,
+    int64_t dither_scale,
+    int64_t dither_schedule,
+    double alpha,
+    double gamma,
+    double alpha_min,
+    int64_t horizon,
+    double decay_rate,
+    int64_t seed,
+    int64_t stream,
+    int64_t epoch,
+    Tensor sums) {
+  STD_TORCH_CHECK(beta > 0, "signopt::hybrid_sign_phase_: beta must be > 0 (the hybrid's sign phase keeps m)");
+  STD_TORCH_CHECK(
+      sums.is_cpu() && sums.is_contiguous() && sums.scalar_type() == ScalarType::Double &&
+          sums.numel() == 5 * static_cast<int64_t>(params.size()),
+      "signopt::hybrid_sign_phase_: sums must be a contiguous float64 CPU tensor of params x 5 elements");
+  sign_descent_impl<Lr>(params, grads, bufs, steps, found_inf, lr_in, weight_decay, decoupled, beta, param_indices, dither, gaussian, dither_gradient, dither_scale, dither_schedule, alpha, gamma, alpha_min, horizon, decay_rate, seed, stream, epoch, static_cast<double*>(sums.mutable_data_ptr()));
 }
 
 template <typename Lr>
@@ -380,6 +460,11 @@ STABLE_TORCH_LIBRARY(signopt, m) {
       "int dither_scale, int dither_schedule, float alpha, float gamma, float alpha_min, int horizon, float decay_rate, "
       "int seed, int stream, int epoch) -> ()");
   m.def(
+      "hybrid_sign_phase_(Tensor(a!)[] params, Tensor[] grads, Tensor(b!)[] bufs, Tensor(c!)[] steps, Tensor? found_inf, float lr, "
+      "float weight_decay, bool decoupled, float beta, int[] param_indices, bool dither, bool gaussian, bool dither_gradient, "
+      "int dither_scale, int dither_schedule, float alpha, float gamma, float alpha_min, int horizon, float decay_rate, "
+      "int seed, int stream, int epoch, Tensor(d!) sums) -> ()");
+  m.def(
       "sgd_step_(Tensor(a!)[] params, Tensor[] grads, Tensor(b!)[] bufs, float eta, float weight_decay, "
       "bool decoupled, float mu, bool dampened) -> ()");
   m.def(
@@ -403,6 +488,11 @@ STABLE_TORCH_LIBRARY(signopt, m) {
       "int dither_scale, int dither_schedule, float alpha, float gamma, float alpha_min, int horizon, float decay_rate, "
       "int seed, int stream, int epoch) -> ()");
   m.def(
+      "hybrid_sign_phase_.tensor_lr(Tensor(a!)[] params, Tensor[] grads, Tensor(b!)[] bufs, Tensor(c!)[] steps, Tensor? found_inf, "
+      "Tensor lr, float weight_decay, bool decoupled, float beta, int[] param_indices, bool dither, bool gaussian, bool dither_gradient, "
+      "int dither_scale, int dither_schedule, float alpha, float gamma, float alpha_min, int horizon, float decay_rate, "
+      "int seed, int stream, int epoch, Tensor(d!) sums) -> ()");
+  m.def(
       "sgd_step_.tensor_lr(Tensor(a!)[] params, Tensor[] grads, Tensor(b!)[] bufs, Tensor eta, float weight_decay, "
       "bool decoupled, float mu, bool dampened) -> ()");
   m.def(
@@ -416,6 +506,7 @@ STABLE_TORCH_LIBRARY(signopt, m) {
 
 STABLE_TORCH_LIBRARY_IMPL(signopt, CPU, m) {
   m.impl("sign_descent_", TORCH_BOX(&sign_descent_<double>));
+  m.impl("hybrid_sign_phase_", TORCH_BOX(&hybrid_sign_phase_<double>));
   m.impl("sgd_step_", TORCH_BOX(&sgd_step_<double>));
   m.impl("ef_sign_sgd_step_", TORCH_BOX(&ef_sign_sgd_step_<double>));
   m.impl("lion_step_", TORCH_BOX(&lion_step_<double>));
@@ -424,6 +515,7 @@ STABLE_TORCH_LIBRARY_IMPL(signopt, CPU, m) {
   m.impl("unpack_signs", TORCH_BOX(&unpack_signs));
   m.impl("dither_noise", TORCH_BOX(&dither_noise));
   m.impl("sign_descent_.tensor_lr", TORCH_BOX(&sign_descent_<Tensor>));
+  m.impl("hybrid_sign_phase_.tensor_lr", TORCH_BOX(&hybrid_sign_phase_<Tensor>));
   m.impl("sgd_step_.tensor_lr", TORCH_BOX(&sgd_step_<Tensor>));
   m.impl("ef_sign_sgd_step_.tensor_lr", TORCH_BOX(&ef_sign_sgd_step_<Tensor>));
   m.impl("lion_step_.tensor_lr", TORCH_BOX(&lion_step_<Tensor>));

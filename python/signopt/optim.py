@@ -373,3 +373,8 @@ class Lion(_SignoptOptimizer):
         for i, p in enumerate(params):
             steps[i].add_(1)
             _reference.lion(p, grads[i], exp_avgs[i], float(lr), wd, decoupled, beta1, beta2)
+
+
+from .hybrid import HybridSignSGD  # noqa: E402  (hybrid.py builds on the classes above)
+
+__all__.append("HybridSignSGD")

@@ -1,5 +1,6 @@
 // Deterministic reductions: per-chunk serial sums in double, chunk partials added in order.
 #include <signopt/kernels/reductions.h>
+#include <signopt/kernels/reductions_core.h>
 
 #include "chunk_sum.h"
 
@@ -42,26 +43,6 @@ std::array<double, sizeof...(Terms)> chunked_sums(int64_t n, Terms... terms) {
   return chunked_partials<sizeof...(Terms)>(n, [&](int64_t lo, int64_t len, double* out) {
     ((*out++ = detail::chunk_sum8(len, [&](int64_t i) { return terms(lo + i); })), ...);
   });
-}
-
-// moment_sums' three partials of one chunk: nnz, sum |x|, sum x^2 (vectorized clones; the order is
-// chunk_sum8's in each).
-template <typename T>
-inline __attribute__((always_inline)) void moment_chunk(const T* x, int64_t n, double* out) {
-  out[0] = detail::chunk_sum8(n, [x](int64_t i) { return x[i] != T(0) ? 1.0 : 0.0; });
-  out[1] = detail::chunk_sum8(n, [x](int64_t i) { return std::abs(static_cast<double>(x[i])); });
-  out[2] = detail::chunk_sum8(n, [x](int64_t i) {
-    const double v = static_cast<double>(x[i]);
-    return v * v;
-  });
-}
-
-SIGNOPT_CLONES void moment_chunk_f32(const float* x, int64_t n, double* out) {
-  moment_chunk(x, n, out);
-}
-
-SIGNOPT_CLONES void moment_chunk_f64(const double* x, int64_t n, double* out) {
-  moment_chunk(x, n, out);
 }
 
 template <typename Term>
@@ -138,14 +119,7 @@ MomentSums moment_sums(const torch::Tensor& x_in) {
     return r;
   }
   const auto x = x_in.contiguous();
-  std::array<double, 3> out{};
-  if (x.scalar_type() == at::kFloat) {
-    const float* d = x.data_ptr<float>();
-    out = chunked_partials<3>(x.numel(), [d](int64_t lo, int64_t len, double* o) { moment_chunk_f32(d + lo, len, o); });
-  } else {
-    const double* d = x.data_ptr<double>();
-    out = chunked_partials<3>(x.numel(), [d](int64_t lo, int64_t len, double* o) { moment_chunk_f64(d + lo, len, o); });
-  }
+  const auto out = cpu::moment_sums(x.scalar_type() == at::kFloat ? Dtype::kFloat32 : Dtype::kFloat64, x.data_ptr(), x.numel());
   r.nonzero = out[0];
   r.abs = out[1];
   r.sq = out[2];

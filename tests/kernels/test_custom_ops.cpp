@@ -5,6 +5,7 @@
 #include <signopt/kernels/bitpack.h>
 #include <signopt/kernels/dither_schedule.h>
 #include <signopt/kernels/fused.h>
+#include <signopt/kernels/reductions.h>
 #include <signopt/kernels/reference.h>
 
 #include <ATen/core/dispatch/Dispatcher.h>
@@ -111,6 +112,52 @@ TEST_P(CustomOps, SignDescentEqualsTheFusedKernel) {
       expect_same(p, p_ref, dither ? "dithered Signum params" : "Signum params");
       expect_same(m, m_ref, "momentum");
     }
+  }
+}
+
+// The hybrid's sign phase is sign_descent_ plus each tensor's raw calibration sums: the fused kernel's <u, g>
+// and ||g||^2, and kernels::moment_sums of m (nnz counted from m, or every element when dither noise was
+// added to m).
+TEST_P(CustomOps, HybridSignPhaseWritesTheCalibrationSums) {
+  const auto dtype = GetParam();
+  for (const bool dither : {false, true}) {
+    auto p = tensors(dtype, 1), g = tensors(dtype, 2), m = tensors(dtype, 3);
+    m[2].zero_(); // with half of g[2] zero too, m[2] keeps zeros: nnz < numel without dither
+    g[2].narrow(0, 0, 8).zero_();
+    auto p_ref = clones(p), m_ref = clones(m);
+    auto steps = counters(p.size(), 0);
+    std::vector<int64_t> indices;
+    for (size_t i = 0; i < p.size(); ++i)
+      indices.push_back(static_cast<int64_t>(i));
+    auto sums = torch::full({static_cast<int64_t>(p.size()), 5}, -1.0, torch::kDouble);
+    std::vector<c10::IValue> stack = {p, g, m, steps, c10::IValue(), 0.01, 0.0, false, 0.9, indices, dither, true, false,
+                                      int64_t{1}, int64_t{0}, 0.5, 0.55, 0.0, int64_t{0}, 0.999, int64_t{4}, int64_t{0},
+                                      int64_t{-1}, sums};
+    op("hybrid_sign_phase_").callBoxed(&stack);
+    for (size_t i = 0; i < p.size(); ++i) {
+      signopt::kernels::SignStepArgs a;
+      a.lr = 0.01;
+      a.beta = 0.9;
+      a.dither.enabled = dither;
+      a.dither.alpha = dither ? 0.5 : 0.0;
+      a.dither.seed = 4;
+      a.dither.step = 1;
+      a.dither.param_index = static_cast<int64_t>(i);
+      double dot_gg[2] = {0.0, 0.0};
+      signopt::kernels::sign_descent_step(p_ref[i], g[i], m_ref[i], a, dot_gg);
+      const auto ms = signopt::kernels::moment_sums(m_ref[i]);
+      const auto row = sums[static_cast<int64_t>(i)];
+      EXPECT_EQ(row[0].item<double>(), dot_gg[0]) << i;
+      EXPECT_EQ(row[1].item<double>(), dot_gg[1]) << i;
+      EXPECT_EQ(row[2].item<double>(), dither ? static_cast<double>(p[i].numel()) : ms.nonzero) << i;
+      EXPECT_EQ(row[3].item<double>(), ms.abs) << i;
+      EXPECT_EQ(row[4].item<double>(), ms.sq) << i;
+    }
+    if (!dither) {
+      EXPECT_EQ(sums[2][2].item<double>(), 9.0) << "m[2] keeps 8 zeros of its 17 elements";
+    }
+    expect_same(p, p_ref, "params");
+    expect_same(m, m_ref, "momentum");
   }
 }
 

@@ -3,9 +3,13 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <stdexcept>
+
+#include <unistd.h>
 
 namespace signopt::test {
 namespace {
@@ -115,11 +119,27 @@ void expect_golden(
   auto params = golden_params(c);
   auto opt = make(params);
   ASSERT_GT(c.steps, 0) << name;
+  // The trajectory as this library computes it, one line per step and parameter: "step pidx" and each value
+  // as a C99 hex float (exact), for the Python package's bit-for-bit comparison.
+  std::filesystem::create_directories(SIGNOPT_GOLDEN_DUMP_DIR);
+  const std::string dump_path = std::string(SIGNOPT_GOLDEN_DUMP_DIR) + "/" + name + ".txt";
+  const std::string tmp_path = dump_path + ".tmp." + std::to_string(::getpid()); // several test programs replay a case
+  std::ofstream dump(tmp_path);
   for (int step = 1; step <= c.steps; ++step) {
     for (size_t i = 0; i < params.size(); ++i) {
       params[i].mutable_grad() = to_tensor(c.grads.at(step).at(i), kShapes.at(i));
     }
     opt->step();
+    for (size_t i = 0; i < params.size(); ++i) {
+      dump << step << ' ' << i;
+      const auto values = params[i].detach().contiguous();
+      for (int64_t k = 0; k < values.numel(); ++k) {
+        char hex[64];
+        std::snprintf(hex, sizeof hex, " %a", values.data_ptr<double>()[k]);
+        dump << hex;
+      }
+      dump << '\n';
+    }
     for (size_t i = 0; i < params.size(); ++i) {
       const auto expected = to_tensor(c.expect.at(step).at(i), kShapes.at(i));
       const double err = (params[i].detach() - expected).abs().max().item<double>();
@@ -129,6 +149,9 @@ void expect_golden(
       after_step(*opt, step);
     }
   }
+  dump.close();
+  ASSERT_TRUE(dump.good()) << "cannot write " << dump_path;
+  std::filesystem::rename(tmp_path, dump_path);
 }
 
 } // namespace signopt::test

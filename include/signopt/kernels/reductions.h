@@ -2,12 +2,11 @@
 // results are bit-identical for any thread count.
 #pragma once
 
+#include <signopt/kernels/reductions_core.h>
+
 #include <torch/types.h>
 
 namespace signopt::kernels {
-
-/// Elements summed serially per chunk; chunk partials are then added in chunk order.
-constexpr int64_t kReductionChunk = 4096;
 
 /// sum_i |x_i| in double precision.
 double sum_abs(const torch::Tensor& x);
