@@ -4,7 +4,7 @@ rate): the same job as examples/fashion_mnist_hybrid.cpp (same network, data sca
 switch after epoch max(1, epochs / 2), post-switch momentum 0.9), in Python.
 
     python examples/fashion_mnist_hybrid.py [--epochs 4] [--batch-size 128] [--lr 1e-3] [--seed 0]
-        [--data-dir /usr/share/datasets/fashion-mnist] [--subset N] [--threads N]
+        [--data-dir /usr/share/datasets/fashion-mnist] [--train-subset N] [--threads N]
 
 Data: Debian's dataset-fashion-mnist (apt-get install dataset-fashion-mnist) or any directory with the four
 *-ubyte.gz files. Prints progress every 100 steps, the test accuracy after each epoch and the switch.
@@ -120,7 +120,7 @@ def main():
     ap.add_argument("--batch-size", type=positive_int(1), default=128, help="minibatch size")
     ap.add_argument("--lr", type=positive_float, default=1e-3, help="peak sign-phase rate, cosine-decayed to 0")
     ap.add_argument("--seed", type=positive_int(0), default=0, help="seed of the weights and the shuffling")
-    ap.add_argument("--subset", type=positive_int(0), default=0, help="train on the first N images (0: all)")
+    ap.add_argument("--train-subset", type=positive_int(0), default=0, help="train on the first N images (0: all)")
     ap.add_argument("--threads", type=positive_int(1), default=os.cpu_count() or 1, help="torch threads")
     args = ap.parse_args()
     if not os.path.isfile(os.path.join(args.data_dir, "train-images-idx3-ubyte.gz")):
@@ -129,8 +129,8 @@ def main():
     torch.set_num_threads(args.threads)
     train_x, train_y = load_split(args.data_dir, "train")
     test_x, test_y = load_split(args.data_dir, "t10k")
-    if 0 < args.subset < train_x.shape[0]:
-        train_x, train_y = train_x[:args.subset], train_y[:args.subset]
+    if 0 < args.train_subset < train_x.shape[0]:
+        train_x, train_y = train_x[:args.train_subset], train_y[:args.train_subset]
 
     torch.manual_seed(args.seed)
     shuffle = torch.Generator().manual_seed(args.seed)
