@@ -8,8 +8,8 @@ The classes are in :mod:`signopt.optim` (docs/python.md). Importing signopt load
 """
 
 from . import _ops  # noqa: F401  (loads torch.ops.signopt)
-from . import optim
+from . import distributed, optim
 from ._registry import optimizer_registry
 
 __version__ = "0.1.0"
-__all__ = ["optim", "optimizer_registry", "__version__"]
+__all__ = ["distributed", "optim", "optimizer_registry", "__version__"]

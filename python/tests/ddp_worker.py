@@ -1,0 +1,96 @@
+"""One worker of the DDP tests (test_distributed.py), launched as torchrun launches programs: RANK, WORLD_SIZE,
+MASTER_ADDR and MASTER_PORT in the environment. It trains a small model with DistributedDataParallel,
+signopt.distributed.majority_vote_hook and signopt.optim.SignSGD, and writes what the test checks to
+OUT (argv[1]).
+
+    python ddp_worker.py OUT MODE       MODE: train | byzantine | die | resume
+"""
+
+import datetime
+import io
+import os
+import sys
+import time
+
+import torch
+import torch.distributed as dist
+
+import signopt
+
+STEPS = 5
+LR = 0.01
+OPTIONS = dict(momentum=0.9, weight_decay=0.01, dither=dict(seed=5))
+
+
+def make_model():
+    torch.manual_seed(0)  # the same initial weights on every worker
+    return torch.nn.Sequential(torch.nn.Linear(10, 7), torch.nn.Tanh(), torch.nn.Linear(7, 1))
+
+
+def batch(rank, step):
+    g = torch.Generator().manual_seed(1000 * step + rank)
+    x = torch.randn(16, 10, generator=g)
+    return x, x.sum(1, keepdim=True).sin()
+
+
+def loss_of(model, rank, step, byzantine):
+    x, y = batch(rank, step)
+    loss = torch.nn.functional.mse_loss(model(x), y)
+    # A Byzantine worker sends the opposite of its gradient's sign: it ascends.
+    return -loss if byzantine and rank == dist.get_world_size() - 1 else loss
+
+
+def build(model):
+    ddp = torch.nn.parallel.DistributedDataParallel(model, bucket_cap_mb=1e-5)  # several buckets
+    state = signopt.distributed.MajorityVoteState(model.parameters(), **OPTIONS)
+    ddp.register_comm_hook(state, signopt.distributed.majority_vote_hook)
+    return ddp, state, signopt.optim.SignSGD(ddp.parameters(), lr=LR)
+
+
+def train(ddp, opt, rank, steps, byzantine=False):
+    for step in steps:
+        opt.zero_grad()
+        loss_of(ddp, rank, step, byzantine).backward()
+        opt.step()
+
+
+def main():
+    out, mode = sys.argv[1], sys.argv[2]
+    dist.init_process_group("gloo", timeout=datetime.timedelta(seconds=15))
+    rank = dist.get_rank()
+    model = make_model()
+    ddp, state, opt = build(model)
+    if mode == "die":
+        train(ddp, opt, rank, range(2))
+        if rank == dist.get_world_size() - 1:
+            os._exit(7)  # dies without a word to the others
+        start = time.monotonic()
+        try:
+            train(ddp, opt, rank, range(2, STEPS))
+            result = {"error": None}
+        except Exception as e:  # noqa: BLE001 (the test reads what happened)
+            result = {"error": f"{type(e).__name__}: {e}"}
+        result["seconds"] = time.monotonic() - start
+        torch.save(result, out)
+        os._exit(3 if result["error"] else 0)
+    if mode == "resume":
+        train(ddp, opt, rank, range(2))
+        buf = io.BytesIO()
+        torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "vote": state.state_dict()}, buf)
+        buf.seek(0)
+        saved = torch.load(buf, weights_only=True)
+        model = make_model()
+        model.load_state_dict(saved["model"])
+        ddp, state, opt = build(model)
+        opt.load_state_dict(saved["opt"])
+        state.load_state_dict(saved["vote"])
+        train(ddp, opt, rank, range(2, STEPS))
+    else:
+        train(ddp, opt, rank, range(STEPS), byzantine=mode == "byzantine")
+    torch.save({"params": [p.detach().clone() for p in model.parameters()], "grads": [p.grad.clone() for p in
+                                                                                      model.parameters()]}, out)
+    dist.destroy_process_group()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,144 @@
+"""signopt.distributed.majority_vote_hook on 2, 3 and 4 processes over Gloo on loopback, each launched as
+torchrun launches a program: the trained weights equal a single-process simulation of the same workers bit
+for bit, with a Byzantine sign-flipping worker too; a run resumed from a checkpoint (weights_only) ends where an
+uninterrupted one ends; when a worker dies, the others fail within the process group's timeout instead of
+hanging. The pure pieces (state, options, pickling) are tested in one process."""
+
+import os
+import pickle
+import socket
+import subprocess
+import sys
+
+import pytest
+import torch
+
+import signopt
+from signopt import distributed
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+import ddp_worker  # noqa: E402
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def launch(world, mode, tmp_path, timeout=180):
+    port = free_port()
+    procs, outs = [], []
+    for rank in range(world):
+        env = dict(os.environ, RANK=str(rank), WORLD_SIZE=str(world), LOCAL_RANK=str(rank), MASTER_ADDR="127.0.0.1",
+                   MASTER_PORT=str(port), OMP_NUM_THREADS="1")
+        out = str(tmp_path / f"rank{rank}.pt")
+        outs.append(out)
+        procs.append(subprocess.Popen([sys.executable, os.path.join(HERE, "ddp_worker.py"), out, mode], env=env,
+                                      stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
+    codes, logs = [], []
+    for p in procs:
+        try:
+            log, _ = p.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            for q in procs:
+                q.kill()
+            pytest.fail(f"a worker of {mode} (W={world}) did not finish within {timeout} s")
+        codes.append(p.returncode)
+        logs.append(log)
+    return codes, outs, logs
+
+
+def simulate(world, steps, byzantine=False):
+    """The same workers in one process: each has its own MajorityVoteState (its momentum), the votes come from
+    signopt.distributed.simulate_vote, and SignSGD applies them."""
+    model = ddp_worker.make_model()
+    params = list(model.parameters())
+    states = [distributed.MajorityVoteState(params, **ddp_worker.OPTIONS) for _ in range(world)]
+    opt = signopt.optim.SignSGD(params, lr=ddp_worker.LR)
+    for step in steps:
+        directions, stepnums = [], None
+        for rank in range(world):
+            model.zero_grad()
+            x, y = ddp_worker.batch(rank, step)
+            loss = torch.nn.functional.mse_loss(model(x), y)
+            (-loss if byzantine and rank == world - 1 else loss).backward()
+            local = [states[rank]._direction(p, p.grad.clone(), rank) for p in params]
+            directions.append([x for _, _, x in local])
+            stepnums = [s for _, s, _ in local]
+        voted = distributed.simulate_vote(directions, 0, stepnums, list(range(len(params))))
+        for p, v in zip(params, voted):
+            p.grad = v.clone()
+        opt.step()
+    return [p.detach() for p in params]
+
+
+@pytest.mark.parametrize("world", [2, 3, 4])
+def test_the_hook_equals_a_single_process_simulation(world, tmp_path):
+    codes, outs, logs = launch(world, "train", tmp_path)
+    assert codes == [0] * world, logs
+    results = [torch.load(o, weights_only=True) for o in outs]
+    expected = simulate(world, range(ddp_worker.STEPS))
+    for r in results:  # every worker holds the same weights, the simulation's
+        for a, b in zip(r["params"], expected):
+            assert torch.equal(a, b)
+        assert all(set(g.unique().tolist()) <= {-1.0, 0.0, 1.0} for g in r["grads"])
+    if world % 2 == 1:  # no ties with an odd number of workers
+        assert all(set(g.unique().tolist()) <= {-1.0, 1.0} for g in results[0]["grads"])
+
+
+def test_a_byzantine_worker_is_outvoted_as_the_simulation_says(tmp_path):
+    codes, outs, logs = launch(3, "byzantine", tmp_path)
+    assert codes == [0, 0, 0], logs
+    expected = simulate(3, range(ddp_worker.STEPS), byzantine=True)
+    honest = simulate(3, range(ddp_worker.STEPS))
+    got = torch.load(outs[0], weights_only=True)["params"]
+    assert all(torch.equal(a, b) for a, b in zip(got, expected))
+    assert any(not torch.equal(a, b) for a, b in zip(got, honest))  # the flips did reach the vote
+
+
+def test_a_resumed_run_ends_where_an_uninterrupted_one_ends(tmp_path):
+    codes, outs, logs = launch(2, "resume", tmp_path)
+    assert codes == [0, 0], logs
+    expected = simulate(2, range(ddp_worker.STEPS))
+    got = torch.load(outs[0], weights_only=True)["params"]
+    assert all(torch.equal(a, b) for a, b in zip(got, expected))
+
+
+def test_when_a_worker_dies_the_others_fail_within_the_timeout(tmp_path):
+    codes, outs, logs = launch(3, "die", tmp_path, timeout=120)
+    assert codes[2] == 7
+    for rank in (0, 1):
+        assert codes[rank] == 3, logs[rank]
+        result = torch.load(outs[rank], weights_only=True)
+        assert result["error"], result
+        assert result["seconds"] < 60, result
+
+
+def test_state_checks_and_pickles_without_the_group():
+    params = [torch.zeros(3), torch.zeros(2, 2)]
+    with pytest.raises(ValueError, match="momentum must be < 1.0"):
+        distributed.MajorityVoteState(params, momentum=1.0)
+    with pytest.raises(ValueError, match="zero_sign must be one of random, positive"):
+        distributed.MajorityVoteState(params, zero_sign="zero")
+    with pytest.raises(ValueError, match="params lists a parameter twice"):
+        distributed.MajorityVoteState([params[0], params[0]])
+    state = distributed.MajorityVoteState(params, process_group=object(), momentum=0.5)
+    state._direction(params[1], torch.ones(4), 0)
+    copy = pickle.loads(pickle.dumps(state))
+    assert copy.process_group is None and copy.steps == {1: 1}
+    assert torch.equal(copy.momenta[1], state.momenta[1])
+    fresh = distributed.MajorityVoteState(params, momentum=0.5)
+    fresh.load_state_dict(state.state_dict())
+    assert fresh.steps == {1: 1} and torch.equal(fresh.momenta[1], torch.full((2, 2), 0.5))
+
+
+def test_simulated_vote_with_zero_signs_uses_the_coins():
+    # Three workers whose directions are all 0: each sends a coin, so the vote is +-1, keyed by the step.
+    zeros = [[torch.zeros(1000)] for _ in range(3)]
+    a = distributed.simulate_vote(zeros, 0, [1], [0])[0]
+    b = distributed.simulate_vote(zeros, 0, [2], [0])[0]
+    assert set(a.unique().tolist()) == {-1.0, 1.0} and not torch.equal(a, b)
+    positive = distributed.simulate_vote(zeros, 0, [1], [0], zero_sign="positive")[0]
+    assert torch.equal(positive, torch.ones(1000))
