@@ -192,20 +192,27 @@ class HybridSignSGD(_SignoptOptimizer):
         return {"ema": st.get("calibration_ema", 0.0), "updates": st.get("calibration_updates", 0),
                 "last": st.get("calibration_last", 0.0), "updated": st.get("calibration_updated", False)}
 
-    def state_dict(self):
-        sd = super().state_dict()
+    def _extra_state(self):
+        extra = super()._extra_state()
         h = dict(self._h)
         h["bank"] = {e: dict(s) for e, s in self._h["bank"].items()}
-        sd["signopt"]["hybrid"] = h
-        return sd
+        extra["hybrid"] = h
+        return extra
 
-    def load_state_dict(self, state_dict):
-        super().load_state_dict(state_dict)
-        saved = state_dict.get("signopt", {}).get("hybrid")
+    def _load_extra_state(self, extra):
+        super()._load_extra_state(extra)
+        saved = extra["hybrid"]
         self._h = self._new_hybrid_state()
-        if saved is not None:
-            self._h.update({k: saved[k] for k in ("step", "phase", "switch_step", "lr_sgd", "bank_steps")})
-            self._h["bank"] = {e: dict(saved["bank"][e]) for e in cal.ESTIMATORS}
+        self._h.update({k: saved[k] for k in ("step", "phase", "switch_step", "lr_sgd", "bank_steps")})
+        self._h["bank"] = {e: dict(saved["bank"][e]) for e in cal.ESTIMATORS}
+
+    def _missing_extra_state(self, state_dict):
+        if state_dict.get("state"):
+            raise ValueError(
+                "HybridSignSGD.load_state_dict: the state_dict has per-parameter state but no \"signopt_state\" in its "
+                "first param group, so the phase, the switch and the calibration are unknown; load a state_dict that "
+                "HybridSignSGD.state_dict() (or torch.distributed.checkpoint from it) wrote")
+        return {"epoch": 0, "skipped_steps": 0, "hybrid": self._new_hybrid_state()}
 
     def switch_now(self):
         """Forces the switch now, as if the trigger fired after the last step."""

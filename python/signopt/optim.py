@@ -6,8 +6,9 @@ every LR scheduler, ``zero_grad`` and closures. Each step runs one custom operat
 State (``state_dict``) is in torch's format and holds only tensors and plain Python values, so it loads with
 ``torch.load(weights_only=True)``. Each parameter's state has an int64 ``step`` tensor (it keys the dither's
 random draws, so a resumed run continues bit for bit) and the rule's buffers, named as in the C++ classes.
-The optimizer-wide epoch (dither clock "epoch") and the count of skipped steps are saved under the extra
-key ``"signopt"``.
+The optimizer-wide state (the epoch of the dither clock "epoch", the count of skipped steps, the hybrid's
+phase and calibration) is saved in the first param group under ``"signopt_state"``, where
+torch.distributed.checkpoint's get/set_optimizer_state_dict keep it.
 
 Non-finite gradients: with ``nonfinite="skip"`` (the default, as in C++) a step in which any gradient has a
 NaN or an infinity changes nothing, step counts included, and ``skipped_steps`` counts it; with ``"throw"``
@@ -76,17 +77,34 @@ class _SignoptOptimizer(Optimizer):
         """Steps skipped because a gradient was not finite (nonfinite="skip")."""
         return int(self._skipped)
 
+    def _extra_state(self):
+        """The optimizer-wide state (not per parameter) that state_dict saves."""
+        return {"epoch": self._epoch, "skipped_steps": int(self._skipped)}
+
+    def _load_extra_state(self, extra):
+        self._epoch = int(extra["epoch"])
+        self._skipped = torch.tensor(int(extra["skipped_steps"]), dtype=torch.int64)
+
     def state_dict(self):
+        """torch's format; the optimizer-wide state (epoch, skipped steps, the hybrid's phase and calibration)
+        rides in the first param group under "signopt_state", where torch.distributed.checkpoint keeps it."""
         sd = super().state_dict()
-        sd["signopt"] = {"epoch": self._epoch, "skipped_steps": self._skipped.clone()}
+        if sd["param_groups"]:
+            sd["param_groups"][0]["signopt_state"] = self._extra_state()
         return sd
 
     def load_state_dict(self, state_dict):
-        extra = state_dict.get("signopt")
-        super().load_state_dict({k: v for k, v in state_dict.items() if k != "signopt"})
-        if extra is not None:
-            self._epoch = int(extra["epoch"])
-            self._skipped = extra["skipped_steps"].detach().clone().to(dtype=torch.int64, device="cpu")
+        groups = state_dict.get("param_groups") or [{}]
+        extra = groups[0].get("signopt_state")
+        super().load_state_dict(state_dict)
+        for group in self.param_groups:
+            group.pop("signopt_state", None)
+        self._load_extra_state(extra if extra is not None else self._missing_extra_state(state_dict))
+
+    def _missing_extra_state(self, state_dict):
+        """A state_dict without "signopt_state" (written by something else): the epoch and the skipped-step count
+        start at 0, which changes no update except under the dither clock "epoch" until set_epoch is called."""
+        return {"epoch": 0, "skipped_steps": 0}
 
     # ---- the step ------------------------------------------------------------------------------------------
 
