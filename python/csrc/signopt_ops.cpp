@@ -95,33 +95,38 @@ double lr_value(const char*, double lr) {
 }
 
 // Each step op is a template over its learning rate's type: double (the plain overload) or Tensor
-// (.tensor_lr), read once by lr_value.
+// (.tensor_lr), read once by lr_value. The arguments of sign_descent_ and hybrid_sign_phase_ (schema order),
+// written once:
+#define SIGNOPT_SIGN_STEP_PARAMS \
+  std::vector<Tensor> params, \
+  std::vector<Tensor> grads, \
+  std::vector<Tensor> bufs, \
+  std::vector<Tensor> steps, \
+  std::optional<Tensor> found_inf, \
+  Lr lr_in, \
+  double weight_decay, \
+  bool decoupled, \
+  double beta, \
+  std::vector<int64_t> param_indices, \
+  bool dither, \
+  bool gaussian, \
+  bool dither_gradient, \
+  int64_t dither_scale, \
+  int64_t dither_schedule, \
+  double alpha, \
+  double gamma, \
+  double alpha_min, \
+  int64_t horizon, \
+  double decay_rate, \
+  int64_t seed, \
+  int64_t stream, \
+  int64_t epoch
+#define SIGNOPT_SIGN_STEP_ARGS                                                                                     \
+  params, grads, bufs, steps, found_inf, lr_in, weight_decay, decoupled, beta, param_indices, dither, gaussian,     \
+      dither_gradient, dither_scale, dither_schedule, alpha, gamma, alpha_min, horizon, decay_rate, seed, stream, epoch
+
 template <typename Lr>
-void sign_descent_impl(
-    std::vector<Tensor> params,
-    std::vector<Tensor> grads,
-    std::vector<Tensor> bufs,
-    std::vector<Tensor> steps,
-    std::optional<Tensor> found_inf,
-    Lr lr_in,
-    double weight_decay,
-    bool decoupled,
-    double beta,
-    std::vector<int64_t> param_indices,
-    bool dither,
-    bool gaussian,
-    bool dither_gradient,
-    int64_t dither_scale,
-    int64_t dither_schedule,
-    double alpha,
-    double gamma,
-    double alpha_min,
-    int64_t horizon,
-    double decay_rate,
-    int64_t seed,
-    int64_t stream,
-    int64_t epoch,
-    double* sums) {
+void sign_descent_impl(SIGNOPT_SIGN_STEP_PARAMS, double* sums) {
   const char* op = sums != nullptr ? "hybrid_sign_phase_" : "sign_descent_";
   const double lr = lr_value(op, lr_in);
   check_lengths(op, params.size(), grads.size(), "grads");
@@ -192,67 +197,20 @@ void sign_descent_impl(
 }
 
 template <typename Lr>
-void sign_descent_(
-    std::vector<Tensor> params,
-    std::vector<Tensor> grads,
-    std::vector<Tensor> bufs,
-    std::vector<Tensor> steps,
-    std::optional<Tensor> found_inf,
-    Lr lr_in,
-    double weight_decay,
-    bool decoupled,
-    double beta,
-    std::vector<int64_t> param_indices,
-    bool dither,
-    bool gaussian,
-    bool dither_gradient,
-    int64_t dither_scale,
-    int64_t dither_schedule,
-    double alpha,
-    double gamma,
-    double alpha_min,
-    int64_t horizon,
-    double decay_rate,
-    int64_t seed,
-    int64_t stream,
-    int64_t epoch) {
-  sign_descent_impl<Lr>(params, grads, bufs, steps, found_inf, lr_in, weight_decay, decoupled, beta, param_indices, dither, gaussian, dither_gradient, dither_scale, dither_schedule, alpha, gamma, alpha_min, horizon, decay_rate, seed, stream, epoch, nullptr);
+void sign_descent_(SIGNOPT_SIGN_STEP_PARAMS) {
+  sign_descent_impl<Lr>(SIGNOPT_SIGN_STEP_ARGS, nullptr);
 }
 
 // The hybrid's sign phase: sign_descent_ with momentum (beta > 0), writing each parameter's raw calibration
 // sums to row i of `sums` (a contiguous [params, 5] float64 CPU tensor; HybridSignSGD's order).
 template <typename Lr>
-void hybrid_sign_phase_(
-    std::vector<Tensor> params,
-    std::vector<Tensor> grads,
-    std::vector<Tensor> bufs,
-    std::vector<Tensor> steps,
-    std::optional<Tensor> found_inf,
-    Lr lr_in,
-    double weight_decay,
-    bool decoupled,
-    double beta,
-    std::vector<int64_t> param_indices,
-    bool dither,
-    bool gaussian,
-    bool dither_gradient,
-    int64_t dither_scale,
-    int64_t dither_schedule,
-    double alpha,
-    double gamma,
-    double alpha_min,
-    int64_t horizon,
-    double decay_rate,
-    int64_t seed,
-    int64_t stream,
-    int64_t epoch,
-    Tensor sums) {
+void hybrid_sign_phase_(SIGNOPT_SIGN_STEP_PARAMS, Tensor sums) {
   STD_TORCH_CHECK(beta > 0, "signopt::hybrid_sign_phase_: beta must be > 0 (the hybrid's sign phase keeps m)");
   STD_TORCH_CHECK(
       sums.is_cpu() && sums.is_contiguous() && sums.scalar_type() == ScalarType::Double &&
           sums.numel() == 5 * static_cast<int64_t>(params.size()),
       "signopt::hybrid_sign_phase_: sums must be a contiguous float64 CPU tensor of params x 5 elements");
-  sign_descent_impl<Lr>(params, grads, bufs, steps, found_inf, lr_in, weight_decay, decoupled, beta, param_indices, dither, gaussian, dither_gradient, dither_scale, dither_schedule, alpha, gamma, alpha_min, horizon, decay_rate, seed, stream, epoch, static_cast<double*>(sums.mutable_data_ptr()));
+  sign_descent_impl<Lr>(SIGNOPT_SIGN_STEP_ARGS, static_cast<double*>(sums.mutable_data_ptr()));
 }
 
 template <typename Lr>

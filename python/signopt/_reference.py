@@ -64,10 +64,10 @@ def decayed_gradient(p, g, lr, weight_decay, decoupled):
     return g + p * weight_decay
 
 
-def sign_descent(p, g, buf, step, lr, weight_decay, decoupled, beta, d, tick, param_index):
-    """One SignSGD/Signum step (buf is None when beta is 0); `step` is the parameter's count after this step."""
-    g = decayed_gradient(p, g, lr, weight_decay, decoupled)
-    alpha = dither_alpha(d, tick) if d is not None else 0.0
+def sign_argument(g, buf, beta, d, alpha, step, param_index):
+    """x in sign(x) (kernels::reference::sign_direction): g, dithered when the target is the gradient, through the
+    EMA buf <- beta buf + (1 - beta) g when beta > 0 (buf updated in place), dithered when the target is the
+    momentum. d: dither options or None; alpha: alpha_t."""
     if d is not None and d["target"] == "gradient":
         g = add_dither(g, d, alpha, step, param_index)
     x = g
@@ -76,7 +76,14 @@ def sign_descent(p, g, buf, step, lr, weight_decay, decoupled, beta, d, tick, pa
         x = buf
     if d is not None and d["target"] == "momentum":
         x = add_dither(x, d, alpha, step, param_index)
-    p.add_(torch.sign(x), alpha=-lr)
+    return x
+
+
+def sign_descent(p, g, buf, step, lr, weight_decay, decoupled, beta, d, tick, param_index):
+    """One SignSGD/Signum step (buf is None when beta is 0); `step` is the parameter's count after this step."""
+    g = decayed_gradient(p, g, lr, weight_decay, decoupled)
+    alpha = dither_alpha(d, tick) if d is not None else 0.0
+    p.add_(torch.sign(sign_argument(g, buf, beta, d, alpha, step, param_index)), alpha=-lr)
 
 
 def ef_sign_sgd(p, g, error, buf, lr, weight_decay, decoupled, momentum):

@@ -107,17 +107,12 @@ class MajorityVoteState:
         if self.dither is not None:
             d = dict(self.dither, stream=self.dither["stream"] + rank)
         alpha = _reference.dither_alpha(d, step - 1) if d is not None else 0.0
-        if d is not None and d["target"] == "gradient":
-            g = _reference.add_dither(g, d, alpha, step, i)
-        x = g
+        m = None
         if self.momentum > 0:
             m = self.momenta.get(i)
             if m is None:
                 m = self.momenta[i] = torch.zeros_like(p, memory_format=torch.contiguous_format)
-            m.mul_(self.momentum).add_(g * (1.0 - self.momentum))
-            x = m
-        if d is not None and d["target"] == "momentum":
-            x = _reference.add_dither(x, d, alpha, step, i)
+        x = _reference.sign_argument(g, m, self.momentum, d, alpha, step, i)
         return i, step, x.detach().contiguous()
 
 

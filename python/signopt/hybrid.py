@@ -20,7 +20,7 @@ import torch
 from . import _calibration as cal
 from . import _options, _reference, _registry
 from ._ops import ops
-from .optim import _SCALE_CODES, _SCHEDULE_CODES, _SignoptOptimizer, _fused_supported
+from .optim import _SignoptOptimizer, _dither_op_args, _fused_supported
 
 __all__ = ["HybridSignSGD"]
 
@@ -62,22 +62,16 @@ class HybridSignSGD(_SignoptOptimizer):
                  post_switch_init="zero", handover_steps=0, fallback_lr=0.01, track_after_switch=False, dither=None,
                  nonfinite="skip", *, maximize=False, fused=None, foreach=None, differentiable=False):
         row = _registry.defaults("hybrid")
-        defaults = dict(
-            lr=row["lr"] if lr is None else lr,
-            betas=(row["beta1"], row["beta2"]) if betas is None else tuple(betas),
-            eps=row["eps"] if eps is None else eps,
-            weight_decay=weight_decay,
-            decoupled_weight_decay=row["decoupled_weight_decay"] if decoupled_weight_decay is None else decoupled_weight_decay,
-            trigger=trigger, switch_step=switch_step, switch_epoch=switch_epoch, steps_per_epoch=steps_per_epoch,
-            auto_tol=auto_tol, auto_criterion=auto_criterion, bias_correction=bias_correction, calibration=calibration,
+        self._init_from_registry(
+            params, "hybrid", lr, decoupled_weight_decay, betas=(row["beta1"], row["beta2"]) if betas is None else
+            tuple(betas), eps=row["eps"] if eps is None else eps, weight_decay=weight_decay, trigger=trigger,
+            switch_step=switch_step, switch_epoch=switch_epoch, steps_per_epoch=steps_per_epoch, auto_tol=auto_tol,
+            auto_criterion=auto_criterion, bias_correction=bias_correction, calibration=calibration,
             calibration_scope=calibration_scope, calibration_scale=calibration_scale, fixed_lr=fixed_lr,
             post_switch_momentum=post_switch_momentum, post_switch_convention=post_switch_convention,
             post_switch_init=post_switch_init, handover_steps=handover_steps, fallback_lr=fallback_lr,
             track_after_switch=track_after_switch, dither=_options.dither(self._name, dither), nonfinite=nonfinite,
-            maximize=maximize, fused=fused, foreach=foreach, differentiable=differentiable,
-        )
-        self._validate(defaults)
-        super().__init__(params, defaults)
+            maximize=maximize, fused=fused, foreach=foreach, differentiable=differentiable)
         self._h = self._new_hybrid_state()
 
     @staticmethod
@@ -224,10 +218,7 @@ class HybridSignSGD(_SignoptOptimizer):
     @torch.no_grad()
     def step(self, closure=None):
         """One step (sign or SGD phase), the calibration, and the switch when the trigger fires."""
-        loss = None
-        if closure is not None:
-            with torch.enable_grad():
-                loss = closure()
+        loss = self._run_closure(closure)
         if not self.param_groups:
             return loss
         found_inf = self._found_nonfinite()
@@ -298,18 +289,10 @@ class HybridSignSGD(_SignoptOptimizer):
         op = ops.hybrid_sign_phase_.tensor_lr if isinstance(lr, torch.Tensor) else ops.hybrid_sign_phase_.default
         op([it["p"] for it in fused], [it["g"] for it in fused], [it["st"]["exp_avg"] for it in fused],
            [it["st"]["step"] for it in fused], None, lr, float(group["weight_decay"]), group["decoupled_weight_decay"],
-           float(group["betas"][0]), [it["index"] for it in fused], *self._dither_args(d), self._epoch_arg(d), sums)
+           float(group["betas"][0]), [it["index"] for it in fused], *_dither_op_args(d), self._epoch_arg(d), sums)
         for it, row in zip(fused, sums.tolist()):
             it["sums"] = row
             it["updated"] = True
-
-    @staticmethod
-    def _dither_args(d):
-        return (d is not None, d is None or d["distribution"] == "gaussian", d is not None and d["target"] == "gradient",
-                _SCALE_CODES[d["scale"] if d else "rms"], _SCHEDULE_CODES[d["schedule"] if d else "power"],
-                d["alpha"] if d else 0.0, d["gamma"] if d else 0.0, d["alpha_min"] if d else 0.0,
-                d["horizon"] if d else 0, d["decay_rate"] if d else 1.0,
-                _reference.signed_seed(d["seed"]) if d else 0, d["stream"] if d else 0)
 
     def _epoch_arg(self, d):
         return self._epoch if d is not None and d["clock"] == "epoch" else -1
@@ -330,27 +313,14 @@ class HybridSignSGD(_SignoptOptimizer):
             step = int(st["step"])
             epoch = self._epoch_arg(d)
             tick = epoch if epoch >= 0 else step - 1
-            it["u"] = self._sign_direction(it["g"], st["exp_avg"], beta1, d, tick, step, it["index"])
+            alpha = _reference.dither_alpha(d, tick) if d is not None else 0.0
+            it["u"] = torch.sign(_reference.sign_argument(it["g"], st["exp_avg"], beta1, d, alpha, step, it["index"]))
             if beta1 == 0:
                 st["exp_avg"].copy_(it["g"])
         if plan["calibrate"]:
             u, g, m = it["u"].double(), it["g"].double(), st["exp_avg"].double()
             it["sums"] = [torch.sum(u * g).item(), torch.sum(g * g).item(), u.abs().sum().item(), m.abs().sum().item(),
                           torch.sum(m * m).item()]
-
-    @staticmethod
-    def _sign_direction(g, m, beta, d, tick, step, param_index):
-        """kernels::reference::sign_direction: sign of the (dithered) EMA, m updated in place when beta > 0."""
-        alpha = _reference.dither_alpha(d, tick) if d is not None else 0.0
-        if d is not None and d["target"] == "gradient":
-            g = _reference.add_dither(g, d, alpha, step, param_index)
-        x = g
-        if beta > 0:
-            m.mul_(beta).add_(g * (1.0 - beta))
-            x = m
-        if d is not None and d["target"] == "momentum":
-            x = _reference.add_dither(x, d, alpha, step, param_index)
-        return torch.sign(x)
 
     def _calibrate(self, plan, items):
         """lambda_t of the selected estimator and its EMA (global or per tensor); the bank follows every estimator

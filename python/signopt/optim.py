@@ -28,6 +28,15 @@ _SCHEDULE_CODES = {name: i for i, name in enumerate(_options.SCHEDULES)}
 _FUSED_DTYPES = (torch.float32, torch.float64)
 
 
+def _dither_op_args(d):
+    """The dither arguments of signopt::sign_descent_ and hybrid_sign_phase_ for dither options d (or None)."""
+    if d is None:
+        return (False, True, False, _SCALE_CODES["rms"], _SCHEDULE_CODES["power"], 0.0, 0.0, 0.0, 0, 1.0, 0, 0)
+    return (True, d["distribution"] == "gaussian", d["target"] == "gradient", _SCALE_CODES[d["scale"]],
+            _SCHEDULE_CODES[d["schedule"]], d["alpha"], d["gamma"], d["alpha_min"], d["horizon"], d["decay_rate"],
+            _reference.signed_seed(d["seed"]), d["stream"])
+
+
 def _fused_supported(tensors):
     return all(
         t.device.type == "cpu" and t.dtype in _FUSED_DTYPES and t.is_contiguous() and not t.is_sparse for t in tensors
@@ -44,6 +53,16 @@ class _SignoptOptimizer(Optimizer):
         super().__init__(params, defaults)
         self._epoch = 0
         self._skipped = torch.zeros((), dtype=torch.int64)
+
+    def _init_from_registry(self, params, row_name, lr, decoupled_weight_decay, **options):
+        """Validates the defaults (lr and the weight-decay convention from the registry row where not given)
+        and builds the optimizer."""
+        row = _registry.defaults(row_name)
+        defaults = dict(lr=row["lr"] if lr is None else lr,
+                        decoupled_weight_decay=row["decoupled_weight_decay"] if decoupled_weight_decay is None
+                        else decoupled_weight_decay, **options)
+        self._validate(defaults)
+        _SignoptOptimizer.__init__(self, params, defaults)
 
     # ---- options -----------------------------------------------------------------------------------------
 
@@ -146,13 +165,18 @@ class _SignoptOptimizer(Optimizer):
             raise RuntimeError(f"signopt.optim.{self._name} does not support sparse gradients")
         return list(torch._foreach_neg(grads)) if group["maximize"] else grads
 
+    @staticmethod
+    def _run_closure(closure):
+        """The closure's loss, computed with gradients enabled (None without a closure)."""
+        if closure is None:
+            return None
+        with torch.enable_grad():
+            return closure()
+
     @torch.no_grad()
     def step(self, closure=None):
         """One step over every parameter with a gradient; returns the closure's loss (or None)."""
-        loss = None
-        if closure is not None:
-            with torch.enable_grad():
-                loss = closure()
+        loss = self._run_closure(closure)
         found_inf = self._found_nonfinite()
         if found_inf is None:
             return loss
@@ -189,6 +213,26 @@ class _SignoptOptimizer(Optimizer):
     def _op(op, lr):
         return op.tensor_lr if isinstance(lr, torch.Tensor) else op.default
 
+    def _prepare(self, group, first_index):
+        """The parameters of `group` with a gradient, their indices, gradients (negated under maximize), states
+        and step tensors."""
+        params, indices = self._with_grads(group, first_index)
+        grads = self._grads(group, params) if params else []
+        states = [self.state[p] for p in params]
+        return params, indices, grads, states, [self._step_tensor(s) for s in states]
+
+    def _buffers(self, key, states, params):
+        return [self._buffer(s, key, p) for s, p in zip(states, params)]
+
+    @staticmethod
+    def _reference_steps(found_inf, steps, update):
+        """The reference path: nothing when a gradient was not finite; else each step count + 1, then update(i)."""
+        if found_inf.item():
+            return
+        for i, step in enumerate(steps):
+            step.add_(1)
+            update(i)
+
 
 class Signum(_SignoptOptimizer):
     """Signum: m <- beta m + (1 - beta) g, theta <- theta - lr sign(m) (docs/optimizers.md#signum);
@@ -216,20 +260,10 @@ class Signum(_SignoptOptimizer):
     def __init__(self, params, lr=None, momentum=None, weight_decay=0.0, decoupled_weight_decay=None, dither=None,
                  nonfinite="skip", *, maximize=False, fused=None, foreach=None, differentiable=False):
         row = _registry.defaults(self._registry_name)
-        defaults = dict(
-            lr=row["lr"] if lr is None else lr,
-            momentum=self._default_momentum(row) if momentum is None else momentum,
-            weight_decay=weight_decay,
-            decoupled_weight_decay=row["decoupled_weight_decay"] if decoupled_weight_decay is None else decoupled_weight_decay,
-            dither=_options.dither(self._name, dither),
-            nonfinite=nonfinite, maximize=maximize, fused=fused, foreach=foreach, differentiable=differentiable,
-        )
-        self._validate(defaults)
-        super().__init__(params, defaults)
-
-    @staticmethod
-    def _default_momentum(row):
-        return row["momentum"]
+        self._init_from_registry(
+            params, self._registry_name, lr, decoupled_weight_decay, momentum=row["momentum"] if momentum is None else
+            momentum, weight_decay=weight_decay, dither=_options.dither(self._name, dither), nonfinite=nonfinite,
+            maximize=maximize, fused=fused, foreach=foreach, differentiable=differentiable)
 
     def _validate(self, group):
         super()._validate(group)
@@ -237,39 +271,24 @@ class Signum(_SignoptOptimizer):
         group["dither"] = _options.dither(self._name, group["dither"])
 
     def _step_group(self, group, first_index, found_inf):
-        params, indices = self._with_grads(group, first_index)
+        params, indices, grads, states, steps = self._prepare(group, first_index)
         if not params:
             return
         beta = float(group["momentum"])
-        grads = self._grads(group, params)
-        states = [self.state[p] for p in params]
-        steps = [self._step_tensor(s) for s in states]
-        bufs = [self._buffer(s, "momentum_buffer", p) for s, p in zip(states, params)] if beta > 0 else []
+        bufs = self._buffers("momentum_buffer", states, params) if beta > 0 else []
         lr, wd, decoupled, d = group["lr"], float(group["weight_decay"]), group["decoupled_weight_decay"], group["dither"]
         epoch = self._epoch if d is not None and d["clock"] == "epoch" else -1
         if self._use_fused(group, params + grads + bufs):
-            dither_args = (
-                d is not None,
-                d is None or d["distribution"] == "gaussian",
-                d is not None and d["target"] == "gradient",
-                _SCALE_CODES[d["scale"] if d else "rms"],
-                _SCHEDULE_CODES[d["schedule"] if d else "power"],
-                d["alpha"] if d else 0.0, d["gamma"] if d else 0.0, d["alpha_min"] if d else 0.0,
-                d["horizon"] if d else 0, d["decay_rate"] if d else 1.0,
-                _reference.signed_seed(d["seed"]) if d else 0, d["stream"] if d else 0,
-            )
             self._op(ops.sign_descent_, lr)(params, grads, bufs, steps, found_inf, lr, wd, decoupled, beta, indices,
-                                            *dither_args, epoch)
+                                            *_dither_op_args(d), epoch)
             return
-        if found_inf.item():
-            return
-        lr = float(lr)
-        for i, p in enumerate(params):
-            steps[i].add_(1)
+
+        def update(i):
             step = int(steps[i])
-            tick = epoch if epoch >= 0 else step - 1
-            _reference.sign_descent(p, grads[i], bufs[i] if beta > 0 else None, step, lr, wd, decoupled, beta, d, tick,
-                                    indices[i])
+            _reference.sign_descent(params[i], grads[i], bufs[i] if beta > 0 else None, step, float(lr), wd, decoupled,
+                                    beta, d, epoch if epoch >= 0 else step - 1, indices[i])
+
+        self._reference_steps(found_inf, steps, update)
 
 
 class SignSGD(Signum):
@@ -305,40 +324,28 @@ class EFSignSGD(_SignoptOptimizer):
     def __init__(self, params, lr=None, momentum=None, weight_decay=0.0, decoupled_weight_decay=None, nonfinite="skip", *,
                  maximize=False, fused=None, foreach=None, differentiable=False):
         row = _registry.defaults("ef-signsgd")
-        defaults = dict(
-            lr=row["lr"] if lr is None else lr,
-            momentum=row["momentum"] if momentum is None else momentum,
-            weight_decay=weight_decay,
-            decoupled_weight_decay=row["decoupled_weight_decay"] if decoupled_weight_decay is None else decoupled_weight_decay,
-            nonfinite=nonfinite, maximize=maximize, fused=fused, foreach=foreach, differentiable=differentiable,
-        )
-        self._validate(defaults)
-        super().__init__(params, defaults)
+        self._init_from_registry(
+            params, "ef-signsgd", lr, decoupled_weight_decay, momentum=row["momentum"] if momentum is None else momentum,
+            weight_decay=weight_decay, nonfinite=nonfinite, maximize=maximize, fused=fused, foreach=foreach,
+            differentiable=differentiable)
 
     def _validate(self, group):
         super()._validate(group)
         _options.number(self._name, "momentum", group["momentum"], high=1.0, high_open=True)
 
     def _step_group(self, group, first_index, found_inf):
-        params, _ = self._with_grads(group, first_index)
+        params, _, grads, states, steps = self._prepare(group, first_index)
         if not params:
             return
         momentum = float(group["momentum"])
-        grads = self._grads(group, params)
-        states = [self.state[p] for p in params]
-        steps = [self._step_tensor(s) for s in states]
-        errors = [self._buffer(s, "error", p) for s, p in zip(states, params)]
-        bufs = [self._buffer(s, "momentum_buffer", p) for s, p in zip(states, params)] if momentum > 0 else []
+        errors = self._buffers("error", states, params)
+        bufs = self._buffers("momentum_buffer", states, params) if momentum > 0 else []
         lr, wd, decoupled = group["lr"], float(group["weight_decay"]), group["decoupled_weight_decay"]
         if self._use_fused(group, params + grads + errors + bufs):
             self._op(ops.ef_sign_sgd_step_, lr)(params, grads, errors, bufs, steps, found_inf, lr, wd, decoupled, momentum)
             return
-        if found_inf.item():
-            return
-        for i, p in enumerate(params):
-            steps[i].add_(1)
-            _reference.ef_sign_sgd(p, grads[i], errors[i], bufs[i] if momentum > 0 else None, float(lr), wd, decoupled,
-                                   momentum)
+        self._reference_steps(found_inf, steps, lambda i: _reference.ef_sign_sgd(
+            params[i], grads[i], errors[i], bufs[i] if momentum > 0 else None, float(lr), wd, decoupled, momentum))
 
 
 class Lion(_SignoptOptimizer):
@@ -355,15 +362,10 @@ class Lion(_SignoptOptimizer):
     def __init__(self, params, lr=None, betas=None, weight_decay=0.0, decoupled_weight_decay=None, nonfinite="skip", *,
                  maximize=False, fused=None, foreach=None, differentiable=False):
         row = _registry.defaults("lion")
-        defaults = dict(
-            lr=row["lr"] if lr is None else lr,
-            betas=(row["beta1"], row["beta2"]) if betas is None else tuple(betas),
-            weight_decay=weight_decay,
-            decoupled_weight_decay=row["decoupled_weight_decay"] if decoupled_weight_decay is None else decoupled_weight_decay,
-            nonfinite=nonfinite, maximize=maximize, fused=fused, foreach=foreach, differentiable=differentiable,
-        )
-        self._validate(defaults)
-        super().__init__(params, defaults)
+        self._init_from_registry(
+            params, "lion", lr, decoupled_weight_decay, betas=(row["beta1"], row["beta2"]) if betas is None else
+            tuple(betas), weight_decay=weight_decay, nonfinite=nonfinite, maximize=maximize, fused=fused,
+            foreach=foreach, differentiable=differentiable)
 
     def _validate(self, group):
         super()._validate(group)
@@ -374,23 +376,17 @@ class Lion(_SignoptOptimizer):
         _options.number(self._name, "beta2", betas[1], high=1.0, high_open=True)
 
     def _step_group(self, group, first_index, found_inf):
-        params, _ = self._with_grads(group, first_index)
+        params, _, grads, states, steps = self._prepare(group, first_index)
         if not params:
             return
         beta1, beta2 = (float(b) for b in group["betas"])
-        grads = self._grads(group, params)
-        states = [self.state[p] for p in params]
-        steps = [self._step_tensor(s) for s in states]
-        exp_avgs = [self._buffer(s, "exp_avg", p) for s, p in zip(states, params)]
+        exp_avgs = self._buffers("exp_avg", states, params)
         lr, wd, decoupled = group["lr"], float(group["weight_decay"]), group["decoupled_weight_decay"]
         if self._use_fused(group, params + grads + exp_avgs):
             self._op(ops.lion_step_, lr)(params, grads, exp_avgs, steps, found_inf, lr, wd, decoupled, beta1, beta2)
             return
-        if found_inf.item():
-            return
-        for i, p in enumerate(params):
-            steps[i].add_(1)
-            _reference.lion(p, grads[i], exp_avgs[i], float(lr), wd, decoupled, beta1, beta2)
+        self._reference_steps(found_inf, steps, lambda i: _reference.lion(
+            params[i], grads[i], exp_avgs[i], float(lr), wd, decoupled, beta1, beta2))
 
 
 from .hybrid import HybridSignSGD  # noqa: E402  (hybrid.py builds on the classes above)
