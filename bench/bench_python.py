@@ -31,7 +31,7 @@ from signopt import optim
 
 LAYOUTS = {"1M": [1 << 20], "11M": [11_000_000], "100M": [100_000_000], "200x4096": [4096] * 200}
 FLOOR_BYTES = {"signopt SignSGD": 12, "signopt Signum": 20, "signopt Signum+dither": 20, "signopt EFSignSGD": 20,
-               "signopt Lion": 20, "torch SGD foreach": 20, "torch SGD fused": 20, "torch Adam fused": 28,
+               "signopt Lion": 20, "signopt HybridSignSGD (sign phase)": 20, "torch SGD foreach": 20, "torch SGD fused": 20, "torch Adam fused": 28,
                "pytorch_optimizer SignSGD": 20, "pytorch_optimizer Lion": 20, "lion-pytorch Lion": 20}
 
 
@@ -60,6 +60,7 @@ def makers():
         "signopt Signum+dither": lambda ps: optim.Signum(ps, lr=1e-4, momentum=0.9, dither=True),
         "signopt EFSignSGD": lambda ps: optim.EFSignSGD(ps, lr=1e-4),
         "signopt Lion": lambda ps: optim.Lion(ps, lr=1e-4),
+        "signopt HybridSignSGD (sign phase)": lambda ps: optim.HybridSignSGD(ps, lr=1e-4, trigger="never"),
         "torch SGD foreach": lambda ps: torch.optim.SGD(ps, lr=1e-4, momentum=0.9, foreach=True),
         "torch SGD fused": lambda ps: torch.optim.SGD(ps, lr=1e-4, momentum=0.9, fused=True),
         "torch Adam fused": lambda ps: torch.optim.Adam(ps, lr=1e-4, fused=True),
@@ -80,12 +81,14 @@ class CopyStep:
 
 
 def bench_layout(name, sizes, rounds, steps_per_round):
+    # One set of parameters and gradients serves every optimizer (each keeps its own state), so that 100M
+    # elements fit in memory; the values drift by the steps but stay finite.
     g = torch.Generator().manual_seed(0)
+    ps = [torch.randn(n, generator=g) for n in sizes]
+    for p in ps:
+        p.grad = torch.randn(p.shape, generator=g)
     entries = {}
     for label, make in [("copy", CopyStep)] + list(makers().items()):
-        ps = [torch.randn(n, generator=g) for n in sizes]
-        for p in ps:
-            p.grad = torch.randn(p.shape, generator=g)
         opt = make(ps)
         opt.step()  # lazy state
         entries[label] = (opt, [])

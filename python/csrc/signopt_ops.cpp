@@ -336,6 +336,24 @@ Tensor dither_noise(Tensor like, int64_t seed, int64_t stream, bool gaussian, in
   return out;
 }
 
+// GradScaler's found_inf for a step: a new one-element float32 tensor, 1 when some element of some gradient
+// is NaN or infinite, else 0 (kernels::cpu::all_finite: one read pass per tensor).
+Tensor found_nonfinite(std::vector<Tensor> grads) {
+  STD_TORCH_CHECK(!grads.empty(), "signopt::found_nonfinite: grads is empty");
+  bool finite = true;
+  for (size_t i = 0; i < grads.size() && finite; ++i) {
+    const Tensor& g = grads[i];
+    STD_TORCH_CHECK(
+        g.is_cpu() && g.is_contiguous() && (g.scalar_type() == ScalarType::Float || g.scalar_type() == ScalarType::Double),
+        "signopt::found_nonfinite: grads[", i, "] must be a contiguous float32 or float64 CPU tensor");
+    finite = cpu::all_finite(
+        g.scalar_type() == ScalarType::Float ? Dtype::kFloat32 : Dtype::kFloat64, g.const_data_ptr(), g.numel());
+  }
+  Tensor out = torch::stable::new_empty(grads[0], {1}, ScalarType::Float);
+  *static_cast<float*>(out.mutable_data_ptr()) = finite ? 0.0f : 1.0f;
+  return out;
+}
+
 // ---- 1-bit packing and the vote (kernels/bitpack_words.h), for a DDP comm hook ----------------------------
 
 // A contiguous int64 CPU tensor of packed words with room for n coordinates; its words as uint64.
@@ -439,6 +457,8 @@ STABLE_TORCH_LIBRARY(signopt, m) {
   m.def("unpack_signs(Tensor bits, int n, float scale, Tensor? zero_mask, bool float64) -> Tensor");
   // The dither's unit noise (a new tensor), for the Python package's reference composition.
   m.def("dither_noise(Tensor like, int seed, int stream, bool gaussian, int step, int param_index) -> Tensor");
+  // The step's non-finite check (GradScaler's found_inf), a new tensor.
+  m.def("found_nonfinite(Tensor[] grads) -> Tensor");
   // The same steps with the learning rate as a one-element tensor (torch's _fused_sgd_.tensor_lr).
   m.def(
       "sign_descent_.tensor_lr(Tensor(a!)[] params, Tensor[] grads, Tensor(b!)[] bufs, Tensor(c!)[] steps, Tensor? found_inf, "
@@ -472,6 +492,7 @@ STABLE_TORCH_LIBRARY_IMPL(signopt, CPU, m) {
   m.impl("majority_vote", TORCH_BOX(&majority_vote));
   m.impl("unpack_signs", TORCH_BOX(&unpack_signs));
   m.impl("dither_noise", TORCH_BOX(&dither_noise));
+  m.impl("found_nonfinite", TORCH_BOX(&found_nonfinite));
   m.impl("sign_descent_.tensor_lr", TORCH_BOX(&sign_descent_<Tensor>));
   m.impl("hybrid_sign_phase_.tensor_lr", TORCH_BOX(&hybrid_sign_phase_<Tensor>));
   m.impl("sgd_step_.tensor_lr", TORCH_BOX(&sgd_step_<Tensor>));

@@ -59,6 +59,11 @@ def _unpack_signs_fake(bits, n, scale, zero_mask, float64):
     return bits.new_empty((n,), dtype=torch.float64 if float64 else torch.float32)
 
 
+@torch.library.register_fake("signopt::found_nonfinite")
+def _found_nonfinite_fake(grads):
+    return grads[0].new_empty((1,), dtype=torch.float32)
+
+
 @torch.library.register_fake("signopt::dither_noise")
 def _dither_noise_fake(like, seed, stream, gaussian, step, param_index):
     return torch.empty_like(like, memory_format=torch.contiguous_format)

@@ -138,11 +138,15 @@ class _SignoptOptimizer(Optimizer):
                 throw += gs
         if not grads:
             return None
-        # The largest |g| is NaN or infinite exactly when some element is (max propagates NaN).
-        norms = torch._foreach_norm(grads, float("inf"))
-        found = torch.logical_not(torch.isfinite(torch.stack(norms)).all()).to(torch.float32).reshape(1)
-        if throw:
-            bad = [i for i, n in enumerate(torch._foreach_norm(throw, float("inf"))) if not torch.isfinite(n)]
+        # The operator's one read pass for the tensors it takes (torch's inf-norm costs several passes' time);
+        # a composition of torch ops for the others.
+        fast = [g for g in grads if _fused_supported([g])]
+        slow = [torch.logical_not(torch.isfinite(g).all()).reshape(1) for g in grads if not _fused_supported([g])]
+        found = ops.found_nonfinite(fast) if fast else torch.zeros(1)
+        if slow:
+            found = torch.maximum(found, torch.cat(slow).any().reshape(1).to(torch.float32))
+        if throw and found.item():
+            bad = [i for i, g in enumerate(throw) if not bool(torch.isfinite(g).all())]
             if bad:
                 raise RuntimeError(
                     f"signopt.optim.{self._name}: the gradient of parameter {bad[0]} (counting parameters with a "

@@ -59,6 +59,11 @@ def test_pure_operators_pass_opcheck():
     torch.library.opcheck(ops.unpack_signs.default, (sign, 1000, 0.5, tie, False))
     torch.library.opcheck(ops.unpack_signs.default, (sign, 1000, 0.5, None, True))
     torch.library.opcheck(ops.dither_noise.default, (torch.zeros(3, 5, dtype=torch.float64), 1, 0, True, 1, 0))
+    bad = torch.randn(5000)
+    bad[4500] = float("nan")
+    torch.library.opcheck(ops.found_nonfinite.default, ([torch.randn(7), bad],))
+    assert ops.found_nonfinite([torch.randn(7), bad]).item() == 1.0
+    assert ops.found_nonfinite([torch.randn(7), torch.randn(5000, dtype=torch.float64)]).item() == 0.0
 
 
 def test_vote_of_three_is_the_majority_sign():

@@ -133,14 +133,8 @@ bool all_finite(const torch::Tensor& x_in) {
   if (!cpu_fast_path(x_in)) {
     return torch::isfinite(x_in).all().item<bool>();
   }
-  // One read pass, no temporaries: x * 0 is 0 for finite x and NaN for NaN or +-infinity.
   const auto x = x_in.contiguous();
-  double out = 0;
-  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "signopt_all_finite", [&] {
-    const scalar_t* d = x.data_ptr<scalar_t>();
-    out = chunked_sum(x.numel(), [d](int64_t i) { return static_cast<double>(d[i] * scalar_t(0)); });
-  });
-  return !std::isnan(out);
+  return cpu::all_finite(x.scalar_type() == at::kFloat ? Dtype::kFloat32 : Dtype::kFloat64, x.data_ptr(), x.numel());
 }
 
 } // namespace signopt::kernels

@@ -1,5 +1,5 @@
-// The torch-free half of the deterministic reductions (signopt/kernels/reductions.h): the hybrid's moment
-// sums on raw memory, in kReductionChunk chunks summed by chunk_sum8 and added in chunk order, on the
+// The torch-free half of the deterministic reductions (signopt/kernels/reductions.h): the finite check and the
+// hybrid's moment sums on raw memory, in kReductionChunk chunks summed by chunk_sum8 and added in chunk order, on the
 // kernels' one parallel loop (parallel.h). libsignopt's kernels::moment_sums and the Python package's
 // operators both call it, so both get the same bits.
 #include <signopt/kernels/reductions_core.h>
@@ -34,7 +34,40 @@ SIGNOPT_CLONES void moment_chunk_f64(const double* x, int64_t n, double* out) {
   moment_chunk(x, n, out);
 }
 
+// all_finite's term: x * 0 is 0 for finite x and NaN for NaN or +-infinity (one read, no temporaries).
+template <typename T>
+inline __attribute__((always_inline)) double finite_chunk(const T* x, int64_t n) {
+  return detail::chunk_sum8(n, [x](int64_t i) { return static_cast<double>(x[i] * T(0)); });
+}
+
+SIGNOPT_CLONES double finite_chunk_f32(const float* x, int64_t n) {
+  return finite_chunk(x, n);
+}
+
+SIGNOPT_CLONES double finite_chunk_f64(const double* x, int64_t n) {
+  return finite_chunk(x, n);
+}
+
 } // namespace
+
+bool cpu::all_finite(Dtype dtype, const void* x, int64_t n) {
+  const int64_t chunks = (n + kReductionChunk - 1) / kReductionChunk;
+  std::vector<double> partial(static_cast<size_t>(chunks), 0.0);
+  detail::parallel_for(0, chunks, 1, [&](int64_t begin, int64_t end) {
+    for (int64_t c = begin; c < end; ++c) {
+      const int64_t lo = c * kReductionChunk;
+      const int64_t len = std::min(n, lo + kReductionChunk) - lo;
+      partial[static_cast<size_t>(c)] = dtype == Dtype::kFloat32 ? finite_chunk_f32(static_cast<const float*>(x) + lo, len)
+                                                                 : finite_chunk_f64(static_cast<const double*>(x) + lo, len);
+    }
+  });
+  for (const double v : partial) {
+    if (std::isnan(v)) {
+      return false;
+    }
+  }
+  return true;
+}
 
 std::array<double, 3> cpu::moment_sums(Dtype dtype, const void* x, int64_t n) {
   const int64_t chunks = (n + kReductionChunk - 1) / kReductionChunk;

@@ -14,6 +14,8 @@
 
 #include <dlfcn.h>
 
+#include <cmath>
+
 #include <string>
 #include <vector>
 
@@ -158,6 +160,27 @@ TEST_P(CustomOps, HybridSignPhaseWritesTheCalibrationSums) {
     }
     expect_same(p, p_ref, "params");
     expect_same(m, m_ref, "momentum");
+  }
+}
+
+// found_nonfinite is kernels::all_finite over the list: 1 for a NaN or an infinity anywhere (any chunk, any
+// tensor), else 0.
+TEST_P(CustomOps, FoundNonfiniteFlagsNanAndInfinityAnywhere) {
+  const auto dtype = GetParam();
+  const auto found = [](const std::vector<torch::Tensor>& grads) {
+    std::vector<c10::IValue> stack = {grads};
+    op("found_nonfinite").callBoxed(&stack);
+    return stack[0].toTensor().item<float>();
+  };
+  auto g = tensors(dtype, 2);
+  EXPECT_EQ(found(g), 0.0f);
+  for (const double bad : {std::nan(""), HUGE_VAL, -HUGE_VAL}) {
+    for (const int64_t at : {int64_t{0}, int64_t{4097}, int64_t{9999}}) {
+      auto h = clones(g);
+      h[5][at] = bad;
+      EXPECT_EQ(found(h), 1.0f) << bad << " at " << at;
+      EXPECT_FALSE(signopt::kernels::all_finite(h[5]));
+    }
   }
 }
 

@@ -14,6 +14,9 @@ constexpr int64_t kReductionChunk = 4096;
 
 namespace cpu {
 
+/// True when none of the n contiguous elements of `dtype` at x is NaN or infinite (one read pass).
+bool all_finite(Dtype dtype, const void* x, int64_t n);
+
 /// The hybrid's three moment sums of n contiguous elements of `dtype` at x, in one read: the number of
 /// non-zero entries (NaN counts as non-zero), sum_i |x_i| and sum_i x_i^2, in kernels::moment_sums' order.
 std::array<double, 3> moment_sums(Dtype dtype, const void* x, int64_t n);
