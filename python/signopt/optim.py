@@ -25,7 +25,7 @@ __all__ = ["SignSGD", "Signum", "EFSignSGD", "Lion"]
 
 _SCALE_CODES = {name: i for i, name in enumerate(_options.SCALES)}
 _SCHEDULE_CODES = {name: i for i, name in enumerate(_options.SCHEDULES)}
-_FUSED_DTYPES = (torch.float32, torch.float64)
+_FUSED_DTYPES = frozenset((torch.float32, torch.float64))
 
 
 def _dither_op_args(d):
@@ -38,9 +38,12 @@ def _dither_op_args(d):
 
 
 def _fused_supported(tensors):
-    return all(
-        t.device.type == "cpu" and t.dtype in _FUSED_DTYPES and t.is_contiguous() and not t.is_sparse for t in tensors
-    )
+    """Whether the fused operators take every tensor: contiguous CPU float32/float64 (sparse gradients are refused
+    before this; a plain loop, since it runs over every tensor of every step)."""
+    for t in tensors:
+        if not t.is_cpu or t.dtype not in _FUSED_DTYPES or not t.is_contiguous():
+            return False
+    return True
 
 
 class _SignoptOptimizer(Optimizer):
@@ -140,11 +143,14 @@ class _SignoptOptimizer(Optimizer):
             return None
         # The operator's one read pass for the tensors it takes (torch's inf-norm costs several passes' time);
         # a composition of torch ops for the others.
-        fast = [g for g in grads if _fused_supported([g])]
-        slow = [torch.logical_not(torch.isfinite(g).all()).reshape(1) for g in grads if not _fused_supported([g])]
-        found = ops.found_nonfinite(fast) if fast else torch.zeros(1)
-        if slow:
-            found = torch.maximum(found, torch.cat(slow).any().reshape(1).to(torch.float32))
+        if _fused_supported(grads):
+            found = ops.found_nonfinite(grads)
+        else:
+            fast = [g for g in grads if _fused_supported([g])]
+            slow = [torch.logical_not(torch.isfinite(g).all()).reshape(1) for g in grads if not _fused_supported([g])]
+            found = ops.found_nonfinite(fast) if fast else torch.zeros(1)
+            if slow:
+                found = torch.maximum(found, torch.cat(slow).any().reshape(1).to(torch.float32))
         if throw and found.item():
             bad = [i for i, g in enumerate(throw) if not bool(torch.isfinite(g).all())]
             if bad:
