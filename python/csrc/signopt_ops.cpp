@@ -94,6 +94,33 @@ double lr_value(const char*, double lr) {
   return lr;
 }
 
+// Runs f(i) for every parameter i. A list of small tensors (on average under kSmallParam elements) runs one
+// parameter per task, each kernel inline on its task's thread (a parallel loop inside a parallel loop does not
+// fork again); large tensors run one after another, each kernel parallel inside. A parameter's result does not
+// depend on the thread that computes it (the kernels' chunks are fixed), so both give the same bits. f must not
+// throw: the ops check every argument before the first update.
+constexpr int64_t kSmallParam = 65536;
+
+template <class F>
+void for_each_param(const std::vector<Tensor>& params, const F& f) {
+  const auto n = static_cast<int64_t>(params.size());
+  int64_t total = 0;
+  for (const Tensor& p : params) {
+    total += p.numel();
+  }
+  if (n > 1 && total < kSmallParam * n) {
+    signopt::kernels::detail::parallel_for(0, n, 1, [&](int64_t begin, int64_t end) {
+      for (int64_t i = begin; i < end; ++i) {
+        f(static_cast<size_t>(i));
+      }
+    });
+    return;
+  }
+  for (size_t i = 0; i < params.size(); ++i) {
+    f(i);
+  }
+}
+
 // Each step op is a template over its learning rate's type: double (the plain overload) or Tensor
 // (.tensor_lr), read once by lr_value. The arguments of sign_descent_ and hybrid_sign_phase_ (schema order),
 // written once:
@@ -160,7 +187,7 @@ void sign_descent_impl(SIGNOPT_SIGN_STEP_PARAMS, double* sums) {
   if (skip_step(op, found_inf)) {
     return;
   }
-  for (size_t i = 0; i < params.size(); ++i) {
+  for_each_param(params, [&](size_t i) {
     const int64_t step = ++*counters[i];
     signopt::kernels::SignStepArgs a;
     a.lr = lr;
@@ -193,7 +220,7 @@ void sign_descent_impl(SIGNOPT_SIGN_STEP_PARAMS, double* sums) {
       out[3] = ms[1];
       out[4] = ms[2];
     }
-  }
+  });
 }
 
 template <typename Lr>
@@ -229,14 +256,17 @@ void sgd_step_(
   if (mu > 0) {
     check_lengths(op, params.size(), bufs.size(), "bufs");
   }
+  std::vector<Dtype> dtypes;
   for (size_t i = 0; i < params.size(); ++i) {
-    const Dtype dtype = mu > 0 ? checked_dtype(op, i, params[i], {&grads[i], &bufs[i]})
-                               : checked_dtype(op, i, params[i], {&grads[i]});
+    dtypes.push_back(
+        mu > 0 ? checked_dtype(op, i, params[i], {&grads[i], &bufs[i]}) : checked_dtype(op, i, params[i], {&grads[i]}));
+  }
+  for_each_param(params, [&](size_t i) {
     signopt::kernels::SgdStepArgs a{eta, weight_decay, decoupled, mu, dampened};
     cpu::sgd_step(
-        dtype, params[i].mutable_data_ptr(), grads[i].const_data_ptr(), mu > 0 ? bufs[i].mutable_data_ptr() : nullptr,
+        dtypes[i], params[i].mutable_data_ptr(), grads[i].const_data_ptr(), mu > 0 ? bufs[i].mutable_data_ptr() : nullptr,
         params[i].numel(), a);
-  }
+  });
 }
 
 template <typename Lr>
@@ -270,13 +300,13 @@ void ef_sign_sgd_step_(
   if (skip_step(op, found_inf)) {
     return;
   }
-  for (size_t i = 0; i < params.size(); ++i) {
+  for_each_param(params, [&](size_t i) {
     ++*counters[i];
     signopt::kernels::EfStepArgs a{lr, weight_decay, decoupled, momentum};
     cpu::ef_sign_sgd_step(
         dtypes[i], params[i].mutable_data_ptr(), grads[i].const_data_ptr(), errors[i].mutable_data_ptr(),
         momentum > 0 ? bufs[i].mutable_data_ptr() : nullptr, params[i].numel(), a);
-  }
+  });
 }
 
 template <typename Lr>
@@ -305,13 +335,13 @@ void lion_step_(
   if (skip_step(op, found_inf)) {
     return;
   }
-  for (size_t i = 0; i < params.size(); ++i) {
+  for_each_param(params, [&](size_t i) {
     ++*counters[i];
     signopt::kernels::LionStepArgs a{lr, weight_decay, decoupled, beta1, beta2};
     cpu::lion_step(
         dtypes[i], params[i].mutable_data_ptr(), grads[i].const_data_ptr(), exp_avgs[i].mutable_data_ptr(),
         params[i].numel(), a);
-  }
+  });
 }
 
 // The unit dither noise of a tensor shaped like `like` (float32/float64 CPU), element i at Philox counter

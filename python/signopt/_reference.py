@@ -1,6 +1,7 @@
 """The reference path of signopt.optim (``fused=False``, and tensors the fused operators do not take): each
 rule of docs/optimizers.md as a composition of torch ops, one tensor at a time, like the C++ library's
-kernels/reference.h. The dither's unit noise comes from the ``signopt::dither_noise`` operator (the same
+kernels/reference.h, and (``foreach``) SignSGD, Signum and Lion without dither over lists with torch's
+_foreach ops. The dither's unit noise comes from the ``signopt::dither_noise`` operator (the same
 Philox draws as the fused step); the annealing and the scale are computed here, in float64.
 
 Results equal the fused operators' up to the order of the sums in the dither scale and EF-SignSGD's
@@ -84,6 +85,36 @@ def sign_descent(p, g, buf, step, lr, weight_decay, decoupled, beta, d, tick, pa
     g = decayed_gradient(p, g, lr, weight_decay, decoupled)
     alpha = dither_alpha(d, tick) if d is not None else 0.0
     p.add_(torch.sign(sign_argument(g, buf, beta, d, alpha, step, param_index)), alpha=-lr)
+
+
+def decayed_gradients_foreach(params, grads, lr, weight_decay, decoupled):
+    """decayed_gradient over lists with torch's _foreach ops (the same element operations, so the same bits)."""
+    if weight_decay == 0:
+        return grads
+    if decoupled:
+        torch._foreach_mul_(params, 1.0 - lr * weight_decay)
+        return grads
+    return torch._foreach_add(grads, torch._foreach_mul(params, weight_decay))
+
+
+def sign_descent_foreach(params, grads, bufs, lr, weight_decay, decoupled, beta):
+    """sign_descent without dither over lists (the foreach path): the per-tensor rule's operations, batched."""
+    g = decayed_gradients_foreach(params, grads, lr, weight_decay, decoupled)
+    x = g
+    if beta > 0:
+        torch._foreach_mul_(bufs, beta)
+        torch._foreach_add_(bufs, torch._foreach_mul(g, 1.0 - beta))
+        x = bufs
+    torch._foreach_add_(params, torch._foreach_sign(x), alpha=-lr)
+
+
+def lion_foreach(params, grads, exp_avgs, lr, weight_decay, decoupled, beta1, beta2):
+    """lion over lists (the foreach path)."""
+    g = decayed_gradients_foreach(params, grads, lr, weight_decay, decoupled)
+    c = torch._foreach_add(torch._foreach_mul(exp_avgs, beta1), torch._foreach_mul(g, 1.0 - beta1))
+    torch._foreach_add_(params, torch._foreach_sign(c), alpha=-lr)
+    torch._foreach_mul_(exp_avgs, beta2)
+    torch._foreach_add_(exp_avgs, torch._foreach_mul(g, 1.0 - beta2))
 
 
 def ef_sign_sgd(p, g, error, buf, lr, weight_decay, decoupled, momentum):

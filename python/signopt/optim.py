@@ -235,6 +235,19 @@ class _SignoptOptimizer(Optimizer):
         return [self._buffer(s, key, p) for s, p in zip(states, params)]
 
     @staticmethod
+    def _use_foreach(group):
+        """The reference path over lists (torch's _foreach ops) unless foreach=False; None takes it too."""
+        return group["foreach"] is not False
+
+    @staticmethod
+    def _foreach_steps(found_inf, steps, update):
+        """The foreach path: nothing when a gradient was not finite; else the step counts + 1, then update()."""
+        if found_inf.item():
+            return
+        torch._foreach_add_(steps, 1)
+        update()
+
+    @staticmethod
     def _reference_steps(found_inf, steps, update):
         """The reference path: nothing when a gradient was not finite; else each step count + 1, then update(i)."""
         if found_inf.item():
@@ -261,7 +274,8 @@ class Signum(_SignoptOptimizer):
         maximize: ascend instead of descend.
         fused: None (fused where the tensors allow, the default), True (require it) or False (the reference
             composition of torch ops).
-        foreach: accepted for torch.optim compatibility; the reference path runs one tensor at a time.
+        foreach: on the reference path, None or True batch the tensors with torch's _foreach ops (without
+            dither), False runs one tensor at a time; both give the same bits.
     """
 
     _name = "Signum"
@@ -291,6 +305,11 @@ class Signum(_SignoptOptimizer):
         if self._use_fused(group, params + grads + bufs):
             self._op(ops.sign_descent_, lr)(params, grads, bufs, steps, found_inf, lr, wd, decoupled, beta, indices,
                                             *_dither_op_args(d), epoch)
+            return
+
+        if d is None and self._use_foreach(group):
+            self._foreach_steps(found_inf, steps, lambda: _reference.sign_descent_foreach(
+                params, grads, bufs, float(lr), wd, decoupled, beta))
             return
 
         def update(i):
@@ -394,6 +413,10 @@ class Lion(_SignoptOptimizer):
         lr, wd, decoupled = group["lr"], float(group["weight_decay"]), group["decoupled_weight_decay"]
         if self._use_fused(group, params + grads + exp_avgs):
             self._op(ops.lion_step_, lr)(params, grads, exp_avgs, steps, found_inf, lr, wd, decoupled, beta1, beta2)
+            return
+        if self._use_foreach(group):
+            self._foreach_steps(found_inf, steps, lambda: _reference.lion_foreach(
+                params, grads, exp_avgs, float(lr), wd, decoupled, beta1, beta2))
             return
         self._reference_steps(found_inf, steps, lambda i: _reference.lion(
             params[i], grads[i], exp_avgs[i], float(lr), wd, decoupled, beta1, beta2))

@@ -307,3 +307,15 @@ def test_state_dicts_are_deterministic():
     assert sa["param_groups"] == sb["param_groups"]
     for i in sa["state"]:
         assert all(bitwise_equal(sa["state"][i][k], sb["state"][i][k]) for k in sa["state"][i])
+
+
+# float32/float64: the same bits. (Not bfloat16: torch 2.15's in-place _foreach_mul_ by a Python scalar rounds
+# some bfloat16 products differently from Tensor.mul_, measured on 1356 of 4099 elements.)
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("mix", [i for i, (_, o, _) in enumerate(MIXES) if "dither" not in o and MIXES[i][0] is not
+                                 optim.EFSignSGD])
+def test_foreach_equals_the_per_tensor_reference_bit_for_bit(mix, dtype):
+    cls, options, _ = MIXES[mix]
+    batched, _ = run(cls, options, dtype, fused=False, foreach=True)
+    single, _ = run(cls, options, dtype, fused=False, foreach=False)
+    assert all(bitwise_equal(a, b) for a, b in zip(batched, single))
