@@ -319,3 +319,35 @@ def test_foreach_equals_the_per_tensor_reference_bit_for_bit(mix, dtype):
     batched, _ = run(cls, options, dtype, fused=False, foreach=True)
     single, _ = run(cls, options, dtype, fused=False, foreach=False)
     assert all(bitwise_equal(a, b) for a, b in zip(batched, single))
+
+
+@pytest.mark.parametrize("make", [
+    lambda ps: optim.Signum(ps, lr=0.01, weight_decay=0.1, dither=True),
+    lambda ps: optim.EFSignSGD(ps, lr=0.05, momentum=0.5),
+    lambda ps: optim.HybridSignSGD(ps, lr=0.01, trigger="step", switch_step=2, weight_decay=0.1),
+])
+def test_grad_scaler_unscales_and_skips_overflow_steps(make):
+    # torch.amp.GradScaler's default path (unscale_, then step unless it found an infinity): with a power-of-two
+    # scale the unscaled gradients are exact, so the run equals an unscaled one bit for bit.
+    torch.manual_seed(0)
+    model, ref = torch.nn.Linear(8, 2), torch.nn.Linear(8, 2)
+    ref.load_state_dict(model.state_dict())
+    opt, opt_ref = make(list(model.parameters())), make(list(ref.parameters()))
+    scaler = torch.amp.GradScaler("cpu", init_scale=1024.0)
+    for t in range(4):
+        x = torch.randn(5, 8, generator=torch.Generator().manual_seed(t))
+        opt.zero_grad()
+        opt_ref.zero_grad()
+        scaler.scale(model(x).square().sum()).backward()
+        ref(x).square().sum().backward()
+        scaler.step(opt)
+        scaler.update()
+        opt_ref.step()
+    assert all(bitwise_equal(a, b) for a, b in zip(model.parameters(), ref.parameters()))
+    before = [p.detach().clone() for p in model.parameters()]
+    opt.zero_grad()
+    scaler.scale(model(torch.full((5, 8), 1e30)).square().sum()).backward()
+    scaler.step(opt)
+    scaler.update()
+    assert all(bitwise_equal(a, b) for a, b in zip(model.parameters(), before))
+    assert scaler.get_scale() == 512.0
