@@ -21,6 +21,20 @@ parameter, so DDP's bucket rebuilds do not change results; ``"positive"`` sends 
 
 The worker's momenta and step counts live in the state, which is checkpointed with ``state.state_dict()``
 and ``state.load_state_dict()``; pickling the state (PowerSGD's pattern) leaves the process group out.
+
+The paper's hybrid votes through the hook too, as the C++ trainer's distributed hybrid does:
+
+    opt = signopt.optim.HybridSignSGD(ddp.parameters(), lr=1e-3, trigger="step", switch_step=1000)
+    ddp.register_comm_hook(signopt.distributed.MajorityVoteState(optimizer=opt),
+                           signopt.distributed.majority_vote_hook)
+
+In the sign phase each worker's direction comes from its own momentum (the optimizer's ``exp_avg``) with the
+optimizer's decay and dither options; the workers vote, allreduce the five calibration sums of each tensor
+(<v, g_w>, ||g_w||^2, nnz(v), ||m_w||_1, ||m_w||^2, summed over the workers), and the optimizer applies the
+vote and calibrates on those sums, so every worker switches at the same step with the same rate. After the
+switch the hook averages the gradients, as DDP's default allreduce does. The hand-over and
+``track_after_switch`` are refused (they need each worker's sign after the switch), and so is
+``post_switch_init="momentum"`` (each worker would start SGD from its own m, and the replicas would drift).
 """
 
 import torch
@@ -49,9 +63,15 @@ class MajorityVoteState:
         seed: the seed of the coins.
     """
 
-    def __init__(self, params, process_group=None, *, momentum=0.0, weight_decay=0.0, dither=None,
-                 zero_sign="random", seed=0):
+    def __init__(self, params=None, process_group=None, *, momentum=0.0, weight_decay=0.0, dither=None,
+                 zero_sign="random", seed=0, optimizer=None):
         who = "MajorityVoteState"
+        self.optimizer = optimizer
+        if optimizer is not None:
+            self._check_hybrid(who, optimizer, momentum, weight_decay, dither)
+            params = [p for group in optimizer.param_groups for p in group["params"]]
+        if params is None:
+            _options.fail(who, "give the model's parameters, or optimizer= a HybridSignSGD")
         self.params = list(params)
         self.index = {id(p): i for i, p in enumerate(self.params)}
         if len(self.index) != len(self.params):
@@ -66,6 +86,23 @@ class MajorityVoteState:
         self.seed = seed
         self.steps = {}  # parameter index -> steps voted
         self.momenta = {}  # parameter index -> the worker's EMA
+
+    @staticmethod
+    def _check_hybrid(who, optimizer, momentum, weight_decay, dither):
+        from .hybrid import HybridSignSGD  # noqa: PLC0415 (hybrid imports optim, which this module must not)
+
+        if not isinstance(optimizer, HybridSignSGD):
+            _options.fail(who, f"optimizer must be a signopt.optim.HybridSignSGD, got {type(optimizer).__name__}")
+        if momentum != 0.0 or weight_decay != 0.0 or dither is not None:
+            _options.fail(who, "with optimizer=, the momentum, weight decay and dither are the optimizer's options")
+        head = optimizer.param_groups[0]
+        if head["handover_steps"] > 0 or head["track_after_switch"]:
+            _options.fail(who, "the hand-over and track_after_switch need each worker's own sign after the switch, "
+                               "which the hook does not send: use handover_steps=0 and track_after_switch=False")
+        if any(g["post_switch_init"] == "momentum" and g["post_switch_momentum"] > 0 for g in optimizer.param_groups):
+            _options.fail(who, "post_switch_init='momentum' starts each worker's SGD momentum from its own sign-phase "
+                               "m, so the workers' weights would drift apart after the switch: use "
+                               "post_switch_init='zero'")
 
     # ---- checkpointing -------------------------------------------------------------------------------------
 
@@ -84,11 +121,11 @@ class MajorityVoteState:
             self.momenta[int(i)] = m.to(dtype=p.dtype, device=p.device).clone()
 
     def __getstate__(self):
-        return {k: v for k, v in self.__dict__.items() if k not in ("process_group", "params", "index")}
+        return {k: v for k, v in self.__dict__.items() if k not in ("process_group", "params", "index", "optimizer")}
 
     def __setstate__(self, state):
         self.__dict__.update(state)
-        self.process_group = None
+        self.process_group = self.optimizer = None
         self.params, self.index = [], {}
 
     # ---- the local direction -------------------------------------------------------------------------------
@@ -114,6 +151,44 @@ class MajorityVoteState:
                 m = self.momenta[i] = torch.zeros_like(p, memory_format=torch.contiguous_format)
         x = _reference.sign_argument(g, m, self.momentum, d, alpha, step, i)
         return i, step, x.detach().contiguous()
+
+
+    def _hybrid_direction(self, p, g, rank):
+        """The hybrid's sign phase on this worker (HybridSignSGD's unfused branch): coupled decay into g, the
+        worker's own m (the optimizer's exp_avg) updated, the dithered argument of the sign. Returns (index, step,
+        argument, decayed gradient)."""
+        i = self.index.get(id(p))
+        if i is None:
+            raise RuntimeError("majority_vote_hook: a bucket holds a parameter the HybridSignSGD does not have")
+        opt = self.optimizer
+        group = next(gr for gr in opt.param_groups if any(q is p for q in gr["params"]))
+        st = opt.state[p]
+        step = int(st["step"]) + 1 if "step" in st else 1
+        g = g.reshape(p.shape)
+        if group["maximize"]:
+            g = -g
+        wd = float(group["weight_decay"])
+        if wd != 0 and not group["decoupled_weight_decay"]:
+            g = g + p.detach() * wd
+        m = opt._buffer(st, "exp_avg", p)
+        d = group["dither"]
+        if d is not None:
+            d = dict(d, stream=d["stream"] + rank)
+        epoch = opt._epoch_arg(d)
+        alpha = _reference.dither_alpha(d, epoch if epoch >= 0 else step - 1) if d is not None else 0.0
+        beta1 = float(group["betas"][0])
+        x = _reference.sign_argument(g, m, beta1, d, alpha, step, i)
+        if beta1 == 0:
+            m.copy_(g)
+        return i, step, x.detach().contiguous(), g
+
+
+def raw_sums(v, g, m):
+    """One worker's raw calibration sums of a tensor for the voted direction v: <v, g>, ||g||^2, nnz(v), ||m||_1,
+    ||m||^2 (g with coupled decay, m the worker's momentum), in float64."""
+    v, g, m = v.double(), g.double(), m.double()
+    return [torch.sum(v * g).item(), torch.sum(g * g).item(), v.abs().sum().item(), m.abs().sum().item(),
+            torch.sum(m * m).item()]
 
 
 def _exchange(words, group, world):
@@ -145,26 +220,48 @@ def majority_vote_hook(state, bucket):
     rank = dist.get_rank(group)
     if world > MAX_WORKERS:
         raise RuntimeError(f"majority_vote_hook: {world} workers exceed the vote's limit of {MAX_WORKERS}")
+    opt = state.optimizer
+    if opt is not None and opt.phase == "sgd":
+        # The hybrid after its switch: the workers' mean gradient, as DDP's default allreduce gives it.
+        buffer = bucket.buffer()
+        dist.all_reduce(buffer, group=group)
+        buffer.div_(world)
+        return _done(buffer)
     params, grads = bucket.parameters(), bucket.gradients()
     zero = 0 if state.zero_sign == "random" else 1
     packed, layout = [], []
     for p, g in zip(params, grads):
-        i, step, x = state._direction(p, g, rank)
+        if opt is not None:
+            i, step, x, decayed = state._hybrid_direction(p, g, rank)
+        else:
+            (i, step, x), decayed = state._direction(p, g, rank), None
         if x.dtype not in (torch.float32, torch.float64):
             x = x.float()
         words = ops.pack_signs(x.view(-1), zero, state.seed, step, rank, i)
         packed.append(words)
-        layout.append((g, x.numel(), words.numel()))
+        layout.append((p, g, decayed, x.numel(), words.numel()))
     sign, tie = _exchange(torch.cat(packed), group, world)
-    offset = 0
-    for g, n, nwords in layout:
+    offset, sums = 0, []
+    for p, g, decayed, n, nwords in layout:
         s = sign[offset:offset + nwords]
         t = tie[offset:offset + nwords] if tie is not None else None
-        g.copy_(ops.unpack_signs(s.contiguous(), n, 1.0, None if t is None else t.contiguous(), g.dtype == torch.float64)
-                .view_as(g))
+        v = ops.unpack_signs(s.contiguous(), n, 1.0, None if t is None else t.contiguous(), g.dtype == torch.float64)
+        g.copy_(v.view_as(g))
+        if opt is not None:
+            sums.append(raw_sums(v.view_as(p), decayed, opt.state[p]["exp_avg"]))
         offset += nwords
+    if opt is not None:
+        # One allreduce of five float64 sums per tensor: every worker calibrates the same rate.
+        total = torch.tensor(sums, dtype=torch.float64)
+        dist.all_reduce(total, group=group)
+        for (p, *_), row in zip(layout, total.tolist()):
+            opt._voted[p] = row
+    return _done(bucket.buffer())
+
+
+def _done(tensor):
     fut = torch.futures.Future()
-    fut.set_result(bucket.buffer())
+    fut.set_result(tensor)
     return fut
 
 

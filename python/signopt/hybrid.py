@@ -73,6 +73,9 @@ class HybridSignSGD(_SignoptOptimizer):
             track_after_switch=track_after_switch, dither=_options.dither(self._name, dither), nonfinite=nonfinite,
             maximize=maximize, fused=fused, foreach=foreach, differentiable=differentiable)
         self._h = self._new_hybrid_state()
+        # Set by signopt.distributed.majority_vote_hook in the sign phase: parameter -> the workers' summed raw
+        # calibration sums of this step, its gradient being the voted direction.
+        self._voted = {}
 
     @staticmethod
     def _new_hybrid_state():
@@ -267,6 +270,13 @@ class HybridSignSGD(_SignoptOptimizer):
                 item = {"p": p, "g": g, "st": st, "group": group, "index": param_index, "u": None,
                         "sums": [0.0] * 5, "updated": False}
                 items.append(item)
+                voted = self._voted.pop(p, None)
+                if voted is not None and plan["sign_phase"]:
+                    # The workers voted on their signs (signopt.distributed): the gradient is the voted direction
+                    # and the sums are the workers' totals; the worker's own m was updated by the hook.
+                    st["step"].add_(1)
+                    item["u"], item["sums"] = p.grad, voted
+                    continue
                 beta1 = float(group["betas"][0])
                 if plan["sign_phase"] and beta1 > 0 and group["fused"] is not False and _fused_supported(
                         [p, g, st["exp_avg"]]):

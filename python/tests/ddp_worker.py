@@ -3,7 +3,7 @@ MASTER_ADDR and MASTER_PORT in the environment. It trains a small model with Dis
 signopt.distributed.majority_vote_hook and signopt.optim.SignSGD, and writes what the test checks to
 OUT (argv[1]).
 
-    python ddp_worker.py OUT MODE       MODE: train | byzantine | die | resume
+    python ddp_worker.py OUT MODE       MODE: train | byzantine | die | resume | hybrid
 """
 
 import datetime
@@ -40,6 +40,16 @@ def loss_of(model, rank, step, byzantine):
     return -loss if byzantine and rank == dist.get_world_size() - 1 else loss
 
 
+HYBRID = dict(lr=0.01, trigger="step", switch_step=2, weight_decay=0.01, post_switch_momentum=0.9, dither=dict(seed=3))
+
+
+def build_hybrid(model):
+    ddp = torch.nn.parallel.DistributedDataParallel(model, bucket_cap_mb=1e-5)
+    opt = signopt.optim.HybridSignSGD(ddp.parameters(), **HYBRID)
+    ddp.register_comm_hook(signopt.distributed.MajorityVoteState(optimizer=opt), signopt.distributed.majority_vote_hook)
+    return ddp, opt
+
+
 def build(model):
     ddp = torch.nn.parallel.DistributedDataParallel(model, bucket_cap_mb=1e-5)  # several buckets
     state = signopt.distributed.MajorityVoteState(model.parameters(), **OPTIONS)
@@ -59,6 +69,15 @@ def main():
     dist.init_process_group("gloo", timeout=datetime.timedelta(seconds=15))
     rank = dist.get_rank()
     model = make_model()
+    if mode == "hybrid":
+        ddp, opt = build_hybrid(model)
+        train(ddp, opt, rank, range(STEPS))
+        torch.save({"params": [p.detach().clone() for p in model.parameters()], "phase": opt.phase,
+                    "switch_step": opt.switch_step, "rate": opt.calibrated_lr()}, out)
+        dist.barrier()
+        dist.destroy_process_group()
+        sys.stdout.flush()
+        os._exit(0)
     ddp, state, opt = build(model)
     if mode == "die":
         train(ddp, opt, rank, range(2))

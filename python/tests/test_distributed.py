@@ -116,6 +116,64 @@ def test_when_a_worker_dies_the_others_fail_within_the_timeout(tmp_path):
         assert result["seconds"] < 60, result
 
 
+def simulate_hybrid(world, steps):
+    """The hybrid's workers in one process: each has its own model copy, HybridSignSGD (its own m) and
+    MajorityVoteState; the votes come from simulate_vote, the calibration sums are added over the workers in rank
+    order and after the switch the gradients are averaged, as Gloo's allreduce of two tensors gives them."""
+    models = [ddp_worker.make_model() for _ in range(world)]
+    opts = [signopt.optim.HybridSignSGD(list(m.parameters()), **ddp_worker.HYBRID) for m in models]
+    states = [distributed.MajorityVoteState(optimizer=o) for o in opts]
+    for step in steps:
+        for rank, m in enumerate(models):
+            m.zero_grad()
+            x, y = ddp_worker.batch(rank, step)
+            torch.nn.functional.mse_loss(m(x), y).backward()
+        params = [list(m.parameters()) for m in models]
+        if opts[0].phase == "sgd":
+            for k in range(len(params[0])):
+                mean = sum((params[r][k].grad for r in range(1, world)), params[0][k].grad.clone()) / world
+                for r in range(world):
+                    params[r][k].grad = mean.clone()
+        else:
+            local = [[states[r]._hybrid_direction(p, p.grad.clone(), r) for p in params[r]] for r in range(world)]
+            voted = distributed.simulate_vote([[x for _, _, x, _ in local[r]] for r in range(world)], 0,
+                                              [s for _, s, _, _ in local[0]], list(range(len(params[0]))))
+            for k, v in enumerate(voted):
+                rows = [distributed.raw_sums(v, local[r][k][3], opts[r].state[params[r][k]]["exp_avg"])
+                        for r in range(world)]
+                total = [sum(col[1:], col[0]) for col in zip(*rows)]
+                for r in range(world):
+                    opts[r]._voted[params[r][k]] = total
+                    params[r][k].grad = v.clone()
+        for o in opts:
+            o.step()
+    return [p.detach() for p in models[0].parameters()], opts[0]
+
+
+def test_the_hybrid_votes_calibrates_and_switches_as_the_simulation_says(tmp_path):
+    codes, outs, logs = launch(2, "hybrid", tmp_path)
+    assert codes == [0, 0], logs
+    expected, opt = simulate_hybrid(2, range(ddp_worker.STEPS))
+    assert opt.phase == "sgd" and opt.switch_step == 2
+    for out in outs:  # both workers: the simulation's weights, phase, switch and rate
+        got = torch.load(out, weights_only=True)
+        assert all(torch.equal(a, b) for a, b in zip(got["params"], expected))
+        assert (got["phase"], got["switch_step"], got["rate"]) == ("sgd", 2, opt.calibrated_lr())
+
+
+def test_the_hybrid_hook_refuses_what_it_cannot_do():
+    p = [torch.zeros(3)]
+    with pytest.raises(ValueError, match="optimizer must be a signopt.optim.HybridSignSGD"):
+        distributed.MajorityVoteState(optimizer=signopt.optim.Signum(p))
+    with pytest.raises(ValueError, match="the momentum, weight decay and dither are the optimizer's options"):
+        distributed.MajorityVoteState(optimizer=signopt.optim.HybridSignSGD(p), momentum=0.9)
+    with pytest.raises(ValueError, match="use handover_steps=0"):
+        distributed.MajorityVoteState(optimizer=signopt.optim.HybridSignSGD(p, handover_steps=2))
+    with pytest.raises(ValueError, match="the workers' weights would drift apart"):
+        distributed.MajorityVoteState(optimizer=signopt.optim.HybridSignSGD(
+            p, post_switch_momentum=0.9, post_switch_init="momentum"))
+
+
 def test_state_checks_and_pickles_without_the_group():
     params = [torch.zeros(3), torch.zeros(2, 2)]
     with pytest.raises(ValueError, match="momentum must be < 1.0"):
