@@ -544,6 +544,14 @@ void resolve_defaults(TrainConfig& c) {
         o + "; use --aggregation allreduce" + (row.aggregation == Aggregation::EfSign ? " or ef-sign" : ""));
   if (c.aggregation == "ef-sign" && row.aggregation != Aggregation::EfSign)
     throw ConfigError("--aggregation ef-sign is EF-SignSGD's exchange; it needs --optimizer ef-signsgd, not " + o);
+  // With the vote each worker keeps its own sign-phase momentum m; starting SGD from it would give every worker
+  // another momentum buffer, and the replicas would drift apart after the switch.
+  if (c.nproc > 1 && c.aggregation == "majority-vote" && o == "hybrid" && c.post_switch_init == "momentum" &&
+      c.post_switch_momentum > 0)
+    throw ConfigError(
+        "--post-switch-init momentum starts each worker's SGD momentum from its own sign-phase momentum, so with "
+        "--aggregation majority-vote the workers' weights would drift apart after the switch; use --post-switch-init "
+        "zero, or --aggregation allreduce");
   if (c.lr_schedule == "step" && c.lr_milestones.empty())
     throw ConfigError("--lr-schedule step needs --lr-milestones (e.g. 100,150)");
   if (c.warmup_epochs >= static_cast<double>(c.epochs))

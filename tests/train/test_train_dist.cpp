@@ -369,6 +369,13 @@ TEST(TrainDist, OptionsThatNoWorkerCouldUseFailOnceBeforeLaunching) {
   EXPECT_EQ(o.status, 2) << o.log;
   EXPECT_NE(o.log.find("--aggregation majority-vote needs a sign optimizer"), std::string::npos) << o.log;
   EXPECT_EQ(o.log.find("launching"), std::string::npos) << o.log;
+  EXPECT_FALSE(fs::exists(dir / "run"));  // The hybrid's SGD momentum started from each worker's own sign-phase m would differ between workers.
+  const auto h = train(dir, with(small_job("hybrid", dir / "run"), {"--nproc", "2", "--post-switch-momentum", "0.9",
+                                                                   "--post-switch-init", "momentum"}));
+  ASSERT_TRUE(h.exited) << h.log;
+  EXPECT_EQ(h.status, 2) << h.log;
+  EXPECT_NE(h.log.find("the workers' weights would drift apart after the switch"), std::string::npos) << h.log;
+  EXPECT_EQ(h.log.find("launching"), std::string::npos) << h.log;
   EXPECT_FALSE(fs::exists(dir / "run"));
 }
 
