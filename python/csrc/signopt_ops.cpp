@@ -35,7 +35,7 @@ using signopt::kernels::Dtype;
 namespace cpu = signopt::kernels::cpu;
 
 // The dtype of a parameter, which its gradient and state share; a clear error for anything else.
-Dtype checked_dtype(const char* op, size_t i, const Tensor& p, std::initializer_list<const Tensor*> same) {
+Dtype checked_dtype(const char* op, size_t i, const Tensor& p, const std::vector<const Tensor*>& same) {
   STD_TORCH_CHECK(p.is_cpu() && p.is_contiguous(), "signopt::", op, ": params[", i, "] must be a contiguous CPU tensor");
   const auto type = p.scalar_type();
   STD_TORCH_CHECK(
@@ -53,12 +53,41 @@ void check_lengths(const char* op, size_t params, size_t other, const char* what
   STD_TORCH_CHECK(other == params, "signopt::", op, ": ", what, " has ", other, " entries for ", params, " params");
 }
 
-// The step counter of params[i]: a one-element int64 CPU tensor, which the op increments when it updates.
-int64_t* step_counter(const char* op, size_t i, Tensor& step) {
-  STD_TORCH_CHECK(
-      step.is_cpu() && step.numel() == 1 && step.scalar_type() == torch::headeronly::ScalarType::Long,
-      "signopt::", op, ": steps[", i, "] must be a one-element int64 CPU tensor (the parameter's step count)");
-  return static_cast<int64_t*>(step.mutable_data_ptr());
+// A list parallel to params (the gradients or one kind of state) and its name for messages.
+struct ParallelList {
+  const std::vector<Tensor>* tensors;
+  const char* name;
+};
+
+// Checks a step op's parallel lists (one entry per parameter in each; every tensor contiguous CPU, of its
+// parameter's float dtype and size) and returns each parameter's dtype. A state list the rule does not use
+// (beta, mu or momentum 0) is left out of `lists` and may be empty.
+std::vector<Dtype> checked_lists(const char* op, const std::vector<Tensor>& params, std::initializer_list<ParallelList> lists) {
+  for (const ParallelList& l : lists) {
+    check_lengths(op, params.size(), l.tensors->size(), l.name);
+  }
+  std::vector<Dtype> dtypes;
+  for (size_t i = 0; i < params.size(); ++i) {
+    std::vector<const Tensor*> same;
+    for (const ParallelList& l : lists) {
+      same.push_back(&(*l.tensors)[i]);
+    }
+    dtypes.push_back(checked_dtype(op, i, params[i], same));
+  }
+  return dtypes;
+}
+
+// The step counters of the parameters: one-element int64 CPU tensors, which the op increments when it updates.
+std::vector<int64_t*> step_counters(const char* op, size_t params, std::vector<Tensor>& steps) {
+  check_lengths(op, params, steps.size(), "steps");
+  std::vector<int64_t*> counters;
+  for (size_t i = 0; i < steps.size(); ++i) {
+    STD_TORCH_CHECK(
+        steps[i].is_cpu() && steps[i].numel() == 1 && steps[i].scalar_type() == torch::headeronly::ScalarType::Long,
+        "signopt::", op, ": steps[", i, "] must be a one-element int64 CPU tensor (the parameter's step count)");
+    counters.push_back(static_cast<int64_t*>(steps[i].mutable_data_ptr()));
+  }
+  return counters;
 }
 
 // True when found_inf (a one-element float CPU tensor, GradScaler's convention) says a gradient was not
@@ -156,12 +185,7 @@ template <typename Lr>
 void sign_descent_impl(SIGNOPT_SIGN_STEP_PARAMS, double* sums) {
   const char* op = sums != nullptr ? "hybrid_sign_phase_" : "sign_descent_";
   const double lr = lr_value(op, lr_in);
-  check_lengths(op, params.size(), grads.size(), "grads");
-  check_lengths(op, params.size(), steps.size(), "steps");
   check_lengths(op, params.size(), param_indices.size(), "param_indices");
-  if (beta > 0) {
-    check_lengths(op, params.size(), bufs.size(), "bufs");
-  }
   STD_TORCH_CHECK(dither_scale >= 0 && dither_scale <= 3, "signopt::", op, ": dither_scale must be 0..3 (absolute, rms, max3sigma, meanabs)");
   STD_TORCH_CHECK(
       dither_schedule >= 0 && dither_schedule <= 4,
@@ -177,13 +201,9 @@ void sign_descent_impl(SIGNOPT_SIGN_STEP_PARAMS, double* sums) {
       !dither || (schedule.schedule != signopt::DitherSchedule::Linear && schedule.schedule != signopt::DitherSchedule::Cosine) ||
           horizon > 0,
       "signopt::", op, ": the linear and cosine dither schedules need horizon > 0");
-  std::vector<Dtype> dtypes;
-  std::vector<int64_t*> counters;
-  for (size_t i = 0; i < params.size(); ++i) {
-    dtypes.push_back(
-        beta > 0 ? checked_dtype(op, i, params[i], {&grads[i], &bufs[i]}) : checked_dtype(op, i, params[i], {&grads[i]}));
-    counters.push_back(step_counter(op, i, steps[i]));
-  }
+  const auto dtypes = beta > 0 ? checked_lists(op, params, {{&grads, "grads"}, {&bufs, "bufs"}})
+                               : checked_lists(op, params, {{&grads, "grads"}});
+  const auto counters = step_counters(op, params.size(), steps);
   if (skip_step(op, found_inf)) {
     return;
   }
@@ -252,15 +272,8 @@ void sgd_step_(
     bool dampened) {
   const char* op = "sgd_step_";
   const double eta = lr_value(op, eta_in);
-  check_lengths(op, params.size(), grads.size(), "grads");
-  if (mu > 0) {
-    check_lengths(op, params.size(), bufs.size(), "bufs");
-  }
-  std::vector<Dtype> dtypes;
-  for (size_t i = 0; i < params.size(); ++i) {
-    dtypes.push_back(
-        mu > 0 ? checked_dtype(op, i, params[i], {&grads[i], &bufs[i]}) : checked_dtype(op, i, params[i], {&grads[i]}));
-  }
+  const auto dtypes = mu > 0 ? checked_lists(op, params, {{&grads, "grads"}, {&bufs, "bufs"}})
+                             : checked_lists(op, params, {{&grads, "grads"}});
   for_each_param(params, [&](size_t i) {
     signopt::kernels::SgdStepArgs a{eta, weight_decay, decoupled, mu, dampened};
     cpu::sgd_step(
@@ -283,20 +296,10 @@ void ef_sign_sgd_step_(
     double momentum) {
   const char* op = "ef_sign_sgd_step_";
   const double lr = lr_value(op, lr_in);
-  check_lengths(op, params.size(), grads.size(), "grads");
-  check_lengths(op, params.size(), errors.size(), "errors");
-  check_lengths(op, params.size(), steps.size(), "steps");
-  if (momentum > 0) {
-    check_lengths(op, params.size(), bufs.size(), "bufs");
-  }
-  std::vector<Dtype> dtypes;
-  std::vector<int64_t*> counters;
-  for (size_t i = 0; i < params.size(); ++i) {
-    dtypes.push_back(
-        momentum > 0 ? checked_dtype(op, i, params[i], {&grads[i], &errors[i], &bufs[i]})
-                     : checked_dtype(op, i, params[i], {&grads[i], &errors[i]}));
-    counters.push_back(step_counter(op, i, steps[i]));
-  }
+  const auto dtypes = momentum > 0
+      ? checked_lists(op, params, {{&grads, "grads"}, {&errors, "errors"}, {&bufs, "bufs"}})
+      : checked_lists(op, params, {{&grads, "grads"}, {&errors, "errors"}});
+  const auto counters = step_counters(op, params.size(), steps);
   if (skip_step(op, found_inf)) {
     return;
   }
@@ -323,15 +326,8 @@ void lion_step_(
     double beta2) {
   const char* op = "lion_step_";
   const double lr = lr_value(op, lr_in);
-  check_lengths(op, params.size(), grads.size(), "grads");
-  check_lengths(op, params.size(), exp_avgs.size(), "exp_avgs");
-  check_lengths(op, params.size(), steps.size(), "steps");
-  std::vector<Dtype> dtypes;
-  std::vector<int64_t*> counters;
-  for (size_t i = 0; i < params.size(); ++i) {
-    dtypes.push_back(checked_dtype(op, i, params[i], {&grads[i], &exp_avgs[i]}));
-    counters.push_back(step_counter(op, i, steps[i]));
-  }
+  const auto dtypes = checked_lists(op, params, {{&grads, "grads"}, {&exp_avgs, "exp_avgs"}});
+  const auto counters = step_counters(op, params.size(), steps);
   if (skip_step(op, found_inf)) {
     return;
   }

@@ -87,6 +87,26 @@ def sign_descent(p, g, buf, step, lr, weight_decay, decoupled, beta, d, tick, pa
     p.add_(torch.sign(sign_argument(g, buf, beta, d, alpha, step, param_index)), alpha=-lr)
 
 
+def calibration_sums(u, g, m):
+    """The hybrid's raw calibration sums of one tensor for the sign direction u: <u, g>, ||g||^2, nnz(u), ||m||_1
+    and ||m||^2 (g with coupled decay, m the momentum), as torch's float64 sums."""
+    u, g, m = u.double(), g.double(), m.double()
+    return [torch.sum(u * g).item(), torch.sum(g * g).item(), u.abs().sum().item(), m.abs().sum().item(),
+            torch.sum(m * m).item()]
+
+
+def worker_argument(p, g, i, step, rank, weight_decay, beta, m, d, tick):
+    """One data-parallel worker's sign argument (signopt.distributed): coupled decay into g, the worker's dither
+    stream (d's stream + rank), then sign_argument; returns (argument, g with decay)."""
+    g = g.reshape(p.shape)
+    if weight_decay != 0:
+        g = g + p.detach() * weight_decay
+    if d is not None:
+        d = dict(d, stream=d["stream"] + rank)
+    alpha = dither_alpha(d, tick) if d is not None else 0.0
+    return sign_argument(g, m, beta, d, alpha, step, i), g
+
+
 def decayed_gradients_foreach(params, grads, lr, weight_decay, decoupled):
     """decayed_gradient over lists with torch's _foreach ops (the same element operations, so the same bits)."""
     if weight_decay == 0:

@@ -137,21 +137,13 @@ class MajorityVoteState:
                                "(pass the DDP model's parameters)")
         step = self.steps.get(i, 0) + 1
         self.steps[i] = step
-        g = g.reshape(p.shape)
-        if self.weight_decay != 0:
-            g = g + p.detach() * self.weight_decay
-        d = None
-        if self.dither is not None:
-            d = dict(self.dither, stream=self.dither["stream"] + rank)
-        alpha = _reference.dither_alpha(d, step - 1) if d is not None else 0.0
         m = None
         if self.momentum > 0:
             m = self.momenta.get(i)
             if m is None:
                 m = self.momenta[i] = torch.zeros_like(p, memory_format=torch.contiguous_format)
-        x = _reference.sign_argument(g, m, self.momentum, d, alpha, step, i)
+        x, _ = _reference.worker_argument(p, g, i, step, rank, self.weight_decay, self.momentum, m, self.dither, step - 1)
         return i, step, x.detach().contiguous()
-
 
     def _hybrid_direction(self, p, g, rank):
         """The hybrid's sign phase on this worker (HybridSignSGD's unfused branch): coupled decay into g, the
@@ -164,31 +156,17 @@ class MajorityVoteState:
         group = next(gr for gr in opt.param_groups if any(q is p for q in gr["params"]))
         st = opt.state[p]
         step = int(st["step"]) + 1 if "step" in st else 1
-        g = g.reshape(p.shape)
         if group["maximize"]:
             g = -g
-        wd = float(group["weight_decay"])
-        if wd != 0 and not group["decoupled_weight_decay"]:
-            g = g + p.detach() * wd
+        wd = float(group["weight_decay"]) if not group["decoupled_weight_decay"] else 0.0
         m = opt._buffer(st, "exp_avg", p)
         d = group["dither"]
-        if d is not None:
-            d = dict(d, stream=d["stream"] + rank)
         epoch = opt._epoch_arg(d)
-        alpha = _reference.dither_alpha(d, epoch if epoch >= 0 else step - 1) if d is not None else 0.0
         beta1 = float(group["betas"][0])
-        x = _reference.sign_argument(g, m, beta1, d, alpha, step, i)
+        x, g = _reference.worker_argument(p, g, i, step, rank, wd, beta1, m, d, epoch if epoch >= 0 else step - 1)
         if beta1 == 0:
             m.copy_(g)
         return i, step, x.detach().contiguous(), g
-
-
-def raw_sums(v, g, m):
-    """One worker's raw calibration sums of a tensor for the voted direction v: <v, g>, ||g||^2, nnz(v), ||m||_1,
-    ||m||^2 (g with coupled decay, m the worker's momentum), in float64."""
-    v, g, m = v.double(), g.double(), m.double()
-    return [torch.sum(v * g).item(), torch.sum(g * g).item(), v.abs().sum().item(), m.abs().sum().item(),
-            torch.sum(m * m).item()]
 
 
 def _exchange(words, group, world):
@@ -248,7 +226,7 @@ def majority_vote_hook(state, bucket):
         v = ops.unpack_signs(s.contiguous(), n, 1.0, None if t is None else t.contiguous(), g.dtype == torch.float64)
         g.copy_(v.view_as(g))
         if opt is not None:
-            sums.append(raw_sums(v.view_as(p), decayed, opt.state[p]["exp_avg"]))
+            sums.append(_reference.calibration_sums(v.view_as(p), decayed, opt.state[p]["exp_avg"]))
         offset += nwords
     if opt is not None:
         # One allreduce of five float64 sums per tensor: every worker calibrates the same rate.

@@ -13,6 +13,7 @@ The hybrid synchronises with the host every step (the switch decision needs the 
 torch.compile its step runs with graph breaks; it is not meant to be compiled.
 """
 
+import math
 import warnings
 
 import torch
@@ -328,9 +329,7 @@ class HybridSignSGD(_SignoptOptimizer):
             if beta1 == 0:
                 st["exp_avg"].copy_(it["g"])
         if plan["calibrate"]:
-            u, g, m = it["u"].double(), it["g"].double(), st["exp_avg"].double()
-            it["sums"] = [torch.sum(u * g).item(), torch.sum(g * g).item(), u.abs().sum().item(), m.abs().sum().item(),
-                          torch.sum(m * m).item()]
+            it["sums"] = _reference.calibration_sums(it["u"], it["g"], st["exp_avg"])
 
     def _calibrate(self, plan, items):
         """lambda_t of the selected estimator and its EMA (global or per tensor); the bank follows every estimator
@@ -368,7 +367,7 @@ class HybridSignSGD(_SignoptOptimizer):
         if h["track_after_switch"]:
             tracked = global_rate if h["calibration_scope"] == "global" else cal.Calibrator(
                 h["calibration"], self._calibrator_options(), self._calib_state(st)).rate()
-            return tracked if tracked == tracked and abs(tracked) != float("inf") and tracked > 0 else fallback
+            return tracked if math.isfinite(tracked) and tracked > 0 else fallback
         lr_sgd = self._h["lr_sgd"] if h["calibration_scope"] == "global" else st.get("lr_sgd", 0.0)
         s_sw = st.get("switch_lr", 0.0)
         s_sw = s_sw if s_sw > 0 else gamma
@@ -414,7 +413,7 @@ class HybridSignSGD(_SignoptOptimizer):
         fallback = float(h["fallback_lr"])
 
         def checked(lr, what):
-            if lr == lr and abs(lr) != float("inf") and lr > 0:
+            if math.isfinite(lr) and lr > 0:
                 return lr
             warnings.warn(f"HybridSignSGD: calibrated SGD learning rate {what} is {lr} at the switch after step "
                           f"{self._h['step']}; using fallback_lr = {fallback}", RuntimeWarning)

@@ -14,7 +14,7 @@ import pytest
 import torch
 
 import signopt
-from signopt import distributed
+from signopt import _reference, distributed
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
@@ -139,7 +139,7 @@ def simulate_hybrid(world, steps):
             voted = distributed.simulate_vote([[x for _, _, x, _ in local[r]] for r in range(world)], 0,
                                               [s for _, s, _, _ in local[0]], list(range(len(params[0]))))
             for k, v in enumerate(voted):
-                rows = [distributed.raw_sums(v, local[r][k][3], opts[r].state[params[r][k]]["exp_avg"])
+                rows = [_reference.calibration_sums(v, local[r][k][3], opts[r].state[params[r][k]]["exp_avg"])
                         for r in range(world)]
                 total = [sum(col[1:], col[0]) for col in zip(*rows)]
                 for r in range(world):

@@ -5,22 +5,16 @@ umbrella header below apps, a folder without a layer), while allowed includes ar
 
 Usage: test_check_layers.py CHECK_LAYERS_PY REPO_ROOT
 """
+import functools
 import pathlib
-import subprocess
 import sys
 import tempfile
 
+import script_check
+from script_check import check
+
 SCRIPT, ROOT = sys.argv[1], sys.argv[2]
-
-
-def run(root):
-    out = subprocess.run([sys.executable, SCRIPT, str(root)], capture_output=True, text=True)
-    return out.returncode, out.stdout
-
-
-def check(cond, what, output=""):
-    if not cond:
-        raise SystemExit("FAILED: " + what + "\n" + output)
+run = functools.partial(script_check.run, SCRIPT)
 
 
 code, out = run(ROOT)
