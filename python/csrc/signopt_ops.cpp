@@ -181,12 +181,11 @@ void for_each_param(const std::vector<Tensor>& params, const F& f) {
   params, grads, bufs, steps, found_inf, lr_in, weight_decay, decoupled, beta, param_indices, dither, gaussian,     \
       dither_gradient, dither_scale, dither_schedule, alpha, gamma, alpha_min, horizon, decay_rate, seed, stream, epoch
 
-template <typename Lr>
-void sign_descent_impl(SIGNOPT_SIGN_STEP_PARAMS, double* sums) {
-  const char* op = sums != nullptr ? "hybrid_sign_phase_" : "sign_descent_";
-  const double lr = lr_value(op, lr_in);
-  check_lengths(op, params.size(), param_indices.size(), "param_indices");
-  STD_TORCH_CHECK(dither_scale >= 0 && dither_scale <= 3, "signopt::", op, ": dither_scale must be 0..3 (absolute, rms, max3sigma, meanabs)");
+// The dither schedule of an operator's arguments, checked (the linear and cosine schedules need a horizon
+// when `check_horizon`).
+signopt::kernels::DitherScheduleArgs schedule_args(
+    const char* op, int64_t dither_schedule, double alpha, double gamma, double alpha_min, int64_t horizon,
+    double decay_rate, bool check_horizon) {
   STD_TORCH_CHECK(
       dither_schedule >= 0 && dither_schedule <= 4,
       "signopt::", op, ": dither_schedule must be 0..4 (constant, power, linear, cosine, exponential)");
@@ -198,9 +197,28 @@ void sign_descent_impl(SIGNOPT_SIGN_STEP_PARAMS, double* sums) {
   schedule.horizon = horizon;
   schedule.decay_rate = decay_rate;
   STD_TORCH_CHECK(
-      !dither || (schedule.schedule != signopt::DitherSchedule::Linear && schedule.schedule != signopt::DitherSchedule::Cosine) ||
+      !check_horizon ||
+          (schedule.schedule != signopt::DitherSchedule::Linear && schedule.schedule != signopt::DitherSchedule::Cosine) ||
           horizon > 0,
       "signopt::", op, ": the linear and cosine dither schedules need horizon > 0");
+  return schedule;
+}
+
+// alpha_t of a dither schedule at tick t0 (kernels::dither_alpha, the function the step operators use), for the
+// Python package's reference composition, the hybrid's unfused branch and the DDP hook.
+double dither_alpha(
+    int64_t dither_schedule, double alpha, double gamma, double alpha_min, int64_t horizon, double decay_rate, int64_t tick) {
+  return signopt::kernels::dither_alpha(
+      schedule_args("dither_alpha", dither_schedule, alpha, gamma, alpha_min, horizon, decay_rate, true), tick);
+}
+
+template <typename Lr>
+void sign_descent_impl(SIGNOPT_SIGN_STEP_PARAMS, double* sums) {
+  const char* op = sums != nullptr ? "hybrid_sign_phase_" : "sign_descent_";
+  const double lr = lr_value(op, lr_in);
+  check_lengths(op, params.size(), param_indices.size(), "param_indices");
+  STD_TORCH_CHECK(dither_scale >= 0 && dither_scale <= 3, "signopt::", op, ": dither_scale must be 0..3 (absolute, rms, max3sigma, meanabs)");
+  const auto schedule = schedule_args(op, dither_schedule, alpha, gamma, alpha_min, horizon, decay_rate, dither);
   const auto dtypes = beta > 0 ? checked_lists(op, params, {{&grads, "grads"}, {&bufs, "bufs"}})
                                : checked_lists(op, params, {{&grads, "grads"}});
   const auto counters = step_counters(op, params.size(), steps);
@@ -485,6 +503,10 @@ STABLE_TORCH_LIBRARY(signopt, m) {
   m.def("dither_noise(Tensor like, int seed, int stream, bool gaussian, int step, int param_index) -> Tensor");
   // The step's non-finite check (GradScaler's found_inf), a new tensor.
   m.def("found_nonfinite(Tensor[] grads) -> Tensor");
+  // alpha_t of a dither schedule (no tensors: registered for CompositeExplicitAutograd below).
+  m.def(
+      "dither_alpha(int dither_schedule, float alpha, float gamma, float alpha_min, int horizon, float decay_rate, "
+      "int tick) -> float");
   // The same steps with the learning rate as a one-element tensor (torch's _fused_sgd_.tensor_lr).
   m.def(
       "sign_descent_.tensor_lr(Tensor(a!)[] params, Tensor[] grads, Tensor(b!)[] bufs, Tensor(c!)[] steps, Tensor? found_inf, "
@@ -524,4 +546,8 @@ STABLE_TORCH_LIBRARY_IMPL(signopt, CPU, m) {
   m.impl("sgd_step_.tensor_lr", TORCH_BOX(&sgd_step_<Tensor>));
   m.impl("ef_sign_sgd_step_.tensor_lr", TORCH_BOX(&ef_sign_sgd_step_<Tensor>));
   m.impl("lion_step_.tensor_lr", TORCH_BOX(&lion_step_<Tensor>));
+}
+
+STABLE_TORCH_LIBRARY_IMPL(signopt, CompositeExplicitAutograd, m) {
+  m.impl("dither_alpha", TORCH_BOX(&dither_alpha));
 }

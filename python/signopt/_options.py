@@ -10,6 +10,9 @@ from . import _registry
 
 SCALES = ("absolute", "rms", "max3sigma", "meanabs")
 SCHEDULES = ("constant", "power", "linear", "cosine", "exponential")
+# The operators' integer codes of the scales and schedules (python/csrc/signopt_ops.cpp).
+SCALE_CODES = {name: i for i, name in enumerate(SCALES)}
+SCHEDULE_CODES = {name: i for i, name in enumerate(SCHEDULES)}
 DISTRIBUTIONS = ("gaussian", "uniform")
 TARGETS = ("momentum", "gradient")
 CLOCKS = ("step", "epoch")

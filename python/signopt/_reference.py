@@ -11,24 +11,15 @@ import math
 
 import torch
 
+from . import _options
 from ._ops import ops
 
 
 def dither_alpha(d, tick):
-    """alpha_t of dither options `d` (a validated dict) at tick t0 >= 0 (docs/algorithms.md section 3)."""
-    t = float(max(tick, 0))
-    schedule = d["schedule"]
-    if schedule == "constant":
-        return d["alpha"]
-    if schedule == "power":
-        return d["alpha"] / math.pow(1.0 + t, d["gamma"] / 2.0)
-    if schedule == "linear":
-        frac = min(t / d["horizon"], 1.0)
-        return d["alpha"] + (d["alpha_min"] - d["alpha"]) * frac
-    if schedule == "cosine":
-        frac = min(t / d["horizon"], 1.0)
-        return d["alpha_min"] + (d["alpha"] - d["alpha_min"]) * 0.5 * (1.0 + math.cos(math.pi * frac))
-    return d["alpha"] * math.pow(d["decay_rate"], t)
+    """alpha_t of dither options `d` (a validated dict) at tick t0 >= 0 (docs/algorithms.md section 3), computed
+    by the C++ library's kernels::dither_alpha (the operator signopt::dither_alpha), as the fused steps do."""
+    return ops.dither_alpha(_options.SCHEDULE_CODES[d["schedule"]], d["alpha"], d["gamma"], d["alpha_min"], d["horizon"],
+                            d["decay_rate"], max(int(tick), 0))
 
 
 def dither_base(x, scale):

@@ -23,17 +23,15 @@ from ._ops import ops
 
 __all__ = ["SignSGD", "Signum", "EFSignSGD", "Lion"]
 
-_SCALE_CODES = {name: i for i, name in enumerate(_options.SCALES)}
-_SCHEDULE_CODES = {name: i for i, name in enumerate(_options.SCHEDULES)}
 _FUSED_DTYPES = frozenset((torch.float32, torch.float64))
 
 
 def _dither_op_args(d):
     """The dither arguments of signopt::sign_descent_ and hybrid_sign_phase_ for dither options d (or None)."""
     if d is None:
-        return (False, True, False, _SCALE_CODES["rms"], _SCHEDULE_CODES["power"], 0.0, 0.0, 0.0, 0, 1.0, 0, 0)
-    return (True, d["distribution"] == "gaussian", d["target"] == "gradient", _SCALE_CODES[d["scale"]],
-            _SCHEDULE_CODES[d["schedule"]], d["alpha"], d["gamma"], d["alpha_min"], d["horizon"], d["decay_rate"],
+        return (False, True, False, _options.SCALE_CODES["rms"], _options.SCHEDULE_CODES["power"], 0.0, 0.0, 0.0, 0, 1.0, 0, 0)
+    return (True, d["distribution"] == "gaussian", d["target"] == "gradient", _options.SCALE_CODES[d["scale"]],
+            _options.SCHEDULE_CODES[d["schedule"]], d["alpha"], d["gamma"], d["alpha_min"], d["horizon"], d["decay_rate"],
             _reference.signed_seed(d["seed"]), d["stream"])
 
 
@@ -56,6 +54,7 @@ class _SignoptOptimizer(Optimizer):
         super().__init__(params, defaults)
         self._epoch = 0
         self._skipped = torch.zeros((), dtype=torch.int64)
+        self._grads_fused = False  # whether the fused operators take every gradient of this step
 
     def _init_from_registry(self, params, row_name, lr, decoupled_weight_decay, **options):
         """Validates the defaults (lr and the weight-decay convention from the registry row where not given)
@@ -142,8 +141,9 @@ class _SignoptOptimizer(Optimizer):
         if not grads:
             return None
         # The operator's one read pass for the tensors it takes (torch's inf-norm costs several passes' time);
-        # a composition of torch ops for the others.
-        if _fused_supported(grads):
+        # a composition of torch ops for the others. _use_fused reuses the check of the gradients.
+        self._grads_fused = _fused_supported(grads)
+        if self._grads_fused:
             found = ops.found_nonfinite(grads)
         else:
             fast = [g for g in grads if _fused_supported([g])]
@@ -160,8 +160,10 @@ class _SignoptOptimizer(Optimizer):
                 )
         return found
 
-    def _use_fused(self, group, tensors):
-        supported = _fused_supported(tensors)
+    def _use_fused(self, group, grads, tensors):
+        """Whether `group` takes the fused operator for its gradients and its other tensors (parameters, state);
+        the gradients were checked by _found_nonfinite in this step."""
+        supported = (self._grads_fused or _fused_supported(grads)) and _fused_supported(tensors)
         if group["fused"] and not supported:
             raise RuntimeError(
                 f"signopt.optim.{self._name}: fused=True needs contiguous CPU float32/float64 parameters, gradients "
@@ -302,7 +304,7 @@ class Signum(_SignoptOptimizer):
         bufs = self._buffers("momentum_buffer", states, params) if beta > 0 else []
         lr, wd, decoupled, d = group["lr"], float(group["weight_decay"]), group["decoupled_weight_decay"], group["dither"]
         epoch = self._epoch if d is not None and d["clock"] == "epoch" else -1
-        if self._use_fused(group, params + grads + bufs):
+        if self._use_fused(group, grads, params + bufs):
             self._op(ops.sign_descent_, lr)(params, grads, bufs, steps, found_inf, lr, wd, decoupled, beta, indices,
                                             *_dither_op_args(d), epoch)
             return
@@ -370,7 +372,7 @@ class EFSignSGD(_SignoptOptimizer):
         errors = self._buffers("error", states, params)
         bufs = self._buffers("momentum_buffer", states, params) if momentum > 0 else []
         lr, wd, decoupled = group["lr"], float(group["weight_decay"]), group["decoupled_weight_decay"]
-        if self._use_fused(group, params + grads + errors + bufs):
+        if self._use_fused(group, grads, params + errors + bufs):
             self._op(ops.ef_sign_sgd_step_, lr)(params, grads, errors, bufs, steps, found_inf, lr, wd, decoupled, momentum)
             return
         self._reference_steps(found_inf, steps, lambda i: _reference.ef_sign_sgd(
@@ -411,7 +413,7 @@ class Lion(_SignoptOptimizer):
         beta1, beta2 = (float(b) for b in group["betas"])
         exp_avgs = self._buffers("exp_avg", states, params)
         lr, wd, decoupled = group["lr"], float(group["weight_decay"]), group["decoupled_weight_decay"]
-        if self._use_fused(group, params + grads + exp_avgs):
+        if self._use_fused(group, grads, params + exp_avgs):
             self._op(ops.lion_step_, lr)(params, grads, exp_avgs, steps, found_inf, lr, wd, decoupled, beta1, beta2)
             return
         if self._use_foreach(group):

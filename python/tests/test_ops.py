@@ -98,3 +98,22 @@ def test_bad_inputs_are_refused_with_a_reason():
     with pytest.raises(RuntimeError, match="dither_schedule must be 0..4"):
         ops.sign_descent_(p, [torch.zeros(4)], [], [torch.zeros((), dtype=torch.int64)], None, 0.1, 0.0, False, 0.0, [0],
                           True, True, False, 1, 7, 1.0, 0.55, 0.0, 0, 0.999, 0, 0, -1)
+
+
+def test_dither_alpha_is_the_schedule_of_docs_algorithms():
+    # docs/algorithms.md section 3 at chosen ticks, written out by hand (schedule codes: constant, power, linear,
+    # cosine, exponential); alpha 2, gamma 0.5, alpha_min 0.5, horizon 10, decay 0.9.
+    args = (2.0, 0.5, 0.5, 10, 0.9)
+    assert ops.dither_alpha(0, *args, 7) == 2.0
+    assert ops.dither_alpha(1, *args, 0) == 2.0
+    assert ops.dither_alpha(1, *args, 15) == 2.0 / 16 ** 0.25
+    assert ops.dither_alpha(2, *args, 4) == 2.0 + (0.5 - 2.0) * 0.4
+    assert ops.dither_alpha(2, *args, 25) == 0.5
+    assert ops.dither_alpha(3, *args, 5) == pytest.approx(1.25, abs=1e-15)
+    assert ops.dither_alpha(3, *args, 10) == 0.5
+    assert ops.dither_alpha(4, *args, 3) == 2.0 * 0.9 ** 3
+    assert ops.dither_alpha(1, *args, -4) == 2.0  # negative ticks count as 0
+    with pytest.raises(RuntimeError, match="dither_schedule must be 0..4"):
+        ops.dither_alpha(5, *args, 1)
+    with pytest.raises(RuntimeError, match="need horizon > 0"):
+        ops.dither_alpha(3, 2.0, 0.5, 0.5, 0, 0.9, 1)
