@@ -92,6 +92,20 @@ std::vector<Case> cases() {
              p, signopt::SignumOptions(1e-3).dither(signopt::DitherOptions().seed(1).scale(signopt::DitherScale::Absolute)));
        },
        true},
+      // The threshold draw (DitherDraw::Threshold): one 16-bit uniform per element against the Gaussian tail.
+      {"DitheredSignumThreshold", 20,
+       [](P p) -> Ptr {
+         return std::make_unique<signopt::Signum>(
+             p, signopt::SignumOptions(1e-3).dither(signopt::DitherOptions().seed(1).draw(signopt::DitherDraw::Threshold)));
+       },
+       true},
+      {"DitheredSignumThresholdAbsScale", 20,
+       [](P p) -> Ptr {
+         return std::make_unique<signopt::Signum>(
+             p, signopt::SignumOptions(1e-3).dither(
+                    signopt::DitherOptions().seed(1).scale(signopt::DitherScale::Absolute).draw(signopt::DitherDraw::Threshold)));
+       },
+       true},
       {"HybridSignPhase", 20,
        [](P p) -> Ptr {
          return std::make_unique<signopt::HybridSignSGD>(p, signopt::HybridSignSGDOptions(1e-3).switch_never());
@@ -137,9 +151,9 @@ void register_all() {
           [c](benchmark::State& s) { run_optimizer(s, c.make, false, c.floor_bytes); }));
     }
     // The dither noise without the hand-written AVX-512 path (what CPUs without AVX-512 run).
-    if (std::string(c.name) == "DitheredSignum") {
+    if (std::string(c.name) == "DitheredSignum" || std::string(c.name) == "DitheredSignumThreshold") {
       add_sizes(benchmark::RegisterBenchmark(
-          "DitheredSignum/fused-portable-noise",
+          (std::string(c.name) + "/fused-portable-noise").c_str(),
           [c](benchmark::State& s) { run_optimizer(s, c.make, true, c.floor_bytes, false); }));
     }
   }

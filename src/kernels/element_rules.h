@@ -13,10 +13,12 @@
 #pragma once
 
 #include <signopt/kernels/args.h>
+#include <signopt/kernels/noise.h>
 #include <signopt/kernels/philox.h>
 
 #include <cmath>
 #include <cstdint>
+#include <type_traits>
 
 namespace signopt::kernels::rules {
 
@@ -40,6 +42,19 @@ inline double decoupled_decay(double lr, double weight_decay, bool decoupled) {
 /// by a statistics pass (the dither noise goes after the momentum and its scale depends on it).
 enum MomentumMode { kNoMomentum = 0, kUpdateMomentum = 1, kMomentumReady = 2 };
 
+/// Calls f(std::integral_constant<int, mode>) for a runtime MomentumMode.
+template <class F>
+void with_sign_mode(int mode, F f) {
+  switch (mode) {
+    case kUpdateMomentum:
+      return f(std::integral_constant<int, kUpdateMomentum>{});
+    case kMomentumReady:
+      return f(std::integral_constant<int, kMomentumReady>{});
+    default:
+      return f(std::integral_constant<int, kNoMomentum>{});
+  }
+}
+
 /// A sign step's coefficients in the parameter type, converted from SignStepArgs once.
 template <typename T>
 struct SignCoeffs {
@@ -48,7 +63,18 @@ struct SignCoeffs {
   T beta, one_minus_beta;
   T neg_lr;
   T s_grad, s_x; // dither scale on the gradient / on the sign argument (0 when unused)
+  T inv_s; // the threshold draw: 1 / s (+inf for s = 0)
 };
+
+/// How a sign rule draws its dithered sign: the noise argument is unit noise added to x (kAdditive, also without
+/// dither) or the threshold draw's uniform v, compared with the Gaussian or uniform tail at |x| / s.
+enum DrawMode { kAdditive = 0, kThresholdGaussian = 1, kThresholdUniform = 2 };
+
+/// 1 / s for the threshold draw (+inf for s = 0, which leaves sign(x)).
+template <typename T>
+SIGNOPT_HOST_DEVICE T inverse_scale(double s) {
+  return s > 0.0 ? static_cast<T>(1.0 / s) : static_cast<T>(INFINITY);
+}
 
 template <typename T>
 inline SignCoeffs<T> sign_coeffs(const SignStepArgs& a) {
@@ -60,6 +86,7 @@ inline SignCoeffs<T> sign_coeffs(const SignStepArgs& a) {
   c.neg_lr = static_cast<T>(-a.lr);
   c.s_grad = T(0);
   c.s_x = T(0);
+  c.inv_s = T(0);
   return c;
 }
 
@@ -81,9 +108,22 @@ SIGNOPT_HOST_DEVICE T sign_argument(T gi, T z, T* m, int64_t i, const SignCoeffs
   return x + z * c.s_x;
 }
 
-/// g' = g + wd p; x = sign_argument(g', z); p = p decay - lr sign(x). Terms: sign(x) g' and g'^2 for
-/// the hybrid's calibration.
-template <typename T, int kMode>
+/// The sign step's direction u of element i from g' = gi and the noise argument (see DrawMode): sgn(x + s_x z)
+/// with x = sign_argument(gi, z) (kAdditive), or the threshold draw at |x| inv_s with x = sign_argument(gi, 0).
+template <typename T, int kMode, int kDraw>
+SIGNOPT_HOST_DEVICE T dithered_sign(T gi, float noise, T* m, int64_t i, const SignCoeffs<T>& c) {
+  if constexpr (kDraw == kAdditive) {
+    return sgn(sign_argument<T, kMode>(gi, static_cast<T>(noise), m, i, c));
+  } else {
+    const T x = sign_argument<T, kMode>(gi, T(0), m, i, c);
+    const float a = static_cast<float>((x < T(0) ? -x : x) * c.inv_s);
+    return threshold_sign<kDraw == kThresholdGaussian>(x, a, noise);
+  }
+}
+
+/// g' = g + wd p; u = dithered_sign(g', noise); p = p decay - lr u. Terms: u g' and g'^2 for the hybrid's
+/// calibration.
+template <typename T, int kMode, int kDraw = kAdditive>
 struct SignRule {
   T* p;
   const T* g;
@@ -94,29 +134,37 @@ struct SignRule {
 
   SIGNOPT_HOST_DEVICE void load_scalars() {
     if (scale_ptr != nullptr) {
-      const T s = static_cast<T>(*scale_ptr);
-      if (scale_on_gradient) {
-        c.s_grad = s;
+      if constexpr (kDraw != kAdditive) {
+        c.inv_s = inverse_scale<T>(*scale_ptr);
       } else {
-        c.s_x = s;
+        const T s = static_cast<T>(*scale_ptr);
+        if (scale_on_gradient) {
+          c.s_grad = s;
+        } else {
+          c.s_x = s;
+        }
       }
     }
   }
 
-  /// x of element i without moving p (the first half of a packed exchange). kWd: coupled weight decay
-  /// is on (p is read only then).
+  /// x of element i without moving p (the first half of a packed exchange); with the threshold draw, its
+  /// drawn sign. kWd: coupled weight decay is on (p is read only then).
   template <bool kWd>
   SIGNOPT_HOST_DEVICE T argument(int64_t i, float noise) const {
     T gi = g[i];
     if constexpr (kWd) {
       gi = gi + p[i] * c.wd;
     }
-    return sign_argument<T, kMode>(gi, static_cast<T>(noise), m, i, c);
+    if constexpr (kDraw == kAdditive) {
+      return sign_argument<T, kMode>(gi, static_cast<T>(noise), m, i, c);
+    } else {
+      return dithered_sign<T, kMode, kDraw>(gi, noise, m, i, c);
+    }
   }
 
   SIGNOPT_HOST_DEVICE void apply(int64_t i, float noise, double* dot_term, double* gg_term) const {
     const T gi = g[i] + p[i] * c.wd;
-    const T u = sgn(sign_argument<T, kMode>(gi, static_cast<T>(noise), m, i, c));
+    const T u = dithered_sign<T, kMode, kDraw>(gi, noise, m, i, c);
     p[i] = p[i] * c.decay + c.neg_lr * u;
     *dot_term = static_cast<double>(u) * static_cast<double>(gi);
     *gg_term = static_cast<double>(gi) * static_cast<double>(gi);

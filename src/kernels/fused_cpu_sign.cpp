@@ -29,14 +29,18 @@ namespace {
 
 // ---- noise ---------------------------------------------------------------------------------------
 
-// Unit noise for elements [first, first + count) of one tensor; `first` is a multiple of 4. Whole
+// Unit noise for elements [first, first + count) of one tensor; `first` is a multiple of 8. Whole
 // groups of 16 Philox blocks take the hand-vectorized AVX-512 path where the CPU has it; the rest
 // (and CPUs without AVX-512) the loops below, which GCC vectorizes per clone. Both give the same bits.
-SIGNOPT_CLONES void fill_noise(float* out, int64_t first, int64_t count, DrawKey key, bool gaussian) {
+// The threshold draw's uniforms take 16 bits each: 8 elements per Philox block (threshold_uniform4).
+SIGNOPT_CLONES void fill_noise(float* out, int64_t first, int64_t count, DrawKey key, NoiseKind kind) {
   uint32_t raw[kChunk];
-  const int64_t blocks = (count + 3) / 4;
-  const uint64_t block0 = static_cast<uint64_t>(first / 4);
-  const int64_t done = detail::avx512_noise_available() ? detail::fill_noise_avx512(out, block0, blocks, key, gaussian) : 0;
+  const bool threshold = kind == NoiseKind::Threshold;
+  const int64_t blocks = threshold ? (count + 7) / 8 : (count + 3) / 4;
+  const uint64_t block0 = static_cast<uint64_t>(threshold ? first / 8 : first / 4);
+  const int64_t done = !detail::avx512_noise_available() ? 0
+      : threshold ? detail::philox_words_avx512(raw, block0, blocks, key)
+                  : detail::fill_noise_avx512(out, block0, blocks, key, kind == NoiseKind::Gaussian);
   for (int64_t b = done; b < blocks; ++b) {
     const PhiloxBlock bits = key.block(block0 + static_cast<uint64_t>(b));
     raw[4 * b] = bits.x[0];
@@ -44,7 +48,12 @@ SIGNOPT_CLONES void fill_noise(float* out, int64_t first, int64_t count, DrawKey
     raw[4 * b + 2] = bits.x[2];
     raw[4 * b + 3] = bits.x[3];
   }
-  if (gaussian) {
+  if (threshold) {
+    for (int64_t w = 0; w < 4 * blocks; ++w) {
+      out[2 * w] = threshold_uniform(raw[w] & 0xffffu);
+      out[2 * w + 1] = threshold_uniform(raw[w] >> 16);
+    }
+  } else if (kind == NoiseKind::Gaussian) {
     for (int64_t j = 2 * done; j < 2 * blocks; ++j) {
       const float u1 = static_cast<float>((raw[2 * j] >> 8) + 1u) * 5.9604644775390625e-8f;
       const float u2 = noise_uniform24(raw[2 * j + 1]);
@@ -59,6 +68,32 @@ SIGNOPT_CLONES void fill_noise(float* out, int64_t first, int64_t count, DrawKey
       out[i] = static_cast<float>(raw[i] >> 8) * 1.1920928955078125e-7f - 1.0f;
     }
   }
+}
+
+// The noise kind of a step's pass: the threshold draw's uniforms, or additive Gaussian/uniform noise.
+NoiseKind noise_kind(const DitherArgs& d, bool threshold) {
+  return threshold ? NoiseKind::Threshold : (d.gaussian ? NoiseKind::Gaussian : NoiseKind::Uniform);
+}
+
+// Calls f(std::integral_constant<int, draw>) for the DrawMode of a step: additive, or the threshold draw
+// of the dither's distribution.
+template <class F>
+void with_draw(const DitherArgs& d, bool threshold, F f) {
+  if (!threshold) {
+    return f(std::integral_constant<int, rules::kAdditive>{});
+  }
+  if (d.gaussian) {
+    return f(std::integral_constant<int, rules::kThresholdGaussian>{});
+  }
+  return f(std::integral_constant<int, rules::kThresholdUniform>{});
+}
+
+// With the threshold draw, the scale s (on g without momentum, else on x) becomes 1 / s on x.
+template <typename T>
+void use_threshold_scale(SignCoeffs<T>& c, bool target_gradient) {
+  c.inv_s = rules::inverse_scale<T>(static_cast<double>(target_gradient ? c.s_grad : c.s_x));
+  c.s_grad = T(0);
+  c.s_x = T(0);
 }
 
 
@@ -128,25 +163,13 @@ DrawKey draw_key(const DitherArgs& d) {
   return DrawKey::make(d.seed, d.stream, static_cast<uint64_t>(d.step), static_cast<uint64_t>(d.param_index));
 }
 
-// Calls f(std::integral_constant<int, mode>) for a runtime MomentumMode.
-template <class F>
-void with_mode(int mode, F f) {
-  switch (mode) {
-    case kUpdateMomentum:
-      return f(std::integral_constant<int, kUpdateMomentum>{});
-    case kMomentumReady:
-      return f(std::integral_constant<int, kMomentumReady>{});
-    default:
-      return f(std::integral_constant<int, kNoMomentum>{});
-  }
-}
-
 // ---- the step ------------------------------------------------------------------------------------
 
 // The update pass: SignRule over every chunk (with the calibration sums <u, g'> and ||g'||^2 when dot_gg).
-template <typename T, int kMode>
-void sign_update(const SignRule<T, kMode>& rule, int64_t n, const DitherArgs& d, double* dot_gg) {
-  using Rule = SignRule<T, kMode>;
+template <typename T, int kMode, int kDraw>
+void sign_update(const SignRule<T, kMode, kDraw>& rule, int64_t n, const DitherArgs& d, double* dot_gg) {
+  using Rule = SignRule<T, kMode, kDraw>;
+  const NoiseKind kind = noise_kind(d, kDraw != rules::kAdditive);
   const int64_t chunks = chunks_of(n);
   const DrawKey key = draw_key(d);
   const bool calib = dot_gg != nullptr;
@@ -157,7 +180,7 @@ void sign_update(const SignRule<T, kMode>& rule, int64_t n, const DitherArgs& d,
       const int64_t o = c * kChunk;
       const int64_t len = std::min(n, o + kChunk) - o;
       if (d.enabled) {
-        fill_noise(noise.data(), o, len, key, d.gaussian);
+        fill_noise(noise.data(), o, len, key, kind);
         if (calib) {
           detail::two_sums_chunk<Rule, true>(rule, o, len, noise.data(), &dots[c], &ggs[c]);
         } else {
@@ -181,9 +204,16 @@ double sign_descent_typed(T* p, const T* g, T* m, int64_t n, const SignStepArgs&
   SignCoeffs<T> c = rules::sign_coeffs<T>(a);
   int mode = a.beta > 0 ? kUpdateMomentum : kNoMomentum;
   const double s = prepare_dither<T>(p, g, m, n, a.dither, c, mode);
-  with_mode(mode, [&](auto mode_constant) {
+  const bool threshold = threshold_applies(a.dither, a.beta);
+  if (threshold) {
+    use_threshold_scale(c, a.dither.target_gradient);
+  }
+  rules::with_sign_mode(mode, [&](auto mode_constant) {
     constexpr int kMode = decltype(mode_constant)::value;
-    sign_update<T, kMode>(SignRule<T, kMode>{p, g, m, c}, n, a.dither, dot_gg);
+    with_draw(a.dither, threshold, [&](auto draw_constant) {
+      constexpr int kDraw = decltype(draw_constant)::value;
+      sign_update<T, kMode, kDraw>(SignRule<T, kMode, kDraw>{p, g, m, c}, n, a.dither, dot_gg);
+    });
   });
   return s;
 }
@@ -191,16 +221,16 @@ double sign_descent_typed(T* p, const T* g, T* m, int64_t n, const SignStepArgs&
 // ---- a packed exchange's first half ----------------------------------------------------------------
 
 // The sign argument x of every element of a chunk into xs (momentum updated as in the step), without moving p.
-template <typename T, int kMode, bool kWd, bool kNoise>
-SIGNOPT_CLONES void argument_chunk(const SignRule<T, kMode> rule, int64_t o, int64_t n, const float* noise, T* xs) {
+template <typename T, int kMode, int kDraw, bool kWd, bool kNoise>
+SIGNOPT_CLONES void argument_chunk(const SignRule<T, kMode, kDraw> rule, int64_t o, int64_t n, const float* noise, T* xs) {
   for (int64_t k = 0; k < n; ++k) {
     xs[k] = rule.template argument<kWd>(o + k, detail::noise_at<kNoise>(noise, k));
   }
 }
 
-template <typename T, int kMode>
+template <typename T, int kMode, int kDraw>
 int64_t sign_pack_chunks(
-    const SignRule<T, kMode>& rule,
+    const SignRule<T, kMode, kDraw>& rule,
     int64_t n,
     bool coupled_wd,
     const DitherArgs& d,
@@ -208,6 +238,7 @@ int64_t sign_pack_chunks(
     uint64_t* zero,
     int64_t bit_offset) {
   const DrawKey key = draw_key(d);
+  const NoiseKind kind = noise_kind(d, kDraw != rules::kAdditive);
   std::atomic<int64_t> zeros{0};
   detail::parallel_for(0, chunks_of(n), kGrainChunks, [&](int64_t begin, int64_t end) {
     std::vector<float> noise(d.enabled ? kChunk : 0);
@@ -218,20 +249,20 @@ int64_t sign_pack_chunks(
       const int64_t o = c * kChunk;
       const int64_t len = std::min(n, o + kChunk) - o;
       if (d.enabled) {
-        fill_noise(noise.data(), o, len, key, d.gaussian);
+        fill_noise(noise.data(), o, len, key, kind);
       }
       switch ((coupled_wd ? 2 : 0) + (d.enabled ? 1 : 0)) {
         case 0:
-          argument_chunk<T, kMode, false, false>(rule, o, len, nullptr, xs.data());
+          argument_chunk<T, kMode, kDraw, false, false>(rule, o, len, nullptr, xs.data());
           break;
         case 1:
-          argument_chunk<T, kMode, false, true>(rule, o, len, noise.data(), xs.data());
+          argument_chunk<T, kMode, kDraw, false, true>(rule, o, len, noise.data(), xs.data());
           break;
         case 2:
-          argument_chunk<T, kMode, true, false>(rule, o, len, nullptr, xs.data());
+          argument_chunk<T, kMode, kDraw, true, false>(rule, o, len, nullptr, xs.data());
           break;
         default:
-          argument_chunk<T, kMode, true, true>(rule, o, len, noise.data(), xs.data());
+          argument_chunk<T, kMode, kDraw, true, true>(rule, o, len, noise.data(), xs.data());
           break;
       }
       const int64_t chunk_zeros = pack_sign_planes(xs.data(), len, chunk_sign, chunk_zero);
@@ -259,13 +290,20 @@ int64_t sign_descent_pack_typed(
   SignCoeffs<T> c = rules::sign_coeffs<T>(a);
   int mode = a.beta > 0 ? kUpdateMomentum : kNoMomentum;
   prepare_dither<T>(p, g, m, n, a.dither, c, mode);
+  const bool threshold = threshold_applies(a.dither, a.beta);
+  if (threshold) {
+    use_threshold_scale(c, a.dither.target_gradient);
+  }
   const bool coupled_wd = !a.decoupled && a.weight_decay != 0.0;
   int64_t zeros = 0;
-  with_mode(mode, [&](auto mode_constant) {
+  rules::with_sign_mode(mode, [&](auto mode_constant) {
     constexpr int kMode = decltype(mode_constant)::value;
-    // The rule only reads p (argument<kWd>); it never writes it.
-    const SignRule<T, kMode> rule{const_cast<T*>(p), g, m, c};
-    zeros = sign_pack_chunks<T, kMode>(rule, n, coupled_wd, a.dither, sign, zero, bit_offset);
+    with_draw(a.dither, threshold, [&](auto draw_constant) {
+      constexpr int kDraw = decltype(draw_constant)::value;
+      // The rule only reads p (argument<kWd>); it never writes it.
+      const SignRule<T, kMode, kDraw> rule{const_cast<T*>(p), g, m, c};
+      zeros = sign_pack_chunks<T, kMode, kDraw>(rule, n, coupled_wd, a.dither, sign, zero, bit_offset);
+    });
   });
   return zeros;
 }

@@ -65,14 +65,14 @@ int64_t max_blocks() {
 }
 
 // Thread threadIdx.x draws elements [base + 4 t, base + 4 t + 4) of the tile into noise[4 t ...].
-__device__ __forceinline__ void draw_tile_noise(float* noise, const DrawKey& key, int64_t base, bool gaussian) {
+__device__ __forceinline__ void draw_tile_noise(float* noise, const DrawKey& key, int64_t base, NoiseKind kind) {
   float z[4];
-  rules::unit_noise4(key, static_cast<uint64_t>(base / 4) + threadIdx.x, gaussian, z);
+  unit_noise4(key, static_cast<uint64_t>(base / 4) + threadIdx.x, kind, z);
   reinterpret_cast<float4*>(noise)[threadIdx.x] = make_float4(z[0], z[1], z[2], z[3]);
 }
 
 template <class Rule, bool kNoise>
-__global__ void __launch_bounds__(kThreads) elementwise_kernel(Rule rule, int64_t n, DrawKey key, bool gaussian) {
+__global__ void __launch_bounds__(kThreads) elementwise_kernel(Rule rule, int64_t n, DrawKey key, NoiseKind kind) {
   __shared__ __align__(16) float noise[kNoise ? kTile : 4];
   Rule r = rule;
   r.load_scalars();
@@ -80,7 +80,7 @@ __global__ void __launch_bounds__(kThreads) elementwise_kernel(Rule rule, int64_
   for (int64_t t = blockIdx.x; t < tiles; t += gridDim.x) {
     const int64_t base = t * kTile;
     if constexpr (kNoise) {
-      draw_tile_noise(noise, key, base, gaussian);
+      draw_tile_noise(noise, key, base, kind);
       __syncthreads();
     }
 #pragma unroll
@@ -101,7 +101,7 @@ __global__ void __launch_bounds__(kThreads) elementwise_kernel(Rule rule, int64_
 // the rule's terms, combined pairwise; the exact order of the CPU's chunk_sum8.
 template <class Rule, bool kNoise, int kTerms, bool kMax>
 __global__ void __launch_bounds__(kThreads)
-    chunk_reduce_kernel(Rule rule, int64_t n, DrawKey key, bool gaussian, double* partial0, double* partial1) {
+    chunk_reduce_kernel(Rule rule, int64_t n, DrawKey key, NoiseKind kind, double* partial0, double* partial1) {
   __shared__ __align__(16) float noise[kNoise ? kTile : 4];
   __shared__ double terms[kTerms][kTile];
   Rule r = rule;
@@ -115,7 +115,7 @@ __global__ void __launch_bounds__(kThreads)
     for (int64_t base = chunk_base; base < chunk_end; base += kTile) {
       const int len = static_cast<int>(min(static_cast<int64_t>(kTile), chunk_end - base));
       if constexpr (kNoise) {
-        draw_tile_noise(noise, key, base, gaussian);
+        draw_tile_noise(noise, key, base, kind);
         __syncthreads();
       }
 #pragma unroll
@@ -203,17 +203,17 @@ struct DeviceBackend {
   int64_t blocks; // the grid-size cap
 
   template <class Rule, bool kNoise>
-  void elementwise(const Rule& rule, int64_t n, const DrawKey& key, bool gaussian, const char* what) {
+  void elementwise(const Rule& rule, int64_t n, const DrawKey& key, NoiseKind kind, const char* what) {
     const int64_t grid = std::min((n + kTile - 1) / kTile, blocks);
     if (grid == 0) {
       return;
     }
-    elementwise_kernel<Rule, kNoise><<<static_cast<unsigned>(grid), kThreads, 0, stream>>>(rule, n, key, gaussian);
+    elementwise_kernel<Rule, kNoise><<<static_cast<unsigned>(grid), kThreads, 0, stream>>>(rule, n, key, kind);
     check(cudaGetLastError(), what);
   }
 
   template <class Rule, bool kNoise, int kTerms, bool kMax>
-  void reduce(const Rule& rule, int64_t n, const DrawKey& key, bool gaussian, double* workspace, const char* what) {
+  void reduce(const Rule& rule, int64_t n, const DrawKey& key, NoiseKind kind, double* workspace, const char* what) {
     const int64_t chunks = rules::chunks_of(n);
     const int64_t grid = std::min(chunks, blocks);
     if (grid == 0) {
@@ -221,7 +221,7 @@ struct DeviceBackend {
     }
     double* partial0 = workspace + kResultSlots;
     chunk_reduce_kernel<Rule, kNoise, kTerms, kMax>
-        <<<static_cast<unsigned>(grid), kThreads, 0, stream>>>(rule, n, key, gaussian, partial0, partial0 + chunks);
+        <<<static_cast<unsigned>(grid), kThreads, 0, stream>>>(rule, n, key, kind, partial0, partial0 + chunks);
     check(cudaGetLastError(), what);
   }
 

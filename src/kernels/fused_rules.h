@@ -34,16 +34,6 @@ SIGNOPT_HOST_DEVICE int64_t chunks_of(int64_t n) {
   return (n + kChunk - 1) / kChunk;
 }
 
-/// Unit noise of the four elements [4 block, 4 block + 4) (the CPU kernels' fill_noise).
-SIGNOPT_HOST_DEVICE void unit_noise4(const DrawKey& key, uint64_t block, bool gaussian, float out[4]) {
-  const PhiloxBlock bits = key.block(block);
-  if (gaussian) {
-    noise_gaussian4(bits, out);
-  } else {
-    noise_uniform4(bits, out);
-  }
-}
-
 // ---- the fixed summation order -------------------------------------------------------------------
 
 /// How the lanes of a chunk and the chunk totals combine: sums, or the max of |x| (the same for any
@@ -91,9 +81,9 @@ SIGNOPT_HOST_DEVICE void finish_results(
 // ---- the steps' passes over a Backend --------------------------------------------------------------
 //
 // A Backend provides
-//   template <class Rule, bool kNoise> void elementwise(const Rule&, int64_t n, const DrawKey&, bool gaussian, const
+//   template <class Rule, bool kNoise> void elementwise(const Rule&, int64_t n, const DrawKey&, NoiseKind, const
 //   char* what); template <class Rule, bool kNoise, int kTerms, bool kMax> void reduce(const Rule&, int64_t n, const
-//   DrawKey&, bool gaussian, double* workspace, const char* what); template <Finish kKind, bool kMax> void
+//   DrawKey&, NoiseKind, double* workspace, const char* what); template <Finish kKind, bool kMax> void
 //   finish(int64_t n, int stat, double alpha, double* workspace, const char* what);
 // where reduce leaves per-chunk partials after the result slots and finish folds them in chunk order.
 
@@ -109,42 +99,43 @@ template <class Backend, typename T, int kMode>
 void sign_stats_pass(Backend& b, int stat, T* p, const T* g, T* m, const SignCoeffs<T>& c, int64_t n, double* ws) {
   const char* what = "sign_descent_step (dither statistics)";
   const DrawKey no_key{};
+  const NoiseKind none = NoiseKind::Gaussian; // unused: no noise
   switch (stat) {
     case 1:
-      b.template reduce<SignStatsRule<T, kMode, 1>, false, 1, false>({p, g, m, c}, n, no_key, false, ws, what);
+      b.template reduce<SignStatsRule<T, kMode, 1>, false, 1, false>({p, g, m, c}, n, no_key, none, ws, what);
       break;
     case 2:
-      b.template reduce<SignStatsRule<T, kMode, 2>, false, 1, true>({p, g, m, c}, n, no_key, false, ws, what);
+      b.template reduce<SignStatsRule<T, kMode, 2>, false, 1, true>({p, g, m, c}, n, no_key, none, ws, what);
       break;
     default:
-      b.template reduce<SignStatsRule<T, kMode, 3>, false, 1, false>({p, g, m, c}, n, no_key, false, ws, what);
+      b.template reduce<SignStatsRule<T, kMode, 3>, false, 1, false>({p, g, m, c}, n, no_key, none, ws, what);
       break;
   }
 }
 
-template <class Backend, typename T, int kMode>
+template <class Backend, typename T, int kMode, int kDraw>
 void sign_update_pass(
     Backend& b,
-    const SignRule<T, kMode>& rule,
+    const SignRule<T, kMode, kDraw>& rule,
     int64_t n,
     bool calibrate,
     bool noise,
     const DrawKey& key,
-    bool gaussian,
+    NoiseKind kind,
     double* ws) {
-  using Rule = SignRule<T, kMode>;
+  using Rule = SignRule<T, kMode, kDraw>;
   const char* what = "sign_descent_step (update)";
   if (calibrate) {
     if (noise) {
-      b.template reduce<Rule, true, 2, false>(rule, n, key, gaussian, ws, what);
+      b.template reduce<Rule, true, 2, false>(rule, n, key, kind, ws, what);
     } else {
-      b.template reduce<Rule, false, 2, false>(rule, n, key, gaussian, ws, what);
+      b.template reduce<Rule, false, 2, false>(rule, n, key, kind, ws, what);
     }
     b.template finish<Finish::kCalibration, false>(n, 0, 0.0, ws, "sign_descent_step (calibration sums)");
   } else if (noise) {
-    b.template elementwise<Rule, true>(rule, n, key, gaussian, what);
+    b.template elementwise<Rule, true>(rule, n, key, kind, what);
   } else {
-    b.template elementwise<Rule, false>(rule, n, key, gaussian, what);
+    b.template elementwise<Rule, false>(rule, n, key, kind, what);
   }
 }
 
@@ -191,29 +182,37 @@ void sign_descent_passes(
   }
   const DrawKey key =
       DrawKey::make(d.seed, d.stream, static_cast<uint64_t>(d.step), static_cast<uint64_t>(d.param_index));
-  switch (mode) {
-    case kUpdateMomentum:
-      sign_update_pass<Backend, T, kUpdateMomentum>(
-          b, {p, g, m, c, scale_ptr, d.target_gradient}, n, calibrate, d.enabled, key, d.gaussian, ws);
-      break;
-    case kMomentumReady:
-      sign_update_pass<Backend, T, kMomentumReady>(
-          b, {p, g, m, c, scale_ptr, d.target_gradient}, n, calibrate, d.enabled, key, d.gaussian, ws);
-      break;
-    default:
-      sign_update_pass<Backend, T, kNoMomentum>(
-          b, {p, g, m, c, scale_ptr, d.target_gradient}, n, calibrate, d.enabled, key, d.gaussian, ws);
-      break;
+  if (threshold_applies(d, a.beta)) {
+    // Only the sign reads the noise: the scale goes to 1 / s on x (with no momentum, noise on g is noise on x).
+    c.inv_s = inverse_scale<T>(static_cast<double>(d.target_gradient ? c.s_grad : c.s_x));
+    c.s_grad = T(0);
+    c.s_x = T(0);
+    const NoiseKind kind = NoiseKind::Threshold;
+    with_sign_mode(mode, [&](auto mode_constant) {
+      constexpr int kMode = decltype(mode_constant)::value;
+      if (d.gaussian) {
+        sign_update_pass<Backend, T, kMode, kThresholdGaussian>(b, {p, g, m, c, scale_ptr, false}, n, calibrate, true, key, kind, ws);
+      } else {
+        sign_update_pass<Backend, T, kMode, kThresholdUniform>(b, {p, g, m, c, scale_ptr, false}, n, calibrate, true, key, kind, ws);
+      }
+    });
+    return;
   }
+  const NoiseKind kind = d.gaussian ? NoiseKind::Gaussian : NoiseKind::Uniform;
+  with_sign_mode(mode, [&](auto mode_constant) {
+    constexpr int kMode = decltype(mode_constant)::value;
+    sign_update_pass<Backend, T, kMode, kAdditive>(
+        b, {p, g, m, c, scale_ptr, d.target_gradient}, n, calibrate, d.enabled, key, kind, ws);
+  });
 }
 
 template <class Backend, typename T>
 void sgd_passes(Backend& b, T* p, const T* g, T* v, int64_t n, const cuda::SgdStepArgs& a) {
   const DrawKey no_key{};
   if (a.mu > 0) {
-    b.template elementwise<SgdRule<T, true>, false>(sgd_rule<T, true>(p, g, v, a), n, no_key, false, "sgd_step");
+    b.template elementwise<SgdRule<T, true>, false>(sgd_rule<T, true>(p, g, v, a), n, no_key, NoiseKind::Gaussian, "sgd_step");
   } else {
-    b.template elementwise<SgdRule<T, false>, false>(sgd_rule<T, false>(p, g, v, a), n, no_key, false, "sgd_step");
+    b.template elementwise<SgdRule<T, false>, false>(sgd_rule<T, false>(p, g, v, a), n, no_key, NoiseKind::Gaussian, "sgd_step");
   }
 }
 
@@ -222,9 +221,9 @@ void ef_passes_typed(Backend& b, T* p, const T* g, T* e, T* buf, int64_t n, cons
   require_workspace(ws, "ef_sign_sgd_step");
   const EfRules<T, kMomentum> r = ef_rules<T, kMomentum>(p, g, e, buf, a, ws + kSlotScale);
   const DrawKey no_key{};
-  b.template reduce<EfPass1Rule<T, kMomentum>, false, 1, false>(r.pass1, n, no_key, false, ws, "ef_sign_sgd_step (pass 1)");
+  b.template reduce<EfPass1Rule<T, kMomentum>, false, 1, false>(r.pass1, n, no_key, NoiseKind::Gaussian, ws, "ef_sign_sgd_step (pass 1)");
   b.template finish<Finish::kEfScale, false>(n, 0, 0.0, ws, "ef_sign_sgd_step (scale)");
-  b.template elementwise<EfPass2Rule<T, kMomentum>, false>(r.pass2, n, no_key, false, "ef_sign_sgd_step (pass 2)");
+  b.template elementwise<EfPass2Rule<T, kMomentum>, false>(r.pass2, n, no_key, NoiseKind::Gaussian, "ef_sign_sgd_step (pass 2)");
 }
 
 /// The CPU kernels' ef_sign_sgd_step: pass 1 (momentum, sum |c|), the scale, pass 2.
@@ -239,7 +238,7 @@ void ef_passes(Backend& b, T* p, const T* g, T* e, T* buf, int64_t n, const cuda
 
 template <class Backend, typename T>
 void lion_passes(Backend& b, T* p, const T* g, T* m, int64_t n, const cuda::LionStepArgs& a) {
-  b.template elementwise<LionRule<T>, false>(lion_rule<T>(p, g, m, a), n, DrawKey{}, false, "lion_step");
+  b.template elementwise<LionRule<T>, false>(lion_rule<T>(p, g, m, a), n, DrawKey{}, NoiseKind::Gaussian, "lion_step");
 }
 
 /// Calls f(T{}) with T the C++ type of `dtype`.

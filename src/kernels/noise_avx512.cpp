@@ -1,4 +1,4 @@
-// AVX-512 Philox4x32-10 + Box-Muller. Every floating-point operation is the scalar definition's
+// AVX-512 Philox4x32-10 + Box-Muller, and the raw Philox words for the threshold draw. Every floating-point operation is the scalar definition's
 // (signopt/kernels/noise.h), in the same order and separately rounded (no FMA), so the bits equal
 // the reference draws; tests/kernels/test_fused.cpp compares this path with the scalar one.
 #include "noise_avx512.h"
@@ -146,6 +146,42 @@ SIGNOPT_AVX512 void store_blocks(float* out, __m512 a, __m512 b, __m512 c, __m51
   _mm512_storeu_ps(out + 48, _mm512_shuffle_f32x4(w2, w3, _MM_SHUFFLE(3, 1, 3, 1)));
 }
 
+
+// Philox4x32-10 of the 16 blocks first .. first + 15: word k of block j in lane j of c[k].
+SIGNOPT_AVX512 void philox16(uint64_t first, const DrawKey& key, __m512i c[4]) {
+  const __m512i iota = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+  const __m512i m0 = _mm512_set1_epi32(int(0xD2511F53u)), m1 = _mm512_set1_epi32(int(0xCD9E8D57u));
+  // Counter lanes: (block lo, block hi, param, step) for blocks first .. first + 15.
+  const __m512i lo_base = _mm512_set1_epi32(int(static_cast<uint32_t>(first)));
+  __m512i c0 = _mm512_add_epi32(lo_base, iota);
+  const __mmask16 carry = _mm512_cmplt_epu32_mask(c0, lo_base);
+  __m512i c1 = _mm512_mask_add_epi32(
+      _mm512_set1_epi32(int(static_cast<uint32_t>(first >> 32))), carry,
+      _mm512_set1_epi32(int(static_cast<uint32_t>(first >> 32))), _mm512_set1_epi32(1));
+  __m512i c2 = _mm512_set1_epi32(int(key.param));
+  __m512i c3 = _mm512_set1_epi32(int(key.step));
+  uint32_t k0 = key.k0, k1 = key.k1;
+  for (int round = 0; round < 10; ++round) {
+    if (round > 0) {
+      k0 += 0x9E3779B9u;
+      k1 += 0xBB67AE85u;
+    }
+    __m512i hi0, lo0, hi1, lo1;
+    mulhilo(c0, m0, hi0, lo0);
+    mulhilo(c2, m1, hi1, lo1);
+    const __m512i n0 = _mm512_xor_si512(_mm512_xor_si512(hi1, c1), _mm512_set1_epi32(int(k0)));
+    const __m512i n2 = _mm512_xor_si512(_mm512_xor_si512(hi0, c3), _mm512_set1_epi32(int(k1)));
+    c0 = n0;
+    c1 = lo1;
+    c2 = n2;
+    c3 = lo0;
+  }
+  c[0] = c0;
+  c[1] = c1;
+  c[2] = c2;
+  c[3] = c3;
+}
+
 } // namespace
 
 __attribute__((target("avx512f"))) int64_t fill_noise_avx512(
@@ -155,44 +191,31 @@ __attribute__((target("avx512f"))) int64_t fill_noise_avx512(
     const DrawKey& key,
     bool gaussian) {
   const int64_t groups = blocks / 16;
-  const __m512i iota = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
-  const __m512i m0 = _mm512_set1_epi32(int(0xD2511F53u)), m1 = _mm512_set1_epi32(int(0xCD9E8D57u));
   for (int64_t gi = 0; gi < groups; ++gi) {
-    const uint64_t first = block0 + static_cast<uint64_t>(gi) * 16;
-    // Counter lanes: (block lo, block hi, param, step) for blocks first .. first + 15.
-    const __m512i lo_base = _mm512_set1_epi32(int(static_cast<uint32_t>(first)));
-    __m512i c0 = _mm512_add_epi32(lo_base, iota);
-    const __mmask16 carry = _mm512_cmplt_epu32_mask(c0, lo_base);
-    __m512i c1 = _mm512_mask_add_epi32(
-        _mm512_set1_epi32(int(static_cast<uint32_t>(first >> 32))), carry,
-        _mm512_set1_epi32(int(static_cast<uint32_t>(first >> 32))), _mm512_set1_epi32(1));
-    __m512i c2 = _mm512_set1_epi32(int(key.param));
-    __m512i c3 = _mm512_set1_epi32(int(key.step));
-    uint32_t k0 = key.k0, k1 = key.k1;
-    for (int round = 0; round < 10; ++round) {
-      if (round > 0) {
-        k0 += 0x9E3779B9u;
-        k1 += 0xBB67AE85u;
-      }
-      __m512i hi0, lo0, hi1, lo1;
-      mulhilo(c0, m0, hi0, lo0);
-      mulhilo(c2, m1, hi1, lo1);
-      const __m512i n0 = _mm512_xor_si512(_mm512_xor_si512(hi1, c1), _mm512_set1_epi32(int(k0)));
-      const __m512i n2 = _mm512_xor_si512(_mm512_xor_si512(hi0, c3), _mm512_set1_epi32(int(k1)));
-      c0 = n0;
-      c1 = lo1;
-      c2 = n2;
-      c3 = lo0;
-    }
+    __m512i c[4];
+    philox16(block0 + static_cast<uint64_t>(gi) * 16, key, c);
     float* dst = out + gi * 64;
     if (gaussian) {
       __m512 a_c, a_s, b_c, b_s;
-      box_muller16(c0, c1, a_c, a_s);
-      box_muller16(c2, c3, b_c, b_s);
+      box_muller16(c[0], c[1], a_c, a_s);
+      box_muller16(c[2], c[3], b_c, b_s);
       store_blocks(dst, a_c, a_s, b_c, b_s);
     } else {
-      store_blocks(dst, uniform(c0), uniform(c1), uniform(c2), uniform(c3));
+      store_blocks(dst, uniform(c[0]), uniform(c[1]), uniform(c[2]), uniform(c[3]));
     }
+  }
+  return groups * 16;
+}
+
+__attribute__((target("avx512f"))) int64_t philox_words_avx512(uint32_t* out, uint64_t block0, int64_t blocks, const DrawKey& key) {
+  const int64_t groups = blocks / 16;
+  for (int64_t gi = 0; gi < groups; ++gi) {
+    __m512i c[4];
+    philox16(block0 + static_cast<uint64_t>(gi) * 16, key, c);
+    // store_blocks moves 32-bit lanes; the words pass through it as floats' bit patterns.
+    store_blocks(
+        reinterpret_cast<float*>(out + gi * 64), _mm512_castsi512_ps(c[0]), _mm512_castsi512_ps(c[1]),
+        _mm512_castsi512_ps(c[2]), _mm512_castsi512_ps(c[3]));
   }
   return groups * 16;
 }
@@ -200,6 +223,10 @@ __attribute__((target("avx512f"))) int64_t fill_noise_avx512(
 #else
 
 int64_t fill_noise_avx512(float*, uint64_t, int64_t, const DrawKey&, bool) {
+  return 0;
+}
+
+int64_t philox_words_avx512(uint32_t*, uint64_t, int64_t, const DrawKey&) {
   return 0;
 }
 

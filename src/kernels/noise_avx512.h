@@ -18,4 +18,9 @@ bool avx512_noise_available();
 /// noise_uniform4. Requires avx512_noise_available().
 int64_t fill_noise_avx512(float* out, uint64_t block0, int64_t blocks, const DrawKey& key, bool gaussian);
 
+/// Writes the four 32-bit words of Philox blocks [block0, block0 + blocks) to out[0 .. 4 * blocks) in block
+/// order for whole groups of 16 blocks and returns how many blocks it wrote (the threshold draw's bits).
+/// Requires avx512_noise_available().
+int64_t philox_words_avx512(uint32_t* out, uint64_t block0, int64_t blocks, const DrawKey& key);
+
 } // namespace signopt::kernels::detail

@@ -35,4 +35,20 @@ void fill_dither_noise(T* out, int64_t n, const DrawKey& key, bool gaussian) {
   });
 }
 
+/// out[0..n) = the threshold draw's uniforms v of `key` (element e from Philox block e / 8; threshold_uniform4).
+inline void fill_threshold_uniforms(float* out, int64_t n, const DrawKey& key) {
+  const int64_t groups = (n + 3) / 4;
+  parallel_for(0, groups, 1024, [&](int64_t begin, int64_t end) {
+    float values[4];
+    for (int64_t q = begin; q < end; ++q) {
+      unit_noise4(key, static_cast<uint64_t>(q), NoiseKind::Threshold, values);
+      const int64_t base = q * 4;
+      const int lanes = static_cast<int>(std::min<int64_t>(4, n - base));
+      for (int lane = 0; lane < lanes; ++lane) {
+        out[base + lane] = values[lane];
+      }
+    }
+  });
+}
+
 } // namespace signopt::kernels::detail

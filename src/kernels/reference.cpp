@@ -55,6 +55,67 @@ torch::Tensor dither_noise(const torch::Tensor& like, uint64_t seed, uint64_t st
   return like.device().is_cpu() ? cpu : cpu.to(like.device());
 }
 
+torch::Tensor threshold_uniforms(const torch::Tensor& like, uint64_t seed, uint64_t stream, int64_t step, int64_t param_index) {
+  auto cpu = torch::empty(like.sizes(), torch::dtype(torch::kFloat32));
+  const auto key = DrawKey::make(seed, stream, static_cast<uint64_t>(step), static_cast<uint64_t>(param_index));
+  detail::fill_threshold_uniforms(cpu.data_ptr<float>(), cpu.numel(), key);
+  return like.device().is_cpu() ? cpu : cpu.to(like.device());
+}
+
+namespace {
+
+// noise_exp of a float32 tensor y <= 0, op by op.
+torch::Tensor exp_ops(const torch::Tensor& y) {
+  const double round_shift = 12582912.0; // 1.5 * 2^23
+  const torch::Tensor shifted = y * 1.44269504088896341 + round_shift;
+  const torch::Tensor fn = shifted - round_shift;
+  // The sum's bits minus 0x4B400000 are n; + 127, shifted into the exponent: 2^n (int32 wraps as uint32 does).
+  const torch::Tensor n = shifted.view(torch::kInt32) - 0x4B400000;
+  torch::Tensor r = y - fn * 0.693359375;
+  r = r - fn * -2.12194440e-4;
+  const torch::Tensor z = r * r;
+  torch::Tensor p = r * 1.9875691500E-4 + 1.3981999507E-3;
+  p = p * r + 8.3334519073E-3;
+  p = p * r + 4.1665795894E-2;
+  p = p * r + 1.6666665459E-1;
+  p = p * r + 5.0000001201E-1;
+  p = p * z;
+  p = p + r;
+  p = p + 1.0;
+  return p * torch::bitwise_left_shift(n + 127, 23).view(torch::kFloat32);
+}
+
+// gaussian_tail / uniform_tail of a float32 tensor a >= 0, op by op.
+torch::Tensor tail_ops(const torch::Tensor& a_in, bool gaussian) {
+  if (!gaussian) {
+    return torch::where(a_in < 1.0, (1.0 - a_in) * 0.5, torch::zeros_like(a_in));
+  }
+  const torch::Tensor a = torch::where(a_in < kThresholdTailClamp, a_in, torch::full_like(a_in, kThresholdTailClamp));
+  const torch::Tensor k = torch::div(torch::ones_like(a), a * 0.2316419 + 1.0);
+  torch::Tensor poly = k * 1.330274429 + -1.821255978;
+  poly = poly * k + 1.781477937;
+  poly = poly * k + -0.356563782;
+  poly = poly * k + 0.319381530;
+  poly = poly * k;
+  const torch::Tensor density = exp_ops((a * a) * -0.5) * 0.3989422804014327;
+  return density * poly;
+}
+
+} // namespace
+
+torch::Tensor threshold_sign(const torch::Tensor& x, double s, const DitherArgs& d) {
+  const torch::Tensor v = threshold_uniforms(x, d.seed, d.stream, d.step, d.param_index);
+  const double inv_s = s > 0.0 ? 1.0 / s : INFINITY;
+  // |x| inv_s in x's type (inv_s rounded to it first, as the kernels' SignCoeffs), then float32.
+  const torch::Tensor inv = torch::scalar_tensor(inv_s, x.options());
+  const torch::Tensor a = (x.abs() * inv).to(torch::kFloat32);
+  const torch::Tensor q = tail_ops(a, d.gaussian);
+  const torch::Tensor one = torch::ones_like(x);
+  const torch::Tensor sx = torch::where(x < 0, -one, one);
+  const torch::Tensor u = torch::where(v < q, -sx, sx);
+  return torch::where(torch::isnan(a), torch::zeros_like(x), u);
+}
+
 torch::Tensor add_dither(const torch::Tensor& x, const DitherArgs& d, double* scale_out) {
   const double s = d.alpha * dither_base(x, d.scale);
   if (scale_out != nullptr) {
@@ -67,6 +128,18 @@ torch::Tensor add_dither(const torch::Tensor& x, const DitherArgs& d, double* sc
 torch::Tensor sign_direction(const torch::Tensor& g_in, torch::Tensor& buf, double beta, const DitherArgs& d, double* scale_out) {
   double scale = 0.0;
   torch::Tensor g = g_in;
+  if (threshold_applies(d, beta)) {
+    torch::Tensor x = g;
+    if (beta > 0) {
+      buf.mul_(beta).add_(g * (1.0 - beta));
+      x = buf;
+    }
+    scale = d.alpha * dither_base(x, d.scale);
+    if (scale_out != nullptr) {
+      *scale_out = scale;
+    }
+    return threshold_sign(x, scale, d);
+  }
   if (d.enabled && d.target_gradient) {
     g = add_dither(g, d, &scale);
   }

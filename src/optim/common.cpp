@@ -32,6 +32,7 @@ kernels::DitherArgs fused_dither_args(
   a.enabled = true;
   a.gaussian = dither->distribution() == DitherDistribution::Gaussian;
   a.target_gradient = dither->target() == DitherTarget::Gradient;
+  a.draw = dither->draw();
   a.scale = dither->scale();
   a.alpha = dither_alpha(*dither, tick);
   a.seed = dither->seed();
@@ -89,6 +90,7 @@ void write_dither(torch::serialize::OutputArchive& a, const std::optional<Dither
   write_double(a, "dither_decay_rate", d->decay_rate());
   write_int(a, "dither_distribution", static_cast<int64_t>(d->distribution()));
   write_int(a, "dither_target", static_cast<int64_t>(d->target()));
+  write_int(a, "dither_draw", static_cast<int64_t>(d->draw()));
   write_int(a, "dither_clock", static_cast<int64_t>(d->clock()));
   // The seed is a full 64-bit unsigned value: stored bit for bit in an int64.
   write_int(a, "dither_seed", static_cast<int64_t>(d->seed()));
@@ -110,6 +112,15 @@ std::optional<DitherOptions> read_dither(torch::serialize::InputArchive& a) {
   d.distribution(
       static_cast<DitherDistribution>(read_int(a, "dither_distribution", static_cast<int64_t>(d.distribution()))));
   d.target(static_cast<DitherTarget>(read_int(a, "dither_target", static_cast<int64_t>(d.target()))));
+  // Checkpoints written before the threshold draw existed drew additively.
+  const int64_t draw = read_int(a, "dither_draw", static_cast<int64_t>(DitherDraw::Additive));
+  check_arg(
+      draw == static_cast<int64_t>(DitherDraw::Additive) || draw == static_cast<int64_t>(DitherDraw::Threshold),
+      "checkpoint",
+      "dither_draw must be 0 (additive) or 1 (threshold), got ",
+      draw,
+      "; the file is damaged or from a newer signopt");
+  d.draw(static_cast<DitherDraw>(draw));
   d.clock(static_cast<DitherClock>(read_int(a, "dither_clock", static_cast<int64_t>(d.clock()))));
   d.seed(static_cast<uint64_t>(read_int(a, "dither_seed", 0)));
   d.stream(read_int(a, "dither_stream", 0));

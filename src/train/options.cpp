@@ -502,6 +502,14 @@ void add_dither_entries(std::vector<OptionEntry>& t) {
   t.push_back(string_entry(
       "dither-distribution", &TrainConfig::dither_distribution, enum_choices<DitherDistribution>(), "noise distribution", dith, "gaussian"));
   t.push_back(string_entry(
+      "dither-draw",
+      &TrainConfig::dither_draw,
+      enum_choices<DitherDraw>(),
+      "how the dithered sign is drawn: additive (x + s xi, then the sign) or threshold (a 16-bit uniform against "
+      "the noise's tail at |x|/s; exact in law, cheaper; used where only the sign reads the noise)",
+      dith,
+      "additive"));
+  t.push_back(string_entry(
       "dither-target", &TrainConfig::dither_target, enum_choices<DitherTarget>(), "noise enters the sign's argument or the gradient", dith, "momentum"));
   t.push_back(string_entry("dither-clock", &TrainConfig::dither_clock, enum_choices<DitherClock>(), "what the schedule counts", dith, "step"));
   {

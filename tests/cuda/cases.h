@@ -65,15 +65,18 @@ inline void add_sign_cases(std::vector<Case>& out) {
   for (int scale = 0; scale < 4; ++scale) {
     for (bool on_gradient : {false, true}) {
       for (double beta : {0.0, 0.9}) {
-        for (bool gaussian : {true, false}) {
+        for (int variant = 0; variant < 4; ++variant) {
+          const bool gaussian = variant % 2 == 0;
+          const bool threshold = variant >= 2;
           Case& c = sign(
               std::string("Dither_") + scale_name(scale) + (on_gradient ? "_gradient_" : "_momentum_") +
-                  (beta > 0 ? "signum_" : "signsgd_") + (gaussian ? "gaussian" : "uniform"),
+                  (beta > 0 ? "signum_" : "signsgd_") + (gaussian ? "gaussian" : "uniform") + (threshold ? "_threshold" : ""),
               0.01,
               0.01,
               false,
               beta);
           c.sign.dither.enabled = true;
+          c.sign.dither.draw = threshold ? DitherDraw::Threshold : DitherDraw::Additive;
           c.sign.dither.gaussian = gaussian;
           c.sign.dither.target_gradient = on_gradient;
           c.sign.dither.scale = static_cast<DitherScale>(scale);
@@ -91,6 +94,21 @@ inline void add_sign_cases(std::vector<Case>& out) {
   out.back().sign.dither.stream = 7;
   out.back().sign.dither.param_index = 70000;
   out.back().sign.dither.alpha = 0.25;
+  {
+    Case& c = sign("HybridCalibrationThresholdRms", 0.01, 0.05, false, 0.9);
+    c.calibrate = true;
+    c.sign.dither.enabled = true;
+    c.sign.dither.draw = DitherDraw::Threshold;
+    c.sign.dither.alpha = 0.5;
+    c.sign.dither.seed = 12;
+  }
+  {
+    // alpha 0: the scale is 0, so the threshold draw leaves sign(x), zeros included.
+    Case& c = sign("DitherThresholdZeroScale", 0.01, 0.0, false, 0.9);
+    c.sign.dither.enabled = true;
+    c.sign.dither.draw = DitherDraw::Threshold;
+    c.sign.dither.alpha = 0.0;
+  }
   sign("HybridCalibration", 0.01, 0.05, false, 0.9).calibrate = true;
   sign("HybridCalibrationNoMomentum", 0.01, 0.0, false, 0.0).calibrate = true;
   {

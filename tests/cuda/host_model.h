@@ -28,14 +28,14 @@ namespace detail {
 // Unit noise of element i, drawing each Philox block once for consecutive elements.
 class NoiseCursor {
  public:
-  NoiseCursor(const DrawKey& key, bool enabled, bool gaussian) : key_(key), enabled_(enabled), gaussian_(gaussian) {}
+  NoiseCursor(const DrawKey& key, bool enabled, NoiseKind kind) : key_(key), enabled_(enabled), kind_(kind) {}
   float at(int64_t i) {
     if (!enabled_) {
       return 0.0f;
     }
     const uint64_t block = static_cast<uint64_t>(i) / 4;
     if (block != block_) {
-      rules::unit_noise4(key_, block, gaussian_, z_);
+      unit_noise4(key_, block, kind_, z_);
       block_ = block;
     }
     return z_[i % 4];
@@ -44,17 +44,17 @@ class NoiseCursor {
  private:
   DrawKey key_;
   bool enabled_;
-  bool gaussian_;
+  NoiseKind kind_;
   uint64_t block_ = ~uint64_t{0};
   float z_[4] = {0, 0, 0, 0};
 };
 
 struct HostBackend {
   template <class Rule, bool kNoise>
-  void elementwise(const Rule& rule, int64_t n, const DrawKey& key, bool gaussian, const char*) {
+  void elementwise(const Rule& rule, int64_t n, const DrawKey& key, NoiseKind kind, const char*) {
     Rule r = rule;
     r.load_scalars();
-    NoiseCursor noise(key, kNoise, gaussian);
+    NoiseCursor noise(key, kNoise, kind);
     for (int64_t i = 0; i < n; ++i) {
       double unused0, unused1;
       r.apply(i, noise.at(i), &unused0, &unused1);
@@ -62,10 +62,10 @@ struct HostBackend {
   }
 
   template <class Rule, bool kNoise, int kTerms, bool kMax>
-  void reduce(const Rule& rule, int64_t n, const DrawKey& key, bool gaussian, double* workspace, const char*) {
+  void reduce(const Rule& rule, int64_t n, const DrawKey& key, NoiseKind kind, double* workspace, const char*) {
     Rule r = rule;
     r.load_scalars();
-    NoiseCursor noise(key, kNoise, gaussian);
+    NoiseCursor noise(key, kNoise, kind);
     const int64_t chunks = rules::chunks_of(n);
     double* partial0 = workspace + rules::kResultSlots;
     double* partial1 = partial0 + chunks;

@@ -37,14 +37,17 @@ std::vector<Config> configs() {
     for (DitherTarget target : {DitherTarget::Momentum, DitherTarget::Gradient}) {
       for (double momentum : {0.0, 0.9}) {
         for (DitherDistribution dist : {DitherDistribution::Gaussian, DitherDistribution::Uniform}) {
-          const std::string name = "Dither_" + to_string(scale) + "_" + to_string(target) + "_" +
-              (momentum > 0 ? "signum_" : "signsgd_") + to_string(dist);
-          out.push_back({name, [=](P p) -> std::unique_ptr<detail::SignoptOptimizer> {
-                           return std::make_unique<Signum>(
-                               p,
-                               SignumOptions(0.01).momentum(momentum).weight_decay(0.01).dither(
-                                   DitherOptions().scale(scale).target(target).distribution(dist).alpha(0.7).seed(3)));
-                         }});
+          for (DitherDraw draw : {DitherDraw::Additive, DitherDraw::Threshold}) {
+            const std::string name = "Dither_" + to_string(scale) + "_" + to_string(target) + "_" +
+                (momentum > 0 ? "signum_" : "signsgd_") + to_string(dist) +
+                (draw == DitherDraw::Threshold ? "_threshold" : "");
+            out.push_back({name, [=](P p) -> std::unique_ptr<detail::SignoptOptimizer> {
+                             return std::make_unique<Signum>(
+                                 p,
+                                 SignumOptions(0.01).momentum(momentum).weight_decay(0.01).dither(
+                                     DitherOptions().scale(scale).target(target).distribution(dist).draw(draw).alpha(0.7).seed(3)));
+                           }});
+          }
         }
       }
     }
@@ -63,6 +66,12 @@ std::vector<Config> configs() {
                            .weight_decay(0.05)
                            .decoupled_weight_decay(true)
                            .dither(DitherOptions().seed(2).scale(DitherScale::MeanAbs)));
+                 }});
+  out.push_back({"HybridThresholdRmsCoupled", [](P p) -> std::unique_ptr<detail::SignoptOptimizer> {
+                   return std::make_unique<HybridSignSGD>(
+                       p,
+                       HybridSignSGDOptions(0.01).switch_at_step(4).weight_decay(0.05).dither(
+                           DitherOptions().seed(6).draw(DitherDraw::Threshold)));
                  }});
   out.push_back({"HybridCoupledNoMomentum", [](P p) -> std::unique_ptr<detail::SignoptOptimizer> {
                    return std::make_unique<HybridSignSGD>(p, HybridSignSGDOptions(0.01).switch_at_step(2).weight_decay(0.02));

@@ -5,11 +5,14 @@
 #include <signopt/kernels/args.h>
 #include <signopt/kernels/dither_schedule.h>
 #include <signopt/kernels/noise.h>
+#include <signopt/optim/common.h>
 
 #include <ATen/Parallel.h>
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <sstream>
+#include <stdexcept>
 
 namespace signopt::test {
 namespace {
@@ -204,6 +207,54 @@ TEST(Dither, EpochClockUsesTheEpochSetByTheTrainer) {
   EXPECT_DOUBLE_EQ(opt.last_dither_alpha(), 0.125);
   opt.step();
   EXPECT_DOUBLE_EQ(opt.last_dither_alpha(), 0.125);
+}
+
+} // namespace
+} // namespace signopt::test
+
+namespace signopt::test {
+namespace {
+
+torch::serialize::InputArchive reread(torch::serialize::OutputArchive& out) {
+  std::ostringstream bytes;
+  out.save_to(bytes);
+  std::istringstream in(bytes.str());
+  torch::serialize::InputArchive archive;
+  archive.load_from(in);
+  return archive;
+}
+
+// The draw round-trips through a checkpoint; a checkpoint without it (written before the threshold draw) reads
+// as additive; a damaged value is refused with its key.
+TEST(Dither, CheckpointsRecordTheDraw) {
+  {
+    torch::serialize::OutputArchive out;
+    detail::write_dither(out, DitherOptions().draw(DitherDraw::Threshold).seed(4));
+    auto in = reread(out);
+    const auto d = detail::read_dither(in);
+    ASSERT_TRUE(d.has_value());
+    EXPECT_EQ(d->draw(), DitherDraw::Threshold);
+    EXPECT_EQ(d->seed(), 4u);
+  }
+  {
+    torch::serialize::OutputArchive out;
+    detail::write_int(out, "dither_enabled", 1);
+    auto in = reread(out);
+    EXPECT_EQ(detail::read_dither(in)->draw(), DitherDraw::Additive);
+  }
+  {
+    torch::serialize::OutputArchive out;
+    detail::write_int(out, "dither_enabled", 1);
+    detail::write_int(out, "dither_draw", 7);
+    auto in = reread(out);
+    try {
+      detail::read_dither(in);
+      ADD_FAILURE() << "a dither_draw of 7 was accepted";
+    } catch (const std::invalid_argument& e) {
+      EXPECT_NE(std::string(e.what()).find("dither_draw must be 0 (additive) or 1 (threshold), got 7"), std::string::npos)
+          << e.what();
+    }
+  }
 }
 
 } // namespace

@@ -99,6 +99,11 @@ const std::vector<OptimizerSpec>& all_optimizers() {
        [](P p, double lr) -> Ptr {
          return std::make_unique<Signum>(p, SignumOptions(lr).dither(DitherOptions().seed(1)));
        }},
+      {"DitheredSignumThreshold",
+       [](P p, double lr) -> Ptr {
+         return std::make_unique<Signum>(
+             p, SignumOptions(lr).dither(DitherOptions().seed(2).draw(DitherDraw::Threshold)));
+       }},
       {"DitheredSignSGDUniformGradient",
        [](P p, double lr) -> Ptr {
          return std::make_unique<SignSGD>(

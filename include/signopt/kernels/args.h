@@ -16,6 +16,8 @@ struct DitherArgs {
   bool enabled = false;
   bool gaussian = true;
   bool target_gradient = false;
+  /// How the sign is drawn; the threshold draw applies where only the sign reads the noise (threshold_applies).
+  DitherDraw draw = DitherDraw::Additive;
   /// What the noise's scale is relative to (DitherOptions::scale).
   DitherScale scale = DitherScale::Rms;
   double alpha = 0.0; ///< alpha_t
@@ -24,6 +26,12 @@ struct DitherArgs {
   int64_t step = 0;
   int64_t param_index = 0;
 };
+
+/// Whether a step with dither `d` and momentum coefficient `beta` draws its sign by threshold: asked for, and
+/// the noise does not enter the momentum (target momentum, or no momentum).
+inline bool threshold_applies(const DitherArgs& d, double beta) {
+  return d.enabled && d.draw == DitherDraw::Threshold && (!d.target_gradient || beta == 0.0);
+}
 
 /// Scalar arguments of one SignSGD/Signum step (kernels::sign_descent_step and sign_descent_pack, and
 /// cuda::sign_descent_step).

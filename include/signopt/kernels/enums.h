@@ -35,6 +35,17 @@ enum class DitherDistribution { Gaussian, Uniform };
 /// Where the noise enters: straight into the sign's argument (momentum) or into g before the EMA.
 enum class DitherTarget { Momentum, Gradient };
 
+/// How the dithered sign is drawn (docs/optimizers.md, "The threshold draw"). Both are exact in law; they
+/// differ in their random draws, so they give different trajectories.
+enum class DitherDraw {
+  /// Add s xi (Box-Muller Gaussian or uniform, 32 bits per element) to the sign's argument x, then take the sign.
+  Additive,
+  /// Compare a 16-bit uniform with P(xi < -|x| / s): no Gaussian is drawn. Used where only the sign reads the
+  /// noisy value (target momentum, or target gradient without momentum); the noise that enters the momentum
+  /// (target gradient with momentum) is always drawn additively.
+  Threshold,
+};
+
 template <>
 struct EnumNames<DitherScale> {
   static constexpr const char* what = "dither scale";
@@ -61,6 +72,13 @@ struct EnumNames<DitherDistribution> {
   static constexpr const char* what = "dither distribution";
   static constexpr std::array<std::pair<DitherDistribution, const char*>, 2> table{
       {{DitherDistribution::Gaussian, "gaussian"}, {DitherDistribution::Uniform, "uniform"}}};
+};
+
+template <>
+struct EnumNames<DitherDraw> {
+  static constexpr const char* what = "dither draw";
+  static constexpr std::array<std::pair<DitherDraw, const char*>, 2> table{
+      {{DitherDraw::Additive, "additive"}, {DitherDraw::Threshold, "threshold"}}};
 };
 
 template <>
@@ -98,6 +116,9 @@ inline std::string to_string(DitherDistribution v) {
   return enum_name(v);
 }
 inline std::string to_string(DitherTarget v) {
+  return enum_name(v);
+}
+inline std::string to_string(DitherDraw v) {
   return enum_name(v);
 }
 

@@ -26,12 +26,22 @@ double dither_base(const torch::Tensor& x, DitherScale scale);
 /// (seed, stream) at counter (step, param_index, element index), the fused kernels' draws.
 torch::Tensor dither_noise(const torch::Tensor& like, uint64_t seed, uint64_t stream, bool gaussian, int64_t step, int64_t param_index);
 
+/// The threshold draw's uniforms v in (0, 1) for a tensor shaped like `like` (float32 on its device): element e
+/// from Philox block e / 8 (kernels::threshold_uniform4), the fused kernels' draws.
+torch::Tensor threshold_uniforms(const torch::Tensor& like, uint64_t seed, uint64_t stream, int64_t step, int64_t param_index);
+
+/// The threshold draw of sign(x + s xi) (d.gaussian: xi standard normal, else uniform on [-1, 1]) as torch ops,
+/// the fused kernels' operations in their order: a = float(|x| (1/s)), q = the tail at a, and the sign of x
+/// flipped where v < q (0 where a is NaN: NaN x, or x = 0 with s = 0).
+torch::Tensor threshold_sign(const torch::Tensor& x, double s, const DitherArgs& d);
+
 /// x + s noise with s = d.alpha dither_base(x, d.scale); s through `scale_out`.
 torch::Tensor add_dither(const torch::Tensor& x, const DitherArgs& d, double* scale_out = nullptr);
 
 /// The sign direction u = sign(x) of a sign step from the gradient g (weight decay already applied):
 /// dither on g (target gradient), the EMA buf = beta buf + (1 - beta) g (beta > 0, in place), dither on the
-/// sign argument (target momentum). The dither scale used through `scale_out` (0 without dithering).
+/// sign argument (target momentum); or, where threshold_applies, the threshold draw at the argument x. The
+/// dither scale used through `scale_out` (0 without dithering).
 torch::Tensor sign_direction(const torch::Tensor& g, torch::Tensor& buf, double beta, const DitherArgs& d, double* scale_out = nullptr);
 
 /// kernels::sign_descent_step's composition: g' = decayed_gradient, u = sign_direction(g'), p -= lr u.

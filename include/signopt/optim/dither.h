@@ -15,7 +15,7 @@
 namespace signopt {
 
 /// Options of pre-sign dithering. Defaults: Gaussian, Rms, alpha 1, Power with gamma 0.55,
-/// momentum target, step clock, seed 0, stream 0.
+/// momentum target, additive draw, step clock, seed 0, stream 0.
 struct DitherOptions {
   TORCH_ARG(double, alpha) = 1.0;
   TORCH_ARG(DitherScale, scale) = DitherScale::Rms;
@@ -30,6 +30,10 @@ struct DitherOptions {
   TORCH_ARG(double, decay_rate) = 0.999;
   TORCH_ARG(DitherDistribution, distribution) = DitherDistribution::Gaussian;
   TORCH_ARG(DitherTarget, target) = DitherTarget::Momentum;
+  /// How the dithered sign is drawn: Additive (x + s xi, then the sign) or Threshold (a 16-bit uniform
+  /// against P(xi < -|x| / s), where only the sign reads the noise). Both are exact in law
+  /// (docs/optimizers.md, "The threshold draw").
+  TORCH_ARG(DitherDraw, draw) = DitherDraw::Additive;
   TORCH_ARG(DitherClock, clock) = DitherClock::Step;
   /// Seed of the counter-based generator.
   TORCH_ARG(uint64_t, seed) = 0;

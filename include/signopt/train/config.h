@@ -103,6 +103,7 @@ struct TrainConfig {
   int64_t dither_horizon = 0; ///< 0 with linear/cosine = the run's total steps (or epochs).
   double dither_decay_rate = 0.999;
   std::string dither_distribution = "gaussian"; ///< gaussian | uniform.
+  std::string dither_draw = "additive"; ///< additive | threshold (docs/optimizers.md, "The threshold draw").
   std::string dither_target = "momentum"; ///< momentum | gradient.
   std::string dither_clock = "step"; ///< step | epoch.
   std::optional<uint64_t> dither_seed; ///< Default: --seed.
