@@ -55,7 +55,8 @@ std::string dither_json() {
     << ", \"schedule\": " << quoted(signopt::enum_name(s.schedule)) << ", \"gamma\": " << number(s.gamma)
     << ", \"alpha_min\": " << number(s.alpha_min) << ", \"horizon\": " << s.horizon << ", \"decay_rate\": " << number(s.decay_rate)
     << ", \"distribution\": " << quoted(a.gaussian ? "gaussian" : "uniform") << ", \"target\": "
-    << quoted(a.target_gradient ? "gradient" : "momentum") << ", \"clock\": \"step\", \"seed\": " << a.seed
+    << quoted(a.target_gradient ? "gradient" : "momentum") << ", \"draw\": " << quoted(signopt::enum_name(a.draw))
+    << ", \"clock\": \"step\", \"seed\": " << a.seed
     << ", \"stream\": " << a.stream << "}";
   return o.str();
 }

@@ -167,6 +167,7 @@ void for_each_param(const std::vector<Tensor>& params, const F& f) {
   bool dither, \
   bool gaussian, \
   bool dither_gradient, \
+  bool dither_threshold, \
   int64_t dither_scale, \
   int64_t dither_schedule, \
   double alpha, \
@@ -179,7 +180,7 @@ void for_each_param(const std::vector<Tensor>& params, const F& f) {
   int64_t epoch
 #define SIGNOPT_SIGN_STEP_ARGS                                                                                     \
   params, grads, bufs, steps, found_inf, lr_in, weight_decay, decoupled, beta, param_indices, dither, gaussian,     \
-      dither_gradient, dither_scale, dither_schedule, alpha, gamma, alpha_min, horizon, decay_rate, seed, stream, epoch
+      dither_gradient, dither_threshold, dither_scale, dither_schedule, alpha, gamma, alpha_min, horizon, decay_rate, seed, stream, epoch
 
 // The dither schedule of an operator's arguments, checked (the linear and cosine schedules need a horizon
 // when `check_horizon`).
@@ -235,6 +236,7 @@ void sign_descent_impl(SIGNOPT_SIGN_STEP_PARAMS, double* sums) {
     a.dither.enabled = dither;
     a.dither.gaussian = gaussian;
     a.dither.target_gradient = dither_gradient;
+    a.dither.draw = dither_threshold ? signopt::DitherDraw::Threshold : signopt::DitherDraw::Additive;
     a.dither.scale = static_cast<signopt::DitherScale>(dither_scale);
     a.dither.alpha = dither ? signopt::kernels::dither_alpha(schedule, epoch >= 0 ? epoch : step - 1) : 0.0;
     a.dither.seed = static_cast<uint64_t>(seed);
@@ -380,6 +382,44 @@ Tensor dither_noise(Tensor like, int64_t seed, int64_t stream, bool gaussian, in
   return out;
 }
 
+// The threshold draw's direction of a sign argument x (float32/float64 CPU) with scale s: the fused kernels'
+// element rule (kernels::threshold_sign at a = float(|x| (1/s)), the uniforms of element i from Philox block i / 8
+// of the key (seed, stream), counter (step, param_index)), for the Python package's reference composition.
+Tensor threshold_sign(Tensor x, double s, int64_t seed, int64_t stream, bool gaussian, int64_t step, int64_t param_index) {
+  STD_TORCH_CHECK(
+      x.is_cpu() && x.is_contiguous() && (x.scalar_type() == ScalarType::Float || x.scalar_type() == ScalarType::Double),
+      "signopt::threshold_sign: x must be a contiguous float32 or float64 CPU tensor");
+  STD_TORCH_CHECK(std::isfinite(s) && s >= 0, "signopt::threshold_sign: s must be finite and >= 0, got ", s);
+  STD_TORCH_CHECK(stream >= 0 && step >= 0 && param_index >= 0, "signopt::threshold_sign: stream, step and param_index must be >= 0");
+  std::vector<int64_t> sizes;
+  for (int64_t d = 0; d < x.dim(); ++d) {
+    sizes.push_back(x.size(d));
+  }
+  Tensor out = torch::stable::new_empty(x, sizes, x.scalar_type());
+  const int64_t n = x.numel();
+  std::vector<float> v(static_cast<size_t>(n));
+  signopt::kernels::detail::fill_threshold_uniforms(
+      v.data(), n,
+      signopt::kernels::DrawKey::make(
+          static_cast<uint64_t>(seed), static_cast<uint64_t>(stream), static_cast<uint64_t>(step), static_cast<uint64_t>(param_index)));
+  auto run = [&](auto zero) {
+    using T = decltype(zero);
+    const T inv_s = signopt::kernels::rules::inverse_scale<T>(s);
+    const T* in = static_cast<const T*>(x.const_data_ptr());
+    T* o = static_cast<T*>(out.mutable_data_ptr());
+    for (int64_t i = 0; i < n; ++i) {
+      const float a = static_cast<float>((in[i] < T(0) ? -in[i] : in[i]) * inv_s);
+      o[i] = gaussian ? signopt::kernels::threshold_sign<true>(in[i], a, v[i]) : signopt::kernels::threshold_sign<false>(in[i], a, v[i]);
+    }
+  };
+  if (x.scalar_type() == ScalarType::Float) {
+    run(float{});
+  } else {
+    run(double{});
+  }
+  return out;
+}
+
 // GradScaler's found_inf for a step: a new one-element float32 tensor, 1 when some element of some gradient
 // is NaN or infinite, else 0 (kernels::cpu::all_finite: one read pass per tensor).
 Tensor found_nonfinite(std::vector<Tensor> grads) {
@@ -476,12 +516,12 @@ Tensor unpack_signs(Tensor bits, int64_t n, double scale, std::optional<Tensor> 
 STABLE_TORCH_LIBRARY(signopt, m) {
   m.def(
       "sign_descent_(Tensor(a!)[] params, Tensor[] grads, Tensor(b!)[] bufs, Tensor(c!)[] steps, Tensor? found_inf, float lr, "
-      "float weight_decay, bool decoupled, float beta, int[] param_indices, bool dither, bool gaussian, bool dither_gradient, "
+      "float weight_decay, bool decoupled, float beta, int[] param_indices, bool dither, bool gaussian, bool dither_gradient, bool dither_threshold, "
       "int dither_scale, int dither_schedule, float alpha, float gamma, float alpha_min, int horizon, float decay_rate, "
       "int seed, int stream, int epoch) -> ()");
   m.def(
       "hybrid_sign_phase_(Tensor(a!)[] params, Tensor[] grads, Tensor(b!)[] bufs, Tensor(c!)[] steps, Tensor? found_inf, float lr, "
-      "float weight_decay, bool decoupled, float beta, int[] param_indices, bool dither, bool gaussian, bool dither_gradient, "
+      "float weight_decay, bool decoupled, float beta, int[] param_indices, bool dither, bool gaussian, bool dither_gradient, bool dither_threshold, "
       "int dither_scale, int dither_schedule, float alpha, float gamma, float alpha_min, int horizon, float decay_rate, "
       "int seed, int stream, int epoch, Tensor(d!) sums) -> ()");
   m.def(
@@ -501,6 +541,8 @@ STABLE_TORCH_LIBRARY(signopt, m) {
   m.def("unpack_signs(Tensor bits, int n, float scale, Tensor? zero_mask, bool float64) -> Tensor");
   // The dither's unit noise (a new tensor), for the Python package's reference composition.
   m.def("dither_noise(Tensor like, int seed, int stream, bool gaussian, int step, int param_index) -> Tensor");
+  // The threshold draw's direction of a sign argument, for the reference composition (a new tensor).
+  m.def("threshold_sign(Tensor x, float s, int seed, int stream, bool gaussian, int step, int param_index) -> Tensor");
   // The step's non-finite check (GradScaler's found_inf), a new tensor.
   m.def("found_nonfinite(Tensor[] grads) -> Tensor");
   // alpha_t of a dither schedule (no tensors: registered for CompositeExplicitAutograd below).
@@ -510,12 +552,12 @@ STABLE_TORCH_LIBRARY(signopt, m) {
   // The same steps with the learning rate as a one-element tensor (torch's _fused_sgd_.tensor_lr).
   m.def(
       "sign_descent_.tensor_lr(Tensor(a!)[] params, Tensor[] grads, Tensor(b!)[] bufs, Tensor(c!)[] steps, Tensor? found_inf, "
-      "Tensor lr, float weight_decay, bool decoupled, float beta, int[] param_indices, bool dither, bool gaussian, bool dither_gradient, "
+      "Tensor lr, float weight_decay, bool decoupled, float beta, int[] param_indices, bool dither, bool gaussian, bool dither_gradient, bool dither_threshold, "
       "int dither_scale, int dither_schedule, float alpha, float gamma, float alpha_min, int horizon, float decay_rate, "
       "int seed, int stream, int epoch) -> ()");
   m.def(
       "hybrid_sign_phase_.tensor_lr(Tensor(a!)[] params, Tensor[] grads, Tensor(b!)[] bufs, Tensor(c!)[] steps, Tensor? found_inf, "
-      "Tensor lr, float weight_decay, bool decoupled, float beta, int[] param_indices, bool dither, bool gaussian, bool dither_gradient, "
+      "Tensor lr, float weight_decay, bool decoupled, float beta, int[] param_indices, bool dither, bool gaussian, bool dither_gradient, bool dither_threshold, "
       "int dither_scale, int dither_schedule, float alpha, float gamma, float alpha_min, int horizon, float decay_rate, "
       "int seed, int stream, int epoch, Tensor(d!) sums) -> ()");
   m.def(
@@ -541,6 +583,7 @@ STABLE_TORCH_LIBRARY_IMPL(signopt, CPU, m) {
   m.impl("unpack_signs", TORCH_BOX(&unpack_signs));
   m.impl("dither_noise", TORCH_BOX(&dither_noise));
   m.impl("found_nonfinite", TORCH_BOX(&found_nonfinite));
+  m.impl("threshold_sign", TORCH_BOX(&threshold_sign));
   m.impl("sign_descent_.tensor_lr", TORCH_BOX(&sign_descent_<Tensor>));
   m.impl("hybrid_sign_phase_.tensor_lr", TORCH_BOX(&hybrid_sign_phase_<Tensor>));
   m.impl("sgd_step_.tensor_lr", TORCH_BOX(&sgd_step_<Tensor>));

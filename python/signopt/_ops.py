@@ -64,6 +64,11 @@ def _found_nonfinite_fake(grads):
     return grads[0].new_empty((1,), dtype=torch.float32)
 
 
+@torch.library.register_fake("signopt::threshold_sign")
+def _threshold_sign_fake(x, s, seed, stream, gaussian, step, param_index):
+    return torch.empty_like(x, memory_format=torch.contiguous_format)
+
+
 @torch.library.register_fake("signopt::dither_noise")
 def _dither_noise_fake(like, seed, stream, gaussian, step, param_index):
     return torch.empty_like(like, memory_format=torch.contiguous_format)

@@ -15,6 +15,7 @@ SCALE_CODES = {name: i for i, name in enumerate(SCALES)}
 SCHEDULE_CODES = {name: i for i, name in enumerate(SCHEDULES)}
 DISTRIBUTIONS = ("gaussian", "uniform")
 TARGETS = ("momentum", "gradient")
+DRAWS = ("additive", "threshold")
 CLOCKS = ("step", "epoch")
 NONFINITE = ("skip", "throw")
 MAX_SEED = 2**64 - 1
@@ -88,6 +89,7 @@ def dither(owner, value):
     choice(who, "schedule", d["schedule"], SCHEDULES)
     choice(who, "distribution", d["distribution"], DISTRIBUTIONS)
     choice(who, "target", d["target"], TARGETS)
+    choice(who, "draw", d["draw"], DRAWS)
     choice(who, "clock", d["clock"], CLOCKS)
     for key, high in (("seed", MAX_SEED), ("stream", MAX_STREAM), ("horizon", MAX_STREAM)):
         if isinstance(d[key], bool) or not isinstance(d[key], int) or not 0 <= d[key] <= high:

@@ -71,11 +71,34 @@ def sign_argument(g, buf, beta, d, alpha, step, param_index):
     return x
 
 
+def threshold_applies(d, beta):
+    """Whether dither options d draw the sign by threshold (kernels::threshold_applies): asked for, and the noise
+    does not enter the momentum."""
+    return d is not None and d["draw"] == "threshold" and (d["target"] == "momentum" or beta == 0)
+
+
+def sign_direction(g, buf, beta, d, alpha, step, param_index):
+    """u = sign(x) of a sign step (kernels::reference::sign_direction): sign(sign_argument(...)), or, where the
+    threshold draw applies, the EMA (buf updated in place) and the draw at scale alpha base(x), by the fused
+    kernels' element rule (the operator signopt::threshold_sign)."""
+    if not threshold_applies(d, beta):
+        return torch.sign(sign_argument(g, buf, beta, d, alpha, step, param_index))
+    x = g
+    if beta > 0:
+        buf.mul_(beta).add_(g * (1.0 - beta))
+        x = buf
+    s = alpha * dither_base(x, d["scale"])
+    exact = x.dtype in (torch.float32, torch.float64)
+    u = ops.threshold_sign((x if exact else x.float()).contiguous(), s, signed_seed(d["seed"]), d["stream"],
+                           d["distribution"] == "gaussian", step, param_index)
+    return u.to(x.dtype)
+
+
 def sign_descent(p, g, buf, step, lr, weight_decay, decoupled, beta, d, tick, param_index):
     """One SignSGD/Signum step (buf is None when beta is 0); `step` is the parameter's count after this step."""
     g = decayed_gradient(p, g, lr, weight_decay, decoupled)
     alpha = dither_alpha(d, tick) if d is not None else 0.0
-    p.add_(torch.sign(sign_argument(g, buf, beta, d, alpha, step, param_index)), alpha=-lr)
+    p.add_(sign_direction(g, buf, beta, d, alpha, step, param_index), alpha=-lr)
 
 
 def calibration_sums(u, g, m):
@@ -88,14 +111,15 @@ def calibration_sums(u, g, m):
 
 def worker_argument(p, g, i, step, rank, weight_decay, beta, m, d, tick):
     """One data-parallel worker's sign argument (signopt.distributed): coupled decay into g, the worker's dither
-    stream (d's stream + rank), then sign_argument; returns (argument, g with decay)."""
+    stream (d's stream + rank), then sign_direction; returns (direction, g with decay): the direction's signs
+    are the argument's, so the vote packs either alike."""
     g = g.reshape(p.shape)
     if weight_decay != 0:
         g = g + p.detach() * weight_decay
     if d is not None:
         d = dict(d, stream=d["stream"] + rank)
     alpha = dither_alpha(d, tick) if d is not None else 0.0
-    return sign_argument(g, m, beta, d, alpha, step, i), g
+    return sign_direction(g, m, beta, d, alpha, step, i), g
 
 
 def decayed_gradients_foreach(params, grads, lr, weight_decay, decoupled):

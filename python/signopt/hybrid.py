@@ -325,7 +325,7 @@ class HybridSignSGD(_SignoptOptimizer):
             epoch = self._epoch_arg(d)
             tick = epoch if epoch >= 0 else step - 1
             alpha = _reference.dither_alpha(d, tick) if d is not None else 0.0
-            it["u"] = torch.sign(_reference.sign_argument(it["g"], st["exp_avg"], beta1, d, alpha, step, it["index"]))
+            it["u"] = _reference.sign_direction(it["g"], st["exp_avg"], beta1, d, alpha, step, it["index"])
             if beta1 == 0:
                 st["exp_avg"].copy_(it["g"])
         if plan["calibrate"]:

@@ -29,8 +29,10 @@ _FUSED_DTYPES = frozenset((torch.float32, torch.float64))
 def _dither_op_args(d):
     """The dither arguments of signopt::sign_descent_ and hybrid_sign_phase_ for dither options d (or None)."""
     if d is None:
-        return (False, True, False, _options.SCALE_CODES["rms"], _options.SCHEDULE_CODES["power"], 0.0, 0.0, 0.0, 0, 1.0, 0, 0)
-    return (True, d["distribution"] == "gaussian", d["target"] == "gradient", _options.SCALE_CODES[d["scale"]],
+        return (False, True, False, False, _options.SCALE_CODES["rms"], _options.SCHEDULE_CODES["power"], 0.0, 0.0, 0.0,
+                0, 1.0, 0, 0)
+    return (True, d["distribution"] == "gaussian", d["target"] == "gradient", d["draw"] == "threshold",
+            _options.SCALE_CODES[d["scale"]],
             _options.SCHEDULE_CODES[d["schedule"]], d["alpha"], d["gamma"], d["alpha_min"], d["horizon"], d["decay_rate"],
             _reference.signed_seed(d["seed"]), d["stream"])
 

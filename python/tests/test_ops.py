@@ -19,9 +19,10 @@ def step_samples(dtype):
     return p, g, s1, s2, steps
 
 
-def dither_args():
-    # dither on, gaussian, momentum target, rms, power schedule, alpha, gamma, alpha_min, horizon, decay, seed, stream
-    return (True, True, False, 1, 1, 0.5, 0.55, 0.0, 0, 0.999, 9, 0)
+def dither_args(threshold=False):
+    # dither on, gaussian, momentum target, threshold draw, rms, power schedule, alpha, gamma, alpha_min, horizon,
+    # decay, seed, stream
+    return (True, True, False, threshold, 1, 1, 0.5, 0.55, 0.0, 0, 0.999, 9, 0)
 
 
 CASES = []
@@ -39,6 +40,9 @@ def test_step_operators_pass_opcheck(dtype, lr_kind):
     indices = list(range(len(p)))
     torch.library.opcheck(getattr(ops.sign_descent_, overload),
                           (p, g, s1, steps, found, lr, 0.1, False, 0.9, indices, *dither_args(), -1))
+    p, g, s1, s2, steps = step_samples(dtype)
+    torch.library.opcheck(getattr(ops.sign_descent_, overload),
+                          (p, g, s1, steps, found, lr, 0.1, False, 0.9, indices, *dither_args(threshold=True), -1))
     p, g, s1, s2, steps = step_samples(dtype)
     torch.library.opcheck(getattr(ops.sgd_step_, overload), (p, g, s1, lr, 0.1, True, 0.9, True))
     p, g, s1, s2, steps = step_samples(dtype)
@@ -97,7 +101,7 @@ def test_bad_inputs_are_refused_with_a_reason():
                        0.99)
     with pytest.raises(RuntimeError, match="dither_schedule must be 0..4"):
         ops.sign_descent_(p, [torch.zeros(4)], [], [torch.zeros((), dtype=torch.int64)], None, 0.1, 0.0, False, 0.0, [0],
-                          True, True, False, 1, 7, 1.0, 0.55, 0.0, 0, 0.999, 0, 0, -1)
+                          True, True, False, False, 1, 7, 1.0, 0.55, 0.0, 0, 0.999, 0, 0, -1)
 
 
 def test_dither_alpha_is_the_schedule_of_docs_algorithms():
@@ -117,3 +121,22 @@ def test_dither_alpha_is_the_schedule_of_docs_algorithms():
         ops.dither_alpha(5, *args, 1)
     with pytest.raises(RuntimeError, match="need horizon > 0"):
         ops.dither_alpha(3, 2.0, 0.5, 0.5, 0, 0.9, 1)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("gaussian", [True, False])
+def test_threshold_sign_is_the_fused_steps_direction(dtype, gaussian):
+    g = torch.randn(4099, dtype=dtype, generator=torch.Generator().manual_seed(5)) * 0.3
+    g[:5] = 0.0
+    torch.library.opcheck(ops.threshold_sign.default, (g, 0.7, 11, 2, gaussian, 3, 4))
+    u = ops.threshold_sign(g, 0.7, 11, 2, gaussian, 3, 4)
+    assert set(u.unique().tolist()) == {-1.0, 1.0}  # with s > 0 every coordinate, x = 0 included, gets a sign
+    p = torch.zeros_like(g)
+    steps = [torch.tensor(2, dtype=torch.int64)]  # the op counts this step as step 3
+    # SignSGD, lr 1, dither with the absolute scale, constant alpha 0.7, threshold draw, seed 11, stream 2.
+    ops.sign_descent_([p], [g], [], steps, None, 1.0, 0.0, False, 0.0, [4], True, gaussian, False, True, 0, 0, 0.7,
+                      0.55, 0.0, 0, 0.999, 11, 2, -1)
+    assert torch.equal(-p, u)
+    assert not torch.equal(u, ops.threshold_sign(g, 0.7, 11, 2, gaussian, 4, 4))  # keyed by the step
+    assert torch.equal(ops.threshold_sign(torch.tensor([0.0, 2.0, -2.0], dtype=dtype), 0.0, 1, 0, gaussian, 1, 0),
+                       torch.tensor([0.0, 1.0, -1.0], dtype=dtype))  # s = 0: sign(x)

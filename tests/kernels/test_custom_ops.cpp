@@ -77,7 +77,8 @@ class CustomOps : public ::testing::TestWithParam<torch::Dtype> {
 TEST_P(CustomOps, SignDescentEqualsTheFusedKernel) {
   const auto dtype = GetParam();
   for (const int64_t epoch : {int64_t{-1}, int64_t{7}}) {
-    for (const bool dither : {false, true}) {
+    for (const int variant : {0, 1, 2}) { // no dither, additive draw, threshold draw
+      const bool dither = variant > 0, threshold = variant == 2;
       auto p = tensors(dtype, 1), g = tensors(dtype, 2), m = tensors(dtype, 3);
       auto p_ref = clones(p), m_ref = clones(m);
       auto steps = counters(p.size(), 4);
@@ -86,7 +87,7 @@ TEST_P(CustomOps, SignDescentEqualsTheFusedKernel) {
         indices.push_back(static_cast<int64_t>(i));
       const auto stack_with = [&](c10::IValue found_inf) {
         return std::vector<c10::IValue>{p, g, m, steps, found_inf, 0.01, 0.1, false, 0.9, indices, dither, true, false,
-                                        int64_t{1}, int64_t{1}, 0.5, 0.55, 0.0, int64_t{0}, 0.999, int64_t{11}, int64_t{2}, epoch};
+                                        threshold, int64_t{1}, int64_t{1}, 0.5, 0.55, 0.0, int64_t{0}, 0.999, int64_t{11}, int64_t{2}, epoch};
       };
       auto skipped = stack_with(torch::ones({1}));
       op("sign_descent_").callBoxed(&skipped);
@@ -103,6 +104,7 @@ TEST_P(CustomOps, SignDescentEqualsTheFusedKernel) {
         a.weight_decay = 0.1;
         a.beta = 0.9;
         a.dither.enabled = dither;
+        a.dither.draw = threshold ? signopt::DitherDraw::Threshold : signopt::DitherDraw::Additive;
         a.dither.scale = signopt::DitherScale::Rms;
         a.dither.alpha = dither ? signopt::kernels::dither_alpha(schedule, epoch >= 0 ? epoch : 4) : 0.0;
         a.dither.seed = 11;
@@ -111,7 +113,7 @@ TEST_P(CustomOps, SignDescentEqualsTheFusedKernel) {
         a.dither.param_index = static_cast<int64_t>(i);
         signopt::kernels::sign_descent_step(p_ref[i], g[i], m_ref[i], a);
       }
-      expect_same(p, p_ref, dither ? "dithered Signum params" : "Signum params");
+      expect_same(p, p_ref, threshold ? "threshold-dithered Signum params" : dither ? "dithered Signum params" : "Signum params");
       expect_same(m, m_ref, "momentum");
     }
   }
@@ -133,7 +135,7 @@ TEST_P(CustomOps, HybridSignPhaseWritesTheCalibrationSums) {
       indices.push_back(static_cast<int64_t>(i));
     auto sums = torch::full({static_cast<int64_t>(p.size()), 5}, -1.0, torch::kDouble);
     std::vector<c10::IValue> stack = {p, g, m, steps, c10::IValue(), 0.01, 0.0, false, 0.9, indices, dither, true, false,
-                                      int64_t{1}, int64_t{0}, 0.5, 0.55, 0.0, int64_t{0}, 0.999, int64_t{4}, int64_t{0},
+                                      false, int64_t{1}, int64_t{0}, 0.5, 0.55, 0.0, int64_t{0}, 0.999, int64_t{4}, int64_t{0},
                                       int64_t{-1}, sums};
     op("hybrid_sign_phase_").callBoxed(&stack);
     for (size_t i = 0; i < p.size(); ++i) {
@@ -241,10 +243,10 @@ TEST_P(CustomOps, TensorLrOverloadsEqualTheFloatOnes) {
       op(name, overload).callBoxed(&stack);
     };
     const c10::IValue none;
-    run({p, g, s1, steps, none, lr_t, 0.1, false, 0.9, indices, true, true, false, int64_t{1}, int64_t{1}, 0.5, 0.55, 0.0,
+    run({p, g, s1, steps, none, lr_t, 0.1, false, 0.9, indices, true, true, false, true, int64_t{1}, int64_t{1}, 0.5, 0.55, 0.0,
          int64_t{0}, 0.999, int64_t{3}, int64_t{0}, int64_t{-1}},
         "sign_descent_", "tensor_lr");
-    run({q, g, t1, steps_q, none, lr, 0.1, false, 0.9, indices, true, true, false, int64_t{1}, int64_t{1}, 0.5, 0.55, 0.0,
+    run({q, g, t1, steps_q, none, lr, 0.1, false, 0.9, indices, true, true, false, true, int64_t{1}, int64_t{1}, 0.5, 0.55, 0.0,
          int64_t{0}, 0.999, int64_t{3}, int64_t{0}, int64_t{-1}},
         "sign_descent_", "");
     run({p, g, s1, lr_t, 0.05, true, 0.9, true}, "sgd_step_", "tensor_lr");

@@ -103,6 +103,7 @@ TEST(Dither, KernelDefaultsAreTheOptionsDefaults) {
   EXPECT_EQ(o.scale(), a.scale);
   EXPECT_EQ(o.distribution() == DitherDistribution::Gaussian, a.gaussian);
   EXPECT_EQ(o.target() == DitherTarget::Gradient, a.target_gradient);
+  EXPECT_EQ(o.draw(), a.draw);
   EXPECT_EQ(o.clock(), DitherClock::Step);
   EXPECT_EQ(o.seed(), a.seed);
   EXPECT_EQ(static_cast<uint64_t>(o.stream()), a.stream);
