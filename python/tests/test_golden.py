@@ -85,6 +85,10 @@ CASES = {
     "hybrid_ls_undampened_continue": hybrid(b2=0.9, trigger="step", switch_step=3, calibration_scale=2.0,
                                             weight_decay=5e-4, post_switch_momentum=0.9,
                                             post_switch_convention="undampened", post_switch_init="momentum"),
+    "signum_dither_threshold": (optim.Signum, dict(lr=0.01, momentum=0.9, dither=dither(seed=13, draw="threshold"))),
+    "signsgd_dither_threshold_uniform_grad": (optim.SignSGD, dict(lr=0.01, dither=dither(
+        distribution="uniform", scale="absolute", alpha=0.8, schedule="constant", target="gradient", seed=21,
+        draw="threshold"))),
 }
 
 SHAPES = [(3, 4), (5,)]

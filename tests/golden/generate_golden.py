@@ -276,6 +276,70 @@ def dither_add(cfg, x, pidx, t):
     return x + s * n.reshape(x.shape)
 
 
+# The threshold draw (DitherDraw::Threshold, include/signopt/kernels/noise.h): element e takes 16 bits of
+# Philox block e / 8 (word (e % 8) / 2, low half for even e), v = (2k + 1) 2^-17, and flips sign(x) where
+# v < q = P(xi < -a), a = float32(|x| * (1 / s)); q in float32, op by op as the C++ code.
+THRESHOLD_GAP = [math.inf]   # the smallest |v - q| seen (a near tie could flip in another implementation)
+
+
+def threshold_uniforms(numel, pidx, t, seed, stream):
+    key = dither_key(seed, stream)
+    nblocks = (numel + 7) // 8
+    words = np.array([philox4x32_10((b & MASK32, b >> 32, pidx, t & MASK32), key) for b in range(nblocks)],
+                     dtype=np.uint32).reshape(-1)
+    k = np.empty(2 * words.size, dtype=np.uint32)
+    k[0::2] = words & np.uint32(0xFFFF)
+    k[1::2] = words >> np.uint32(16)
+    return f32((k * np.uint32(2) + np.uint32(1)).astype(np.float32) * F32(7.62939453125e-6))[:numel]
+
+
+def noise_exp(y):
+    """exp(y) for y <= 0 (float32 array), as kernels::noise_exp."""
+    y = f32(y)
+    shifted = f32(f32(y * F32(1.44269504088896341)) + F32(12582912.0))
+    fn = f32(shifted - F32(12582912.0))
+    n = shifted.view(np.uint32) - np.uint32(0x4B400000)
+    r = f32(y - f32(fn * F32(0.693359375)))
+    r = f32(r - f32(fn * F32(-2.12194440e-4)))
+    z = f32(r * r)
+    p = np.full_like(r, F32(1.9875691500E-4))
+    for c in (1.3981999507E-3, 8.3334519073E-3, 4.1665795894E-2, 1.6666665459E-1, 5.0000001201E-1):
+        p = f32(f32(p * r) + F32(c))
+    p = f32(p * z)
+    p = f32(p + r)
+    p = f32(p + F32(1.0))
+    return f32(p * ((n + np.uint32(127)) << np.uint32(23)).view(np.float32))
+
+
+def gaussian_tail(a):
+    """Phi(-a) for a >= 0 (float32 array), as kernels::gaussian_tail (A&S 26.2.17)."""
+    a = np.where(a < F32(9.0), a, F32(9.0)).astype(np.float32)
+    k = f32(F32(1.0) / f32(F32(1.0) + f32(F32(0.2316419) * a)))
+    poly = np.full_like(a, F32(1.330274429))
+    for c in (-1.821255978, 1.781477937, -0.356563782, 0.319381530):
+        poly = f32(f32(poly * k) + F32(c))
+    poly = f32(poly * k)
+    density = f32(F32(0.3989422804014327) * noise_exp(f32(F32(-0.5) * f32(a * a))))
+    return f32(density * poly)
+
+
+def threshold_direction(cfg, x, pidx, t, s):
+    """u for the sign argument x (float64 tensor) at dither scale s."""
+    xs = x.reshape(-1).numpy()
+    inv = 1.0 / s if s > 0 else math.inf
+    a = (np.abs(xs) * inv).astype(np.float32)
+    if cfg["distribution"] == "gaussian":
+        q = gaussian_tail(a)
+    else:
+        q = np.where(a < F32(1.0), f32(f32(F32(1.0) - a) * F32(0.5)), F32(0.0)).astype(np.float32)
+    v = threshold_uniforms(xs.size, pidx, t, cfg["seed"], cfg.get("stream", 0))
+    THRESHOLD_GAP[0] = min(THRESHOLD_GAP[0], float(np.min(np.abs(v.astype(np.float64) - q.astype(np.float64)))))
+    sx = np.where(xs < 0, -1.0, 1.0)
+    u = np.where(v < q, -sx, sx)
+    u = np.where(np.isnan(a), 0.0, u)
+    return torch.tensor(u, dtype=DT).reshape(x.shape)
+
+
 def default_dither(seed, stream=0):
     return dict(distribution="gaussian", base="rms", alpha0=1.0, schedule="power",
                 gamma=0.55, target="momentum", seed=seed, stream=stream)
@@ -325,6 +389,16 @@ def run_signum(opt, params, grads):
                     theta = theta * (1.0 - lr * wd)
                 else:
                     g = g + wd * theta
+            if dither is not None and dither.get("draw") == "threshold" and (
+                    dither["target"] == "momentum" or beta == 0.0):
+                if beta > 0.0:
+                    ms[pidx] = beta * ms[pidx] + (1.0 - beta) * g
+                    x = ms[pidx]
+                else:
+                    x = g
+                s = dither_alpha(dither, t) * dither_base(dither["base"], x)
+                thetas[pidx] = theta - lr * threshold_direction(dither, x, pidx, t, s)
+                continue
             if dither is not None and dither["target"] == "gradient":
                 g = dither_add(dither, g, pidx, t)
             if beta > 0.0:
@@ -735,6 +809,11 @@ CASES = [
                                                        calibration_scale=2.0, wd=5e-4, mu=0.9,
                                                        momentum="undampened",
                                                        momentum_init="momentum")),
+    # 27+: the threshold draw
+    ("signum_dither_threshold", run_signum, dict(lr=0.01, beta=0.9, dither=dict(default_dither(13), draw="threshold"))),
+    ("signsgd_dither_threshold_uniform_grad", run_signum, dict(
+        lr=0.01, beta=0.0, dither=dict(distribution="uniform", base="absolute", alpha0=0.8, schedule="constant",
+                                       target="gradient", seed=21, draw="threshold"))),
 ]
 
 
@@ -856,6 +935,7 @@ def main():
     for dist, vals in noise_check_values():
         for i, (hexbits, val) in enumerate(vals):
             print("  %-8s %d %s %r" % (dist, i, hexbits, val))
+    print("threshold draw: smallest |v - q| %.3e (a near tie would show here)" % THRESHOLD_GAP[0])
     print("\n".join(report))
     print("wrote %s (%d cases)" % (OUT_PATH, len(CASES)))
     return 0

@@ -71,6 +71,27 @@ TEST(Signum, MatchesGoldenTrajectoryWithA64BitSeed) {
   });
 }
 
+TEST(Signum, MatchesGoldenTrajectoryWithTheThresholdDraw) {
+  expect_golden("signum_dither_threshold", [](auto p) {
+    return make_signum(p, SignumOptions(0.01).momentum(0.9).dither(DitherOptions().seed(13).draw(DitherDraw::Threshold)));
+  });
+}
+
+TEST(Signum, MatchesGoldenTrajectoryWithTheUniformThresholdDrawOnTheGradient) {
+  expect_golden("signsgd_dither_threshold_uniform_grad", [](auto p) {
+    return make_signum(
+        p,
+        SignumOptions(0.01).momentum(0).dither(DitherOptions()
+                                                   .alpha(0.8)
+                                                   .scale(DitherScale::Absolute)
+                                                   .schedule(DitherSchedule::Constant)
+                                                   .distribution(DitherDistribution::Uniform)
+                                                   .target(DitherTarget::Gradient)
+                                                   .draw(DitherDraw::Threshold)
+                                                   .seed(21)));
+  });
+}
+
 TEST(Signum, ZeroMomentumIsExactlySignSGD) {
   for (bool dithered : {false, true}) {
     auto a = random_params(8);
