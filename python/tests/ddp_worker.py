@@ -3,7 +3,7 @@ MASTER_ADDR and MASTER_PORT in the environment. It trains a small model with Dis
 signopt.distributed.majority_vote_hook and signopt.optim.SignSGD, and writes what the test checks to
 OUT (argv[1]).
 
-    python ddp_worker.py OUT MODE       MODE: train | byzantine | die | resume | hybrid
+    python ddp_worker.py OUT MODE       MODE: train | threshold | byzantine | die | resume | hybrid
 """
 
 import datetime
@@ -20,6 +20,8 @@ import signopt
 STEPS = 5
 LR = 0.01
 OPTIONS = dict(momentum=0.9, weight_decay=0.01, dither=dict(seed=5))
+# Mode "threshold": the same with the threshold draw of the dithered sign.
+THRESHOLD_OPTIONS = dict(OPTIONS, dither=dict(seed=5, draw="threshold"))
 
 
 def make_model():
@@ -50,9 +52,9 @@ def build_hybrid(model):
     return ddp, opt
 
 
-def build(model):
+def build(model, options=OPTIONS):
     ddp = torch.nn.parallel.DistributedDataParallel(model, bucket_cap_mb=1e-5)  # several buckets
-    state = signopt.distributed.MajorityVoteState(model.parameters(), **OPTIONS)
+    state = signopt.distributed.MajorityVoteState(model.parameters(), **options)
     ddp.register_comm_hook(state, signopt.distributed.majority_vote_hook)
     return ddp, state, signopt.optim.SignSGD(ddp.parameters(), lr=LR)
 
@@ -78,7 +80,7 @@ def main():
         dist.destroy_process_group()
         sys.stdout.flush()
         os._exit(0)
-    ddp, state, opt = build(model)
+    ddp, state, opt = build(model, THRESHOLD_OPTIONS if mode == "threshold" else OPTIONS)
     if mode == "die":
         train(ddp, opt, rank, range(2))
         if rank == dist.get_world_size() - 1:

@@ -50,12 +50,12 @@ def launch(world, mode, tmp_path, timeout=180):
     return codes, outs, logs
 
 
-def simulate(world, steps, byzantine=False):
+def simulate(world, steps, byzantine=False, options=ddp_worker.OPTIONS):
     """The same workers in one process: each has its own MajorityVoteState (its momentum), the votes come from
     signopt.distributed.simulate_vote, and SignSGD applies them."""
     model = ddp_worker.make_model()
     params = list(model.parameters())
-    states = [distributed.MajorityVoteState(params, **ddp_worker.OPTIONS) for _ in range(world)]
+    states = [distributed.MajorityVoteState(params, **options) for _ in range(world)]
     opt = signopt.optim.SignSGD(params, lr=ddp_worker.LR)
     for step in steps:
         directions, stepnums = [], None
@@ -86,6 +86,18 @@ def test_the_hook_equals_a_single_process_simulation(world, tmp_path):
         assert all(set(g.unique().tolist()) <= {-1.0, 0.0, 1.0} for g in r["grads"])
     if world % 2 == 1:  # no ties with an odd number of workers
         assert all(set(g.unique().tolist()) <= {-1.0, 1.0} for g in results[0]["grads"])
+
+
+def test_the_threshold_draw_votes_as_the_simulation_says(tmp_path):
+    codes, outs, logs = launch(3, "threshold", tmp_path)
+    assert codes == [0, 0, 0], logs
+    expected = simulate(3, range(ddp_worker.STEPS), options=ddp_worker.THRESHOLD_OPTIONS)
+    additive = simulate(3, range(ddp_worker.STEPS))
+    for o in outs:
+        got = torch.load(o, weights_only=True)
+        assert all(torch.equal(a, b) for a, b in zip(got["params"], expected))
+        assert all(set(g.unique().tolist()) <= {-1.0, 1.0} for g in got["grads"])
+    assert any(not torch.equal(a, b) for a, b in zip(expected, additive))  # the draw did change the signs
 
 
 def test_a_byzantine_worker_is_outvoted_as_the_simulation_says(tmp_path):

@@ -288,9 +288,11 @@ TEST(Fused, PackedExchangeTakesTheUnfusedExchangeSteps) {
 // sign_descent_step: same parameters, same momentum, for any bit offset into the bucket.
 TEST(Fused, PackThenApplyEqualsOneSignDescentStep) {
   FusedSwitch restore;
-  const auto dither = [](bool on) {
+  // variant 0: no dither, 1: the additive draw, 2: the threshold draw.
+  const auto dither = [](int variant) {
     kernels::DitherArgs d;
-    d.enabled = on;
+    d.enabled = variant > 0;
+    d.draw = variant == 2 ? DitherDraw::Threshold : DitherDraw::Additive;
     d.scale = DitherScale::Rms;
     d.alpha = 0.5;
     d.seed = 4;
@@ -303,10 +305,11 @@ TEST(Fused, PackThenApplyEqualsOneSignDescentStep) {
       for (int64_t offset : {0, 37, 64, 200}) {
         for (double beta : {0.0, 0.9}) {
           for (bool decoupled : {false, true}) {
-            for (bool dithered : {false, true}) {
+            for (int variant : {0, 1, 2}) {
+              const bool dithered = variant > 0;
               const std::string where = "dtype " + std::string(c10::toString(dtype)) + " n=" + std::to_string(n) +
                   " offset=" + std::to_string(offset) + " beta=" + std::to_string(beta) +
-                  (decoupled ? " decoupled" : " coupled") + (dithered ? " dithered" : "");
+                  (decoupled ? " decoupled" : " coupled") + (dithered ? " dithered" : "") + (variant == 2 ? " (threshold)" : "");
               auto gen = at::make_generator<at::CPUGeneratorImpl>(static_cast<uint64_t>(n + offset));
               const auto p0 = torch::randn({n}, gen, dtype);
               auto g = torch::randn({n}, gen, dtype);
@@ -315,7 +318,7 @@ TEST(Fused, PackThenApplyEqualsOneSignDescentStep) {
                                        : torch::Tensor();
               auto p_ref = p0.clone();
               auto m_ref = beta > 0 ? m0.clone() : torch::Tensor();
-              kernels::sign_descent_step(p_ref, g, m_ref, {0.01, 0.1, decoupled, beta, dither(dithered)});
+              kernels::sign_descent_step(p_ref, g, m_ref, {0.01, 0.1, decoupled, beta, dither(variant)});
 
               auto p = p0.clone();
               auto m = beta > 0 ? m0.clone() : torch::Tensor();
@@ -323,7 +326,7 @@ TEST(Fused, PackThenApplyEqualsOneSignDescentStep) {
               auto sign = torch::zeros({words}, torch::kLong);
               auto zero = torch::zeros({words}, torch::kLong);
               const int64_t zeros = kernels::sign_descent_pack(
-                  p, g, m, {0.01, 0.1, decoupled, beta, dither(dithered)}, sign, zero, offset);
+                  p, g, m, {0.01, 0.1, decoupled, beta, dither(variant)}, sign, zero, offset);
               EXPECT_TRUE(torch::equal(p, p0)) << where << ": pass 1 moved the parameters";
               int64_t zero_bits = 0;
               for (int64_t k = 0; k < words; ++k) {
