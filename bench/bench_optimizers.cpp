@@ -106,6 +106,20 @@ std::vector<Case> cases() {
                     signopt::DitherOptions().seed(1).scale(signopt::DitherScale::Absolute).draw(signopt::DitherDraw::Threshold)));
        },
        true},
+      // The scale from the previous step (DitherScaleFrom::Previous): one pass over memory.
+      {"DitheredSignumPreviousScale", 20,
+       [](P p) -> Ptr {
+         return std::make_unique<signopt::Signum>(
+             p, signopt::SignumOptions(1e-3).dither(signopt::DitherOptions().seed(1).scale_from(signopt::DitherScaleFrom::Previous)));
+       },
+       true},
+      {"DitheredSignumThresholdPreviousScale", 20,
+       [](P p) -> Ptr {
+         return std::make_unique<signopt::Signum>(
+             p, signopt::SignumOptions(1e-3).dither(signopt::DitherOptions().seed(1).draw(signopt::DitherDraw::Threshold).scale_from(
+                    signopt::DitherScaleFrom::Previous)));
+       },
+       true},
       {"HybridSignPhase", 20,
        [](P p) -> Ptr {
          return std::make_unique<signopt::HybridSignSGD>(p, signopt::HybridSignSGDOptions(1e-3).switch_never());

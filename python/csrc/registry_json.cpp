@@ -56,6 +56,7 @@ std::string dither_json() {
     << ", \"alpha_min\": " << number(s.alpha_min) << ", \"horizon\": " << s.horizon << ", \"decay_rate\": " << number(s.decay_rate)
     << ", \"distribution\": " << quoted(a.gaussian ? "gaussian" : "uniform") << ", \"target\": "
     << quoted(a.target_gradient ? "gradient" : "momentum") << ", \"draw\": " << quoted(signopt::enum_name(a.draw))
+    << ", \"scale_from\": " << quoted(signopt::enum_name(a.scale_from))
     << ", \"clock\": \"step\", \"seed\": " << a.seed
     << ", \"stream\": " << a.stream << "}";
   return o.str();

@@ -90,6 +90,9 @@ def dither(owner, value):
     choice(who, "distribution", d["distribution"], DISTRIBUTIONS)
     choice(who, "target", d["target"], TARGETS)
     choice(who, "draw", d["draw"], DRAWS)
+    if d["scale_from"] != "current":
+        fail(who, f"scale_from must be 'current' in the Python package (got {d['scale_from']!r}); the scale from the "
+                  "previous step is in the C++ library only for now (docs/optimizers.md, 'The one-pass scale')")
     choice(who, "clock", d["clock"], CLOCKS)
     for key, high in (("seed", MAX_SEED), ("stream", MAX_STREAM), ("horizon", MAX_STREAM)):
         if isinstance(d[key], bool) or not isinstance(d[key], int) or not 0 <= d[key] <= high:

@@ -278,6 +278,7 @@ def test_defaults_come_from_the_cpp_registry():
     (lambda p: optim.Signum(p, dither={"schedule": "linear"}), "horizon must be > 0 for the linear schedule"),
     (lambda p: optim.Signum(p, dither={"scale": "std"}), "scale must be one of absolute, rms, max3sigma, meanabs"),
     (lambda p: optim.Signum(p, dither={"seed": 2**64}), "seed must be an integer"),
+    (lambda p: optim.Signum(p, dither={"scale_from": "previous"}), "in the C\\+\\+ library only for now"),
     (lambda p: optim.Signum(p, nonfinite="ignore"), "nonfinite must be one of skip, throw"),
     (lambda p: optim.Lion(p, betas=(0.9,)), "betas must be a pair"),
     (lambda p: optim.EFSignSGD(p, momentum=-0.1), "momentum must be a finite number >= 0"),

@@ -104,43 +104,55 @@ void use_threshold_scale(SignCoeffs<T>& c, bool target_gradient) {
 static_assert(static_cast<int>(DitherScale::Rms) == 1 && static_cast<int>(DitherScale::Max3Sigma) == 2 &&
               static_cast<int>(DitherScale::MeanAbs) == 3);
 
-template <typename T, int kMode, int kStat>
-double statistic_total(const T* p, const T* g, T* m, int64_t n, const SignCoeffs<T>& c) {
-  using Rule = SignStatsRule<T, kMode, kStat>;
-  const Rule rule{p, g, m, c};
-  std::vector<double> partial(static_cast<size_t>(chunks_of(n)));
-  detail::for_each_chunk(n, [&](int64_t ci, int64_t o, int64_t len) {
-    partial[ci] = detail::statistic_chunk<Rule, T, kStat == 2>(rule, o, len);
-  });
-  if constexpr (kStat == 2) {
+// The statistic `stat` of elements [o, o + len) with the stats rule of mode kMode (which stores the
+// momentum for kUpdateMomentum).
+template <typename T, int kMode>
+double chunk_statistic(int stat, const T* p, const T* g, T* m, const SignCoeffs<T>& c, int64_t o, int64_t len) {
+  switch (stat) {
+    case 1:
+      return detail::statistic_chunk<SignStatsRule<T, kMode, 1>, T, false>({p, g, m, c}, o, len);
+    case 2:
+      return detail::statistic_chunk<SignStatsRule<T, kMode, 2>, T, true>({p, g, m, c}, o, len);
+    default:
+      return detail::statistic_chunk<SignStatsRule<T, kMode, 3>, T, false>({p, g, m, c}, o, len);
+  }
+}
+
+// The chunk partials of a statistic in chunk order: their max for max3sigma (stat 2), else their sum.
+double combine_partials(int stat, const std::vector<double>& partial) {
+  if (stat == 2) {
     double total = 0.0;
     for (double v : partial) {
       total = std::max(total, v);
     }
     return total;
-  } else {
-    return detail::sum_in_order(partial);
   }
+  return detail::sum_in_order(partial);
 }
 
 template <typename T, int kMode>
 double statistic_total(DitherScale scale, const T* p, const T* g, T* m, int64_t n, const SignCoeffs<T>& c) {
-  switch (scale) {
-    case DitherScale::Rms:
-      return statistic_total<T, kMode, 1>(p, g, m, n, c);
-    case DitherScale::Max3Sigma:
-      return statistic_total<T, kMode, 2>(p, g, m, n, c);
-    default:
-      return statistic_total<T, kMode, 3>(p, g, m, n, c);
-  }
+  const int stat = static_cast<int>(scale);
+  std::vector<double> partial(static_cast<size_t>(chunks_of(n)));
+  detail::for_each_chunk(n, [&](int64_t ci, int64_t o, int64_t len) {
+    partial[ci] = chunk_statistic<T, kMode>(stat, p, g, m, c, o, len);
+  });
+  return combine_partials(stat, partial);
 }
+
+// The mode of the statistic measured chunk by chunk inside an update pass of mode kMode: the momentum's
+// (stored by the statistic, then read ready) or the gradient's.
+template <int kMode>
+constexpr int kStatsModeOf = kMode == kMomentumReady ? kUpdateMomentum : kNoMomentum;
 
 // The dither scale s_t of one tensor (0 without dithering), stored into `c` (s_grad or s_x). A
 // data-dependent scale takes a statistics pass first (the statistic of the tensor that gets the noise, in
 // the fixed chunk order), which also updates the momentum when the noise goes after it (`mode` becomes
 // kMomentumReady then).
+// `base_out` receives the measured base (unchanged when nothing was measured).
 template <typename T>
-double prepare_dither(const T* p, const T* g, T* m, int64_t n, const DitherArgs& d, SignCoeffs<T>& c, int& mode) {
+double prepare_dither(
+    const T* p, const T* g, T* m, int64_t n, const DitherArgs& d, SignCoeffs<T>& c, int& mode, double* base_out) {
   if (!d.enabled) {
     return 0.0;
   }
@@ -150,6 +162,7 @@ double prepare_dither(const T* p, const T* g, T* m, int64_t n, const DitherArgs&
     const double total = momentum_stats ? statistic_total<T, kUpdateMomentum>(d.scale, p, g, m, n, c)
                                         : statistic_total<T, kNoMomentum>(d.scale, p, g, m, n, c);
     base = rules::dither_base(total, static_cast<int>(d.scale), n);
+    *base_out = base;
     if (momentum_stats) {
       mode = kMomentumReady;
     }
@@ -159,6 +172,41 @@ double prepare_dither(const T* p, const T* g, T* m, int64_t n, const DitherArgs&
   return s;
 }
 
+// A step's scale under DitherScaleFrom::Previous: the plan of the step, and where its statistic goes.
+struct ScalePlan {
+  bool store = false; // previous_scale(d) on a non-empty tensor: the step stores base(x_t)
+  bool one_pass = false; // the stored base is ready: s from it, and the statistic measured in the update pass
+  int stat = 0; // the statistic measured in the update pass (DitherScale's number), 0 for none
+  double base_now = std::nan(""); // base(x_t), from the statistics pass or the update pass
+};
+
+// The dither scale of a step into `c`, as prepare_dither, but from the stored base when the plan is one pass
+// (then the update pass stores the momentum first where the noise goes after it: `mode` becomes ready).
+template <typename T>
+double plan_dither(
+    const T* p, const T* g, T* m, int64_t n, const DitherArgs& d, SignCoeffs<T>& c, int& mode, ScalePlan& plan) {
+  plan.store = previous_scale(d) && n > 0;
+  plan.one_pass = plan.store && d.scale_state_ready;
+  if (!plan.one_pass) {
+    return prepare_dither<T>(p, g, m, n, d, c, mode, &plan.base_now);
+  }
+  const double s = d.alpha * *d.scale_state;
+  (d.target_gradient ? c.s_grad : c.s_x) = static_cast<T>(s);
+  plan.stat = static_cast<int>(d.scale);
+  if (!d.target_gradient && mode == kUpdateMomentum) {
+    mode = kMomentumReady;
+  }
+  return s;
+}
+
+// Stores base(x_t) where the plan says so: from the statistics pass, or from the update pass's partials.
+void finish_plan(const DitherArgs& d, int64_t n, const ScalePlan& plan, const std::vector<double>& partial) {
+  if (!plan.store) {
+    return;
+  }
+  *d.scale_state = plan.one_pass ? rules::dither_base(combine_partials(plan.stat, partial), plan.stat, n) : plan.base_now;
+}
+
 DrawKey draw_key(const DitherArgs& d) {
   return DrawKey::make(d.seed, d.stream, static_cast<uint64_t>(d.step), static_cast<uint64_t>(d.param_index));
 }
@@ -166,8 +214,15 @@ DrawKey draw_key(const DitherArgs& d) {
 // ---- the step ------------------------------------------------------------------------------------
 
 // The update pass: SignRule over every chunk (with the calibration sums <u, g'> and ||g'||^2 when dot_gg).
+// With plan.stat, each chunk's statistic (kStatsModeOf<kMode>) is measured first, into `partial`.
 template <typename T, int kMode, int kDraw>
-void sign_update(const SignRule<T, kMode, kDraw>& rule, int64_t n, const DitherArgs& d, double* dot_gg) {
+void sign_update(
+    const SignRule<T, kMode, kDraw>& rule,
+    int64_t n,
+    const DitherArgs& d,
+    double* dot_gg,
+    const ScalePlan& plan,
+    std::vector<double>& partial) {
   using Rule = SignRule<T, kMode, kDraw>;
   const NoiseKind kind = noise_kind(d, kDraw != rules::kAdditive);
   const int64_t chunks = chunks_of(n);
@@ -179,6 +234,9 @@ void sign_update(const SignRule<T, kMode, kDraw>& rule, int64_t n, const DitherA
     for (int64_t c = begin; c < end; ++c) {
       const int64_t o = c * kChunk;
       const int64_t len = std::min(n, o + kChunk) - o;
+      if (plan.stat != 0) {
+        partial[c] = chunk_statistic<T, kStatsModeOf<kMode>>(plan.stat, rule.p, rule.g, rule.m, rule.c, o, len);
+      }
       if (d.enabled) {
         fill_noise(noise.data(), o, len, key, kind);
         if (calib) {
@@ -203,18 +261,21 @@ template <typename T>
 double sign_descent_typed(T* p, const T* g, T* m, int64_t n, const SignStepArgs& a, double* dot_gg) {
   SignCoeffs<T> c = rules::sign_coeffs<T>(a);
   int mode = a.beta > 0 ? kUpdateMomentum : kNoMomentum;
-  const double s = prepare_dither<T>(p, g, m, n, a.dither, c, mode);
+  ScalePlan plan;
+  const double s = plan_dither<T>(p, g, m, n, a.dither, c, mode, plan);
   const bool threshold = threshold_applies(a.dither, a.beta);
   if (threshold) {
     use_threshold_scale(c, a.dither.target_gradient);
   }
+  std::vector<double> partial(plan.stat != 0 ? static_cast<size_t>(chunks_of(n)) : 0);
   rules::with_sign_mode(mode, [&](auto mode_constant) {
     constexpr int kMode = decltype(mode_constant)::value;
     with_draw(a.dither, threshold, [&](auto draw_constant) {
       constexpr int kDraw = decltype(draw_constant)::value;
-      sign_update<T, kMode, kDraw>(SignRule<T, kMode, kDraw>{p, g, m, c}, n, a.dither, dot_gg);
+      sign_update<T, kMode, kDraw>(SignRule<T, kMode, kDraw>{p, g, m, c}, n, a.dither, dot_gg, plan, partial);
     });
   });
+  finish_plan(a.dither, n, plan, partial);
   return s;
 }
 
@@ -236,7 +297,9 @@ int64_t sign_pack_chunks(
     const DitherArgs& d,
     uint64_t* sign,
     uint64_t* zero,
-    int64_t bit_offset) {
+    int64_t bit_offset,
+    const ScalePlan& plan,
+    std::vector<double>& partial) {
   const DrawKey key = draw_key(d);
   const NoiseKind kind = noise_kind(d, kDraw != rules::kAdditive);
   std::atomic<int64_t> zeros{0};
@@ -248,6 +311,9 @@ int64_t sign_pack_chunks(
     for (int64_t c = begin; c < end; ++c) {
       const int64_t o = c * kChunk;
       const int64_t len = std::min(n, o + kChunk) - o;
+      if (plan.stat != 0) {
+        partial[c] = chunk_statistic<T, kStatsModeOf<kMode>>(plan.stat, rule.p, rule.g, rule.m, rule.c, o, len);
+      }
       if (d.enabled) {
         fill_noise(noise.data(), o, len, key, kind);
       }
@@ -289,7 +355,9 @@ int64_t sign_descent_pack_typed(
     int64_t bit_offset) {
   SignCoeffs<T> c = rules::sign_coeffs<T>(a);
   int mode = a.beta > 0 ? kUpdateMomentum : kNoMomentum;
-  prepare_dither<T>(p, g, m, n, a.dither, c, mode);
+  ScalePlan plan;
+  plan_dither<T>(p, g, m, n, a.dither, c, mode, plan);
+  std::vector<double> partial(plan.stat != 0 ? static_cast<size_t>(chunks_of(n)) : 0);
   const bool threshold = threshold_applies(a.dither, a.beta);
   if (threshold) {
     use_threshold_scale(c, a.dither.target_gradient);
@@ -302,9 +370,10 @@ int64_t sign_descent_pack_typed(
       constexpr int kDraw = decltype(draw_constant)::value;
       // The rule only reads p (argument<kWd>); it never writes it.
       const SignRule<T, kMode, kDraw> rule{const_cast<T*>(p), g, m, c};
-      zeros = sign_pack_chunks<T, kMode, kDraw>(rule, n, coupled_wd, a.dither, sign, zero, bit_offset);
+      zeros = sign_pack_chunks<T, kMode, kDraw>(rule, n, coupled_wd, a.dither, sign, zero, bit_offset, plan, partial);
     });
   });
+  finish_plan(a.dither, n, plan, partial);
   return zeros;
 }
 

@@ -152,6 +152,11 @@ void sign_descent_passes(
     bool calibrate,
     double* ws) {
   const DitherArgs& d = a.dither; // the scale enters the statistics passes as its number (1 rms, 2 max, 3 mean|x|)
+  if (previous_scale(d)) {
+    throw std::invalid_argument(
+        "signopt CUDA: the dither scale from the previous step (DitherScaleFrom::Previous) is not implemented for "
+        "CUDA tensors yet; use DitherScaleFrom::Current");
+  }
   SignCoeffs<T> c = sign_coeffs<T>(a);
   int mode = a.beta > 0 ? kUpdateMomentum : kNoMomentum;
   const double* scale_ptr = nullptr;

@@ -116,8 +116,18 @@ torch::Tensor threshold_sign(const torch::Tensor& x, double s, const DitherArgs&
   return torch::where(torch::isnan(a), torch::zeros_like(x), u);
 }
 
+double step_scale(const torch::Tensor& x, const DitherArgs& d) {
+  if (!previous_scale(d) || x.numel() == 0) {
+    return d.alpha * dither_base(x, d.scale);
+  }
+  const double now = dither_base(x, d.scale);
+  const double s = d.alpha * (d.scale_state_ready ? *d.scale_state : now);
+  *d.scale_state = now;
+  return s;
+}
+
 torch::Tensor add_dither(const torch::Tensor& x, const DitherArgs& d, double* scale_out) {
-  const double s = d.alpha * dither_base(x, d.scale);
+  const double s = step_scale(x, d);
   if (scale_out != nullptr) {
     *scale_out = s;
   }
@@ -134,7 +144,7 @@ torch::Tensor sign_direction(const torch::Tensor& g_in, torch::Tensor& buf, doub
       buf.mul_(beta).add_(g * (1.0 - beta));
       x = buf;
     }
-    scale = d.alpha * dither_base(x, d.scale);
+    scale = step_scale(x, d);
     if (scale_out != nullptr) {
       *scale_out = scale;
     }

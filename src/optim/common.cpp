@@ -3,6 +3,7 @@
 #include <signopt/optim/common.h>
 
 #include <cmath>
+#include <limits>
 
 namespace signopt {
 
@@ -33,6 +34,7 @@ kernels::DitherArgs fused_dither_args(
   a.gaussian = dither->distribution() == DitherDistribution::Gaussian;
   a.target_gradient = dither->target() == DitherTarget::Gradient;
   a.draw = dither->draw();
+  a.scale_from = dither->scale_from();
   a.scale = dither->scale();
   a.alpha = dither_alpha(*dither, tick);
   a.seed = dither->seed();
@@ -40,6 +42,32 @@ kernels::DitherArgs fused_dither_args(
   a.step = step;
   a.param_index = param_index;
   return a;
+}
+
+void attach_scale_state(kernels::DitherArgs& a, torch::Tensor& base, const torch::Tensor& p) {
+  if (!a.enabled || a.scale == DitherScale::Absolute || a.scale_from != DitherScaleFrom::Previous) {
+    return;
+  }
+  check_arg(
+      p.device().is_cpu(),
+      "DitherOptions",
+      "scale_from(DitherScaleFrom::Previous) needs CPU parameters for now; got a parameter on ",
+      p.device(),
+      " (use DitherScaleFrom::Current)");
+  if (!base.defined()) {
+    base = torch::full({1}, std::numeric_limits<double>::quiet_NaN(), torch::kDouble);
+  }
+  check_arg(
+      base.device().is_cpu() && base.scalar_type() == torch::kDouble && base.numel() == 1,
+      "optimizer state",
+      "dither_base must be one float64 CPU value, got ",
+      base.sizes(),
+      " ",
+      base.scalar_type(),
+      " on ",
+      base.device());
+  a.scale_state = base.data_ptr<double>();
+  a.scale_state_ready = std::isfinite(*a.scale_state);
 }
 
 bool SignoptOptimizer::grad_is_finite(const torch::Tensor& g) {
@@ -91,6 +119,7 @@ void write_dither(torch::serialize::OutputArchive& a, const std::optional<Dither
   write_int(a, "dither_distribution", static_cast<int64_t>(d->distribution()));
   write_int(a, "dither_target", static_cast<int64_t>(d->target()));
   write_int(a, "dither_draw", static_cast<int64_t>(d->draw()));
+  write_int(a, "dither_scale_from", static_cast<int64_t>(d->scale_from()));
   write_int(a, "dither_clock", static_cast<int64_t>(d->clock()));
   // The seed is a full 64-bit unsigned value: stored bit for bit in an int64.
   write_int(a, "dither_seed", static_cast<int64_t>(d->seed()));
@@ -121,6 +150,15 @@ std::optional<DitherOptions> read_dither(torch::serialize::InputArchive& a) {
       draw,
       "; the file is damaged or from a newer signopt");
   d.draw(static_cast<DitherDraw>(draw));
+  // Checkpoints written before DitherScaleFrom existed measured the current step.
+  const int64_t from = read_int(a, "dither_scale_from", static_cast<int64_t>(DitherScaleFrom::Current));
+  check_arg(
+      from == static_cast<int64_t>(DitherScaleFrom::Current) || from == static_cast<int64_t>(DitherScaleFrom::Previous),
+      "checkpoint",
+      "dither_scale_from must be 0 (current) or 1 (previous), got ",
+      from,
+      "; the file is damaged or from a newer signopt");
+  d.scale_from(static_cast<DitherScaleFrom>(from));
   d.clock(static_cast<DitherClock>(read_int(a, "dither_clock", static_cast<int64_t>(d.clock()))));
   d.seed(static_cast<uint64_t>(read_int(a, "dither_seed", 0)));
   d.stream(read_int(a, "dither_stream", 0));

@@ -147,6 +147,9 @@ void HybridSignSGDParamState::serialize(torch::serialize::OutputArchive& a) cons
   write_int(a, "calibration_updated", calibration().updated);
   write_double(a, "lr_sgd", lr_sgd());
   write_double(a, "switch_lr", switch_lr());
+  if (dither_base().defined()) {
+    a.write("dither_base", dither_base(), /*is_buffer=*/true);
+  }
 }
 
 void HybridSignSGDParamState::serialize(torch::serialize::InputArchive& a) {
@@ -168,6 +171,10 @@ void HybridSignSGDParamState::serialize(torch::serialize::InputArchive& a) {
   calibration(c);
   lr_sgd(read_double(a, "lr_sgd", 0.0));
   switch_lr(read_double(a, "switch_lr", 0.0));
+  torch::Tensor base;
+  if (a.try_read("dither_base", base, /*is_buffer=*/true)) {
+    dither_base(base);
+  }
 }
 
 HybridSignSGD::HybridSignSGD(
@@ -308,7 +315,10 @@ void HybridSignSGD::add_item_(StepPlan& plan, torch::Tensor& p, const HybridSign
   // Keyed by the parameter's own step, as in Signum, so the sign phase equals Signum exactly even when some
   // parameters miss gradients on some steps.
   const int64_t tick = plan.need_sign ? begin_dither(dither, st.step()) : 0;
-  const auto args = detail::fused_dither_args(dither, tick, st.step(), param_index);
+  auto args = detail::fused_dither_args(dither, tick, st.step(), param_index);
+  if (plan.need_sign) {
+    detail::attach_scale_state(args, st.dither_base(), p);
+  }
   Item item{p, p.grad(), &st, &o, param_index, {}};
   if (plan.packed) { // pass 1; pass 2 applies the update after the vote (item.updated)
     plan.offsets.push_back(plan.exchange->pack(

@@ -63,15 +63,10 @@ bool packed_sign_descent_step(SignoptOptimizer& opt, SignAggregator& aggregator,
     const int64_t tick = opt.begin_dither(dither, st.step());
     torch::Tensor no_buffer;
     torch::Tensor& buffer = it.beta > 0 ? buffer_of(st, it.p) : no_buffer;
+    kernels::DitherArgs dither_args = fused_dither_args(dither, tick, st.step(), it.param_index);
+    attach_scale_state(dither_args, st.dither_base(), it.p);
     it.offset = exchange.pack(
-        it.p,
-        it.p.grad(),
-        buffer,
-        it.o->lr(),
-        it.o->weight_decay(),
-        it.o->decoupled_weight_decay(),
-        it.beta,
-        fused_dither_args(dither, tick, st.step(), it.param_index));
+        it.p, it.p.grad(), buffer, it.o->lr(), it.o->weight_decay(), it.o->decoupled_weight_decay(), it.beta, dither_args);
     aggregate_step = std::max(aggregate_step, st.step());
   }
   const auto voted = exchange.exchange(aggregator, aggregate_step);
@@ -112,8 +107,9 @@ void sign_descent_step(SignoptOptimizer& opt, BetaOf beta_of, BufferOf buffer_of
       const int64_t tick = opt.begin_dither(dither, st.step());
       torch::Tensor no_buffer;
       torch::Tensor& buffer = beta > 0 ? buffer_of(st, p) : no_buffer;
-      const kernels::SignStepArgs args{
+      kernels::SignStepArgs args{
           lr, o.weight_decay(), o.decoupled_weight_decay(), beta, fused_dither_args(dither, tick, st.step(), param_index)};
+      attach_scale_state(args.dither, st.dither_base(), p);
       if (aggregator == nullptr) {
         if (kernels::fused_eligible({p, p.grad(), buffer})) {
           kernels::sign_descent_step(p, p.grad(), buffer, args);

@@ -30,10 +30,17 @@ void SignSGDOptions::serialize(torch::serialize::InputArchive& a) {
 
 void SignSGDParamState::serialize(torch::serialize::OutputArchive& a) const {
   detail::write_int(a, "step", step());
+  if (dither_base().defined()) {
+    a.write("dither_base", dither_base(), /*is_buffer=*/true);
+  }
 }
 
 void SignSGDParamState::serialize(torch::serialize::InputArchive& a) {
   step(detail::read_int(a, "step", 0));
+  torch::Tensor base;
+  if (a.try_read("dither_base", base, /*is_buffer=*/true)) {
+    dither_base(base);
+  }
 }
 
 SignSGD::SignSGD(const std::vector<torch::optim::OptimizerParamGroup>& param_groups, SignSGDOptions defaults)

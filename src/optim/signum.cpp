@@ -42,6 +42,9 @@ void SignumParamState::serialize(torch::serialize::OutputArchive& a) const {
   if (momentum_buffer().defined()) {
     a.write("momentum_buffer", momentum_buffer(), /*is_buffer=*/true);
   }
+  if (dither_base().defined()) {
+    a.write("dither_base", dither_base(), /*is_buffer=*/true);
+  }
 }
 
 void SignumParamState::serialize(torch::serialize::InputArchive& a) {
@@ -49,6 +52,10 @@ void SignumParamState::serialize(torch::serialize::InputArchive& a) {
   torch::Tensor buffer;
   if (a.try_read("momentum_buffer", buffer, /*is_buffer=*/true)) {
     momentum_buffer(buffer);
+  }
+  torch::Tensor base;
+  if (a.try_read("dither_base", base, /*is_buffer=*/true)) {
+    dither_base(base);
   }
 }
 

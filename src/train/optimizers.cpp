@@ -28,6 +28,7 @@ DitherOptions dither_options(const TrainConfig& c, int64_t total_steps) {
   d.distribution(parse<DitherDistribution>(c.dither_distribution, "dither-distribution"));
   d.target(parse<DitherTarget>(c.dither_target, "dither-target"));
   d.draw(parse<DitherDraw>(c.dither_draw, "dither-draw"));
+  d.scale_from(parse<DitherScaleFrom>(c.dither_scale_from, "dither-scale-from"));
   const DitherClock clock = parse<DitherClock>(c.dither_clock, "dither-clock");
   d.clock(clock);
   // Linear/cosine schedules anneal over the whole run unless a horizon is given.

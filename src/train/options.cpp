@@ -510,6 +510,14 @@ void add_dither_entries(std::vector<OptionEntry>& t) {
       dith,
       "additive"));
   t.push_back(string_entry(
+      "dither-scale-from",
+      &TrainConfig::dither_scale_from,
+      enum_choices<DitherScaleFrom>(),
+      "which step's sign argument an rms/max3sigma/meanabs scale measures: current (a statistics pass) or "
+      "previous (measured during the last update: one pass over memory; CPU only)",
+      dith,
+      "current"));
+  t.push_back(string_entry(
       "dither-target", &TrainConfig::dither_target, enum_choices<DitherTarget>(), "noise enters the sign's argument or the gradient", dith, "momentum"));
   t.push_back(string_entry("dither-clock", &TrainConfig::dither_clock, enum_choices<DitherClock>(), "what the schedule counts", dith, "step"));
   {

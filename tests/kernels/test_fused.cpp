@@ -67,6 +67,29 @@ std::vector<Config> configs() {
                            .decoupled_weight_decay(true)
                            .dither(DitherOptions().seed(2).scale(DitherScale::MeanAbs)));
                  }});
+  // The scale from the previous step (DitherScaleFrom::Previous): the statistic measured during the update.
+  for (DitherScale scale : {DitherScale::Rms, DitherScale::Max3Sigma, DitherScale::MeanAbs}) {
+    for (DitherTarget target : {DitherTarget::Momentum, DitherTarget::Gradient}) {
+      for (double momentum : {0.0, 0.9}) {
+        const DitherDraw draw = scale == DitherScale::Rms ? DitherDraw::Threshold : DitherDraw::Additive;
+        const std::string name = "DitherPrevious_" + to_string(scale) + "_" + to_string(target) + "_" +
+            (momentum > 0 ? "signum_" : "signsgd_") + to_string(draw);
+        out.push_back({name, [=](P p) -> std::unique_ptr<detail::SignoptOptimizer> {
+                         return std::make_unique<Signum>(
+                             p,
+                             SignumOptions(0.01).momentum(momentum).weight_decay(0.01).dither(
+                                 DitherOptions().scale(scale).target(target).draw(draw).alpha(0.7).seed(3).scale_from(
+                                     DitherScaleFrom::Previous)));
+                       }});
+      }
+    }
+  }
+  out.push_back({"HybridPreviousScaleMeanAbs", [](P p) -> std::unique_ptr<detail::SignoptOptimizer> {
+                   return std::make_unique<HybridSignSGD>(
+                       p,
+                       HybridSignSGDOptions(0.01).switch_at_step(4).weight_decay(0.05).dither(
+                           DitherOptions().seed(6).scale(DitherScale::MeanAbs).scale_from(DitherScaleFrom::Previous)));
+                 }});
   out.push_back({"HybridThresholdRmsCoupled", [](P p) -> std::unique_ptr<detail::SignoptOptimizer> {
                    return std::make_unique<HybridSignSGD>(
                        p,

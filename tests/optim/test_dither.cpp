@@ -5,6 +5,8 @@
 #include <signopt/kernels/args.h>
 #include <signopt/kernels/dither_schedule.h>
 #include <signopt/kernels/noise.h>
+#include <signopt/kernels/fused.h>
+#include <signopt/kernels/reference.h>
 #include <signopt/optim/common.h>
 
 #include <ATen/Parallel.h>
@@ -104,6 +106,7 @@ TEST(Dither, KernelDefaultsAreTheOptionsDefaults) {
   EXPECT_EQ(o.distribution() == DitherDistribution::Gaussian, a.gaussian);
   EXPECT_EQ(o.target() == DitherTarget::Gradient, a.target_gradient);
   EXPECT_EQ(o.draw(), a.draw);
+  EXPECT_EQ(o.scale_from(), a.scale_from);
   EXPECT_EQ(o.clock(), DitherClock::Step);
   EXPECT_EQ(o.seed(), a.seed);
   EXPECT_EQ(static_cast<uint64_t>(o.stream()), a.stream);
@@ -230,18 +233,21 @@ torch::serialize::InputArchive reread(torch::serialize::OutputArchive& out) {
 TEST(Dither, CheckpointsRecordTheDraw) {
   {
     torch::serialize::OutputArchive out;
-    detail::write_dither(out, DitherOptions().draw(DitherDraw::Threshold).seed(4));
+    detail::write_dither(out, DitherOptions().draw(DitherDraw::Threshold).scale_from(DitherScaleFrom::Previous).seed(4));
     auto in = reread(out);
     const auto d = detail::read_dither(in);
     ASSERT_TRUE(d.has_value());
     EXPECT_EQ(d->draw(), DitherDraw::Threshold);
+    EXPECT_EQ(d->scale_from(), DitherScaleFrom::Previous);
     EXPECT_EQ(d->seed(), 4u);
   }
   {
     torch::serialize::OutputArchive out;
     detail::write_int(out, "dither_enabled", 1);
     auto in = reread(out);
-    EXPECT_EQ(detail::read_dither(in)->draw(), DitherDraw::Additive);
+    const auto d = detail::read_dither(in);
+    EXPECT_EQ(d->draw(), DitherDraw::Additive);
+    EXPECT_EQ(d->scale_from(), DitherScaleFrom::Current);
   }
   {
     torch::serialize::OutputArchive out;
@@ -254,6 +260,59 @@ TEST(Dither, CheckpointsRecordTheDraw) {
     } catch (const std::invalid_argument& e) {
       EXPECT_NE(std::string(e.what()).find("dither_draw must be 0 (additive) or 1 (threshold), got 7"), std::string::npos)
           << e.what();
+    }
+  }
+}
+
+} // namespace
+} // namespace signopt::test
+
+namespace signopt::test {
+namespace {
+
+// DitherScaleFrom::Previous: step t's scale is alpha base(x_{t-1}) (alpha base(x_1) on the first step), and
+// the stored base after step t is base(x_t), where x is the tensor that gets the noise (m for the momentum
+// target, g for the gradient target); the base is the reference's dither_base, bit for bit.
+TEST(Dither, ScaleFromThePreviousStepIsTheLastStepsBase) {
+  for (DitherScale scale : {DitherScale::Rms, DitherScale::Max3Sigma, DitherScale::MeanAbs}) {
+    for (DitherTarget target : {DitherTarget::Momentum, DitherTarget::Gradient}) {
+      for (double beta : {0.0, 0.9}) {
+        const std::string where = to_string(scale) + " " + to_string(target) + " beta " + std::to_string(beta);
+        auto gen = at::make_generator<at::CPUGeneratorImpl>(7);
+        const int64_t n = 9000; // three chunks
+        auto p = torch::zeros({n});
+        auto m = torch::zeros({n});
+        torch::Tensor none;
+        double state = std::nan("");
+        double previous = std::nan("");
+        for (int t = 1; t <= 4; ++t) {
+          const auto g = torch::randn({n}, gen) * static_cast<double>(t);
+          // The tensor that gets the noise, with the kernels' operations: m beta + g (1 - beta) in float.
+          const auto m_next = beta > 0 ? m * static_cast<float>(beta) + g * static_cast<float>(1.0 - beta) : g;
+          const auto x = target == DitherTarget::Gradient ? g : m_next;
+          const double base = kernels::reference::dither_base(x, scale);
+          kernels::SignStepArgs a;
+          a.lr = 0.01;
+          a.beta = beta;
+          a.dither.enabled = true;
+          a.dither.scale = scale;
+          a.dither.target_gradient = target == DitherTarget::Gradient;
+          a.dither.alpha = 0.5;
+          a.dither.step = t;
+          a.dither.scale_from = DitherScaleFrom::Previous;
+          a.dither.scale_state = &state;
+          a.dither.scale_state_ready = std::isfinite(state);
+          const double s = kernels::sign_descent_step(p, g, beta > 0 ? m : none, a);
+          EXPECT_EQ(s, 0.5 * (t == 1 ? base : previous)) << where << " step " << t;
+          EXPECT_EQ(state, base) << where << " step " << t;
+          if (beta > 0 && target == DitherTarget::Momentum) { // (with the gradient target, m holds noise too)
+            EXPECT_TRUE(torch::equal(m, m_next)) << where << " step " << t;
+          } else if (beta > 0) {
+            m.copy_(m_next); // only the statistic of g matters from here; keep m noise-free for the next x
+          }
+          previous = base;
+        }
+      }
     }
   }
 }

@@ -104,6 +104,11 @@ const std::vector<OptimizerSpec>& all_optimizers() {
          return std::make_unique<Signum>(
              p, SignumOptions(lr).dither(DitherOptions().seed(2).draw(DitherDraw::Threshold)));
        }},
+      {"DitheredSignumPreviousScale",
+       [](P p, double lr) -> Ptr {
+         return std::make_unique<Signum>(
+             p, SignumOptions(lr).dither(DitherOptions().seed(3).scale_from(DitherScaleFrom::Previous)));
+       }},
       {"DitheredSignSGDUniformGradient",
        [](P p, double lr) -> Ptr {
          return std::make_unique<SignSGD>(

@@ -20,12 +20,26 @@ struct DitherArgs {
   DitherDraw draw = DitherDraw::Additive;
   /// What the noise's scale is relative to (DitherOptions::scale).
   DitherScale scale = DitherScale::Rms;
+  /// Previous: s = alpha base(x_{t-1}) from *scale_state (when scale_state_ready), and the step stores
+  /// base(x_t) there; used where previous_scale(*this) holds.
+  DitherScaleFrom scale_from = DitherScaleFrom::Current;
+  /// The tensor's stored base, one double on the tensor's device (DitherScaleFrom::Previous only).
+  double* scale_state = nullptr;
+  /// Whether *scale_state holds the previous step's base (false on the tensor's first step: the step then
+  /// measures its own argument first, as with Current).
+  bool scale_state_ready = false;
   double alpha = 0.0; ///< alpha_t
   uint64_t seed = 0;
   uint64_t stream = 0;
   int64_t step = 0;
   int64_t param_index = 0;
 };
+
+/// Whether a step with dither `d` takes its scale from the previous step's argument (and stores this step's).
+inline bool previous_scale(const DitherArgs& d) {
+  return d.enabled && d.scale != DitherScale::Absolute && d.scale_from == DitherScaleFrom::Previous &&
+      d.scale_state != nullptr;
+}
 
 /// Whether a step with dither `d` and momentum coefficient `beta` draws its sign by threshold: asked for, and
 /// the noise does not enter the momentum (target momentum, or no momentum).

@@ -74,6 +74,22 @@ struct EnumNames<DitherDistribution> {
       {{DitherDistribution::Gaussian, "gaussian"}, {DitherDistribution::Uniform, "uniform"}}};
 };
 
+/// Which step's sign argument a data-dependent dither scale (rms, max3sigma, meanabs) is measured on.
+enum class DitherScaleFrom {
+  /// This step's: a statistics pass over the tensor before the update pass (the default).
+  Current,
+  /// The previous step's: the update pass also measures this step's argument for the next step, so the step
+  /// reads and writes each array once. A tensor's first step measures its own (there is no previous one).
+  Previous,
+};
+
+template <>
+struct EnumNames<DitherScaleFrom> {
+  static constexpr const char* what = "dither scale source";
+  static constexpr std::array<std::pair<DitherScaleFrom, const char*>, 2> table{
+      {{DitherScaleFrom::Current, "current"}, {DitherScaleFrom::Previous, "previous"}}};
+};
+
 template <>
 struct EnumNames<DitherDraw> {
   static constexpr const char* what = "dither draw";
@@ -119,6 +135,9 @@ inline std::string to_string(DitherTarget v) {
   return enum_name(v);
 }
 inline std::string to_string(DitherDraw v) {
+  return enum_name(v);
+}
+inline std::string to_string(DitherScaleFrom v) {
   return enum_name(v);
 }
 

@@ -35,7 +35,12 @@ torch::Tensor threshold_uniforms(const torch::Tensor& like, uint64_t seed, uint6
 /// flipped where v < q (0 where a is NaN: NaN x, or x = 0 with s = 0).
 torch::Tensor threshold_sign(const torch::Tensor& x, double s, const DitherArgs& d);
 
-/// x + s noise with s = d.alpha dither_base(x, d.scale); s through `scale_out`.
+/// The dither scale s_t of a step whose noise goes onto x: d.alpha dither_base(x, d.scale), or under
+/// DitherScaleFrom::Previous (previous_scale(d)) d.alpha times the stored base once it is ready; then
+/// base(x) is stored for the next step (on a CPU scale_state).
+double step_scale(const torch::Tensor& x, const DitherArgs& d);
+
+/// x + s noise with s = step_scale(x, d); s through `scale_out`.
 torch::Tensor add_dither(const torch::Tensor& x, const DitherArgs& d, double* scale_out = nullptr);
 
 /// The sign direction u = sign(x) of a sign step from the gradient g (weight decay already applied):

@@ -175,6 +175,11 @@ kernels::DitherArgs fused_dither_args(
     int64_t step,
     int64_t param_index);
 
+/// Under DitherScaleFrom::Previous (with a data-dependent scale), points `a` at the parameter's stored base
+/// `base` (one float64 CPU value, created NaN on the parameter's first step; the step stores base(x_t) there).
+/// Throws std::invalid_argument for a parameter off the CPU.
+void attach_scale_state(kernels::DitherArgs& a, torch::Tensor& base, const torch::Tensor& p);
+
 /// Reads/writes an options field with a default when absent (for forward-compatible loads).
 void write_double(torch::serialize::OutputArchive& a, const std::string& key, double v);
 void write_int(torch::serialize::OutputArchive& a, const std::string& key, int64_t v);

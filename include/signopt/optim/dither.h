@@ -34,6 +34,11 @@ struct DitherOptions {
   /// against P(xi < -|x| / s), where only the sign reads the noise). Both are exact in law
   /// (docs/optimizers.md, "The threshold draw").
   TORCH_ARG(DitherDraw, draw) = DitherDraw::Additive;
+  /// Which step's sign argument a data-dependent scale (Rms, Max3Sigma, MeanAbs) measures: Current (a
+  /// statistics pass before the update) or Previous (the last step's, measured during its update, so a step
+  /// reads and writes each array once; a tensor's first step measures its own). Previous is kept per
+  /// parameter in the optimizer's state (`dither_base`) and needs CPU parameters for now.
+  TORCH_ARG(DitherScaleFrom, scale_from) = DitherScaleFrom::Current;
   TORCH_ARG(DitherClock, clock) = DitherClock::Step;
   /// Seed of the counter-based generator.
   TORCH_ARG(uint64_t, seed) = 0;

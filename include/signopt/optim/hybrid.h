@@ -109,6 +109,8 @@ struct HybridSignSGDParamState : public torch::optim::OptimizerCloneableParamSta
   TORCH_ARG(double, lr_sgd) = 0.0;
   /// s_sw: the group lr at the switch.
   TORCH_ARG(double, switch_lr) = 0.0;
+  /// DitherScaleFrom::Previous: base(x) of the last step's sign argument (one float64 CPU value).
+  TORCH_ARG(torch::Tensor, dither_base);
 
  public:
   void serialize(torch::serialize::InputArchive& archive) override;

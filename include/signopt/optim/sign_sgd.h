@@ -41,6 +41,8 @@ struct SignSGDOptions : public torch::optim::OptimizerCloneableOptions<SignSGDOp
 /// Per-parameter state of SignSGD: the step counter (it keys the dither draws).
 struct SignSGDParamState : public torch::optim::OptimizerCloneableParamState<SignSGDParamState> {
   TORCH_ARG(int64_t, step) = 0;
+  /// DitherScaleFrom::Previous: base(x) of the last step's sign argument (one float64 CPU value).
+  TORCH_ARG(torch::Tensor, dither_base);
 
  public:
   void serialize(torch::serialize::InputArchive& archive) override;

@@ -42,6 +42,8 @@ struct SignumOptions : public torch::optim::OptimizerCloneableOptions<SignumOpti
 struct SignumParamState : public torch::optim::OptimizerCloneableParamState<SignumParamState> {
   TORCH_ARG(int64_t, step) = 0;
   TORCH_ARG(torch::Tensor, momentum_buffer);
+  /// DitherScaleFrom::Previous: base(x) of the last step's sign argument (one float64 CPU value).
+  TORCH_ARG(torch::Tensor, dither_base);
 
  public:
   void serialize(torch::serialize::InputArchive& archive) override;

@@ -104,6 +104,7 @@ struct TrainConfig {
   double dither_decay_rate = 0.999;
   std::string dither_distribution = "gaussian"; ///< gaussian | uniform.
   std::string dither_draw = "additive"; ///< additive | threshold (docs/optimizers.md, "The threshold draw").
+  std::string dither_scale_from = "current"; ///< current | previous (docs/optimizers.md, "The one-pass scale").
   std::string dither_target = "momentum"; ///< momentum | gradient.
   std::string dither_clock = "step"; ///< step | epoch.
   std::optional<uint64_t> dither_seed; ///< Default: --seed.
