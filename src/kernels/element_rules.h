@@ -129,15 +129,17 @@ struct SignRule {
   const T* g;
   T* m;
   SignCoeffs<T> c;
-  const double* scale_ptr = nullptr; // a data-dependent dither scale left by the statistics pass (CUDA)
+  const double* scale_ptr = nullptr; // a data-dependent dither scale left on the device (CUDA): s = factor * *ptr
   bool scale_on_gradient = false;
+  double scale_factor = 1.0; // alpha_t when scale_ptr is a stored base (DitherScaleFrom::Previous)
 
   SIGNOPT_HOST_DEVICE void load_scalars() {
     if (scale_ptr != nullptr) {
+      const double scale = scale_factor * *scale_ptr;
       if constexpr (kDraw != kAdditive) {
-        c.inv_s = inverse_scale<T>(*scale_ptr);
+        c.inv_s = inverse_scale<T>(scale);
       } else {
-        const T s = static_cast<T>(*scale_ptr);
+        const T s = static_cast<T>(scale);
         if (scale_on_gradient) {
           c.s_grad = s;
         } else {
@@ -213,6 +215,26 @@ struct SignStatsRule {
 
   SIGNOPT_HOST_DEVICE void apply(int64_t i, float, double* term0, double*) const {
     *term0 = term(argument(i));
+  }
+};
+
+/// The one-pass scale's update (DitherScaleFrom::Previous, CUDA and its host model): element i's statistic
+/// term of x by the stats rule (which stores the momentum when the noise goes after it; the sign rule then reads
+/// it ready), then the sign rule. Term 0: the statistic's term; term 1: unused.
+template <typename T, int kStatsMode, int kStat, int kMode, int kDraw>
+struct MeasuredSignRule {
+  SignStatsRule<T, kStatsMode, kStat> stats;
+  SignRule<T, kMode, kDraw> sign;
+
+  SIGNOPT_HOST_DEVICE void load_scalars() {
+    sign.load_scalars();
+  }
+
+  SIGNOPT_HOST_DEVICE void apply(int64_t i, float noise, double* term0, double* term1) const {
+    *term0 = SignStatsRule<T, kStatsMode, kStat>::term(stats.argument(i));
+    double unused0 = 0.0, unused1 = 0.0;
+    sign.apply(i, noise, &unused0, &unused1);
+    *term1 = 0.0;
   }
 };
 

@@ -88,10 +88,11 @@ void with_draw(const DitherArgs& d, bool threshold, F f) {
   return f(std::integral_constant<int, rules::kThresholdUniform>{});
 }
 
-// With the threshold draw, the scale s (on g without momentum, else on x) becomes 1 / s on x.
+// With the threshold draw, the scale s (on g without momentum, else on x) becomes 1 / s on x, rounded once from
+// the double s (as the CUDA passes, the reference and the Python op compute it).
 template <typename T>
-void use_threshold_scale(SignCoeffs<T>& c, bool target_gradient) {
-  c.inv_s = rules::inverse_scale<T>(static_cast<double>(target_gradient ? c.s_grad : c.s_x));
+void use_threshold_scale(SignCoeffs<T>& c, double s) {
+  c.inv_s = rules::inverse_scale<T>(s);
   c.s_grad = T(0);
   c.s_x = T(0);
 }
@@ -265,7 +266,7 @@ double sign_descent_typed(T* p, const T* g, T* m, int64_t n, const SignStepArgs&
   const double s = plan_dither<T>(p, g, m, n, a.dither, c, mode, plan);
   const bool threshold = threshold_applies(a.dither, a.beta);
   if (threshold) {
-    use_threshold_scale(c, a.dither.target_gradient);
+    use_threshold_scale(c, s);
   }
   std::vector<double> partial(plan.stat != 0 ? static_cast<size_t>(chunks_of(n)) : 0);
   rules::with_sign_mode(mode, [&](auto mode_constant) {
@@ -356,11 +357,11 @@ int64_t sign_descent_pack_typed(
   SignCoeffs<T> c = rules::sign_coeffs<T>(a);
   int mode = a.beta > 0 ? kUpdateMomentum : kNoMomentum;
   ScalePlan plan;
-  plan_dither<T>(p, g, m, n, a.dither, c, mode, plan);
+  const double s = plan_dither<T>(p, g, m, n, a.dither, c, mode, plan);
   std::vector<double> partial(plan.stat != 0 ? static_cast<size_t>(chunks_of(n)) : 0);
   const bool threshold = threshold_applies(a.dither, a.beta);
   if (threshold) {
-    use_threshold_scale(c, a.dither.target_gradient);
+    use_threshold_scale(c, s);
   }
   const bool coupled_wd = !a.decoupled && a.weight_decay != 0.0;
   int64_t zeros = 0;

@@ -225,6 +225,10 @@ struct DeviceBackend {
     check(cudaGetLastError(), what);
   }
 
+  void copy_scalar(double* dst, const double* src, const char* what) {
+    check(cudaMemcpyAsync(dst, src, sizeof(double), cudaMemcpyDeviceToDevice, stream), what);
+  }
+
   template <rules::Finish kKind, bool kMax>
   void finish(int64_t n, int stat, double alpha, double* workspace, const char* what) {
     const int64_t chunks = rules::chunks_of(n);

@@ -13,6 +13,7 @@
 
 #include <cstdint>
 #include <stdexcept>
+#include <type_traits>
 #include <string>
 
 namespace signopt::kernels::rules {
@@ -28,6 +29,7 @@ constexpr int kLanes = 8;
 constexpr int64_t kSlotScale = 0;
 constexpr int64_t kSlotDot = 1;
 constexpr int64_t kSlotGg = 2;
+constexpr int64_t kSlotBase = 3; // the one-pass scale's measured base, kept aside while a calibrated pass runs
 constexpr int64_t kResultSlots = 4;
 
 SIGNOPT_HOST_DEVICE int64_t chunks_of(int64_t n) {
@@ -83,7 +85,8 @@ SIGNOPT_HOST_DEVICE void finish_results(
 // A Backend provides
 //   template <class Rule, bool kNoise> void elementwise(const Rule&, int64_t n, const DrawKey&, NoiseKind, const
 //   char* what); template <class Rule, bool kNoise, int kTerms, bool kMax> void reduce(const Rule&, int64_t n, const
-//   DrawKey&, NoiseKind, double* workspace, const char* what); template <Finish kKind, bool kMax> void
+//   DrawKey&, NoiseKind, double* workspace, const char* what); void copy_scalar(double* dst, const double* src,
+//   const char* what) (one double on the device, in stream order); template <Finish kKind, bool kMax> void
 //   finish(int64_t n, int stat, double alpha, double* workspace, const char* what);
 // where reduce leaves per-chunk partials after the result slots and finish folds them in chunk order.
 
@@ -141,6 +144,54 @@ void sign_update_pass(
 
 /// The CPU kernels' sign_descent_typed: an optional statistics pass (data-dependent dither scale,
 /// left on the backend in the scale slot), then the update pass (with the calibration sums).
+// The one-pass scale's update pass without calibration (DitherScaleFrom::Previous): MeasuredSignRule reduced to
+// its statistic, then base(x_t) into the result slot kSlotScale (finish with alpha 1).
+template <class Backend, typename T, int kMode, int kDraw>
+void measured_update_pass(
+    Backend& b, const SignRule<T, kMode, kDraw>& rule, int stat, int64_t n, const DrawKey& key, NoiseKind kind, double* ws) {
+  constexpr int kStatsMode = kMode == kMomentumReady ? kUpdateMomentum : kNoMomentum;
+  const char* what = "sign_descent_step (update, measuring the dither scale)";
+  const auto run = [&](auto stat_constant) {
+    constexpr int kStat = decltype(stat_constant)::value;
+    using Rule = MeasuredSignRule<T, kStatsMode, kStat, kMode, kDraw>;
+    const Rule measured{{rule.p, rule.g, rule.m, rule.c}, rule};
+    b.template reduce<Rule, true, 1, kStat == 2>(measured, n, key, kind, ws, what);
+    b.template finish<Finish::kDitherScale, kStat == 2>(n, kStat, 1.0, ws, "sign_descent_step (the measured base)");
+  };
+  switch (stat) {
+    case 1:
+      run(std::integral_constant<int, 1>{});
+      break;
+    case 2:
+      run(std::integral_constant<int, 2>{});
+      break;
+    default:
+      run(std::integral_constant<int, 3>{});
+      break;
+  }
+}
+
+// The finish of a data-dependent scale's statistic: alpha * base in kSlotScale.
+template <class Backend>
+void scale_finish(Backend& b, const DitherArgs& d, double alpha, int64_t n, double* ws) {
+  if (d.scale == DitherScale::Max3Sigma) {
+    b.template finish<Finish::kDitherScale, true>(n, static_cast<int>(d.scale), alpha, ws, "sign_descent_step (dither scale)");
+  } else {
+    b.template finish<Finish::kDitherScale, false>(n, static_cast<int>(d.scale), alpha, ws, "sign_descent_step (dither scale)");
+  }
+}
+
+// The statistics pass of a data-dependent scale in `stats_mode`, then its finish: alpha * base in kSlotScale.
+template <class Backend, typename T>
+void scale_stats(Backend& b, const DitherArgs& d, int stats_mode, double alpha, T* p, const T* g, T* m, const SignCoeffs<T>& c, int64_t n, double* ws) {
+  if (stats_mode == kUpdateMomentum) {
+    sign_stats_pass<Backend, T, kUpdateMomentum>(b, static_cast<int>(d.scale), p, g, m, c, n, ws);
+  } else {
+    sign_stats_pass<Backend, T, kNoMomentum>(b, static_cast<int>(d.scale), p, g, m, c, n, ws);
+  }
+  scale_finish(b, d, alpha, n, ws);
+}
+
 template <class Backend, typename T>
 void sign_descent_passes(
     Backend& b,
@@ -152,34 +203,42 @@ void sign_descent_passes(
     bool calibrate,
     double* ws) {
   const DitherArgs& d = a.dither; // the scale enters the statistics passes as its number (1 rms, 2 max, 3 mean|x|)
-  if (previous_scale(d)) {
-    throw std::invalid_argument(
-        "signopt CUDA: the dither scale from the previous step (DitherScaleFrom::Previous) is not implemented for "
-        "CUDA tensors yet; use DitherScaleFrom::Current");
-  }
   SignCoeffs<T> c = sign_coeffs<T>(a);
   int mode = a.beta > 0 ? kUpdateMomentum : kNoMomentum;
+  // DitherScaleFrom::Previous: store base(x_t); from the second step on, s = alpha * the stored base.
+  const bool store = previous_scale(d) && n > 0;
+  const bool one_pass = store && d.scale_state_ready;
   const double* scale_ptr = nullptr;
+  double scale_factor = 1.0;
+  double host_scale = 0.0; // the absolute scale's s (a data-dependent one stays on the device: scale_ptr)
   if (d.enabled) {
     if (d.scale != DitherScale::Absolute) {
       require_workspace(ws, "sign_descent_step with a data-dependent dither scale");
       const int stats_mode = d.target_gradient ? kNoMomentum : mode;
-      if (stats_mode == kUpdateMomentum) {
-        sign_stats_pass<Backend, T, kUpdateMomentum>(b, static_cast<int>(d.scale), p, g, m, c, n, ws);
+      if (one_pass) {
+        scale_ptr = d.scale_state;
+        scale_factor = d.alpha;
+        if (calibrate) {
+          // Three terms do not fit one reduction: measure first (storing the momentum), keep base(x_t) aside.
+          scale_stats(b, d, stats_mode, 1.0, p, g, m, c, n, ws);
+          b.copy_scalar(ws + kSlotBase, ws + kSlotScale, "sign_descent_step (the measured base)");
+        }
       } else {
-        sign_stats_pass<Backend, T, kNoMomentum>(b, static_cast<int>(d.scale), p, g, m, c, n, ws);
+        if (store) {
+          scale_stats(b, d, stats_mode, 1.0, p, g, m, c, n, ws);
+          b.copy_scalar(d.scale_state, ws + kSlotScale, "sign_descent_step (the stored base)");
+          scale_finish(b, d, d.alpha, n, ws);
+        } else {
+          scale_stats(b, d, stats_mode, d.alpha, p, g, m, c, n, ws);
+        }
+        scale_ptr = ws + kSlotScale;
       }
-      if (d.scale == DitherScale::Max3Sigma) {
-        b.template finish<Finish::kDitherScale, true>(n, static_cast<int>(d.scale), d.alpha, ws, "sign_descent_step (dither scale)");
-      } else {
-        b.template finish<Finish::kDitherScale, false>(n, static_cast<int>(d.scale), d.alpha, ws, "sign_descent_step (dither scale)");
-      }
-      scale_ptr = ws + kSlotScale;
       if (!d.target_gradient && mode == kUpdateMomentum) {
         mode = kMomentumReady;
       }
     } else {
-      (d.target_gradient ? c.s_grad : c.s_x) = static_cast<T>(d.alpha * 1.0);
+      host_scale = d.alpha * 1.0;
+      (d.target_gradient ? c.s_grad : c.s_x) = static_cast<T>(host_scale);
     }
   }
   if (calibrate) {
@@ -187,27 +246,39 @@ void sign_descent_passes(
   }
   const DrawKey key =
       DrawKey::make(d.seed, d.stream, static_cast<uint64_t>(d.step), static_cast<uint64_t>(d.param_index));
+  const bool measure = one_pass && !calibrate;
+  const int stat = static_cast<int>(d.scale);
+  const auto update = [&](auto mode_constant, auto draw_constant, bool scale_on_gradient, NoiseKind kind) {
+    constexpr int kMode = decltype(mode_constant)::value;
+    constexpr int kDraw = decltype(draw_constant)::value;
+    const SignRule<T, kMode, kDraw> rule{p, g, m, c, scale_ptr, scale_on_gradient, scale_factor};
+    if (measure) {
+      measured_update_pass<Backend, T, kMode, kDraw>(b, rule, stat, n, key, kind, ws);
+      b.copy_scalar(d.scale_state, ws + kSlotScale, "sign_descent_step (the stored base)");
+    } else {
+      sign_update_pass<Backend, T, kMode, kDraw>(b, rule, n, calibrate, d.enabled, key, kind, ws);
+      if (one_pass) {
+        b.copy_scalar(d.scale_state, ws + kSlotBase, "sign_descent_step (the stored base)");
+      }
+    }
+  };
   if (threshold_applies(d, a.beta)) {
     // Only the sign reads the noise: the scale goes to 1 / s on x (with no momentum, noise on g is noise on x).
-    c.inv_s = inverse_scale<T>(static_cast<double>(d.target_gradient ? c.s_grad : c.s_x));
+    c.inv_s = inverse_scale<T>(host_scale); // a data-dependent scale: load_scalars, from the device's double s
     c.s_grad = T(0);
     c.s_x = T(0);
-    const NoiseKind kind = NoiseKind::Threshold;
     with_sign_mode(mode, [&](auto mode_constant) {
-      constexpr int kMode = decltype(mode_constant)::value;
       if (d.gaussian) {
-        sign_update_pass<Backend, T, kMode, kThresholdGaussian>(b, {p, g, m, c, scale_ptr, false}, n, calibrate, true, key, kind, ws);
+        update(mode_constant, std::integral_constant<int, kThresholdGaussian>{}, false, NoiseKind::Threshold);
       } else {
-        sign_update_pass<Backend, T, kMode, kThresholdUniform>(b, {p, g, m, c, scale_ptr, false}, n, calibrate, true, key, kind, ws);
+        update(mode_constant, std::integral_constant<int, kThresholdUniform>{}, false, NoiseKind::Threshold);
       }
     });
     return;
   }
   const NoiseKind kind = d.gaussian ? NoiseKind::Gaussian : NoiseKind::Uniform;
   with_sign_mode(mode, [&](auto mode_constant) {
-    constexpr int kMode = decltype(mode_constant)::value;
-    sign_update_pass<Backend, T, kMode, kAdditive>(
-        b, {p, g, m, c, scale_ptr, d.target_gradient}, n, calibrate, d.enabled, key, kind, ws);
+    update(mode_constant, std::integral_constant<int, kAdditive>{}, d.target_gradient, kind);
   });
 }
 

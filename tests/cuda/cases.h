@@ -45,18 +45,23 @@ inline const char* scale_name(int scale) {
   return names[scale];
 }
 
+// Appends a sign-descent case and returns it for the caller to complete.
+inline Case& add_sign_case(std::vector<Case>& out, const std::string& name, double lr, double wd, bool decoupled, double beta) {
+  Case c;
+  c.name = name;
+  c.rule = Rule::kSign;
+  c.sign.lr = lr;
+  c.sign.weight_decay = wd;
+  c.sign.decoupled = decoupled;
+  c.sign.beta = beta;
+  out.push_back(c);
+  return out.back();
+}
+
 // The sign-descent cases: plain, every dither scale/target/distribution, and the hybrid's calibration.
 inline void add_sign_cases(std::vector<Case>& out) {
   auto sign = [&](const std::string& name, double lr, double wd, bool decoupled, double beta) -> Case& {
-    Case c;
-    c.name = name;
-    c.rule = Rule::kSign;
-    c.sign.lr = lr;
-    c.sign.weight_decay = wd;
-    c.sign.decoupled = decoupled;
-    c.sign.beta = beta;
-    out.push_back(c);
-    return out.back();
+    return add_sign_case(out, name, lr, wd, decoupled, beta);
   };
   sign("SignSGD", 0.01, 0.0, false, 0.0);
   sign("SignSGDCoupledDecay", 0.01, 0.01, false, 0.0);
@@ -139,6 +144,41 @@ inline void add_sign_cases(std::vector<Case>& out) {
   }
 }
 
+// The one-pass scale's cases (DitherScaleFrom::Previous): steps 2 and 3 take the stored base.
+inline void add_previous_scale_cases(std::vector<Case>& out) {
+  auto sign = [&](const std::string& name, double lr, double wd, bool decoupled, double beta) -> Case& {
+    return add_sign_case(out, name, lr, wd, decoupled, beta);
+  };
+  for (int scale = 1; scale < 4; ++scale) {
+    for (int variant = 0; variant < 3; ++variant) {
+      const bool on_gradient = variant == 1;
+      const bool threshold = variant == 2;
+      Case& c = sign(
+          std::string("DitherPrevious_") + scale_name(scale) + (on_gradient ? "_gradient" : "_momentum") +
+              (threshold ? "_threshold" : ""),
+          0.01,
+          0.01,
+          false,
+          0.9);
+      c.sign.dither.enabled = true;
+      c.sign.dither.scale = static_cast<DitherScale>(scale);
+      c.sign.dither.target_gradient = on_gradient;
+      c.sign.dither.draw = threshold ? DitherDraw::Threshold : DitherDraw::Additive;
+      c.sign.dither.scale_from = DitherScaleFrom::Previous;
+      c.sign.dither.alpha = 0.6;
+      c.sign.dither.seed = 17;
+    }
+  }
+  {
+    Case& c = sign("HybridCalibrationPreviousRms", 0.01, 0.05, false, 0.9);
+    c.calibrate = true;
+    c.sign.dither.enabled = true;
+    c.sign.dither.scale_from = DitherScaleFrom::Previous;
+    c.sign.dither.alpha = 0.5;
+    c.sign.dither.seed = 19;
+  }
+}
+
 // The SGD-phase, EF-SignSGD and Lion cases.
 inline void add_other_cases(std::vector<Case>& out) {
   auto sgd = [&](const std::string& name, double wd, bool decoupled, double mu) {
@@ -185,6 +225,7 @@ inline void add_other_cases(std::vector<Case>& out) {
 inline std::vector<Case> cases() {
   std::vector<Case> out;
   add_sign_cases(out);
+  add_previous_scale_cases(out);
   add_other_cases(out);
   return out;
 }
@@ -196,6 +237,7 @@ struct Arrays {
   int64_t n = 0;
   std::vector<unsigned char> p, g, a, b;
   kernels::cuda::StepResults results;
+  double base = std::nan(""); // the one-pass scale's stored base (DitherScaleFrom::Previous)
 
   size_t element_size() const {
     return dtype == Dtype::kFloat32 ? 4 : 8;
@@ -292,8 +334,14 @@ inline std::string compare(const Arrays& expected, const Arrays& actual, const C
           << expected.results.gg << " vs " << actual.results.gg << ". ";
     }
   }
-  if (c.rule == Rule::kSign && c.sign.dither.enabled && c.sign.dither.scale != DitherScale::Absolute && !std::isnan(expected.results.scale) &&
-      !same(expected.results.scale, actual.results.scale)) {
+  const bool previous = c.sign.dither.scale_from == DitherScaleFrom::Previous;
+  if (c.rule == Rule::kSign && previous && !same(expected.base, actual.base)) {
+    out.precision(17);
+    out << "stored dither base differs: " << expected.base << " vs " << actual.base << ". ";
+  }
+  // (Under DitherScaleFrom::Previous the device's scale slot holds the measured base, not s_t.)
+  if (c.rule == Rule::kSign && !previous && c.sign.dither.enabled && c.sign.dither.scale != DitherScale::Absolute &&
+      !std::isnan(expected.results.scale) && !same(expected.results.scale, actual.results.scale)) {
     out.precision(17);
     out << "dither scale differs: " << expected.results.scale << " vs " << actual.results.scale << ". ";
   }
@@ -310,6 +358,10 @@ void run_steps(Exec& exec, const Case& c, int steps) {
       case Rule::kSign: {
         kernels::cuda::SignStepArgs a = c.sign;
         a.dither.step = s;
+        if (a.dither.scale_from == DitherScaleFrom::Previous) {
+          a.dither.scale_state = exec.scale_state();
+          a.dither.scale_state_ready = s > 1;
+        }
         exec.sign(a, c.calibrate);
         break;
       }

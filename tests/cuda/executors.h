@@ -22,6 +22,9 @@ struct HostExec {
         ws(static_cast<size_t>(kernels::host_model::workspace_doubles(arrays.n)),
            std::numeric_limits<double>::quiet_NaN()) {}
 
+  double* scale_state() {
+    return &x.base;
+  }
   void sign(const kernels::cuda::SignStepArgs& a, bool calibrate) {
     kernels::host_model::sign_descent_step(
         x.dtype, x.p.data(), x.g.data(), a.beta > 0 ? x.a.data() : nullptr, x.n, a, calibrate, ws.data());
@@ -50,6 +53,7 @@ struct DeviceExec {
   void* a;
   void* b;
   double* ws;
+  double* base; // the one-pass scale's stored base (DitherScaleFrom::Previous)
 
   explicit DeviceExec(Arrays& arrays) : x(arrays) {
     namespace cu = kernels::cuda;
@@ -58,6 +62,8 @@ struct DeviceExec {
     a = cu::device_alloc(x.bytes());
     b = cu::device_alloc(x.bytes());
     ws = static_cast<double*>(cu::device_alloc(sizeof(double) * static_cast<size_t>(cu::workspace_doubles(x.n))));
+    base = static_cast<double*>(cu::device_alloc(sizeof(double)));
+    cu::copy_to_device(base, &x.base, sizeof(double));
     cu::copy_to_device(p, x.p.data(), x.bytes());
     cu::copy_to_device(g, x.g.data(), x.bytes());
     cu::copy_to_device(a, x.a.data(), x.bytes());
@@ -66,7 +72,7 @@ struct DeviceExec {
   DeviceExec(const DeviceExec&) = delete;
   DeviceExec& operator=(const DeviceExec&) = delete;
   ~DeviceExec() {
-    for (void* ptr : {p, g, a, b, static_cast<void*>(ws)}) {
+    for (void* ptr : {p, g, a, b, static_cast<void*>(ws), static_cast<void*>(base)}) {
       try {
         kernels::cuda::device_free(ptr);
       } catch (...) {
@@ -75,6 +81,9 @@ struct DeviceExec {
     }
   }
 
+  double* scale_state() {
+    return base;
+  }
   void sign(const kernels::cuda::SignStepArgs& args, bool calibrate) {
     kernels::cuda::sign_descent_step(x.dtype, p, g, args.beta > 0 ? a : nullptr, x.n, args, calibrate, ws, nullptr);
     x.results = kernels::cuda::read_results(ws, nullptr);
@@ -95,6 +104,7 @@ struct DeviceExec {
     kernels::cuda::copy_to_host(x.g.data(), g, x.bytes());
     kernels::cuda::copy_to_host(x.a.data(), a, x.bytes());
     kernels::cuda::copy_to_host(x.b.data(), b, x.bytes());
+    kernels::cuda::copy_to_host(&x.base, base, sizeof(double));
   }
 };
 #endif

@@ -87,6 +87,10 @@ struct HostBackend {
     }
   }
 
+  void copy_scalar(double* dst, const double* src, const char*) {
+    *dst = *src;
+  }
+
   template <rules::Finish kKind, bool kMax>
   void finish(int64_t n, int stat, double alpha, double* workspace, const char*) {
     const int64_t chunks = rules::chunks_of(n);

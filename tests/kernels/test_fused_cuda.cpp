@@ -53,6 +53,9 @@ struct TorchExec {
     b = from(x.b);
   }
 
+  double* scale_state() {
+    return &x.base;
+  }
   void sign(const kernels::cuda::SignStepArgs& s, bool calibrate) {
     torch::Tensor m = s.beta > 0 ? a : torch::Tensor();
     double dot_gg[2] = {0.0, 0.0};
