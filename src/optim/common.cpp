@@ -104,6 +104,22 @@ int64_t read_int(torch::serialize::InputArchive& a, const std::string& key, int6
   return a.try_read(key, v) ? v.toInt() : fallback;
 }
 
+// An enum stored as its code (`fallback` when the key is absent); a code outside E's table is refused with the
+// key, the valid codes and the value found.
+template <class E>
+E read_enum(torch::serialize::InputArchive& a, const std::string& key, E fallback) {
+  const int64_t code = read_int(a, key, static_cast<int64_t>(fallback));
+  std::string valid;
+  for (const auto& [value, name] : EnumNames<E>::table) {
+    if (static_cast<int64_t>(value) == code) {
+      return value;
+    }
+    valid += (valid.empty() ? "" : ", ") + std::to_string(static_cast<int64_t>(value)) + " (" + name + ")";
+  }
+  check_arg(false, "checkpoint", key, " must be one of ", valid, ", got ", code, "; the file is damaged or from a newer signopt");
+  return fallback;
+}
+
 void write_dither(torch::serialize::OutputArchive& a, const std::optional<DitherOptions>& d) {
   write_int(a, "dither_enabled", d.has_value() ? 1 : 0);
   if (!d) {
@@ -132,34 +148,18 @@ std::optional<DitherOptions> read_dither(torch::serialize::InputArchive& a) {
   }
   DitherOptions d;
   d.alpha(read_double(a, "dither_alpha", d.alpha()));
-  d.scale(static_cast<DitherScale>(read_int(a, "dither_scale", static_cast<int64_t>(d.scale()))));
-  d.schedule(static_cast<DitherSchedule>(read_int(a, "dither_schedule", static_cast<int64_t>(d.schedule()))));
+  d.scale(read_enum(a, "dither_scale", d.scale()));
+  d.schedule(read_enum(a, "dither_schedule", d.schedule()));
   d.gamma(read_double(a, "dither_gamma", d.gamma()));
   d.alpha_min(read_double(a, "dither_alpha_min", d.alpha_min()));
   d.horizon(read_int(a, "dither_horizon", d.horizon()));
   d.decay_rate(read_double(a, "dither_decay_rate", d.decay_rate()));
-  d.distribution(
-      static_cast<DitherDistribution>(read_int(a, "dither_distribution", static_cast<int64_t>(d.distribution()))));
-  d.target(static_cast<DitherTarget>(read_int(a, "dither_target", static_cast<int64_t>(d.target()))));
-  // Checkpoints written before the threshold draw existed drew additively.
-  const int64_t draw = read_int(a, "dither_draw", static_cast<int64_t>(DitherDraw::Additive));
-  check_arg(
-      draw == static_cast<int64_t>(DitherDraw::Additive) || draw == static_cast<int64_t>(DitherDraw::Threshold),
-      "checkpoint",
-      "dither_draw must be 0 (additive) or 1 (threshold), got ",
-      draw,
-      "; the file is damaged or from a newer signopt");
-  d.draw(static_cast<DitherDraw>(draw));
-  // Checkpoints written before DitherScaleFrom existed measured the current step.
-  const int64_t from = read_int(a, "dither_scale_from", static_cast<int64_t>(DitherScaleFrom::Current));
-  check_arg(
-      from == static_cast<int64_t>(DitherScaleFrom::Current) || from == static_cast<int64_t>(DitherScaleFrom::Previous),
-      "checkpoint",
-      "dither_scale_from must be 0 (current) or 1 (previous), got ",
-      from,
-      "; the file is damaged or from a newer signopt");
-  d.scale_from(static_cast<DitherScaleFrom>(from));
-  d.clock(static_cast<DitherClock>(read_int(a, "dither_clock", static_cast<int64_t>(d.clock()))));
+  d.distribution(read_enum(a, "dither_distribution", d.distribution()));
+  d.target(read_enum(a, "dither_target", d.target()));
+  // Checkpoints written before these options existed drew additively and measured the current step.
+  d.draw(read_enum(a, "dither_draw", DitherDraw::Additive));
+  d.scale_from(read_enum(a, "dither_scale_from", DitherScaleFrom::Current));
+  d.clock(read_enum(a, "dither_clock", d.clock()));
   d.seed(static_cast<uint64_t>(read_int(a, "dither_seed", 0)));
   d.stream(read_int(a, "dither_stream", 0));
   return d;

@@ -258,8 +258,23 @@ TEST(Dither, CheckpointsRecordTheDraw) {
       detail::read_dither(in);
       ADD_FAILURE() << "a dither_draw of 7 was accepted";
     } catch (const std::invalid_argument& e) {
-      EXPECT_NE(std::string(e.what()).find("dither_draw must be 0 (additive) or 1 (threshold), got 7"), std::string::npos)
+      EXPECT_NE(std::string(e.what()).find("dither_draw must be one of 0 (additive), 1 (threshold), got 7"), std::string::npos)
           << e.what();
+    }
+  }
+  // Every stored enum is checked against its table, the older ones too.
+  for (const char* key : {"dither_scale", "dither_schedule", "dither_distribution", "dither_target", "dither_scale_from",
+                          "dither_clock"}) {
+    torch::serialize::OutputArchive out;
+    detail::write_int(out, "dither_enabled", 1);
+    detail::write_int(out, key, 9);
+    auto in = reread(out);
+    try {
+      detail::read_dither(in);
+      ADD_FAILURE() << key << " = 9 was accepted";
+    } catch (const std::invalid_argument& e) {
+      EXPECT_NE(std::string(e.what()).find(std::string(key) + " must be one of 0 ("), std::string::npos) << e.what();
+      EXPECT_NE(std::string(e.what()).find("got 9"), std::string::npos) << e.what();
     }
   }
 }
