@@ -360,56 +360,60 @@ void lion_step_(
   });
 }
 
+// A new contiguous tensor of x's sizes and dtype, on x's device.
+Tensor new_like(const Tensor& x) {
+  std::vector<int64_t> sizes;
+  for (int64_t d = 0; d < x.dim(); ++d) {
+    sizes.push_back(x.size(d));
+  }
+  return torch::stable::new_empty(x, sizes, x.scalar_type());
+}
+
+// The Philox key of a dither draw (kernels::DrawKey), from an op's checked non-negative arguments.
+signopt::kernels::DrawKey draw_key(const char* op, int64_t seed, int64_t stream, int64_t step, int64_t param_index) {
+  STD_TORCH_CHECK(stream >= 0 && step >= 0 && param_index >= 0, "signopt::", op, ": stream, step and param_index must be >= 0");
+  return signopt::kernels::DrawKey::make(
+      static_cast<uint64_t>(seed), static_cast<uint64_t>(stream), static_cast<uint64_t>(step), static_cast<uint64_t>(param_index));
+}
+
 // The unit dither noise of a tensor shaped like `like` (float32/float64 CPU), element i at Philox counter
 // (i / 4, param_index, step) of the key (seed, stream): the values the fused sign step adds, before scaling.
 Tensor dither_noise(Tensor like, int64_t seed, int64_t stream, bool gaussian, int64_t step, int64_t param_index) {
   STD_TORCH_CHECK(
       like.is_cpu() && (like.scalar_type() == ScalarType::Float || like.scalar_type() == ScalarType::Double),
       "signopt::dither_noise: like must be a float32 or float64 CPU tensor");
-  STD_TORCH_CHECK(stream >= 0 && step >= 0 && param_index >= 0, "signopt::dither_noise: stream, step and param_index must be >= 0");
-  std::vector<int64_t> sizes;
-  for (int64_t d = 0; d < like.dim(); ++d) {
-    sizes.push_back(like.size(d));
-  }
-  Tensor out = torch::stable::new_empty(like, sizes, like.scalar_type());
-  const auto key = signopt::kernels::DrawKey::make(
-      static_cast<uint64_t>(seed), static_cast<uint64_t>(stream), static_cast<uint64_t>(step), static_cast<uint64_t>(param_index));
+  const auto key = draw_key("dither_noise", seed, stream, step, param_index);
+  const auto kind = gaussian ? signopt::kernels::NoiseKind::Gaussian : signopt::kernels::NoiseKind::Uniform;
+  Tensor out = new_like(like);
   if (like.scalar_type() == ScalarType::Float) {
-    signopt::kernels::detail::fill_dither_noise(static_cast<float*>(out.mutable_data_ptr()), out.numel(), key, gaussian);
+    signopt::kernels::detail::fill_dither_noise(static_cast<float*>(out.mutable_data_ptr()), out.numel(), key, kind);
   } else {
-    signopt::kernels::detail::fill_dither_noise(static_cast<double*>(out.mutable_data_ptr()), out.numel(), key, gaussian);
+    signopt::kernels::detail::fill_dither_noise(static_cast<double*>(out.mutable_data_ptr()), out.numel(), key, kind);
   }
   return out;
 }
 
 // The threshold draw's direction of a sign argument x (float32/float64 CPU) with scale s: the fused kernels'
-// element rule (kernels::threshold_sign at a = float(|x| (1/s)), the uniforms of element i from Philox block i / 8
-// of the key (seed, stream), counter (step, param_index)), for the Python package's reference composition.
+// element rule (rules::threshold_direction with 1 / s in x's type, the uniforms of element i from Philox block
+// i / 8 of the key (seed, stream), counter (step, param_index)), for the Python package's reference composition.
 Tensor threshold_sign(Tensor x, double s, int64_t seed, int64_t stream, bool gaussian, int64_t step, int64_t param_index) {
   STD_TORCH_CHECK(
       x.is_cpu() && x.is_contiguous() && (x.scalar_type() == ScalarType::Float || x.scalar_type() == ScalarType::Double),
       "signopt::threshold_sign: x must be a contiguous float32 or float64 CPU tensor");
   STD_TORCH_CHECK(std::isfinite(s) && s >= 0, "signopt::threshold_sign: s must be finite and >= 0, got ", s);
-  STD_TORCH_CHECK(stream >= 0 && step >= 0 && param_index >= 0, "signopt::threshold_sign: stream, step and param_index must be >= 0");
-  std::vector<int64_t> sizes;
-  for (int64_t d = 0; d < x.dim(); ++d) {
-    sizes.push_back(x.size(d));
-  }
-  Tensor out = torch::stable::new_empty(x, sizes, x.scalar_type());
+  const auto key = draw_key("threshold_sign", seed, stream, step, param_index);
+  Tensor out = new_like(x);
   const int64_t n = x.numel();
   std::vector<float> v(static_cast<size_t>(n));
-  signopt::kernels::detail::fill_threshold_uniforms(
-      v.data(), n,
-      signopt::kernels::DrawKey::make(
-          static_cast<uint64_t>(seed), static_cast<uint64_t>(stream), static_cast<uint64_t>(step), static_cast<uint64_t>(param_index)));
+  signopt::kernels::detail::fill_dither_noise(v.data(), n, key, signopt::kernels::NoiseKind::Threshold);
   auto run = [&](auto zero) {
     using T = decltype(zero);
-    const T inv_s = signopt::kernels::rules::inverse_scale<T>(s);
+    namespace rules = signopt::kernels::rules;
+    const T inv_s = rules::inverse_scale<T>(s);
     const T* in = static_cast<const T*>(x.const_data_ptr());
     T* o = static_cast<T*>(out.mutable_data_ptr());
     for (int64_t i = 0; i < n; ++i) {
-      const float a = static_cast<float>((in[i] < T(0) ? -in[i] : in[i]) * inv_s);
-      o[i] = gaussian ? signopt::kernels::threshold_sign<true>(in[i], a, v[i]) : signopt::kernels::threshold_sign<false>(in[i], a, v[i]);
+      o[i] = gaussian ? rules::threshold_direction<true>(in[i], inv_s, v[i]) : rules::threshold_direction<false>(in[i], inv_s, v[i]);
     }
   };
   if (x.scalar_type() == ScalarType::Float) {

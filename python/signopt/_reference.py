@@ -83,10 +83,7 @@ def sign_direction(g, buf, beta, d, alpha, step, param_index):
     kernels' element rule (the operator signopt::threshold_sign)."""
     if not threshold_applies(d, beta):
         return torch.sign(sign_argument(g, buf, beta, d, alpha, step, param_index))
-    x = g
-    if beta > 0:
-        buf.mul_(beta).add_(g * (1.0 - beta))
-        x = buf
+    x = sign_argument(g, buf, beta, None, 0.0, step, param_index)  # the plain argument: no noise is added
     s = alpha * dither_base(x, d["scale"])
     exact = x.dtype in (torch.float32, torch.float64)
     u = ops.threshold_sign((x if exact else x.float()).contiguous(), s, signed_seed(d["seed"]), d["stream"],

@@ -76,6 +76,52 @@ SIGNOPT_HOST_DEVICE T inverse_scale(double s) {
   return s > 0.0 ? static_cast<T>(1.0 / s) : static_cast<T>(INFINITY);
 }
 
+/// The noise a sign step's pass draws: the threshold draw's uniforms, or additive Gaussian/uniform noise.
+inline NoiseKind noise_kind(const DitherArgs& d, bool threshold) {
+  return threshold ? NoiseKind::Threshold : (d.gaussian ? NoiseKind::Gaussian : NoiseKind::Uniform);
+}
+
+/// Calls f(std::integral_constant<int, draw>) for the DrawMode of a step: additive, or the threshold draw of
+/// the dither's distribution.
+template <class F>
+void with_draw(const DitherArgs& d, bool threshold, F f) {
+  if (!threshold) {
+    return f(std::integral_constant<int, kAdditive>{});
+  }
+  if (d.gaussian) {
+    return f(std::integral_constant<int, kThresholdGaussian>{});
+  }
+  return f(std::integral_constant<int, kThresholdUniform>{});
+}
+
+/// Calls f(std::integral_constant<int, stat>) for a data-dependent scale's statistic (DitherScale's number):
+/// 1 sum x^2 (rms), 2 max |x| (max3sigma), 3 sum |x| (meanabs).
+template <class F>
+void with_stat(int stat, F f) {
+  switch (stat) {
+    case 1:
+      return f(std::integral_constant<int, 1>{});
+    case 2:
+      return f(std::integral_constant<int, 2>{});
+    default:
+      return f(std::integral_constant<int, 3>{});
+  }
+}
+
+/// The mode of a statistic measured inside an update pass of mode kMode (DitherScaleFrom::Previous): the
+/// momentum's (stored by the statistic, then read ready by the update) or the gradient's.
+template <int kMode>
+constexpr int kStatsModeOf = kMode == kMomentumReady ? kUpdateMomentum : kNoMomentum;
+
+/// With the threshold draw, the step's scale s (on g without momentum, else on x) becomes 1 / s on x, rounded
+/// once from the double s (every path: CPU, CUDA, the reference, the Python op).
+template <typename T>
+void use_threshold_scale(SignCoeffs<T>& c, double s) {
+  c.inv_s = inverse_scale<T>(s);
+  c.s_grad = T(0);
+  c.s_x = T(0);
+}
+
 template <typename T>
 inline SignCoeffs<T> sign_coeffs(const SignStepArgs& a) {
   SignCoeffs<T> c;
@@ -108,6 +154,14 @@ SIGNOPT_HOST_DEVICE T sign_argument(T gi, T z, T* m, int64_t i, const SignCoeffs
   return x + z * c.s_x;
 }
 
+/// The threshold draw's direction of x with 1 / s = inv_s and the element's uniform v: threshold_sign at
+/// a = float(|x| inv_s) (the product in x's type).
+template <bool kGaussian, typename T>
+SIGNOPT_HOST_DEVICE T threshold_direction(T x, T inv_s, float v) {
+  const float a = static_cast<float>((x < T(0) ? -x : x) * inv_s);
+  return threshold_sign<kGaussian>(x, a, v);
+}
+
 /// The sign step's direction u of element i from g' = gi and the noise argument (see DrawMode): sgn(x + s_x z)
 /// with x = sign_argument(gi, z) (kAdditive), or the threshold draw at |x| inv_s with x = sign_argument(gi, 0).
 template <typename T, int kMode, int kDraw>
@@ -115,9 +169,7 @@ SIGNOPT_HOST_DEVICE T dithered_sign(T gi, float noise, T* m, int64_t i, const Si
   if constexpr (kDraw == kAdditive) {
     return sgn(sign_argument<T, kMode>(gi, static_cast<T>(noise), m, i, c));
   } else {
-    const T x = sign_argument<T, kMode>(gi, T(0), m, i, c);
-    const float a = static_cast<float>((x < T(0) ? -x : x) * c.inv_s);
-    return threshold_sign<kDraw == kThresholdGaussian>(x, a, noise);
+    return threshold_direction<kDraw == kThresholdGaussian>(sign_argument<T, kMode>(gi, T(0), m, i, c), c.inv_s, noise);
   }
 }
 

@@ -70,34 +70,6 @@ SIGNOPT_CLONES void fill_noise(float* out, int64_t first, int64_t count, DrawKey
   }
 }
 
-// The noise kind of a step's pass: the threshold draw's uniforms, or additive Gaussian/uniform noise.
-NoiseKind noise_kind(const DitherArgs& d, bool threshold) {
-  return threshold ? NoiseKind::Threshold : (d.gaussian ? NoiseKind::Gaussian : NoiseKind::Uniform);
-}
-
-// Calls f(std::integral_constant<int, draw>) for the DrawMode of a step: additive, or the threshold draw
-// of the dither's distribution.
-template <class F>
-void with_draw(const DitherArgs& d, bool threshold, F f) {
-  if (!threshold) {
-    return f(std::integral_constant<int, rules::kAdditive>{});
-  }
-  if (d.gaussian) {
-    return f(std::integral_constant<int, rules::kThresholdGaussian>{});
-  }
-  return f(std::integral_constant<int, rules::kThresholdUniform>{});
-}
-
-// With the threshold draw, the scale s (on g without momentum, else on x) becomes 1 / s on x, rounded once from
-// the double s (as the CUDA passes, the reference and the Python op compute it).
-template <typename T>
-void use_threshold_scale(SignCoeffs<T>& c, double s) {
-  c.inv_s = rules::inverse_scale<T>(s);
-  c.s_grad = T(0);
-  c.s_x = T(0);
-}
-
-
 // ---- the dither scale ----------------------------------------------------------------------------
 
 // The statistic of a data-dependent scale as the stats rules number it (their kStat): DitherScale's own
@@ -109,14 +81,12 @@ static_assert(static_cast<int>(DitherScale::Rms) == 1 && static_cast<int>(Dither
 // momentum for kUpdateMomentum).
 template <typename T, int kMode>
 double chunk_statistic(int stat, const T* p, const T* g, T* m, const SignCoeffs<T>& c, int64_t o, int64_t len) {
-  switch (stat) {
-    case 1:
-      return detail::statistic_chunk<SignStatsRule<T, kMode, 1>, T, false>({p, g, m, c}, o, len);
-    case 2:
-      return detail::statistic_chunk<SignStatsRule<T, kMode, 2>, T, true>({p, g, m, c}, o, len);
-    default:
-      return detail::statistic_chunk<SignStatsRule<T, kMode, 3>, T, false>({p, g, m, c}, o, len);
-  }
+  double total = 0.0;
+  rules::with_stat(stat, [&](auto stat_constant) {
+    constexpr int kStat = decltype(stat_constant)::value;
+    total = detail::statistic_chunk<SignStatsRule<T, kMode, kStat>, T, kStat == 2>({p, g, m, c}, o, len);
+  });
+  return total;
 }
 
 // The chunk partials of a statistic in chunk order: their max for max3sigma (stat 2), else their sum.
@@ -140,11 +110,6 @@ double statistic_total(DitherScale scale, const T* p, const T* g, T* m, int64_t 
   });
   return combine_partials(stat, partial);
 }
-
-// The mode of the statistic measured chunk by chunk inside an update pass of mode kMode: the momentum's
-// (stored by the statistic, then read ready) or the gradient's.
-template <int kMode>
-constexpr int kStatsModeOf = kMode == kMomentumReady ? kUpdateMomentum : kNoMomentum;
 
 // The dither scale s_t of one tensor (0 without dithering), stored into `c` (s_grad or s_x). A
 // data-dependent scale takes a statistics pass first (the statistic of the tensor that gets the noise, in
@@ -200,12 +165,41 @@ double plan_dither(
   return s;
 }
 
+// What the update pass and a packed exchange's first half share: the coefficients, the momentum mode, the
+// scale's plan and s, whether the sign is drawn by threshold (then c holds 1 / s), and the update pass's
+// partials of a measured statistic.
+template <typename T>
+struct SignStep {
+  SignCoeffs<T> c;
+  int mode = kNoMomentum;
+  ScalePlan plan;
+  double s = 0.0;
+  bool threshold = false;
+  std::vector<double> partial;
+};
+
+template <typename T>
+SignStep<T> begin_sign_step(const T* p, const T* g, T* m, int64_t n, const SignStepArgs& a) {
+  SignStep<T> st;
+  st.c = rules::sign_coeffs<T>(a);
+  st.mode = a.beta > 0 ? kUpdateMomentum : kNoMomentum;
+  st.s = plan_dither<T>(p, g, m, n, a.dither, st.c, st.mode, st.plan);
+  st.threshold = threshold_applies(a.dither, a.beta);
+  if (st.threshold) {
+    rules::use_threshold_scale(st.c, st.s);
+  }
+  st.partial.resize(st.plan.stat != 0 ? static_cast<size_t>(chunks_of(n)) : 0);
+  return st;
+}
+
 // Stores base(x_t) where the plan says so: from the statistics pass, or from the update pass's partials.
-void finish_plan(const DitherArgs& d, int64_t n, const ScalePlan& plan, const std::vector<double>& partial) {
-  if (!plan.store) {
+template <typename T>
+void end_sign_step(const DitherArgs& d, int64_t n, const SignStep<T>& st) {
+  if (!st.plan.store) {
     return;
   }
-  *d.scale_state = plan.one_pass ? rules::dither_base(combine_partials(plan.stat, partial), plan.stat, n) : plan.base_now;
+  *d.scale_state = st.plan.one_pass ? rules::dither_base(combine_partials(st.plan.stat, st.partial), st.plan.stat, n)
+                                    : st.plan.base_now;
 }
 
 DrawKey draw_key(const DitherArgs& d) {
@@ -225,7 +219,7 @@ void sign_update(
     const ScalePlan& plan,
     std::vector<double>& partial) {
   using Rule = SignRule<T, kMode, kDraw>;
-  const NoiseKind kind = noise_kind(d, kDraw != rules::kAdditive);
+  const NoiseKind kind = rules::noise_kind(d, kDraw != rules::kAdditive);
   const int64_t chunks = chunks_of(n);
   const DrawKey key = draw_key(d);
   const bool calib = dot_gg != nullptr;
@@ -236,7 +230,7 @@ void sign_update(
       const int64_t o = c * kChunk;
       const int64_t len = std::min(n, o + kChunk) - o;
       if (plan.stat != 0) {
-        partial[c] = chunk_statistic<T, kStatsModeOf<kMode>>(plan.stat, rule.p, rule.g, rule.m, rule.c, o, len);
+        partial[c] = chunk_statistic<T, rules::kStatsModeOf<kMode>>(plan.stat, rule.p, rule.g, rule.m, rule.c, o, len);
       }
       if (d.enabled) {
         fill_noise(noise.data(), o, len, key, kind);
@@ -260,24 +254,16 @@ void sign_update(
 
 template <typename T>
 double sign_descent_typed(T* p, const T* g, T* m, int64_t n, const SignStepArgs& a, double* dot_gg) {
-  SignCoeffs<T> c = rules::sign_coeffs<T>(a);
-  int mode = a.beta > 0 ? kUpdateMomentum : kNoMomentum;
-  ScalePlan plan;
-  const double s = plan_dither<T>(p, g, m, n, a.dither, c, mode, plan);
-  const bool threshold = threshold_applies(a.dither, a.beta);
-  if (threshold) {
-    use_threshold_scale(c, s);
-  }
-  std::vector<double> partial(plan.stat != 0 ? static_cast<size_t>(chunks_of(n)) : 0);
-  rules::with_sign_mode(mode, [&](auto mode_constant) {
+  SignStep<T> st = begin_sign_step<T>(p, g, m, n, a);
+  rules::with_sign_mode(st.mode, [&](auto mode_constant) {
     constexpr int kMode = decltype(mode_constant)::value;
-    with_draw(a.dither, threshold, [&](auto draw_constant) {
+    rules::with_draw(a.dither, st.threshold, [&](auto draw_constant) {
       constexpr int kDraw = decltype(draw_constant)::value;
-      sign_update<T, kMode, kDraw>(SignRule<T, kMode, kDraw>{p, g, m, c}, n, a.dither, dot_gg, plan, partial);
+      sign_update<T, kMode, kDraw>(SignRule<T, kMode, kDraw>{p, g, m, st.c}, n, a.dither, dot_gg, st.plan, st.partial);
     });
   });
-  finish_plan(a.dither, n, plan, partial);
-  return s;
+  end_sign_step(a.dither, n, st);
+  return st.s;
 }
 
 // ---- a packed exchange's first half ----------------------------------------------------------------
@@ -302,7 +288,7 @@ int64_t sign_pack_chunks(
     const ScalePlan& plan,
     std::vector<double>& partial) {
   const DrawKey key = draw_key(d);
-  const NoiseKind kind = noise_kind(d, kDraw != rules::kAdditive);
+  const NoiseKind kind = rules::noise_kind(d, kDraw != rules::kAdditive);
   std::atomic<int64_t> zeros{0};
   detail::parallel_for(0, chunks_of(n), kGrainChunks, [&](int64_t begin, int64_t end) {
     std::vector<float> noise(d.enabled ? kChunk : 0);
@@ -313,7 +299,7 @@ int64_t sign_pack_chunks(
       const int64_t o = c * kChunk;
       const int64_t len = std::min(n, o + kChunk) - o;
       if (plan.stat != 0) {
-        partial[c] = chunk_statistic<T, kStatsModeOf<kMode>>(plan.stat, rule.p, rule.g, rule.m, rule.c, o, len);
+        partial[c] = chunk_statistic<T, rules::kStatsModeOf<kMode>>(plan.stat, rule.p, rule.g, rule.m, rule.c, o, len);
       }
       if (d.enabled) {
         fill_noise(noise.data(), o, len, key, kind);
@@ -354,27 +340,19 @@ int64_t sign_descent_pack_typed(
     uint64_t* sign,
     uint64_t* zero,
     int64_t bit_offset) {
-  SignCoeffs<T> c = rules::sign_coeffs<T>(a);
-  int mode = a.beta > 0 ? kUpdateMomentum : kNoMomentum;
-  ScalePlan plan;
-  const double s = plan_dither<T>(p, g, m, n, a.dither, c, mode, plan);
-  std::vector<double> partial(plan.stat != 0 ? static_cast<size_t>(chunks_of(n)) : 0);
-  const bool threshold = threshold_applies(a.dither, a.beta);
-  if (threshold) {
-    use_threshold_scale(c, s);
-  }
+  SignStep<T> st = begin_sign_step<T>(p, g, m, n, a);
   const bool coupled_wd = !a.decoupled && a.weight_decay != 0.0;
   int64_t zeros = 0;
-  rules::with_sign_mode(mode, [&](auto mode_constant) {
+  rules::with_sign_mode(st.mode, [&](auto mode_constant) {
     constexpr int kMode = decltype(mode_constant)::value;
-    with_draw(a.dither, threshold, [&](auto draw_constant) {
+    rules::with_draw(a.dither, st.threshold, [&](auto draw_constant) {
       constexpr int kDraw = decltype(draw_constant)::value;
       // The rule only reads p (argument<kWd>); it never writes it.
-      const SignRule<T, kMode, kDraw> rule{const_cast<T*>(p), g, m, c};
-      zeros = sign_pack_chunks<T, kMode, kDraw>(rule, n, coupled_wd, a.dither, sign, zero, bit_offset, plan, partial);
+      const SignRule<T, kMode, kDraw> rule{const_cast<T*>(p), g, m, st.c};
+      zeros = sign_pack_chunks<T, kMode, kDraw>(rule, n, coupled_wd, a.dither, sign, zero, bit_offset, st.plan, st.partial);
     });
   });
-  finish_plan(a.dither, n, plan, partial);
+  end_sign_step(a.dither, n, st);
   return zeros;
 }
 

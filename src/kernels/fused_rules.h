@@ -13,7 +13,6 @@
 
 #include <cstdint>
 #include <stdexcept>
-#include <type_traits>
 #include <string>
 
 namespace signopt::kernels::rules {
@@ -103,17 +102,10 @@ void sign_stats_pass(Backend& b, int stat, T* p, const T* g, T* m, const SignCoe
   const char* what = "sign_descent_step (dither statistics)";
   const DrawKey no_key{};
   const NoiseKind none = NoiseKind::Gaussian; // unused: no noise
-  switch (stat) {
-    case 1:
-      b.template reduce<SignStatsRule<T, kMode, 1>, false, 1, false>({p, g, m, c}, n, no_key, none, ws, what);
-      break;
-    case 2:
-      b.template reduce<SignStatsRule<T, kMode, 2>, false, 1, true>({p, g, m, c}, n, no_key, none, ws, what);
-      break;
-    default:
-      b.template reduce<SignStatsRule<T, kMode, 3>, false, 1, false>({p, g, m, c}, n, no_key, none, ws, what);
-      break;
-  }
+  with_stat(stat, [&](auto stat_constant) {
+    constexpr int kStat = decltype(stat_constant)::value;
+    b.template reduce<SignStatsRule<T, kMode, kStat>, false, 1, kStat == 2>({p, g, m, c}, n, no_key, none, ws, what);
+  });
 }
 
 template <class Backend, typename T, int kMode, int kDraw>
@@ -142,33 +134,19 @@ void sign_update_pass(
   }
 }
 
-/// The CPU kernels' sign_descent_typed: an optional statistics pass (data-dependent dither scale,
-/// left on the backend in the scale slot), then the update pass (with the calibration sums).
 // The one-pass scale's update pass without calibration (DitherScaleFrom::Previous): MeasuredSignRule reduced to
 // its statistic, then base(x_t) into the result slot kSlotScale (finish with alpha 1).
 template <class Backend, typename T, int kMode, int kDraw>
 void measured_update_pass(
     Backend& b, const SignRule<T, kMode, kDraw>& rule, int stat, int64_t n, const DrawKey& key, NoiseKind kind, double* ws) {
-  constexpr int kStatsMode = kMode == kMomentumReady ? kUpdateMomentum : kNoMomentum;
   const char* what = "sign_descent_step (update, measuring the dither scale)";
-  const auto run = [&](auto stat_constant) {
+  with_stat(stat, [&](auto stat_constant) {
     constexpr int kStat = decltype(stat_constant)::value;
-    using Rule = MeasuredSignRule<T, kStatsMode, kStat, kMode, kDraw>;
+    using Rule = MeasuredSignRule<T, kStatsModeOf<kMode>, kStat, kMode, kDraw>;
     const Rule measured{{rule.p, rule.g, rule.m, rule.c}, rule};
     b.template reduce<Rule, true, 1, kStat == 2>(measured, n, key, kind, ws, what);
     b.template finish<Finish::kDitherScale, kStat == 2>(n, kStat, 1.0, ws, "sign_descent_step (the measured base)");
-  };
-  switch (stat) {
-    case 1:
-      run(std::integral_constant<int, 1>{});
-      break;
-    case 2:
-      run(std::integral_constant<int, 2>{});
-      break;
-    default:
-      run(std::integral_constant<int, 3>{});
-      break;
-  }
+  });
 }
 
 // The finish of a data-dependent scale's statistic: alpha * base in kSlotScale.
@@ -192,6 +170,9 @@ void scale_stats(Backend& b, const DitherArgs& d, int stats_mode, double alpha, 
   scale_finish(b, d, alpha, n, ws);
 }
 
+/// The CPU kernels' sign_descent_typed: an optional statistics pass (data-dependent dither scale,
+/// left on the backend in the scale slot), then the update pass (with the calibration sums); under
+/// DitherScaleFrom::Previous the update pass measures the statistic for the next step (measured_update_pass).
 template <class Backend, typename T>
 void sign_descent_passes(
     Backend& b,
@@ -248,37 +229,29 @@ void sign_descent_passes(
       DrawKey::make(d.seed, d.stream, static_cast<uint64_t>(d.step), static_cast<uint64_t>(d.param_index));
   const bool measure = one_pass && !calibrate;
   const int stat = static_cast<int>(d.scale);
-  const auto update = [&](auto mode_constant, auto draw_constant, bool scale_on_gradient, NoiseKind kind) {
-    constexpr int kMode = decltype(mode_constant)::value;
-    constexpr int kDraw = decltype(draw_constant)::value;
-    const SignRule<T, kMode, kDraw> rule{p, g, m, c, scale_ptr, scale_on_gradient, scale_factor};
-    if (measure) {
-      measured_update_pass<Backend, T, kMode, kDraw>(b, rule, stat, n, key, kind, ws);
-      b.copy_scalar(d.scale_state, ws + kSlotScale, "sign_descent_step (the stored base)");
-    } else {
-      sign_update_pass<Backend, T, kMode, kDraw>(b, rule, n, calibrate, d.enabled, key, kind, ws);
-      if (one_pass) {
-        b.copy_scalar(d.scale_state, ws + kSlotBase, "sign_descent_step (the stored base)");
-      }
-    }
-  };
-  if (threshold_applies(d, a.beta)) {
-    // Only the sign reads the noise: the scale goes to 1 / s on x (with no momentum, noise on g is noise on x).
-    c.inv_s = inverse_scale<T>(host_scale); // a data-dependent scale: load_scalars, from the device's double s
-    c.s_grad = T(0);
-    c.s_x = T(0);
-    with_sign_mode(mode, [&](auto mode_constant) {
-      if (d.gaussian) {
-        update(mode_constant, std::integral_constant<int, kThresholdGaussian>{}, false, NoiseKind::Threshold);
+  const bool threshold = threshold_applies(d, a.beta);
+  if (threshold) {
+    // Only the sign reads the noise: the scale goes to 1 / s on x (with no momentum, noise on g is noise on x);
+    // a data-dependent scale is set by load_scalars, from the device's double s.
+    use_threshold_scale(c, host_scale);
+  }
+  const NoiseKind kind = noise_kind(d, threshold);
+  with_sign_mode(mode, [&](auto mode_constant) {
+    with_draw(d, threshold, [&](auto draw_constant) {
+      constexpr int kMode = decltype(mode_constant)::value;
+      constexpr int kDraw = decltype(draw_constant)::value;
+      // (A threshold rule's load_scalars sets 1 / s whatever the target.)
+      const SignRule<T, kMode, kDraw> rule{p, g, m, c, scale_ptr, d.target_gradient, scale_factor};
+      if (measure) {
+        measured_update_pass<Backend, T, kMode, kDraw>(b, rule, stat, n, key, kind, ws);
+        b.copy_scalar(d.scale_state, ws + kSlotScale, "sign_descent_step (the stored base)");
       } else {
-        update(mode_constant, std::integral_constant<int, kThresholdUniform>{}, false, NoiseKind::Threshold);
+        sign_update_pass<Backend, T, kMode, kDraw>(b, rule, n, calibrate, d.enabled, key, kind, ws);
+        if (one_pass) {
+          b.copy_scalar(d.scale_state, ws + kSlotBase, "sign_descent_step (the stored base)");
+        }
       }
     });
-    return;
-  }
-  const NoiseKind kind = d.gaussian ? NoiseKind::Gaussian : NoiseKind::Uniform;
-  with_sign_mode(mode, [&](auto mode_constant) {
-    update(mode_constant, std::integral_constant<int, kAdditive>{}, d.target_gradient, kind);
   });
 }
 

@@ -50,7 +50,7 @@ torch::Tensor dither_noise(const torch::Tensor& like, uint64_t seed, uint64_t st
   auto cpu = torch::empty(like.sizes(), like.options().device(torch::kCPU).memory_format(at::MemoryFormat::Contiguous));
   const auto key = DrawKey::make(seed, stream, static_cast<uint64_t>(step), static_cast<uint64_t>(param_index));
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, cpu.scalar_type(), "signopt_dither_noise", [&] {
-    detail::fill_dither_noise(cpu.data_ptr<scalar_t>(), cpu.numel(), key, gaussian);
+    detail::fill_dither_noise(cpu.data_ptr<scalar_t>(), cpu.numel(), key, gaussian ? NoiseKind::Gaussian : NoiseKind::Uniform);
   });
   return like.device().is_cpu() ? cpu : cpu.to(like.device());
 }
@@ -58,7 +58,7 @@ torch::Tensor dither_noise(const torch::Tensor& like, uint64_t seed, uint64_t st
 torch::Tensor threshold_uniforms(const torch::Tensor& like, uint64_t seed, uint64_t stream, int64_t step, int64_t param_index) {
   auto cpu = torch::empty(like.sizes(), torch::dtype(torch::kFloat32));
   const auto key = DrawKey::make(seed, stream, static_cast<uint64_t>(step), static_cast<uint64_t>(param_index));
-  detail::fill_threshold_uniforms(cpu.data_ptr<float>(), cpu.numel(), key);
+  detail::fill_dither_noise(cpu.data_ptr<float>(), cpu.numel(), key, NoiseKind::Threshold);
   return like.device().is_cpu() ? cpu : cpu.to(like.device());
 }
 
@@ -137,20 +137,10 @@ torch::Tensor add_dither(const torch::Tensor& x, const DitherArgs& d, double* sc
 
 torch::Tensor sign_direction(const torch::Tensor& g_in, torch::Tensor& buf, double beta, const DitherArgs& d, double* scale_out) {
   double scale = 0.0;
+  // The threshold draw adds no noise: it draws the sign of the plain argument x (the EMA, or g).
+  const bool threshold = threshold_applies(d, beta);
   torch::Tensor g = g_in;
-  if (threshold_applies(d, beta)) {
-    torch::Tensor x = g;
-    if (beta > 0) {
-      buf.mul_(beta).add_(g * (1.0 - beta));
-      x = buf;
-    }
-    scale = step_scale(x, d);
-    if (scale_out != nullptr) {
-      *scale_out = scale;
-    }
-    return threshold_sign(x, scale, d);
-  }
-  if (d.enabled && d.target_gradient) {
+  if (d.enabled && d.target_gradient && !threshold) {
     g = add_dither(g, d, &scale);
   }
   torch::Tensor x = g;
@@ -158,13 +148,20 @@ torch::Tensor sign_direction(const torch::Tensor& g_in, torch::Tensor& buf, doub
     buf.mul_(beta).add_(g * (1.0 - beta));
     x = buf;
   }
-  if (d.enabled && !d.target_gradient) {
-    x = add_dither(x, d, &scale);
+  torch::Tensor u;
+  if (threshold) {
+    scale = step_scale(x, d);
+    u = threshold_sign(x, scale, d);
+  } else {
+    if (d.enabled && !d.target_gradient) {
+      x = add_dither(x, d, &scale);
+    }
+    u = torch::sign(x);
   }
   if (scale_out != nullptr) {
     *scale_out = scale;
   }
-  return torch::sign(x);
+  return u;
 }
 
 double sign_descent_step(torch::Tensor& p, const torch::Tensor& g, torch::Tensor& buf, const SignStepArgs& args, double* dot_gg) {
