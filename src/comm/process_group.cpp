@@ -178,6 +178,9 @@ namespace {
 // group's connection for peers that never come and end as a timeout that names nobody. Each rank posts its
 // WORLD_SIZE to the store and compares it with rank 0's (rank 0 with everyone's), so the one that differs
 // fails at once, saying so.
+// How long rank 0 keeps the store up after finding a mismatched WORLD_SIZE, waiting for that rank to read.
+constexpr std::chrono::milliseconds kMismatchGrace{10000};
+
 void check_world_sizes(c10d::Store& store, const DistEnv& env, const std::string& prefix) {
   auto key = [](int64_t rank) { return "signopt/check/world_size/" + std::to_string(rank); };
   const std::string mine = std::to_string(env.world_size);
@@ -186,8 +189,12 @@ void check_world_sizes(c10d::Store& store, const DistEnv& env, const std::string
     const auto bytes = store.get(key(rank));
     return std::string(bytes.begin(), bytes.end());
   };
+  // Rank 0 hosts the store: when it finds a mismatch it waits (briefly) until the rank that differs has
+  // read rank 0's value, so that rank fails with the same explanation instead of a lost connection.
+  auto seen = [](int64_t rank) { return "signopt/check/world_size_seen/" + std::to_string(rank); };
   if (env.rank != 0) {
     const std::string zero = read(0);
+    store.set(seen(env.rank), std::vector<uint8_t>{1});
     if (zero != mine)
       throw std::runtime_error(
           prefix + "this rank was started with WORLD_SIZE=" + mine + " but rank 0 with WORLD_SIZE=" + zero +
@@ -196,10 +203,16 @@ void check_world_sizes(c10d::Store& store, const DistEnv& env, const std::string
   }
   for (int64_t r = 1; r < env.world_size; ++r) {
     const std::string theirs = read(r);
-    if (theirs != mine)
+    if (theirs != mine) {
+      try {
+        store.wait({seen(r)}, kMismatchGrace);
+      } catch (const std::exception&) {
+        // That rank died or hung before reading; this rank's own message below still names it.
+      }
       throw std::runtime_error(
           prefix + "rank " + std::to_string(r) + " was started with WORLD_SIZE=" + theirs + " but this rank with WORLD_SIZE=" +
           mine + "; every rank of a job must be started with the same WORLD_SIZE (check the launcher's settings)");
+    }
   }
 }
 
