@@ -90,6 +90,27 @@ std::vector<int64_t*> step_counters(const char* op, size_t params, std::vector<T
   return counters;
 }
 
+// The stored dither bases of the one-pass scale (DitherScaleFrom::Previous): empty for the current step's scale,
+// else one one-element float64 CPU tensor per parameter (NaN until the parameter's first step measured one).
+// `used`: dithering with a relative scale, the only steps that read them; otherwise the list must be empty.
+std::vector<double*> base_slots(const char* op, size_t params, std::vector<Tensor>& bases, bool used) {
+  std::vector<double*> slots;
+  if (bases.empty()) {
+    return slots;
+  }
+  STD_TORCH_CHECK(
+      used, "signopt::", op,
+      ": dither_bases must be empty unless the step dithers with a relative scale (dither_scale 1..3)");
+  check_lengths(op, params, bases.size(), "dither_bases");
+  for (size_t i = 0; i < bases.size(); ++i) {
+    STD_TORCH_CHECK(
+        bases[i].is_cpu() && bases[i].numel() == 1 && bases[i].scalar_type() == torch::headeronly::ScalarType::Double,
+        "signopt::", op, ": dither_bases[", i, "] must be a one-element float64 CPU tensor (the parameter's stored base)");
+    slots.push_back(static_cast<double*>(bases[i].mutable_data_ptr()));
+  }
+  return slots;
+}
+
 // True when found_inf (a one-element float CPU tensor, GradScaler's convention) says a gradient was not
 // finite: the op then changes nothing, step counters included.
 bool skip_step(const char* op, const std::optional<Tensor>& found_inf) {
@@ -177,10 +198,12 @@ void for_each_param(const std::vector<Tensor>& params, const F& f) {
   double decay_rate, \
   int64_t seed, \
   int64_t stream, \
-  int64_t epoch
+  int64_t epoch, \
+  std::vector<Tensor> dither_bases
 #define SIGNOPT_SIGN_STEP_ARGS                                                                                     \
   params, grads, bufs, steps, found_inf, lr_in, weight_decay, decoupled, beta, param_indices, dither, gaussian,     \
-      dither_gradient, dither_threshold, dither_scale, dither_schedule, alpha, gamma, alpha_min, horizon, decay_rate, seed, stream, epoch
+      dither_gradient, dither_threshold, dither_scale, dither_schedule, alpha, gamma, alpha_min, horizon, decay_rate, seed, stream, epoch, \
+      dither_bases
 
 // The dither schedule of an operator's arguments, checked (the linear and cosine schedules need a horizon
 // when `check_horizon`).
@@ -223,6 +246,7 @@ void sign_descent_impl(SIGNOPT_SIGN_STEP_PARAMS, double* sums) {
   const auto dtypes = beta > 0 ? checked_lists(op, params, {{&grads, "grads"}, {&bufs, "bufs"}})
                                : checked_lists(op, params, {{&grads, "grads"}});
   const auto counters = step_counters(op, params.size(), steps);
+  const auto bases = base_slots(op, params.size(), dither_bases, dither && dither_scale != 0);
   if (skip_step(op, found_inf)) {
     return;
   }
@@ -243,6 +267,12 @@ void sign_descent_impl(SIGNOPT_SIGN_STEP_PARAMS, double* sums) {
     a.dither.stream = static_cast<uint64_t>(stream);
     a.dither.step = step;
     a.dither.param_index = param_indices[i];
+    if (!bases.empty()) {
+      // The one-pass scale: s = alpha base(x_{t-1}) once the slot holds a finite base; the step stores base(x_t).
+      a.dither.scale_from = signopt::DitherScaleFrom::Previous;
+      a.dither.scale_state = bases[i];
+      a.dither.scale_state_ready = std::isfinite(*bases[i]);
+    }
     double dot_gg[2] = {0.0, 0.0};
     const int64_t n = params[i].numel();
     const double scale = cpu::sign_descent_step(
@@ -522,12 +552,12 @@ STABLE_TORCH_LIBRARY(signopt, m) {
       "sign_descent_(Tensor(a!)[] params, Tensor[] grads, Tensor(b!)[] bufs, Tensor(c!)[] steps, Tensor? found_inf, float lr, "
       "float weight_decay, bool decoupled, float beta, int[] param_indices, bool dither, bool gaussian, bool dither_gradient, bool dither_threshold, "
       "int dither_scale, int dither_schedule, float alpha, float gamma, float alpha_min, int horizon, float decay_rate, "
-      "int seed, int stream, int epoch) -> ()");
+      "int seed, int stream, int epoch, Tensor(e!)[] dither_bases) -> ()");
   m.def(
       "hybrid_sign_phase_(Tensor(a!)[] params, Tensor[] grads, Tensor(b!)[] bufs, Tensor(c!)[] steps, Tensor? found_inf, float lr, "
       "float weight_decay, bool decoupled, float beta, int[] param_indices, bool dither, bool gaussian, bool dither_gradient, bool dither_threshold, "
       "int dither_scale, int dither_schedule, float alpha, float gamma, float alpha_min, int horizon, float decay_rate, "
-      "int seed, int stream, int epoch, Tensor(d!) sums) -> ()");
+      "int seed, int stream, int epoch, Tensor(e!)[] dither_bases, Tensor(d!) sums) -> ()");
   m.def(
       "sgd_step_(Tensor(a!)[] params, Tensor[] grads, Tensor(b!)[] bufs, float eta, float weight_decay, "
       "bool decoupled, float mu, bool dampened) -> ()");
@@ -558,12 +588,12 @@ STABLE_TORCH_LIBRARY(signopt, m) {
       "sign_descent_.tensor_lr(Tensor(a!)[] params, Tensor[] grads, Tensor(b!)[] bufs, Tensor(c!)[] steps, Tensor? found_inf, "
       "Tensor lr, float weight_decay, bool decoupled, float beta, int[] param_indices, bool dither, bool gaussian, bool dither_gradient, bool dither_threshold, "
       "int dither_scale, int dither_schedule, float alpha, float gamma, float alpha_min, int horizon, float decay_rate, "
-      "int seed, int stream, int epoch) -> ()");
+      "int seed, int stream, int epoch, Tensor(e!)[] dither_bases) -> ()");
   m.def(
       "hybrid_sign_phase_.tensor_lr(Tensor(a!)[] params, Tensor[] grads, Tensor(b!)[] bufs, Tensor(c!)[] steps, Tensor? found_inf, "
       "Tensor lr, float weight_decay, bool decoupled, float beta, int[] param_indices, bool dither, bool gaussian, bool dither_gradient, bool dither_threshold, "
       "int dither_scale, int dither_schedule, float alpha, float gamma, float alpha_min, int horizon, float decay_rate, "
-      "int seed, int stream, int epoch, Tensor(d!) sums) -> ()");
+      "int seed, int stream, int epoch, Tensor(e!)[] dither_bases, Tensor(d!) sums) -> ()");
   m.def(
       "sgd_step_.tensor_lr(Tensor(a!)[] params, Tensor[] grads, Tensor(b!)[] bufs, Tensor eta, float weight_decay, "
       "bool decoupled, float mu, bool dampened) -> ()");

@@ -16,6 +16,7 @@ SCHEDULE_CODES = {name: i for i, name in enumerate(SCHEDULES)}
 DISTRIBUTIONS = ("gaussian", "uniform")
 TARGETS = ("momentum", "gradient")
 DRAWS = ("additive", "threshold")
+SCALE_FROM = ("current", "previous")
 CLOCKS = ("step", "epoch")
 NONFINITE = ("skip", "throw")
 MAX_SEED = 2**64 - 1
@@ -90,9 +91,7 @@ def dither(owner, value):
     choice(who, "distribution", d["distribution"], DISTRIBUTIONS)
     choice(who, "target", d["target"], TARGETS)
     choice(who, "draw", d["draw"], DRAWS)
-    if d["scale_from"] != "current":
-        fail(who, f"scale_from must be 'current' in the Python package (got {d['scale_from']!r}); the scale from the "
-                  "previous step is in the C++ library only for now (docs/optimizers.md, 'The one-pass scale')")
+    choice(who, "scale_from", d["scale_from"], SCALE_FROM)
     choice(who, "clock", d["clock"], CLOCKS)
     for key, high in (("seed", MAX_SEED), ("stream", MAX_STREAM), ("horizon", MAX_STREAM)):
         if isinstance(d[key], bool) or not isinstance(d[key], int) or not 0 <= d[key] <= high:
@@ -119,3 +118,9 @@ def common(owner, group):
         fail(owner, "fused and foreach cannot both be True")
     if group.get("differentiable", False):
         fail(owner, "differentiable=True is not supported (the steps run under no_grad)")
+
+
+def stored_base(d):
+    """Whether dither options d (or None) take the scale from the previous step's argument, which each parameter
+    keeps in its state as "dither_base" (the one-pass scale; the absolute scale has no base)."""
+    return d is not None and d["scale_from"] == "previous" and d["scale"] != "absolute"

@@ -41,8 +41,20 @@ def signed_seed(seed):
     return seed - 2**64 if seed >= 2**63 else seed
 
 
-def add_dither(x, d, alpha, step, param_index):
-    s = alpha * dither_base(x, d["scale"])
+def step_scale(x, d, alpha, base=None):
+    """s = alpha_t base of the step (kernels::reference::step_scale): base(x) of this step's argument, or, with
+    the one-pass scale (`base`, the parameter's one-element float64 "dither_base"), the stored base of the
+    previous step once there is one (NaN before the first step); `base` then takes base(x) for the next step."""
+    now = dither_base(x, d["scale"])
+    if base is None or x.numel() == 0:
+        return alpha * now
+    stored = base.item()
+    base.fill_(now)
+    return alpha * (stored if math.isfinite(stored) else now)
+
+
+def add_dither(x, d, alpha, step, param_index, base=None):
+    s = step_scale(x, d, alpha, base)
     noise = ops.dither_noise(x.contiguous(), signed_seed(d["seed"]), d["stream"], d["distribution"] == "gaussian", step, param_index)
     return x + noise * s
 
@@ -56,18 +68,18 @@ def decayed_gradient(p, g, lr, weight_decay, decoupled):
     return g + p * weight_decay
 
 
-def sign_argument(g, buf, beta, d, alpha, step, param_index):
+def sign_argument(g, buf, beta, d, alpha, step, param_index, base=None):
     """x in sign(x) (kernels::reference::sign_direction): g, dithered when the target is the gradient, through the
     EMA buf <- beta buf + (1 - beta) g when beta > 0 (buf updated in place), dithered when the target is the
-    momentum. d: dither options or None; alpha: alpha_t."""
+    momentum. d: dither options or None; alpha: alpha_t; base: the stored base of the one-pass scale or None."""
     if d is not None and d["target"] == "gradient":
-        g = add_dither(g, d, alpha, step, param_index)
+        g = add_dither(g, d, alpha, step, param_index, base)
     x = g
     if beta > 0:
         buf.mul_(beta).add_(g * (1.0 - beta))
         x = buf
     if d is not None and d["target"] == "momentum":
-        x = add_dither(x, d, alpha, step, param_index)
+        x = add_dither(x, d, alpha, step, param_index, base)
     return x
 
 
@@ -77,25 +89,26 @@ def threshold_applies(d, beta):
     return d is not None and d["draw"] == "threshold" and (d["target"] == "momentum" or beta == 0)
 
 
-def sign_direction(g, buf, beta, d, alpha, step, param_index):
+def sign_direction(g, buf, beta, d, alpha, step, param_index, base=None):
     """u = sign(x) of a sign step (kernels::reference::sign_direction): sign(sign_argument(...)), or, where the
-    threshold draw applies, the EMA (buf updated in place) and the draw at scale alpha base(x), by the fused
-    kernels' element rule (the operator signopt::threshold_sign)."""
+    threshold draw applies, the EMA (buf updated in place) and the draw at scale step_scale(x), by the fused
+    kernels' element rule (the operator signopt::threshold_sign). base: as in sign_argument."""
     if not threshold_applies(d, beta):
-        return torch.sign(sign_argument(g, buf, beta, d, alpha, step, param_index))
+        return torch.sign(sign_argument(g, buf, beta, d, alpha, step, param_index, base))
     x = sign_argument(g, buf, beta, None, 0.0, step, param_index)  # the plain argument: no noise is added
-    s = alpha * dither_base(x, d["scale"])
+    s = step_scale(x, d, alpha, base)
     exact = x.dtype in (torch.float32, torch.float64)
     u = ops.threshold_sign((x if exact else x.float()).contiguous(), s, signed_seed(d["seed"]), d["stream"],
                            d["distribution"] == "gaussian", step, param_index)
     return u.to(x.dtype)
 
 
-def sign_descent(p, g, buf, step, lr, weight_decay, decoupled, beta, d, tick, param_index):
-    """One SignSGD/Signum step (buf is None when beta is 0); `step` is the parameter's count after this step."""
+def sign_descent(p, g, buf, step, lr, weight_decay, decoupled, beta, d, tick, param_index, base=None):
+    """One SignSGD/Signum step (buf is None when beta is 0); `step` is the parameter's count after this step;
+    base: the stored base of the one-pass scale or None."""
     g = decayed_gradient(p, g, lr, weight_decay, decoupled)
     alpha = dither_alpha(d, tick) if d is not None else 0.0
-    p.add_(sign_direction(g, buf, beta, d, alpha, step, param_index), alpha=-lr)
+    p.add_(sign_direction(g, buf, beta, d, alpha, step, param_index, base), alpha=-lr)
 
 
 def calibration_sums(u, g, m):
@@ -106,17 +119,18 @@ def calibration_sums(u, g, m):
             torch.sum(m * m).item()]
 
 
-def worker_argument(p, g, i, step, rank, weight_decay, beta, m, d, tick):
+def worker_argument(p, g, i, step, rank, weight_decay, beta, m, d, tick, base=None):
     """One data-parallel worker's sign argument (signopt.distributed): coupled decay into g, the worker's dither
-    stream (d's stream + rank), then sign_direction; returns (direction, g with decay): the direction's signs
-    are the argument's, so the vote packs either alike."""
+    stream (d's stream + rank), then sign_direction (base: the worker's stored base of the one-pass scale or
+    None); returns (direction, g with decay): the direction's signs are the argument's, so the vote packs either
+    alike."""
     g = g.reshape(p.shape)
     if weight_decay != 0:
         g = g + p.detach() * weight_decay
     if d is not None:
         d = dict(d, stream=d["stream"] + rank)
     alpha = dither_alpha(d, tick) if d is not None else 0.0
-    return sign_direction(g, m, beta, d, alpha, step, i), g
+    return sign_direction(g, m, beta, d, alpha, step, i, base), g
 
 
 def decayed_gradients_foreach(params, grads, lr, weight_decay, decoupled):

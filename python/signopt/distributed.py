@@ -86,6 +86,7 @@ class MajorityVoteState:
         self.seed = seed
         self.steps = {}  # parameter index -> steps voted
         self.momenta = {}  # parameter index -> the worker's EMA
+        self.bases = {}  # parameter index -> the worker's stored dither base (the one-pass scale)
 
     @staticmethod
     def _check_hybrid(who, optimizer, momentum, weight_decay, dither):
@@ -107,8 +108,10 @@ class MajorityVoteState:
     # ---- checkpointing -------------------------------------------------------------------------------------
 
     def state_dict(self):
-        """The worker's momenta and step counts (tensors and ints: loads with weights_only=True)."""
-        return {"steps": dict(self.steps), "momenta": {i: m.clone() for i, m in self.momenta.items()}}
+        """The worker's momenta, stored dither bases and step counts (tensors and ints: loads with
+        weights_only=True)."""
+        return {"steps": dict(self.steps), "momenta": {i: m.clone() for i, m in self.momenta.items()},
+                "bases": {i: b.clone() for i, b in self.bases.items()}}
 
     def load_state_dict(self, sd):
         self.steps = {int(i): int(s) for i, s in sd["steps"].items()}
@@ -119,6 +122,12 @@ class MajorityVoteState:
                 raise ValueError(f"MajorityVoteState: momentum {i} has shape {tuple(m.shape)}, its parameter "
                                  f"{tuple(p.shape)}")
             self.momenta[int(i)] = m.to(dtype=p.dtype, device=p.device).clone()
+        self.bases = {}
+        for i, b in sd.get("bases", {}).items():
+            if b.numel() != 1 or b.dtype != torch.float64:
+                raise ValueError(f"MajorityVoteState: dither base {i} must be one float64 value, got "
+                                 f"{b.numel()} values of {b.dtype}")
+            self.bases[int(i)] = b.cpu().clone()
 
     def __getstate__(self):
         return {k: v for k, v in self.__dict__.items() if k not in ("process_group", "params", "index", "optimizer")}
@@ -142,7 +151,13 @@ class MajorityVoteState:
             m = self.momenta.get(i)
             if m is None:
                 m = self.momenta[i] = torch.zeros_like(p, memory_format=torch.contiguous_format)
-        x, _ = _reference.worker_argument(p, g, i, step, rank, self.weight_decay, self.momentum, m, self.dither, step - 1)
+        base = None
+        if _options.stored_base(self.dither):
+            base = self.bases.get(i)
+            if base is None:
+                base = self.bases[i] = torch.full((1,), float("nan"), dtype=torch.float64)
+        x, _ = _reference.worker_argument(p, g, i, step, rank, self.weight_decay, self.momentum, m, self.dither, step - 1,
+                                          base)
         return i, step, x.detach().contiguous()
 
     def _hybrid_direction(self, p, g, rank):
@@ -163,7 +178,9 @@ class MajorityVoteState:
         d = group["dither"]
         epoch = opt._epoch_arg(d)
         beta1 = float(group["betas"][0])
-        x, g = _reference.worker_argument(p, g, i, step, rank, wd, beta1, m, d, epoch if epoch >= 0 else step - 1)
+        base = opt._stored_base_of(st, d)
+        x, g = _reference.worker_argument(p, g, i, step, rank, wd, beta1, m, d, epoch if epoch >= 0 else step - 1,
+                                          base)
         if beta1 == 0:
             m.copy_(g)
         return i, step, x.detach().contiguous(), g

@@ -21,7 +21,7 @@ import torch
 from . import _calibration as cal
 from . import _options, _reference, _registry
 from ._ops import ops
-from .optim import _SignoptOptimizer, _dither_op_args, _fused_supported
+from .optim import _SignoptOptimizer, _dither_bases, _dither_op_args, _fused_supported
 
 __all__ = ["HybridSignSGD"]
 
@@ -300,7 +300,8 @@ class HybridSignSGD(_SignoptOptimizer):
         op = ops.hybrid_sign_phase_.tensor_lr if isinstance(lr, torch.Tensor) else ops.hybrid_sign_phase_.default
         op([it["p"] for it in fused], [it["g"] for it in fused], [it["st"]["exp_avg"] for it in fused],
            [it["st"]["step"] for it in fused], None, lr, float(group["weight_decay"]), group["decoupled_weight_decay"],
-           float(group["betas"][0]), [it["index"] for it in fused], *_dither_op_args(d), self._epoch_arg(d), sums)
+           float(group["betas"][0]), [it["index"] for it in fused], *_dither_op_args(d), self._epoch_arg(d),
+           _dither_bases(d, [it["st"] for it in fused]), sums)
         for it, row in zip(fused, sums.tolist()):
             it["sums"] = row
             it["updated"] = True
@@ -325,7 +326,8 @@ class HybridSignSGD(_SignoptOptimizer):
             epoch = self._epoch_arg(d)
             tick = epoch if epoch >= 0 else step - 1
             alpha = _reference.dither_alpha(d, tick) if d is not None else 0.0
-            it["u"] = _reference.sign_direction(it["g"], st["exp_avg"], beta1, d, alpha, step, it["index"])
+            it["u"] = _reference.sign_direction(it["g"], st["exp_avg"], beta1, d, alpha, step, it["index"],
+                                                self._stored_base_of(st, d))
             if beta1 == 0:
                 st["exp_avg"].copy_(it["g"])
         if plan["calibrate"]:

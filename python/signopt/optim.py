@@ -37,6 +37,20 @@ def _dither_op_args(d):
             _reference.signed_seed(d["seed"]), d["stream"])
 
 
+def _stored_base(state):
+    """A parameter's stored dither base of the one-pass scale (state "dither_base", as in C++): one float64 value,
+    NaN until the parameter's first dithered step measures one."""
+    if "dither_base" not in state:
+        state["dither_base"] = torch.full((1,), float("nan"), dtype=torch.float64)
+    return state["dither_base"]
+
+
+def _dither_bases(d, states):
+    """The dither_bases argument of the sign operators: each parameter's stored base under the one-pass scale
+    (dither scale_from "previous"), else empty."""
+    return [_stored_base(s) for s in states] if _options.stored_base(d) else []
+
+
 def _fused_supported(tensors):
     """Whether the fused operators take every tensor: contiguous CPU float32/float64 (sparse gradients are refused
     before this; a plain loop, since it runs over every tensor of every step)."""
@@ -119,7 +133,15 @@ class _SignoptOptimizer(Optimizer):
     def load_state_dict(self, state_dict):
         groups = state_dict.get("param_groups") or [{}]
         extra = groups[0].get("signopt_state")
+        # torch casts floating state to its parameter's dtype; the stored dither bases stay float64, bit for bit.
+        saved_ids = [i for g in state_dict.get("param_groups", []) for i in g["params"]]
+        bases = {i: state_dict["state"][i]["dither_base"] for i in saved_ids
+                 if i in state_dict.get("state", {}) and "dither_base" in state_dict["state"][i]}
         super().load_state_dict(state_dict)
+        params = [p for g in self.param_groups for p in g["params"]]
+        for i, p in zip(saved_ids, params):
+            if i in bases:
+                self.state[p]["dither_base"] = bases[i].to(dtype=torch.float64, device="cpu").clone()
         for group in self.param_groups:
             group.pop("signopt_state", None)
         self._load_extra_state(extra if extra is not None else self._missing_extra_state(state_dict))
@@ -224,6 +246,11 @@ class _SignoptOptimizer(Optimizer):
         return state[key]
 
     @staticmethod
+    def _stored_base_of(state, d):
+        """The parameter's stored dither base under the one-pass scale of dither options d, else None."""
+        return _stored_base(state) if _options.stored_base(d) else None
+
+    @staticmethod
     def _op(op, lr):
         return op.tensor_lr if isinstance(lr, torch.Tensor) else op.default
 
@@ -306,9 +333,10 @@ class Signum(_SignoptOptimizer):
         bufs = self._buffers("momentum_buffer", states, params) if beta > 0 else []
         lr, wd, decoupled, d = group["lr"], float(group["weight_decay"]), group["decoupled_weight_decay"], group["dither"]
         epoch = self._epoch if d is not None and d["clock"] == "epoch" else -1
+        bases = _dither_bases(d, states)
         if self._use_fused(group, grads, params + bufs):
             self._op(ops.sign_descent_, lr)(params, grads, bufs, steps, found_inf, lr, wd, decoupled, beta, indices,
-                                            *_dither_op_args(d), epoch)
+                                            *_dither_op_args(d), epoch, bases)
             return
 
         if d is None and self._use_foreach(group):
@@ -319,7 +347,7 @@ class Signum(_SignoptOptimizer):
         def update(i):
             step = int(steps[i])
             _reference.sign_descent(params[i], grads[i], bufs[i] if beta > 0 else None, step, float(lr), wd, decoupled,
-                                    beta, d, epoch if epoch >= 0 else step - 1, indices[i])
+                                    beta, d, epoch if epoch >= 0 else step - 1, indices[i], bases[i] if bases else None)
 
         self._reference_steps(found_inf, steps, update)
 

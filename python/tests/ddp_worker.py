@@ -3,7 +3,7 @@ MASTER_ADDR and MASTER_PORT in the environment. It trains a small model with Dis
 signopt.distributed.majority_vote_hook and signopt.optim.SignSGD, and writes what the test checks to
 OUT (argv[1]).
 
-    python ddp_worker.py OUT MODE       MODE: train | threshold | byzantine | die | resume | hybrid
+    python ddp_worker.py OUT MODE       MODE: train | threshold | previous | byzantine | die | resume | hybrid
 """
 
 import datetime
@@ -22,6 +22,9 @@ LR = 0.01
 OPTIONS = dict(momentum=0.9, weight_decay=0.01, dither=dict(seed=5))
 # Mode "threshold": the same with the threshold draw of the dithered sign.
 THRESHOLD_OPTIONS = dict(OPTIONS, dither=dict(seed=5, draw="threshold"))
+# Mode "previous": the one-pass scale (each worker keeps its own stored base).
+PREVIOUS_OPTIONS = dict(OPTIONS, dither=dict(seed=5, scale_from="previous"))
+MODE_OPTIONS = {"threshold": THRESHOLD_OPTIONS, "previous": PREVIOUS_OPTIONS}
 
 
 def make_model():
@@ -80,7 +83,7 @@ def main():
         dist.destroy_process_group()
         sys.stdout.flush()
         os._exit(0)
-    ddp, state, opt = build(model, THRESHOLD_OPTIONS if mode == "threshold" else OPTIONS)
+    ddp, state, opt = build(model, MODE_OPTIONS.get(mode, OPTIONS))
     if mode == "die":
         train(ddp, opt, rank, range(2))
         if rank == dist.get_world_size() - 1:

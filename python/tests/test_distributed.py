@@ -4,6 +4,7 @@ for bit, with a Byzantine sign-flipping worker too; a run resumed from a checkpo
 uninterrupted one ends; when a worker dies, the others fail within the process group's timeout instead of
 hanging. The pure pieces (state, options, pickling) are tested in one process."""
 
+import io
 import os
 import pickle
 import socket
@@ -98,6 +99,36 @@ def test_the_threshold_draw_votes_as_the_simulation_says(tmp_path):
         assert all(torch.equal(a, b) for a, b in zip(got["params"], expected))
         assert all(set(g.unique().tolist()) <= {-1.0, 1.0} for g in got["grads"])
     assert any(not torch.equal(a, b) for a, b in zip(expected, additive))  # the draw did change the signs
+
+
+def test_the_one_pass_scale_votes_as_the_simulation_says(tmp_path):
+    codes, outs, logs = launch(3, "previous", tmp_path)
+    assert codes == [0, 0, 0], logs
+    expected = simulate(3, range(ddp_worker.STEPS), options=ddp_worker.PREVIOUS_OPTIONS)
+    current = simulate(3, range(ddp_worker.STEPS))
+    for o in outs:
+        got = torch.load(o, weights_only=True)
+        assert all(torch.equal(a, b) for a, b in zip(got["params"], expected))
+    assert any(not torch.equal(a, b) for a, b in zip(expected, current))  # the stored scale did change the signs
+
+
+def test_the_vote_state_checkpoints_the_stored_bases():
+    params = [torch.nn.Parameter(torch.randn(5, dtype=torch.float32))]
+    state = distributed.MajorityVoteState(params, momentum=0.9, dither=dict(scale_from="previous"))
+    g = torch.randn(5)
+    for _ in range(2):
+        state._direction(params[0], g, 0)
+    sd = state.state_dict()
+    assert sd["bases"][0].dtype == torch.float64 and torch.isfinite(sd["bases"][0]).all()
+    buf = io.BytesIO()
+    torch.save(sd, buf)
+    buf.seek(0)
+    other = distributed.MajorityVoteState(params, momentum=0.9, dither=dict(scale_from="previous"))
+    other.load_state_dict(torch.load(buf, weights_only=True))
+    assert torch.equal(other.bases[0], state.bases[0])
+    assert torch.equal(other._direction(params[0], g, 0)[2], state._direction(params[0], g, 0)[2])
+    with pytest.raises(ValueError, match="dither base 0 must be one float64 value"):
+        other.load_state_dict(dict(sd, bases={0: torch.zeros(2)}))
 
 
 def test_a_byzantine_worker_is_outvoted_as_the_simulation_says(tmp_path):

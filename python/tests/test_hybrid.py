@@ -24,6 +24,7 @@ MIXES = [
     dict(trigger="auto", auto_tol=0.3, betas=(0.9, 0.5)),
     dict(trigger="step", switch_step=4, dither=True, calibration="momentum-ls"),
     dict(trigger="step", switch_step=4, dither=dict(draw="threshold", seed=2), weight_decay=0.01),
+    dict(trigger="step", switch_step=4, dither=dict(scale_from="previous", seed=2), calibration="momentum-ls"),
     dict(trigger="step", switch_step=3, calibration="fixed", fixed_lr=0.05, post_switch_momentum=0.9,
          post_switch_convention="undampened"),
 ]

@@ -39,10 +39,14 @@ def test_step_operators_pass_opcheck(dtype, lr_kind):
     p, g, s1, s2, steps = step_samples(dtype)
     indices = list(range(len(p)))
     torch.library.opcheck(getattr(ops.sign_descent_, overload),
-                          (p, g, s1, steps, found, lr, 0.1, False, 0.9, indices, *dither_args(), -1))
+                          (p, g, s1, steps, found, lr, 0.1, False, 0.9, indices, *dither_args(), -1, []))
     p, g, s1, s2, steps = step_samples(dtype)
     torch.library.opcheck(getattr(ops.sign_descent_, overload),
-                          (p, g, s1, steps, found, lr, 0.1, False, 0.9, indices, *dither_args(threshold=True), -1))
+                          (p, g, s1, steps, found, lr, 0.1, False, 0.9, indices, *dither_args(threshold=True), -1, []))
+    p, g, s1, s2, steps = step_samples(dtype)
+    bases = [torch.full((1,), float("nan") if i % 2 else 0.5, dtype=torch.float64) for i in range(len(p))]
+    torch.library.opcheck(getattr(ops.sign_descent_, overload),
+                          (p, g, s1, steps, found, lr, 0.1, False, 0.9, indices, *dither_args(), -1, bases))
     p, g, s1, s2, steps = step_samples(dtype)
     torch.library.opcheck(getattr(ops.sgd_step_, overload), (p, g, s1, lr, 0.1, True, 0.9, True))
     p, g, s1, s2, steps = step_samples(dtype)
@@ -101,7 +105,10 @@ def test_bad_inputs_are_refused_with_a_reason():
                        0.99)
     with pytest.raises(RuntimeError, match="dither_schedule must be 0..4"):
         ops.sign_descent_(p, [torch.zeros(4)], [], [torch.zeros((), dtype=torch.int64)], None, 0.1, 0.0, False, 0.0, [0],
-                          True, True, False, False, 1, 7, 1.0, 0.55, 0.0, 0, 0.999, 0, 0, -1)
+                          True, True, False, False, 1, 7, 1.0, 0.55, 0.0, 0, 0.999, 0, 0, -1, [])
+    with pytest.raises(RuntimeError, match="dither_bases\\[0\\] must be a one-element float64 CPU tensor"):
+        ops.sign_descent_(p, [torch.zeros(4)], [], [torch.zeros((), dtype=torch.int64)], None, 0.1, 0.0, False, 0.0, [0],
+                          True, True, False, False, 1, 1, 1.0, 0.55, 0.0, 0, 0.999, 0, 0, -1, [torch.zeros(1)])
 
 
 def test_dither_alpha_is_the_schedule_of_docs_algorithms():
@@ -135,7 +142,7 @@ def test_threshold_sign_is_the_fused_steps_direction(dtype, gaussian):
     steps = [torch.tensor(2, dtype=torch.int64)]  # the op counts this step as step 3
     # SignSGD, lr 1, dither with the absolute scale, constant alpha 0.7, threshold draw, seed 11, stream 2.
     ops.sign_descent_([p], [g], [], steps, None, 1.0, 0.0, False, 0.0, [4], True, gaussian, False, True, 0, 0, 0.7,
-                      0.55, 0.0, 0, 0.999, 11, 2, -1)
+                      0.55, 0.0, 0, 0.999, 11, 2, -1, [])
     assert torch.equal(-p, u)
     assert not torch.equal(u, ops.threshold_sign(g, 0.7, 11, 2, gaussian, 4, 4))  # keyed by the step
     assert torch.equal(ops.threshold_sign(torch.tensor([0.0, 2.0, -2.0], dtype=dtype), 0.0, 1, 0, gaussian, 1, 0),

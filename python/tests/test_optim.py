@@ -29,6 +29,10 @@ MIXES = [
     (optim.Signum, dict(lr=0.01, momentum=0.9, weight_decay=0.01, dither=dict(draw="threshold", seed=4)), False),
     (optim.SignSGD, dict(lr=0.01, dither=dict(draw="threshold", target="gradient", distribution="uniform",
                                               scale="absolute", alpha=0.5)), False),
+    (optim.Signum, dict(lr=0.01, momentum=0.9, weight_decay=0.01, dither=dict(scale_from="previous", seed=6)), False),
+    (optim.SignSGD, dict(lr=0.01, dither=dict(scale_from="previous", draw="threshold", scale="meanabs")), False),
+    (optim.Signum, dict(lr=0.01, momentum=0.9, dither=dict(scale_from="previous", target="gradient",
+                                                          scale="max3sigma")), False),
     (optim.EFSignSGD, dict(lr=0.05), False),
     (optim.EFSignSGD, dict(lr=0.05, momentum=0.9, weight_decay=0.01, decoupled_weight_decay=True), False),
     (optim.Lion, dict(lr=0.01, weight_decay=0.1), True),
@@ -110,6 +114,52 @@ def test_state_dict_holds_only_tensors_and_plain_values():
     assert plain(sd)
     assert set(sd["state"][0]) == {"step", "momentum_buffer"}
     assert sd["state"][0]["step"].dtype == torch.int64
+
+
+@pytest.mark.parametrize("fused", [True, False])
+def test_the_one_pass_scale_takes_the_previous_steps_base(fused):
+    # Signum with dither on the momentum, rms scale: after each step the stored base is rms(m_t), the base the
+    # next step scales its noise by; the first step measures its own. A run with the current step's scale differs.
+    options = dict(lr=0.01, momentum=0.9, dither=dict(scale_from="previous", seed=3))
+    params, opt = run(optim.Signum, options, torch.float32, steps=0, fused=fused)
+    for t in range(3):
+        set_grads(params, 100 + t)
+        opt.step()
+        for p in params:
+            st = opt.state[p]
+            assert st["dither_base"].dtype == torch.float64 and st["dither_base"].shape == (1,)
+            rms = st["momentum_buffer"].double().square().mean().sqrt().item()
+            assert st["dither_base"].item() == pytest.approx(rms, rel=1e-12)
+    current, _ = run(optim.Signum, dict(options, dither=dict(seed=3)), torch.float32, steps=3, fused=fused)
+    first, _ = run(optim.Signum, dict(options, dither=dict(seed=3)), torch.float32, steps=1, fused=fused)
+    once, _ = run(optim.Signum, options, torch.float32, steps=1, fused=fused)
+    assert all(bitwise_equal(a, b) for a, b in zip(first, once))  # step 1: no stored base yet
+    assert any(not torch.equal(a, b) for a, b in zip(params, current))
+
+
+def test_a_float32_run_with_the_one_pass_scale_resumes_bit_for_bit():
+    # torch casts floating state to the parameter's dtype on load; the stored bases must stay float64.
+    options = dict(lr=0.01, momentum=0.9, dither=dict(scale_from="previous", seed=8))
+    straight, opt = run(optim.Signum, options, torch.float32, steps=6)
+    params = make_params(SIZES, torch.float32, 10)
+    first = optim.Signum(params, **options)
+    for t in range(3):
+        set_grads(params, 100 + t)
+        first.step()
+    buf = io.BytesIO()
+    torch.save({"params": [p.detach().clone() for p in params], "opt": first.state_dict()}, buf)
+    buf.seek(0)
+    saved = torch.load(buf, weights_only=True)
+    resumed = [p.clone() for p in saved["params"]]
+    second = optim.Signum(resumed, **options)
+    second.load_state_dict(saved["opt"])
+    assert all(second.state[p]["dither_base"].dtype == torch.float64 for p in resumed)
+    for t in range(3, 6):
+        set_grads(resumed, 100 + t)
+        second.step()
+    assert all(bitwise_equal(a, b) for a, b in zip(straight, resumed))
+    assert all(bitwise_equal(opt.state[a]["dither_base"], second.state[b]["dither_base"])
+               for a, b in zip(straight, resumed))
 
 
 def test_dither_epoch_clock_uses_set_epoch_and_survives_a_reload():
@@ -278,7 +328,7 @@ def test_defaults_come_from_the_cpp_registry():
     (lambda p: optim.Signum(p, dither={"schedule": "linear"}), "horizon must be > 0 for the linear schedule"),
     (lambda p: optim.Signum(p, dither={"scale": "std"}), "scale must be one of absolute, rms, max3sigma, meanabs"),
     (lambda p: optim.Signum(p, dither={"seed": 2**64}), "seed must be an integer"),
-    (lambda p: optim.Signum(p, dither={"scale_from": "previous"}), "in the C\\+\\+ library only for now"),
+    (lambda p: optim.Signum(p, dither={"scale_from": "next"}), "scale_from must be one of current, previous"),
     (lambda p: optim.Signum(p, nonfinite="ignore"), "nonfinite must be one of skip, throw"),
     (lambda p: optim.Lion(p, betas=(0.9,)), "betas must be a pair"),
     (lambda p: optim.EFSignSGD(p, momentum=-0.1), "momentum must be a finite number >= 0"),

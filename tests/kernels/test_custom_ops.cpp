@@ -77,22 +77,33 @@ class CustomOps : public ::testing::TestWithParam<torch::Dtype> {
 TEST_P(CustomOps, SignDescentEqualsTheFusedKernel) {
   const auto dtype = GetParam();
   for (const int64_t epoch : {int64_t{-1}, int64_t{7}}) {
-    for (const int variant : {0, 1, 2}) { // no dither, additive draw, threshold draw
-      const bool dither = variant > 0, threshold = variant == 2;
+    // no dither, additive draw, threshold draw; 3 and 4: the same draws with the previous step's scale
+    for (const int variant : {0, 1, 2, 3, 4}) {
+      const bool dither = variant > 0, threshold = variant % 2 == 0 && variant > 0, previous = variant > 2;
       auto p = tensors(dtype, 1), g = tensors(dtype, 2), m = tensors(dtype, 3);
       auto p_ref = clones(p), m_ref = clones(m);
       auto steps = counters(p.size(), 4);
       std::vector<int64_t> indices;
-      for (size_t i = 0; i < p.size(); ++i)
+      // The stored bases: NaN (the first step measures its own) for even i, a stored value for odd i.
+      std::vector<torch::Tensor> bases;
+      for (size_t i = 0; i < p.size(); ++i) {
         indices.push_back(static_cast<int64_t>(i));
+        if (previous)
+          bases.push_back(torch::full({1}, i % 2 == 0 ? std::nan("") : 0.37 * static_cast<double>(i), torch::kDouble));
+      }
+      const auto bases_ref = clones(bases);
       const auto stack_with = [&](c10::IValue found_inf) {
         return std::vector<c10::IValue>{p, g, m, steps, found_inf, 0.01, 0.1, false, 0.9, indices, dither, true, false,
-                                        threshold, int64_t{1}, int64_t{1}, 0.5, 0.55, 0.0, int64_t{0}, 0.999, int64_t{11}, int64_t{2}, epoch};
+                                        threshold, int64_t{1}, int64_t{1}, 0.5, 0.55, 0.0, int64_t{0}, 0.999, int64_t{11}, int64_t{2}, epoch,
+                                        bases};
       };
       auto skipped = stack_with(torch::ones({1}));
       op("sign_descent_").callBoxed(&skipped);
       expect_same(p, p_ref, "params after a skipped step");
       expect_counts(steps, 4, "after a skipped step");
+      for (size_t i = 0; i < bases.size(); ++i)
+        EXPECT_TRUE(torch::equal(bases[i], bases_ref[i]) || (i % 2 == 0 && std::isnan(bases[i].item<double>())))
+            << "a skipped step keeps the stored base " << i;
       auto stack = stack_with(torch::zeros({1}));
       op("sign_descent_").callBoxed(&stack);
       expect_counts(steps, 5, "after a step");
@@ -111,10 +122,20 @@ TEST_P(CustomOps, SignDescentEqualsTheFusedKernel) {
         a.dither.stream = 2;
         a.dither.step = 5;
         a.dither.param_index = static_cast<int64_t>(i);
+        if (previous) {
+          a.dither.scale_from = signopt::DitherScaleFrom::Previous;
+          a.dither.scale_state = bases_ref[i].data_ptr<double>();
+          a.dither.scale_state_ready = std::isfinite(*a.dither.scale_state);
+        }
         signopt::kernels::sign_descent_step(p_ref[i], g[i], m_ref[i], a);
       }
-      expect_same(p, p_ref, threshold ? "threshold-dithered Signum params" : dither ? "dithered Signum params" : "Signum params");
+      const std::string what = std::string(previous ? "previous-scale " : "") +
+          (threshold ? "threshold-dithered Signum params" : dither ? "dithered Signum params" : "Signum params");
+      expect_same(p, p_ref, what);
       expect_same(m, m_ref, "momentum");
+      expect_same(bases, bases_ref, "stored bases");
+      for (const auto& b : bases)
+        EXPECT_TRUE(std::isfinite(b.item<double>())) << "each step stores its base";
     }
   }
 }
@@ -136,7 +157,7 @@ TEST_P(CustomOps, HybridSignPhaseWritesTheCalibrationSums) {
     auto sums = torch::full({static_cast<int64_t>(p.size()), 5}, -1.0, torch::kDouble);
     std::vector<c10::IValue> stack = {p, g, m, steps, c10::IValue(), 0.01, 0.0, false, 0.9, indices, dither, true, false,
                                       false, int64_t{1}, int64_t{0}, 0.5, 0.55, 0.0, int64_t{0}, 0.999, int64_t{4}, int64_t{0},
-                                      int64_t{-1}, sums};
+                                      int64_t{-1}, std::vector<torch::Tensor>{}, sums};
     op("hybrid_sign_phase_").callBoxed(&stack);
     for (size_t i = 0; i < p.size(); ++i) {
       signopt::kernels::SignStepArgs a;
@@ -244,10 +265,10 @@ TEST_P(CustomOps, TensorLrOverloadsEqualTheFloatOnes) {
     };
     const c10::IValue none;
     run({p, g, s1, steps, none, lr_t, 0.1, false, 0.9, indices, true, true, false, true, int64_t{1}, int64_t{1}, 0.5, 0.55, 0.0,
-         int64_t{0}, 0.999, int64_t{3}, int64_t{0}, int64_t{-1}},
+         int64_t{0}, 0.999, int64_t{3}, int64_t{0}, int64_t{-1}, std::vector<torch::Tensor>{}},
         "sign_descent_", "tensor_lr");
     run({q, g, t1, steps_q, none, lr, 0.1, false, 0.9, indices, true, true, false, true, int64_t{1}, int64_t{1}, 0.5, 0.55, 0.0,
-         int64_t{0}, 0.999, int64_t{3}, int64_t{0}, int64_t{-1}},
+         int64_t{0}, 0.999, int64_t{3}, int64_t{0}, int64_t{-1}, std::vector<torch::Tensor>{}},
         "sign_descent_", "");
     run({p, g, s1, lr_t, 0.05, true, 0.9, true}, "sgd_step_", "tensor_lr");
     run({q, g, t1, lr, 0.05, true, 0.9, true}, "sgd_step_", "");
@@ -344,6 +365,17 @@ TEST(CustomOpsErrors, BadInputsAreRefusedWithAReason) {
       EXPECT_NE(std::string(e.what()).find(message), std::string::npos) << e.what();
     }
   };
+  const auto sign_stack = [&](bool dither, int64_t scale, std::vector<torch::Tensor> bases) {
+    return std::vector<c10::IValue>{p, g, none, step, c10::IValue(), 0.01, 0.0, false, 0.0, std::vector<int64_t>{0}, dither,
+                                    true, false, false, scale, int64_t{0}, 0.5, 0.0, 0.0, int64_t{0}, 1.0, int64_t{0},
+                                    int64_t{0}, int64_t{-1}, bases};
+  };
+  const std::vector<torch::Tensor> base = {torch::full({1}, std::nan(""), torch::kDouble)};
+  expect_error(sign_stack(false, 1, base), "sign_descent_", "dither_bases must be empty unless the step dithers");
+  expect_error(sign_stack(true, 0, base), "sign_descent_", "dither_bases must be empty unless the step dithers");
+  expect_error(sign_stack(true, 1, {base[0], base[0]}), "sign_descent_", "dither_bases has 2 entries for 1 params");
+  expect_error(sign_stack(true, 1, {torch::zeros({1})}), "sign_descent_",
+               "dither_bases[0] must be a one-element float64 CPU tensor");
   tensor_lr_error(torch::ones({2}), "lr must be a one-element CPU tensor");
   tensor_lr_error(torch::ones({}, torch::kInt64), "lr must be float32 or float64");
   expect_error({torch::ones({3}, torch::kInt32), int64_t{0}, int64_t{0}, int64_t{0}, int64_t{0}, int64_t{0}}, "pack_signs",
