@@ -69,7 +69,8 @@ class _SignoptOptimizer(Optimizer):
     def __init__(self, params, defaults):
         super().__init__(params, defaults)
         self._epoch = 0
-        self._skipped = torch.zeros((), dtype=torch.int64)
+        # A float64 count (exact to 2^53 steps) that found_inf (float32, shape [1]) adds to in one op.
+        self._skipped = torch.zeros(1, dtype=torch.float64)
         self._grads_fused = False  # whether the fused operators take every gradient of this step
 
     def _init_from_registry(self, params, row_name, lr, decoupled_weight_decay, **options):
@@ -120,7 +121,7 @@ class _SignoptOptimizer(Optimizer):
 
     def _load_extra_state(self, extra):
         self._epoch = int(extra["epoch"])
-        self._skipped = torch.tensor(int(extra["skipped_steps"]), dtype=torch.int64)
+        self._skipped = torch.full((1,), int(extra["skipped_steps"]), dtype=torch.float64)
 
     def state_dict(self):
         """torch's format; the optimizer-wide state (epoch, skipped steps, the hybrid's phase and calibration)
@@ -220,7 +221,7 @@ class _SignoptOptimizer(Optimizer):
         for group in self.param_groups:
             self._step_group(group, index, found_inf)
             index += len(group["params"])
-        self._skipped.add_(found_inf.to(torch.int64).reshape(()))
+        self._skipped.add_(found_inf)
         return loss
 
     def _with_grads(self, group, first_index):

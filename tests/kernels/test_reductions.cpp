@@ -14,6 +14,7 @@
 #include <functional>
 #include <limits>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 namespace signopt::kernels {
@@ -125,6 +126,40 @@ TEST(Reductions, NanAndInfinities) {
   EXPECT_EQ(empty.nonzero, 0.0);
   EXPECT_EQ(empty.abs, 0.0);
   EXPECT_EQ(empty.sq, 0.0);
+}
+
+// The finite check reads bits: NaN (either sign, any payload) and both infinities are caught at every
+// position of a chunk's vector body and tail and across chunks; the extreme finite values (the largest, the
+// smallest normal and subnormal, -0) are finite.
+template <typename T>
+void expect_finite_check_by_position() {
+  using L = std::numeric_limits<T>;
+  const T bad[] = {L::quiet_NaN(), -L::quiet_NaN(), L::signaling_NaN(), L::infinity(), -L::infinity()};
+  const T good[] = {L::max(), L::lowest(), L::min(), L::denorm_min(), -L::denorm_min(), T(-0.0)};
+  for (const int64_t n : {int64_t{1}, int64_t{15}, int64_t{16}, int64_t{17}, int64_t{47}, kReductionChunk + 33}) {
+    const auto dtype = std::is_same_v<T, float> ? torch::kFloat : torch::kDouble;
+    auto x = sample(n, dtype, 9);
+    for (const T g : good) {
+      auto y = x.clone();
+      y.fill_(static_cast<double>(g));
+      EXPECT_TRUE(all_finite(y)) << n << " x " << static_cast<double>(g);
+    }
+    for (int64_t at = 0; at < n; at += (n > 64 ? 37 : 1)) {
+      for (const T b : bad) {
+        auto y = x.clone();
+        y.template data_ptr<T>()[at] = b;
+        EXPECT_FALSE(all_finite(y)) << "n " << n << ", " << static_cast<double>(b) << " at " << at;
+      }
+    }
+    auto last = x.clone();
+    last.template data_ptr<T>()[n - 1] = L::infinity();
+    EXPECT_FALSE(all_finite(last)) << "the last of " << n;
+  }
+}
+
+TEST(Reductions, FiniteCheckFindsEveryNonFiniteValueAnywhere) {
+  expect_finite_check_by_position<float>();
+  expect_finite_check_by_position<double>();
 }
 
 // Other dtypes take the torch-op path: the same values (a half-precision tensor's are exact in double).
