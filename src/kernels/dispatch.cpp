@@ -99,6 +99,53 @@ bool fused_eligible(std::initializer_list<torch::Tensor> tensors) {
   return true;
 }
 
+namespace {
+
+bool is_half(const torch::Tensor& t) {
+  return t.defined() && (t.scalar_type() == at::kBFloat16 || t.scalar_type() == at::kHalf);
+}
+
+// The 16-bit step's tensors: a contiguous CPU parameter, its gradient alike, the buffer (if used) of its dtype
+// or float32.
+bool half_sign_tensors(const torch::Tensor& p, const torch::Tensor& g, const torch::Tensor& buf) {
+  const auto cpu16 = [&](const torch::Tensor& t) {
+    return t.defined() && t.device().is_cpu() && t.is_contiguous() && t.scalar_type() == p.scalar_type() &&
+        t.numel() == p.numel();
+  };
+  const bool buf_ok = !buf.defined() ||
+      (buf.device().is_cpu() && buf.is_contiguous() && buf.numel() == p.numel() &&
+       (buf.scalar_type() == p.scalar_type() || buf.scalar_type() == at::kFloat));
+  return is_half(p) && cpu16(p) && cpu16(g) && buf_ok;
+}
+
+double half_sign_descent_step(torch::Tensor& p, const torch::Tensor& g, torch::Tensor& buf, const SignStepArgs& args, double* dot_gg) {
+  TORCH_CHECK(
+      half_sign_tensors(p, g, buf),
+      "signopt::kernels::sign_descent_step: a ", p.scalar_type(), " parameter needs a contiguous CPU gradient of its dtype and "
+      "a momentum buffer of its dtype or float32 (got gradient ", g.scalar_type(), " on ", g.device(),
+      buf.defined() ? std::string(", buffer ") + c10::toString(buf.scalar_type()) : std::string(), ")");
+  TORCH_CHECK(dot_gg == nullptr, "signopt::kernels::sign_descent_step: the calibration sums need float32/float64 parameters");
+  TORCH_CHECK(
+      !previous_scale(args.dither),
+      "signopt::kernels::sign_descent_step: DitherScaleFrom::Previous is not supported for 16-bit parameters yet "
+      "(use DitherScaleFrom::Current)");
+  TORCH_CHECK(args.beta <= 0 || buf.defined(), "signopt::kernels::sign_descent_step: beta > 0 needs the momentum buffer");
+  const HalfType type = p.scalar_type() == at::kBFloat16 ? HalfType::kBFloat16 : HalfType::kFloat16;
+  const bool half_momentum = buf.defined() && buf.scalar_type() != at::kFloat;
+  return cpu::sign_descent_step_half(
+      type, half_momentum, static_cast<uint16_t*>(p.data_ptr()), static_cast<const uint16_t*>(g.data_ptr()),
+      args.beta > 0 ? buf.data_ptr() : nullptr, p.numel(), args);
+}
+
+} // namespace
+
+bool fused_sign_eligible(const torch::Tensor& p, const torch::Tensor& g, const torch::Tensor& buf) {
+  if (is_half(p)) {
+    return fused_enabled() && half_sign_tensors(p, g, buf);
+  }
+  return fused_eligible({p, g, buf});
+}
+
 double sign_descent_step(
     torch::Tensor& p,
     const torch::Tensor& g,
@@ -106,6 +153,9 @@ double sign_descent_step(
     const SignStepArgs& args,
     double* dot_gg) {
   ++g_fused_calls;
+  if (is_half(p)) {
+    return half_sign_descent_step(p, g, buf, args, dot_gg);
+  }
 #ifdef SIGNOPT_WITH_CUDA
   if (p.is_cuda()) {
     return detail::sign_descent_step_cuda(p, g, buf, args, dot_gg);

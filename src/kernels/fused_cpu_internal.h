@@ -6,6 +6,7 @@
 #pragma once
 
 #include <signopt/kernels/args.h>
+#include <signopt/kernels/half.h>
 
 #include "chunk_sum.h"
 #include "element_rules.h"
@@ -118,6 +119,14 @@ SIGNOPT_CLONES double statistic_chunk(const Rule rule, int64_t o, int64_t n) {
 
 namespace signopt::kernels::cpu {
 
+// Unit noise (or the threshold draw's uniforms) of elements [first, first + count) of one tensor into out;
+// `first` is a multiple of 8 (fused_cpu_sign.cpp).
+void fill_chunk_noise(float* out, int64_t first, int64_t count, DrawKey key, NoiseKind kind);
+
+// The chunk partials of a dither statistic (DitherScale's number) in chunk order: their max for max3sigma
+// (stat 2), else their sum (fused_cpu_sign.cpp).
+double combine_partials(int stat, const std::vector<double>& partial);
+
 // The fused kernels on raw pointers to n contiguous elements of `dtype` (the CUDA kernels' shape,
 // signopt/kernels/fused_cuda.h). src/kernels/dispatch.cpp checks the tensors of the public entry points
 // (signopt/kernels/fused.h), counts the call and passes their memory here, or to CUDA. A state pointer
@@ -148,5 +157,9 @@ void apply_packed_direction(
 void sgd_step(Dtype dtype, void* p, const void* g, void* v, int64_t n, const SgdStepArgs& args);
 void ef_sign_sgd_step(Dtype dtype, void* p, const void* g, void* e, void* buf, int64_t n, const EfStepArgs& args);
 void lion_step(Dtype dtype, void* p, const void* g, void* m, int64_t n, const LionStepArgs& args);
+// Sign descent on 16-bit parameters and gradients of `type` (fused_cpu_half.cpp): float32 arithmetic, the
+// parameter stored by args.rounding, the momentum m float32 (half_momentum false) or of `type`. Returns s.
+double sign_descent_step_half(
+    HalfType type, bool half_momentum, uint16_t* p, const uint16_t* g, void* m, int64_t n, const SignStepArgs& args);
 
 } // namespace signopt::kernels::cpu

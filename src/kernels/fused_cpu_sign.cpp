@@ -25,15 +25,13 @@ using rules::SignCoeffs;
 using rules::SignRule;
 using rules::SignStatsRule;
 
-namespace {
-
 // ---- noise ---------------------------------------------------------------------------------------
 
 // Unit noise for elements [first, first + count) of one tensor; `first` is a multiple of 8. Whole
 // groups of 16 Philox blocks take the hand-vectorized AVX-512 path where the CPU has it; the rest
 // (and CPUs without AVX-512) the loops below, which GCC vectorizes per clone. Both give the same bits.
 // The threshold draw's uniforms take 16 bits each: 8 elements per Philox block (threshold_uniform4).
-SIGNOPT_CLONES void fill_noise(float* out, int64_t first, int64_t count, DrawKey key, NoiseKind kind) {
+SIGNOPT_CLONES void fill_chunk_noise(float* out, int64_t first, int64_t count, DrawKey key, NoiseKind kind) {
   uint32_t raw[kChunk];
   const bool threshold = kind == NoiseKind::Threshold;
   const int64_t blocks = threshold ? (count + 7) / 8 : (count + 3) / 4;
@@ -100,6 +98,8 @@ double combine_partials(int stat, const std::vector<double>& partial) {
   }
   return detail::sum_in_order(partial);
 }
+
+namespace {
 
 template <typename T, int kMode>
 double statistic_total(DitherScale scale, const T* p, const T* g, T* m, int64_t n, const SignCoeffs<T>& c) {
@@ -233,7 +233,7 @@ void sign_update(
         partial[c] = chunk_statistic<T, rules::kStatsModeOf<kMode>>(plan.stat, rule.p, rule.g, rule.m, rule.c, o, len);
       }
       if (d.enabled) {
-        fill_noise(noise.data(), o, len, key, kind);
+        fill_chunk_noise(noise.data(), o, len, key, kind);
         if (calib) {
           detail::two_sums_chunk<Rule, true>(rule, o, len, noise.data(), &dots[c], &ggs[c]);
         } else {
@@ -302,7 +302,7 @@ int64_t sign_pack_chunks(
         partial[c] = chunk_statistic<T, rules::kStatsModeOf<kMode>>(plan.stat, rule.p, rule.g, rule.m, rule.c, o, len);
       }
       if (d.enabled) {
-        fill_noise(noise.data(), o, len, key, kind);
+        fill_chunk_noise(noise.data(), o, len, key, kind);
       }
       switch ((coupled_wd ? 2 : 0) + (d.enabled ? 1 : 0)) {
         case 0:

@@ -1,4 +1,5 @@
 // The reference compositions of torch ops (signopt/kernels/reference.h).
+#include <signopt/kernels/half.h>
 #include <signopt/kernels/noise.h>
 #include <signopt/kernels/philox.h>
 #include <signopt/kernels/reductions.h>
@@ -164,7 +165,65 @@ torch::Tensor sign_direction(const torch::Tensor& g_in, torch::Tensor& buf, doub
   return u;
 }
 
+torch::Tensor rounding_bits(const torch::Tensor& like, const RoundingArgs& r) {
+  const int64_t n = like.numel();
+  auto out = torch::empty({n}, torch::kLong);
+  int64_t* o = out.data_ptr<int64_t>();
+  const DrawKey key = DrawKey::make(r.seed, 0, static_cast<uint64_t>(r.step), static_cast<uint64_t>(r.param_index));
+  for (int64_t b = 0; b * 8 < n; ++b) {
+    const PhiloxBlock bits = key.block(half::kRoundingBlockFlag | static_cast<uint64_t>(b));
+    for (int64_t k = 0; k < 8 && 8 * b + k < n; ++k) {
+      const uint32_t word = bits.x[k / 2];
+      o[8 * b + k] = (k % 2 == 0) ? (word & 0xffffu) : (word >> 16);
+    }
+  }
+  return out.view(like.sizes()).to(like.device());
+}
+
+torch::Tensor stochastic_round(const torch::Tensor& x, at::ScalarType type, const RoundingArgs& r) {
+  TORCH_CHECK(
+      type == at::kBFloat16 || type == at::kHalf, "signopt::kernels::reference::stochastic_round: the type must be bfloat16 or float16");
+  const torch::Tensor x32 = x.to(torch::kFloat).contiguous();
+  const torch::Tensor bits = x32.view(torch::kInt).to(torch::kLong).bitwise_and(int64_t{0xffffffff});
+  const torch::Tensor magnitude = bits.bitwise_and(int64_t{0x7fffffff});
+  const torch::Tensor rnd = rounding_bits(x32, r);
+  const torch::Tensor nonfinite = magnitude.ge(int64_t{0x7f800000});
+  const auto from_bits = [](const torch::Tensor& b) { return b.to(torch::kInt).view(torch::kFloat); };
+  torch::Tensor rounded;
+  if (type == at::kBFloat16) {
+    // the 16 dropped bits plus r, truncated: a float32 whose low half is zero converts exactly
+    rounded = from_bits((bits + rnd).bitwise_and(int64_t{0xffff0000})).to(type);
+  } else {
+    const torch::Tensor up = (magnitude + rnd.bitwise_right_shift(3)).bitwise_and(int64_t{0xffffe000});
+    const torch::Tensor normal = from_bits(up).to(type); // exact, or infinity past the largest float16
+    const torch::Tensor q = x32.abs() * 16777216.0f;
+    const torch::Tensor whole = q.floor();
+    const torch::Tensor bump = (rnd.to(torch::kFloat) < (q - whole) * 65536.0f).to(torch::kFloat);
+    const torch::Tensor subnormal = ((whole + bump) * 5.9604644775390625e-8f).to(type);
+    const torch::Tensor h = torch::where(magnitude.ge(int64_t{0x38800000}), normal, subnormal);
+    rounded = torch::where(bits.ge(int64_t{0x80000000}), -h, h);
+  }
+  return torch::where(nonfinite, x32.to(type), rounded).view(x.sizes());
+}
+
 double sign_descent_step(torch::Tensor& p, const torch::Tensor& g, torch::Tensor& buf, const SignStepArgs& args, double* dot_gg) {
+  if (p.scalar_type() == at::kBFloat16 || p.scalar_type() == at::kHalf) {
+    // float32 arithmetic on copies (a float32 momentum in place), then the parameter rounded as args.rounding
+    // says and a 16-bit momentum to nearest: the fused 16-bit step's rule.
+    TORCH_CHECK(dot_gg == nullptr, "signopt::kernels::reference::sign_descent_step: the calibration sums need float32/float64 parameters");
+    TORCH_CHECK(
+        !previous_scale(args.dither),
+        "signopt::kernels::reference::sign_descent_step: DitherScaleFrom::Previous is not supported for 16-bit parameters yet");
+    torch::Tensor p32 = p.to(torch::kFloat);
+    const torch::Tensor g32 = g.to(torch::kFloat);
+    torch::Tensor m32 = buf.defined() && buf.scalar_type() != torch::kFloat ? buf.to(torch::kFloat) : buf;
+    const double scale = sign_descent_step(p32, g32, m32, args, nullptr);
+    p.copy_(args.rounding.stochastic ? stochastic_round(p32, p.scalar_type(), args.rounding) : p32.to(p.scalar_type()));
+    if (buf.defined() && args.beta > 0 && buf.scalar_type() != torch::kFloat) {
+      buf.copy_(m32);
+    }
+    return scale;
+  }
   const torch::Tensor gd = decayed_gradient(p, g, args.lr, args.weight_decay, args.decoupled);
   double scale = 0.0;
   const torch::Tensor u = sign_direction(gd, buf, args.beta, args.dither, &scale);

@@ -330,7 +330,7 @@ void HybridSignSGD::add_item_(StepPlan& plan, torch::Tensor& p, const HybridSign
     // does not depend on this step's lambda); the momentum's sums follow in one read of m.
     double dot_gg[2] = {0.0, 0.0};
     const double s = kernels::sign_descent_step(
-        p, p.grad(), st.exp_avg(), {o.lr(), o.weight_decay(), o.decoupled_weight_decay(), o.beta1(), args}, dot_gg);
+        p, p.grad(), st.exp_avg(), {o.lr(), o.weight_decay(), o.decoupled_weight_decay(), o.beta1(), args, {}}, dot_gg);
     item.updated = true;
     item.sums[kDot] = dot_gg[0];
     item.sums[kGg] = dot_gg[1];

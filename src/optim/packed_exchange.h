@@ -65,7 +65,7 @@ class PackedExchange {
       double beta,
       const kernels::DitherArgs& dither) {
     const int64_t offset = offset_;
-    zeros_ += kernels::sign_descent_pack(p, g, buf, {lr, weight_decay, decoupled, beta, dither}, sign_, zero_, offset);
+    zeros_ += kernels::sign_descent_pack(p, g, buf, {lr, weight_decay, decoupled, beta, dither, {}}, sign_, zero_, offset);
     offset_ += p.numel();
     ++tensors_;
     return offset;

@@ -400,12 +400,12 @@ TEST(Fused, PackedKernelsRefuseBadInput) {
   auto small = torch::zeros({1}, torch::kLong);
   torch::Tensor none;
   const kernels::DitherArgs d;
-  expect_error([&] { kernels::sign_descent_pack(p, g, m, kernels::SignStepArgs{0.1, 0, false, 0.9, d}, small, words, 0); }, "sign_words has 1 words");
-  expect_error([&] { kernels::sign_descent_pack(p, g, m, kernels::SignStepArgs{0.1, 0, false, 0.9, d}, words, words, 40); }, "bit 140 must fit");
-  expect_error([&] { kernels::sign_descent_pack(p, g, m, kernels::SignStepArgs{0.1, 0, false, 0.9, d}, words, words, -1); }, "bit_offset must be >= 0");
-  expect_error([&] { kernels::sign_descent_pack(p, g, none, kernels::SignStepArgs{0.1, 0, false, 0.9, d}, words, words, 0); }, "with beta > 0, buf");
+  expect_error([&] { kernels::sign_descent_pack(p, g, m, kernels::SignStepArgs{0.1, 0, false, 0.9, d, {}}, small, words, 0); }, "sign_words has 1 words");
+  expect_error([&] { kernels::sign_descent_pack(p, g, m, kernels::SignStepArgs{0.1, 0, false, 0.9, d, {}}, words, words, 40); }, "bit 140 must fit");
+  expect_error([&] { kernels::sign_descent_pack(p, g, m, kernels::SignStepArgs{0.1, 0, false, 0.9, d, {}}, words, words, -1); }, "bit_offset must be >= 0");
+  expect_error([&] { kernels::sign_descent_pack(p, g, none, kernels::SignStepArgs{0.1, 0, false, 0.9, d, {}}, words, words, 0); }, "with beta > 0, buf");
   expect_error(
-      [&] { kernels::sign_descent_pack(p, g.to(torch::kDouble), m, kernels::SignStepArgs{0.1, 0, false, 0.9, d}, words, words, 0); }, "g must be");
+      [&] { kernels::sign_descent_pack(p, g.to(torch::kDouble), m, kernels::SignStepArgs{0.1, 0, false, 0.9, d, {}}, words, words, 0); }, "g must be");
   auto ints = torch::zeros({2}, torch::kInt32);
   expect_error([&] { kernels::apply_packed_direction(p, 0.1, 0, false, ints, none, 0); }, "sign_words must be a contiguous int64");
   expect_error([&] { kernels::apply_packed_direction(p, 0.1, 0, false, words, small, 0); }, "zero_words has 1 words");

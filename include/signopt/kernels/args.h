@@ -49,12 +49,23 @@ inline bool threshold_applies(const DitherArgs& d, double beta) {
 
 /// Scalar arguments of one SignSGD/Signum step (kernels::sign_descent_step and sign_descent_pack, and
 /// cuda::sign_descent_step).
+/// How a step stores a 16-bit (bfloat16, float16) parameter computed in float32: stochastic rounding with the
+/// rounding bits keyed by (seed, step, param_index) (signopt/kernels/half.h), or round to nearest even.
+/// Float32 and float64 parameters ignore it.
+struct RoundingArgs {
+  bool stochastic = true;
+  uint64_t seed = 0;
+  int64_t step = 0;
+  int64_t param_index = 0;
+};
+
 struct SignStepArgs {
   double lr = 0.0;
   double weight_decay = 0.0;
   bool decoupled = false;
   double beta = 0.0; ///< EMA coefficient; 0: no momentum buffer
   DitherArgs dither;
+  RoundingArgs rounding;
 };
 
 /// Scalar arguments of the hybrid's SGD-phase step (kernels::sgd_step and cuda::sgd_step).

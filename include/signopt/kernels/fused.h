@@ -26,12 +26,19 @@ int64_t fused_call_count();
 bool fused_eligible(std::initializer_list<torch::Tensor> tensors);
 
 
+/// True when sign_descent_step takes (p, g, buf) fused: fused_eligible({p, g, buf}), or a 16-bit parameter
+/// (bfloat16, float16) on the CPU with a gradient of its dtype and a momentum buffer (if defined) of its dtype
+/// or float32, all contiguous.
+bool fused_sign_eligible(const torch::Tensor& p, const torch::Tensor& g, const torch::Tensor& buf);
+
 /// One SignSGD/Signum step (algorithms.md sections 1-3) on p in place; `buf` is the EMA momentum
 /// (undefined when beta == 0). Returns the dither scale s_t used (0 without dithering); for CUDA
 /// tensors with a data-dependent scale (rms, max3sigma, meanabs) s_t stays on the device and NaN
 /// is returned unless `dot_gg` is requested (reading it would synchronize every step).
 /// When `dot_gg` is non-null it receives <u, g> and ||g||^2 (g after coupled weight decay) for the
 /// hybrid's calibration, computed in the same pass.
+/// A 16-bit parameter (fused_sign_eligible) is computed in float32 and stored by args.rounding
+/// (docs/optimizers.md, "Low-precision parameters"); it takes neither `dot_gg` nor DitherScaleFrom::Previous.
 double sign_descent_step(
     torch::Tensor& p,
     const torch::Tensor& g,

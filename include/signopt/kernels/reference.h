@@ -49,8 +49,18 @@ torch::Tensor add_dither(const torch::Tensor& x, const DitherArgs& d, double* sc
 /// dither scale used through `scale_out` (0 without dithering).
 torch::Tensor sign_direction(const torch::Tensor& g, torch::Tensor& buf, double beta, const DitherArgs& d, double* scale_out = nullptr);
 
+/// The stochastic rounding's random bits (0..65535, int64) for a tensor shaped like `like`, on its device:
+/// half::rounding_bits of (r.seed, r.step, r.param_index) at each element index.
+torch::Tensor rounding_bits(const torch::Tensor& like, const RoundingArgs& r);
+
+/// x rounded to `type` (bfloat16 or float16) stochastically with rounding_bits(x, r), as torch ops on the
+/// float32 bits (signopt/kernels/half.h's rule).
+torch::Tensor stochastic_round(const torch::Tensor& x, at::ScalarType type, const RoundingArgs& r);
+
 /// kernels::sign_descent_step's composition: g' = decayed_gradient, u = sign_direction(g'), p -= lr u.
-/// Returns the dither scale; `dot_gg` (optional) receives <u, g'> and ||g'||^2.
+/// Returns the dither scale; `dot_gg` (optional) receives <u, g'> and ||g'||^2. A 16-bit p (bfloat16,
+/// float16) runs that in float32 on copies (a float32 buf in place) and stores p by args.rounding and a
+/// 16-bit buf to nearest.
 double sign_descent_step(torch::Tensor& p, const torch::Tensor& g, torch::Tensor& buf, const SignStepArgs& args, double* dot_gg = nullptr);
 
 /// kernels::sgd_step's composition (the hybrid's SGD phase).

@@ -1,0 +1,203 @@
+// Fused CPU sign descent (SignSGD, Signum) on 16-bit parameters and gradients (bfloat16, float16). Each
+// chunk is widened to float32 copies, the float32 element rules of element_rules.h run on the copies (the
+// same SignRule and SignStatsRule as a float32 step, so the arithmetic is float32's), and the parameter is
+// stored back to 16 bits by stochastic rounding (signopt/kernels/half.h) or to nearest. The momentum is
+// float32 (updated in place) or of the parameter's type: then the step computes the EMA in float32 from the
+// stored momentum, takes the sign of that float32 value, and stores it rounded to nearest. A data-dependent
+// dither scale measures the float32 sign argument in a statistics pass first, as the float32 step does; with
+// a 16-bit momentum that pass does not store the EMA, and the update pass computes it again with the same
+// operations.
+#include <signopt/kernels/half.h>
+
+#include "fused_cpu_internal.h"
+#include "noise_avx512.h"
+
+#include <vector>
+
+namespace signopt::kernels::cpu {
+namespace {
+
+using detail::chunks_of;
+using detail::kChunk;
+using detail::kGrainChunks;
+using rules::kMomentumReady;
+using rules::kNoMomentum;
+using rules::kUpdateMomentum;
+using rules::SignCoeffs;
+using rules::SignRule;
+using rules::SignStatsRule;
+
+template <HalfType kType>
+SIGNOPT_CLONES void widen(const uint16_t* in, int64_t n, float* out) {
+  for (int64_t k = 0; k < n; ++k) {
+    out[k] = half::to_float(kType, in[k]);
+  }
+}
+
+template <HalfType kType>
+SIGNOPT_CLONES void narrow_nearest(const float* in, int64_t n, uint16_t* out) {
+  for (int64_t k = 0; k < n; ++k) {
+    out[k] = half::nearest(kType, in[k]);
+  }
+}
+
+// raw holds the chunk's rounding words: element k takes the low half of raw[k / 2] for even k, else the high.
+template <HalfType kType>
+SIGNOPT_CLONES void narrow_stochastic(const float* in, int64_t n, const uint32_t* raw, uint16_t* out) {
+  for (int64_t k = 0; k < n; ++k) {
+    const uint32_t word = raw[k / 2];
+    out[k] = half::stochastic(kType, in[k], (k % 2 == 0) ? (word & 0xffffu) : (word >> 16));
+  }
+}
+
+// The rounding words of elements [first, first + count) (`first` a multiple of 8): half::rounding_bits's
+// layout, whole Philox blocks.
+void fill_rounding_words(uint32_t* raw, int64_t first, int64_t count, const DrawKey& key) {
+  const int64_t blocks = (count + 7) / 8;
+  const uint64_t block0 = half::kRoundingBlockFlag | static_cast<uint64_t>(first / 8);
+  const int64_t done = detail::avx512_noise_available() ? detail::philox_words_avx512(raw, block0, blocks, key) : 0;
+  for (int64_t b = done; b < blocks; ++b) {
+    const PhiloxBlock bits = key.block(block0 + static_cast<uint64_t>(b));
+    for (int w = 0; w < 4; ++w) {
+      raw[4 * b + w] = bits.x[w];
+    }
+  }
+}
+
+// One task's float32 copies of a chunk (and its noise and rounding words).
+struct ChunkCopies {
+  std::vector<float> p, g, m, noise;
+  std::vector<uint32_t> raw;
+  ChunkCopies() : p(kChunk), g(kChunk), m(kChunk), noise(kChunk), raw(kChunk / 2) {}
+};
+
+template <HalfType kType, bool kHalfMomentum>
+struct HalfTensors {
+  uint16_t* p;
+  const uint16_t* g;
+  void* m; // float* or uint16_t* (kHalfMomentum); null without momentum
+
+  // Widens elements [o, o + len) into the copies (the momentum only when it is 16-bit and `momentum`).
+  void load(ChunkCopies& c, int64_t o, int64_t len, bool momentum) const {
+    widen<kType>(p + o, len, c.p.data());
+    widen<kType>(g + o, len, c.g.data());
+    if (kHalfMomentum && momentum) {
+      widen<kType>(static_cast<const uint16_t*>(m) + o, len, c.m.data());
+    }
+  }
+
+  // The momentum the rules use for the chunk at o: the copy (16-bit) or the float32 buffer in place.
+  float* momentum(ChunkCopies& c, int64_t o) const {
+    if (m == nullptr) {
+      return nullptr;
+    }
+    return kHalfMomentum ? c.m.data() : static_cast<float*>(m) + o;
+  }
+};
+
+// The dither statistic's total over the tensor (DitherScale's number `stat`) with the stats rule of mode
+// kMode, on float32 copies.
+template <HalfType kType, bool kHalfMomentum, int kMode>
+double half_statistic(const HalfTensors<kType, kHalfMomentum>& t, int64_t n, int stat, const SignCoeffs<float>& c) {
+  std::vector<double> partial(static_cast<size_t>(chunks_of(n)));
+  detail::parallel_for(0, chunks_of(n), kGrainChunks, [&](int64_t begin, int64_t end) {
+    ChunkCopies copies;
+    for (int64_t ci = begin; ci < end; ++ci) {
+      const int64_t o = ci * kChunk;
+      const int64_t len = std::min(n, o + kChunk) - o;
+      t.load(copies, o, len, kMode == kUpdateMomentum);
+      const float* cp = copies.p.data();
+      const float* cg = copies.g.data();
+      float* cm = t.momentum(copies, o);
+      rules::with_stat(stat, [&](auto stat_constant) {
+        constexpr int kStat = decltype(stat_constant)::value;
+        partial[ci] = detail::statistic_chunk<SignStatsRule<float, kMode, kStat>, float, kStat == 2>({cp, cg, cm, c}, 0, len);
+      });
+    }
+  });
+  return combine_partials(stat, partial);
+}
+
+template <HalfType kType, bool kHalfMomentum>
+double half_sign_step(const HalfTensors<kType, kHalfMomentum>& t, int64_t n, const SignStepArgs& a) {
+  const DitherArgs& d = a.dither;
+  SignCoeffs<float> c = rules::sign_coeffs<float>(a);
+  int mode = a.beta > 0 ? kUpdateMomentum : kNoMomentum;
+  double s = 0.0;
+  if (d.enabled) {
+    double base = 1.0;
+    if (d.scale != DitherScale::Absolute && n > 0) {
+      const int stat = static_cast<int>(d.scale);
+      const bool momentum_stats = !d.target_gradient && mode == kUpdateMomentum;
+      const double total = momentum_stats ? half_statistic<kType, kHalfMomentum, kUpdateMomentum>(t, n, stat, c)
+                                          : half_statistic<kType, kHalfMomentum, kNoMomentum>(t, n, stat, c);
+      base = rules::dither_base(total, stat, n);
+      if (momentum_stats && !kHalfMomentum) {
+        mode = kMomentumReady; // the float32 momentum was stored by the statistics pass
+      }
+    }
+    s = d.alpha * base;
+    (d.target_gradient ? c.s_grad : c.s_x) = static_cast<float>(s);
+  }
+  const bool threshold = threshold_applies(d, a.beta);
+  if (threshold) {
+    rules::use_threshold_scale(c, s);
+  }
+  const DrawKey noise_key = DrawKey::make(d.seed, d.stream, static_cast<uint64_t>(d.step), static_cast<uint64_t>(d.param_index));
+  const DrawKey round_key = DrawKey::make(
+      a.rounding.seed, 0, static_cast<uint64_t>(a.rounding.step), static_cast<uint64_t>(a.rounding.param_index));
+  const NoiseKind kind = rules::noise_kind(d, threshold);
+  rules::with_sign_mode(mode, [&](auto mode_constant) {
+    constexpr int kMode = decltype(mode_constant)::value;
+    rules::with_draw(d, threshold, [&](auto draw_constant) {
+      constexpr int kDraw = decltype(draw_constant)::value;
+      using Rule = SignRule<float, kMode, kDraw>;
+      detail::parallel_for(0, chunks_of(n), kGrainChunks, [&](int64_t begin, int64_t end) {
+        ChunkCopies copies;
+        for (int64_t ci = begin; ci < end; ++ci) {
+          const int64_t o = ci * kChunk;
+          const int64_t len = std::min(n, o + kChunk) - o;
+          t.load(copies, o, len, kMode != kNoMomentum);
+          const Rule rule{copies.p.data(), copies.g.data(), t.momentum(copies, o), c};
+          if (d.enabled) {
+            fill_chunk_noise(copies.noise.data(), o, len, noise_key, kind);
+            detail::elementwise_chunk<Rule, true>(rule, 0, len, copies.noise.data());
+          } else {
+            detail::elementwise_chunk<Rule, false>(rule, 0, len, nullptr);
+          }
+          if (a.rounding.stochastic) {
+            fill_rounding_words(copies.raw.data(), o, len, round_key);
+            narrow_stochastic<kType>(copies.p.data(), len, copies.raw.data(), t.p + o);
+          } else {
+            narrow_nearest<kType>(copies.p.data(), len, t.p + o);
+          }
+          if (kHalfMomentum && kMode != kNoMomentum) {
+            narrow_nearest<kType>(copies.m.data(), len, static_cast<uint16_t*>(t.m) + o);
+          }
+        }
+      });
+    });
+  });
+  return s;
+}
+
+template <HalfType kType>
+double half_step_typed(bool half_momentum, uint16_t* p, const uint16_t* g, void* m, int64_t n, const SignStepArgs& a) {
+  void* state = a.beta > 0 ? m : nullptr;
+  if (half_momentum) {
+    return half_sign_step<kType, true>(HalfTensors<kType, true>{p, g, state}, n, a);
+  }
+  return half_sign_step<kType, false>(HalfTensors<kType, false>{p, g, state}, n, a);
+}
+
+} // namespace
+
+double sign_descent_step_half(
+    HalfType type, bool half_momentum, uint16_t* p, const uint16_t* g, void* m, int64_t n, const SignStepArgs& args) {
+  if (type == HalfType::kBFloat16) {
+    return half_step_typed<HalfType::kBFloat16>(half_momentum, p, g, m, n, args);
+  }
+  return half_step_typed<HalfType::kFloat16>(half_momentum, p, g, m, n, args);
+}
+
+} // namespace signopt::kernels::cpu
