@@ -120,6 +120,24 @@ E read_enum(torch::serialize::InputArchive& a, const std::string& key, E fallbac
   return fallback;
 }
 
+void write_rounding(torch::serialize::OutputArchive& a, Rounding rounding, uint64_t seed) {
+  write_int(a, "rounding", static_cast<int64_t>(rounding));
+  write_int(a, "rounding_seed", static_cast<int64_t>(seed)); // bit for bit in an int64, as the dither seed
+}
+
+void read_rounding(torch::serialize::InputArchive& a, Rounding& rounding, uint64_t& seed) {
+  rounding = read_enum(a, "rounding", Rounding::Stochastic);
+  seed = static_cast<uint64_t>(read_int(a, "rounding_seed", 0));
+}
+
+void write_momentum_dtype(torch::serialize::OutputArchive& a, MomentumDtype dtype) {
+  write_int(a, "momentum_dtype", static_cast<int64_t>(dtype));
+}
+
+MomentumDtype read_momentum_dtype(torch::serialize::InputArchive& a) {
+  return read_enum(a, "momentum_dtype", MomentumDtype::Float32);
+}
+
 void write_dither(torch::serialize::OutputArchive& a, const std::optional<DitherOptions>& d) {
   write_int(a, "dither_enabled", d.has_value() ? 1 : 0);
   if (!d) {

@@ -16,7 +16,7 @@
 namespace signopt::detail {
 
 /// One step of sign descent over every parameter with a gradient. `beta_of(options)` gives a
-/// group's EMA coefficient (0 for SignSGD); `buffer_of(state, p)` gives the EMA buffer to update
+/// group's EMA coefficient (0 for SignSGD); `buffer_of(options, state, p)` gives the EMA buffer to update
 /// (created on first use), called only when beta > 0.
 /// The step with an aggregator that has a packed exchange (SignAggregator::supports_packed), when every
 /// parameter with a gradient, its gradient and its buffer are contiguous CPU tensors of the parameter's float
@@ -44,7 +44,7 @@ bool packed_sign_descent_step(SignoptOptimizer& opt, SignAggregator& aggregator,
         auto& st = get_or_create_state<State>(opt, p, [] { return State(); });
         const double beta = beta_of(o);
         items.push_back({p, &st, &o, beta, param_index});
-        return beta > 0 ? buffer_of(st, p) : torch::Tensor();
+        return beta > 0 ? buffer_of(o, st, p) : torch::Tensor();
       },
       [](const Options&) { return true; },
       d);
@@ -62,7 +62,7 @@ bool packed_sign_descent_step(SignoptOptimizer& opt, SignAggregator& aggregator,
     const auto& dither = it.o->dither();
     const int64_t tick = opt.begin_dither(dither, st.step());
     torch::Tensor no_buffer;
-    torch::Tensor& buffer = it.beta > 0 ? buffer_of(st, it.p) : no_buffer;
+    torch::Tensor& buffer = it.beta > 0 ? buffer_of(*it.o, st, it.p) : no_buffer;
     kernels::DitherArgs dither_args = fused_dither_args(dither, tick, st.step(), it.param_index);
     attach_scale_state(dither_args, st.dither_base(), it.p);
     it.offset = exchange.pack(
@@ -106,12 +106,17 @@ void sign_descent_step(SignoptOptimizer& opt, BetaOf beta_of, BufferOf buffer_of
       const auto& dither = o.dither();
       const int64_t tick = opt.begin_dither(dither, st.step());
       torch::Tensor no_buffer;
-      torch::Tensor& buffer = beta > 0 ? buffer_of(st, p) : no_buffer;
+      torch::Tensor& buffer = beta > 0 ? buffer_of(o, st, p) : no_buffer;
       kernels::SignStepArgs args{
-          lr, o.weight_decay(), o.decoupled_weight_decay(), beta, fused_dither_args(dither, tick, st.step(), param_index)};
+          lr,
+          o.weight_decay(),
+          o.decoupled_weight_decay(),
+          beta,
+          fused_dither_args(dither, tick, st.step(), param_index),
+          {o.rounding() == Rounding::Stochastic, o.rounding_seed(), st.step(), param_index}};
       attach_scale_state(args.dither, st.dither_base(), p);
       if (aggregator == nullptr) {
-        if (kernels::fused_eligible({p, p.grad(), buffer})) {
+        if (kernels::fused_sign_eligible(p, p.grad(), buffer)) {
           kernels::sign_descent_step(p, p.grad(), buffer, args);
         } else {
           kernels::reference::sign_descent_step(p, p.grad(), buffer, args);
@@ -119,6 +124,14 @@ void sign_descent_step(SignoptOptimizer& opt, BetaOf beta_of, BufferOf buffer_of
         continue;
       }
       // With an aggregator: the local direction now, the voted one applied after the exchange.
+      check_arg(
+          p.scalar_type() != torch::kBFloat16 && p.scalar_type() != torch::kHalf,
+          "sign descent",
+          "a distributed (aggregated) step does not take ",
+          p.scalar_type(),
+          " parameters yet (parameter ",
+          param_index,
+          "): train in float32 or float64, or on one worker");
       const torch::Tensor g = kernels::reference::decayed_gradient(p, p.grad(), lr, o.weight_decay(), o.decoupled_weight_decay());
       pending_params.push_back(p);
       pending_lr.push_back(lr);

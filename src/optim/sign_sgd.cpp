@@ -18,6 +18,7 @@ void SignSGDOptions::serialize(torch::serialize::OutputArchive& a) const {
   detail::write_int(a, "decoupled_weight_decay", decoupled_weight_decay());
   detail::write_int(a, "nonfinite", static_cast<int64_t>(nonfinite()));
   detail::write_dither(a, dither());
+  detail::write_rounding(a, rounding(), rounding_seed());
 }
 
 void SignSGDOptions::serialize(torch::serialize::InputArchive& a) {
@@ -26,6 +27,7 @@ void SignSGDOptions::serialize(torch::serialize::InputArchive& a) {
   decoupled_weight_decay(detail::read_int(a, "decoupled_weight_decay", 0) != 0);
   nonfinite(static_cast<NonFinitePolicy>(detail::read_int(a, "nonfinite", 0)));
   dither(detail::read_dither(a));
+  detail::read_rounding(a, rounding_, rounding_seed_);
 }
 
 void SignSGDParamState::serialize(torch::serialize::OutputArchive& a) const {
@@ -54,7 +56,7 @@ torch::Tensor SignSGD::step(LossClosure closure) {
   detail::sign_descent_step<SignSGDOptions, SignSGDParamState>(
       *this,
       [](const SignSGDOptions&) { return 0.0; },
-      [](SignSGDParamState&, const torch::Tensor&) -> torch::Tensor& {
+      [](const SignSGDOptions&, SignSGDParamState&, const torch::Tensor&) -> torch::Tensor& {
         TORCH_INTERNAL_ASSERT(false, "SignSGD keeps no momentum");
       });
   return loss;

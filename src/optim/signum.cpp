@@ -26,6 +26,8 @@ void SignumOptions::serialize(torch::serialize::OutputArchive& a) const {
   detail::write_int(a, "decoupled_weight_decay", decoupled_weight_decay());
   detail::write_int(a, "nonfinite", static_cast<int64_t>(nonfinite()));
   detail::write_dither(a, dither());
+  detail::write_rounding(a, rounding(), rounding_seed());
+  detail::write_momentum_dtype(a, momentum_dtype());
 }
 
 void SignumOptions::serialize(torch::serialize::InputArchive& a) {
@@ -35,6 +37,8 @@ void SignumOptions::serialize(torch::serialize::InputArchive& a) {
   decoupled_weight_decay(detail::read_int(a, "decoupled_weight_decay", 0) != 0);
   nonfinite(static_cast<NonFinitePolicy>(detail::read_int(a, "nonfinite", 0)));
   dither(detail::read_dither(a));
+  detail::read_rounding(a, rounding_, rounding_seed_);
+  momentum_dtype(detail::read_momentum_dtype(a));
 }
 
 void SignumParamState::serialize(torch::serialize::OutputArchive& a) const {
@@ -70,9 +74,11 @@ torch::Tensor Signum::step(LossClosure closure) {
   detail::sign_descent_step<SignumOptions, SignumParamState>(
       *this,
       [](const SignumOptions& o) { return o.momentum(); },
-      [](SignumParamState& st, const torch::Tensor& p) -> torch::Tensor& {
+      [](const SignumOptions& o, SignumParamState& st, const torch::Tensor& p) -> torch::Tensor& {
         if (!st.momentum_buffer().defined()) {
-          st.momentum_buffer(torch::zeros_like(p, at::MemoryFormat::Preserve));
+          const bool half = p.scalar_type() == torch::kBFloat16 || p.scalar_type() == torch::kHalf;
+          const auto dtype = half && o.momentum_dtype() == MomentumDtype::Float32 ? torch::kFloat : p.scalar_type();
+          st.momentum_buffer(torch::zeros_like(p, p.options().dtype(dtype), at::MemoryFormat::Preserve));
         }
         return st.momentum_buffer();
       });

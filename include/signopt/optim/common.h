@@ -186,6 +186,13 @@ void write_int(torch::serialize::OutputArchive& a, const std::string& key, int64
 double read_double(torch::serialize::InputArchive& a, const std::string& key, double fallback);
 int64_t read_int(torch::serialize::InputArchive& a, const std::string& key, int64_t fallback);
 
+/// Saves/loads the 16-bit parameters' rounding options (Rounding, its seed) and Signum's MomentumDtype; a code
+/// outside its table is refused with the key, the valid codes and the value. Absent keys read as the defaults.
+void write_rounding(torch::serialize::OutputArchive& a, Rounding rounding, uint64_t seed);
+void read_rounding(torch::serialize::InputArchive& a, Rounding& rounding, uint64_t& seed);
+void write_momentum_dtype(torch::serialize::OutputArchive& a, MomentumDtype dtype);
+MomentumDtype read_momentum_dtype(torch::serialize::InputArchive& a);
+
 /// Saves/loads an optional DitherOptions under `prefix`.
 void write_dither(torch::serialize::OutputArchive& a, const std::optional<DitherOptions>& d);
 std::optional<DitherOptions> read_dither(torch::serialize::InputArchive& a);

@@ -62,6 +62,40 @@ enum class NonFinitePolicy {
   Throw,
 };
 
+/// How a 16-bit (bfloat16, float16) parameter is stored after its float32 update (docs/optimizers.md,
+/// "Low-precision parameters"); float32 and float64 parameters ignore it.
+enum class Rounding {
+  Stochastic, ///< unbiased: up with the probability of the dropped fraction, from counter-based bits (default).
+  Nearest, ///< to nearest even: sign steps below half an ulp vanish.
+};
+
+/// The dtype of Signum's momentum for a 16-bit parameter (other parameters keep it in their own dtype).
+enum class MomentumDtype {
+  Float32, ///< float32 (default): the EMA keeps its precision; 4 bytes per coordinate.
+  Parameter, ///< the parameter's 16-bit dtype, rounded to nearest each step; 2 bytes per coordinate.
+};
+
+template <>
+struct EnumNames<Rounding> {
+  static constexpr const char* what = "rounding";
+  static constexpr std::array<std::pair<Rounding, const char*>, 2> table{
+      {{Rounding::Stochastic, "stochastic"}, {Rounding::Nearest, "nearest"}}};
+};
+
+template <>
+struct EnumNames<MomentumDtype> {
+  static constexpr const char* what = "momentum dtype";
+  static constexpr std::array<std::pair<MomentumDtype, const char*>, 2> table{
+      {{MomentumDtype::Float32, "float32"}, {MomentumDtype::Parameter, "parameter"}}};
+};
+
+inline std::string to_string(Rounding v) {
+  return enum_name(v);
+}
+inline std::string to_string(MomentumDtype v) {
+  return enum_name(v);
+}
+
 template <>
 struct EnumNames<DitherClock> {
   static constexpr const char* what = "dither clock";

@@ -24,6 +24,10 @@ struct SignSGDOptions : public torch::optim::OptimizerCloneableOptions<SignSGDOp
   /// Pre-sign dithering; disabled when empty.
   TORCH_ARG(std::optional<DitherOptions>, dither) = std::nullopt;
   TORCH_ARG(NonFinitePolicy, nonfinite) = NonFinitePolicy::Skip;
+  /// How a bfloat16/float16 parameter is stored after its float32 update (docs/optimizers.md, "Low-precision
+  /// parameters"); the stochastic rounding's bits are keyed by (rounding_seed, step, parameter, element).
+  TORCH_ARG(Rounding, rounding) = Rounding::Stochastic;
+  TORCH_ARG(uint64_t, rounding_seed) = 0;
 
  public:
   void serialize(torch::serialize::InputArchive& archive) override;

@@ -25,6 +25,12 @@ struct SignumOptions : public torch::optim::OptimizerCloneableOptions<SignumOpti
   TORCH_ARG(bool, decoupled_weight_decay) = false;
   TORCH_ARG(std::optional<DitherOptions>, dither) = std::nullopt;
   TORCH_ARG(NonFinitePolicy, nonfinite) = NonFinitePolicy::Skip;
+  /// How a bfloat16/float16 parameter is stored after its float32 update (docs/optimizers.md, "Low-precision
+  /// parameters"); the stochastic rounding's bits are keyed by (rounding_seed, step, parameter, element).
+  TORCH_ARG(Rounding, rounding) = Rounding::Stochastic;
+  TORCH_ARG(uint64_t, rounding_seed) = 0;
+  /// The momentum's dtype for a bfloat16/float16 parameter (others keep it in their own dtype).
+  TORCH_ARG(MomentumDtype, momentum_dtype) = MomentumDtype::Float32;
 
  public:
   void serialize(torch::serialize::InputArchive& archive) override;
