@@ -77,7 +77,9 @@ MadeOptimizer make_signsgd(std::vector<torch::Tensor> params, const OptimizerSet
           .weight_decay(s.weight_decay)
           .decoupled_weight_decay(s.decoupled_weight_decay)
           .dither(s.dither)
-          .nonfinite(s.nonfinite)));
+          .nonfinite(s.nonfinite)
+          .rounding(s.rounding)
+          .rounding_seed(s.rounding_seed)));
 }
 
 } // namespace signopt

@@ -111,7 +111,10 @@ MadeOptimizer make_signum(std::vector<torch::Tensor> params, const OptimizerSett
           .weight_decay(s.weight_decay)
           .decoupled_weight_decay(s.decoupled_weight_decay)
           .dither(s.dither)
-          .nonfinite(s.nonfinite)));
+          .nonfinite(s.nonfinite)
+          .rounding(s.rounding)
+          .rounding_seed(s.rounding_seed)
+          .momentum_dtype(s.momentum_dtype)));
 }
 
 } // namespace signopt

@@ -497,6 +497,8 @@ void resolve_defaults(TrainConfig& c) {
     c.decoupled_weight_decay = d.decoupled_weight_decay;
   if (!c.dither_seed)
     c.dither_seed = c.seed;
+  if (!c.rounding_seed)
+    c.rounding_seed = c.seed;
   if (row.dither_always)
     c.dither = true;
   const auto names_where = [](bool OptimizerRow::*flag) {
@@ -531,6 +533,15 @@ void resolve_defaults(TrainConfig& c) {
       throw ConfigError(
           "--switch-trigger auto tests the calibration's convergence and --calibration fixed has none; use "
           "--switch-trigger step or epoch");
+  }
+  if (c.param_dtype != "float32") {
+    const std::string why = "--param-dtype " + c.param_dtype;
+    if (o == "hybrid" || c.log_calibration)
+      throw ConfigError(why + " does not take the hybrid or --log-calibration: the calibration sums need float32 parameters");
+    if (c.nproc > 1)
+      throw ConfigError(why + " trains on one worker: the distributed sign exchange takes float32 parameters (use --nproc 1)");
+    if (c.device != "cpu")
+      throw ConfigError(why + " trains on the CPU (the 16-bit kernels have no CUDA version yet); use --device cpu");
   }
   if (c.log_calibration && !row.logs_calibration)
     throw ConfigError(

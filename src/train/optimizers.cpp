@@ -88,6 +88,9 @@ OptimizerSettings optimizer_settings(
   s.nonfinite = parse<NonFinitePolicy>(c.nonfinite, "nonfinite");
   if (c.dither)
     s.dither = dither_options(c, total_steps).stream(dither_stream);
+  s.rounding = parse<Rounding>(c.rounding, "rounding");
+  s.rounding_seed = c.rounding_seed.value_or(c.seed);
+  s.momentum_dtype = parse<MomentumDtype>(c.momentum_dtype, "momentum-dtype");
   s.log_calibration = c.log_calibration;
   s.hybrid = hybrid_options(c, steps_per_epoch);
   return s;

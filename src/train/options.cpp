@@ -318,6 +318,14 @@ void add_loop_entries(std::vector<OptionEntry>& t) {
       "where to train; cuda loads LibTorch's CUDA libraries at run time and needs a GPU",
       loop,
       "cpu"));
+  t.push_back(string_entry(
+      "param-dtype",
+      &TrainConfig::param_dtype,
+      {"float32", "bfloat16", "float16"},
+      "the model's parameters and inputs; bfloat16/float16 train with float32 losses, SignSGD/Signum in float32 "
+      "arithmetic stored by --rounding (CPU, one worker, not the hybrid)",
+      loop,
+      "float32"));
 }
 
 void add_optimizer_entries(std::vector<OptionEntry>& t) {
@@ -530,6 +538,33 @@ void add_dither_entries(std::vector<OptionEntry>& t) {
     e.nullable = true;
     t.push_back(e);
   }
+  const std::string low = "16-bit parameters (--param-dtype bfloat16 or float16)";
+  t.push_back(string_entry(
+      "rounding",
+      &TrainConfig::rounding,
+      enum_choices<Rounding>(),
+      "how signsgd/signum store a 16-bit parameter after its float32 update: stochastic (unbiased; keeps steps "
+      "below half an ulp in expectation) or nearest (such steps vanish)",
+      low,
+      "stochastic"));
+  {
+    OptionEntry e;
+    e.info = {"rounding-seed", "uint", {}, "seed of the stochastic rounding's bits", low, "--seed"};
+    e.set = [](TrainConfig& c, const std::string& text, const std::string& origin) {
+      c.rounding_seed = parse_uint(origin, text);
+    };
+    e.get = [](const TrainConfig& c) { return c.rounding_seed ? json(*c.rounding_seed) : json(); };
+    e.nullable = true;
+    t.push_back(e);
+  }
+  t.push_back(string_entry(
+      "momentum-dtype",
+      &TrainConfig::momentum_dtype,
+      enum_choices<MomentumDtype>(),
+      "signum's momentum for a 16-bit parameter: float32 (4 bytes per coordinate) or parameter (its 16-bit dtype, "
+      "rounded to nearest)",
+      low,
+      "float32"));
 }
 
 void add_schedule_entries(std::vector<OptionEntry>& t) {

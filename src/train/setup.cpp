@@ -70,6 +70,7 @@ Evaluation evaluate(
     const data::BatchLoader& loader,
     int64_t batch_size,
     torch::Device device,
+    torch::Dtype dtype,
     comm::Communicator* comm,
     bool kill_midway) {
   torch::NoGradGuard no_grad;
@@ -90,7 +91,7 @@ Evaluation evaluate(
       kill_self("in the middle of an evaluation"); // SIGNOPT_FAULT=...:kill-in-eval
     const auto batch = loader.eval_batch(start, std::min(batch_size, n - start));
     const auto labels = batch.labels.to(device);
-    const auto logits = model.forward(batch.images.to(device));
+    const auto logits = model.forward(batch.images.to(device, dtype)).to(torch::kFloat);
     loss += torch::nn::functional::cross_entropy(
                 logits, labels, torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kSum))
                 .item<double>();
@@ -191,7 +192,8 @@ Setup build(const TrainConfig& c, const comm::DistEnv& env) {
     throw ConfigError(std::string("--model ") + c.model + ": " + e.what());
   }
   s.device = resolve_device(c.device);
-  s.model->to(s.device); // before the optimizer takes the parameters
+  s.dtype = c.param_dtype == "bfloat16" ? torch::kBFloat16 : c.param_dtype == "float16" ? torch::kHalf : torch::kFloat;
+  s.model->to(s.device, s.dtype); // before the optimizer takes the parameters
   try {
     s.optimizer = make_optimizer(c, s.model->parameters(), s.steps_per_epoch, s.total_steps, s.rank);
   } catch (const std::invalid_argument& e) {

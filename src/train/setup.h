@@ -27,6 +27,7 @@ struct Setup {
   std::shared_ptr<models::ClassifierImpl> model;
   OptimizerHandle optimizer;
   torch::Device device = torch::kCPU;
+  torch::Dtype dtype = torch::kFloat; ///< the parameters' and inputs' dtype (--param-dtype)
   int64_t steps_per_epoch = 0, total_steps = 0;
   // Distributed runs (world > 1): the process group and the sign exchange the optimizer calls.
   int64_t rank = 0, world = 1;
@@ -67,6 +68,7 @@ Evaluation evaluate(
     const data::BatchLoader& loader,
     int64_t batch_size,
     torch::Device device,
+    torch::Dtype dtype,
     comm::Communicator* comm = nullptr,
     bool kill_midway = false);
 

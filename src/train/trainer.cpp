@@ -181,10 +181,10 @@ Run::StepFigures Run::train_step() {
     group.options().set_lr(lr_);
   const auto data_start = Clock::now();
   const auto batch = s_.train_loader->batch(st_.epoch, st_.batch);
-  const auto images = batch.images.to(s_.device), labels = batch.labels.to(s_.device);
+  const auto images = batch.images.to(s_.device, s_.dtype), labels = batch.labels.to(s_.device);
   data_seconds_ += std::chrono::duration<double>(Clock::now() - data_start).count();
   opt.zero_grad();
-  const auto logits = model.forward(images);
+  const auto logits = model.forward(images).to(torch::kFloat); // the loss in float32 whatever the parameters
   const auto loss = torch::nn::functional::cross_entropy(logits, labels);
   StepFigures figures;
   figures.loss = loss.item<double>();
@@ -325,7 +325,7 @@ void Run::evaluate_final() {
 
 Evaluation Run::evaluate_split(const data::BatchLoader& loader) {
   const bool kill = fault_due(fault_, "kill-in-eval", s_.rank, st_.step);
-  return evaluate(*s_.model, loader, c_.eval_batch_size, s_.device, s_.comm.get(), kill);
+  return evaluate(*s_.model, loader, c_.eval_batch_size, s_.device, s_.dtype, s_.comm.get(), kill);
 }
 
 // Distributed: one allreduce per step of the figures every rank needs identically: the batch's mean loss

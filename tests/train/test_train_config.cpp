@@ -330,6 +330,12 @@ TEST(TrainConfig, InconsistentCombinationsAreRejected) {
   EXPECT_NE(resolve_error({"--lr-schedule", "step"}).find("--lr-milestones"), std::string::npos);
   EXPECT_NE(resolve_error({"--warmup-epochs", "4"}).find("shorter than --epochs"), std::string::npos);
   EXPECT_NE(resolve_error({"--optimizer", "signum", "--nesterov", "true"}).find("--nesterov"), std::string::npos);
+  EXPECT_NE(resolve_error({"--optimizer", "hybrid", "--param-dtype", "bfloat16"}).find("does not take the hybrid"), std::string::npos);
+  EXPECT_NE(
+      resolve_error({"--optimizer", "signum", "--param-dtype", "float16", "--nproc", "2"}).find("trains on one worker"),
+      std::string::npos);
+  EXPECT_NE(resolve_error({"--param-dtype", "float64"}).find("param-dtype"), std::string::npos);
+  EXPECT_NE(resolve_error({"--optimizer", "signum", "--rounding", "up"}).find("rounding"), std::string::npos);
   EXPECT_NE(resolve_error({"--optimizer", "sgd", "--decoupled-weight-decay", "true"}).find("adamw"), std::string::npos);
   EXPECT_NE(
       resolve_error({"--optimizer", "adam", "--aggregation", "majority-vote"}).find("needs a sign optimizer"),

@@ -12,6 +12,7 @@
 #include <torch/serialize/archive.h>
 
 #include <filesystem>
+#include <functional>
 #include <fstream>
 #include <sstream>
 #include <thread>
@@ -190,6 +191,52 @@ TEST(TrainResume, AdamAtAnEpochBoundary) {
 }
 TEST(TrainResume, DitheredSignumWithAugmentationAndValidation) {
   expect_resume_equals_uninterrupted("dithered-signum", {"augment", "on", "val-fraction", "0.2"}, 30);
+}
+
+TEST(TrainResume, BFloat16SignumWithABFloat16MomentumAndDither) {
+  expect_resume_equals_uninterrupted(
+      "signum", {"param-dtype", "bfloat16", "momentum-dtype", "parameter", "dither", "true", "rounding-seed", "3"}, 13);
+}
+
+// A bfloat16 run trains (its parameters are bfloat16 in the checkpoint) and differs from the float32 run of the
+// same seed; round-to-nearest gives another run than stochastic rounding.
+TEST(TrainRun, BFloat16SignumLearns) {
+  const auto f32_dir = fresh_dir("signum_f32"), b16_dir = fresh_dir("signum_bf16"), near_dir = fresh_dir("signum_near");
+  const auto f32 = run_training(small_run("signum", f32_dir));
+  auto c = small_run("signum", b16_dir);
+  c.param_dtype = "bfloat16";
+  const auto b16 = run_training(c);
+  c.out = near_dir.string();
+  c.rounding = "nearest";
+  const auto near = run_training(c);
+  for (const auto* o : {&f32, &b16, &near})
+    ASSERT_EQ(o->status, RunStatus::Completed) << o->error;
+  EXPECT_GT(b16.final_test_accuracy, 60.0);
+  EXPECT_NE(metric_rows(b16_dir), metric_rows(f32_dir));
+  EXPECT_NE(metric_rows(b16_dir), metric_rows(near_dir));
+  const auto checkpoint = signopt::io::read_checkpoint(b16_dir / "checkpoint.pt");
+  torch::serialize::InputArchive in;
+  in.load_from(checkpoint.payload.data(), checkpoint.payload.size());
+  torch::serialize::InputArchive model;
+  ASSERT_TRUE(in.try_read("model", model));
+  int64_t found = 0;
+  const std::function<void(torch::serialize::InputArchive&, const std::string&)> visit =
+      [&](torch::serialize::InputArchive& a, const std::string& prefix) {
+        for (const auto& key : a.keys()) {
+          torch::Tensor t;
+          torch::serialize::InputArchive sub;
+          if (a.try_read(key, t)) {
+            if (t.is_floating_point()) {
+              EXPECT_EQ(t.scalar_type(), torch::kBFloat16) << prefix + key;
+              ++found;
+            }
+          } else if (a.try_read(key, sub)) {
+            visit(sub, prefix + key + ".");
+          }
+        }
+      };
+  visit(model, "");
+  EXPECT_GT(found, 0);
 }
 
 TEST(TrainRun, NonFiniteLossStopsAndKeepsTheLastCheckpoint) {

@@ -31,6 +31,10 @@ struct OptimizerSettings {
   double dampening = 0.0; ///< sgd.
   NonFinitePolicy nonfinite = NonFinitePolicy::Skip;
   std::optional<DitherOptions> dither; ///< Rows with `dither` only.
+  /// SignSGD and Signum on 16-bit parameters: the rounding, its seed and Signum's momentum dtype.
+  Rounding rounding = Rounding::Stochastic;
+  uint64_t rounding_seed = 0;
+  MomentumDtype momentum_dtype = MomentumDtype::Float32;
   /// Signum and dithered Signum: run as the hybrid with the never trigger, which logs every estimator's
   /// rate and is Signum bit for bit (tests/test_hybrid.cpp). Rows with `logs_calibration` only.
   bool log_calibration = false;

@@ -62,6 +62,9 @@ struct TrainConfig {
   uint64_t seed = 0;
   int64_t threads = 0; ///< 0 = all cores.
   std::string device = "cpu";
+  /// float32 | bfloat16 | float16: the model's parameters (and its inputs). 16-bit runs take SignSGD/Signum's
+  /// 16-bit step (docs/optimizers.md, "Low-precision parameters"), or the other optimizers' LibTorch paths.
+  std::string param_dtype = "float32";
 
   // Optimizer.
   std::string optimizer = "hybrid";
@@ -108,6 +111,9 @@ struct TrainConfig {
   std::string dither_target = "momentum"; ///< momentum | gradient.
   std::string dither_clock = "step"; ///< step | epoch.
   std::optional<uint64_t> dither_seed; ///< Default: --seed.
+  std::string rounding = "stochastic"; ///< 16-bit parameters: stochastic | nearest.
+  std::optional<uint64_t> rounding_seed; ///< Default: --seed.
+  std::string momentum_dtype = "float32"; ///< signum with 16-bit parameters: float32 | parameter.
 
   // Learning-rate schedule.
   std::string lr_schedule = "cosine"; ///< constant | cosine | step.
