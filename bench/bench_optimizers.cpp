@@ -1,5 +1,6 @@
 // Per-step time of every signopt optimizer (fused kernels and the reference composition), LibTorch's
-// SGD-momentum and Adam, and a plain copy of the same bytes, at 1M / 11M / 100M float32 parameters.
+// SGD-momentum and Adam, and a plain copy of the same bytes, at 1M / 11M / 100M float32 parameters, and Signum
+// on bfloat16 parameters (with its float32 or bfloat16 momentum, stochastic or nearest rounding).
 // bytes_per_second uses each rule's minimum traffic (the bandwidth floor); bench/report.py turns the
 // JSON output into docs/benchmarks.md with ratios measured in the same run.
 #include <signopt/kernels/isa.h>
@@ -24,14 +25,15 @@ void run_optimizer(
     const Make& make,
     bool fused,
     double floor_bytes_per_param,
-    bool avx512_noise = true) {
+    bool avx512_noise = true,
+    torch::Dtype dtype = torch::kFloat) {
   const int64_t n = state.range(0);
   signopt::kernels::set_fused_enabled(fused);
   // Without AVX-512 noise: the hand-vectorized paths capped below AVX-512 (the portable noise loops).
   const auto isa_cap = signopt::kernels::detail::set_isa_cap(
       avx512_noise ? signopt::kernels::detail::Isa::Avx512 : signopt::kernels::detail::Isa::Avx2);
-  auto p = torch::randn({n}).requires_grad_(true);
-  p.mutable_grad() = torch::randn({n});
+  auto p = torch::randn({n}).to(dtype).requires_grad_(true);
+  p.mutable_grad() = torch::randn({n}).to(dtype);
   auto opt = make({p});
   opt->step(); // state allocation outside the timed loop
   for (auto _ : state) {
@@ -57,6 +59,18 @@ void BM_Copy(benchmark::State& state) {
 
 // The hybrid's extra read of the momentum per sign step (kernels::moment_sums: nnz, ||m||_1, ||m||^2 for
 // the calibration estimators), to set against HybridSignPhase - Signum.
+// The bfloat16 copy: 2 + 2 bytes per element (the same bandwidth as Copy, for the bfloat16 rows' floors).
+void BM_CopyBF16(benchmark::State& state) {
+  const int64_t n = state.range(0);
+  auto src = torch::randn({n}).to(torch::kBFloat16);
+  auto dst = torch::empty({n}, torch::kBFloat16);
+  for (auto _ : state) {
+    dst.copy_(src);
+    benchmark::ClobberMemory();
+  }
+  state.SetBytesProcessed(state.iterations() * 4 * n);
+}
+
 void BM_MomentSums(benchmark::State& state) {
   const int64_t n = state.range(0);
   auto m = torch::randn({n});
@@ -72,6 +86,7 @@ struct Case {
   double floor_bytes; // minimum bytes moved per parameter per step
   Make make;
   bool has_fused;
+  torch::Dtype dtype = torch::kFloat;
 };
 
 std::vector<Case> cases() {
@@ -134,6 +149,21 @@ std::vector<Case> cases() {
        true},
       {"EFSignSGD", 20, [](P p) -> Ptr { return std::make_unique<signopt::EFSignSGD>(p, signopt::EFSignSGDOptions(1e-3)); }, true},
       {"Lion", 20, [](P p) -> Ptr { return std::make_unique<signopt::Lion>(p, signopt::LionOptions(1e-4)); }, true},
+      // bfloat16 parameters and gradients (docs/optimizers.md, "Low-precision parameters"): 2 + 2 + 2 bytes of
+      // p, g, p and 4 + 4 of a float32 momentum, or 2 + 2 of a bfloat16 one.
+      {"SignumBF16", 14,
+       [](P p) -> Ptr { return std::make_unique<signopt::Signum>(p, signopt::SignumOptions(1e-3)); }, true, torch::kBFloat16},
+      {"SignumBF16Nearest", 14,
+       [](P p) -> Ptr {
+         return std::make_unique<signopt::Signum>(p, signopt::SignumOptions(1e-3).rounding(signopt::Rounding::Nearest));
+       },
+       true, torch::kBFloat16},
+      {"SignumBF16MomentumBF16", 10,
+       [](P p) -> Ptr {
+         return std::make_unique<signopt::Signum>(
+             p, signopt::SignumOptions(1e-3).momentum_dtype(signopt::MomentumDtype::Parameter));
+       },
+       true, torch::kBFloat16},
       {"TorchSGDMomentum", 20,
        [](P p) -> Ptr { return std::make_unique<torch::optim::SGD>(p, torch::optim::SGDOptions(1e-2).momentum(0.9)); },
        false},
@@ -154,15 +184,16 @@ void register_all() {
     b->Unit(benchmark::kMillisecond)->UseRealTime();
   };
   add_sizes(benchmark::RegisterBenchmark("Copy", BM_Copy));
+  add_sizes(benchmark::RegisterBenchmark("CopyBF16", BM_CopyBF16));
   add_sizes(benchmark::RegisterBenchmark("MomentSums", BM_MomentSums));
   for (const auto& c : cases()) {
     add_sizes(benchmark::RegisterBenchmark(
         (std::string(c.name) + (c.has_fused ? "/fused" : "")).c_str(),
-        [c](benchmark::State& s) { run_optimizer(s, c.make, true, c.floor_bytes); }));
+        [c](benchmark::State& s) { run_optimizer(s, c.make, true, c.floor_bytes, true, c.dtype); }));
     if (c.has_fused) {
       add_sizes(benchmark::RegisterBenchmark(
           (std::string(c.name) + "/reference").c_str(),
-          [c](benchmark::State& s) { run_optimizer(s, c.make, false, c.floor_bytes); }));
+          [c](benchmark::State& s) { run_optimizer(s, c.make, false, c.floor_bytes, true, c.dtype); }));
     }
     // The dither noise without the hand-written AVX-512 path (what CPUs without AVX-512 run).
     if (std::string(c.name) == "DitheredSignum" || std::string(c.name) == "DitheredSignumThreshold") {

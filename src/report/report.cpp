@@ -196,7 +196,8 @@ ConfigurationStats configuration_stats(
   c.config = config;
   c.label = c.optimizer;
   for (const auto& key : label_keys[c.optimizer])
-    c.label += " " + key + "=" + value_of(config, key);
+    if (config.count(key) != 0) // a key left out as meaningless for this configuration is not labelled
+      c.label += " " + key + "=" + value_of(config, key);
   std::vector<double> final_test, best_test, final_val;
   bool all_val = true;
   for (const RunRecord* r : members) {

@@ -262,14 +262,21 @@ std::map<std::string, std::string> semantic_config(const std::map<std::string, s
   static const std::vector<std::string> kDistributedKeys = {"aggregation", "vote-ties", "vote-zero-sign"};
   const auto nproc = config.find("nproc");
   const bool single_process = nproc == config.end() || nproc->second == "1";
+  // The rounding and the momentum's dtype act on 16-bit parameters only (docs/optimizers.md, "Low-precision
+  // parameters"): a float32 run trains the same whatever they say.
+  static const std::vector<std::string> kSixteenBitKeys = {"rounding", "rounding-seed", "momentum-dtype"};
+  const auto dtype = config.find("param-dtype");
+  const bool float32 = dtype == config.end() || dtype->second == "float32" || dtype->second == "\"float32\""; // JSON text
   for (const auto& [key, value] : config) {
     if (std::find(skip.begin(), skip.end(), key) != skip.end())
       continue;
-    if (key == "dither-seed") {
+    if (key == "dither-seed" || key == "rounding-seed") { // by default the run's seed
       const auto seed = config.find("seed");
       if (seed != config.end() && seed->second == value)
         continue;
     }
+    if (float32 && std::find(kSixteenBitKeys.begin(), kSixteenBitKeys.end(), key) != kSixteenBitKeys.end())
+      continue;
     if (single_process && std::find(kDistributedKeys.begin(), kDistributedKeys.end(), key) != kDistributedKeys.end())
       continue;
     out[key] = value;

@@ -46,6 +46,24 @@ TEST(Report, ExchangeSettingsMatterOnlyForDistributedRuns) {
   EXPECT_EQ(kept.count("seed"), 0u);
 }
 
+TEST(Report, RoundingSettingsMatterOnlyForSixteenBitRuns) {
+  const std::map<std::string, std::string> f32 = {
+      {"optimizer", "signum"}, {"param-dtype", "float32"}, {"rounding", "nearest"}, {"rounding-seed", "3"},
+      {"momentum-dtype", "parameter"}, {"seed", "3"}};
+  EXPECT_EQ(semantic_config(f32), (std::map<std::string, std::string>{{"optimizer", "signum"}, {"param-dtype", "float32"}}));
+  auto b16 = f32;
+  b16["param-dtype"] = "bfloat16";
+  const auto kept = semantic_config(b16);
+  EXPECT_EQ(kept.at("rounding"), "nearest");
+  EXPECT_EQ(kept.at("momentum-dtype"), "parameter");
+  EXPECT_EQ(kept.count("rounding-seed"), 0u) << "the run's own seed by default";
+  b16["rounding-seed"] = "9";
+  EXPECT_EQ(semantic_config(b16).at("rounding-seed"), "9");
+  auto json_text = f32; // config.json's values as the report reads them: JSON text
+  json_text["param-dtype"] = "\"float32\"";
+  EXPECT_EQ(semantic_config(json_text).count("rounding"), 0u);
+}
+
 TEST(Report, GroupsRunsAndLeavesOutIncompleteOnes) {
   const fs::path root = make_standard_runs("group");
   const auto runs = find_runs(root.string());
