@@ -12,6 +12,7 @@
 #include "fused_cpu_internal.h"
 #include "noise_avx512.h"
 
+#include <cstring>
 #include <vector>
 
 namespace signopt::kernels::cpu {
@@ -41,12 +42,14 @@ SIGNOPT_CLONES void narrow_nearest(const float* in, int64_t n, uint16_t* out) {
   }
 }
 
-// raw holds the chunk's rounding words: element k takes the low half of raw[k / 2] for even k, else the high.
+// bits[k] is element k's 16 rounding bits: the low half of rounding word k / 2 for even k, else the high half,
+// which is the words' memory order on a little-endian CPU (one copy of the bytes, then a loop that vectorizes).
+static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "the rounding words are split in memory order");
+
 template <HalfType kType>
-SIGNOPT_CLONES void narrow_stochastic(const float* in, int64_t n, const uint32_t* raw, uint16_t* out) {
+SIGNOPT_CLONES void narrow_stochastic(const float* in, int64_t n, const uint16_t* bits, uint16_t* out) {
   for (int64_t k = 0; k < n; ++k) {
-    const uint32_t word = raw[k / 2];
-    out[k] = half::stochastic(kType, in[k], (k % 2 == 0) ? (word & 0xffffu) : (word >> 16));
+    out[k] = half::stochastic(kType, in[k], bits[k]);
   }
 }
 
@@ -68,7 +71,8 @@ void fill_rounding_words(uint32_t* raw, int64_t first, int64_t count, const Draw
 struct ChunkCopies {
   std::vector<float> p, g, m, noise;
   std::vector<uint32_t> raw;
-  ChunkCopies() : p(kChunk), g(kChunk), m(kChunk), noise(kChunk), raw(kChunk / 2) {}
+  std::vector<uint16_t> bits;
+  ChunkCopies() : p(kChunk), g(kChunk), m(kChunk), noise(kChunk), raw(kChunk / 2), bits(kChunk) {}
 };
 
 template <HalfType kType, bool kHalfMomentum>
@@ -167,7 +171,8 @@ double half_sign_step(const HalfTensors<kType, kHalfMomentum>& t, int64_t n, con
           }
           if (a.rounding.stochastic) {
             fill_rounding_words(copies.raw.data(), o, len, round_key);
-            narrow_stochastic<kType>(copies.p.data(), len, copies.raw.data(), t.p + o);
+            std::memcpy(copies.bits.data(), copies.raw.data(), static_cast<size_t>(len) * sizeof(uint16_t));
+            narrow_stochastic<kType>(copies.p.data(), len, copies.bits.data(), t.p + o);
           } else {
             narrow_nearest<kType>(copies.p.data(), len, t.p + o);
           }

@@ -130,6 +130,12 @@ bool all_finite(const torch::Tensor& x_in) {
   if (x_in.numel() == 0) {
     return true;
   }
+  if (x_in.device().is_cpu() && (x_in.scalar_type() == at::kBFloat16 || x_in.scalar_type() == at::kHalf)) {
+    const auto x = x_in.contiguous();
+    return cpu::all_finite_half(
+        x.scalar_type() == at::kBFloat16 ? HalfType::kBFloat16 : HalfType::kFloat16,
+        static_cast<const uint16_t*>(x.data_ptr()), x.numel());
+  }
   if (!cpu_fast_path(x_in)) {
     return torch::isfinite(x_in).all().item<bool>();
   }

@@ -65,6 +65,26 @@ inline __attribute__((always_inline)) bool finite_chunk(const T* x, int64_t n) {
   return top < infinity;
 }
 
+// A 16-bit float is NaN or infinite when its bits without the sign reach the format's infinity (0x7f80 for
+// bfloat16, 0x7c00 for float16).
+SIGNOPT_CLONES bool finite_chunk_16(const uint16_t* x, int64_t n, uint16_t infinity) {
+  uint16_t lane[32] = {};
+  int64_t i = 0;
+  for (; i + 32 <= n; i += 32) {
+    for (int j = 0; j < 32; ++j) {
+      lane[j] = std::max(lane[j], static_cast<uint16_t>(x[i + j] & 0x7fffu));
+    }
+  }
+  for (int j = 0; i < n; ++i, ++j) {
+    lane[j] = std::max(lane[j], static_cast<uint16_t>(x[i] & 0x7fffu));
+  }
+  uint16_t top = 0;
+  for (const uint16_t v : lane) {
+    top = std::max(top, v);
+  }
+  return top < infinity;
+}
+
 SIGNOPT_CLONES bool finite_chunk_f32(const float* x, int64_t n) {
   return finite_chunk<float, uint32_t>(x, n);
 }
@@ -84,6 +104,19 @@ bool cpu::all_finite(Dtype dtype, const void* x, int64_t n) {
       const int64_t len = std::min(n, lo + kReductionChunk) - lo;
       finite[static_cast<size_t>(c)] = dtype == Dtype::kFloat32 ? finite_chunk_f32(static_cast<const float*>(x) + lo, len)
                                                                 : finite_chunk_f64(static_cast<const double*>(x) + lo, len);
+    }
+  });
+  return std::all_of(finite.begin(), finite.end(), [](char f) { return f != 0; });
+}
+
+bool cpu::all_finite_half(HalfType type, const uint16_t* x, int64_t n) {
+  const uint16_t infinity = type == HalfType::kBFloat16 ? 0x7f80u : 0x7c00u;
+  const int64_t chunks = (n + kReductionChunk - 1) / kReductionChunk;
+  std::vector<char> finite(static_cast<size_t>(chunks), 1);
+  detail::parallel_for(0, chunks, 1, [&](int64_t begin, int64_t end) {
+    for (int64_t c = begin; c < end; ++c) {
+      const int64_t lo = c * kReductionChunk;
+      finite[static_cast<size_t>(c)] = finite_chunk_16(x + lo, std::min(n, lo + kReductionChunk) - lo, infinity);
     }
   });
   return std::all_of(finite.begin(), finite.end(), [](char f) { return f != 0; });

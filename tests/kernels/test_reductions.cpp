@@ -162,6 +162,23 @@ TEST(Reductions, FiniteCheckFindsEveryNonFiniteValueAnywhere) {
   expect_finite_check_by_position<double>();
 }
 
+// bfloat16 and float16 on their bits: every one of the 65536 patterns alone in a tensor is judged as torch
+// judges it, at a position in the vector body, in the tail and past a chunk.
+TEST(Reductions, FiniteCheckOfEverySixteenBitPattern) {
+  for (const auto type : {at::kBFloat16, at::kHalf}) {
+    const auto patterns = torch::arange(0, 65536, torch::kInt).to(torch::kShort).view(type);
+    const auto expected = torch::isfinite(patterns.to(torch::kFloat));
+    const int64_t n = kReductionChunk + 50;
+    for (const int64_t at : {int64_t{3}, int64_t{40}, n - 1}) {
+      auto x = torch::zeros({n}, type);
+      for (int64_t v = 0; v < 65536; v += (at == 3 ? 1 : 7)) {
+        x[at] = patterns[v];
+        ASSERT_EQ(all_finite(x), expected[v].item<bool>()) << c10::toString(type) << " pattern " << v << " at " << at;
+      }
+    }
+  }
+}
+
 // Other dtypes take the torch-op path: the same values (a half-precision tensor's are exact in double).
 TEST(Reductions, OtherDtypesByValue) {
   const auto x = torch::tensor({0.0, -1.5, 2.0, 0.0, 0.25}, torch::kHalf);
