@@ -25,6 +25,18 @@ struct OptionEntry {
 // Every option, in --help order (built on first use).
 const std::vector<OptionEntry>& option_table();
 
+/// Throws ConfigError: "invalid value for ORIGIN: 'VALUE' (expected EXPECTED)".
+[[noreturn]] void bad_value(const std::string& origin, const std::string& value, const std::string& expected);
+/// Whole numbers as plain decimal text: an optional sign (when `sign`), then digits; no spaces, no hex.
+bool is_decimal_integer(const std::string& t, bool sign);
+
+/// The option values as text (option_values.cpp): each throws ConfigError naming `origin` and what it expected.
+double parse_float(const std::string& origin, const std::string& text);
+uint64_t parse_uint(const std::string& origin, const std::string& text);
+/// A whole number in min..max; `why` (the reason for the upper limit) is added when the value is past it.
+int64_t parse_int(const std::string& origin, const std::string& text, int64_t min, int64_t max, const std::string& why);
+bool parse_bool(const std::string& origin, const std::string& text);
+
 // v in the shortest form that reads back exactly (17 significant digits at most).
 std::string format_option_number(double v);
 

@@ -193,7 +193,15 @@ Setup build(const TrainConfig& c, const comm::DistEnv& env) {
   }
   s.device = resolve_device(c.device);
   s.dtype = c.param_dtype == "bfloat16" ? torch::kBFloat16 : c.param_dtype == "float16" ? torch::kHalf : torch::kFloat;
-  s.model->to(s.device, s.dtype); // before the optimizer takes the parameters
+  s.model->to(s.device); // before the optimizer takes the parameters
+  if (s.dtype != torch::kFloat) {
+    // Module::to(dtype) would cast integer buffers too (BatchNorm's num_batches_tracked): floating tensors only.
+    for (auto& t : s.model->parameters())
+      t.set_data(t.data().to(s.dtype));
+    for (auto& t : s.model->buffers())
+      if (t.is_floating_point())
+        t.set_data(t.data().to(s.dtype));
+  }
   try {
     s.optimizer = make_optimizer(c, s.model->parameters(), s.steps_per_epoch, s.total_steps, s.rank);
   } catch (const std::invalid_argument& e) {
