@@ -62,6 +62,16 @@ std::string dither_json() {
   return o.str();
 }
 
+// The 16-bit parameters' options of SignSGD and Signum (kernels::RoundingArgs; SignumOptions::momentum_dtype's
+// default, MomentumDtype::Float32).
+std::string low_precision_json() {
+  const signopt::kernels::RoundingArgs r;
+  std::ostringstream o;
+  o << "  \"low_precision\": {\"rounding\": " << quoted(r.stochastic ? "stochastic" : "nearest")
+    << ", \"rounding_seed\": " << r.seed << ", \"momentum_dtype\": \"float32\"}";
+  return o.str();
+}
+
 } // namespace
 
 int main(int argc, char** argv) {
@@ -75,7 +85,7 @@ int main(int argc, char** argv) {
   for (size_t i = 0; i < rows.size(); ++i) {
     o << row_json(rows[i]) << (i + 1 < rows.size() ? ",\n" : "\n");
   }
-  o << "  ],\n" << dither_json() << "\n}\n";
+  o << "  ],\n" << dither_json() << ",\n" << low_precision_json() << "\n}\n";
   std::ofstream out(argv[1]);
   out << o.str();
   out.close();

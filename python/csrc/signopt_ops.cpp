@@ -236,6 +236,27 @@ double dither_alpha(
       schedule_args("dither_alpha", dither_schedule, alpha, gamma, alpha_min, horizon, decay_rate, true), tick);
 }
 
+// The kernel arguments of parameter i's step `step` in a sign op (the op's arguments in scope).
+#define SIGNOPT_SIGN_STEP_ARGS_STRUCT                                                                            \
+  [&] {                                                                                                        \
+    signopt::kernels::SignStepArgs args;                                                                       \
+    args.lr = lr;                                                                                              \
+    args.weight_decay = weight_decay;                                                                          \
+    args.decoupled = decoupled;                                                                                \
+    args.beta = beta;                                                                                          \
+    args.dither.enabled = dither;                                                                              \
+    args.dither.gaussian = gaussian;                                                                           \
+    args.dither.target_gradient = dither_gradient;                                                             \
+    args.dither.draw = dither_threshold ? signopt::DitherDraw::Threshold : signopt::DitherDraw::Additive;      \
+    args.dither.scale = static_cast<signopt::DitherScale>(dither_scale);                                       \
+    args.dither.alpha = dither ? signopt::kernels::dither_alpha(schedule, epoch >= 0 ? epoch : step - 1) : 0.0; \
+    args.dither.seed = static_cast<uint64_t>(seed);                                                            \
+    args.dither.stream = static_cast<uint64_t>(stream);                                                        \
+    args.dither.step = step;                                                                                   \
+    args.dither.param_index = param_indices[i];                                                                \
+    return args;                                                                                               \
+  }()
+
 template <typename Lr>
 void sign_descent_impl(SIGNOPT_SIGN_STEP_PARAMS, double* sums) {
   const char* op = sums != nullptr ? "hybrid_sign_phase_" : "sign_descent_";
@@ -252,21 +273,7 @@ void sign_descent_impl(SIGNOPT_SIGN_STEP_PARAMS, double* sums) {
   }
   for_each_param(params, [&](size_t i) {
     const int64_t step = ++*counters[i];
-    signopt::kernels::SignStepArgs a;
-    a.lr = lr;
-    a.weight_decay = weight_decay;
-    a.decoupled = decoupled;
-    a.beta = beta;
-    a.dither.enabled = dither;
-    a.dither.gaussian = gaussian;
-    a.dither.target_gradient = dither_gradient;
-    a.dither.draw = dither_threshold ? signopt::DitherDraw::Threshold : signopt::DitherDraw::Additive;
-    a.dither.scale = static_cast<signopt::DitherScale>(dither_scale);
-    a.dither.alpha = dither ? signopt::kernels::dither_alpha(schedule, epoch >= 0 ? epoch : step - 1) : 0.0;
-    a.dither.seed = static_cast<uint64_t>(seed);
-    a.dither.stream = static_cast<uint64_t>(stream);
-    a.dither.step = step;
-    a.dither.param_index = param_indices[i];
+    signopt::kernels::SignStepArgs a = SIGNOPT_SIGN_STEP_ARGS_STRUCT;
     if (!bases.empty()) {
       // The one-pass scale: s = alpha base(x_{t-1}) once the slot holds a finite base; the step stores base(x_t).
       a.dither.scale_from = signopt::DitherScaleFrom::Previous;
@@ -308,6 +315,88 @@ void hybrid_sign_phase_(SIGNOPT_SIGN_STEP_PARAMS, Tensor sums) {
           sums.numel() == 5 * static_cast<int64_t>(params.size()),
       "signopt::hybrid_sign_phase_: sums must be a contiguous float64 CPU tensor of params x 5 elements");
   sign_descent_impl<Lr>(SIGNOPT_SIGN_STEP_ARGS, static_cast<double*>(sums.mutable_data_ptr()));
+}
+
+// SignSGD/Signum on bfloat16/float16 parameters (kernels::cpu::sign_descent_step_half): float32 arithmetic,
+// the parameter stored by stochastic rounding keyed by (rounding_seed, step, param_indices[i]) or to nearest;
+// grads of the parameters' dtype, bufs (beta > 0) float32 or of the parameters' dtype. dither_bases must be
+// empty (the one-pass scale is not supported for 16-bit parameters).
+template <typename Lr>
+void sign_descent_half_(SIGNOPT_SIGN_STEP_PARAMS, bool stochastic, int64_t rounding_seed) {
+  const char* op = "sign_descent_half_";
+  const double lr = lr_value(op, lr_in);
+  check_lengths(op, params.size(), param_indices.size(), "param_indices");
+  check_lengths(op, params.size(), grads.size(), "grads");
+  if (beta > 0) {
+    check_lengths(op, params.size(), bufs.size(), "bufs");
+  }
+  STD_TORCH_CHECK(dither_scale >= 0 && dither_scale <= 3, "signopt::", op, ": dither_scale must be 0..3 (absolute, rms, max3sigma, meanabs)");
+  STD_TORCH_CHECK(
+      dither_bases.empty(), "signopt::", op, ": the one-pass scale (dither_bases) is not supported for 16-bit parameters yet");
+  const auto schedule = schedule_args(op, dither_schedule, alpha, gamma, alpha_min, horizon, decay_rate, dither);
+  std::vector<signopt::kernels::HalfType> types;
+  std::vector<bool> half_momentum;
+  for (size_t i = 0; i < params.size(); ++i) {
+    const Tensor& p = params[i];
+    const auto type = p.scalar_type();
+    STD_TORCH_CHECK(
+        p.is_cpu() && p.is_contiguous() && (type == ScalarType::BFloat16 || type == ScalarType::Half),
+        "signopt::", op, ": params[", i, "] must be a contiguous bfloat16 or float16 CPU tensor");
+    STD_TORCH_CHECK(
+        grads[i].is_cpu() && grads[i].is_contiguous() && grads[i].scalar_type() == type && grads[i].numel() == p.numel(),
+        "signopt::", op, ": grads[", i, "] must be a contiguous CPU tensor of its parameter's dtype and size");
+    bool half_m = false;
+    if (beta > 0) {
+      const Tensor& m = bufs[i];
+      STD_TORCH_CHECK(
+          m.is_cpu() && m.is_contiguous() && m.numel() == p.numel() &&
+              (m.scalar_type() == type || m.scalar_type() == ScalarType::Float),
+          "signopt::", op, ": bufs[", i, "] must be a contiguous CPU tensor of its parameter's size, float32 or its dtype");
+      half_m = m.scalar_type() == type;
+    }
+    types.push_back(type == ScalarType::BFloat16 ? signopt::kernels::HalfType::kBFloat16 : signopt::kernels::HalfType::kFloat16);
+    half_momentum.push_back(half_m);
+  }
+  const auto counters = step_counters(op, params.size(), steps);
+  if (skip_step(op, found_inf)) {
+    return;
+  }
+  for_each_param(params, [&](size_t i) {
+    const int64_t step = ++*counters[i];
+    signopt::kernels::SignStepArgs a = SIGNOPT_SIGN_STEP_ARGS_STRUCT;
+    a.rounding.stochastic = stochastic;
+    a.rounding.seed = static_cast<uint64_t>(rounding_seed);
+    a.rounding.step = step;
+    a.rounding.param_index = param_indices[i];
+    cpu::sign_descent_step_half(
+        types[i], half_momentum[i], static_cast<uint16_t*>(params[i].mutable_data_ptr()),
+        static_cast<const uint16_t*>(grads[i].const_data_ptr()), beta > 0 ? bufs[i].mutable_data_ptr() : nullptr,
+        params[i].numel(), a);
+  });
+}
+
+// x (a float32 CPU tensor) rounded stochastically to bfloat16 (or float16) as the 16-bit step stores a
+// parameter: half::stochastic with element i's bits half::rounding_bits of the key (seed, step, param_index).
+// A new tensor; for the Python package's reference composition.
+Tensor stochastic_round(Tensor x, bool bfloat16, int64_t seed, int64_t step, int64_t param_index) {
+  STD_TORCH_CHECK(
+      x.is_cpu() && x.is_contiguous() && x.scalar_type() == ScalarType::Float,
+      "signopt::stochastic_round: x must be a contiguous float32 CPU tensor");
+  namespace half = signopt::kernels::half;
+  const auto type = bfloat16 ? signopt::kernels::HalfType::kBFloat16 : signopt::kernels::HalfType::kFloat16;
+  const auto key = signopt::kernels::DrawKey::make(
+      static_cast<uint64_t>(seed), 0, static_cast<uint64_t>(step), static_cast<uint64_t>(param_index));
+  std::vector<int64_t> sizes;
+  for (int64_t d = 0; d < x.dim(); ++d) {
+    sizes.push_back(x.size(d));
+  }
+  Tensor out = torch::stable::new_empty(x, sizes, bfloat16 ? ScalarType::BFloat16 : ScalarType::Half);
+  const float* in = static_cast<const float*>(x.const_data_ptr());
+  uint16_t* o = static_cast<uint16_t*>(out.mutable_data_ptr());
+  for (int64_t i = 0; i < x.numel(); ++i) {
+    o[i] = half::stochastic(type, in[i], half::rounding_bits(key, i));
+  }
+  return out;
 }
 
 template <typename Lr>
@@ -461,11 +550,18 @@ Tensor found_nonfinite(std::vector<Tensor> grads) {
   bool finite = true;
   for (size_t i = 0; i < grads.size() && finite; ++i) {
     const Tensor& g = grads[i];
+    const auto type = g.scalar_type();
     STD_TORCH_CHECK(
-        g.is_cpu() && g.is_contiguous() && (g.scalar_type() == ScalarType::Float || g.scalar_type() == ScalarType::Double),
-        "signopt::found_nonfinite: grads[", i, "] must be a contiguous float32 or float64 CPU tensor");
-    finite = cpu::all_finite(
-        g.scalar_type() == ScalarType::Float ? Dtype::kFloat32 : Dtype::kFloat64, g.const_data_ptr(), g.numel());
+        g.is_cpu() && g.is_contiguous() &&
+            (type == ScalarType::Float || type == ScalarType::Double || type == ScalarType::BFloat16 || type == ScalarType::Half),
+        "signopt::found_nonfinite: grads[", i, "] must be a contiguous float32, float64, bfloat16 or float16 CPU tensor");
+    if (type == ScalarType::BFloat16 || type == ScalarType::Half) {
+      finite = cpu::all_finite_half(
+          type == ScalarType::BFloat16 ? signopt::kernels::HalfType::kBFloat16 : signopt::kernels::HalfType::kFloat16,
+          static_cast<const uint16_t*>(g.const_data_ptr()), g.numel());
+    } else {
+      finite = cpu::all_finite(type == ScalarType::Float ? Dtype::kFloat32 : Dtype::kFloat64, g.const_data_ptr(), g.numel());
+    }
   }
   Tensor out = torch::stable::new_empty(grads[0], {1}, ScalarType::Float);
   *static_cast<float*>(out.mutable_data_ptr()) = finite ? 0.0f : 1.0f;
@@ -569,6 +665,18 @@ STABLE_TORCH_LIBRARY(signopt, m) {
       "lion_step_(Tensor(a!)[] params, Tensor[] grads, Tensor(b!)[] exp_avgs, Tensor(c!)[] steps, Tensor? found_inf, "
       "float lr, float weight_decay, "
       "bool decoupled, float beta1, float beta2) -> ()");
+  m.def(
+      "sign_descent_half_(Tensor(a!)[] params, Tensor[] grads, Tensor(b!)[] bufs, Tensor(c!)[] steps, Tensor? found_inf, float lr, "
+      "float weight_decay, bool decoupled, float beta, int[] param_indices, bool dither, bool gaussian, bool dither_gradient, bool dither_threshold, "
+      "int dither_scale, int dither_schedule, float alpha, float gamma, float alpha_min, int horizon, float decay_rate, "
+      "int seed, int stream, int epoch, Tensor(e!)[] dither_bases, bool stochastic, int rounding_seed) -> ()");
+  m.def(
+      "sign_descent_half_.tensor_lr(Tensor(a!)[] params, Tensor[] grads, Tensor(b!)[] bufs, Tensor(c!)[] steps, Tensor? found_inf, "
+      "Tensor lr, float weight_decay, bool decoupled, float beta, int[] param_indices, bool dither, bool gaussian, bool dither_gradient, bool dither_threshold, "
+      "int dither_scale, int dither_schedule, float alpha, float gamma, float alpha_min, int horizon, float decay_rate, "
+      "int seed, int stream, int epoch, Tensor(e!)[] dither_bases, bool stochastic, int rounding_seed) -> ()");
+  // The 16-bit step's stochastic rounding of a float32 tensor (a new tensor), for the reference composition.
+  m.def("stochastic_round(Tensor x, bool bfloat16, int seed, int step, int param_index) -> Tensor");
   // 1-bit packing and the vote (new tensors; nothing mutated).
   m.def("pack_signs(Tensor x, int zero_sign, int seed, int step, int rank, int bucket) -> Tensor");
   m.def("majority_vote(Tensor stacked, int n) -> (Tensor sign, Tensor tie)");
@@ -618,6 +726,9 @@ STABLE_TORCH_LIBRARY_IMPL(signopt, CPU, m) {
   m.impl("dither_noise", TORCH_BOX(&dither_noise));
   m.impl("found_nonfinite", TORCH_BOX(&found_nonfinite));
   m.impl("threshold_sign", TORCH_BOX(&threshold_sign));
+  m.impl("stochastic_round", TORCH_BOX(&stochastic_round));
+  m.impl("sign_descent_half_", TORCH_BOX(&sign_descent_half_<double>));
+  m.impl("sign_descent_half_.tensor_lr", TORCH_BOX(&sign_descent_half_<Tensor>));
   m.impl("sign_descent_.tensor_lr", TORCH_BOX(&sign_descent_<Tensor>));
   m.impl("hybrid_sign_phase_.tensor_lr", TORCH_BOX(&hybrid_sign_phase_<Tensor>));
   m.impl("sgd_step_.tensor_lr", TORCH_BOX(&sgd_step_<Tensor>));

@@ -35,7 +35,7 @@ def packed_words(n):
 
 # ---- fake kernels: the step operators mutate their lists in place and return nothing ---------------------
 
-for _name in ("sign_descent_", "sgd_step_", "ef_sign_sgd_step_", "lion_step_"):
+for _name in ("sign_descent_", "sign_descent_half_", "sgd_step_", "ef_sign_sgd_step_", "lion_step_"):
     for _overload in ("", ".tensor_lr"):
 
         @torch.library.register_fake(f"signopt::{_name}{_overload}")
@@ -72,3 +72,8 @@ def _threshold_sign_fake(x, s, seed, stream, gaussian, step, param_index):
 @torch.library.register_fake("signopt::dither_noise")
 def _dither_noise_fake(like, seed, stream, gaussian, step, param_index):
     return torch.empty_like(like, memory_format=torch.contiguous_format)
+
+
+@torch.library.register_fake("signopt::stochastic_round")
+def _stochastic_round_fake(x, bfloat16, seed, step, param_index):
+    return torch.empty_like(x, dtype=torch.bfloat16 if bfloat16 else torch.float16, memory_format=torch.contiguous_format)

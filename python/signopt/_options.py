@@ -17,6 +17,8 @@ DISTRIBUTIONS = ("gaussian", "uniform")
 TARGETS = ("momentum", "gradient")
 DRAWS = ("additive", "threshold")
 SCALE_FROM = ("current", "previous")
+ROUNDINGS = ("stochastic", "nearest")
+MOMENTUM_DTYPES = ("float32", "parameter")
 CLOCKS = ("step", "epoch")
 NONFINITE = ("skip", "throw")
 MAX_SEED = 2**64 - 1
@@ -101,6 +103,16 @@ def dither(owner, value):
     for key in ("alpha", "gamma", "alpha_min", "decay_rate"):
         d[key] = float(d[key])
     return d
+
+
+def low_precision(owner, group, momentum_dtype=True):
+    """The 16-bit parameters' options of SignSGD and Signum (docs/optimizers.md, "Low-precision parameters")."""
+    choice(owner, "rounding", group["rounding"], ROUNDINGS)
+    seed = group["rounding_seed"]
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= MAX_SEED:
+        fail(owner, f"rounding_seed must be an integer in [0, {MAX_SEED}], got {seed!r}")
+    if momentum_dtype:
+        choice(owner, "momentum_dtype", group["momentum_dtype"], MOMENTUM_DTYPES)
 
 
 def common(owner, group):

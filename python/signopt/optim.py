@@ -24,6 +24,9 @@ from ._ops import ops
 __all__ = ["SignSGD", "Signum", "EFSignSGD", "Lion"]
 
 _FUSED_DTYPES = frozenset((torch.float32, torch.float64))
+_HALF_DTYPES = frozenset((torch.bfloat16, torch.float16))
+# The dtypes signopt::found_nonfinite reads.
+_CHECKED_DTYPES = _FUSED_DTYPES | _HALF_DTYPES
 
 
 def _dither_op_args(d):
@@ -49,6 +52,16 @@ def _dither_bases(d, states):
     """The dither_bases argument of the sign operators: each parameter's stored base under the one-pass scale
     (dither scale_from "previous"), else empty."""
     return [_stored_base(s) for s in states] if _options.stored_base(d) else []
+
+
+def _checked_by_op(g):
+    """Whether signopt::found_nonfinite reads the gradient g (contiguous CPU float32/float64/bfloat16/float16)."""
+    return g.is_cpu and g.dtype in _CHECKED_DTYPES and g.is_contiguous()
+
+
+def _half_supported(tensors):
+    """Whether signopt::sign_descent_half_ takes every tensor: contiguous CPU (the dtypes it checks itself)."""
+    return all(t.is_cpu and t.is_contiguous() for t in tensors)
 
 
 def _fused_supported(tensors):
@@ -134,15 +147,16 @@ class _SignoptOptimizer(Optimizer):
     def load_state_dict(self, state_dict):
         groups = state_dict.get("param_groups") or [{}]
         extra = groups[0].get("signopt_state")
-        # torch casts floating state to its parameter's dtype; the stored dither bases stay float64, bit for bit.
+        # torch casts floating state to its parameter's dtype; the stored dither bases stay float64 and a 16-bit
+        # parameter's momentum keeps its own dtype (float32 by default), bit for bit.
         saved_ids = [i for g in state_dict.get("param_groups", []) for i in g["params"]]
-        bases = {i: state_dict["state"][i]["dither_base"] for i in saved_ids
-                 if i in state_dict.get("state", {}) and "dither_base" in state_dict["state"][i]}
+        saved_state = state_dict.get("state", {})
         super().load_state_dict(state_dict)
         params = [p for g in self.param_groups for p in g["params"]]
         for i, p in zip(saved_ids, params):
-            if i in bases:
-                self.state[p]["dither_base"] = bases[i].to(dtype=torch.float64, device="cpu").clone()
+            for key, value in saved_state.get(i, {}).items():
+                if key == "dither_base" or (key == "momentum_buffer" and p.dtype in _HALF_DTYPES):
+                    self.state[p][key] = value.to(device=p.device).clone()
         for group in self.param_groups:
             group.pop("signopt_state", None)
         self._load_extra_state(extra if extra is not None else self._missing_extra_state(state_dict))
@@ -171,8 +185,8 @@ class _SignoptOptimizer(Optimizer):
         if self._grads_fused:
             found = ops.found_nonfinite(grads)
         else:
-            fast = [g for g in grads if _fused_supported([g])]
-            slow = [torch.logical_not(torch.isfinite(g).all()).reshape(1) for g in grads if not _fused_supported([g])]
+            fast = [g for g in grads if _checked_by_op(g)]
+            slow = [torch.logical_not(torch.isfinite(g).all()).reshape(1) for g in grads if not _checked_by_op(g)]
             found = ops.found_nonfinite(fast) if fast else torch.zeros(1)
             if slow:
                 found = torch.maximum(found, torch.cat(slow).any().reshape(1).to(torch.float32))
@@ -308,26 +322,42 @@ class Signum(_SignoptOptimizer):
             composition of torch ops).
         foreach: on the reference path, None or True batch the tensors with torch's _foreach ops (without
             dither), False runs one tensor at a time; both give the same bits.
+        rounding: how a bfloat16/float16 parameter is stored after its float32 update: "stochastic" (default,
+            unbiased) or "nearest" (docs/optimizers.md, "Low-precision parameters").
+        rounding_seed: seed of the stochastic rounding's bits (default 0).
+        momentum_dtype: the momentum of a bfloat16/float16 parameter: "float32" (default) or "parameter".
     """
 
     _name = "Signum"
     _registry_name = "signum"
 
     def __init__(self, params, lr=None, momentum=None, weight_decay=0.0, decoupled_weight_decay=None, dither=None,
-                 nonfinite="skip", *, maximize=False, fused=None, foreach=None, differentiable=False):
+                 nonfinite="skip", *, maximize=False, fused=None, foreach=None, differentiable=False, rounding=None,
+                 rounding_seed=None, momentum_dtype=None):
         row = _registry.defaults(self._registry_name)
+        low = _registry.LOW_PRECISION_DEFAULTS
         self._init_from_registry(
             params, self._registry_name, lr, decoupled_weight_decay, momentum=row["momentum"] if momentum is None else
             momentum, weight_decay=weight_decay, dither=_options.dither(self._name, dither), nonfinite=nonfinite,
-            maximize=maximize, fused=fused, foreach=foreach, differentiable=differentiable)
+            maximize=maximize, fused=fused, foreach=foreach, differentiable=differentiable,
+            rounding=low["rounding"] if rounding is None else rounding,
+            rounding_seed=low["rounding_seed"] if rounding_seed is None else rounding_seed,
+            momentum_dtype=low["momentum_dtype"] if momentum_dtype is None else momentum_dtype)
 
     def _validate(self, group):
         super()._validate(group)
         _options.number(self._name, "momentum", group["momentum"], high=1.0, high_open=True)
         group["dither"] = _options.dither(self._name, group["dither"])
+        _options.low_precision(self._name, group)
 
     def _step_group(self, group, first_index, found_inf):
         params, indices, grads, states, steps = self._prepare(group, first_index)
+        half = [i for i, p in enumerate(params) if p.dtype in _HALF_DTYPES]
+        if half:
+            pick = lambda xs, keep: [x for i, x in enumerate(xs) if (i in keep)]  # noqa: E731
+            rest = set(range(len(params))) - set(half)
+            self._step_half(group, *(pick(xs, set(half)) for xs in (params, indices, grads, states, steps)), found_inf)
+            params, indices, grads, states, steps = (pick(xs, rest) for xs in (params, indices, grads, states, steps))
         if not params:
             return
         beta = float(group["momentum"])
@@ -352,6 +382,50 @@ class Signum(_SignoptOptimizer):
 
         self._reference_steps(found_inf, steps, update)
 
+    def _step_half(self, group, params, indices, grads, states, steps, found_inf):
+        """Signum/SignSGD on bfloat16/float16 parameters (docs/optimizers.md, "Low-precision parameters"): float32
+        arithmetic, the parameter stored by stochastic rounding (or to nearest), the momentum float32 or 16-bit."""
+        beta = float(group["momentum"])
+        d = group["dither"]
+        if _options.stored_base(d):
+            raise RuntimeError(f"signopt.optim.{self._name}: dither scale_from='previous' is not supported for 16-bit "
+                               "parameters yet; use scale_from='current'")
+        bufs = []
+        if beta > 0:
+            for s, p in zip(states, params):
+                if "momentum_buffer" not in s:
+                    dtype = torch.float32 if group["momentum_dtype"] == "float32" else p.dtype
+                    s["momentum_buffer"] = torch.zeros_like(p, dtype=dtype, memory_format=torch.preserve_format)
+                bufs.append(s["momentum_buffer"])
+        lr, wd, decoupled = group["lr"], float(group["weight_decay"]), group["decoupled_weight_decay"]
+        epoch = self._epoch if d is not None and d["clock"] == "epoch" else -1
+        stochastic, seed = group["rounding"] == "stochastic", _reference.signed_seed(group["rounding_seed"])
+        supported = _half_supported(params + grads + bufs)
+        if group["fused"] is True and not supported:
+            raise RuntimeError(f"signopt.optim.{self._name}: fused=True needs contiguous CPU 16-bit parameters, gradients "
+                               "and state")
+        if supported and group["fused"] is not False:
+            self._op(ops.sign_descent_half_, lr)(params, grads, bufs, steps, found_inf, lr, wd, decoupled, beta, indices,
+                                                 *_dither_op_args(d), epoch, [], stochastic, seed)
+            return
+
+        def update(i):
+            step = int(steps[i])
+            p32 = params[i].detach().float()
+            m = bufs[i] if beta > 0 else None
+            m32 = m if m is None or m.dtype == torch.float32 else m.float()
+            _reference.sign_descent(p32, grads[i].float(), m32, step, float(lr), wd, decoupled, beta, d,
+                                    epoch if epoch >= 0 else step - 1, indices[i])
+            if stochastic:
+                params[i].copy_(ops.stochastic_round(p32.contiguous(), params[i].dtype == torch.bfloat16, seed, step,
+                                                     indices[i]).view_as(params[i]))
+            else:
+                params[i].copy_(p32)
+            if m is not None and m32 is not m:
+                m.copy_(m32)
+
+        self._reference_steps(found_inf, steps, update)
+
 
 class SignSGD(Signum):
     """SignSGD: theta <- theta - lr sign(g) (docs/optimizers.md#signsgd): Signum without momentum, with the
@@ -361,10 +435,11 @@ class SignSGD(Signum):
     _registry_name = "signsgd"
 
     def __init__(self, params, lr=None, weight_decay=0.0, decoupled_weight_decay=None, dither=None, nonfinite="skip", *,
-                 maximize=False, fused=None, foreach=None, differentiable=False):
+                 maximize=False, fused=None, foreach=None, differentiable=False, rounding=None, rounding_seed=None):
         super().__init__(params, lr=lr, momentum=0.0, weight_decay=weight_decay,
                          decoupled_weight_decay=decoupled_weight_decay, dither=dither, nonfinite=nonfinite,
-                         maximize=maximize, fused=fused, foreach=foreach, differentiable=differentiable)
+                         maximize=maximize, fused=fused, foreach=foreach, differentiable=differentiable,
+                         rounding=rounding, rounding_seed=rounding_seed)
 
     def _validate(self, group):
         super()._validate(group)

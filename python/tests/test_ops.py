@@ -48,6 +48,13 @@ def test_step_operators_pass_opcheck(dtype, lr_kind):
     torch.library.opcheck(getattr(ops.sign_descent_, overload),
                           (p, g, s1, steps, found, lr, 0.1, False, 0.9, indices, *dither_args(), -1, bases))
     p, g, s1, s2, steps = step_samples(dtype)
+    half = torch.bfloat16 if dtype == torch.float32 else torch.float16
+    p16, g16 = [t.to(half) for t in p], [t.to(half) for t in g]
+    torch.library.opcheck(getattr(ops.sign_descent_half_, overload),
+                          (p16, g16, s1 if dtype == torch.float32 else [t.to(half) for t in s1], steps, found, lr, 0.1,
+                           False, 0.9, indices, *dither_args(), -1, [], True, 5))
+    torch.library.opcheck(ops.stochastic_round.default, (torch.randn(100), dtype == torch.float32, 3, 2, 1))
+    p, g, s1, s2, steps = step_samples(dtype)
     torch.library.opcheck(getattr(ops.sgd_step_, overload), (p, g, s1, lr, 0.1, True, 0.9, True))
     p, g, s1, s2, steps = step_samples(dtype)
     torch.library.opcheck(getattr(ops.ef_sign_sgd_step_, overload), (p, g, s1, s2, steps, None, lr, 0.01, False, 0.5))

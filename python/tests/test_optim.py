@@ -258,14 +258,21 @@ def test_mixed_dtypes_in_one_group_equal_separate_runs():
 
 
 def test_tensors_the_operators_do_not_take_use_the_reference_path():
-    p = torch.randn(10, dtype=torch.bfloat16)
-    q = p.clone().float()
+    p = torch.randn(10, 2)[:, 0]  # not contiguous
+    q = p.clone()
     opt = optim.Signum([p], lr=0.125)
-    p.grad = torch.randn(10, dtype=torch.bfloat16)
+    p.grad = torch.randn(10)
     opt.step()
-    assert torch.equal(p, (q - 0.125 * torch.sign(p.grad.float())).to(torch.bfloat16))
+    assert torch.equal(p, q - 0.125 * torch.sign(p.grad))
     with pytest.raises(RuntimeError, match="fused=True needs contiguous CPU float32/float64"):
         optim.Signum([p], lr=0.1, fused=True).step()
+    # A bfloat16 parameter takes the 16-bit step: float32 arithmetic, here stored to nearest.
+    b = torch.randn(10, dtype=torch.bfloat16)
+    c = b.clone().float()
+    opt = optim.Signum([b], lr=0.125, rounding="nearest")
+    b.grad = torch.randn(10, dtype=torch.bfloat16)
+    opt.step()
+    assert torch.equal(b, (c - 0.125 * torch.sign(b.grad.float())).to(torch.bfloat16))
 
 
 def test_tensor_lr_and_schedulers():
@@ -405,3 +412,96 @@ def test_grad_scaler_unscales_and_skips_overflow_steps(make):
     scaler.update()
     assert all(bitwise_equal(a, b) for a, b in zip(model.parameters(), before))
     assert scaler.get_scale() == 512.0
+
+
+# ---- 16-bit parameters (docs/optimizers.md, "Low-precision parameters") ----------------------------------
+
+HALF_MIXES = [
+    dict(lr=1e-3, momentum=0.9, weight_decay=0.01),
+    dict(lr=1e-3, momentum=0.9, momentum_dtype="parameter", rounding_seed=7, decoupled_weight_decay=True,
+         weight_decay=0.1),
+    dict(lr=1e-3, momentum=0.0, rounding="nearest"),
+]
+
+
+def run_half(dtype, options, steps=4, fused=None):
+    params = [p.to(dtype) for p in make_params(SIZES, torch.float32, 10)]
+    opt = optim.Signum(params, **options, fused=fused)
+    for t in range(steps):
+        set_grads(params, 100 + t)
+        opt.step()
+    return params, opt
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+@pytest.mark.parametrize("mix", range(len(HALF_MIXES)))
+def test_sixteen_bit_fused_equals_the_reference_bit_for_bit(mix, dtype):
+    fused, opt_f = run_half(dtype, HALF_MIXES[mix], fused=True)
+    ref, opt_r = run_half(dtype, HALF_MIXES[mix], fused=False)
+    for a, b in zip(fused, ref):
+        assert a.dtype == dtype
+        assert torch.equal(a.view(torch.int16), b.view(torch.int16))
+    for a, b in zip(fused, ref):
+        if "momentum_buffer" in opt_f.state[a]:
+            m = opt_f.state[a]["momentum_buffer"]
+            assert m.dtype == (dtype if HALF_MIXES[mix].get("momentum_dtype") == "parameter" else torch.float32)
+            assert torch.equal(m, opt_r.state[b]["momentum_buffer"])
+
+
+def test_sixteen_bit_dithered_steps_agree_with_the_reference():
+    # With dither the reference's scale is torch's sum, the fused one its chunk sums: a few float32 ulps apart,
+    # which move a stored bfloat16 weight in at most a few of 10^4 elements.
+    options = dict(lr=1e-3, momentum=0.9, dither=dict(seed=3))
+    fused, _ = run_half(torch.bfloat16, options, fused=True)
+    ref, _ = run_half(torch.bfloat16, options, fused=False)
+    differ = sum(int((a.view(torch.int16) != b.view(torch.int16)).sum()) for a, b in zip(fused, ref))
+    assert differ <= 5, differ
+
+
+def test_stochastic_rounding_keeps_steps_below_half_an_ulp():
+    p = torch.ones(8192, dtype=torch.bfloat16)
+    near = p.clone()
+    sr_opt, near_opt = optim.SignSGD([p], lr=1e-3), optim.SignSGD([near], lr=1e-3, rounding="nearest")
+    for _ in range(50):
+        p.grad = torch.ones_like(p)
+        near.grad = torch.ones_like(near)
+        sr_opt.step()
+        near_opt.step()
+    assert float(near.float().max()) == 1.0  # every step of 1e-3 < half an ulp (2^-8) is lost
+    assert abs(float(p.double().mean()) - 0.95) < 5e-3  # kept in expectation (sd of the mean ~4e-4)
+
+
+def test_a_sixteen_bit_run_resumes_bit_for_bit_with_its_float32_momentum():
+    options = dict(lr=1e-3, momentum=0.9, rounding_seed=11)
+    straight, _ = run_half(torch.bfloat16, options, steps=6)
+    params, opt = run_half(torch.bfloat16, options, steps=3)
+    buf = io.BytesIO()
+    torch.save({"params": [p.detach().clone() for p in params], "opt": opt.state_dict()}, buf)
+    buf.seek(0)
+    saved = torch.load(buf, weights_only=True)
+    resumed = [p.clone() for p in saved["params"]]
+    opt2 = optim.Signum(resumed, **options)
+    opt2.load_state_dict(saved["opt"])
+    assert all(opt2.state[p]["momentum_buffer"].dtype == torch.float32 for p in resumed)
+    for t in range(3, 6):
+        set_grads(resumed, 100 + t)
+        opt2.step()
+    assert all(torch.equal(a.view(torch.int16), b.view(torch.int16)) for a, b in zip(straight, resumed))
+
+
+def test_sixteen_bit_options_and_refusals():
+    p = [torch.zeros(4, dtype=torch.bfloat16)]
+    with pytest.raises(ValueError, match="rounding must be one of stochastic, nearest"):
+        optim.Signum(p, rounding="up")
+    with pytest.raises(ValueError, match="momentum_dtype must be one of float32, parameter"):
+        optim.Signum(p, momentum_dtype="float16")
+    with pytest.raises(ValueError, match="rounding_seed must be an integer"):
+        optim.SignSGD(p, rounding_seed=-1)
+    opt = optim.Signum(p, dither=dict(scale_from="previous"))
+    p[0].grad = torch.ones(4, dtype=torch.bfloat16)
+    with pytest.raises(RuntimeError, match="not supported for 16-bit parameters"):
+        opt.step()
+    bad = optim.Signum([torch.zeros(4, dtype=torch.bfloat16)])
+    bad.param_groups[0]["params"][0].grad = torch.tensor([1.0, float("nan"), 0.0, 0.0], dtype=torch.bfloat16)
+    bad.step()
+    assert bad.skipped_steps == 1

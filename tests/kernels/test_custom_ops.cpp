@@ -15,6 +15,7 @@
 #include <dlfcn.h>
 
 #include <cmath>
+#include <limits>
 
 #include <string>
 #include <vector>
@@ -283,6 +284,69 @@ TEST_P(CustomOps, TensorLrOverloadsEqualTheFloatOnes) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Dtypes, CustomOps, ::testing::Values(torch::kFloat, torch::kDouble));
+
+// The 16-bit op is kernels::sign_descent_step on 16-bit parameters (float32 arithmetic, the rounding keyed by
+// (rounding_seed, step, param_indices[i])), with a float32 or a 16-bit momentum and dither; stochastic_round
+// is the reference's rounding; found_nonfinite reads 16-bit gradients.
+TEST(CustomOpsHalf, SignDescentHalfEqualsTheKernel) {
+  load_ops();
+  for (const auto type : {torch::kBFloat16, torch::kHalf}) {
+    for (const bool half_m : {false, true}) {
+      for (const bool stochastic : {true, false}) {
+        auto p = tensors(torch::kFloat, 1), g = tensors(torch::kFloat, 2), m = tensors(torch::kFloat, 3);
+        for (size_t i = 0; i < p.size(); ++i) {
+          p[i] = p[i].to(type);
+          g[i] = g[i].to(type);
+          m[i] = (m[i] * 0.1).to(half_m ? type : torch::kFloat);
+        }
+        auto p_ref = clones(p), m_ref = clones(m);
+        auto steps = counters(p.size(), 2);
+        std::vector<int64_t> indices;
+        for (size_t i = 0; i < p.size(); ++i)
+          indices.push_back(static_cast<int64_t>(10 + i));
+        std::vector<c10::IValue> stack = {p, g, m, steps, c10::IValue(), 0.002, 0.01, false, 0.9, indices, true, true, false,
+                                          false, int64_t{1}, int64_t{1}, 0.5, 0.55, 0.0, int64_t{0}, 0.999, int64_t{11},
+                                          int64_t{2}, int64_t{-1}, std::vector<torch::Tensor>{}, stochastic, int64_t{44}};
+        op("sign_descent_half_").callBoxed(&stack);
+        signopt::kernels::DitherScheduleArgs schedule;
+        schedule.alpha = 0.5;
+        for (size_t i = 0; i < p.size(); ++i) {
+          signopt::kernels::SignStepArgs a;
+          a.lr = 0.002;
+          a.weight_decay = 0.01;
+          a.beta = 0.9;
+          a.dither.enabled = true;
+          a.dither.alpha = signopt::kernels::dither_alpha(schedule, 2);
+          a.dither.seed = 11;
+          a.dither.stream = 2;
+          a.dither.step = 3;
+          a.dither.param_index = indices[i];
+          a.rounding = {stochastic, 44, 3, indices[i]};
+          signopt::kernels::sign_descent_step(p_ref[i], g[i], m_ref[i], a);
+        }
+        for (size_t i = 0; i < p.size(); ++i) {
+          EXPECT_TRUE(torch::equal(p[i].view(torch::kShort), p_ref[i].view(torch::kShort))) << type << " " << i;
+          EXPECT_TRUE(torch::equal(m[i], m_ref[i])) << "momentum " << i;
+        }
+        expect_counts(steps, 3, "16-bit steps are counted");
+      }
+    }
+    const auto x = torch::randn({5000});
+    std::vector<c10::IValue> round = {x, type == torch::kBFloat16, int64_t{7}, int64_t{4}, int64_t{9}};
+    op("stochastic_round").callBoxed(&round);
+    signopt::kernels::RoundingArgs r{true, 7, 4, 9};
+    EXPECT_TRUE(torch::equal(round[0].toTensor().view(torch::kShort),
+                             signopt::kernels::reference::stochastic_round(x, type, r).view(torch::kShort)));
+    auto bad = torch::zeros({100}, type);
+    std::vector<c10::IValue> ok = {std::vector<torch::Tensor>{bad}};
+    op("found_nonfinite").callBoxed(&ok);
+    EXPECT_EQ(ok[0].toTensor().item<float>(), 0.0f);
+    bad[77] = std::numeric_limits<float>::infinity();
+    std::vector<c10::IValue> found = {std::vector<torch::Tensor>{bad}};
+    op("found_nonfinite").callBoxed(&found);
+    EXPECT_EQ(found[0].toTensor().item<float>(), 1.0f);
+  }
+}
 
 // The packing ops give kernels::pack_signs / majority_vote / unpack_signs' words and values: zeros by a
 // coin or positive, odd and even worker counts (ties), an optional zero mask, float32 and float64.
