@@ -491,6 +491,8 @@ def test_a_sixteen_bit_run_resumes_bit_for_bit_with_its_float32_momentum():
 
 def test_sixteen_bit_options_and_refusals():
     p = [torch.zeros(4, dtype=torch.bfloat16)]
+    d = optim.Signum(p).defaults  # the C++ defaults, through registry.json
+    assert (d["rounding"], d["rounding_seed"], d["momentum_dtype"]) == ("stochastic", 0, "float32")
     with pytest.raises(ValueError, match="rounding must be one of stochastic, nearest"):
         optim.Signum(p, rounding="up")
     with pytest.raises(ValueError, match="momentum_dtype must be one of float32, parameter"):
