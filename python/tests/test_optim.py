@@ -137,6 +137,18 @@ def test_the_one_pass_scale_takes_the_previous_steps_base(fused):
     assert any(not torch.equal(a, b) for a, b in zip(params, current))
 
 
+def _reloaded(params, opt, cls, options):
+    """The parameters and a new cls optimizer after saving both and loading them back with weights_only=True."""
+    buf = io.BytesIO()
+    torch.save({"params": [p.detach().clone() for p in params], "opt": opt.state_dict()}, buf)
+    buf.seek(0)
+    saved = torch.load(buf, weights_only=True)
+    resumed = [p.clone() for p in saved["params"]]
+    reloaded = cls(resumed, **options)
+    reloaded.load_state_dict(saved["opt"])
+    return resumed, reloaded
+
+
 def test_a_float32_run_with_the_one_pass_scale_resumes_bit_for_bit():
     # torch casts floating state to the parameter's dtype on load; the stored bases must stay float64.
     options = dict(lr=0.01, momentum=0.9, dither=dict(scale_from="previous", seed=8))
@@ -146,13 +158,7 @@ def test_a_float32_run_with_the_one_pass_scale_resumes_bit_for_bit():
     for t in range(3):
         set_grads(params, 100 + t)
         first.step()
-    buf = io.BytesIO()
-    torch.save({"params": [p.detach().clone() for p in params], "opt": first.state_dict()}, buf)
-    buf.seek(0)
-    saved = torch.load(buf, weights_only=True)
-    resumed = [p.clone() for p in saved["params"]]
-    second = optim.Signum(resumed, **options)
-    second.load_state_dict(saved["opt"])
+    resumed, second = _reloaded(params, first, optim.Signum, options)
     assert all(second.state[p]["dither_base"].dtype == torch.float64 for p in resumed)
     for t in range(3, 6):
         set_grads(resumed, 100 + t)
@@ -475,13 +481,7 @@ def test_a_sixteen_bit_run_resumes_bit_for_bit_with_its_float32_momentum():
     options = dict(lr=1e-3, momentum=0.9, rounding_seed=11)
     straight, _ = run_half(torch.bfloat16, options, steps=6)
     params, opt = run_half(torch.bfloat16, options, steps=3)
-    buf = io.BytesIO()
-    torch.save({"params": [p.detach().clone() for p in params], "opt": opt.state_dict()}, buf)
-    buf.seek(0)
-    saved = torch.load(buf, weights_only=True)
-    resumed = [p.clone() for p in saved["params"]]
-    opt2 = optim.Signum(resumed, **options)
-    opt2.load_state_dict(saved["opt"])
+    resumed, opt2 = _reloaded(params, opt, optim.Signum, options)
     assert all(opt2.state[p]["momentum_buffer"].dtype == torch.float32 for p in resumed)
     for t in range(3, 6):
         set_grads(resumed, 100 + t)

@@ -35,7 +35,7 @@ uint16_t pattern(const torch::Tensor& t, int64_t i) {
 }
 
 bool same_float(float a, float b) {
-  return (std::isnan(a) && std::isnan(b)) || half::float_bits(a) == half::float_bits(b);
+  return (std::isnan(a) && std::isnan(b)) || half::float_to_bits(a) == half::float_to_bits(b);
 }
 
 TEST(Half, WideningEqualsTorchForEveryPattern) {
@@ -61,9 +61,9 @@ std::vector<float> probe_floats() {
     out.push_back(random_bits[i].item<float>());
   for (uint32_t h = 0; h < 65536; h += 7) {
     for (const float base : {half::bf16_to_float(static_cast<uint16_t>(h)), half::f16_to_float(static_cast<uint16_t>(h))}) {
-      const uint32_t b = half::float_bits(base);
+      const uint32_t b = half::float_to_bits(base);
       for (const uint32_t delta : {0u, 1u, 0x0fffu, 0x1000u, 0x1001u, 0x7fffu, 0x8000u, 0x8001u})
-        out.push_back(half::bits_float(b + delta));
+        out.push_back(half::bits_to_float(b + delta));
     }
   }
   for (int k = -30; k <= 17; ++k)
@@ -89,7 +89,7 @@ TEST(Half, NearestEqualsTorchForFloatsOfEveryRange) {
         continue;
       }
       if (mine != theirs && ++mismatches <= 5)
-        ADD_FAILURE() << c10::toString(type) << " of " << xs[i] << " (bits " << std::hex << half::float_bits(xs[i])
+        ADD_FAILURE() << c10::toString(type) << " of " << xs[i] << " (bits " << std::hex << half::float_to_bits(xs[i])
                       << "): " << mine << " vs torch " << theirs;
     }
     EXPECT_EQ(mismatches, 0) << c10::toString(type);

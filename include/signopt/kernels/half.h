@@ -12,6 +12,7 @@
 // NaN becomes the quiet NaN that torch's conversion gives, infinities stay themselves.
 #pragma once
 
+#include <signopt/kernels/noise.h>
 #include <signopt/kernels/philox.h>
 
 #include <cstdint>
@@ -24,26 +25,18 @@ enum class HalfType { kBFloat16, kFloat16 };
 
 namespace half {
 
-SIGNOPT_HOST_DEVICE uint32_t float_bits(float x) {
-  uint32_t b;
-  std::memcpy(&b, &x, sizeof b);
-  return b;
-}
-
-SIGNOPT_HOST_DEVICE float bits_float(uint32_t b) {
-  float x;
-  std::memcpy(&x, &b, sizeof x);
-  return x;
-}
+// The float32 bit views are kernels::float_to_bits / bits_to_float (noise.h).
+using kernels::bits_to_float;
+using kernels::float_to_bits;
 
 /// bfloat16 bits -> float32 (exact).
 SIGNOPT_HOST_DEVICE float bf16_to_float(uint16_t h) {
-  return bits_float(static_cast<uint32_t>(h) << 16);
+  return bits_to_float(static_cast<uint32_t>(h) << 16);
 }
 
 /// float32 -> bfloat16, round to nearest even, as torch converts (NaN -> 0x7fc0).
 SIGNOPT_HOST_DEVICE uint16_t bf16_nearest(float x) {
-  const uint32_t b = float_bits(x);
+  const uint32_t b = float_to_bits(x);
   if ((b & 0x7fffffffu) > 0x7f800000u) {
     return 0x7fc0u;
   }
@@ -52,7 +45,7 @@ SIGNOPT_HOST_DEVICE uint16_t bf16_nearest(float x) {
 
 /// float32 -> bfloat16 by stochastic rounding with 16 random bits r (exact SR).
 SIGNOPT_HOST_DEVICE uint16_t bf16_stochastic(float x, uint32_t r) {
-  const uint32_t b = float_bits(x);
+  const uint32_t b = float_to_bits(x);
   const uint32_t magnitude = b & 0x7fffffffu;
   if (magnitude >= 0x7f800000u) { // infinity stays, NaN becomes bf16_nearest's NaN
     return bf16_nearest(x);
@@ -66,14 +59,14 @@ SIGNOPT_HOST_DEVICE float f16_to_float(uint16_t h) {
   const uint32_t exponent = (h >> 10) & 0x1fu;
   const uint32_t mantissa = h & 0x3ffu;
   if (exponent == 0x1fu) {
-    return bits_float(sign | 0x7f800000u | (mantissa << 13));
+    return bits_to_float(sign | 0x7f800000u | (mantissa << 13));
   }
   if (exponent == 0) {
     // mantissa * 2^-24, exact in float32
     const float v = static_cast<float>(mantissa) * 5.9604644775390625e-8f;
     return sign != 0 ? -v : v;
   }
-  return bits_float(sign | ((exponent + 112u) << 23) | (mantissa << 13));
+  return bits_to_float(sign | ((exponent + 112u) << 23) | (mantissa << 13));
 }
 
 /// |x| -> float16 magnitude bits for a float32 magnitude that is exactly representable in float16 or too
@@ -86,12 +79,12 @@ SIGNOPT_HOST_DEVICE uint32_t f16_exact_magnitude(uint32_t magnitude) {
     return ((magnitude >> 23) - 112u) << 10 | ((magnitude >> 13) & 0x3ffu);
   }
   // a subnormal: |x| / 2^-24 is an integer here
-  return static_cast<uint32_t>(bits_float(magnitude) * 16777216.0f);
+  return static_cast<uint32_t>(bits_to_float(magnitude) * 16777216.0f);
 }
 
 /// float32 -> float16, round to nearest even, as torch converts (NaN -> 0x7e00 with x's sign).
 SIGNOPT_HOST_DEVICE uint16_t f16_nearest(float x) {
-  const uint32_t b = float_bits(x);
+  const uint32_t b = float_to_bits(x);
   const uint32_t sign = (b >> 16) & 0x8000u;
   const uint32_t magnitude = b & 0x7fffffffu;
   if (magnitude > 0x7f800000u) {
@@ -102,7 +95,7 @@ SIGNOPT_HOST_DEVICE uint16_t f16_nearest(float x) {
     return static_cast<uint16_t>(sign | f16_exact_magnitude(rounded & 0xffffe000u));
   }
   // subnormal range: |x| / 2^-24 rounded to the nearest integer, ties to even (exact in float32 arithmetic)
-  const float q = bits_float(magnitude) * 16777216.0f;
+  const float q = bits_to_float(magnitude) * 16777216.0f;
   float whole = static_cast<float>(static_cast<uint32_t>(q));
   const float frac = q - whole;
   if (frac > 0.5f || (frac == 0.5f && (static_cast<uint32_t>(whole) & 1u) != 0)) {
@@ -113,7 +106,7 @@ SIGNOPT_HOST_DEVICE uint16_t f16_nearest(float x) {
 
 /// float32 -> float16 by stochastic rounding with 16 random bits r (see the file comment).
 SIGNOPT_HOST_DEVICE uint16_t f16_stochastic(float x, uint32_t r) {
-  const uint32_t b = float_bits(x);
+  const uint32_t b = float_to_bits(x);
   const uint32_t sign = (b >> 16) & 0x8000u;
   const uint32_t magnitude = b & 0x7fffffffu;
   if (magnitude >= 0x7f800000u) {
@@ -123,7 +116,7 @@ SIGNOPT_HOST_DEVICE uint16_t f16_stochastic(float x, uint32_t r) {
     const uint32_t up = magnitude + ((r & 0xffffu) >> 3);
     return static_cast<uint16_t>(sign | f16_exact_magnitude(up & 0xffffe000u));
   }
-  const float q = bits_float(magnitude) * 16777216.0f;
+  const float q = bits_to_float(magnitude) * 16777216.0f;
   const float whole = static_cast<float>(static_cast<uint32_t>(q));
   const float frac = q - whole; // in [0, 1), exact
   const uint32_t bump = static_cast<float>(r & 0xffffu) < frac * 65536.0f ? 1u : 0u;
