@@ -90,6 +90,15 @@ std::vector<int64_t*> step_counters(const char* op, size_t params, std::vector<T
   return counters;
 }
 
+// A new contiguous tensor of x's sizes on x's device, of `type` (x's dtype by default).
+Tensor new_like(const Tensor& x, std::optional<ScalarType> type = std::nullopt) {
+  std::vector<int64_t> sizes;
+  for (int64_t d = 0; d < x.dim(); ++d) {
+    sizes.push_back(x.size(d));
+  }
+  return torch::stable::new_empty(x, sizes, type.value_or(x.scalar_type()));
+}
+
 // The stored dither bases of the one-pass scale (DitherScaleFrom::Previous): empty for the current step's scale,
 // else one one-element float64 CPU tensor per parameter (NaN until the parameter's first step measured one).
 // `used`: dithering with a relative scale, the only steps that read them; otherwise the list must be empty.
@@ -384,17 +393,17 @@ Tensor stochastic_round(Tensor x, bool bfloat16, int64_t seed, int64_t step, int
       "signopt::stochastic_round: x must be a contiguous float32 CPU tensor");
   namespace half = signopt::kernels::half;
   const auto type = bfloat16 ? signopt::kernels::HalfType::kBFloat16 : signopt::kernels::HalfType::kFloat16;
-  const auto key = signopt::kernels::DrawKey::make(
-      static_cast<uint64_t>(seed), 0, static_cast<uint64_t>(step), static_cast<uint64_t>(param_index));
-  std::vector<int64_t> sizes;
-  for (int64_t d = 0; d < x.dim(); ++d) {
-    sizes.push_back(x.size(d));
-  }
-  Tensor out = torch::stable::new_empty(x, sizes, bfloat16 ? ScalarType::BFloat16 : ScalarType::Half);
+  STD_TORCH_CHECK(step >= 0 && param_index >= 0, "signopt::stochastic_round: step and param_index must be >= 0");
+  const auto key = half::rounding_key(static_cast<uint64_t>(seed), step, param_index);
+  Tensor out = new_like(x, bfloat16 ? ScalarType::BFloat16 : ScalarType::Half);
   const float* in = static_cast<const float*>(x.const_data_ptr());
   uint16_t* o = static_cast<uint16_t*>(out.mutable_data_ptr());
-  for (int64_t i = 0; i < x.numel(); ++i) {
-    o[i] = half::stochastic(type, in[i], half::rounding_bits(key, i));
+  const int64_t n = x.numel();
+  for (int64_t b = 0; 8 * b < n; ++b) {
+    const auto block = half::rounding_block(key, b);
+    for (int64_t k = 0; k < 8 && 8 * b + k < n; ++k) {
+      o[8 * b + k] = half::stochastic(type, in[8 * b + k], half::rounding_bits_in_block(block, k));
+    }
   }
   return out;
 }
@@ -477,15 +486,6 @@ void lion_step_(
         dtypes[i], params[i].mutable_data_ptr(), grads[i].const_data_ptr(), exp_avgs[i].mutable_data_ptr(),
         params[i].numel(), a);
   });
-}
-
-// A new contiguous tensor of x's sizes and dtype, on x's device.
-Tensor new_like(const Tensor& x) {
-  std::vector<int64_t> sizes;
-  for (int64_t d = 0; d < x.dim(); ++d) {
-    sizes.push_back(x.size(d));
-  }
-  return torch::stable::new_empty(x, sizes, x.scalar_type());
 }
 
 // The Philox key of a dither draw (kernels::DrawKey), from an op's checked non-negative arguments.

@@ -105,14 +105,13 @@ def dither(owner, value):
     return d
 
 
-def low_precision(owner, group, momentum_dtype=True):
+def low_precision(owner, group):
     """The 16-bit parameters' options of SignSGD and Signum (docs/optimizers.md, "Low-precision parameters")."""
     choice(owner, "rounding", group["rounding"], ROUNDINGS)
     seed = group["rounding_seed"]
     if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= MAX_SEED:
         fail(owner, f"rounding_seed must be an integer in [0, {MAX_SEED}], got {seed!r}")
-    if momentum_dtype:
-        choice(owner, "momentum_dtype", group["momentum_dtype"], MOMENTUM_DTYPES)
+    choice(owner, "momentum_dtype", group["momentum_dtype"], MOMENTUM_DTYPES)
 
 
 def common(owner, group):

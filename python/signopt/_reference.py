@@ -41,6 +41,11 @@ def signed_seed(seed):
     return seed - 2**64 if seed >= 2**63 else seed
 
 
+def new_base():
+    """A parameter's stored dither base before its first step (the one-pass scale): one float64 NaN."""
+    return torch.full((1,), float("nan"), dtype=torch.float64)
+
+
 def step_scale(x, d, alpha, base=None):
     """s = alpha_t base of the step (kernels::reference::step_scale): base(x) of this step's argument, or, with
     the one-pass scale (`base`, the parameter's one-element float64 "dither_base"), the stored base of the

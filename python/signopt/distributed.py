@@ -155,7 +155,7 @@ class MajorityVoteState:
         if _options.stored_base(self.dither):
             base = self.bases.get(i)
             if base is None:
-                base = self.bases[i] = torch.full((1,), float("nan"), dtype=torch.float64)
+                base = self.bases[i] = _reference.new_base()
         x, _ = _reference.worker_argument(p, g, i, step, rank, self.weight_decay, self.momentum, m, self.dither, step - 1,
                                           base)
         return i, step, x.detach().contiguous()

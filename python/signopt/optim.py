@@ -44,7 +44,7 @@ def _stored_base(state):
     """A parameter's stored dither base of the one-pass scale (state "dither_base", as in C++): one float64 value,
     NaN until the parameter's first dithered step measures one."""
     if "dither_base" not in state:
-        state["dither_base"] = torch.full((1,), float("nan"), dtype=torch.float64)
+        state["dither_base"] = _reference.new_base()
     return state["dither_base"]
 
 
@@ -255,9 +255,10 @@ class _SignoptOptimizer(Optimizer):
         return state["step"]
 
     @staticmethod
-    def _buffer(state, key, p):
+    def _buffer(state, key, p, dtype=None):
+        """state[key], created as zeros like p (of `dtype`, p's by default) on first use."""
         if key not in state:
-            state[key] = torch.zeros_like(p, memory_format=torch.preserve_format)
+            state[key] = torch.zeros_like(p, dtype=dtype, memory_format=torch.preserve_format)
         return state[key]
 
     @staticmethod
@@ -352,12 +353,14 @@ class Signum(_SignoptOptimizer):
 
     def _step_group(self, group, first_index, found_inf):
         params, indices, grads, states, steps = self._prepare(group, first_index)
-        half = [i for i, p in enumerate(params) if p.dtype in _HALF_DTYPES]
-        if half:
-            pick = lambda xs, keep: [x for i, x in enumerate(xs) if (i in keep)]  # noqa: E731
-            rest = set(range(len(params))) - set(half)
-            self._step_half(group, *(pick(xs, set(half)) for xs in (params, indices, grads, states, steps)), found_inf)
-            params, indices, grads, states, steps = (pick(xs, rest) for xs in (params, indices, grads, states, steps))
+        half = [p.dtype in _HALF_DTYPES for p in params]
+        if any(half):
+            # 16-bit parameters take their own step; the others go on below.
+            def split(kind):
+                return [[x for x, h in zip(xs, half) if h == kind] for xs in (params, indices, grads, states, steps)]
+
+            self._step_half(group, *split(True), found_inf)
+            params, indices, grads, states, steps = split(False)
         if not params:
             return
         beta = float(group["momentum"])
@@ -392,11 +395,8 @@ class Signum(_SignoptOptimizer):
                                "parameters yet; use scale_from='current'")
         bufs = []
         if beta > 0:
-            for s, p in zip(states, params):
-                if "momentum_buffer" not in s:
-                    dtype = torch.float32 if group["momentum_dtype"] == "float32" else p.dtype
-                    s["momentum_buffer"] = torch.zeros_like(p, dtype=dtype, memory_format=torch.preserve_format)
-                bufs.append(s["momentum_buffer"])
+            float32 = group["momentum_dtype"] == "float32"
+            bufs = [self._buffer(s, "momentum_buffer", p, torch.float32 if float32 else None) for s, p in zip(states, params)]
         lr, wd, decoupled = group["lr"], float(group["weight_decay"]), group["decoupled_weight_decay"]
         epoch = self._epoch if d is not None and d["clock"] == "epoch" else -1
         stochastic, seed = group["rounding"] == "stochastic", _reference.signed_seed(group["rounding_seed"])

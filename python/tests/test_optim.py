@@ -430,20 +430,11 @@ HALF_MIXES = [
 ]
 
 
-def run_half(dtype, options, steps=4, fused=None):
-    params = [p.to(dtype) for p in make_params(SIZES, torch.float32, 10)]
-    opt = optim.Signum(params, **options, fused=fused)
-    for t in range(steps):
-        set_grads(params, 100 + t)
-        opt.step()
-    return params, opt
-
-
 @pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
 @pytest.mark.parametrize("mix", range(len(HALF_MIXES)))
 def test_sixteen_bit_fused_equals_the_reference_bit_for_bit(mix, dtype):
-    fused, opt_f = run_half(dtype, HALF_MIXES[mix], fused=True)
-    ref, opt_r = run_half(dtype, HALF_MIXES[mix], fused=False)
+    fused, opt_f = run(optim.Signum, HALF_MIXES[mix], dtype, steps=4, fused=True)
+    ref, opt_r = run(optim.Signum, HALF_MIXES[mix], dtype, steps=4, fused=False)
     for a, b in zip(fused, ref):
         assert a.dtype == dtype
         assert torch.equal(a.view(torch.int16), b.view(torch.int16))
@@ -458,8 +449,8 @@ def test_sixteen_bit_dithered_steps_agree_with_the_reference():
     # With dither the reference's scale is torch's sum, the fused one its chunk sums: a few float32 ulps apart,
     # which move a stored bfloat16 weight in at most a few of 10^4 elements.
     options = dict(lr=1e-3, momentum=0.9, dither=dict(seed=3))
-    fused, _ = run_half(torch.bfloat16, options, fused=True)
-    ref, _ = run_half(torch.bfloat16, options, fused=False)
+    fused, _ = run(optim.Signum, options, torch.bfloat16, steps=4, fused=True)
+    ref, _ = run(optim.Signum, options, torch.bfloat16, steps=4, fused=False)
     differ = sum(int((a.view(torch.int16) != b.view(torch.int16)).sum()) for a, b in zip(fused, ref))
     assert differ <= 5, differ
 
@@ -479,8 +470,8 @@ def test_stochastic_rounding_keeps_steps_below_half_an_ulp():
 
 def test_a_sixteen_bit_run_resumes_bit_for_bit_with_its_float32_momentum():
     options = dict(lr=1e-3, momentum=0.9, rounding_seed=11)
-    straight, _ = run_half(torch.bfloat16, options, steps=6)
-    params, opt = run_half(torch.bfloat16, options, steps=3)
+    straight, _ = run(optim.Signum, options, torch.bfloat16, steps=6)
+    params, opt = run(optim.Signum, options, torch.bfloat16, steps=3)
     resumed, opt2 = _reloaded(params, opt, optim.Signum, options)
     assert all(opt2.state[p]["momentum_buffer"].dtype == torch.float32 for p in resumed)
     for t in range(3, 6):

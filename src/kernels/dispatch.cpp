@@ -102,7 +102,7 @@ bool fused_eligible(std::initializer_list<torch::Tensor> tensors) {
 namespace {
 
 bool is_half(const torch::Tensor& t) {
-  return t.defined() && (t.scalar_type() == at::kBFloat16 || t.scalar_type() == at::kHalf);
+  return t.defined() && half_type_of(t.scalar_type()).has_value();
 }
 
 // The 16-bit step's tensors: a contiguous CPU parameter, its gradient alike, the buffer (if used) of its dtype
@@ -130,7 +130,7 @@ double half_sign_descent_step(torch::Tensor& p, const torch::Tensor& g, torch::T
       "signopt::kernels::sign_descent_step: DitherScaleFrom::Previous is not supported for 16-bit parameters yet "
       "(use DitherScaleFrom::Current)");
   TORCH_CHECK(args.beta <= 0 || buf.defined(), "signopt::kernels::sign_descent_step: beta > 0 needs the momentum buffer");
-  const HalfType type = p.scalar_type() == at::kBFloat16 ? HalfType::kBFloat16 : HalfType::kFloat16;
+  const HalfType type = *half_type_of(p.scalar_type());
   const bool half_momentum = buf.defined() && buf.scalar_type() != at::kFloat;
   return cpu::sign_descent_step_half(
       type, half_momentum, static_cast<uint16_t*>(p.data_ptr()), static_cast<const uint16_t*>(g.data_ptr()),

@@ -59,12 +59,7 @@ void fill_rounding_words(uint32_t* raw, int64_t first, int64_t count, const Draw
   const int64_t blocks = (count + 7) / 8;
   const uint64_t block0 = half::kRoundingBlockFlag | static_cast<uint64_t>(first / 8);
   const int64_t done = detail::avx512_noise_available() ? detail::philox_words_avx512(raw, block0, blocks, key) : 0;
-  for (int64_t b = done; b < blocks; ++b) {
-    const PhiloxBlock bits = key.block(block0 + static_cast<uint64_t>(b));
-    for (int w = 0; w < 4; ++w) {
-      raw[4 * b + w] = bits.x[w];
-    }
-  }
+  detail::philox_words(raw, block0, done, blocks, key);
 }
 
 // One task's float32 copies of a chunk (and its noise and rounding words).
@@ -148,8 +143,7 @@ double half_sign_step(const HalfTensors<kType, kHalfMomentum>& t, int64_t n, con
     rules::use_threshold_scale(c, s);
   }
   const DrawKey noise_key = DrawKey::make(d.seed, d.stream, static_cast<uint64_t>(d.step), static_cast<uint64_t>(d.param_index));
-  const DrawKey round_key = DrawKey::make(
-      a.rounding.seed, 0, static_cast<uint64_t>(a.rounding.step), static_cast<uint64_t>(a.rounding.param_index));
+  const DrawKey round_key = half::rounding_key(a.rounding.seed, a.rounding.step, a.rounding.param_index);
   const NoiseKind kind = rules::noise_kind(d, threshold);
   rules::with_sign_mode(mode, [&](auto mode_constant) {
     constexpr int kMode = decltype(mode_constant)::value;

@@ -63,6 +63,18 @@ decltype(auto) with_float_type(Dtype dtype, F f) {
   return f(double{});
 }
 
+// The Philox words of blocks block0 + b, b in [from, blocks), of `key` into raw[4 b .. 4 b + 3] (the scalar rule
+// of the blocks an AVX-512 path did not fill).
+SIGNOPT_ALWAYS_INLINE void philox_words(uint32_t* raw, uint64_t block0, int64_t from, int64_t blocks, const DrawKey& key) {
+  for (int64_t b = from; b < blocks; ++b) {
+    const PhiloxBlock bits = key.block(block0 + static_cast<uint64_t>(b));
+    raw[4 * b] = bits.x[0];
+    raw[4 * b + 1] = bits.x[1];
+    raw[4 * b + 2] = bits.x[2];
+    raw[4 * b + 3] = bits.x[3];
+  }
+}
+
 // ---- per-chunk loops over a rule, elements [o, o + n); noise[k] is element o + k's unit noise --------
 
 template <bool kNoise>

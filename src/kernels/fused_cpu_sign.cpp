@@ -39,13 +39,7 @@ SIGNOPT_CLONES void fill_chunk_noise(float* out, int64_t first, int64_t count, D
   const int64_t done = !detail::avx512_noise_available() ? 0
       : threshold ? detail::philox_words_avx512(raw, block0, blocks, key)
                   : detail::fill_noise_avx512(out, block0, blocks, key, kind == NoiseKind::Gaussian);
-  for (int64_t b = done; b < blocks; ++b) {
-    const PhiloxBlock bits = key.block(block0 + static_cast<uint64_t>(b));
-    raw[4 * b] = bits.x[0];
-    raw[4 * b + 1] = bits.x[1];
-    raw[4 * b + 2] = bits.x[2];
-    raw[4 * b + 3] = bits.x[3];
-  }
+  detail::philox_words(raw, block0, done, blocks, key);
   if (threshold) {
     for (int64_t w = 0; w < 4 * blocks; ++w) {
       out[2 * w] = threshold_uniform(raw[w] & 0xffffu);

@@ -1,4 +1,5 @@
 // Deterministic reductions: per-chunk serial sums in double, chunk partials added in order.
+#include <signopt/kernels/half_tensor.h>
 #include <signopt/kernels/reductions.h>
 #include <signopt/kernels/reductions_core.h>
 
@@ -130,11 +131,9 @@ bool all_finite(const torch::Tensor& x_in) {
   if (x_in.numel() == 0) {
     return true;
   }
-  if (x_in.device().is_cpu() && (x_in.scalar_type() == at::kBFloat16 || x_in.scalar_type() == at::kHalf)) {
+  if (const auto half = half_type_of(x_in.scalar_type()); half && x_in.device().is_cpu()) {
     const auto x = x_in.contiguous();
-    return cpu::all_finite_half(
-        x.scalar_type() == at::kBFloat16 ? HalfType::kBFloat16 : HalfType::kFloat16,
-        static_cast<const uint16_t*>(x.data_ptr()), x.numel());
+    return cpu::all_finite_half(*half, static_cast<const uint16_t*>(x.data_ptr()), x.numel());
   }
   if (!cpu_fast_path(x_in)) {
     return torch::isfinite(x_in).all().item<bool>();

@@ -36,27 +36,28 @@ SIGNOPT_CLONES void moment_chunk_f64(const double* x, int64_t n, double* out) {
   moment_chunk(x, n, out);
 }
 
-// all_finite's chunk test: a float is NaN or +-infinity exactly when its bits without the sign are at least
-// those of +infinity (all exponent bits set). The largest such value over the chunk, kept in 16 unsigned lanes
-// (integer max vectorizes without reassociating anything), decides it in one read.
+// all_finite's chunk test on the bits: a float (of any width; U is the unsigned integer of its size) is NaN or
+// +-infinity exactly when its bits without the sign are at least those of +infinity (`infinity`: all exponent
+// bits set). The largest such value over the chunk, kept in 64 bytes of unsigned lanes (integer max vectorizes
+// without reassociating anything), decides it in one read.
 template <typename T, typename U>
-inline __attribute__((always_inline)) bool finite_chunk(const T* x, int64_t n) {
+inline __attribute__((always_inline)) bool finite_chunk(const T* x, int64_t n, U infinity) {
   static_assert(sizeof(T) == sizeof(U), "the lanes hold a float's bits");
-  constexpr U kMagnitude = ~U(0) >> 1;
-  const U infinity = std::numeric_limits<T>::digits == 24 ? U(0x7f800000u) : U(0x7ff0000000000000ull);
-  U lane[16] = {};
+  constexpr int kLanes = sizeof(U) == 2 ? 32 : 16;
+  constexpr U kMagnitude = static_cast<U>(static_cast<U>(~U(0)) >> 1);
+  U lane[kLanes] = {};
   int64_t i = 0;
-  for (; i + 16 <= n; i += 16) {
-    for (int j = 0; j < 16; ++j) {
+  for (; i + kLanes <= n; i += kLanes) {
+    for (int j = 0; j < kLanes; ++j) {
       U u;
       std::memcpy(&u, x + i + j, sizeof u);
-      lane[j] = std::max(lane[j], U(u & kMagnitude));
+      lane[j] = std::max(lane[j], static_cast<U>(u & kMagnitude));
     }
   }
   for (int j = 0; i < n; ++i, ++j) {
     U u;
     std::memcpy(&u, x + i, sizeof u);
-    lane[j] = std::max(lane[j], U(u & kMagnitude));
+    lane[j] = std::max(lane[j], static_cast<U>(u & kMagnitude));
   }
   U top = 0;
   for (const U v : lane) {
@@ -65,61 +66,45 @@ inline __attribute__((always_inline)) bool finite_chunk(const T* x, int64_t n) {
   return top < infinity;
 }
 
-// A 16-bit float is NaN or infinite when its bits without the sign reach the format's infinity (0x7f80 for
-// bfloat16, 0x7c00 for float16).
-SIGNOPT_CLONES bool finite_chunk_16(const uint16_t* x, int64_t n, uint16_t infinity) {
-  uint16_t lane[32] = {};
-  int64_t i = 0;
-  for (; i + 32 <= n; i += 32) {
-    for (int j = 0; j < 32; ++j) {
-      lane[j] = std::max(lane[j], static_cast<uint16_t>(x[i + j] & 0x7fffu));
-    }
-  }
-  for (int j = 0; i < n; ++i, ++j) {
-    lane[j] = std::max(lane[j], static_cast<uint16_t>(x[i] & 0x7fffu));
-  }
-  uint16_t top = 0;
-  for (const uint16_t v : lane) {
-    top = std::max(top, v);
-  }
-  return top < infinity;
-}
-
 SIGNOPT_CLONES bool finite_chunk_f32(const float* x, int64_t n) {
-  return finite_chunk<float, uint32_t>(x, n);
+  return finite_chunk<float, uint32_t>(x, n, 0x7f800000u);
 }
 
 SIGNOPT_CLONES bool finite_chunk_f64(const double* x, int64_t n) {
-  return finite_chunk<double, uint64_t>(x, n);
+  return finite_chunk<double, uint64_t>(x, n, 0x7ff0000000000000ull);
+}
+
+// bfloat16's infinity is 0x7f80, float16's 0x7c00.
+SIGNOPT_CLONES bool finite_chunk_16(const uint16_t* x, int64_t n, uint16_t infinity) {
+  return finite_chunk<uint16_t, uint16_t>(x, n, infinity);
+}
+
+// Whether chunk_finite(first element, length) holds for every kReductionChunk chunk of n elements (in parallel).
+template <class ChunkFinite>
+bool all_chunks_finite(int64_t n, const ChunkFinite& chunk_finite) {
+  const int64_t chunks = (n + kReductionChunk - 1) / kReductionChunk;
+  std::vector<char> finite(static_cast<size_t>(chunks), 1);
+  detail::parallel_for(0, chunks, 1, [&](int64_t begin, int64_t end) {
+    for (int64_t c = begin; c < end; ++c) {
+      const int64_t lo = c * kReductionChunk;
+      finite[static_cast<size_t>(c)] = chunk_finite(lo, std::min(n, lo + kReductionChunk) - lo);
+    }
+  });
+  return std::all_of(finite.begin(), finite.end(), [](char f) { return f != 0; });
 }
 
 } // namespace
 
 bool cpu::all_finite(Dtype dtype, const void* x, int64_t n) {
-  const int64_t chunks = (n + kReductionChunk - 1) / kReductionChunk;
-  std::vector<char> finite(static_cast<size_t>(chunks), 1);
-  detail::parallel_for(0, chunks, 1, [&](int64_t begin, int64_t end) {
-    for (int64_t c = begin; c < end; ++c) {
-      const int64_t lo = c * kReductionChunk;
-      const int64_t len = std::min(n, lo + kReductionChunk) - lo;
-      finite[static_cast<size_t>(c)] = dtype == Dtype::kFloat32 ? finite_chunk_f32(static_cast<const float*>(x) + lo, len)
-                                                                : finite_chunk_f64(static_cast<const double*>(x) + lo, len);
-    }
+  return all_chunks_finite(n, [&](int64_t lo, int64_t len) {
+    return dtype == Dtype::kFloat32 ? finite_chunk_f32(static_cast<const float*>(x) + lo, len)
+                                    : finite_chunk_f64(static_cast<const double*>(x) + lo, len);
   });
-  return std::all_of(finite.begin(), finite.end(), [](char f) { return f != 0; });
 }
 
 bool cpu::all_finite_half(HalfType type, const uint16_t* x, int64_t n) {
   const uint16_t infinity = type == HalfType::kBFloat16 ? 0x7f80u : 0x7c00u;
-  const int64_t chunks = (n + kReductionChunk - 1) / kReductionChunk;
-  std::vector<char> finite(static_cast<size_t>(chunks), 1);
-  detail::parallel_for(0, chunks, 1, [&](int64_t begin, int64_t end) {
-    for (int64_t c = begin; c < end; ++c) {
-      const int64_t lo = c * kReductionChunk;
-      finite[static_cast<size_t>(c)] = finite_chunk_16(x + lo, std::min(n, lo + kReductionChunk) - lo, infinity);
-    }
-  });
-  return std::all_of(finite.begin(), finite.end(), [](char f) { return f != 0; });
+  return all_chunks_finite(n, [&](int64_t lo, int64_t len) { return finite_chunk_16(x + lo, len, infinity); });
 }
 
 std::array<double, 3> cpu::moment_sums(Dtype dtype, const void* x, int64_t n) {

@@ -1,5 +1,6 @@
 // The reference compositions of torch ops (signopt/kernels/reference.h).
 #include <signopt/kernels/half.h>
+#include <signopt/kernels/half_tensor.h>
 #include <signopt/kernels/noise.h>
 #include <signopt/kernels/philox.h>
 #include <signopt/kernels/reductions.h>
@@ -169,12 +170,11 @@ torch::Tensor rounding_bits(const torch::Tensor& like, const RoundingArgs& r) {
   const int64_t n = like.numel();
   auto out = torch::empty({n}, torch::kLong);
   int64_t* o = out.data_ptr<int64_t>();
-  const DrawKey key = DrawKey::make(r.seed, 0, static_cast<uint64_t>(r.step), static_cast<uint64_t>(r.param_index));
+  const DrawKey key = half::rounding_key(r.seed, r.step, r.param_index);
   for (int64_t b = 0; b * 8 < n; ++b) {
-    const PhiloxBlock bits = key.block(half::kRoundingBlockFlag | static_cast<uint64_t>(b));
+    const PhiloxBlock block = half::rounding_block(key, b);
     for (int64_t k = 0; k < 8 && 8 * b + k < n; ++k) {
-      const uint32_t word = bits.x[k / 2];
-      o[8 * b + k] = (k % 2 == 0) ? (word & 0xffffu) : (word >> 16);
+      o[8 * b + k] = half::rounding_bits_in_block(block, k);
     }
   }
   return out.view(like.sizes()).to(like.device());
@@ -182,7 +182,7 @@ torch::Tensor rounding_bits(const torch::Tensor& like, const RoundingArgs& r) {
 
 torch::Tensor stochastic_round(const torch::Tensor& x, at::ScalarType type, const RoundingArgs& r) {
   TORCH_CHECK(
-      type == at::kBFloat16 || type == at::kHalf, "signopt::kernels::reference::stochastic_round: the type must be bfloat16 or float16");
+      half_type_of(type).has_value(), "signopt::kernels::reference::stochastic_round: the type must be bfloat16 or float16");
   const torch::Tensor x32 = x.to(torch::kFloat).contiguous();
   const torch::Tensor bits = x32.view(torch::kInt).to(torch::kLong).bitwise_and(int64_t{0xffffffff});
   const torch::Tensor magnitude = bits.bitwise_and(int64_t{0x7fffffff});
@@ -207,7 +207,7 @@ torch::Tensor stochastic_round(const torch::Tensor& x, at::ScalarType type, cons
 }
 
 double sign_descent_step(torch::Tensor& p, const torch::Tensor& g, torch::Tensor& buf, const SignStepArgs& args, double* dot_gg) {
-  if (p.scalar_type() == at::kBFloat16 || p.scalar_type() == at::kHalf) {
+  if (half_type_of(p.scalar_type())) {
     // float32 arithmetic on copies (a float32 momentum in place), then the parameter rounded as args.rounding
     // says and a 16-bit momentum to nearest: the fused 16-bit step's rule.
     TORCH_CHECK(dot_gg == nullptr, "signopt::kernels::reference::sign_descent_step: the calibration sums need float32/float64 parameters");

@@ -125,7 +125,7 @@ void sign_descent_step(SignoptOptimizer& opt, BetaOf beta_of, BufferOf buffer_of
       }
       // With an aggregator: the local direction now, the voted one applied after the exchange.
       check_arg(
-          p.scalar_type() != torch::kBFloat16 && p.scalar_type() != torch::kHalf,
+          !kernels::half_type_of(p.scalar_type()),
           "sign descent",
           "a distributed (aggregated) step does not take ",
           p.scalar_type(),

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <signopt/kernels/args.h>
+#include <signopt/kernels/half_tensor.h>
 
 #include <torch/types.h>
 

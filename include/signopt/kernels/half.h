@@ -141,10 +141,25 @@ SIGNOPT_HOST_DEVICE uint16_t stochastic(HalfType t, float x, uint32_t r) {
 /// never reuses a dither draw's bits even with the same seed and stream.
 constexpr uint64_t kRoundingBlockFlag = uint64_t{1} << 63;
 
+/// The key of a step's rounding bits: (seed, stream 0) at counter (step, param_index).
+SIGNOPT_HOST_DEVICE DrawKey rounding_key(uint64_t seed, int64_t step, int64_t param_index) {
+  return DrawKey::make(seed, 0, static_cast<uint64_t>(step), static_cast<uint64_t>(param_index));
+}
+
+/// The Philox block that holds the rounding bits of elements [8 b, 8 b + 8).
+SIGNOPT_HOST_DEVICE PhiloxBlock rounding_block(const DrawKey& key, int64_t b) {
+  return key.block(kRoundingBlockFlag | static_cast<uint64_t>(b));
+}
+
+/// Element 8 b + k's 16 rounding bits in its block (k in [0, 8)).
+SIGNOPT_HOST_DEVICE uint32_t rounding_bits_in_block(const PhiloxBlock& block, int64_t k) {
+  const uint32_t word = block.x[k / 2];
+  return (k % 2 == 0) ? (word & 0xffffu) : (word >> 16);
+}
+
+/// Element e's 16 rounding bits.
 SIGNOPT_HOST_DEVICE uint32_t rounding_bits(const DrawKey& key, int64_t e) {
-  const PhiloxBlock b = key.block(kRoundingBlockFlag | static_cast<uint64_t>(e / 8));
-  const uint32_t word = b.x[(e % 8) / 2];
-  return (e % 2 == 0) ? (word & 0xffffu) : (word >> 16);
+  return rounding_bits_in_block(rounding_block(key, e / 8), e % 8);
 }
 
 } // namespace half
