@@ -69,6 +69,32 @@ class ArgCursor {
       throw signopt::train::ConfigError("invalid value for " + flag_ + ": '" + text + "' (expected a number)");
     return v;
   }
+  /// The value as a comma-separated list of finite numbers; ConfigError naming the flag, the item and the
+  /// text for an empty or non-numeric item.
+  std::vector<double> numbers() {
+    const std::string text = value();
+    std::vector<double> out;
+    size_t start = 0;
+    while (true) {
+      const size_t comma = text.find(',', start);
+      const std::string item = text.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+      size_t used = 0;
+      double v = 0;
+      try {
+        v = std::stod(item, &used);
+      } catch (const std::exception&) {
+        used = 0;
+      }
+      if (item.empty() || used != item.size() || !std::isfinite(v))
+        throw signopt::train::ConfigError(
+            "invalid value for " + flag_ + ": '" + text + "' (item '" + item +
+            "' is not a number; give a comma-separated list such as 0.1,0.3,1)");
+      out.push_back(v);
+      if (comma == std::string::npos)
+        return out;
+      start = comma + 1;
+    }
+  }
   /// Whether the current argument looks like an option (starts with '-').
   bool is_option() const {
     return flag_.rfind("-", 0) == 0;

@@ -34,7 +34,16 @@ Probe:
   --samples K          number of gradient draws, >= 8 (default 100; the tests need ~50+ for power)
   --coords N           coordinates sampled uniformly for the shape tests and wrong-sign rates; 0 = all
                        (default 2000). SNRs and Phi always use every coordinate.
-  --fdr Q              Benjamini-Hochberg false-discovery rate of both tests (default 0.05)
+  --fdr Q              Benjamini-Hochberg false-discovery rate of each test (default 0.05). Symmetry:
+                       the sign-flip test about the median, valid under heavy tails and atoms at zero
+                       (D'Agostino's skewness test is reported beside it, labelled as assuming normal
+                       tails); unimodality: Hartigan's dip test
+  --symmetry-flips N   most random sign flips per coordinate of the symmetry test, in [20, 10^7]; its
+                       smallest p-value is 1/(N+1) (default 9999)
+  --calibration N      samples of K draws per known law for the table of the tests' level and power at
+                       this K (default 2000; 0 = none)
+  --dither-levels A,.. dither levels a (std a x the layer's rms gradient) whose share of out-noised
+                       coordinates (dither std > minibatch noise std) is reported (default 0.1,0.3,1)
   --violation-share F  call a shape violated when more than F of the tested coordinates are
                        rejected (default 0.1)
   --inject SHAPE       add known noise to every draw to check the probe: none (default), gaussian,
@@ -86,6 +95,12 @@ int probe_command(const std::vector<std::string>& args) {
       c.probe.coords = a.integer(0);
     } else if (f == "--fdr") {
       c.probe.fdr = a.number();
+    } else if (f == "--symmetry-flips") {
+      c.probe.symmetry_flips = a.integer(20);
+    } else if (f == "--calibration") {
+      c.probe.calibration_replicates = a.integer(0);
+    } else if (f == "--dither-levels") {
+      c.probe.dither_levels = a.numbers();
     } else if (f == "--violation-share") {
       c.probe.violation_share = a.number();
     } else if (f == "--inject") {

@@ -3,6 +3,9 @@
 #include <signopt/diag/probe.h>
 #include <signopt/diag/theory.h>
 
+#include "probe_internal.h"
+
+#include <ATen/Parallel.h>
 #include <torch/torch.h>
 
 #include <algorithm>
@@ -15,8 +18,10 @@
 namespace signopt::diag {
 namespace {
 
-const double kKnee = 2.0 / std::sqrt(3.0);
-const double kNaN = std::numeric_limits<double>::quiet_NaN();
+using detail::kKnee;
+using detail::kNaN;
+using detail::phi_of;
+using detail::snr_of;
 
 const std::vector<std::pair<InjectedNoise, std::string>>& noise_names() {
   static const std::vector<std::pair<InjectedNoise, std::string>> names = {
@@ -46,18 +51,6 @@ uint64_t mix(uint64_t seed, uint64_t k) {
   z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
   z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
   return z ^ (z >> 31);
-}
-
-double phi_of(double snr) {
-  if (std::isinf(snr))
-    return 1.0;
-  return snr <= kKnee ? snr / std::sqrt(3.0) : 1.0 - 4.0 / (9.0 * snr * snr);
-}
-
-double snr_of(double mean, double std) {
-  if (std == 0)
-    return mean == 0 ? 0.0 : std::numeric_limits<double>::infinity();
-  return std::abs(mean) / std;
 }
 
 // The q-quantile (nearest rank on the sorted values) of v; v is reordered. NaN for an empty v.
@@ -160,6 +153,15 @@ void ProbeOptions::validate() const {
     bad("inject_scale", std::to_string(inject_scale), "a finite number > 0");
   if (histogram_coords < 0)
     bad("histogram_coords", std::to_string(histogram_coords), ">= 0");
+  if (symmetry_flips < 20 || symmetry_flips > 10'000'000)
+    bad("symmetry_flips", std::to_string(symmetry_flips), "in [20, 10^7]");
+  if (calibration_replicates != 0 && (calibration_replicates < 100 || calibration_replicates > 1'000'000))
+    bad("calibration_replicates", std::to_string(calibration_replicates), "0 (no calibration) or in [100, 10^6]");
+  if (dither_levels.size() > kMaxDitherLevels)
+    bad("dither_levels", std::to_string(dither_levels.size()) + " levels", "at most " + std::to_string(kMaxDitherLevels));
+  for (const double a : dither_levels)
+    if (!(a > 0 && std::isfinite(a)))
+      bad("dither_levels", std::to_string(a), "finite numbers > 0");
 }
 
 const std::vector<double>& snr_bin_edges() {
@@ -265,21 +267,36 @@ void summarize_all_coordinates(
     const std::vector<int64_t>& offset,
     const double* mu,
     const double* sd,
-    int64_t d) {
+    int64_t d,
+    int64_t K,
+    const std::vector<double>& dither_levels) {
   r.snr_all.resize(static_cast<size_t>(d));
   r.layers.resize(layers.size());
   int64_t above = 0;
+  std::vector<double> out_noised(dither_levels.size(), 0.0);
+  const double biased = static_cast<double>(K - 1) / static_cast<double>(K); // the draws' own mean of g^2
   for (size_t l = 0; l < layers.size(); ++l) {
     LayerNoise& L = r.layers[l];
     L.name = layers[l].name;
     L.numel = layers[l].numel;
     int64_t layer_above = 0;
+    double sum_sq = 0;
     for (int64_t i = offset[l]; i < offset[l + 1]; ++i) {
       const double s = snr_of(mu[i], sd[i]);
       r.snr_all[static_cast<size_t>(i)] = s;
       L.phi += std::abs(mu[i]) * phi_of(s);
       L.grad_l1 += std::abs(mu[i]);
       layer_above += s > kKnee;
+      sum_sq += mu[i] * mu[i] + sd[i] * sd[i] * biased;
+    }
+    L.rms_gradient = L.numel ? std::sqrt(sum_sq / static_cast<double>(L.numel)) : kNaN;
+    for (size_t a = 0; a < dither_levels.size(); ++a) {
+      const double dither_std = dither_levels[a] * L.rms_gradient;
+      int64_t n = 0;
+      for (int64_t i = offset[l]; i < offset[l + 1]; ++i)
+        n += sd[i] < dither_std;
+      L.dither_share.push_back(L.numel ? static_cast<double>(n) / static_cast<double>(L.numel) : kNaN);
+      out_noised[a] += static_cast<double>(n);
     }
     std::vector<double> layer_snr(r.snr_all.begin() + offset[l], r.snr_all.begin() + offset[l + 1]);
     L.snr_median = quantile(layer_snr, 0.5);
@@ -290,6 +307,8 @@ void summarize_all_coordinates(
   }
   r.phi_ratio = r.grad_l1 > 0 ? r.phi / r.grad_l1 : kNaN;
   r.snr_above_share = static_cast<double>(above) / static_cast<double>(d);
+  for (size_t a = 0; a < dither_levels.size(); ++a)
+    r.dither.push_back({dither_levels[a], out_noised[a] / static_cast<double>(d)});
   {
     std::vector<double> all = r.snr_all;
     r.snr_median = quantile(all, 0.5);
@@ -324,9 +343,8 @@ std::vector<size_t> test_sampled_coordinates(
     const std::vector<double>& record,
     int64_t K,
     int64_t M,
-    double fdr) {
+    const ProbeOptions& options) {
   r.coords.resize(static_cast<size_t>(M));
-  std::vector<double> values(static_cast<size_t>(K));
   std::vector<double> skew_p, dip_p;
   std::vector<size_t> tested_index;
   size_t layer = 0;
@@ -337,29 +355,52 @@ std::vector<size_t> test_sampled_coordinates(
     CoordinateNoise& c = r.coords[static_cast<size_t>(j)];
     c.layer = static_cast<int64_t>(layer);
     c.index = i - offset[layer];
-    for (int64_t k = 0; k < K; ++k)
-      values[static_cast<size_t>(k)] = record[static_cast<size_t>(k * M + j)];
-    describe_coordinate(c, values, K);
+  }
+  // The shape tests, coordinate by coordinate in parallel (each coordinate's flips have their own stream).
+  at::parallel_for(0, M, 8, [&](int64_t begin, int64_t end) {
+    std::vector<double> x(static_cast<size_t>(K));
+    for (int64_t j = begin; j < end; ++j) {
+      CoordinateNoise& c = r.coords[static_cast<size_t>(j)];
+      for (int64_t k = 0; k < K; ++k)
+        x[static_cast<size_t>(k)] = record[static_cast<size_t>(k * M + j)];
+      describe_coordinate(c, x, K);
+      if (c.constant) {
+        c.skew_p = c.dip_p = c.symmetry_p = kNaN;
+        continue;
+      }
+      SignFlipOptions flips;
+      flips.max_flips = options.symmetry_flips;
+      flips.seed = mix(options.seed ^ 0x5F11Bu, static_cast<uint64_t>(picked[static_cast<size_t>(j)]));
+      const TestResult ft = sign_flip_symmetry_test(x, flips);
+      const TestResult st = skewness_test(x);
+      const TestResult dt = dip_test(x);
+      c.symmetry_t = ft.statistic;
+      c.symmetry_p = ft.p_value;
+      c.skew_p = st.p_value;
+      c.dip = dt.statistic;
+      c.dip_p = dt.p_value;
+    }
+  });
+  std::vector<double> flip_p;
+  for (int64_t j = 0; j < M; ++j) {
+    const CoordinateNoise& c = r.coords[static_cast<size_t>(j)];
     if (c.constant) {
-      c.skew_p = c.dip_p = kNaN;
       ++r.constant;
       continue;
     }
-    const TestResult st = skewness_test(values);
-    const TestResult dt = dip_test(values);
-    c.skew_p = st.p_value;
-    c.dip = dt.statistic;
-    c.dip_p = dt.p_value;
+    flip_p.push_back(c.symmetry_p);
     skew_p.push_back(c.skew_p);
     dip_p.push_back(c.dip_p);
     tested_index.push_back(static_cast<size_t>(j));
   }
   r.tested = static_cast<int64_t>(tested_index.size());
   if (r.tested > 0) {
-    const auto asym = benjamini_hochberg(skew_p, fdr);
-    const auto multi = benjamini_hochberg(dip_p, fdr);
+    const auto asym = benjamini_hochberg(flip_p, options.fdr);
+    const auto skew = benjamini_hochberg(skew_p, options.fdr);
+    const auto multi = benjamini_hochberg(dip_p, options.fdr);
     for (size_t t = 0; t < tested_index.size(); ++t) {
       r.coords[tested_index[t]].asymmetric = asym[t];
+      r.coords[tested_index[t]].skew_rejected = skew[t];
       r.coords[tested_index[t]].multimodal = multi[t];
     }
   }
@@ -376,15 +417,16 @@ struct SampledSums {
         l_skew(layers),
         l_asym(layers),
         l_multi(layers),
+        l_skewrej(layers),
         l_wrong(layers),
         l_gauss(layers),
         l_bound(layers),
         l_kurt(layers) {}
   std::vector<std::vector<double>> bin_rates;
   std::vector<Mean> bin_snr, bin_gauss, bin_bound;
-  std::vector<Mean> l_skew, l_asym, l_multi, l_wrong, l_gauss, l_bound;
+  std::vector<Mean> l_skew, l_asym, l_multi, l_skewrej, l_wrong, l_gauss, l_bound;
   std::vector<std::vector<double>> l_kurt;
-  Mean skew_all, asym_all, multi_all, wrong_all, gauss_all, bound_all, violations;
+  Mean skew_all, asym_all, multi_all, skewrej_all, wrong_all, gauss_all, bound_all, violations;
   std::vector<double> kurt_all;
 };
 
@@ -405,6 +447,8 @@ void add_sampled_coordinates(NoiseProbeResult& r, SampledSums& a, const std::vec
       a.asym_all.add(c.asymmetric);
       a.l_multi[l].add(c.multimodal);
       a.multi_all.add(c.multimodal);
+      a.l_skewrej[l].add(c.skew_rejected);
+      a.skewrej_all.add(c.skew_rejected);
     }
     if (std::isnan(c.wrong_sign))
       continue;
@@ -437,6 +481,7 @@ void finish_layers_and_bins(NoiseProbeResult& r, SampledSums& a, const std::vect
     L.median_excess_kurtosis = quantile(a.l_kurt[l], 0.5);
     L.asymmetric_share = a.l_asym[l].get();
     L.multimodal_share = a.l_multi[l].get();
+    L.skew_rejected_share = a.l_skewrej[l].get();
     L.wrong_sign = a.l_wrong[l].get();
     L.gaussian_prediction = a.l_gauss[l].get();
     L.gauss_bound = a.l_bound[l].get();
@@ -468,6 +513,7 @@ void finish_overall(NoiseProbeResult& r, SampledSums& a, const ProbeOptions& opt
   r.median_excess_kurtosis = quantile(a.kurt_all, 0.5);
   r.asymmetric_share = a.asym_all.get();
   r.multimodal_share = a.multi_all.get();
+  r.skew_rejected_share = a.skewrej_all.get();
   r.wrong_sign = a.wrong_all.get();
   r.gaussian_prediction = a.gauss_all.get();
   r.gauss_bound = a.bound_all.get();
@@ -478,16 +524,47 @@ void finish_overall(NoiseProbeResult& r, SampledSums& a, const ProbeOptions& opt
     r.verdict = "no coordinate could be tested (every sampled coordinate is constant over the draws)";
   } else if (r.symmetric && r.unimodal) {
     r.verdict = format(
-        "consistent with unimodal symmetric noise (%.1f%% of tested coordinates asymmetric, %.1f%% multimodal at the FDR)",
+        "no evidence against unimodal symmetric noise (%.1f%% of tested coordinates asymmetric by the sign-flip "
+        "test, %.1f%% multimodal by the dip test, at the FDR)",
         100 * r.asymmetric_share,
         100 * r.multimodal_share);
   } else {
     r.verdict = std::string("violates the assumption: ") + (r.symmetric ? "" : "asymmetric") +
         (!r.symmetric && !r.unimodal ? " and " : "") + (r.unimodal ? "" : "multimodal") +
-        format(" (%.1f%% of tested coordinates asymmetric, %.1f%% multimodal at the FDR)",
+        format(" (%.1f%% of tested coordinates asymmetric by the sign-flip test, %.1f%% multimodal by the dip test, "
+               "at the FDR)",
                100 * r.asymmetric_share,
                100 * r.multimodal_share);
+    if (!r.symmetric && !r.unimodal)
+      r.verdict += "; the sign-flip test's null is unimodal symmetric noise, so beside multimodal noise its "
+                   "rejections need not mean asymmetry";
   }
+}
+
+// What the tests can see at this K, from the calibration: "at K = 200 and level 0.05 the dip test detects
+// ...". Exported through the verdict so that "no multimodality found" is read with its power.
+std::string power_note(const ShapeTestCalibration& c) {
+  auto rate = [&](CalibrationLaw law, double CalibrationRow::*test) {
+    for (const auto& row : c.rows)
+      if (row.law == law)
+        return 100 * (row.*test);
+    return kNaN;
+  };
+  char note[400];
+  std::snprintf(
+      note,
+      sizeof note,
+      "power per coordinate at K = %lld, level %.2g: the dip test detects equal two-normal mixtures 3 / 4 / 5 SD "
+      "apart in %.0f%% / %.0f%% / %.0f%%, the sign-flip test skew-normal (shape 4) / centred exponential noise in "
+      "%.0f%% / %.0f%%",
+      static_cast<long long>(c.samples),
+      c.alpha,
+      rate(CalibrationLaw::Mixture3, &CalibrationRow::dip),
+      rate(CalibrationLaw::Mixture4, &CalibrationRow::dip),
+      rate(CalibrationLaw::Mixture5, &CalibrationRow::dip),
+      rate(CalibrationLaw::SkewNormal, &CalibrationRow::sign_flip),
+      rate(CalibrationLaw::Exponential, &CalibrationRow::sign_flip));
+  return note;
 }
 
 // Aggregates over the sampled coordinates: overall, per layer, per SNR bin.
@@ -567,119 +644,16 @@ NoiseProbeResult probe_gradient_noise(
   const double* mu = mean.data_ptr<double>();
   const auto sd_t = (m2 / static_cast<double>(K - 1)).clamp_min(0).sqrt();
   const double* sd = sd_t.data_ptr<double>();
-  summarize_all_coordinates(r, layers, offset, mu, sd, d);
-  const std::vector<size_t> tested_index = test_sampled_coordinates(r, picked, offset, record, K, M, options.fdr);
+  summarize_all_coordinates(r, layers, offset, mu, sd, d, K, options.dither_levels);
+  const std::vector<size_t> tested_index = test_sampled_coordinates(r, picked, offset, record, K, M, options);
   aggregate_sampled_coordinates(r, layers.size(), options, K);
   if (options.histogram_coords > 0 && r.tested > 0)
     add_histograms(r, layers, tested_index, record, options, K, M);
+  if (options.calibration_replicates > 0) {
+    r.calibration = calibrate_shape_tests(K, options.calibration_replicates, 0.05, mix(options.seed, 0xCA1B));
+    r.verdict += "; " + power_note(r.calibration);
+  }
   return r;
-}
-
-RunningNoiseMonitor::RunningNoiseMonitor(double beta) : beta_(beta) {
-  if (!(beta > 0 && beta < 1))
-    throw std::invalid_argument("RunningNoiseMonitor: beta must be in (0, 1), got " + std::to_string(beta));
-}
-
-void RunningNoiseMonitor::update(const std::vector<torch::Tensor>& grads) {
-  torch::NoGradGuard no_grad;
-  if (m_.empty()) {
-    for (const auto& g : grads) {
-      m_.push_back(torch::zeros({g.numel()}, g.options().dtype(torch::kDouble)));
-      v_.push_back(torch::zeros({g.numel()}, g.options().dtype(torch::kDouble)));
-    }
-  }
-  if (grads.size() != m_.size())
-    throw std::invalid_argument(
-        "RunningNoiseMonitor::update: got " + std::to_string(grads.size()) + " gradients, expected " +
-        std::to_string(m_.size()));
-  for (size_t i = 0; i < grads.size(); ++i) {
-    if (grads[i].numel() != m_[i].numel())
-      throw std::invalid_argument(
-          "RunningNoiseMonitor::update: gradient " + std::to_string(i) + " has " + std::to_string(grads[i].numel()) +
-          " elements, expected " + std::to_string(m_[i].numel()));
-    const auto g = grads[i].detach().reshape({-1}).to(torch::kDouble);
-    m_[i].lerp_(g, 1.0 - beta_);
-    v_[i].lerp_(g * g, 1.0 - beta_);
-  }
-  ++updates_;
-}
-
-RunningNoiseSnapshot RunningNoiseMonitor::snapshot(const std::vector<torch::Tensor>& current) const {
-  torch::NoGradGuard no_grad;
-  if (updates_ == 0)
-    throw std::logic_error("RunningNoiseMonitor::snapshot: no gradient has been folded in yet");
-  if (current.size() != m_.size())
-    throw std::invalid_argument(
-        "RunningNoiseMonitor::snapshot: got " + std::to_string(current.size()) + " gradients, expected " +
-        std::to_string(m_.size()));
-  const double correction = 1.0 - std::pow(beta_, static_cast<double>(updates_));
-  std::vector<torch::Tensor> means, sigmas, currents;
-  for (size_t i = 0; i < m_.size(); ++i) {
-    means.push_back(m_[i] / correction);
-    sigmas.push_back((v_[i] / correction - means.back() * means.back()).clamp_min(0).sqrt());
-    currents.push_back(current[i].detach().reshape({-1}).to(torch::kDouble));
-  }
-  const auto m = torch::cat(means).cpu(), sigma = torch::cat(sigmas).cpu(), g = torch::cat(currents).cpu();
-  const auto abs_m = m.abs();
-  const double inf = std::numeric_limits<double>::infinity();
-  // S = |m| / sigma with sigma = 0 giving +inf (or 0 where m = 0 too).
-  const auto snr = torch::where(sigma > 0, abs_m / sigma.clamp_min(1e-300), torch::where(abs_m > 0, inf, 0.0));
-  const auto knee = snr > kKnee;
-  const auto phi = torch::where(
-      snr.isinf(),
-      torch::ones_like(snr),
-      torch::where(knee, 1.0 - 4.0 / (9.0 * snr * snr), snr / std::sqrt(3.0)));
-  RunningNoiseSnapshot s;
-  s.updates = updates_;
-  s.snr_median = snr.median().item<double>();
-  s.snr_above_share = knee.to(torch::kDouble).mean().item<double>();
-  s.grad_l1 = abs_m.sum().item<double>();
-  s.phi = (abs_m * phi).sum().item<double>();
-  s.phi_ratio = s.grad_l1 > 0 ? s.phi / s.grad_l1 : kNaN;
-  const auto signed_mask = abs_m > 0;
-  const int64_t n = signed_mask.sum().item<int64_t>();
-  if (n == 0) {
-    s.wrong_sign = s.gaussian_prediction = s.gauss_bound = kNaN;
-    return s;
-  }
-  const auto agreement = (g.sign() * m.sign()).masked_select(signed_mask); // +1 right, -1 opposed, 0 zero draw
-  s.wrong_sign = ((1.0 - agreement) / 2.0).mean().item<double>();
-  const auto snr_s = snr.masked_select(signed_mask);
-  s.gaussian_prediction = (0.5 * torch::erfc(snr_s / std::sqrt(2.0))).mean().item<double>();
-  const auto bound = torch::where(
-      snr_s > kKnee, 2.0 / (9.0 * snr_s * snr_s), 0.5 - snr_s / (2.0 * std::sqrt(3.0)));
-  s.gauss_bound = bound.mean().item<double>();
-  return s;
-}
-
-void RunningNoiseMonitor::save(torch::serialize::OutputArchive& archive, const std::string& prefix) const {
-  archive.write(prefix + ".beta", c10::IValue(beta_));
-  archive.write(prefix + ".updates", c10::IValue(updates_));
-  archive.write(prefix + ".count", c10::IValue(static_cast<int64_t>(m_.size())));
-  for (size_t i = 0; i < m_.size(); ++i) {
-    archive.write(prefix + ".m." + std::to_string(i), m_[i], /*is_buffer=*/true);
-    archive.write(prefix + ".v." + std::to_string(i), v_[i], /*is_buffer=*/true);
-  }
-}
-
-bool RunningNoiseMonitor::load(torch::serialize::InputArchive& archive, const std::string& prefix) {
-  c10::IValue beta, updates, count;
-  if (!archive.try_read(prefix + ".beta", beta) || !archive.try_read(prefix + ".updates", updates) ||
-      !archive.try_read(prefix + ".count", count))
-    return false;
-  std::vector<torch::Tensor> m, v;
-  for (int64_t i = 0; i < count.toInt(); ++i) {
-    torch::Tensor a, b;
-    archive.read(prefix + ".m." + std::to_string(i), a, /*is_buffer=*/true);
-    archive.read(prefix + ".v." + std::to_string(i), b, /*is_buffer=*/true);
-    m.push_back(a);
-    v.push_back(b);
-  }
-  beta_ = beta.toDouble();
-  updates_ = updates.toInt();
-  m_ = std::move(m);
-  v_ = std::move(v);
-  return true;
 }
 
 } // namespace signopt::diag

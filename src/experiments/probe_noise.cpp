@@ -194,14 +194,63 @@ std::vector<report::Figure> figures(const diag::NoiseProbeResult& r, const std::
   return out;
 }
 
+// "Dither against minibatch noise": per level a, the share of coordinates whose dither std out-noises them.
+std::string dither_markdown(const diag::NoiseProbeResult& r) {
+  if (r.dither.empty())
+    return {};
+  std::ostringstream md;
+  md << "## Dither against minibatch noise\n\nA dither of level a (std a x the layer's rms gradient, the rms scale "
+        "of dithered SignSGD at alpha_t = a) out-noises a coordinate when it exceeds the coordinate's minibatch "
+        "noise std; there the injected noise and not the minibatch decides the dithered sign.\n\n| layer | rms gradient |";
+  for (const auto& d : r.dither)
+    md << " a = " << cell(d.level) << " |";
+  md << "\n|---|---:|";
+  for (size_t i = 0; i < r.dither.size(); ++i)
+    md << "---:|";
+  md << "\n";
+  for (const auto& L : r.layers) {
+    md << "| " << L.name << " | " << cell(L.rms_gradient) << " |";
+    for (const double share : L.dither_share)
+      md << " " << pct(share) << " |";
+    md << "\n";
+  }
+  md << "| all coordinates | |";
+  for (const auto& d : r.dither)
+    md << " " << pct(d.share) << " |";
+  md << "\n\n";
+  return md.str();
+}
+
+// "Calibration of the tests at this K": rejection rates on known laws (level on the symmetric unimodal ones).
+std::string calibration_markdown(const diag::ShapeTestCalibration& c) {
+  if (c.rows.empty())
+    return {};
+  std::ostringstream md;
+  md << "## Calibration of the tests at K = " << c.samples << "\n\nShare of " << c.replicates
+     << " samples of K draws from each law that a test rejects at level " << cell(c.alpha)
+     << " (per coordinate, before BH). On the symmetric unimodal laws this is the test's level, which should be at most "
+     << cell(c.alpha) << " + " << fixed(c.tolerance, 4)
+     << " (3 binomial standard errors); elsewhere it is the power. The sign-flip test's null is the paper's assumption, "
+        "unimodal and symmetric: it also rejects symmetric bimodal laws.\n\n"
+        "| law | symmetric | unimodal | sign-flip | dip | D'Agostino | MGG |\n|---|---|---|---:|---:|---:|---:|\n";
+  for (const auto& row : c.rows)
+    md << "| " << diag::to_string(row.law) << " | " << (row.symmetric ? "yes" : "no") << " | "
+       << (row.unimodal ? "yes" : "no") << " | " << pct(row.sign_flip) << " | " << pct(row.dip) << " | "
+       << pct(row.skewness) << " | " << pct(row.mgg) << " |\n";
+  md << "\n";
+  return md.str();
+}
+
 std::string markdown(const ProbeNoiseConfig& c, const std::string& what, const diag::NoiseProbeResult& r,
                      const report::PlotOutcome& plots) {
   std::ostringstream md;
   md << "# Gradient-noise probe: " << what << "\n\n"
      << "K = " << r.samples << " minibatch gradients of batch size " << c.batch_size << "; d = " << r.dimension
      << " coordinates (SNR and Phi over all of them); " << r.sampled << " sampled coordinates for the tests, "
-     << r.constant << " of them constant over the draws (untested). Tests: D'Agostino skewness (symmetry) and "
-     << "Hartigan's dip (unimodality, simulated uniform reference), Benjamini-Hochberg at FDR " << c.probe.fdr
+     << r.constant << " of them constant over the draws (untested). Tests: the sign-flip test of symmetry about "
+     << "the median (valid under heavy tails and atoms at zero; calibration below), Hartigan's dip (unimodality, "
+     << "simulated uniform reference) and, for comparison only, D'Agostino's skewness test (assumes normal tails), "
+     << "each with Benjamini-Hochberg at FDR " << c.probe.fdr
      << (c.probe.inject != diag::InjectedNoise::None
              ? ". Injected noise: " + diag::to_string(c.probe.inject) + " with std " + cell(c.probe.inject_scale)
              : std::string())
@@ -214,18 +263,22 @@ std::string markdown(const ProbeNoiseConfig& c, const std::string& what, const d
      << "| Phi / abs(g)_1 | " << fixed(r.phi_ratio) << " |\n"
      << "| mean abs(skewness), median excess kurtosis | " << fixed(r.mean_abs_skewness) << ", "
      << fixed(r.median_excess_kurtosis) << " |\n"
-     << "| asymmetric (BH), multimodal (BH) | " << pct(r.asymmetric_share) << ", " << pct(r.multimodal_share) << " |\n"
+     << "| asymmetric (sign-flip, BH), multimodal (dip, BH) | " << pct(r.asymmetric_share) << ", "
+     << pct(r.multimodal_share) << " |\n"
+     << "| D'Agostino skewness test rejects (BH; assumes normal tails, not a verdict) | " << pct(r.skew_rejected_share)
+     << " |\n"
      << "| wrong-sign rate: measured / Gaussian prediction / Gauss bound | " << fixed(r.wrong_sign) << " / "
      << fixed(r.gaussian_prediction) << " / " << fixed(r.gauss_bound) << " |\n"
      << "| coordinates above the Gauss bound by > 2 binomial s.e. | " << pct(r.bound_violation_share) << " |\n\n"
      << "## Per layer\n\n"
      << "| layer | numel | sampled | median S | S > 2/sqrt3 | Phi/abs(g)_1 | mean abs(skew) | median kurt | asym | multi | "
-        "wrong sign | Gaussian | bound |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n";
+        "D'Agostino | wrong sign | Gaussian | bound |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n";
   for (const auto& L : r.layers)
     md << "| " << L.name << " | " << L.numel << " | " << L.sampled << " | " << fixed(L.snr_median) << " | "
        << pct(L.snr_above_share) << " | " << fixed(L.grad_l1 > 0 ? L.phi / L.grad_l1 : NAN) << " | "
        << fixed(L.mean_abs_skewness) << " | " << fixed(L.median_excess_kurtosis) << " | " << pct(L.asymmetric_share)
-       << " | " << pct(L.multimodal_share) << " | " << fixed(L.wrong_sign) << " | " << fixed(L.gaussian_prediction)
+       << " | " << pct(L.multimodal_share) << " | " << pct(L.skew_rejected_share) << " | " << fixed(L.wrong_sign) << " | "
+       << fixed(L.gaussian_prediction)
        << " | " << fixed(L.gauss_bound) << " |\n";
   md << "\n## Wrong-sign rate by SNR (sampled coordinates)\n\n"
      << "| S in | n | mean S | measured +- se | Gaussian | Gauss bound |\n|---|---:|---:|---:|---:|---:|\n";
@@ -236,7 +289,8 @@ std::string markdown(const ProbeNoiseConfig& c, const std::string& what, const d
          << fixed(b.gauss_bound) << " |\n";
   md << "\nThe measured rate compares each draw's sign with the sign of the K-draw mean, and S is estimated from "
         "the same draws: below S ~ 1/sqrt(K) = "
-     << fixed(1 / std::sqrt(static_cast<double>(r.samples))) << " the mean's own sign is uncertain.\n\n## Plots\n\n";
+     << fixed(1 / std::sqrt(static_cast<double>(r.samples))) << " the mean's own sign is uncertain.\n\n";
+  md << dither_markdown(r) << calibration_markdown(r.calibration) << "## Plots\n\n";
   if (plots.files.empty())
     md << plots.note << "\n";
   for (const auto& f : plots.files)
@@ -386,12 +440,14 @@ void write_csv_tables(const diag::NoiseProbeResult& r, const fs::path& out) {
   {
     std::ostringstream s;
     s << "layer,numel,sampled,constant,tested,snr_median,snr_above_share,phi,grad_l1,mean_abs_skewness,"
-         "median_excess_kurtosis,asymmetric_share,multimodal_share,wrong_sign,gaussian_prediction,gauss_bound\n";
+         "median_excess_kurtosis,asymmetric_share,multimodal_share,skew_rejected_share,wrong_sign,gaussian_prediction,"
+         "gauss_bound,rms_gradient\n";
     for (const auto& L : r.layers)
       s << L.name << "," << L.numel << "," << L.sampled << "," << L.constant << "," << L.tested << "," << cell(L.snr_median)
         << "," << cell(L.snr_above_share) << "," << cell(L.phi) << "," << cell(L.grad_l1) << "," << cell(L.mean_abs_skewness)
         << "," << cell(L.median_excess_kurtosis) << "," << cell(L.asymmetric_share) << "," << cell(L.multimodal_share)
-        << "," << cell(L.wrong_sign) << "," << cell(L.gaussian_prediction) << "," << cell(L.gauss_bound) << "\n";
+        << "," << cell(L.skew_rejected_share) << "," << cell(L.wrong_sign) << "," << cell(L.gaussian_prediction) << ","
+        << cell(L.gauss_bound) << "," << cell(L.rms_gradient) << "\n";
     write_file_atomic(out / "layers.csv", s.str());
   }
   {
@@ -404,12 +460,13 @@ void write_csv_tables(const diag::NoiseProbeResult& r, const fs::path& out) {
   }
   {
     std::ostringstream s;
-    s << "layer,index,mean,std,snr,skewness,excess_kurtosis,skew_p,dip,dip_p,asymmetric,multimodal,wrong_sign,zero_share,"
-         "constant\n";
+    s << "layer,index,mean,std,snr,skewness,excess_kurtosis,symmetry_t,symmetry_p,skew_p,dip,dip_p,asymmetric,multimodal,"
+         "skew_rejected,wrong_sign,zero_share,constant\n";
     for (const auto& x : r.coords)
       s << r.layers[static_cast<size_t>(x.layer)].name << "," << x.index << "," << cell(x.mean) << "," << cell(x.std) << ","
-        << cell(x.snr) << "," << cell(x.skewness) << "," << cell(x.excess_kurtosis) << "," << cell(x.skew_p) << ","
-        << cell(x.dip) << "," << cell(x.dip_p) << "," << x.asymmetric << "," << x.multimodal << "," << cell(x.wrong_sign)
+        << cell(x.snr) << "," << cell(x.skewness) << "," << cell(x.excess_kurtosis) << "," << cell(x.symmetry_t) << ","
+        << cell(x.symmetry_p) << "," << cell(x.skew_p) << "," << cell(x.dip) << "," << cell(x.dip_p) << "," << x.asymmetric
+        << "," << x.multimodal << "," << x.skew_rejected << "," << cell(x.wrong_sign)
         << "," << cell(x.zero_share) << "," << x.constant << "\n";
     write_file_atomic(out / "coords.csv", s.str());
   }
@@ -445,6 +502,19 @@ nlohmann::json summary_json(
   j["unimodal"] = r.unimodal;
   j["asymmetric_share"] = number(r.asymmetric_share);
   j["multimodal_share"] = number(r.multimodal_share);
+  j["skew_rejected_share"] = number(r.skew_rejected_share);
+  j["symmetry_flips"] = c.probe.symmetry_flips;
+  j["dither"] = nlohmann::json::array();
+  for (const auto& d : r.dither)
+    j["dither"].push_back({{"level", number(d.level)}, {"share", number(d.share)}});
+  j["calibration"] = {{"samples", r.calibration.samples}, {"replicates", r.calibration.replicates},
+                      {"alpha", number(r.calibration.alpha)}, {"tolerance", number(r.calibration.tolerance)},
+                      {"rows", nlohmann::json::array()}};
+  for (const auto& row : r.calibration.rows)
+    j["calibration"]["rows"].push_back({{"law", diag::to_string(row.law)}, {"symmetric", row.symmetric},
+                                        {"unimodal", row.unimodal}, {"sign_flip", number(row.sign_flip)},
+                                        {"dip", number(row.dip)}, {"skewness", number(row.skewness)},
+                                        {"mgg", number(row.mgg)}});
   j["mean_abs_skewness"] = number(r.mean_abs_skewness);
   j["median_excess_kurtosis"] = number(r.median_excess_kurtosis);
   j["snr"] = {{"median", number(r.snr_median)}, {"p10", number(r.snr_p10)}, {"p90", number(r.snr_p90)},
@@ -459,6 +529,8 @@ nlohmann::json summary_json(
     j["layers"].push_back({{"name", L.name}, {"numel", L.numel}, {"sampled", L.sampled}, {"tested", L.tested},
                            {"snr_median", number(L.snr_median)}, {"phi", number(L.phi)}, {"grad_l1", number(L.grad_l1)},
                            {"asymmetric_share", number(L.asymmetric_share)}, {"multimodal_share", number(L.multimodal_share)},
+                           {"skew_rejected_share", number(L.skew_rejected_share)}, {"rms_gradient", number(L.rms_gradient)},
+                           {"dither_share", L.dither_share},
                            {"wrong_sign", number(L.wrong_sign)}, {"gaussian_prediction", number(L.gaussian_prediction)},
                            {"gauss_bound", number(L.gauss_bound)}});
   j["snr_bins"] = nlohmann::json::array();

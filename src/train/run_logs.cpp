@@ -4,6 +4,10 @@
 #include <signopt/io/files.h>
 #include <signopt/models/models.h>
 #include <signopt/optim/calibration.h>
+#include <signopt/optim/dither.h>
+#include <signopt/optim/hybrid.h>
+#include <signopt/optim/sign_sgd.h>
+#include <signopt/optim/signum.h>
 #include <signopt/train/optimizers.h>
 #include <signopt/train/trainer.h>
 #include <signopt/version.h>
@@ -26,7 +30,86 @@ namespace {
 using json = nlohmann::ordered_json;
 
 const char* kProbeColumns =
-    "epoch,step,updates,snr_median,snr_above_knee_share,phi,grad_l1,phi_ratio,wrong_sign,gaussian_prediction,gauss_bound\n";
+    "epoch,step,updates,snr_median,snr_above_knee_share,phi,grad_l1,phi_ratio,wrong_sign,gaussian_prediction,gauss_bound,"
+    "dither_share\n";
+
+// A probe.csv saved by a version before the dither_share column, given that column (nan: not measured), so that
+// a resumed run's rows and header agree; the current layout is returned as it is.
+std::string current_probe_columns(const std::string& saved) {
+  const std::string old_header =
+      "epoch,step,updates,snr_median,snr_above_knee_share,phi,grad_l1,phi_ratio,wrong_sign,gaussian_prediction,gauss_bound\n";
+  if (saved.rfind(old_header, 0) != 0)
+    return saved;
+  std::string out = kProbeColumns;
+  size_t start = old_header.size();
+  while (start < saved.size()) {
+    const size_t end = saved.find('\n', start);
+    out += saved.substr(start, end == std::string::npos ? std::string::npos : end - start) + ",nan\n";
+    if (end == std::string::npos)
+      break;
+    start = end + 1;
+  }
+  return out;
+}
+
+// The dither options of a param group of a sign optimizer, null when it does not dither.
+const DitherOptions* group_dither(const torch::optim::OptimizerOptions& o) {
+  if (const auto* s = dynamic_cast<const SignumOptions*>(&o))
+    return s->dither() ? &*s->dither() : nullptr;
+  if (const auto* s = dynamic_cast<const SignSGDOptions*>(&o))
+    return s->dither() ? &*s->dither() : nullptr;
+  if (const auto* s = dynamic_cast<const HybridSignSGDOptions*>(&o))
+    return s->dither() ? &*s->dither() : nullptr;
+  return nullptr;
+}
+
+// The momentum a dithered sign read (Signum's buffer, the hybrid's m), undefined without one.
+torch::Tensor momentum_of(const torch::optim::OptimizerParamState* st) {
+  if (const auto* s = dynamic_cast<const SignumParamState*>(st))
+    return s->momentum_buffer();
+  if (const auto* s = dynamic_cast<const HybridSignSGDParamState*>(st))
+    return s->exp_avg();
+  return {};
+}
+
+// The std of the dither each parameter's sign saw at this step, alpha_t x base(argument), the argument being
+// the momentum after the step (DitherTarget::Momentum) or the gradient (before weight decay); with
+// DitherScaleFrom::Previous the base is the one the step used. Empty when nothing was dithered (no dither,
+// or the hybrid in its SGD phase).
+std::vector<double> dither_stds(const MadeOptimizer& made, const std::vector<torch::Tensor>& params,
+                                const std::vector<torch::Tensor>& grads) {
+  if (made.signopt == nullptr || (made.hybrid != nullptr && made.hybrid->phase() == HybridPhase::Sgd))
+    return {};
+  const double alpha = made.signopt->last_dither_alpha();
+  std::vector<double> out;
+  for (size_t i = 0; i < params.size(); ++i) {
+    const DitherOptions* dither = nullptr;
+    for (const auto& group : made.optimizer->param_groups())
+      for (const auto& q : group.params())
+        if (q.is_same(params[i]))
+          dither = group_dither(group.options());
+    if (dither == nullptr)
+      return {};
+    const auto& state = made.optimizer->state();
+    const auto it = state.find(params[i].unsafeGetTensorImpl());
+    const auto* st = it == state.end() ? nullptr : it->second.get();
+    torch::Tensor arg = grads[i];
+    if (dither->target() == DitherTarget::Momentum && st != nullptr && momentum_of(st).defined())
+      arg = momentum_of(st);
+    double base = dither_base(arg, dither->scale());
+    if (dither->scale_from() == DitherScaleFrom::Previous && st != nullptr) {
+      torch::Tensor previous;
+      if (const auto* s = dynamic_cast<const SignumParamState*>(st))
+        previous = s->dither_base();
+      else if (const auto* s = dynamic_cast<const SignSGDParamState*>(st))
+        previous = s->dither_base();
+      if (previous.defined())
+        base = previous.item<double>();
+    }
+    out.push_back(alpha * base);
+  }
+  return out;
+}
 
 } // namespace
 
@@ -41,7 +124,7 @@ void Run::open_logs(bool resuming) {
     io::write_file_atomic(metrics, saved_metrics_);
     metrics_ = io::AppendFile(metrics, false);
     if (monitor_) {
-      io::write_file_atomic(probe, saved_probe_.empty() ? std::string(kProbeColumns) : saved_probe_);
+      io::write_file_atomic(probe, saved_probe_.empty() ? std::string(kProbeColumns) : current_probe_columns(saved_probe_));
       probe_ = io::AppendFile(probe, false);
     }
     return;
@@ -59,17 +142,18 @@ void Run::probe_step(bool write) {
   if (!monitor_)
     return;
   std::vector<torch::Tensor> grads;
-  for (const auto& p : s_.model->parameters())
+  const auto params = s_.model->parameters();
+  for (const auto& p : params)
     grads.push_back(p.grad().defined() ? p.grad() : torch::zeros_like(p));
   monitor_->update(grads);
   if (!write)
     return;
-  const auto r = monitor_->snapshot(grads);
+  const auto r = monitor_->snapshot(grads, dither_stds(s_.optimizer, params, grads));
   char row[512];
   std::snprintf(
       row,
       sizeof row,
-      "%lld,%lld,%lld,%.6g,%.6g,%.8g,%.8g,%.6g,%.6g,%.6g,%.6g\n",
+      "%lld,%lld,%lld,%.6g,%.6g,%.8g,%.8g,%.6g,%.6g,%.6g,%.6g,%.6g\n",
       static_cast<long long>(st_.epoch + 1),
       static_cast<long long>(st_.step + 1),
       static_cast<long long>(r.updates),
@@ -80,7 +164,8 @@ void Run::probe_step(bool write) {
       r.phi_ratio,
       r.wrong_sign,
       r.gaussian_prediction,
-      r.gauss_bound);
+      r.gauss_bound,
+      r.dither_share);
   probe_.write(row);
 }
 

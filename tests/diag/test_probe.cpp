@@ -103,9 +103,30 @@ TEST(Probe, ClassifiesGaussianNoiseAsUnimodalSymmetric) {
   EXPECT_TRUE(r.unimodal) << r.verdict;
   EXPECT_LE(r.asymmetric_share, 0.05);
   EXPECT_LE(r.multimodal_share, 0.05);
-  EXPECT_NE(r.verdict.find("consistent"), std::string::npos);
+  EXPECT_NE(r.verdict.find("no evidence against unimodal symmetric noise"), std::string::npos) << r.verdict;
   // The whole sentence: a fixed 96-byte buffer used to cut it after "... asymmetric, ".
-  EXPECT_NE(r.verdict.find("multimodal at the FDR)"), std::string::npos) << r.verdict;
+  EXPECT_NE(r.verdict.find("multimodal by the dip test, at the FDR)"), std::string::npos) << r.verdict;
+  // The calibration's power note follows, with the figures of r.calibration.
+  ASSERT_EQ(r.calibration.samples, 200);
+  ASSERT_EQ(r.calibration.rows.size(), calibration_laws().size());
+  EXPECT_NE(r.verdict.find("power per coordinate at K = 200"), std::string::npos) << r.verdict;
+}
+
+// Symmetric heavy tails: D'Agostino's test rejects most coordinates, the sign-flip test holds its level.
+TEST(Probe, HeavyTailedSymmetricNoiseIsNotCalledAsymmetric) {
+  const auto r = probe_tiny(InjectedNoise::Laplace);
+  EXPECT_TRUE(r.symmetric) << r.verdict;
+  EXPECT_TRUE(r.unimodal) << r.verdict;
+  EXPECT_LE(r.asymmetric_share, 0.05);
+  EXPECT_GT(r.skew_rejected_share, 0.1); // the failure the sign-flip test replaces (Laplace: about 47% raw at K = 200)
+  int64_t flagged = 0;
+  for (const auto& c : r.coords)
+    if (!c.constant) {
+      EXPECT_GE(c.symmetry_p, 1.0 / 10000) << c.index;
+      EXPECT_LE(c.symmetry_p, 1.0) << c.index;
+      flagged += c.skew_rejected;
+    }
+  EXPECT_EQ(static_cast<double>(flagged) / static_cast<double>(r.tested), r.skew_rejected_share);
 }
 
 TEST(Probe, ClassifiesSkewedNoiseAsAsymmetricUnimodal) {
@@ -117,12 +138,16 @@ TEST(Probe, ClassifiesSkewedNoiseAsAsymmetricUnimodal) {
   EXPECT_NE(r.verdict.find("asymmetric"), std::string::npos);
 }
 
-TEST(Probe, ClassifiesBimodalNoiseAsMultimodalSymmetric) {
+// Symmetric bimodal noise: the dip test finds it; the sign-flip test, whose null is unimodal symmetric noise,
+// rejects too, and the verdict says that this need not mean asymmetry.
+TEST(Probe, ClassifiesBimodalNoiseAsMultimodal) {
   const auto r = probe_tiny(InjectedNoise::Bimodal);
-  EXPECT_TRUE(r.symmetric) << r.verdict;
   EXPECT_FALSE(r.unimodal) << r.verdict;
   EXPECT_GE(r.multimodal_share, 0.9);
   EXPECT_NE(r.verdict.find("multimodal"), std::string::npos);
+  EXPECT_LE(r.skew_rejected_share, 0.05); // the bimodal law has no skewness
+  if (!r.symmetric)
+    EXPECT_NE(r.verdict.find("need not mean asymmetry"), std::string::npos) << r.verdict;
 }
 
 // Draws of a fixed vector of means mu (spanning SNR 0..4) plus unit Gaussian noise, in two layers.
@@ -173,6 +198,23 @@ TEST(Probe, MeansStdsSnrAndPhiMatchADirectComputation) {
   for (int64_t k = 0; k < K; ++k)
     opposed += (stacked[k][10].item<double>() > 0) != (c.mean > 0);
   EXPECT_DOUBLE_EQ(c.wrong_sign, double(opposed) / K);
+  // The dither shares: each layer's rms gradient over the draws, and the coordinates whose std it out-noises.
+  ASSERT_EQ(r.dither.size(), o.dither_levels.size());
+  const int64_t split[3] = {0, 100, d};
+  for (size_t l = 0; l < 2; ++l) {
+    const auto block = stacked.narrow(1, split[l], split[l + 1] - split[l]);
+    const double rms = block.square().mean().sqrt().item<double>();
+    EXPECT_NEAR(r.layers[l].rms_gradient, rms, 1e-12 * rms);
+    ASSERT_EQ(r.layers[l].dither_share.size(), o.dither_levels.size());
+  }
+  for (size_t a = 0; a < o.dither_levels.size(); ++a) {
+    int64_t out_noised = 0;
+    for (int64_t i = 0; i < d; ++i)
+      out_noised += r.coords[size_t(i)].std < o.dither_levels[a] * r.layers[i < 100 ? 0 : 1].rms_gradient;
+    EXPECT_EQ(r.dither[a].level, o.dither_levels[a]);
+    EXPECT_DOUBLE_EQ(r.dither[a].share, double(out_noised) / d);
+  }
+  EXPECT_LT(r.dither.front().share, r.dither.back().share); // levels 0.1 .. 1 of rms ~1.9, noise std ~1
 }
 
 // Under Gaussian noise the measured wrong-sign rate per SNR bin matches 0.5 erfc(S / sqrt 2): within 4
@@ -273,6 +315,17 @@ TEST(Probe, BadInputsAreClearErrors) {
   bad.inject = InjectedNoise::Gaussian;
   bad.inject_scale = 0;
   EXPECT_NE(message({{"w", 3}}, draw, bad).find("inject_scale"), std::string::npos);
+  bad = o;
+  bad.symmetry_flips = 19;
+  EXPECT_NE(message({{"w", 3}}, draw, bad).find("symmetry_flips must be in [20, 10^7]"), std::string::npos);
+  bad = o;
+  bad.calibration_replicates = 50;
+  EXPECT_NE(message({{"w", 3}}, draw, bad).find("calibration_replicates"), std::string::npos);
+  bad = o;
+  bad.dither_levels = {0.1, -1};
+  EXPECT_NE(message({{"w", 3}}, draw, bad).find("dither_levels must be finite numbers > 0, got -1"), std::string::npos);
+  bad.dither_levels.assign(kMaxDitherLevels + 1, 1.0);
+  EXPECT_NE(message({{"w", 3}}, draw, bad).find("at most 32"), std::string::npos);
 }
 
 // Stationary draws mu + sigma xi: the running estimates approach the true SNRs, Phi and wrong-sign rates.
@@ -299,6 +352,11 @@ TEST(RunningNoiseMonitor, EstimatesStationaryNoise) {
   EXPECT_NEAR(s.wrong_sign, gauss, 4 * 0.011 + 0.02);
   EXPECT_GT(s.phi, 0);
   EXPECT_LE(s.phi, s.grad_l1);
+  EXPECT_TRUE(std::isnan(s.dither_share));
+  // A dither std per tensor: the share of coordinates whose running std (about 1) it exceeds.
+  EXPECT_EQ(monitor.snapshot({last.narrow(0, 0, 500), last.narrow(0, 500, d - 500)}, {10.0, 0.01}).dither_share, 0.25);
+  EXPECT_EQ(monitor.snapshot({last.narrow(0, 0, 500), last.narrow(0, 500, d - 500)}, {0.0, 0.0}).dither_share, 0.0);
+  EXPECT_THROW(monitor.snapshot({last.narrow(0, 0, 500), last.narrow(0, 500, d - 500)}, {1.0}), std::invalid_argument);
 }
 
 TEST(RunningNoiseMonitor, SavesAndLoadsExactly) {

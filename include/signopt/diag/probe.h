@@ -3,11 +3,14 @@
 // a cheap running monitor for training. Model-agnostic: gradients come from a callback.
 #pragma once
 
+#include <signopt/diag/shape_tests.h>
+
 #include <torch/serialize/archive.h>
 #include <torch/types.h>
 
 #include <cstdint>
 #include <functional>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -47,6 +50,17 @@ struct ProbeOptions {
   double inject_scale = 1.0;
   /// How many sampled coordinates keep their standardized draws for histograms (spread over the SNR range).
   int64_t histogram_coords = 6;
+  /// The sign-flip symmetry test's most flips per coordinate (SignFlipOptions::max_flips): its smallest
+  /// p is 1 / (symmetry_flips + 1), which BH at the FDR over M tested coordinates needs below fdr / M to
+  /// reject anything. In [20, 10^7].
+  int64_t symmetry_flips = 9999;
+  /// Samples of K draws per law in the calibration of the shape tests at this K (calibrate_shape_tests,
+  /// reported beside the verdicts); 0 skips it, else in [100, 10^6].
+  int64_t calibration_replicates = 2000;
+  /// Dither levels a (the alpha_t of an rms-scaled dither, s = a x the layer's rms gradient): for each,
+  /// the share of coordinates whose dither std exceeds their minibatch noise std (NoiseProbeResult::dither).
+  /// Each finite and > 0; at most kMaxDitherLevels.
+  std::vector<double> dither_levels = {0.1, 0.3, 1.0};
 
   /// Throws std::invalid_argument naming the field and the value when an option is out of range.
   void validate() const;
@@ -69,8 +83,13 @@ struct CoordinateNoise {
   double mean = 0, std = 0; ///< sample mean and std (divisor K - 1) of the draws
   double snr = 0; ///< |mean| / std; +inf when std = 0 and mean != 0; 0 when both are 0
   double skewness = 0, excess_kurtosis = 0; ///< bias-corrected (NaN for a constant coordinate)
-  double skew_p = 1, dip = 0, dip_p = 1; ///< D'Agostino skewness test and Hartigan dip test
-  bool asymmetric = false, multimodal = false; ///< rejected by BH at the FDR (over all tested coordinates)
+  /// The sign-flip test of symmetry about the median (sign_flip_symmetry_test): its self-normalised
+  /// mean-minus-median T and p-value.
+  double symmetry_t = 0, symmetry_p = 1;
+  double skew_p = 1, dip = 0, dip_p = 1; ///< D'Agostino skewness test (assumes normal tails) and Hartigan dip test
+  /// Rejected by BH at the FDR over all tested coordinates: `asymmetric` by the sign-flip test,
+  /// `multimodal` by the dip test, `skew_rejected` by D'Agostino's test (not valid under heavy tails).
+  bool asymmetric = false, multimodal = false, skew_rejected = false;
   /// Share of draws whose sign opposes sign(mean), a zero draw counting one half, so 1 - 2 wrong_sign =
   /// mean of sign(draw) sign(mean) as in the descent lemma. NaN when mean = 0.
   double wrong_sign = 0;
@@ -89,7 +108,21 @@ struct LayerNoise {
   double grad_l1 = 0; ///< ||mean gradient||_1 over the layer
   double mean_abs_skewness = 0, median_excess_kurtosis = 0; ///< over tested coordinates (NaN if none)
   double asymmetric_share = 0, multimodal_share = 0; ///< BH rejections / tested
+  double skew_rejected_share = 0; ///< D'Agostino's BH rejections / tested (assumes normal tails)
   double wrong_sign = 0, gaussian_prediction = 0, gauss_bound = 0; ///< means over sampled coordinates with mean != 0
+  double rms_gradient = 0; ///< sqrt of the mean over the draws and the layer's coordinates of g^2
+  std::vector<double> dither_share; ///< per ProbeOptions::dither_levels: share of the layer's coordinates with a rms_gradient > std
+};
+
+/// The most dither levels a probe reports.
+constexpr size_t kMaxDitherLevels = 32;
+
+/// Does an rms-scaled dither of level a out-noise the minibatch noise? (issue 19)
+struct DitherShare {
+  double level = 0; ///< a, the dither std relative to each layer's rms gradient
+  /// Share of all coordinates whose dither std a x rms_gradient(layer) exceeds their minibatch noise std:
+  /// where it does, the injected noise and not the minibatch decides the dithered sign.
+  double share = 0;
 };
 
 /// Sampled coordinates grouped by their SNR.
@@ -119,13 +152,17 @@ struct NoiseProbeResult {
   double phi = 0, grad_l1 = 0, phi_ratio = 0;
   double snr_median = 0, snr_p10 = 0, snr_p90 = 0, snr_above_share = 0; ///< over all coordinates
   double mean_abs_skewness = 0, median_excess_kurtosis = 0;
-  double asymmetric_share = 0, multimodal_share = 0;
+  double asymmetric_share = 0, multimodal_share = 0; ///< sign-flip test and dip test, BH at the FDR
+  double skew_rejected_share = 0; ///< D'Agostino's test, BH at the FDR (assumes normal tails: not a verdict)
   bool symmetric = true, unimodal = true; ///< shares <= violation_share
   std::string verdict; ///< one line, e.g. "consistent with unimodal symmetric noise"
   double wrong_sign = 0, gaussian_prediction = 0, gauss_bound = 0; ///< means over sampled coordinates
   /// Share of sampled coordinates whose measured rate exceeds the Gauss bound by more than 2 binomial standard
   /// errors, sqrt(bound (1 - bound) / K): about 2.3% or less arise by chance when every rate is within the bound.
   double bound_violation_share = 0;
+  /// The shape tests' level and power at this K (empty rows when ProbeOptions::calibration_replicates = 0).
+  ShapeTestCalibration calibration;
+  std::vector<DitherShare> dither; ///< one per ProbeOptions::dither_levels, over every coordinate
   std::vector<double> snr_all; ///< S of every coordinate (for the SNR histogram)
   std::vector<LayerNoise> layers;
   std::vector<SnrBin> bins;
@@ -153,6 +190,9 @@ struct RunningNoiseSnapshot {
   double phi = 0, grad_l1 = 0, phi_ratio = 0;
   double wrong_sign = 0; ///< share of the current gradient's signs opposing the running mean's (zeros count 1/2)
   double gaussian_prediction = 0, gauss_bound = 0; ///< means over coordinates with a nonzero running mean
+  /// Share of coordinates whose dither std (snapshot()'s dither_std of their tensor) exceeds their running
+  /// noise std; NaN when no dither std was given (an optimizer without dithering).
+  double dither_share = std::numeric_limits<double>::quiet_NaN();
 };
 
 /// Cheap running estimates of the gradient noise during training: per-coordinate exponential moving
@@ -169,8 +209,11 @@ class RunningNoiseMonitor {
   void update(const std::vector<torch::Tensor>& grads);
 
   /// Statistics of the running estimates; `current` (the latest gradients) gives the wrong-sign rate.
-  /// Requires at least one update.
-  RunningNoiseSnapshot snapshot(const std::vector<torch::Tensor>& current) const;
+  /// `dither_std`, empty or one per tensor, is the std of the noise a dithered optimizer added before the
+  /// sign at this step (RunningNoiseSnapshot::dither_share). Requires at least one update.
+  RunningNoiseSnapshot snapshot(
+      const std::vector<torch::Tensor>& current,
+      const std::vector<double>& dither_std = {}) const;
 
   int64_t updates() const {
     return updates_;

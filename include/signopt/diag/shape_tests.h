@@ -1,0 +1,111 @@
+// Tests of the symmetry of one coordinate's noise that keep their level under heavy tails and atoms at
+// zero (issue 19), and their calibration: rejection rates on symmetric laws shaped like real gradient
+// noise (the level) and on skewed and bimodal laws (the power), at the probe's number of draws.
+#pragma once
+
+#include <signopt/diag/noise_stats.h>
+
+#include <cstdint>
+#include <random>
+#include <string>
+#include <vector>
+
+namespace signopt::diag {
+
+/// Options of sign_flip_symmetry_test(): the Monte Carlo p-value of Besag & Clifford (1991), which
+/// stops once `stop_after` sign flips reach the observed statistic (p = stop_after / flips), else after
+/// `max_flips` flips (p = (1 + reached) / (max_flips + 1)). Either way P(p <= a) <= a under the
+/// randomization null for every a, and a coordinate far from symmetric costs max_flips flips.
+struct SignFlipOptions {
+  /// The most flips drawn; the smallest reachable p is 1 / (max_flips + 1). In [stop_after, 10^7].
+  int64_t max_flips = 9999;
+  /// h: the flips reaching the observed statistic before stopping, in [1, 1000]. A larger h gives
+  /// p-values with a smaller Monte Carlo error at large p and costs about h / p flips.
+  int64_t stop_after = 20;
+  /// Seed of the flips (a splitmix64 stream); the same seed gives the same p on every machine.
+  uint64_t seed = 0;
+
+  /// Throws std::invalid_argument naming the field and the value when out of range.
+  void validate() const;
+};
+
+/// The sign-flip test of symmetry about the median (the probe's symmetry test since issue 19).
+/// Deviations y_i = x_i - median(x) (zeros dropped); statistic T = sum y_i / sqrt(sum y_i^2), the
+/// self-normalised mean-minus-median; p = the two-sided share of random sign flips of the y_i whose
+/// |sum| reaches |sum y_i| (Monte Carlo, see SignFlipOptions). Were the centre known, the test would be
+/// exact for every symmetric law, whatever its tails and atoms; with the sample median as the centre it
+/// is asymptotically conservative for every unimodal symmetric law with finite variance (the variance of
+/// mean - median is sigma^2 + 1/(4 f(m)^2) - E|X - m| / f(m) <= sigma^2, as E|X - m| f(m) >= 1/4 for such
+/// laws by Khintchine's representation; equality for the uniform), and it is exact once an atom holds the
+/// median. Its finite-sample level is checked on heavy-tailed and zero-inflated nulls by
+/// calibrate_shape_tests() and tests/diag/test_shape_tests.cpp. Constant samples give T = 0, p = 1.
+/// Needs n >= 8 and finite values.
+TestResult sign_flip_symmetry_test(const std::vector<double>& x, const SignFlipOptions& options = {});
+
+/// Whether sign_flip_symmetry_test(x, options).p_value <= alpha, stopping as soon as that is decided (at
+/// most stop_after / alpha flips): the calibration's fast path, the same decision as the full p-value.
+bool sign_flip_rejects(const std::vector<double>& x, double alpha, const SignFlipOptions& options = {});
+
+/// Miao, Gel & Gastwirth (2006): T = sqrt(n) (mean - median) / J, J = sqrt(pi / 2) mean|x - median|,
+/// two-sided p from N(0, 0.5708), the null variance under normality. Kept for the calibration table:
+/// its level depends on the tails (it rejects symmetric Laplace noise above its level). Needs n >= 8.
+TestResult mgg_symmetry_test(const std::vector<double>& x);
+
+/// A noise law of the calibration, standardized to mean 0 (the centre of symmetry for symmetric laws).
+enum class CalibrationLaw {
+  Normal, ///< N(0, 1)
+  Laplace, ///< Laplace, scale 1
+  StudentT3, ///< Student t, 3 degrees of freedom (infinite kurtosis)
+  StudentT5, ///< Student t, 5 degrees of freedom
+  Uniform, ///< U(-1, 1): light tails, where the median-centred sign-flip test is exactly at its level
+  ZeroInflatedT3Half, ///< 0 with probability 1/2, else Student t3 (dead-unit atoms, heavy tails)
+  ZeroInflatedT3Most, ///< 0 with probability 9/10, else Student t3 (a sparse ReLU layer's gradients)
+  Exponential, ///< Exp(1) - 1: skewness 2
+  Lognormal, ///< exp(N(0, 1/4)) minus its mean: skewness 1.75
+  SkewNormal, ///< skew-normal with shape 4 minus its mean: skewness 0.78
+  ZeroInflatedExponential, ///< 0 with probability 9/10, else Exp(1) - 1
+  Mixture2, ///< equal mixture of N(-1, 1) and N(1, 1): 2 SD apart, still unimodal (the boundary)
+  Mixture3, ///< equal mixture of N(-1.5, 1) and N(1.5, 1): bimodal, 3 SD apart
+  Mixture4, ///< equal mixture of N(-2, 1) and N(2, 1): 4 SD apart
+  Mixture5, ///< equal mixture of N(-2.5, 1) and N(2.5, 1): 5 SD apart
+};
+
+/// Every law of the calibration, in the order above.
+const std::vector<CalibrationLaw>& calibration_laws();
+/// "normal", "laplace", "student-t3", "student-t5", "uniform", "zero-inflated-t3-50", "zero-inflated-t3-90",
+/// "exponential", "lognormal", "skew-normal", "zero-inflated-exponential-90", "mixture-2sd" .. "mixture-5sd".
+std::string to_string(CalibrationLaw law);
+/// Whether the law is symmetric (about 0) / unimodal.
+bool law_is_symmetric(CalibrationLaw law);
+bool law_is_unimodal(CalibrationLaw law);
+/// One draw of the law from `rng`.
+double draw_law(CalibrationLaw law, std::mt19937_64& rng);
+
+/// Rejection rates of the shape tests on one law at one sample size.
+struct CalibrationRow {
+  CalibrationLaw law = CalibrationLaw::Normal;
+  bool symmetric = true, unimodal = true;
+  int64_t replicates = 0;
+  double sign_flip = 0; ///< share rejected by sign_flip_symmetry_test at alpha
+  double skewness = 0; ///< share rejected by D'Agostino's skewness_test at alpha (assumes normal tails)
+  double mgg = 0; ///< share rejected by mgg_symmetry_test at alpha
+  double dip = 0; ///< share rejected by dip_test at alpha
+};
+
+/// The calibration of the shape tests at n draws per coordinate.
+struct ShapeTestCalibration {
+  int64_t samples = 0; ///< n, the probe's K
+  int64_t replicates = 0; ///< samples of n draws per law
+  double alpha = 0.05; ///< the per-coordinate level the rates are measured at
+  /// A rate on a null law is within the level when it is at most alpha + 3 sqrt(alpha (1 - alpha) / replicates).
+  double tolerance = 0;
+  std::vector<CalibrationRow> rows;
+};
+
+/// Rejection rates of every test on every law of calibration_laws(): `replicates` samples of n draws per
+/// law (law l, replicate r from a std::mt19937_64 seeded by (seed, l, r)); the sign-flip flips are seeded
+/// per replicate too, so the result is deterministic. Needs n >= 8, replicates >= 100, alpha in (0, 1).
+/// Costs about replicates x n x (14 laws + 20 / alpha flips on each rejected sample) operations.
+ShapeTestCalibration calibrate_shape_tests(int64_t n, int64_t replicates, double alpha, uint64_t seed);
+
+} // namespace signopt::diag
