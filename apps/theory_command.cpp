@@ -42,7 +42,9 @@ and bimodal (mixture of N(+-0.95, 0.0975)) and skewed (Exp(1) - 1), which violat
 Experiment:
   --problems LIST     comma-separated: quadratic, logistic (default both)
   --noises LIST       gaussian, laplace, uniform, student-t, bimodal, skewed (default all)
-  --optimizers LIST   signsgd, signum, dithered-signsgd (default all)
+  --optimizers LIST   signsgd, signum, dithered-signsgd (absolute dither), dithered-signsgd-rms and
+                      dithered-signum (the trainer's rms-scaled dither), hybrid-sign (the hybrid's
+                      sign phase, never switching) (default all)
   --batches LIST      batch sizes >= 1 (default 1,4,16,64,256)
   --steps K           steps per run, >= 1 (default 1000)
   --seeds S           runs per configuration, >= 1 (default 5)
@@ -55,6 +57,17 @@ Experiment:
   --dither-level X    dither std alpha_0 = X * rms_i sigma_i(1), > 0, annealed as
                       alpha_0 / (1 + t0)^(gamma/2) (default 0.25)
   --dither-gamma G    the dither's power decay gamma >= 0 (default 0.55)
+  --rms-dither-alpha A  alpha_0 of the rms-scaled dither: s_t = alpha_t x rms of the sign argument,
+                      > 0 (default 1, the trainer's)
+Rate in K (the bound's K^-1/2 rate, fitted with a 95% confidence interval):
+  --rate-steps LIST   the K of the sweep, >= 2 each, at least two; none skips it
+                      (default 100,316,1000,3162,10000)
+  --rate-noises LIST  noises of the sweep (default gaussian,laplace,skewed)
+  --rate-batch B      batch size of the sweep (default 1)
+Batch sizes at a fixed budget of K x B gradient samples:
+  --budget N          samples per run, K = N / B; 0 skips it (default 16384)
+  --budget-batches LIST  batch sizes, each <= N (default 1,4,16,64,256)
+  --budget-noises LIST   noises (default gaussian,laplace,skewed)
   --snr LIST          SNR grid of the wrong-sign experiment, values > 0
                       (default 0.05,0.1,0.2,0.3,0.5,0.75,1,1.1547,1.25,1.5,2,2.5,3,4,5)
   --draws N           Monte Carlo draws per noise and batch size, >= 100 (default 400000)
@@ -68,7 +81,8 @@ Output:
   --help              this text
 
 Writes DIR/theory.md (findings, problem facts, the stationarity table, wrong-sign tables per noise),
-summary.json (options, problems, every row, findings), stationarity.csv, wrong_sign.csv and plots/
+summary.json (options, problems, every row, findings), stationarity.csv, wrong_sign.csv, rate.csv,
+rate_fit.csv, budget.csv and plots/
 (PNG and SVG via gnuplot; without gnuplot the data and figures.gp are still written): the measured
 Phi / bound against B per problem and optimizer, the descent check, and the wrong-sign rate against
 SNR with the bound and the Gaussian prediction per noise. The default lab takes a minute or two on
@@ -286,13 +300,17 @@ bool apply_number_flag(const std::string& flag, const std::function<std::string(
     o.wrong_sign_draws = parse_integer(flag, take(), 100);
   } else if (flag == "--threads") {
     o.threads = static_cast<int>(parse_integer(flag, take(), 1));
-  } else if (flag == "--noise-level" || flag == "--dither-level") {
+  } else if (flag == "--noise-level" || flag == "--dither-level" || flag == "--rms-dither-alpha") {
     const std::string text = take();
     const double v = parse_number(flag, text, "a number > 0");
     if (!(v > 0)) {
       throw ConfigError("invalid value for " + flag + ": '" + text + "' (expected a number > 0)");
     }
-    (flag == "--noise-level" ? o.problem.noise_level : o.dither_level) = v;
+    (flag == "--noise-level" ? o.problem.noise_level : flag == "--dither-level" ? o.dither_level : o.rms_dither_alpha) = v;
+  } else if (flag == "--rate-batch") {
+    o.rate_batch = parse_integer(flag, take(), 1);
+  } else if (flag == "--budget") {
+    o.budget = parse_integer(flag, take(), 0);
   } else if (flag == "--dither-gamma") {
     const std::string text = take();
     o.dither_gamma = parse_number(flag, text, "a number >= 0");
@@ -313,16 +331,22 @@ bool apply_number_flag(const std::string& flag, const std::function<std::string(
 
 // Applies a flag that takes a comma-separated list (--batches ... --snr); false for any other flag.
 bool apply_list_flag(const std::string& flag, const std::function<std::string()>& take, theory::LabOptions& o) {
-  if (flag == "--batches") {
-    o.batches.clear();
-    for (const auto& b : split_list(flag, take())) {
-      o.batches.push_back(parse_integer(flag, b, 1));
+  if (flag == "--batches" || flag == "--budget-batches" || flag == "--rate-steps") {
+    auto& list = flag == "--batches" ? o.batches : flag == "--budget-batches" ? o.budget_batches : o.rate_steps;
+    list.clear();
+    const std::string text = take();
+    if (flag == "--rate-steps" && text == "none") {
+      return true;
     }
-  } else if (flag == "--noises") {
+    for (const auto& b : split_list(flag, text)) {
+      list.push_back(parse_integer(flag, b, 1));
+    }
+  } else if (flag == "--noises" || flag == "--rate-noises" || flag == "--budget-noises") {
     const auto names = split_list(flag, take());
-    o.noises.clear();
+    auto& list = flag == "--noises" ? o.noises : flag == "--rate-noises" ? o.rate_noises : o.budget_noises;
+    list.clear();
     for (const auto& n : names) {
-      o.noises.push_back(named(flag, [&] { return theory::parse_noise_kind(n); }));
+      list.push_back(named(flag, [&] { return theory::parse_noise_kind(n); }));
     }
   } else if (flag == "--problems") {
     const auto names = split_list(flag, take());
@@ -420,11 +444,15 @@ void write_lab_files(
   signopt::io::write_file_atomic(out / "summary.json", theory::render_summary_json(result));
   signopt::io::write_file_atomic(out / "stationarity.csv", theory::render_stationarity_csv(result));
   signopt::io::write_file_atomic(out / "wrong_sign.csv", theory::render_wrong_sign_csv(result));
+  signopt::io::write_file_atomic(out / "rate.csv", theory::render_rate_csv(result));
+  signopt::io::write_file_atomic(out / "rate_fit.csv", theory::render_rate_fit_csv(result));
+  signopt::io::write_file_atomic(out / "budget.csv", theory::render_budget_csv(result));
   for (const auto& f : theory::findings(result)) {
     std::printf("[finding] %s\n", f.c_str());
   }
   std::printf(
-      "[theory] wrote %s/theory.md, summary.json, stationarity.csv, wrong_sign.csv%s in %.1f s\n",
+      "[theory] wrote %s/theory.md, summary.json, stationarity.csv, wrong_sign.csv, rate.csv, rate_fit.csv, "
+      "budget.csv%s in %.1f s\n",
       out.string().c_str(),
       plots ? ", plots/" : "",
       result.seconds);

@@ -3,6 +3,7 @@
 #include <signopt/diag/theory.h>
 #include <signopt/experiments/theory_lab.h>
 #include <signopt/optim/dither.h>
+#include <signopt/optim/hybrid.h>
 #include <signopt/optim/sign_sgd.h>
 #include <signopt/optim/signum.h>
 #include <signopt/stats/stats.h>
@@ -30,17 +31,23 @@ using detail::derive_seed;
 using detail::fmt;
 using detail::inf_norm;
 using detail::join_names;
+using detail::mean_of;
+using detail::parallel_jobs;
+using detail::std_of;
 using detail::splitmix64;
 
 namespace {
 
 const double kThreshold = 2.0 / std::sqrt(3.0);
 
+} // namespace
+
+namespace detail {
+
 double mean_of(const std::vector<double>& v) {
   return v.empty() ? 0.0 : std::accumulate(v.begin(), v.end(), 0.0) / static_cast<double>(v.size());
 }
 
-// Sample standard deviation (divisor n - 1); 0 for fewer than two values.
 double std_of(const std::vector<double>& v) {
   if (v.size() < 2) {
     return 0.0;
@@ -53,7 +60,6 @@ double std_of(const std::vector<double>& v) {
   return std::sqrt(ss / static_cast<double>(v.size() - 1));
 }
 
-// Runs job(i) for i in [0, n) on `threads` workers; the first exception is rethrown after all joined.
 void parallel_jobs(int64_t n, int threads, const std::function<void(int64_t)>& job) {
   std::atomic<int64_t> next{0};
   std::exception_ptr error;
@@ -85,14 +91,23 @@ void parallel_jobs(int64_t n, int threads, const std::function<void(int64_t)>& j
   }
 }
 
-} // namespace
+} // namespace detail
 
 // ---- optimizers and options -----------------------------------------------------------------------
 
 const std::vector<OptimizerKind>& all_optimizer_kinds() {
   static const std::vector<OptimizerKind> kinds{
-      OptimizerKind::SignSGD, OptimizerKind::Signum, OptimizerKind::DitheredSignSGD};
+      OptimizerKind::SignSGD,
+      OptimizerKind::Signum,
+      OptimizerKind::DitheredSignSGD,
+      OptimizerKind::DitheredSignSGDRms,
+      OptimizerKind::DitheredSignum,
+      OptimizerKind::HybridSignPhase};
   return kinds;
+}
+
+bool has_momentum(OptimizerKind kind) {
+  return kind == OptimizerKind::Signum || kind == OptimizerKind::DitheredSignum || kind == OptimizerKind::HybridSignPhase;
 }
 
 std::string to_string(OptimizerKind kind) {
@@ -103,6 +118,12 @@ std::string to_string(OptimizerKind kind) {
       return "signum";
     case OptimizerKind::DitheredSignSGD:
       return "dithered-signsgd";
+    case OptimizerKind::DitheredSignSGDRms:
+      return "dithered-signsgd-rms";
+    case OptimizerKind::DitheredSignum:
+      return "dithered-signum";
+    case OptimizerKind::HybridSignPhase:
+      return "hybrid-sign";
   }
   return "?";
 }
@@ -117,6 +138,11 @@ OptimizerKind parse_optimizer_kind(const std::string& name) {
       "unknown optimizer '" + name + "' (expected one of: " + join_names(all_optimizer_kinds()) + ")");
 }
 
+bool theorem_applies(OptimizerKind optimizer, NoiseKind noise) {
+  return (optimizer == OptimizerKind::SignSGD || optimizer == OptimizerKind::DitheredSignSGD) &&
+      is_unimodal_symmetric(noise);
+}
+
 LabOptions LabOptions::quick() {
   LabOptions o;
   o.steps = 200;
@@ -125,6 +151,11 @@ LabOptions LabOptions::quick() {
   o.problem.logistic_samples = 64;
   o.batches = {1, 16, 256};
   o.wrong_sign_draws = 40000;
+  o.rate_steps = {50, 200};
+  o.rate_noises = {NoiseKind::Gaussian};
+  o.budget = 256;
+  o.budget_batches = {1, 16};
+  o.budget_noises = {NoiseKind::Gaussian};
   return o;
 }
 
@@ -162,11 +193,46 @@ void LabOptions::validate() const {
       throw std::invalid_argument("theory lab: batch sizes must be in [1, 1000000], got " + std::to_string(b));
     }
   }
-  if (steps < 1) {
-    throw std::invalid_argument("theory lab: steps must be >= 1, got " + std::to_string(steps));
+  if (steps < 1 || steps > kMaxLabSteps) {
+    throw std::invalid_argument(
+        "theory lab: steps must be in [1, " + std::to_string(kMaxLabSteps) + "], got " + std::to_string(steps));
   }
-  if (seeds < 1) {
-    throw std::invalid_argument("theory lab: seeds must be >= 1, got " + std::to_string(seeds));
+  if (seeds < 1 || seeds > kMaxLabSeeds) {
+    throw std::invalid_argument(
+        "theory lab: seeds must be in [1, " + std::to_string(kMaxLabSeeds) + "], got " + std::to_string(seeds));
+  }
+  if (!(rms_dither_alpha > 0) || !std::isfinite(rms_dither_alpha)) {
+    throw std::invalid_argument("theory lab: rms_dither_alpha must be > 0, got " + fmt(rms_dither_alpha));
+  }
+  if (!rate_steps.empty()) {
+    check_list(rate_steps, "rate_steps");
+    check_list(rate_noises, "rate_noises");
+    if (rate_steps.size() < 2) {
+      throw std::invalid_argument("theory lab: rate_steps needs at least two K to fit a rate (or none to skip it)");
+    }
+    for (const auto k : rate_steps) {
+      if (k < 2 || k > kMaxLabSteps) {
+        throw std::invalid_argument(
+            "theory lab: rate_steps must be in [2, " + std::to_string(kMaxLabSteps) + "], got " + std::to_string(k));
+      }
+    }
+    if (rate_batch < 1 || rate_batch > 1000000) {
+      throw std::invalid_argument("theory lab: rate_batch must be in [1, 1000000], got " + std::to_string(rate_batch));
+    }
+  }
+  if (budget < 0) {
+    throw std::invalid_argument("theory lab: budget must be >= 0 (0 skips it), got " + std::to_string(budget));
+  }
+  if (budget != 0) {
+    check_list(budget_batches, "budget_batches");
+    check_list(budget_noises, "budget_noises");
+    for (const auto b : budget_batches) {
+      if (b < 1 || b > budget || budget / b > kMaxLabSteps) {
+        throw std::invalid_argument(
+            "theory lab: each budget batch B must be in [1, budget = " + std::to_string(budget) +
+            "] with budget / B <= " + std::to_string(kMaxLabSteps) + " steps, got " + std::to_string(b));
+      }
+    }
   }
   if (!(signum_momentum >= 0 && signum_momentum < 1)) {
     throw std::invalid_argument("theory lab: signum_momentum must be in [0, 1), got " + fmt(signum_momentum));
@@ -245,23 +311,30 @@ RunOutcome run_stationarity_once(
   auto x = torch::tensor(problem.x0(), torch::TensorOptions().dtype(torch::kDouble));
   x.mutable_grad() = torch::zeros_like(x);
   std::optional<DitherOptions> dither;
-  std::unique_ptr<signopt::detail::SignoptOptimizer> opt;
-  if (optimizer == OptimizerKind::Signum) {
-    opt = std::make_unique<Signum>(std::vector<torch::Tensor>{x}, SignumOptions(lr).momentum(o.signum_momentum));
-  } else {
-    SignSGDOptions options(lr);
-    if (optimizer == OptimizerKind::DitheredSignSGD) {
-      dither = DitherOptions()
-                   .alpha(o.dither_level * rms_of(problem.sigma()))
-                   .scale(DitherScale::Absolute)
-                   .schedule(DitherSchedule::Power)
-                   .gamma(o.dither_gamma)
-                   .distribution(DitherDistribution::Gaussian)
-                   .seed(splitmix64(seed));
-      options.dither(dither);
-    }
-    opt = std::make_unique<SignSGD>(std::vector<torch::Tensor>{x}, options);
+  if (optimizer == OptimizerKind::DitheredSignSGD) {
+    dither = DitherOptions().alpha(o.dither_level * rms_of(problem.sigma())).scale(DitherScale::Absolute);
+  } else if (optimizer == OptimizerKind::DitheredSignSGDRms || optimizer == OptimizerKind::DitheredSignum) {
+    dither = DitherOptions().alpha(o.rms_dither_alpha).scale(DitherScale::Rms);
   }
+  if (dither) {
+    dither->schedule(DitherSchedule::Power)
+        .gamma(o.dither_gamma)
+        .distribution(DitherDistribution::Gaussian)
+        .seed(splitmix64(seed));
+  }
+  const std::vector<torch::Tensor> params{x};
+  std::unique_ptr<signopt::detail::SignoptOptimizer> opt;
+  if (optimizer == OptimizerKind::HybridSignPhase) {
+    opt = std::make_unique<HybridSignSGD>(params, HybridSignSGDOptions(lr).beta1(o.signum_momentum).switch_never());
+  } else if (has_momentum(optimizer)) {
+    opt = std::make_unique<Signum>(params, SignumOptions(lr).momentum(o.signum_momentum).dither(dither));
+  } else {
+    opt = std::make_unique<SignSGD>(params, SignSGDOptions(lr).dither(dither));
+  }
+  // Phi charges the dither as extra noise where it is added to the gradient itself (the SignSGD variants);
+  // with momentum the dither acts on m, and Phi is the gradient noise's alone.
+  const bool dither_in_phi = dither && !has_momentum(optimizer);
+  const bool rms_dither = dither && dither->scale() == DitherScale::Rms;
 
   const double inv_root_b = 1.0 / std::sqrt(static_cast<double>(batch));
   std::vector<double> g(d);
@@ -271,9 +344,14 @@ RunOutcome run_stationarity_once(
   for (int64_t k = 0; k < k_steps; ++k) {
     const double* xd = x.data_ptr<double>();
     problem.gradient(xd, g.data());
-    // The dither std of step t = k + 1 (t0 = k); checked against what the optimizer used below.
-    const double s_t = dither ? dither_alpha(*dither, k) : 0.0;
     double* gd = x.mutable_grad().data_ptr<double>();
+    for (int64_t i = 0; i < d; ++i) {
+      gd[i] = g[i] + problem.sigma()[i] * inv_root_b * sample_batch_noise(noise, batch, rng);
+    }
+    // alpha_t of step t = k + 1 (t0 = k), checked against what the optimizer used below; the dither std is
+    // alpha_t itself (absolute scale) or alpha_t x the rms of this step's stochastic gradient (rms scale).
+    const double alpha_t = dither ? dither_alpha(*dither, k) : 0.0;
+    const double s_t = dither_in_phi ? alpha_t * (rms_dither ? dither_base(x.grad(), DitherScale::Rms) : 1.0) : 0.0;
     for (int64_t i = 0; i < d; ++i) {
       const double batch_std = problem.sigma()[i] * inv_root_b;
       const double effective = std::sqrt(batch_std * batch_std + s_t * s_t);
@@ -281,13 +359,12 @@ RunOutcome run_stationarity_once(
       const double snr = a / effective;
       phi_sum += a == 0 ? 0.0 : a * success_margin(snr);
       high_snr += snr > kThreshold ? 1 : 0;
-      gd[i] = g[i] + batch_std * sample_batch_noise(noise, batch, rng);
     }
     opt->step();
-    if (dither && opt->last_dither_alpha() != s_t) {
+    if (dither && opt->last_dither_alpha() != alpha_t) {
       throw std::logic_error(
-          "theory lab: the optimizer's dither std " + fmt(opt->last_dither_alpha()) + " at step " +
-          std::to_string(k + 1) + " differs from the predicted " + fmt(s_t));
+          "theory lab: the optimizer's dither alpha " + fmt(opt->last_dither_alpha()) + " at step " +
+          std::to_string(k + 1) + " differs from the predicted " + fmt(alpha_t));
     }
   }
   RunOutcome out;
@@ -413,7 +490,7 @@ StationarityRow summarize_seeds(
   row.final_gap_mean = mean_of(gap);
   row.final_gap_std = std_of(gap);
   row.high_snr_fraction = mean_of(high);
-  row.theorem_applies = j.optimizer != OptimizerKind::Signum && is_unimodal_symmetric(j.noise);
+  row.theorem_applies = theorem_applies(j.optimizer, j.noise);
   // One-sided t-tests at level 0.005 over the seeds: a single seed cannot tell noise from a violation.
   const double seeds = static_cast<double>(o.seeds);
   const double t_margin = o.seeds >= 2 ? stats::student_t_quantile(0.995, seeds - 1) / std::sqrt(seeds) : 0;
@@ -501,6 +578,9 @@ LabResult run_lab(const LabOptions& o, const ProgressFn& progress) {
   }
   result.stationarity = run_stationarity(problems, result.problems, o, say);
   result.wrong_sign = run_wrong_sign(o, say);
+  result.rate = detail::run_rate(problems, o, say);
+  result.rate_fits = fit_rates(result.rate);
+  result.budget = detail::run_budget(problems, o, say);
   result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return result;
 }

@@ -8,6 +8,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
+#include <functional>
 #include <initializer_list>
 #include <string>
 #include <vector>
@@ -56,5 +57,20 @@ inline double inf_norm(const std::vector<double>& v) {
   }
   return m;
 }
+
+/// Mean of v (0 when empty) and sample standard deviation (divisor n - 1; 0 for fewer than two values).
+double mean_of(const std::vector<double>& v);
+double std_of(const std::vector<double>& v);
+
+/// Runs job(i) for i in [0, n) on `threads` workers; the first exception is rethrown after all joined.
+void parallel_jobs(int64_t n, int threads, const std::function<void(int64_t)>& job);
+
+/// The rate and fixed-budget experiments (theory_lab_rate.cpp).
+std::vector<RateRow> run_rate(const std::vector<Problem>& problems, const LabOptions& o, const ProgressFn& say);
+std::vector<BudgetRow> run_budget(const std::vector<Problem>& problems, const LabOptions& o, const ProgressFn& say);
+/// Their findings and Markdown sections (theory_lab_rate.cpp).
+void add_rate_findings(const LabResult& r, std::vector<std::string>& out);
+void add_budget_findings(const LabResult& r, std::vector<std::string>& out);
+std::string rate_markdown(const LabResult& r);
 
 } // namespace signopt::theory::detail

@@ -224,6 +224,8 @@ std::vector<std::string> findings(const LabResult& r) {
   add_violating_noise_findings(r, out);
   add_signum_finding(r, out);
   add_wrong_sign_findings(r, out);
+  detail::add_rate_findings(r, out);
+  detail::add_budget_findings(r, out);
   return out;
 }
 
@@ -250,6 +252,12 @@ std::string render_summary_json(const LabResult& r) {
   out << "    \"signum_momentum\": " << json_number(o.signum_momentum) << ",\n";
   out << "    \"dither_level\": " << json_number(o.dither_level) << ",\n";
   out << "    \"dither_gamma\": " << json_number(o.dither_gamma) << ",\n";
+  out << "    \"rms_dither_alpha\": " << json_number(o.rms_dither_alpha) << ",\n";
+  out << "    \"rate_steps\": " << list(o.rate_steps, [](auto v) { return std::to_string(v); }) << ",\n";
+  out << "    \"rate_noises\": " << list(o.rate_noises, [](auto v) { return json_string(to_string(v)); }) << ",\n";
+  out << "    \"rate_batch\": " << o.rate_batch << ",\n    \"budget\": " << o.budget << ",\n";
+  out << "    \"budget_batches\": " << list(o.budget_batches, [](auto v) { return std::to_string(v); }) << ",\n";
+  out << "    \"budget_noises\": " << list(o.budget_noises, [](auto v) { return json_string(to_string(v)); }) << ",\n";
   out << "    \"snr_grid\": " << list(o.snr_grid, [](double v) { return json_number(v); }) << ",\n";
   out << "    \"wrong_sign_draws\": " << o.wrong_sign_draws << ",\n    \"threads\": " << o.threads << "\n  },\n";
   out << "  \"seconds\": " << json_number(r.seconds) << ",\n  \"problems\": [\n";
@@ -291,6 +299,26 @@ std::string render_summary_json(const LabResult& r) {
         << ", \"std_error\": " << json_number(w.std_error) << ", \"gauss_bound\": " << json_number(w.gauss_bound)
         << ", \"gaussian\": " << json_number(w.gaussian) << ", \"violates\": " << (w.violates ? "true" : "false") << "}"
         << (i + 1 < r.wrong_sign.size() ? "," : "") << "\n";
+  }
+  out << "  ],\n  \"rate_fits\": [\n";
+  for (size_t i = 0; i < r.rate_fits.size(); ++i) {
+    const auto& f = r.rate_fits[i];
+    out << "    {\"problem\": " << json_string(f.problem) << ", \"noise\": " << json_string(f.noise)
+        << ", \"optimizer\": " << json_string(f.optimizer) << ", \"batch\": " << f.batch << ", \"points\": " << f.points
+        << ", \"exponent\": " << json_number(f.exponent) << ", \"ci_low\": " << json_number(f.ci_low)
+        << ", \"ci_high\": " << json_number(f.ci_high) << ", \"max_ratio\": " << json_number(f.max_ratio)
+        << ", \"theorem_applies\": " << (f.theorem_applies ? "true" : "false")
+        << ", \"slower_than_bound\": " << (f.slower_than_bound ? "true" : "false") << "}"
+        << (i + 1 < r.rate_fits.size() ? "," : "") << "\n";
+  }
+  out << "  ],\n  \"budget\": [\n";
+  for (size_t i = 0; i < r.budget.size(); ++i) {
+    const auto& b = r.budget[i];
+    out << "    {\"problem\": " << json_string(b.problem) << ", \"noise\": " << json_string(b.noise)
+        << ", \"optimizer\": " << json_string(b.optimizer) << ", \"batch\": " << b.batch << ", \"steps\": " << b.steps
+        << ", \"final_gap_mean\": " << json_number(b.final_gap_mean) << ", \"final_gap_std\": " << json_number(b.final_gap_std)
+        << ", \"measured_mean\": " << json_number(b.measured_mean) << ", \"bound\": " << json_number(b.bound) << "}"
+        << (i + 1 < r.budget.size() ? "," : "") << "\n";
   }
   out << "  ],\n  \"findings\": " << list(findings(r), [](const std::string& s) { return json_string(s); }) << "\n}\n";
   return out.str();
@@ -334,8 +362,13 @@ std::string render_markdown(const LabResult& r, const std::string& command_line)
         << fmt(s.realized_ratio, "%.3f") << " | " << fmt(s.slack_mean, "%.3g") << " +- " << fmt(s.slack_std, "%.2g")
         << (s.descent_violated ? " !" : "") << " | " << fmt(s.final_gap_mean, "%.3g") << " +- "
         << fmt(s.final_gap_std, "%.2g") << " | " << fmt(s.high_snr_fraction, "%.2f") << " | "
-        << (s.theorem_applies ? "yes" : (s.optimizer == "signum" ? "no (momentum)" : "no (noise)")) << " |\n";
+        << (s.theorem_applies                                                  ? "yes"
+                : has_momentum(parse_optimizer_kind(s.optimizer))                    ? "no (momentum)"
+                : parse_optimizer_kind(s.optimizer) == OptimizerKind::DitheredSignSGDRms ? "no (rms dither)"
+                                                                                     : "no (noise)")
+        << " |\n";
   }
+  out << detail::rate_markdown(r);
   out << "\n## Wrong-sign probability against the Gauss bound\n\n"
          "Per noise: the Monte Carlo P(sign(g + noise) != sign(g)) at SNR S (worse of g > 0 and g < 0; "
          "wrong_sign.csv has both), per batch size. Entries above the bound by more than 3 standard errors are "

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <numeric>
 #include <random>
 #include <stdexcept>
 #include <string>
@@ -210,6 +211,60 @@ TEST(TheoryLabStationarity, SignSgdUnderGaussianNoiseStaysBelowTheBound) {
   EXPECT_LT(large.final_gap, small.final_gap);
 }
 
+// The hybrid's sign phase is Signum (with the calibration sums on the side): the same run, bit for bit. The
+// rms-scaled dither runs and is charged in Phi for SignSGD (its Phi is below plain SignSGD's at the same
+// noise stream, as the dither only adds noise) and not for Signum.
+TEST(TheoryLabStationarity, HybridSignPhaseIsSignumAndTheRmsDitherRuns) {
+  const LabOptions o = LabOptions::quick();
+  const Problem p(ProblemKind::Logistic, o.problem);
+  for (const int64_t b : {1, 16}) {
+    const auto signum = run_stationarity_once(p, NoiseKind::Laplace, b, OptimizerKind::Signum, 1, o);
+    const auto hybrid = run_stationarity_once(p, NoiseKind::Laplace, b, OptimizerKind::HybridSignPhase, 1, o);
+    EXPECT_EQ(signum.mean_phi, hybrid.mean_phi);
+    EXPECT_EQ(signum.final_gap, hybrid.final_gap);
+    const auto dithered = run_stationarity_once(p, NoiseKind::Laplace, b, OptimizerKind::DitheredSignum, 1, o);
+    EXPECT_NE(dithered.final_gap, signum.final_gap);
+    EXPECT_TRUE(std::isfinite(dithered.mean_phi));
+  }
+  // Phi with the rms dither charged: the first step's gradient and noise are the plain run's, so its Phi is
+  // smaller there; over a run the iterates differ, so compare one step.
+  LabOptions one = o;
+  one.steps = 1;
+  const auto plain = run_stationarity_once(p, NoiseKind::Gaussian, 1, OptimizerKind::SignSGD, 0, one);
+  const auto rms = run_stationarity_once(p, NoiseKind::Gaussian, 1, OptimizerKind::DitheredSignSGDRms, 0, one);
+  EXPECT_LT(rms.mean_phi, plain.mean_phi);
+  EXPECT_GT(rms.mean_phi, 0.0);
+}
+
+// The fitted rate recovers a known exponent from rows built by hand, with a confidence interval that covers it.
+TEST(TheoryLabRate, FitRecoversAKnownExponent) {
+  std::vector<RateRow> rows;
+  std::mt19937_64 rng(3);
+  std::normal_distribution<double> jitter(0.0, 0.05);
+  for (const int64_t k : {100, 1000, 10000}) {
+    RateRow r;
+    r.problem = "quadratic";
+    r.noise = "gaussian";
+    r.optimizer = "signsgd";
+    r.steps = k;
+    r.bound = 2.0 * std::pow(static_cast<double>(k), -0.5);
+    for (int s = 0; s < 5; ++s)
+      r.measured.push_back(std::pow(static_cast<double>(k), -0.3) * std::exp(jitter(rng)));
+    r.measured_mean = std::accumulate(r.measured.begin(), r.measured.end(), 0.0) / 5;
+    r.ratio = r.measured_mean / r.bound;
+    rows.push_back(r);
+  }
+  const auto fits = fit_rates(rows);
+  ASSERT_EQ(fits.size(), 1u);
+  EXPECT_EQ(fits[0].points, 15);
+  EXPECT_NEAR(fits[0].exponent, -0.3, 0.03);
+  EXPECT_LT(fits[0].ci_low, -0.3);
+  EXPECT_GT(fits[0].ci_high, -0.3);
+  EXPECT_TRUE(fits[0].slower_than_bound); // -0.3 falls slower than -0.5
+  EXPECT_TRUE(fits[0].theorem_applies);
+  EXPECT_GT(fits[0].max_ratio, 1.0); // at K = 10000: 0.063 against the bound's 0.02
+}
+
 TEST(TheoryLabStationarity, BimodalNoiseAtBatchOneBreaksTheDescentInequality) {
   LabOptions o = LabOptions::quick();
   o.steps = 400;
@@ -232,15 +287,26 @@ TEST(TheoryLabRun, QuickLabIsIdenticalForOneAndTwoThreadsAndReportsFindings) {
   EXPECT_GT(lines, 3);
   o.threads = 2;
   const auto two = run_lab(o);
-  ASSERT_EQ(one.stationarity.size(), 2u * 6u * 3u * 3u);
+  ASSERT_EQ(one.stationarity.size(), 2u * 6u * 3u * all_optimizer_kinds().size());
   ASSERT_EQ(one.wrong_sign.size(), 6u * 3u * o.snr_grid.size());
   EXPECT_EQ(render_stationarity_csv(one), render_stationarity_csv(two));
   EXPECT_EQ(render_wrong_sign_csv(one), render_wrong_sign_csv(two));
+  EXPECT_EQ(render_rate_csv(one), render_rate_csv(two));
+  EXPECT_EQ(render_budget_csv(one), render_budget_csv(two));
+  // Rate: 2 problems x 1 noise x every optimizer x 2 K; one fit per configuration. Budget: x 2 batch sizes.
+  ASSERT_EQ(one.rate.size(), 2u * all_optimizer_kinds().size() * 2u);
+  ASSERT_EQ(one.rate_fits.size(), 2u * all_optimizer_kinds().size());
+  ASSERT_EQ(one.budget.size(), 2u * all_optimizer_kinds().size() * 2u);
+  for (const auto& b : one.budget)
+    EXPECT_EQ(b.steps * b.batch, o.budget);
+  EXPECT_NE(render_rate_fit_csv(one).find("exponent"), std::string::npos);
   for (const auto& s : one.stationarity) {
     if (s.theorem_applies && s.problem == "quadratic" && s.noise == "gaussian") {
       EXPECT_FALSE(s.bound_exceeded) << s.optimizer << " B=" << s.batch;
     }
-    EXPECT_EQ(s.theorem_applies, s.optimizer != "signum" && s.noise != "bimodal" && s.noise != "skewed");
+    EXPECT_EQ(s.theorem_applies,
+              (s.optimizer == "signsgd" || s.optimizer == "dithered-signsgd") && s.noise != "bimodal" &&
+                  s.noise != "skewed");
   }
   bool skewed_violation = false;
   for (const auto& w : one.wrong_sign) {
@@ -251,6 +317,9 @@ TEST(TheoryLabRun, QuickLabIsIdenticalForOneAndTwoThreadsAndReportsFindings) {
   EXPECT_NE(md.find("## Findings"), std::string::npos);
   EXPECT_NE(md.find("### skewed (violates the assumption)"), std::string::npos);
   EXPECT_NE(md.find("Wrong sign, skewed:"), std::string::npos);
+  EXPECT_NE(md.find("## The rate in K"), std::string::npos);
+  EXPECT_NE(md.find("## Batch sizes at a fixed budget of 256"), std::string::npos);
+  EXPECT_NE(md.find("no (rms dither)"), std::string::npos);
   const std::string json = render_summary_json(one);
   EXPECT_EQ(json.front(), '{');
   EXPECT_NE(json.find("\"findings\": ["), std::string::npos);
@@ -269,10 +338,25 @@ void expect_invalid(const LabOptions& o, const std::string& fragment) {
 TEST(TheoryLabRun, BadOptionsThrowClearMessages) {
   LabOptions o;
   o.steps = 0;
-  expect_invalid(o, "steps must be >= 1, got 0");
+  expect_invalid(o, "steps must be in [1, 1000000], got 0");
   o = LabOptions();
   o.seeds = 0;
-  expect_invalid(o, "seeds must be >= 1, got 0");
+  expect_invalid(o, "seeds must be in [1, 1000], got 0");
+  o = LabOptions();
+  o.rate_steps = {100};
+  expect_invalid(o, "rate_steps needs at least two K");
+  o = LabOptions();
+  o.rate_steps = {100, 1};
+  expect_invalid(o, "rate_steps must be in [2, 1000000], got 1");
+  o = LabOptions();
+  o.budget_batches = {1, 20000};
+  expect_invalid(o, "each budget batch B must be in [1, budget = 16384]");
+  o = LabOptions();
+  o.budget = -1;
+  expect_invalid(o, "budget must be >= 0");
+  o = LabOptions();
+  o.rms_dither_alpha = 0;
+  expect_invalid(o, "rms_dither_alpha must be > 0");
   o = LabOptions();
   o.batches = {1, 0};
   expect_invalid(o, "batch sizes must be in [1, 1000000], got 0");

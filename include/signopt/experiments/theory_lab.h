@@ -143,12 +143,29 @@ enum class OptimizerKind {
   Signum, ///< signopt::Signum with LabOptions::signum_momentum (the theorem does not cover momentum)
   /// signopt::SignSGD with Gaussian dither, DitherScale::Absolute, power schedule: s_t = alpha_t exactly
   DitheredSignSGD,
+  /// signopt::SignSGD with the training default's dither: Gaussian, DitherScale::Rms (s_t = alpha_t x the rms
+  /// of this step's stochastic gradient), power schedule from LabOptions::rms_dither_alpha. The scale depends
+  /// on the draw, which the theorem's dither (independent of the gradient noise) does not cover.
+  DitheredSignSGDRms,
+  /// signopt::Signum with the same rms-scaled dither on its momentum (`dithered-signum` of the trainer)
+  DitheredSignum,
+  /// signopt::HybridSignSGD that never switches: the hybrid's sign phase (Signum with the calibration sums)
+  HybridSignPhase,
 };
 const std::vector<OptimizerKind>& all_optimizer_kinds();
-/// "signsgd", "signum", "dithered-signsgd".
+/// "signsgd", "signum", "dithered-signsgd", "dithered-signsgd-rms", "dithered-signum", "hybrid-sign".
 std::string to_string(OptimizerKind kind);
+/// True for the optimizers with momentum (Signum, dithered Signum, the hybrid's sign phase).
+bool has_momentum(OptimizerKind kind);
+/// The theorem's hypotheses: SignSGD or SignSGD with the absolute (gradient-independent) dither, under a
+/// unimodal symmetric noise.
+bool theorem_applies(OptimizerKind optimizer, NoiseKind noise);
 /// The inverse of to_string; throws std::invalid_argument listing the valid names.
 OptimizerKind parse_optimizer_kind(const std::string& name);
+
+/// The most steps K of one run, and the most seeds of one configuration.
+constexpr int64_t kMaxLabSteps = 1'000'000;
+constexpr int64_t kMaxLabSeeds = 1000;
 
 /// Everything the lab runs. The defaults are the full lab (a minute or two on 2 cores); quick() is a
 /// small setting for tests.
@@ -166,6 +183,20 @@ struct LabOptions {
   /// dither dominates the batch noise at large B), annealed as alpha_0 / (1 + t0)^(dither_gamma / 2).
   double dither_level = 0.25;
   double dither_gamma = 0.55;
+  /// alpha_0 of the rms-scaled dither (DitheredSignSGDRms, DitheredSignum), power schedule with dither_gamma:
+  /// the trainer's default is 1.
+  double rms_dither_alpha = 1.0;
+  /// The rate experiment: every problem x rate_noises x optimizer at batch rate_batch, run for each K in
+  /// rate_steps (each K with its own lr = 1 / sqrt(||L||_1 K) and its own noise streams), `seeds` seeds;
+  /// the exponent of (1/K) sum Phi against K is fitted (RateFit). Empty rate_steps skips it.
+  std::vector<int64_t> rate_steps{100, 316, 1000, 3162, 10000};
+  std::vector<NoiseKind> rate_noises{NoiseKind::Gaussian, NoiseKind::Laplace, NoiseKind::Skewed};
+  int64_t rate_batch = 1;
+  /// The fixed-budget experiment: every problem x budget_noises x optimizer at each B in budget_batches
+  /// with K = budget / B steps (the same number K x B of gradient samples), `seeds` seeds. 0 skips it.
+  int64_t budget = 16384;
+  std::vector<int64_t> budget_batches{1, 4, 16, 64, 256};
+  std::vector<NoiseKind> budget_noises{NoiseKind::Gaussian, NoiseKind::Laplace, NoiseKind::Skewed};
   /// SNR grid of the wrong-sign experiment (> 0, finite).
   std::vector<double> snr_grid{0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.1547, 1.25, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0};
   /// Monte Carlo draws per noise and batch size (MC standard error sqrt(p (1 - p) / draws) <= 8e-4).
@@ -244,6 +275,44 @@ std::vector<WrongSignRow> wrong_sign_probabilities(
     int64_t draws,
     uint64_t seed);
 
+/// One configuration of the rate experiment at one K, over the seeds.
+struct RateRow {
+  std::string problem, noise, optimizer;
+  int64_t batch = 1, steps = 0, seeds = 0;
+  double measured_mean = 0, measured_std = 0; ///< (1/K) sum Phi(g_k)
+  double bound = 0; ///< sqrt(||L||_1 / K) (f_0 - f_* + 1/2)
+  double ratio = 0; ///< measured_mean / bound
+  std::vector<double> measured; ///< per seed
+};
+
+/// The fitted rate of one configuration: least squares of log measured on log K over every (K, seed).
+struct RateFit {
+  std::string problem, noise, optimizer;
+  int64_t batch = 1;
+  int64_t points = 0; ///< runs in the fit
+  double exponent = 0; ///< slope of log measured against log K (the bound's is -1/2)
+  double ci_low = 0, ci_high = 0; ///< 95% confidence interval of the slope (Student t, points - 2 dof)
+  double max_ratio = 0; ///< largest measured/bound over the K
+  /// The theorem's hypotheses (SignSGD or the absolute dither under unimodal symmetric noise).
+  bool theorem_applies = false;
+  /// ci_low > -1/2: the measured quantity falls significantly slower than the bound, so the bound must
+  /// eventually fail for larger K (at the fitted rate) even where it holds at every K run.
+  bool slower_than_bound = false;
+};
+
+/// The fits of consecutive rows that share (problem, noise, optimizer, batch), in order. A configuration with
+/// fewer than 3 positive measurements gets NaN exponent and interval.
+std::vector<RateFit> fit_rates(const std::vector<RateRow>& rows);
+
+/// One configuration of the fixed-budget experiment (K x B = LabOptions::budget), over the seeds.
+struct BudgetRow {
+  std::string problem, noise, optimizer;
+  int64_t batch = 1, steps = 0, seeds = 0;
+  double final_gap_mean = 0, final_gap_std = 0; ///< f_K - f_*
+  double measured_mean = 0; ///< (1/K) sum Phi(g_k)
+  double bound = 0, ratio = 0; ///< the bound at K and measured_mean / bound
+};
+
 /// A problem's facts, for the report.
 struct ProblemSummary {
   std::string name;
@@ -262,6 +331,9 @@ struct LabResult {
   std::vector<ProblemSummary> problems;
   std::vector<StationarityRow> stationarity;
   std::vector<WrongSignRow> wrong_sign;
+  std::vector<RateRow> rate;
+  std::vector<RateFit> rate_fits;
+  std::vector<BudgetRow> budget;
   double seconds = 0; ///< wall time
 };
 
@@ -276,6 +348,10 @@ LabResult run_lab(const LabOptions& options, const ProgressFn& progress = nullpt
 std::string render_stationarity_csv(const LabResult& result);
 /// One line per wrong-sign row, with a header.
 std::string render_wrong_sign_csv(const LabResult& result);
+/// One line per rate row (rate.csv), per rate fit (rate_fit.csv) and per budget row (budget.csv), with headers.
+std::string render_rate_csv(const LabResult& result);
+std::string render_rate_fit_csv(const LabResult& result);
+std::string render_budget_csv(const LabResult& result);
 /// Options, problems, rows and the findings as JSON.
 std::string render_summary_json(const LabResult& result);
 /// A Markdown report: problems, the stationarity table, per-noise wrong-sign tables, findings.
