@@ -40,6 +40,9 @@ Probe:
                        tails); unimodality: Hartigan's dip test
   --symmetry-flips N   most random sign flips per coordinate of the symmetry test, in [20, 10^7]; its
                        smallest p-value is 1/(N+1) (default 9999)
+  --symmetry-statistic S  what the sign-flip test sums: combined (default: the Bonferroni minimum of
+                       the two), mean (mean minus median) or signed-rank (Wilcoxon's ranks about the
+                       median)
   --calibration N      samples of K draws per known law for the table of the tests' level and power at
                        this K (default 2000; 0 = none)
   --dither-levels A,.. dither levels a (std a x the layer's rms gradient) whose share of out-noised
@@ -97,6 +100,18 @@ int probe_command(const std::vector<std::string>& args) {
       c.probe.fdr = a.number();
     } else if (f == "--symmetry-flips") {
       c.probe.symmetry_flips = a.integer(20);
+    } else if (f == "--symmetry-statistic") {
+      const std::string v = a.value();
+      using signopt::diag::SymmetryStatistic;
+      if (v == "combined")
+        c.probe.symmetry_statistic = SymmetryStatistic::Combined;
+      else if (v == "mean")
+        c.probe.symmetry_statistic = SymmetryStatistic::Mean;
+      else if (v == "signed-rank")
+        c.probe.symmetry_statistic = SymmetryStatistic::SignedRank;
+      else
+        throw signopt::train::ConfigError(
+            "invalid value for --symmetry-statistic: '" + v + "' (expected combined, mean or signed-rank)");
     } else if (f == "--calibration") {
       c.probe.calibration_replicates = a.integer(0);
     } else if (f == "--dither-levels") {

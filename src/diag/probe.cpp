@@ -326,13 +326,8 @@ void describe_coordinate(CoordinateNoise& c, const std::vector<double>& values, 
   c.snr = snr_of(c.mean, c.std);
   c.skewness = mom.skewness;
   c.excess_kurtosis = mom.excess_kurtosis;
-  int64_t opposed = 0, zeros = 0;
-  for (const double v : values) {
-    zeros += v == 0;
-    opposed += (v > 0 && c.mean < 0) || (v < 0 && c.mean > 0);
-  }
-  c.zero_share = static_cast<double>(zeros) / static_cast<double>(K);
-  c.wrong_sign = c.mean == 0 ? kNaN : (static_cast<double>(opposed) + 0.5 * static_cast<double>(zeros)) / static_cast<double>(K);
+  c.zero_share = static_cast<double>(std::count(values.begin(), values.end(), 0.0)) / static_cast<double>(K);
+  c.wrong_sign = wrong_sign_rate(values, c.mean);
 }
 
 // Sampled coordinates: shapes, tests, wrong signs, BH at the FDR; returns the tested ones' indices in r.coords.
@@ -370,6 +365,7 @@ std::vector<size_t> test_sampled_coordinates(
       }
       SignFlipOptions flips;
       flips.max_flips = options.symmetry_flips;
+      flips.statistic = options.symmetry_statistic;
       flips.seed = mix(options.seed ^ 0x5F11Bu, static_cast<uint64_t>(picked[static_cast<size_t>(j)]));
       const TestResult ft = sign_flip_symmetry_test(x, flips);
       const TestResult st = skewness_test(x);
@@ -462,7 +458,7 @@ void add_sampled_coordinates(NoiseProbeResult& r, SampledSums& a, const std::vec
     a.bound_all.add(bound);
     // Significantly above: by more than 2 binomial standard errors of a K-draw rate at the bound (~2.3% of
     // coordinates exceed it by chance when the true rate sits exactly on the bound).
-    a.violations.add(c.wrong_sign > bound + 2.0 * std::sqrt(bound * (1.0 - bound) / static_cast<double>(K)));
+    a.violations.add(wrong_sign_above_bound(c.wrong_sign, c.snr, K));
     const size_t b = static_cast<size_t>(std::upper_bound(edges.begin(), edges.end(), c.snr) - edges.begin()) - 1;
     if (b < r.bins.size()) {
       a.bin_rates[b].push_back(c.wrong_sign);

@@ -1,6 +1,7 @@
 // The sign-flip symmetry test, the Miao-Gel-Gastwirth test and the calibration of the shape tests on
 // heavy-tailed, zero-inflated, skewed and bimodal laws (issue 19).
 #include <signopt/diag/shape_tests.h>
+#include <signopt/diag/theory.h>
 #include <signopt/stats/stats.h>
 
 #include <algorithm>
@@ -55,18 +56,39 @@ struct Deviations {
   double sum = 0, sum_sq = 0, observed = 0, tolerance = 0;
 };
 
-Deviations deviations_from_median(const std::vector<double>& x) {
+// Replaces each y_i by sign(y_i) x the rank of |y_i| among the |y| (1-based, ties at their average rank).
+void to_signed_ranks(std::vector<double>& y) {
+  std::vector<size_t> order(y.size());
+  for (size_t i = 0; i < order.size(); ++i)
+    order[i] = i;
+  std::sort(order.begin(), order.end(), [&](size_t a, size_t b) { return std::abs(y[a]) < std::abs(y[b]); });
+  std::vector<double> rank(y.size());
+  for (size_t i = 0; i < order.size();) {
+    size_t j = i;
+    while (j < order.size() && std::abs(y[order[j]]) == std::abs(y[order[i]]))
+      ++j;
+    const double average = 0.5 * static_cast<double>(i + 1 + j); // ranks i + 1 .. j
+    for (size_t k = i; k < j; ++k)
+      rank[order[k]] = average;
+    i = j;
+  }
+  for (size_t i = 0; i < y.size(); ++i)
+    y[i] = y[i] > 0 ? rank[i] : -rank[i];
+}
+
+Deviations deviations_from_median(const std::vector<double>& x, SymmetryStatistic statistic) {
   Deviations d;
   const double m = median_of(x);
+  for (const double v : x)
+    if (v - m != 0)
+      d.y.push_back(v - m);
+  if (statistic == SymmetryStatistic::SignedRank)
+    to_signed_ranks(d.y);
   double abs_sum = 0;
-  for (const double v : x) {
-    const double y = v - m;
-    if (y != 0) {
-      d.y.push_back(y);
-      d.sum += y;
-      d.sum_sq += y * y;
-      abs_sum += std::abs(y);
-    }
+  for (const double y : d.y) {
+    d.sum += y;
+    d.sum_sq += y * y;
+    abs_sum += std::abs(y);
   }
   d.observed = std::abs(d.sum);
   d.tolerance = 1e-12 * abs_sum;
@@ -138,6 +160,10 @@ double mixture(std::mt19937_64& rng, double separation) {
 
 } // namespace
 
+std::string to_string(SymmetryStatistic s) {
+  return s == SymmetryStatistic::SignedRank ? "signed-rank" : s == SymmetryStatistic::Mean ? "mean" : "combined";
+}
+
 void SignFlipOptions::validate() const {
   if (stop_after < 1 || stop_after > kStopAfterLimit)
     throw std::invalid_argument(
@@ -149,13 +175,35 @@ void SignFlipOptions::validate() const {
         std::to_string(stop_after) + ", " + std::to_string(kMaxFlipsLimit) + "]");
 }
 
+namespace {
+
+// The options of one statistic of a Combined test: the signed ranks flip from their own stream.
+SignFlipOptions single(const SignFlipOptions& o, SymmetryStatistic statistic) {
+  SignFlipOptions s = o;
+  s.statistic = statistic;
+  if (statistic == SymmetryStatistic::SignedRank)
+    s.seed = o.seed ^ 0x5A4E6B3C2D1E0F97ULL;
+  return s;
+}
+
+} // namespace
+
 TestResult sign_flip_symmetry_test(const std::vector<double>& x, const SignFlipOptions& options) {
   options.validate();
   check_finite(x, "sign_flip_symmetry_test");
-  const Deviations d = deviations_from_median(x);
   TestResult r;
+  const SymmetryStatistic reported =
+      options.statistic == SymmetryStatistic::SignedRank ? SymmetryStatistic::SignedRank : SymmetryStatistic::Mean;
+  const Deviations d = deviations_from_median(x, reported);
   r.statistic = d.sum_sq > 0 ? d.sum / std::sqrt(d.sum_sq) : 0.0;
-  r.p_value = sequential_p(d, options, 0.0);
+  if (options.statistic != SymmetryStatistic::Combined) {
+    r.p_value = sequential_p(d, single(options, options.statistic), 0.0);
+    return r;
+  }
+  const double p_mean = sequential_p(d, single(options, SymmetryStatistic::Mean), 0.0);
+  const double p_rank = sequential_p(
+      deviations_from_median(x, SymmetryStatistic::SignedRank), single(options, SymmetryStatistic::SignedRank), 0.0);
+  r.p_value = std::min(1.0, 2.0 * std::min(p_mean, p_rank));
   return r;
 }
 
@@ -164,7 +212,12 @@ bool sign_flip_rejects(const std::vector<double>& x, double alpha, const SignFli
   check_finite(x, "sign_flip_rejects");
   if (!(alpha > 0 && alpha < 1))
     throw std::invalid_argument("sign_flip_rejects: alpha = " + std::to_string(alpha) + " must be in (0, 1)");
-  return sequential_p(deviations_from_median(x), options, alpha) == 0.0;
+  auto rejects = [&](SymmetryStatistic statistic, double level) {
+    return sequential_p(deviations_from_median(x, statistic), single(options, statistic), level) == 0.0;
+  };
+  if (options.statistic != SymmetryStatistic::Combined)
+    return rejects(options.statistic, alpha);
+  return rejects(SymmetryStatistic::Mean, alpha / 2) || rejects(SymmetryStatistic::SignedRank, alpha / 2);
 }
 
 TestResult mgg_symmetry_test(const std::vector<double>& x) {
@@ -184,6 +237,22 @@ TestResult mgg_symmetry_test(const std::vector<double>& x) {
   r.statistic = std::sqrt(n) * (mean - m) / J;
   r.p_value = stats::normal_two_sided_p(r.statistic / std::sqrt(0.5708));
   return r;
+}
+
+double wrong_sign_rate(const std::vector<double>& x, double mean) {
+  if (mean == 0 || x.empty())
+    return std::nan("");
+  double opposed = 0;
+  for (const double v : x)
+    opposed += v == 0 ? 0.5 : ((v > 0) != (mean > 0) ? 1.0 : 0.0);
+  return opposed / static_cast<double>(x.size());
+}
+
+bool wrong_sign_above_bound(double rate, double snr, int64_t K) {
+  if (std::isnan(rate))
+    return false;
+  const double bound = theory::gauss_wrong_sign_bound(snr);
+  return rate > bound + 2.0 * std::sqrt(bound * (1.0 - bound) / static_cast<double>(K));
 }
 
 const std::vector<CalibrationLaw>& calibration_laws() {
@@ -314,7 +383,7 @@ ShapeTestCalibration calibrate_shape_tests(int64_t n, int64_t replicates, double
     row.symmetric = law_is_symmetric(laws[l]);
     row.unimodal = law_is_unimodal(laws[l]);
     row.replicates = replicates;
-    int64_t flip = 0, skew = 0, mgg = 0, dip = 0;
+    int64_t flip = 0, flip_mean = 0, flip_rank = 0, skew = 0, mgg = 0, dip = 0, above = 0;
     for (int64_t r = 0; r < replicates; ++r) {
       std::mt19937_64 rng(seed_of(seed, l, static_cast<uint64_t>(r)));
       for (auto& v : x)
@@ -322,15 +391,25 @@ ShapeTestCalibration calibrate_shape_tests(int64_t n, int64_t replicates, double
       SignFlipOptions flips;
       flips.seed = seed_of(seed ^ 0xF11Bu, l, static_cast<uint64_t>(r));
       flip += sign_flip_rejects(x, alpha, flips);
+      flips.statistic = SymmetryStatistic::Mean;
+      flip_mean += sign_flip_rejects(x, alpha, flips);
+      flips.statistic = SymmetryStatistic::SignedRank;
+      flip_rank += sign_flip_rejects(x, alpha, flips);
       skew += skewness_test(x).p_value <= alpha;
       mgg += mgg_symmetry_test(x).p_value <= alpha;
       dip += dip_null.p_value(dip_statistic(x)) <= alpha;
+      const SampleMoments m = sample_moments(x);
+      const double snr = m.std > 0 ? std::abs(m.mean) / m.std : 0.0;
+      above += wrong_sign_above_bound(wrong_sign_rate(x, m.mean), snr, n);
     }
     const double R = static_cast<double>(replicates);
     row.sign_flip = static_cast<double>(flip) / R;
+    row.sign_flip_mean = static_cast<double>(flip_mean) / R;
+    row.sign_flip_rank = static_cast<double>(flip_rank) / R;
     row.skewness = static_cast<double>(skew) / R;
     row.mgg = static_cast<double>(mgg) / R;
     row.dip = static_cast<double>(dip) / R;
+    row.above_bound = static_cast<double>(above) / R;
     c.rows.push_back(row);
   }
   return c;

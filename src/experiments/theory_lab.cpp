@@ -340,6 +340,8 @@ RunOutcome run_stationarity_once(
   std::vector<double> g(d);
   double phi_sum = 0;
   int64_t high_snr = 0;
+  std::vector<double> snrs; // of the gradient noise alone, every step and coordinate
+  snrs.reserve(static_cast<size_t>(k_steps * d));
   const double f0 = problem.value(problem.x0().data());
   for (int64_t k = 0; k < k_steps; ++k) {
     const double* xd = x.data_ptr<double>();
@@ -357,6 +359,7 @@ RunOutcome run_stationarity_once(
       const double effective = std::sqrt(batch_std * batch_std + s_t * s_t);
       const double a = std::abs(g[i]);
       const double snr = a / effective;
+      snrs.push_back(a / batch_std);
       phi_sum += a == 0 ? 0.0 : a * success_margin(snr);
       high_snr += snr > kThreshold ? 1 : 0;
     }
@@ -373,6 +376,8 @@ RunOutcome run_stationarity_once(
   out.final_gap = f_k - problem.f_star();
   out.realized_bound = sign_sgd_stationarity_bound(l1, k_steps, f0 - f_k);
   out.high_snr_fraction = static_cast<double>(high_snr) / static_cast<double>(k_steps * d);
+  std::nth_element(snrs.begin(), snrs.begin() + static_cast<std::ptrdiff_t>(snrs.size() / 2), snrs.end());
+  out.snr_median = snrs[snrs.size() / 2];
   return out;
 }
 
@@ -465,7 +470,7 @@ StationarityRow summarize_seeds(
     const ProblemSummary& ps,
     const RunOutcome* outcomes,
     const LabOptions& o) {
-  std::vector<double> phi, slack, gap, realized, high;
+  std::vector<double> phi, slack, gap, realized, high, median;
   for (int64_t s = 0; s < o.seeds; ++s) {
     const RunOutcome& r = outcomes[s];
     phi.push_back(r.mean_phi);
@@ -473,6 +478,7 @@ StationarityRow summarize_seeds(
     gap.push_back(r.final_gap);
     realized.push_back(r.realized_bound);
     high.push_back(r.high_snr_fraction);
+    median.push_back(r.snr_median);
   }
   StationarityRow row;
   row.problem = ps.name;
@@ -490,6 +496,7 @@ StationarityRow summarize_seeds(
   row.final_gap_mean = mean_of(gap);
   row.final_gap_std = std_of(gap);
   row.high_snr_fraction = mean_of(high);
+  row.snr_median = mean_of(median);
   row.theorem_applies = theorem_applies(j.optimizer, j.noise);
   // One-sided t-tests at level 0.005 over the seeds: a single seed cannot tell noise from a violation.
   const double seeds = static_cast<double>(o.seeds);

@@ -53,7 +53,7 @@ std::string batches_text(const std::vector<int64_t>& batches) {
 std::string render_stationarity_csv(const LabResult& r) {
   std::ostringstream out;
   out << "problem,noise,batch,optimizer,seeds,measured_mean,measured_std,bound,ratio,slack_mean,slack_std,"
-         "realized_ratio,final_gap_mean,final_gap_std,high_snr_fraction,theorem_applies,bound_exceeded,"
+         "realized_ratio,final_gap_mean,final_gap_std,high_snr_fraction,snr_median,theorem_applies,bound_exceeded,"
          "descent_violated\n";
   for (const auto& s : r.stationarity) {
     out << s.problem << ',' << s.noise << ',' << s.batch << ',' << s.optimizer << ',' << s.seeds << ','
@@ -61,6 +61,7 @@ std::string render_stationarity_csv(const LabResult& r) {
         << fmt(s.ratio, "%.10g") << ',' << fmt(s.slack_mean, "%.10g") << ',' << fmt(s.slack_std, "%.10g") << ','
         << fmt(s.realized_ratio, "%.10g") << ',' << fmt(s.final_gap_mean, "%.10g") << ','
         << fmt(s.final_gap_std, "%.10g") << ',' << fmt(s.high_snr_fraction, "%.10g") << ','
+        << fmt(s.snr_median, "%.10g") << ','
         << (s.theorem_applies ? 1 : 0) << ',' << (s.bound_exceeded ? 1 : 0) << ',' << (s.descent_violated ? 1 : 0)
         << '\n';
   }
@@ -284,6 +285,7 @@ std::string render_summary_json(const LabResult& r) {
         << ", \"final_gap_mean\": " << json_number(s.final_gap_mean)
         << ", \"final_gap_std\": " << json_number(s.final_gap_std)
         << ", \"high_snr_fraction\": " << json_number(s.high_snr_fraction)
+        << ", \"snr_median\": " << json_number(s.snr_median)
         << ", \"theorem_applies\": " << (s.theorem_applies ? "true" : "false")
         << ", \"bound_exceeded\": " << (s.bound_exceeded ? "true" : "false")
         << ", \"descent_violated\": " << (s.descent_violated ? "true" : "false") << "}"
@@ -352,9 +354,9 @@ std::string render_markdown(const LabResult& r, const std::string& command_line)
          "ratio = measured / bound (the theorem says <= 1 where it applies: SignSGD and dithered SignSGD under "
          "unimodal symmetric noise). realized = measured / sqrt(||L||_1/K) (f_0 - f_K + 1/2); slack = that bound "
          "minus measured, mean +- std over seeds (significantly negative = the descent inequality failed, marked "
-         "!). Bold ratio: measured significantly above the bound (one-sided t-test over seeds, level 0.005). high-SNR = share of steps x coordinates with S_i > 2/sqrt 3.\n\n"
+         "!). Bold ratio: measured significantly above the bound (one-sided t-test over seeds, level 0.005). high-SNR = share of steps x coordinates with S_i > 2/sqrt 3; S med = their median SNR (batch noise alone).\n\n"
          "| problem | noise | B | optimizer | measured | bound | ratio | realized | slack | f_K - f_* | high-SNR | "
-         "theorem |\n|---|---|---|---|---|---|---|---|---|---|---|---|\n";
+         "S med | theorem |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|\n";
   for (const auto& s : r.stationarity) {
     out << "| " << s.problem << " | " << s.noise << " | " << s.batch << " | " << s.optimizer << " | "
         << fmt(s.measured_mean, "%.4g") << " +- " << fmt(s.measured_std, "%.2g") << " | " << fmt(s.bound, "%.4g")
@@ -362,6 +364,7 @@ std::string render_markdown(const LabResult& r, const std::string& command_line)
         << fmt(s.realized_ratio, "%.3f") << " | " << fmt(s.slack_mean, "%.3g") << " +- " << fmt(s.slack_std, "%.2g")
         << (s.descent_violated ? " !" : "") << " | " << fmt(s.final_gap_mean, "%.3g") << " +- "
         << fmt(s.final_gap_std, "%.2g") << " | " << fmt(s.high_snr_fraction, "%.2f") << " | "
+        << fmt(s.snr_median, "%.3g") << " | "
         << (s.theorem_applies                                                  ? "yes"
                 : has_momentum(parse_optimizer_kind(s.optimizer))                    ? "no (momentum)"
                 : parse_optimizer_kind(s.optimizer) == OptimizerKind::DitheredSignSGDRms ? "no (rms dither)"

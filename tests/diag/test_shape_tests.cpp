@@ -24,8 +24,9 @@ std::vector<double> draws(CalibrationLaw law, int64_t n, uint64_t seed) {
   return x;
 }
 
-// The exact two-sided randomization p-value by enumerating all 2^m sign patterns of the deviations.
-double exact_sign_flip_p(const std::vector<double>& x) {
+// The exact two-sided randomization p-value by enumerating all 2^m sign patterns of the deviations (or of
+// their signed ranks, ties at the average rank).
+double exact_sign_flip_p(const std::vector<double>& x, bool ranks) {
   std::vector<double> s = x;
   std::sort(s.begin(), s.end());
   const size_t n = s.size();
@@ -38,6 +39,23 @@ double exact_sign_flip_p(const std::vector<double>& x) {
       observed += v - med;
       abs_sum += std::abs(v - med);
     }
+  if (ranks) {
+    std::vector<double> r(y.size());
+    for (size_t i = 0; i < y.size(); ++i) {
+      double below = 0, equal = 0;
+      for (const double v : y) {
+        below += std::abs(v) < std::abs(y[i]);
+        equal += std::abs(v) == std::abs(y[i]);
+      }
+      r[i] = (y[i] > 0 ? 1 : -1) * (below + (equal + 1) / 2);
+    }
+    y = r;
+    observed = abs_sum = 0;
+    for (const double v : y) {
+      observed += v;
+      abs_sum += std::abs(v);
+    }
+  }
   observed = std::abs(observed);
   const uint64_t patterns = uint64_t{1} << y.size();
   uint64_t reached = 0;
@@ -55,15 +73,21 @@ TEST(ShapeTests, SignFlipPValueMatchesTheExactRandomizationDistribution) {
   for (uint64_t seed = 1; seed <= 6; ++seed) {
     std::vector<double> x = draws(seed % 2 ? CalibrationLaw::Exponential : CalibrationLaw::Normal, 11, seed);
     x.push_back(x[0]); // an even sample whose two middle values may differ
-    const double exact = exact_sign_flip_p(x);
-    SignFlipOptions o;
-    o.max_flips = 400000;
-    o.stop_after = 1000;
-    o.seed = seed;
-    const TestResult r = sign_flip_symmetry_test(x, o);
-    // Besag-Clifford with h = 1000: relative error about 1/sqrt(1000); binomial error when it runs out.
-    const double se = std::max(exact / std::sqrt(1000.0), std::sqrt(exact * (1 - exact) / 400000.0));
-    EXPECT_NEAR(r.p_value, exact, 4 * se + 1e-5) << "seed " << seed;
+    for (const bool ranks : {false, true}) {
+      const double exact = exact_sign_flip_p(x, ranks);
+      SignFlipOptions o;
+      o.max_flips = 400000;
+      o.stop_after = 1000;
+      o.seed = seed;
+      o.statistic = ranks ? SymmetryStatistic::SignedRank : SymmetryStatistic::Mean;
+      const TestResult r = sign_flip_symmetry_test(x, o);
+      // Besag-Clifford with h = 1000: relative error about 1/sqrt(1000); binomial error when it runs out.
+      const double se = std::max(exact / std::sqrt(1000.0), std::sqrt(exact * (1 - exact) / 400000.0));
+      EXPECT_NEAR(r.p_value, exact, 4 * se + 1e-5) << "seed " << seed << " ranks " << ranks;
+      // Combined: the Bonferroni minimum of the two (each within its Monte Carlo error).
+      o.statistic = SymmetryStatistic::Combined;
+      EXPECT_LE(sign_flip_symmetry_test(x, o).p_value, std::min(1.0, 2 * exact + 8 * se + 1e-5));
+    }
   }
 }
 
@@ -108,6 +132,7 @@ TEST(ShapeTests, EarlyDecisionEqualsThePValueDecision) {
     const auto x = draws(law, 60, seed);
     SignFlipOptions o;
     o.seed = seed;
+    o.statistic = static_cast<SymmetryStatistic>(seed % 3); // signed rank, mean, combined
     for (const double alpha : {0.01, 0.05, 0.2}) {
       const bool full = sign_flip_symmetry_test(x, o).p_value <= alpha;
       EXPECT_EQ(sign_flip_rejects(x, alpha, o), full) << to_string(law) << " seed " << seed << " alpha " << alpha;
@@ -125,6 +150,17 @@ TEST(ShapeTests, MggMatchesItsDefinition) {
   const double T = std::sqrt(8.0) * 1.25 / (std::sqrt(M_PI / 2) * 2.25);
   EXPECT_NEAR(r.statistic, T, 1e-14);
   EXPECT_NEAR(r.p_value, std::erfc(std::abs(T) / std::sqrt(0.5708) / std::sqrt(2.0)), 1e-14);
+}
+
+TEST(ShapeTests, WrongSignRateAndTheBoundCheck) {
+  // Mean > 0: the negative draw opposes (1), the zero counts one half: (1 + 0.5) / 4.
+  EXPECT_DOUBLE_EQ(wrong_sign_rate({2.0, -1.0, 0.0, 3.0}, 1.0), 0.375);
+  EXPECT_DOUBLE_EQ(wrong_sign_rate({2.0, -1.0, 0.0, 3.0}, -1.0), 0.625);
+  EXPECT_TRUE(std::isnan(wrong_sign_rate({1.0, -1.0}, 0.0)));
+  // At S = 0 the bound is 1/2 and 2 standard errors at K = 200 are 2 sqrt(0.25 / 200) = 0.0707.
+  EXPECT_TRUE(wrong_sign_above_bound(0.58, 0.0, 200));
+  EXPECT_FALSE(wrong_sign_above_bound(0.56, 0.0, 200));
+  EXPECT_FALSE(wrong_sign_above_bound(std::nan(""), 0.0, 200));
 }
 
 TEST(ShapeTests, LawsHaveTheirStatedMeans) {
@@ -154,8 +190,10 @@ TEST(ShapeTests, CalibrationAtTheProbesK) {
   EXPECT_NEAR(c.tolerance, 3 * std::sqrt(0.05 * 0.95 / 2000), 1e-15);
   for (const auto& row : c.rows) {
     SCOPED_TRACE(to_string(row.law));
-    std::printf("%-30s sign-flip %.4f  skewness %.4f  mgg %.4f  dip %.4f\n", to_string(row.law).c_str(),
-                row.sign_flip, row.skewness, row.mgg, row.dip);
+    std::printf(
+        "%-30s sign-flip %.4f (mean %.4f, rank %.4f)  skewness %.4f  mgg %.4f  dip %.4f  above-bound %.4f\n",
+        to_string(row.law).c_str(), row.sign_flip, row.sign_flip_mean, row.sign_flip_rank, row.skewness, row.mgg,
+        row.dip, row.above_bound);
     if (row.symmetric && row.unimodal) {
       EXPECT_LE(row.sign_flip, c.alpha + c.tolerance);
       EXPECT_LE(row.dip, c.alpha + c.tolerance); // the dip test's uniform reference is least favourable

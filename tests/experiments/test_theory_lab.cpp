@@ -234,6 +234,11 @@ TEST(TheoryLabStationarity, HybridSignPhaseIsSignumAndTheRmsDitherRuns) {
   const auto rms = run_stationarity_once(p, NoiseKind::Gaussian, 1, OptimizerKind::DitheredSignSGDRms, 0, one);
   EXPECT_LT(rms.mean_phi, plain.mean_phi);
   EXPECT_GT(rms.mean_phi, 0.0);
+  // The SNR median of a run (here its one step at x_0) scales as 1 / noise_level.
+  one.problem.noise_level = 10;
+  const Problem noisy(ProblemKind::Logistic, one.problem);
+  const auto quiet = run_stationarity_once(noisy, NoiseKind::Gaussian, 1, OptimizerKind::SignSGD, 0, one);
+  EXPECT_NEAR(plain.snr_median / quiet.snr_median, 10.0, 1e-9);
 }
 
 // The fitted rate recovers a known exponent from rows built by hand, with a confidence interval that covers it.

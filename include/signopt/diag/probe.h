@@ -54,6 +54,8 @@ struct ProbeOptions {
   /// p is 1 / (symmetry_flips + 1), which BH at the FDR over M tested coordinates needs below fdr / M to
   /// reject anything. In [20, 10^7].
   int64_t symmetry_flips = 9999;
+  /// The sign-flip test's statistic (SymmetryStatistic; Combined by default).
+  SymmetryStatistic symmetry_statistic = SymmetryStatistic::Combined;
   /// Samples of K draws per law in the calibration of the shape tests at this K (calibrate_shape_tests,
   /// reported beside the verdicts); 0 skips it, else in [100, 10^6].
   int64_t calibration_replicates = 2000;

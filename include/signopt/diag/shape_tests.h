@@ -12,6 +12,22 @@
 
 namespace signopt::diag {
 
+/// What the sign-flip test sums over the deviations y_i = x_i - median (zeros dropped).
+enum class SymmetryStatistic {
+  /// sign(y_i) x the rank of |y_i| (ties share their average rank): Wilcoxon's signed-rank statistic about
+  /// the median. Bounded summands, so one huge draw cannot dominate.
+  SignedRank,
+  /// y_i itself: the mean minus the median; one huge draw can dominate it (and its flips), costing power
+  /// on heavy-tailed skewed noise.
+  Mean,
+  /// Both, Bonferroni-combined: p = min(1, 2 min(p_mean, p_signed_rank)). The default: the mean statistic
+  /// has the power on light-tailed skew, the signed ranks where a few huge draws dominate the mean.
+  Combined,
+};
+
+/// "signed-rank", "mean", "combined".
+std::string to_string(SymmetryStatistic s);
+
 /// Options of sign_flip_symmetry_test(): the Monte Carlo p-value of Besag & Clifford (1991), which
 /// stops once `stop_after` sign flips reach the observed statistic (p = stop_after / flips), else after
 /// `max_flips` flips (p = (1 + reached) / (max_flips + 1)). Either way P(p <= a) <= a under the
@@ -24,15 +40,18 @@ struct SignFlipOptions {
   int64_t stop_after = 20;
   /// Seed of the flips (a splitmix64 stream); the same seed gives the same p on every machine.
   uint64_t seed = 0;
+  SymmetryStatistic statistic = SymmetryStatistic::Combined;
 
   /// Throws std::invalid_argument naming the field and the value when out of range.
   void validate() const;
 };
 
 /// The sign-flip test of symmetry about the median (the probe's symmetry test since issue 19).
-/// Deviations y_i = x_i - median(x) (zeros dropped); statistic T = sum y_i / sqrt(sum y_i^2), the
-/// self-normalised mean-minus-median; p = the two-sided share of random sign flips of the y_i whose
-/// |sum| reaches |sum y_i| (Monte Carlo, see SignFlipOptions). Were the centre known, the test would be
+/// Deviations y_i = x_i - median(x) (zeros dropped), each replaced by its signed rank for the SignedRank
+/// statistic; p = the two-sided share of random sign flips of the summands whose |sum| reaches the observed
+/// one (Monte Carlo, see SignFlipOptions); Combined takes the Bonferroni minimum of the two statistics' p.
+/// The reported statistic is T = sum y_i / sqrt(sum y_i^2), the self-normalised mean-minus-median (for
+/// SignedRank, the same of the signed ranks). Were the centre known, the test would be
 /// exact for every symmetric law, whatever its tails and atoms; with the sample median as the centre it
 /// is asymptotically conservative for every unimodal symmetric law with finite variance (the variance of
 /// mean - median is sigma^2 + 1/(4 f(m)^2) - E|X - m| / f(m) <= sigma^2, as E|X - m| f(m) >= 1/4 for such
@@ -50,6 +69,14 @@ bool sign_flip_rejects(const std::vector<double>& x, double alpha, const SignFli
 /// two-sided p from N(0, 0.5708), the null variance under normality. Kept for the calibration table:
 /// its level depends on the tails (it rejects symmetric Laplace noise above its level). Needs n >= 8.
 TestResult mgg_symmetry_test(const std::vector<double>& x);
+
+/// The probe's wrong-sign rate of draws x against the sign of their mean: the share of draws whose sign
+/// opposes sign(mean), a zero draw counting one half; NaN when mean = 0.
+double wrong_sign_rate(const std::vector<double>& x, double mean);
+
+/// The probe's "above the Gauss bound" rule: the measured rate exceeds gauss_wrong_sign_bound(snr) by more
+/// than 2 binomial standard errors of a K-draw rate at the bound. False for a NaN rate.
+bool wrong_sign_above_bound(double rate, double snr, int64_t K);
 
 /// A noise law of the calibration, standardized to mean 0 (the centre of symmetry for symmetric laws).
 enum class CalibrationLaw {
@@ -86,10 +113,14 @@ struct CalibrationRow {
   CalibrationLaw law = CalibrationLaw::Normal;
   bool symmetric = true, unimodal = true;
   int64_t replicates = 0;
-  double sign_flip = 0; ///< share rejected by sign_flip_symmetry_test at alpha
+  double sign_flip = 0; ///< share rejected by sign_flip_symmetry_test at alpha (SymmetryStatistic::Combined)
+  double sign_flip_mean = 0, sign_flip_rank = 0; ///< the same with the Mean and the SignedRank statistic alone
   double skewness = 0; ///< share rejected by D'Agostino's skewness_test at alpha (assumes normal tails)
   double mgg = 0; ///< share rejected by mgg_symmetry_test at alpha
   double dip = 0; ///< share rejected by dip_test at alpha
+  /// share flagged by wrong_sign_above_bound (the probe's check against the Gauss bound; not a level-alpha
+  /// test: its false rate on symmetric laws is what the calibration measures)
+  double above_bound = 0;
 };
 
 /// The calibration of the shape tests at n draws per coordinate.
