@@ -308,7 +308,9 @@ std::string render_summary_json(const LabResult& r) {
     out << "    {\"problem\": " << json_string(f.problem) << ", \"noise\": " << json_string(f.noise)
         << ", \"optimizer\": " << json_string(f.optimizer) << ", \"batch\": " << f.batch << ", \"points\": " << f.points
         << ", \"exponent\": " << json_number(f.exponent) << ", \"ci_low\": " << json_number(f.ci_low)
-        << ", \"ci_high\": " << json_number(f.ci_high) << ", \"max_ratio\": " << json_number(f.max_ratio)
+        << ", \"ci_high\": " << json_number(f.ci_high) << ", \"tail_exponent\": " << json_number(f.tail_exponent)
+        << ", \"tail_ci_low\": " << json_number(f.tail_ci_low) << ", \"tail_ci_high\": " << json_number(f.tail_ci_high)
+        << ", \"max_ratio\": " << json_number(f.max_ratio)
         << ", \"theorem_applies\": " << (f.theorem_applies ? "true" : "false")
         << ", \"slower_than_bound\": " << (f.slower_than_bound ? "true" : "false") << "}"
         << (i + 1 < r.rate_fits.size() ? "," : "") << "\n";

@@ -265,6 +265,8 @@ TEST(TheoryLabRate, FitRecoversAKnownExponent) {
   EXPECT_NEAR(fits[0].exponent, -0.3, 0.03);
   EXPECT_LT(fits[0].ci_low, -0.3);
   EXPECT_GT(fits[0].ci_high, -0.3);
+  // Three K only: the tail fit is the whole fit.
+  EXPECT_DOUBLE_EQ(fits[0].tail_exponent, fits[0].exponent);
   EXPECT_TRUE(fits[0].slower_than_bound); // -0.3 falls slower than -0.5
   EXPECT_TRUE(fits[0].theorem_applies);
   EXPECT_GT(fits[0].max_ratio, 1.0); // at K = 10000: 0.063 against the bound's 0.02

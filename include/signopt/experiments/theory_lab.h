@@ -296,11 +296,13 @@ struct RateFit {
   int64_t points = 0; ///< runs in the fit
   double exponent = 0; ///< slope of log measured against log K (the bound's is -1/2)
   double ci_low = 0, ci_high = 0; ///< 95% confidence interval of the slope (Student t, points - 2 dof)
+  /// The same fit over the three largest K only: the rate as K grows, where early transients have passed.
+  double tail_exponent = 0, tail_ci_low = 0, tail_ci_high = 0;
   double max_ratio = 0; ///< largest measured/bound over the K
   /// The theorem's hypotheses (SignSGD or the absolute dither under unimodal symmetric noise).
   bool theorem_applies = false;
-  /// ci_low > -1/2: the measured quantity falls significantly slower than the bound, so the bound must
-  /// eventually fail for larger K (at the fitted rate) even where it holds at every K run.
+  /// tail_ci_low > -1/2: over the largest K the measured quantity falls significantly slower than the
+  /// bound; were that rate to continue, the bound would fail at some larger K even where it holds at every K run.
   bool slower_than_bound = false;
 };
 
