@@ -376,8 +376,14 @@ RunOutcome run_stationarity_once(
   out.final_gap = f_k - problem.f_star();
   out.realized_bound = sign_sgd_stationarity_bound(l1, k_steps, f0 - f_k);
   out.high_snr_fraction = static_cast<double>(high_snr) / static_cast<double>(k_steps * d);
-  std::nth_element(snrs.begin(), snrs.begin() + static_cast<std::ptrdiff_t>(snrs.size() / 2), snrs.end());
-  out.snr_median = snrs[snrs.size() / 2];
+  auto quantile = [&](double q) {
+    const auto k = static_cast<std::ptrdiff_t>(q * static_cast<double>(snrs.size() - 1) + 0.5);
+    std::nth_element(snrs.begin(), snrs.begin() + k, snrs.end());
+    return snrs[static_cast<size_t>(k)];
+  };
+  out.snr_median = quantile(0.5);
+  out.snr_p10 = quantile(0.1);
+  out.snr_p90 = quantile(0.9);
   return out;
 }
 
@@ -470,7 +476,7 @@ StationarityRow summarize_seeds(
     const ProblemSummary& ps,
     const RunOutcome* outcomes,
     const LabOptions& o) {
-  std::vector<double> phi, slack, gap, realized, high, median;
+  std::vector<double> phi, slack, gap, realized, high, median, p10, p90;
   for (int64_t s = 0; s < o.seeds; ++s) {
     const RunOutcome& r = outcomes[s];
     phi.push_back(r.mean_phi);
@@ -479,6 +485,8 @@ StationarityRow summarize_seeds(
     realized.push_back(r.realized_bound);
     high.push_back(r.high_snr_fraction);
     median.push_back(r.snr_median);
+    p10.push_back(r.snr_p10);
+    p90.push_back(r.snr_p90);
   }
   StationarityRow row;
   row.problem = ps.name;
@@ -497,6 +505,8 @@ StationarityRow summarize_seeds(
   row.final_gap_std = std_of(gap);
   row.high_snr_fraction = mean_of(high);
   row.snr_median = mean_of(median);
+  row.snr_p10 = mean_of(p10);
+  row.snr_p90 = mean_of(p90);
   row.theorem_applies = theorem_applies(j.optimizer, j.noise);
   // One-sided t-tests at level 0.005 over the seeds: a single seed cannot tell noise from a violation.
   const double seeds = static_cast<double>(o.seeds);

@@ -53,7 +53,8 @@ std::string batches_text(const std::vector<int64_t>& batches) {
 std::string render_stationarity_csv(const LabResult& r) {
   std::ostringstream out;
   out << "problem,noise,batch,optimizer,seeds,measured_mean,measured_std,bound,ratio,slack_mean,slack_std,"
-         "realized_ratio,final_gap_mean,final_gap_std,high_snr_fraction,snr_median,theorem_applies,bound_exceeded,"
+         "realized_ratio,final_gap_mean,final_gap_std,high_snr_fraction,snr_median,snr_p10,snr_p90,theorem_applies,"
+         "bound_exceeded,"
          "descent_violated\n";
   for (const auto& s : r.stationarity) {
     out << s.problem << ',' << s.noise << ',' << s.batch << ',' << s.optimizer << ',' << s.seeds << ','
@@ -61,7 +62,7 @@ std::string render_stationarity_csv(const LabResult& r) {
         << fmt(s.ratio, "%.10g") << ',' << fmt(s.slack_mean, "%.10g") << ',' << fmt(s.slack_std, "%.10g") << ','
         << fmt(s.realized_ratio, "%.10g") << ',' << fmt(s.final_gap_mean, "%.10g") << ','
         << fmt(s.final_gap_std, "%.10g") << ',' << fmt(s.high_snr_fraction, "%.10g") << ','
-        << fmt(s.snr_median, "%.10g") << ','
+        << fmt(s.snr_median, "%.10g") << ',' << fmt(s.snr_p10, "%.10g") << ',' << fmt(s.snr_p90, "%.10g") << ','
         << (s.theorem_applies ? 1 : 0) << ',' << (s.bound_exceeded ? 1 : 0) << ',' << (s.descent_violated ? 1 : 0)
         << '\n';
   }
@@ -285,7 +286,8 @@ std::string render_summary_json(const LabResult& r) {
         << ", \"final_gap_mean\": " << json_number(s.final_gap_mean)
         << ", \"final_gap_std\": " << json_number(s.final_gap_std)
         << ", \"high_snr_fraction\": " << json_number(s.high_snr_fraction)
-        << ", \"snr_median\": " << json_number(s.snr_median)
+        << ", \"snr_median\": " << json_number(s.snr_median) << ", \"snr_p10\": " << json_number(s.snr_p10)
+        << ", \"snr_p90\": " << json_number(s.snr_p90)
         << ", \"theorem_applies\": " << (s.theorem_applies ? "true" : "false")
         << ", \"bound_exceeded\": " << (s.bound_exceeded ? "true" : "false")
         << ", \"descent_violated\": " << (s.descent_violated ? "true" : "false") << "}"

@@ -239,6 +239,10 @@ TEST(TheoryLabStationarity, HybridSignPhaseIsSignumAndTheRmsDitherRuns) {
   const Problem noisy(ProblemKind::Logistic, one.problem);
   const auto quiet = run_stationarity_once(noisy, NoiseKind::Gaussian, 1, OptimizerKind::SignSGD, 0, one);
   EXPECT_NEAR(plain.snr_median / quiet.snr_median, 10.0, 1e-9);
+  EXPECT_NEAR(plain.snr_p90 / quiet.snr_p90, 10.0, 1e-9);
+  EXPECT_LE(plain.snr_p10, plain.snr_median);
+  EXPECT_LE(plain.snr_median, plain.snr_p90);
+  EXPECT_LT(plain.snr_p10, plain.snr_p90);
 }
 
 // The fitted rate recovers a known exponent from rows built by hand, with a confidence interval that covers it.

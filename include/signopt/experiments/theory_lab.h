@@ -216,9 +216,9 @@ struct RunOutcome {
   double final_gap = 0; ///< f(x_K) - f_*
   double realized_bound = 0; ///< sqrt(||L||_1 / K) (f_0 - f(x_K) + 1/2)
   double high_snr_fraction = 0; ///< fraction of (k, i) with S_i > 2/sqrt(3)
-  /// Median of S_i over every step and coordinate (S from the gradient noise alone), to set the regime
-  /// against a real probe's SNR median (`--noise-level`).
-  double snr_median = 0;
+  /// Median, 10% and 90% quantiles of S_i over every step and coordinate (S from the gradient noise alone),
+  /// to set the regime against a real probe's SNR histogram (`--noise-level`).
+  double snr_median = 0, snr_p10 = 0, snr_p90 = 0;
 };
 
 /// One run: `seed_index` picks the noise stream (the same for every optimizer: common random numbers).
@@ -244,7 +244,7 @@ struct StationarityRow {
   double realized_ratio = 0; ///< measured_mean / mean realized bound
   double final_gap_mean = 0, final_gap_std = 0; ///< f_K - f_*
   double high_snr_fraction = 0; ///< mean over seeds
-  double snr_median = 0; ///< RunOutcome::snr_median, mean over seeds
+  double snr_median = 0, snr_p10 = 0, snr_p90 = 0; ///< RunOutcome's, means over seeds
   /// True for SignSGD and dithered SignSGD under unimodal symmetric noise: the theorem's hypotheses.
   bool theorem_applies = false;
   /// measured_mean significantly above the bound: a one-sided t-test over the seeds at level 0.005
