@@ -39,7 +39,7 @@ Probe:
                        (D'Agostino's skewness test is reported beside it, labelled as assuming normal
                        tails); unimodality: Hartigan's dip test
   --symmetry-flips N   most random sign flips per coordinate of the symmetry test, in [20, 10^7]; its
-                       smallest p-value is 1/(N+1) (default 9999)
+                       smallest p-value is 2/(N+1) with the combined statistic (default 9999)
   --symmetry-statistic S  what the sign-flip test sums: combined (default: the Bonferroni minimum of
                        the two), mean (mean minus median) or signed-rank (Wilcoxon's ranks about the
                        median)
@@ -101,17 +101,11 @@ int probe_command(const std::vector<std::string>& args) {
     } else if (f == "--symmetry-flips") {
       c.probe.symmetry_flips = a.integer(20);
     } else if (f == "--symmetry-statistic") {
-      const std::string v = a.value();
-      using signopt::diag::SymmetryStatistic;
-      if (v == "combined")
-        c.probe.symmetry_statistic = SymmetryStatistic::Combined;
-      else if (v == "mean")
-        c.probe.symmetry_statistic = SymmetryStatistic::Mean;
-      else if (v == "signed-rank")
-        c.probe.symmetry_statistic = SymmetryStatistic::SignedRank;
-      else
-        throw signopt::train::ConfigError(
-            "invalid value for --symmetry-statistic: '" + v + "' (expected combined, mean or signed-rank)");
+      try {
+        c.probe.symmetry_statistic = signopt::diag::parse_symmetry_statistic(a.value());
+      } catch (const std::invalid_argument& e) {
+        throw signopt::train::ConfigError(std::string("--symmetry-statistic: ") + e.what());
+      }
     } else if (f == "--calibration") {
       c.probe.calibration_replicates = a.integer(0);
     } else if (f == "--dither-levels") {

@@ -43,9 +43,7 @@ void RunningNoiseMonitor::update(const std::vector<torch::Tensor>& grads) {
   ++updates_;
 }
 
-RunningNoiseSnapshot RunningNoiseMonitor::snapshot(
-    const std::vector<torch::Tensor>& current,
-    const std::vector<double>& dither_std) const {
+RunningNoiseSnapshot RunningNoiseMonitor::snapshot(const std::vector<torch::Tensor>& current) const {
   torch::NoGradGuard no_grad;
   if (updates_ == 0)
     throw std::logic_error("RunningNoiseMonitor::snapshot: no gradient has been folded in yet");
@@ -53,20 +51,12 @@ RunningNoiseSnapshot RunningNoiseMonitor::snapshot(
     throw std::invalid_argument(
         "RunningNoiseMonitor::snapshot: got " + std::to_string(current.size()) + " gradients, expected " +
         std::to_string(m_.size()));
-  if (!dither_std.empty() && dither_std.size() != m_.size())
-    throw std::invalid_argument(
-        "RunningNoiseMonitor::snapshot: got " + std::to_string(dither_std.size()) + " dither stds, expected " +
-        std::to_string(m_.size()) + " (one per gradient) or none");
   const double correction = 1.0 - std::pow(beta_, static_cast<double>(updates_));
   std::vector<torch::Tensor> means, sigmas, currents;
-  double out_noised = 0, total = 0;
   for (size_t i = 0; i < m_.size(); ++i) {
     means.push_back(m_[i] / correction);
-    sigmas.push_back((v_[i] / correction - means.back() * means.back()).clamp_min(0).sqrt());
+    sigmas.push_back(sigma_of(i, correction));
     currents.push_back(current[i].detach().reshape({-1}).to(torch::kDouble));
-    if (!dither_std.empty())
-      out_noised += (sigmas.back() < dither_std[i]).sum().item<double>();
-    total += static_cast<double>(m_[i].numel());
   }
   const auto m = torch::cat(means).cpu(), sigma = torch::cat(sigmas).cpu(), g = torch::cat(currents).cpu();
   const auto abs_m = m.abs();
@@ -80,8 +70,6 @@ RunningNoiseSnapshot RunningNoiseMonitor::snapshot(
       torch::where(knee, 1.0 - 4.0 / (9.0 * snr * snr), snr / std::sqrt(3.0)));
   RunningNoiseSnapshot s;
   s.updates = updates_;
-  if (!dither_std.empty())
-    s.dither_share = total > 0 ? out_noised / total : kNaN;
   s.snr_median = snr.median().item<double>();
   s.snr_above_share = knee.to(torch::kDouble).mean().item<double>();
   s.grad_l1 = abs_m.sum().item<double>();
@@ -101,6 +89,35 @@ RunningNoiseSnapshot RunningNoiseMonitor::snapshot(
       snr_s > kKnee, 2.0 / (9.0 * snr_s * snr_s), 0.5 - snr_s / (2.0 * std::sqrt(3.0)));
   s.gauss_bound = bound.mean().item<double>();
   return s;
+}
+
+torch::Tensor RunningNoiseMonitor::sigma_of(size_t i, double correction) const {
+  const auto mean = m_[i] / correction;
+  return (v_[i] / correction - mean * mean).clamp_min(0).sqrt();
+}
+
+double RunningNoiseMonitor::dither_share(const std::vector<double>& dither_std) const {
+  torch::NoGradGuard no_grad;
+  if (updates_ == 0)
+    throw std::logic_error("RunningNoiseMonitor::dither_share: no gradient has been folded in yet");
+  if (dither_std.size() != m_.size())
+    throw std::invalid_argument(
+        "RunningNoiseMonitor::dither_share: got " + std::to_string(dither_std.size()) + " dither stds, expected " +
+        std::to_string(m_.size()) + " (one per gradient)");
+  const double correction = 1.0 - std::pow(beta_, static_cast<double>(updates_));
+  double out_noised = 0, total = 0;
+  for (size_t i = 0; i < m_.size(); ++i) {
+    const double s = dither_std[i];
+    if (std::isnan(s))
+      continue;
+    if (!(s >= 0) || std::isinf(s))
+      throw std::invalid_argument(
+          "RunningNoiseMonitor::dither_share: dither std " + std::to_string(s) + " of tensor " + std::to_string(i) +
+          " must be finite and >= 0");
+    out_noised += (sigma_of(i, correction) < s).sum().item<double>();
+    total += static_cast<double>(m_[i].numel());
+  }
+  return total > 0 ? out_noised / total : kNaN;
 }
 
 void RunningNoiseMonitor::save(torch::serialize::OutputArchive& archive, const std::string& prefix) const {

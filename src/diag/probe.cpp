@@ -351,7 +351,9 @@ std::vector<size_t> test_sampled_coordinates(
     c.layer = static_cast<int64_t>(layer);
     c.index = i - offset[layer];
   }
-  // The shape tests, coordinate by coordinate in parallel (each coordinate's flips have their own stream).
+  // The shape tests, coordinate by coordinate in parallel (each coordinate's flips have their own stream);
+  // the dip's null table is simulated once, here, not under its lock inside the loop.
+  const DipReference& dip_null = default_dip_reference(K);
   at::parallel_for(0, M, 8, [&](int64_t begin, int64_t end) {
     std::vector<double> x(static_cast<size_t>(K));
     for (int64_t j = begin; j < end; ++j) {
@@ -369,12 +371,11 @@ std::vector<size_t> test_sampled_coordinates(
       flips.seed = mix(options.seed ^ 0x5F11Bu, static_cast<uint64_t>(picked[static_cast<size_t>(j)]));
       const TestResult ft = sign_flip_symmetry_test(x, flips);
       const TestResult st = skewness_test(x);
-      const TestResult dt = dip_test(x);
       c.symmetry_t = ft.statistic;
       c.symmetry_p = ft.p_value;
       c.skew_p = st.p_value;
-      c.dip = dt.statistic;
-      c.dip_p = dt.p_value;
+      c.dip = dip_statistic(x);
+      c.dip_p = dip_null.p_value(c.dip);
     }
   });
   std::vector<double> flip_p;
@@ -646,7 +647,10 @@ NoiseProbeResult probe_gradient_noise(
   if (options.histogram_coords > 0 && r.tested > 0)
     add_histograms(r, layers, tested_index, record, options, K, M);
   if (options.calibration_replicates > 0) {
-    r.calibration = calibrate_shape_tests(K, options.calibration_replicates, 0.05, mix(options.seed, 0xCA1B));
+    SignFlipOptions flips;
+    flips.max_flips = options.symmetry_flips;
+    flips.statistic = options.symmetry_statistic;
+    r.calibration = calibrate_shape_tests(K, options.calibration_replicates, 0.05, mix(options.seed, 0xCA1B), flips);
     r.verdict += "; " + power_note(r.calibration);
   }
   return r;

@@ -4,6 +4,8 @@
 #include <signopt/diag/theory.h>
 #include <signopt/stats/stats.h>
 
+#include <ATen/Parallel.h>
+
 #include <algorithm>
 #include <cmath>
 #include <stdexcept>
@@ -164,6 +166,14 @@ std::string to_string(SymmetryStatistic s) {
   return s == SymmetryStatistic::SignedRank ? "signed-rank" : s == SymmetryStatistic::Mean ? "mean" : "combined";
 }
 
+SymmetryStatistic parse_symmetry_statistic(const std::string& name) {
+  for (const auto s : {SymmetryStatistic::Combined, SymmetryStatistic::Mean, SymmetryStatistic::SignedRank})
+    if (to_string(s) == name)
+      return s;
+  throw std::invalid_argument(
+      "unknown symmetry statistic '" + name + "' (expected one of: combined, mean, signed-rank)");
+}
+
 void SignFlipOptions::validate() const {
   if (stop_after < 1 || stop_after > kStopAfterLimit)
     throw std::invalid_argument(
@@ -240,7 +250,7 @@ TestResult mgg_symmetry_test(const std::vector<double>& x) {
 }
 
 double wrong_sign_rate(const std::vector<double>& x, double mean) {
-  if (mean == 0 || x.empty())
+  if (mean == 0 || !std::isfinite(mean) || x.empty())
     return std::nan("");
   double opposed = 0;
   for (const double v : x)
@@ -249,6 +259,8 @@ double wrong_sign_rate(const std::vector<double>& x, double mean) {
 }
 
 bool wrong_sign_above_bound(double rate, double snr, int64_t K) {
+  if (K < 1)
+    throw std::invalid_argument("wrong_sign_above_bound: K = " + std::to_string(K) + " must be >= 1");
   if (std::isnan(rate))
     return false;
   const double bound = theory::gauss_wrong_sign_bound(snr);
@@ -360,7 +372,13 @@ double draw_law(CalibrationLaw law, std::mt19937_64& rng) {
   throw std::invalid_argument("draw_law: unknown CalibrationLaw " + std::to_string(static_cast<int>(law)));
 }
 
-ShapeTestCalibration calibrate_shape_tests(int64_t n, int64_t replicates, double alpha, uint64_t seed) {
+ShapeTestCalibration calibrate_shape_tests(
+    int64_t n,
+    int64_t replicates,
+    double alpha,
+    uint64_t seed,
+    const SignFlipOptions& flip_options) {
+  flip_options.validate();
   if (n < 8)
     throw std::invalid_argument("calibrate_shape_tests: n = " + std::to_string(n) + " must be >= 8");
   if (replicates < 100 || replicates > kMaxCalibrationReplicates)
@@ -376,42 +394,45 @@ ShapeTestCalibration calibrate_shape_tests(int64_t n, int64_t replicates, double
   c.tolerance = 3 * std::sqrt(alpha * (1 - alpha) / static_cast<double>(replicates));
   const auto& laws = calibration_laws();
   const auto& dip_null = default_dip_reference(n);
-  std::vector<double> x(static_cast<size_t>(n));
-  for (size_t l = 0; l < laws.size(); ++l) {
-    CalibrationRow row;
-    row.law = laws[l];
-    row.symmetric = law_is_symmetric(laws[l]);
-    row.unimodal = law_is_unimodal(laws[l]);
-    row.replicates = replicates;
-    int64_t flip = 0, flip_mean = 0, flip_rank = 0, skew = 0, mgg = 0, dip = 0, above = 0;
-    for (int64_t r = 0; r < replicates; ++r) {
-      std::mt19937_64 rng(seed_of(seed, l, static_cast<uint64_t>(r)));
-      for (auto& v : x)
-        v = draw_law(laws[l], rng);
-      SignFlipOptions flips;
-      flips.seed = seed_of(seed ^ 0xF11Bu, l, static_cast<uint64_t>(r));
-      flip += sign_flip_rejects(x, alpha, flips);
-      flips.statistic = SymmetryStatistic::Mean;
-      flip_mean += sign_flip_rejects(x, alpha, flips);
-      flips.statistic = SymmetryStatistic::SignedRank;
-      flip_rank += sign_flip_rejects(x, alpha, flips);
-      skew += skewness_test(x).p_value <= alpha;
-      mgg += mgg_symmetry_test(x).p_value <= alpha;
-      dip += dip_null.p_value(dip_statistic(x)) <= alpha;
-      const SampleMoments m = sample_moments(x);
-      const double snr = m.std > 0 ? std::abs(m.mean) / m.std : 0.0;
-      above += wrong_sign_above_bound(wrong_sign_rate(x, m.mean), snr, n);
+  c.rows.resize(laws.size());
+  at::parallel_for(0, static_cast<int64_t>(laws.size()), 1, [&](int64_t begin, int64_t end) {
+    std::vector<double> x(static_cast<size_t>(n));
+    for (int64_t li = begin; li < end; ++li) {
+      const auto l = static_cast<size_t>(li);
+      CalibrationRow& row = c.rows[l];
+      row.law = laws[l];
+      row.symmetric = law_is_symmetric(laws[l]);
+      row.unimodal = law_is_unimodal(laws[l]);
+      row.replicates = replicates;
+      int64_t flip = 0, flip_mean = 0, flip_rank = 0, skew = 0, mgg = 0, dip = 0, above = 0;
+      for (int64_t r = 0; r < replicates; ++r) {
+        std::mt19937_64 rng(seed_of(seed, l, static_cast<uint64_t>(r)));
+        for (auto& v : x)
+          v = draw_law(laws[l], rng);
+        SignFlipOptions flips = flip_options;
+        flips.seed = seed_of(seed ^ 0xF11Bu, l, static_cast<uint64_t>(r));
+        flip += sign_flip_rejects(x, alpha, flips);
+        flips.statistic = SymmetryStatistic::Mean;
+        flip_mean += sign_flip_rejects(x, alpha, flips);
+        flips.statistic = SymmetryStatistic::SignedRank;
+        flip_rank += sign_flip_rejects(x, alpha, flips);
+        skew += skewness_test(x).p_value <= alpha;
+        mgg += mgg_symmetry_test(x).p_value <= alpha;
+        dip += dip_null.p_value(dip_statistic(x)) <= alpha;
+        const SampleMoments m = sample_moments(x);
+        const double snr = m.std > 0 ? std::abs(m.mean) / m.std : 0.0;
+        above += wrong_sign_above_bound(wrong_sign_rate(x, m.mean), snr, n);
+      }
+      const double R = static_cast<double>(replicates);
+      row.sign_flip = static_cast<double>(flip) / R;
+      row.sign_flip_mean = static_cast<double>(flip_mean) / R;
+      row.sign_flip_rank = static_cast<double>(flip_rank) / R;
+      row.skewness = static_cast<double>(skew) / R;
+      row.mgg = static_cast<double>(mgg) / R;
+      row.dip = static_cast<double>(dip) / R;
+      row.above_bound = static_cast<double>(above) / R;
     }
-    const double R = static_cast<double>(replicates);
-    row.sign_flip = static_cast<double>(flip) / R;
-    row.sign_flip_mean = static_cast<double>(flip_mean) / R;
-    row.sign_flip_rank = static_cast<double>(flip_rank) / R;
-    row.skewness = static_cast<double>(skew) / R;
-    row.mgg = static_cast<double>(mgg) / R;
-    row.dip = static_cast<double>(dip) / R;
-    row.above_bound = static_cast<double>(above) / R;
-    c.rows.push_back(row);
-  }
+  });
   return c;
 }
 

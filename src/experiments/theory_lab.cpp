@@ -189,7 +189,7 @@ void LabOptions::validate() const {
   check_list(optimizers, "optimizers");
   check_list(batches, "batches");
   for (const auto b : batches) {
-    if (b < 1 || b > 1000000) {
+    if (b < 1 || b > kMaxLabBatch) {
       throw std::invalid_argument("theory lab: batch sizes must be in [1, 1000000], got " + std::to_string(b));
     }
   }
@@ -216,21 +216,26 @@ void LabOptions::validate() const {
             "theory lab: rate_steps must be in [2, " + std::to_string(kMaxLabSteps) + "], got " + std::to_string(k));
       }
     }
-    if (rate_batch < 1 || rate_batch > 1000000) {
+    if (rate_batch < 1 || rate_batch > kMaxLabBatch) {
       throw std::invalid_argument("theory lab: rate_batch must be in [1, 1000000], got " + std::to_string(rate_batch));
     }
   }
   if (budget < 0) {
     throw std::invalid_argument("theory lab: budget must be >= 0 (0 skips it), got " + std::to_string(budget));
   }
+  if (budget > kMaxLabBudget) {
+    throw std::invalid_argument(
+        "theory lab: budget must be at most " + std::to_string(kMaxLabBudget) + ", got " + std::to_string(budget));
+  }
   if (budget != 0) {
     check_list(budget_batches, "budget_batches");
     check_list(budget_noises, "budget_noises");
     for (const auto b : budget_batches) {
-      if (b < 1 || b > budget || budget / b > kMaxLabSteps) {
+      if (b < 1 || b > std::min(budget, kMaxLabBatch) || budget % b != 0 || budget / b > kMaxLabSteps) {
         throw std::invalid_argument(
-            "theory lab: each budget batch B must be in [1, budget = " + std::to_string(budget) +
-            "] with budget / B <= " + std::to_string(kMaxLabSteps) + " steps, got " + std::to_string(b));
+            "theory lab: each budget batch B must divide budget = " + std::to_string(budget) + ", be at most " +
+            std::to_string(kMaxLabBatch) + " and leave budget / B <= " + std::to_string(kMaxLabSteps) +
+            " steps, got " + std::to_string(b));
       }
     }
   }
@@ -340,8 +345,10 @@ RunOutcome run_stationarity_once(
   std::vector<double> g(d);
   double phi_sum = 0;
   int64_t high_snr = 0;
-  std::vector<double> snrs; // of the gradient noise alone, every step and coordinate
-  snrs.reserve(static_cast<size_t>(k_steps * d));
+  // SNRs of the gradient noise alone for the quantiles: every step's, or every stride-th step's past the cap.
+  const int64_t stride = (k_steps * d + kMaxSnrSamples - 1) / kMaxSnrSamples;
+  std::vector<double> snrs;
+  snrs.reserve(static_cast<size_t>(std::min(k_steps * d, kMaxSnrSamples + d)));
   const double f0 = problem.value(problem.x0().data());
   for (int64_t k = 0; k < k_steps; ++k) {
     const double* xd = x.data_ptr<double>();
@@ -359,7 +366,9 @@ RunOutcome run_stationarity_once(
       const double effective = std::sqrt(batch_std * batch_std + s_t * s_t);
       const double a = std::abs(g[i]);
       const double snr = a / effective;
-      snrs.push_back(a / batch_std);
+      if (k % stride == 0) {
+        snrs.push_back(a / batch_std);
+      }
       phi_sum += a == 0 ? 0.0 : a * success_margin(snr);
       high_snr += snr > kThreshold ? 1 : 0;
     }

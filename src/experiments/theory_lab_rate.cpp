@@ -254,10 +254,12 @@ void add_rate_findings(const LabResult& r, std::vector<std::string>& out) {
     ++covered;
     covered_slower += f.slower_than_bound;
     covered_over += f.max_ratio > 1;
-    lo = std::min(lo, f.tail_exponent);
-    hi = std::max(hi, f.tail_exponent);
+    if (std::isfinite(f.tail_exponent)) {
+      lo = std::min(lo, f.tail_exponent);
+      hi = std::max(hi, f.tail_exponent);
+    }
   }
-  if (covered > 0)
+  if (covered > 0 && std::isfinite(lo) && std::isfinite(hi) && lo < 1e300)
     out.push_back(
         "Rate in K, configurations the theorem covers: exponents of (1/K) sum Phi over the three largest K " +
         fmt(lo, "%.3f") + " .. " + fmt(hi, "%.3f") + " (the bound's is -0.5); " + std::to_string(covered_slower) + " of " +
@@ -284,7 +286,7 @@ void add_budget_findings(const LabResult& r, std::vector<std::string>& out) {
         arg = last;
       ++last;
     }
-    if (r.budget[first].optimizer == "signsgd")
+    if (r.budget[first].optimizer == to_string(OptimizerKind::SignSGD))
       best += (best.empty() ? "" : ", ") + r.budget[first].problem + "/" + r.budget[first].noise + " B = " +
           std::to_string(r.budget[arg].batch);
     first = last;

@@ -244,6 +244,7 @@ struct HybridSignSGD::StepPlan {
 torch::Tensor HybridSignSGD::step(LossClosure closure) {
   torch::NoGradGuard no_grad;
   torch::Tensor loss = run_closure(closure);
+  begin_dither_record_();
   if (param_groups().empty() || !gradients_finite_<HybridSignSGDOptions>()) {
     return loss;
   }
@@ -331,6 +332,7 @@ void HybridSignSGD::add_item_(StepPlan& plan, torch::Tensor& p, const HybridSign
     double dot_gg[2] = {0.0, 0.0};
     const double s = kernels::sign_descent_step(
         p, p.grad(), st.exp_avg(), {o.lr(), o.weight_decay(), o.decoupled_weight_decay(), o.beta1(), args, {}}, dot_gg);
+    record_dither_std_(param_index, s);
     item.updated = true;
     item.sums[kDot] = dot_gg[0];
     item.sums[kGg] = dot_gg[1];
@@ -345,7 +347,9 @@ void HybridSignSGD::add_item_(StepPlan& plan, torch::Tensor& p, const HybridSign
       item.g = item.g + p * o.weight_decay();
     }
     if (plan.need_sign) {
-      item.u = kernels::reference::sign_direction(item.g, st.exp_avg(), o.beta1(), args);
+      double s = 0.0;
+      item.u = kernels::reference::sign_direction(item.g, st.exp_avg(), o.beta1(), args, &s);
+      record_dither_std_(param_index, s);
       if (o.beta1() == 0) {
         // sign_direction keeps no EMA for beta1 = 0; m is then the plain gradient.
         st.exp_avg().copy_(item.g);

@@ -79,6 +79,7 @@ bool packed_sign_descent_step(SignoptOptimizer& opt, SignAggregator& aggregator,
 
 template <typename Options, typename State, typename BetaOf, typename BufferOf>
 void sign_descent_step(SignoptOptimizer& opt, BetaOf beta_of, BufferOf buffer_of) {
+  opt.begin_dither_record_();
   if (!opt.gradients_finite_<Options>()) {
     return;
   }
@@ -116,11 +117,10 @@ void sign_descent_step(SignoptOptimizer& opt, BetaOf beta_of, BufferOf buffer_of
           {o.rounding() == Rounding::Stochastic, o.rounding_seed(), st.step(), param_index}};
       attach_scale_state(args.dither, st.dither_base(), p);
       if (aggregator == nullptr) {
-        if (kernels::fused_sign_eligible(p, p.grad(), buffer)) {
-          kernels::sign_descent_step(p, p.grad(), buffer, args);
-        } else {
-          kernels::reference::sign_descent_step(p, p.grad(), buffer, args);
-        }
+        const double s = kernels::fused_sign_eligible(p, p.grad(), buffer)
+            ? kernels::sign_descent_step(p, p.grad(), buffer, args)
+            : kernels::reference::sign_descent_step(p, p.grad(), buffer, args);
+        opt.record_dither_std_(param_index, s);
         continue;
       }
       // With an aggregator: the local direction now, the voted one applied after the exchange.
@@ -135,7 +135,9 @@ void sign_descent_step(SignoptOptimizer& opt, BetaOf beta_of, BufferOf buffer_of
       const torch::Tensor g = kernels::reference::decayed_gradient(p, p.grad(), lr, o.weight_decay(), o.decoupled_weight_decay());
       pending_params.push_back(p);
       pending_lr.push_back(lr);
-      local.push_back(kernels::reference::sign_direction(g, buffer, beta, args.dither));
+      double s = 0.0;
+      local.push_back(kernels::reference::sign_direction(g, buffer, beta, args.dither, &s));
+      opt.record_dither_std_(param_index, s);
       aggregate_step = std::max(aggregate_step, st.step());
     }
   }

@@ -99,7 +99,10 @@ class Run {
 
   // The logs and the summary (run_logs.cpp).
   void open_logs(bool resuming);
+  // --probe-every: folds this step's gradients in before the step and, on a probe step, takes the row's
+  // snapshot; probe_row() completes it after the optimizer step (the dither std the step used) and writes it.
   void probe_step(bool write);
+  void probe_row();
   void close_files();
   void write_row(
       const char* kind,
@@ -134,6 +137,7 @@ class Run {
   LoopState st_;
   io::AppendFile metrics_;
   io::AppendFile probe_; // probe.csv with --probe-every
+  std::optional<diag::RunningNoiseSnapshot> pending_probe_; // the row of this step, written by probe_row()
   std::string saved_metrics_, saved_probe_; // resuming: the logs as they were at the checkpoint
   std::optional<diag::RunningNoiseMonitor> monitor_;
   bool resumed_ = false;

@@ -4,10 +4,6 @@
 #include <signopt/io/files.h>
 #include <signopt/models/models.h>
 #include <signopt/optim/calibration.h>
-#include <signopt/optim/dither.h>
-#include <signopt/optim/hybrid.h>
-#include <signopt/optim/sign_sgd.h>
-#include <signopt/optim/signum.h>
 #include <signopt/train/optimizers.h>
 #include <signopt/train/trainer.h>
 #include <signopt/version.h>
@@ -52,65 +48,6 @@ std::string current_probe_columns(const std::string& saved) {
   return out;
 }
 
-// The dither options of a param group of a sign optimizer, null when it does not dither.
-const DitherOptions* group_dither(const torch::optim::OptimizerOptions& o) {
-  if (const auto* s = dynamic_cast<const SignumOptions*>(&o))
-    return s->dither() ? &*s->dither() : nullptr;
-  if (const auto* s = dynamic_cast<const SignSGDOptions*>(&o))
-    return s->dither() ? &*s->dither() : nullptr;
-  if (const auto* s = dynamic_cast<const HybridSignSGDOptions*>(&o))
-    return s->dither() ? &*s->dither() : nullptr;
-  return nullptr;
-}
-
-// The momentum a dithered sign read (Signum's buffer, the hybrid's m), undefined without one.
-torch::Tensor momentum_of(const torch::optim::OptimizerParamState* st) {
-  if (const auto* s = dynamic_cast<const SignumParamState*>(st))
-    return s->momentum_buffer();
-  if (const auto* s = dynamic_cast<const HybridSignSGDParamState*>(st))
-    return s->exp_avg();
-  return {};
-}
-
-// The std of the dither each parameter's sign saw at this step, alpha_t x base(argument), the argument being
-// the momentum after the step (DitherTarget::Momentum) or the gradient (before weight decay); with
-// DitherScaleFrom::Previous the base is the one the step used. Empty when nothing was dithered (no dither,
-// or the hybrid in its SGD phase).
-std::vector<double> dither_stds(const MadeOptimizer& made, const std::vector<torch::Tensor>& params,
-                                const std::vector<torch::Tensor>& grads) {
-  if (made.signopt == nullptr || (made.hybrid != nullptr && made.hybrid->phase() == HybridPhase::Sgd))
-    return {};
-  const double alpha = made.signopt->last_dither_alpha();
-  std::vector<double> out;
-  for (size_t i = 0; i < params.size(); ++i) {
-    const DitherOptions* dither = nullptr;
-    for (const auto& group : made.optimizer->param_groups())
-      for (const auto& q : group.params())
-        if (q.is_same(params[i]))
-          dither = group_dither(group.options());
-    if (dither == nullptr)
-      return {};
-    const auto& state = made.optimizer->state();
-    const auto it = state.find(params[i].unsafeGetTensorImpl());
-    const auto* st = it == state.end() ? nullptr : it->second.get();
-    torch::Tensor arg = grads[i];
-    if (dither->target() == DitherTarget::Momentum && st != nullptr && momentum_of(st).defined())
-      arg = momentum_of(st);
-    double base = dither_base(arg, dither->scale());
-    if (dither->scale_from() == DitherScaleFrom::Previous && st != nullptr) {
-      torch::Tensor previous;
-      if (const auto* s = dynamic_cast<const SignumParamState*>(st))
-        previous = s->dither_base();
-      else if (const auto* s = dynamic_cast<const SignSGDParamState*>(st))
-        previous = s->dither_base();
-      if (previous.defined())
-        base = previous.item<double>();
-    }
-    out.push_back(alpha * base);
-  }
-  return out;
-}
-
 } // namespace
 
 // metrics.csv (and probe.csv with --probe-every): new, or, resuming, exactly as they were at the checkpoint
@@ -137,25 +74,37 @@ void Run::open_logs(bool resuming) {
   }
 }
 
-// Folds this step's gradients into the running noise estimates; `write` appends a row of probe.csv.
+// Folds this step's gradients (rank 0's own, before any averaging) into the running noise estimates and,
+// when `write`, takes the snapshot of the row that probe_row() completes after the optimizer step.
 void Run::probe_step(bool write) {
   if (!monitor_)
     return;
   std::vector<torch::Tensor> grads;
-  const auto params = s_.model->parameters();
-  for (const auto& p : params)
+  for (const auto& p : s_.model->parameters())
     grads.push_back(p.grad().defined() ? p.grad() : torch::zeros_like(p));
   monitor_->update(grads);
-  if (!write)
+  if (write)
+    pending_probe_ = monitor_->snapshot(grads);
+}
+
+// Completes and appends the pending row of probe.csv: dither_share from the dither std each parameter's sign
+// saw in the step just taken (SignoptOptimizer::last_dither_stds; the parameters are the model's, in order),
+// NaN without dithering.
+void Run::probe_row() {
+  if (!pending_probe_)
     return;
-  const auto r = monitor_->snapshot(grads, dither_stds(s_.optimizer, params, grads));
+  auto r = *pending_probe_;
+  pending_probe_.reset();
+  const auto* opt = s_.optimizer.signopt;
+  if (c_.dither && opt != nullptr)
+    r.dither_share = monitor_->dither_share(opt->last_dither_stds());
   char row[512];
   std::snprintf(
       row,
       sizeof row,
       "%lld,%lld,%lld,%.6g,%.6g,%.8g,%.8g,%.6g,%.6g,%.6g,%.6g,%.6g\n",
       static_cast<long long>(st_.epoch + 1),
-      static_cast<long long>(st_.step + 1),
+      static_cast<long long>(st_.step),
       static_cast<long long>(r.updates),
       r.snr_median,
       r.snr_above_share,

@@ -210,6 +210,7 @@ Run::StepFigures Run::train_step() {
   const double exchange_before = exchange_seconds();
   opt.step();
   ++st_.step;
+  probe_row();
   if (s_.comm) {
     comm_s += exchange_seconds() - exchange_before;
     const int64_t sent = s_.comm->bytes_sent() - sent_before, received = s_.comm->bytes_received() - received_before;

@@ -146,8 +146,9 @@ TEST(Probe, ClassifiesBimodalNoiseAsMultimodal) {
   EXPECT_GE(r.multimodal_share, 0.9);
   EXPECT_NE(r.verdict.find("multimodal"), std::string::npos);
   EXPECT_LE(r.skew_rejected_share, 0.05); // the bimodal law has no skewness
-  if (!r.symmetric)
-    EXPECT_NE(r.verdict.find("need not mean asymmetry"), std::string::npos) << r.verdict;
+  // The sign-flip test rejects these modes 6 component stds apart: the verdict explains that.
+  EXPECT_FALSE(r.symmetric) << r.verdict;
+  EXPECT_NE(r.verdict.find("need not mean asymmetry"), std::string::npos) << r.verdict;
 }
 
 // Draws of a fixed vector of means mu (spanning SNR 0..4) plus unit Gaussian noise, in two layers.
@@ -353,10 +354,14 @@ TEST(RunningNoiseMonitor, EstimatesStationaryNoise) {
   EXPECT_GT(s.phi, 0);
   EXPECT_LE(s.phi, s.grad_l1);
   EXPECT_TRUE(std::isnan(s.dither_share));
-  // A dither std per tensor: the share of coordinates whose running std (about 1) it exceeds.
-  EXPECT_EQ(monitor.snapshot({last.narrow(0, 0, 500), last.narrow(0, 500, d - 500)}, {10.0, 0.01}).dither_share, 0.25);
-  EXPECT_EQ(monitor.snapshot({last.narrow(0, 0, 500), last.narrow(0, 500, d - 500)}, {0.0, 0.0}).dither_share, 0.0);
-  EXPECT_THROW(monitor.snapshot({last.narrow(0, 0, 500), last.narrow(0, 500, d - 500)}, {1.0}), std::invalid_argument);
+  // A dither std per tensor: the share of coordinates whose running std (about 1) it exceeds; NaN leaves a
+  // tensor out.
+  EXPECT_EQ(monitor.dither_share({10.0, 0.01}), 0.25);
+  EXPECT_EQ(monitor.dither_share({0.0, 0.0}), 0.0);
+  EXPECT_EQ(monitor.dither_share({10.0, std::nan("")}), 1.0);
+  EXPECT_TRUE(std::isnan(monitor.dither_share({std::nan(""), std::nan("")})));
+  EXPECT_THROW(monitor.dither_share({1.0}), std::invalid_argument);
+  EXPECT_THROW(monitor.dither_share({-1.0, 1.0}), std::invalid_argument);
 }
 
 TEST(RunningNoiseMonitor, SavesAndLoadsExactly) {

@@ -11,6 +11,7 @@
 #include <cstdio>
 #include <random>
 #include <stdexcept>
+#include <utility>
 #include <vector>
 
 namespace signopt::diag {
@@ -69,7 +70,8 @@ double exact_sign_flip_p(const std::vector<double>& x, bool ranks) {
 }
 
 TEST(ShapeTests, SignFlipPValueMatchesTheExactRandomizationDistribution) {
-  // 12 values with 2 at the median: 2^10 sign patterns of the deviations, enumerated exactly.
+  // 12 values (the 12th a copy of the first); the nonzero deviations from the median, at most 12, have at
+  // most 2^12 sign patterns, enumerated exactly.
   for (uint64_t seed = 1; seed <= 6; ++seed) {
     std::vector<double> x = draws(seed % 2 ? CalibrationLaw::Exponential : CalibrationLaw::Normal, 11, seed);
     x.push_back(x[0]); // an even sample whose two middle values may differ
@@ -121,6 +123,9 @@ TEST(ShapeTests, SignFlipStatisticAndEdgeCases) {
   bad.max_flips = 10;
   EXPECT_THROW(sign_flip_symmetry_test(x, bad), std::invalid_argument);
   EXPECT_THROW(sign_flip_rejects(x, 1.0), std::invalid_argument);
+  EXPECT_EQ(parse_symmetry_statistic("signed-rank"), SymmetryStatistic::SignedRank);
+  EXPECT_EQ(parse_symmetry_statistic(to_string(SymmetryStatistic::Combined)), SymmetryStatistic::Combined);
+  EXPECT_THROW(parse_symmetry_statistic("median"), std::invalid_argument);
   EXPECT_THROW(calibrate_shape_tests(7, 100, 0.05, 0), std::invalid_argument);
   EXPECT_THROW(calibrate_shape_tests(50, 99, 0.05, 0), std::invalid_argument);
 }
@@ -133,14 +138,20 @@ TEST(ShapeTests, EarlyDecisionEqualsThePValueDecision) {
     SignFlipOptions o;
     o.seed = seed;
     o.statistic = static_cast<SymmetryStatistic>(seed % 3); // signed rank, mean, combined
-    for (const double alpha : {0.01, 0.05, 0.2}) {
-      const bool full = sign_flip_symmetry_test(x, o).p_value <= alpha;
-      EXPECT_EQ(sign_flip_rejects(x, alpha, o), full) << to_string(law) << " seed " << seed << " alpha " << alpha;
-      rejected += full;
+    // The default flips, and few flips, where the run-out p-value (1 + reached) / (max_flips + 1) decides.
+    for (const auto& [max_flips, stop_after] : {std::pair<int64_t, int64_t>{9999, 20}, {99, 20}, {20, 20}, {199, 5}}) {
+      o.max_flips = max_flips;
+      o.stop_after = stop_after;
+      for (const double alpha : {0.005, 0.01, 0.05, 0.2}) {
+        const bool full = sign_flip_symmetry_test(x, o).p_value <= alpha;
+        EXPECT_EQ(sign_flip_rejects(x, alpha, o), full)
+            << to_string(law) << " seed " << seed << " alpha " << alpha << " flips " << max_flips << "/" << stop_after;
+        rejected += full;
+      }
     }
   }
   EXPECT_GT(rejected, 0); // both outcomes occur
-  EXPECT_LT(rejected, 900);
+  EXPECT_LT(rejected, 300 * 16);
 }
 
 TEST(ShapeTests, MggMatchesItsDefinition) {
@@ -161,6 +172,8 @@ TEST(ShapeTests, WrongSignRateAndTheBoundCheck) {
   EXPECT_TRUE(wrong_sign_above_bound(0.58, 0.0, 200));
   EXPECT_FALSE(wrong_sign_above_bound(0.56, 0.0, 200));
   EXPECT_FALSE(wrong_sign_above_bound(std::nan(""), 0.0, 200));
+  EXPECT_THROW(wrong_sign_above_bound(0.6, 0.0, 0), std::invalid_argument);
+  EXPECT_TRUE(std::isnan(wrong_sign_rate({1.0, -1.0}, std::nan(""))));
 }
 
 TEST(ShapeTests, LawsHaveTheirStatedMeans) {

@@ -361,7 +361,12 @@ TEST(TheoryLabRun, BadOptionsThrowClearMessages) {
   expect_invalid(o, "rate_steps must be in [2, 1000000], got 1");
   o = LabOptions();
   o.budget_batches = {1, 20000};
-  expect_invalid(o, "each budget batch B must be in [1, budget = 16384]");
+  expect_invalid(o, "each budget batch B must divide budget = 16384");
+  o.budget_batches = {1, 3};
+  expect_invalid(o, "each budget batch B must divide budget = 16384, be at most 1000000");
+  o = LabOptions();
+  o.budget = kMaxLabBudget + 1;
+  expect_invalid(o, "budget must be at most 100000000");
   o = LabOptions();
   o.budget = -1;
   expect_invalid(o, "budget must be >= 0");

@@ -8,6 +8,9 @@
 #include <signopt/kernels/fused.h>
 #include <signopt/kernels/reference.h>
 #include <signopt/optim/common.h>
+#include <signopt/optim/hybrid.h>
+#include <signopt/optim/sign_sgd.h>
+#include <signopt/optim/signum.h>
 
 #include <ATen/Parallel.h>
 #include <gtest/gtest.h>
@@ -330,6 +333,53 @@ TEST(Dither, ScaleFromThePreviousStepIsTheLastStepsBase) {
       }
     }
   }
+}
+
+// last_dither_stds(): the dither std each parameter's sign saw in the last step, alpha_t x base of the sign
+// argument (the momentum after the step for Signum and the hybrid's sign phase, the gradient for SignSGD),
+// on the fused and the reference paths; NaN for a parameter without a gradient, 0 without dithering.
+TEST(Dither, OptimizersRecordTheDitherStdOfTheirLastStep) {
+  torch::manual_seed(3);
+  const auto d = DitherOptions().alpha(0.7).scale(DitherScale::Rms).schedule(DitherSchedule::Power).gamma(0.55);
+  for (const bool fused : {true, false}) {
+    // A float64 parameter takes the reference path; float32 contiguous the fused one.
+    const auto dtype = fused ? torch::kFloat : torch::kDouble;
+    auto a = torch::randn({1000}, dtype), b = torch::randn({7}, dtype), idle = torch::randn({3}, dtype);
+    Signum signum({a, b, idle}, SignumOptions(1e-3).momentum(0.9).dither(d));
+    for (int64_t step = 1; step <= 3; ++step) {
+      a.mutable_grad() = torch::randn_like(a);
+      b.mutable_grad() = torch::randn_like(b);
+      signum.step();
+      const auto& stds = signum.last_dither_stds();
+      ASSERT_EQ(stds.size(), 3u);
+      const double alpha = dither_alpha(d, step - 1);
+      for (int i = 0; i < 2; ++i) {
+        const auto& p = i == 0 ? a : b;
+        const auto& m = static_cast<SignumParamState&>(*signum.state().at(detail::state_key(p))).momentum_buffer();
+        const double expected = alpha * dither_base(m, DitherScale::Rms);
+        EXPECT_NEAR(stds[static_cast<size_t>(i)], expected, 1e-6 * expected) << "fused " << fused << " step " << step;
+      }
+      EXPECT_TRUE(std::isnan(stds[2])); // no gradient: not stepped
+    }
+  }
+  // SignSGD: the gradient's scale; without dithering, 0.
+  auto x = torch::randn({500});
+  x.mutable_grad() = torch::randn_like(x);
+  SignSGD sgd({x}, SignSGDOptions(1e-3).dither(d));
+  sgd.step();
+  EXPECT_NEAR(sgd.last_dither_stds().at(0), dither_alpha(d, 0) * dither_base(x.grad(), DitherScale::Rms), 1e-6);
+  SignSGD plain({x}, SignSGDOptions(1e-3));
+  plain.step();
+  EXPECT_EQ(plain.last_dither_stds().at(0), 0.0);
+  // The hybrid's sign phase records the same as Signum on the same data.
+  auto h1 = torch::randn({300}), h2 = h1.clone();
+  h1.mutable_grad() = torch::randn_like(h1);
+  h2.mutable_grad() = h1.grad().clone();
+  Signum s1({h1}, SignumOptions(1e-3).momentum(0.9).dither(d));
+  HybridSignSGD s2({h2}, HybridSignSGDOptions(1e-3).beta1(0.9).dither(d).switch_never());
+  s1.step();
+  s2.step();
+  EXPECT_EQ(s1.last_dither_stds().at(0), s2.last_dither_stds().at(0));
 }
 
 } // namespace

@@ -51,8 +51,9 @@ struct ProbeOptions {
   /// How many sampled coordinates keep their standardized draws for histograms (spread over the SNR range).
   int64_t histogram_coords = 6;
   /// The sign-flip symmetry test's most flips per coordinate (SignFlipOptions::max_flips): its smallest
-  /// p is 1 / (symmetry_flips + 1), which BH at the FDR over M tested coordinates needs below fdr / M to
-  /// reject anything. In [20, 10^7].
+  /// p is 1 / (symmetry_flips + 1), 2 / (symmetry_flips + 1) for the Combined statistic. BH at the FDR over
+  /// M tested coordinates rejects the k smallest p only when the k-th is <= k fdr / M, so few rejections
+  /// among many coordinates need many flips. In [20, 10^7].
   int64_t symmetry_flips = 9999;
   /// The sign-flip test's statistic (SymmetryStatistic; Combined by default).
   SymmetryStatistic symmetry_statistic = SymmetryStatistic::Combined;
@@ -113,7 +114,7 @@ struct LayerNoise {
   double skew_rejected_share = 0; ///< D'Agostino's BH rejections / tested (assumes normal tails)
   double wrong_sign = 0, gaussian_prediction = 0, gauss_bound = 0; ///< means over sampled coordinates with mean != 0
   double rms_gradient = 0; ///< sqrt of the mean over the draws and the layer's coordinates of g^2
-  std::vector<double> dither_share; ///< per ProbeOptions::dither_levels: share of the layer's coordinates with a rms_gradient > std
+  std::vector<double> dither_share; ///< per ProbeOptions::dither_levels a: share of the layer's coordinates with a x rms_gradient > std
 };
 
 /// The most dither levels a probe reports.
@@ -192,8 +193,8 @@ struct RunningNoiseSnapshot {
   double phi = 0, grad_l1 = 0, phi_ratio = 0;
   double wrong_sign = 0; ///< share of the current gradient's signs opposing the running mean's (zeros count 1/2)
   double gaussian_prediction = 0, gauss_bound = 0; ///< means over coordinates with a nonzero running mean
-  /// Share of coordinates whose dither std (snapshot()'s dither_std of their tensor) exceeds their running
-  /// noise std; NaN when no dither std was given (an optimizer without dithering).
+  /// Share of coordinates whose dither std exceeds their running noise std (RunningNoiseMonitor::dither_share);
+  /// NaN without dithering.
   double dither_share = std::numeric_limits<double>::quiet_NaN();
 };
 
@@ -211,11 +212,14 @@ class RunningNoiseMonitor {
   void update(const std::vector<torch::Tensor>& grads);
 
   /// Statistics of the running estimates; `current` (the latest gradients) gives the wrong-sign rate.
-  /// `dither_std`, empty or one per tensor, is the std of the noise a dithered optimizer added before the
-  /// sign at this step (RunningNoiseSnapshot::dither_share). Requires at least one update.
-  RunningNoiseSnapshot snapshot(
-      const std::vector<torch::Tensor>& current,
-      const std::vector<double>& dither_std = {}) const;
+  /// Requires at least one update. Its dither_share is NaN: see dither_share().
+  RunningNoiseSnapshot snapshot(const std::vector<torch::Tensor>& current) const;
+
+  /// The share of coordinates whose dither std exceeds their running noise std: `dither_std` has one entry
+  /// per tensor (the std of the noise a dithered optimizer added before the sign), NaN for a tensor to leave
+  /// out (not dithered or not reported); NaN when every entry is. Throws for a wrong count or a negative or
+  /// infinite std. Requires at least one update.
+  double dither_share(const std::vector<double>& dither_std) const;
 
   int64_t updates() const {
     return updates_;
@@ -230,6 +234,9 @@ class RunningNoiseMonitor {
   bool load(torch::serialize::InputArchive& archive, const std::string& prefix);
 
  private:
+  // Tensor i's running noise std given the bias correction 1 - beta^updates.
+  torch::Tensor sigma_of(size_t i, double correction) const;
+
   double beta_;
   int64_t updates_ = 0;
   std::vector<torch::Tensor> m_, v_; // float64, flat

@@ -27,13 +27,16 @@ enum class SymmetryStatistic {
 
 /// "signed-rank", "mean", "combined".
 std::string to_string(SymmetryStatistic s);
+/// The inverse of to_string; throws std::invalid_argument listing the names for anything else.
+SymmetryStatistic parse_symmetry_statistic(const std::string& name);
 
 /// Options of sign_flip_symmetry_test(): the Monte Carlo p-value of Besag & Clifford (1991), which
 /// stops once `stop_after` sign flips reach the observed statistic (p = stop_after / flips), else after
 /// `max_flips` flips (p = (1 + reached) / (max_flips + 1)). Either way P(p <= a) <= a under the
 /// randomization null for every a, and a coordinate far from symmetric costs max_flips flips.
 struct SignFlipOptions {
-  /// The most flips drawn; the smallest reachable p is 1 / (max_flips + 1). In [stop_after, 10^7].
+  /// The most flips drawn; the smallest reachable p is 1 / (max_flips + 1) (2 / (max_flips + 1) for
+  /// Combined). In [stop_after, 10^7].
   int64_t max_flips = 9999;
   /// h: the flips reaching the observed statistic before stopping, in [1, 1000]. A larger h gives
   /// p-values with a smaller Monte Carlo error at large p and costs about h / p flips.
@@ -62,7 +65,8 @@ struct SignFlipOptions {
 TestResult sign_flip_symmetry_test(const std::vector<double>& x, const SignFlipOptions& options = {});
 
 /// Whether sign_flip_symmetry_test(x, options).p_value <= alpha, stopping as soon as that is decided (at
-/// most stop_after / alpha flips): the calibration's fast path, the same decision as the full p-value.
+/// most about stop_after / alpha flips per statistic, 2 stop_after / alpha for each half of Combined): the
+/// calibration's fast path, the same decision as the full p-value.
 bool sign_flip_rejects(const std::vector<double>& x, double alpha, const SignFlipOptions& options = {});
 
 /// Miao, Gel & Gastwirth (2006): T = sqrt(n) (mean - median) / J, J = sqrt(pi / 2) mean|x - median|,
@@ -71,11 +75,11 @@ bool sign_flip_rejects(const std::vector<double>& x, double alpha, const SignFli
 TestResult mgg_symmetry_test(const std::vector<double>& x);
 
 /// The probe's wrong-sign rate of draws x against the sign of their mean: the share of draws whose sign
-/// opposes sign(mean), a zero draw counting one half; NaN when mean = 0.
+/// opposes sign(mean), a zero draw counting one half; NaN when mean is 0 or not finite.
 double wrong_sign_rate(const std::vector<double>& x, double mean);
 
 /// The probe's "above the Gauss bound" rule: the measured rate exceeds gauss_wrong_sign_bound(snr) by more
-/// than 2 binomial standard errors of a K-draw rate at the bound. False for a NaN rate.
+/// than 2 binomial standard errors of a K-draw rate at the bound. False for a NaN rate; K must be >= 1.
 bool wrong_sign_above_bound(double rate, double snr, int64_t K);
 
 /// A noise law of the calibration, standardized to mean 0 (the centre of symmetry for symmetric laws).
@@ -134,9 +138,16 @@ struct ShapeTestCalibration {
 };
 
 /// Rejection rates of every test on every law of calibration_laws(): `replicates` samples of n draws per
-/// law (law l, replicate r from a std::mt19937_64 seeded by (seed, l, r)); the sign-flip flips are seeded
-/// per replicate too, so the result is deterministic. Needs n >= 8, replicates >= 100, alpha in (0, 1).
-/// Costs about replicates x n x (14 laws + 20 / alpha flips on each rejected sample) operations.
-ShapeTestCalibration calibrate_shape_tests(int64_t n, int64_t replicates, double alpha, uint64_t seed);
+/// law (law l, replicate r from a std::mt19937_64 seeded by (seed, l, r)). The sign-flip test is the one
+/// `flips` describes (its max_flips, stop_after and statistic; the seed is replaced per replicate), and its
+/// Mean and SignedRank parts alone beside it, so the result is deterministic and independent of threads
+/// (the laws run in parallel). Needs n >= 8, replicates in [100, 10^6], alpha in (0, 1). Costs about
+/// 15 laws x replicates x n x (a few hundred flips on each sample, up to 4 stop_after / alpha) operations.
+ShapeTestCalibration calibrate_shape_tests(
+    int64_t n,
+    int64_t replicates,
+    double alpha,
+    uint64_t seed,
+    const SignFlipOptions& flips = {});
 
 } // namespace signopt::diag

@@ -166,6 +166,12 @@ OptimizerKind parse_optimizer_kind(const std::string& name);
 /// The most steps K of one run, and the most seeds of one configuration.
 constexpr int64_t kMaxLabSteps = 1'000'000;
 constexpr int64_t kMaxLabSeeds = 1000;
+/// The most gradient samples K x B of one run of the fixed-budget experiment, and the largest batch size.
+constexpr int64_t kMaxLabBudget = 100'000'000;
+constexpr int64_t kMaxLabBatch = 1'000'000;
+/// The most (step, coordinate) SNRs one run keeps for its quantiles (RunOutcome::snr_median); above it the
+/// steps are thinned evenly.
+constexpr int64_t kMaxSnrSamples = 1 << 20;
 
 /// Everything the lab runs. The defaults are the full lab (a minute or two on 2 cores); quick() is a
 /// small setting for tests.
@@ -193,7 +199,8 @@ struct LabOptions {
   std::vector<NoiseKind> rate_noises{NoiseKind::Gaussian, NoiseKind::Laplace, NoiseKind::Skewed};
   int64_t rate_batch = 1;
   /// The fixed-budget experiment: every problem x budget_noises x optimizer at each B in budget_batches
-  /// with K = budget / B steps (the same number K x B of gradient samples), `seeds` seeds. 0 skips it.
+  /// with K = budget / B steps (the same number K x B of gradient samples: each B must divide budget),
+  /// `seeds` seeds. 0 skips it; at most kMaxLabBudget.
   int64_t budget = 16384;
   std::vector<int64_t> budget_batches{1, 4, 16, 64, 256};
   std::vector<NoiseKind> budget_noises{NoiseKind::Gaussian, NoiseKind::Laplace, NoiseKind::Skewed};
@@ -216,8 +223,9 @@ struct RunOutcome {
   double final_gap = 0; ///< f(x_K) - f_*
   double realized_bound = 0; ///< sqrt(||L||_1 / K) (f_0 - f(x_K) + 1/2)
   double high_snr_fraction = 0; ///< fraction of (k, i) with S_i > 2/sqrt(3)
-  /// Median, 10% and 90% quantiles of S_i over every step and coordinate (S from the gradient noise alone),
-  /// to set the regime against a real probe's SNR histogram (`--noise-level`).
+  /// Median, 10% and 90% quantiles of S_i over every step and coordinate (S from the gradient noise alone;
+  /// over evenly thinned steps past kMaxSnrSamples values), to set the regime against a real probe's SNR
+  /// histogram (`--noise-level`).
   double snr_median = 0, snr_p10 = 0, snr_p90 = 0;
 };
 

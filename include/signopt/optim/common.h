@@ -14,6 +14,7 @@
 #include <torch/utils.h>
 
 #include <array>
+#include <limits>
 #include <memory>
 #include <optional>
 #include <sstream>
@@ -66,6 +67,14 @@ class SignoptOptimizer : public torch::optim::Optimizer {
   /// alpha_t of the most recent dithered step (0 when no dithering has run).
   double last_dither_alpha() const {
     return last_dither_alpha_;
+  }
+  /// The dither std s_t = alpha_t x base that each parameter's sign saw in the most recent step, by
+  /// parameter index over the param groups in order: 0 for a step without dithering, NaN for a parameter
+  /// not stepped then (no gradient, a skipped step) or stepped where s_t is not reported (a packed
+  /// distributed exchange, or a data-dependent scale on a CUDA tensor, which would synchronize). Read by
+  /// `signopt train --probe-every`.
+  const std::vector<double>& last_dither_stds() const {
+    return last_dither_stds_;
   }
 
   // The members below are for the optimizers' step() implementations.
@@ -136,6 +145,21 @@ class SignoptOptimizer : public torch::optim::Optimizer {
     return t;
   }
 
+  /// Starts a step's record of last_dither_stds(): NaN for every parameter.
+  void begin_dither_record_() {
+    size_t count = 0;
+    for (const auto& group : param_groups()) {
+      count += group.params().size();
+    }
+    last_dither_stds_.assign(count, std::numeric_limits<double>::quiet_NaN());
+  }
+  /// Records the dither std a parameter's sign saw in this step.
+  void record_dither_std_(int64_t param_index, double s) {
+    if (param_index >= 0 && static_cast<size_t>(param_index) < last_dither_stds_.size()) {
+      last_dither_stds_[static_cast<size_t>(param_index)] = s;
+    }
+  }
+
   /// t0 for the dither schedule: the epoch (epoch clock) or step - 1.
   int64_t dither_tick(const DitherOptions& d, int64_t step) const {
     return d.clock() == DitherClock::Epoch ? epoch_ : step - 1;
@@ -162,6 +186,7 @@ class SignoptOptimizer : public torch::optim::Optimizer {
   int64_t epoch_ = 0;
   std::shared_ptr<SignAggregator> aggregator_;
   double last_dither_alpha_ = 0.0;
+  std::vector<double> last_dither_stds_;
   torch::Tensor packed_buckets_[2];
 };
 
