@@ -328,8 +328,8 @@ void hybrid_sign_phase_(SIGNOPT_SIGN_STEP_PARAMS, Tensor sums) {
 
 // SignSGD/Signum on bfloat16/float16 parameters (kernels::cpu::sign_descent_step_half): float32 arithmetic,
 // the parameter stored by stochastic rounding keyed by (rounding_seed, step, param_indices[i]) or to nearest;
-// grads of the parameters' dtype, bufs (beta > 0) float32 or of the parameters' dtype. dither_bases must be
-// empty (the one-pass scale is not supported for 16-bit parameters).
+// grads of the parameters' dtype, bufs (beta > 0) float32 or of the parameters' dtype; dither_bases as for
+// sign_descent_ (the one-pass scale's stored bases, float64).
 template <typename Lr>
 void sign_descent_half_(SIGNOPT_SIGN_STEP_PARAMS, bool stochastic, int64_t rounding_seed) {
   const char* op = "sign_descent_half_";
@@ -340,8 +340,6 @@ void sign_descent_half_(SIGNOPT_SIGN_STEP_PARAMS, bool stochastic, int64_t round
     check_lengths(op, params.size(), bufs.size(), "bufs");
   }
   STD_TORCH_CHECK(dither_scale >= 0 && dither_scale <= 3, "signopt::", op, ": dither_scale must be 0..3 (absolute, rms, max3sigma, meanabs)");
-  STD_TORCH_CHECK(
-      dither_bases.empty(), "signopt::", op, ": the one-pass scale (dither_bases) is not supported for 16-bit parameters yet");
   const auto schedule = schedule_args(op, dither_schedule, alpha, gamma, alpha_min, horizon, decay_rate, dither);
   std::vector<signopt::kernels::HalfType> types;
   std::vector<bool> half_momentum;
@@ -367,12 +365,18 @@ void sign_descent_half_(SIGNOPT_SIGN_STEP_PARAMS, bool stochastic, int64_t round
     half_momentum.push_back(half_m);
   }
   const auto counters = step_counters(op, params.size(), steps);
+  const auto bases = base_slots(op, params.size(), dither_bases, dither && dither_scale != 0);
   if (skip_step(op, found_inf)) {
     return;
   }
   for_each_param(params, [&](size_t i) {
     const int64_t step = ++*counters[i];
     signopt::kernels::SignStepArgs a = SIGNOPT_SIGN_STEP_ARGS_STRUCT;
+    if (!bases.empty()) {
+      a.dither.scale_from = signopt::DitherScaleFrom::Previous;
+      a.dither.scale_state = bases[i];
+      a.dither.scale_state_ready = std::isfinite(*bases[i]);
+    }
     a.rounding.stochastic = stochastic;
     a.rounding.seed = static_cast<uint64_t>(rounding_seed);
     a.rounding.step = step;

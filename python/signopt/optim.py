@@ -387,12 +387,11 @@ class Signum(_SignoptOptimizer):
 
     def _step_half(self, group, params, indices, grads, states, steps, found_inf):
         """Signum/SignSGD on bfloat16/float16 parameters (docs/optimizers.md, "Low-precision parameters"): float32
-        arithmetic, the parameter stored by stochastic rounding (or to nearest), the momentum float32 or 16-bit."""
+        arithmetic, the parameter stored by stochastic rounding (or to nearest), the momentum float32 or 16-bit; the
+        one-pass scale's stored bases float64 as for every dtype."""
         beta = float(group["momentum"])
         d = group["dither"]
-        if _options.stored_base(d):
-            raise RuntimeError(f"signopt.optim.{self._name}: dither scale_from='previous' is not supported for 16-bit "
-                               "parameters yet; use scale_from='current'")
+        bases = _dither_bases(d, states)
         bufs = []
         if beta > 0:
             float32 = group["momentum_dtype"] == "float32"
@@ -406,7 +405,7 @@ class Signum(_SignoptOptimizer):
                                "and state")
         if supported and group["fused"] is not False:
             self._op(ops.sign_descent_half_, lr)(params, grads, bufs, steps, found_inf, lr, wd, decoupled, beta, indices,
-                                                 *_dither_op_args(d), epoch, [], stochastic, seed)
+                                                 *_dither_op_args(d), epoch, bases, stochastic, seed)
             return
 
         def update(i):
@@ -415,7 +414,7 @@ class Signum(_SignoptOptimizer):
             m = bufs[i] if beta > 0 else None
             m32 = m if m is None or m.dtype == torch.float32 else m.float()
             _reference.sign_descent(p32, grads[i].float(), m32, step, float(lr), wd, decoupled, beta, d,
-                                    epoch if epoch >= 0 else step - 1, indices[i])
+                                    epoch if epoch >= 0 else step - 1, indices[i], bases[i] if bases else None)
             if stochastic:
                 params[i].copy_(ops.stochastic_round(p32.contiguous(), params[i].dtype == torch.bfloat16, seed, step,
                                                      indices[i]).view_as(params[i]))

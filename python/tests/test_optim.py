@@ -455,6 +455,27 @@ def test_sixteen_bit_dithered_steps_agree_with_the_reference():
     assert differ <= 5, differ
 
 
+@pytest.mark.parametrize("fused", [True, False])
+def test_sixteen_bit_one_pass_scale_agrees_with_the_reference_and_resumes(fused):
+    # The one-pass scale (dither scale_from "previous") on bfloat16: the fused step and the reference agree as the
+    # dithered steps above do, the stored bases stay float64, and a resumed run ends where a straight one ends.
+    options = dict(lr=1e-3, momentum=0.9, dither=dict(seed=3, scale_from="previous"))
+    fused_params, opt = run(optim.Signum, options, torch.bfloat16, steps=4, fused=True)
+    ref, _ = run(optim.Signum, options, torch.bfloat16, steps=4, fused=False)
+    differ = sum(int((a.view(torch.int16) != b.view(torch.int16)).sum()) for a, b in zip(fused_params, ref))
+    assert differ <= 5, differ
+    current, _ = run(optim.Signum, dict(options, dither=dict(seed=3)), torch.bfloat16, steps=4, fused=True)
+    assert any(not torch.equal(a, b) for a, b in zip(fused_params, current))  # the lagged scale changes the steps
+    straight, _ = run(optim.Signum, options, torch.bfloat16, steps=6, fused=fused)
+    params, opt = run(optim.Signum, options, torch.bfloat16, steps=3, fused=fused)
+    resumed, opt2 = _reloaded(params, opt, optim.Signum, dict(options, fused=fused))
+    assert all(opt2.state[p]["dither_base"].dtype == torch.float64 for p in resumed)
+    for t in range(3, 6):
+        set_grads(resumed, 100 + t)
+        opt2.step()
+    assert all(torch.equal(a.view(torch.int16), b.view(torch.int16)) for a, b in zip(straight, resumed))
+
+
 def test_stochastic_rounding_keeps_steps_below_half_an_ulp():
     p = torch.ones(8192, dtype=torch.bfloat16)
     near = p.clone()
@@ -490,10 +511,6 @@ def test_sixteen_bit_options_and_refusals():
         optim.Signum(p, momentum_dtype="float16")
     with pytest.raises(ValueError, match="rounding_seed must be an integer"):
         optim.SignSGD(p, rounding_seed=-1)
-    opt = optim.Signum(p, dither=dict(scale_from="previous"))
-    p[0].grad = torch.ones(4, dtype=torch.bfloat16)
-    with pytest.raises(RuntimeError, match="not supported for 16-bit parameters"):
-        opt.step()
     bad = optim.Signum([torch.zeros(4, dtype=torch.bfloat16)])
     bad.param_groups[0]["params"][0].grad = torch.tensor([1.0, float("nan"), 0.0, 0.0], dtype=torch.bfloat16)
     bad.step()

@@ -125,10 +125,6 @@ double half_sign_descent_step(torch::Tensor& p, const torch::Tensor& g, torch::T
       "a momentum buffer of its dtype or float32 (got gradient ", g.scalar_type(), " on ", g.device(),
       buf.defined() ? std::string(", buffer ") + c10::toString(buf.scalar_type()) : std::string(), ")");
   TORCH_CHECK(dot_gg == nullptr, "signopt::kernels::sign_descent_step: the calibration sums need float32/float64 parameters");
-  TORCH_CHECK(
-      !previous_scale(args.dither),
-      "signopt::kernels::sign_descent_step: DitherScaleFrom::Previous is not supported for 16-bit parameters yet "
-      "(use DitherScaleFrom::Current)");
   TORCH_CHECK(args.beta <= 0 || buf.defined(), "signopt::kernels::sign_descent_step: beta > 0 needs the momentum buffer");
   const HalfType type = *half_type_of(p.scalar_type());
   const bool half_momentum = buf.defined() && buf.scalar_type() != at::kFloat;

@@ -6,7 +6,8 @@
 // stored momentum, takes the sign of that float32 value, and stores it rounded to nearest. A data-dependent
 // dither scale measures the float32 sign argument in a statistics pass first, as the float32 step does; with
 // a 16-bit momentum that pass does not store the EMA, and the update pass computes it again with the same
-// operations.
+// operations. With DitherScaleFrom::Previous the scale comes from the stored base of the previous step's
+// argument and each chunk's statistic is measured in the update pass, as the float32 step does.
 #include <signopt/kernels/half.h>
 
 #include "fused_cpu_internal.h"
@@ -123,7 +124,16 @@ double half_sign_step(const HalfTensors<kType, kHalfMomentum>& t, int64_t n, con
   SignCoeffs<float> c = rules::sign_coeffs<float>(a);
   int mode = a.beta > 0 ? kUpdateMomentum : kNoMomentum;
   double s = 0.0;
-  if (d.enabled) {
+  // DitherScaleFrom::Previous: `store` the base of this step's argument; `one_pass` when the stored base is
+  // ready, so that s comes from it and each chunk's statistic is measured in the update pass (on the chunk's
+  // float32 copies, which also update the copy of the momentum first where the noise goes after it).
+  const bool store = previous_scale(d) && n > 0;
+  const bool one_pass = store && d.scale_state_ready;
+  const int one_pass_stat = one_pass ? static_cast<int>(d.scale) : 0;
+  if (d.enabled && one_pass) {
+    s = d.alpha * *d.scale_state;
+    (d.target_gradient ? c.s_grad : c.s_x) = static_cast<float>(s);
+  } else if (d.enabled) {
     double base = 1.0;
     if (d.scale != DitherScale::Absolute && n > 0) {
       const int stat = static_cast<int>(d.scale);
@@ -131,6 +141,9 @@ double half_sign_step(const HalfTensors<kType, kHalfMomentum>& t, int64_t n, con
       const double total = momentum_stats ? half_statistic<kType, kHalfMomentum, kUpdateMomentum>(t, n, stat, c)
                                           : half_statistic<kType, kHalfMomentum, kNoMomentum>(t, n, stat, c);
       base = rules::dither_base(total, stat, n);
+      if (store) {
+        *d.scale_state = base; // the first step measures its own argument
+      }
       if (momentum_stats && !kHalfMomentum) {
         mode = kMomentumReady; // the float32 momentum was stored by the statistics pass
       }
@@ -138,6 +151,13 @@ double half_sign_step(const HalfTensors<kType, kHalfMomentum>& t, int64_t n, con
     s = d.alpha * base;
     (d.target_gradient ? c.s_grad : c.s_x) = static_cast<float>(s);
   }
+  // In the one-pass step with the noise after the momentum, each chunk's statistics rule updates the momentum
+  // (the float32 buffer in place, or the chunk's copy of a 16-bit one) before the update rule reads it.
+  const bool stats_update_momentum = one_pass && !d.target_gradient && mode == kUpdateMomentum;
+  if (stats_update_momentum) {
+    mode = kMomentumReady;
+  }
+  std::vector<double> partial(one_pass ? static_cast<size_t>(chunks_of(n)) : 0);
   const bool threshold = threshold_applies(d, a.beta);
   if (threshold) {
     rules::use_threshold_scale(c, s);
@@ -157,6 +177,17 @@ double half_sign_step(const HalfTensors<kType, kHalfMomentum>& t, int64_t n, con
           const int64_t len = std::min(n, o + kChunk) - o;
           t.load(copies, o, len, kMode != kNoMomentum);
           const Rule rule{copies.p.data(), copies.g.data(), t.momentum(copies, o), c};
+          if (one_pass_stat != 0) {
+            const float* cp = copies.p.data();
+            const float* cg = copies.g.data();
+            float* cm = t.momentum(copies, o);
+            rules::with_stat(one_pass_stat, [&](auto stat_constant) {
+              constexpr int kStat = decltype(stat_constant)::value;
+              constexpr int kStatsMode = rules::kStatsModeOf<kMode>;
+              partial[ci] =
+                  detail::statistic_chunk<SignStatsRule<float, kStatsMode, kStat>, float, kStat == 2>({cp, cg, cm, c}, 0, len);
+            });
+          }
           if (d.enabled) {
             fill_chunk_noise(copies.noise.data(), o, len, noise_key, kind);
             detail::elementwise_chunk<Rule, true>(rule, 0, len, copies.noise.data());
@@ -177,6 +208,9 @@ double half_sign_step(const HalfTensors<kType, kHalfMomentum>& t, int64_t n, con
       });
     });
   });
+  if (one_pass) {
+    *d.scale_state = rules::dither_base(combine_partials(one_pass_stat, partial), one_pass_stat, n);
+  }
   return s;
 }
 

@@ -211,9 +211,6 @@ double sign_descent_step(torch::Tensor& p, const torch::Tensor& g, torch::Tensor
     // float32 arithmetic on copies (a float32 momentum in place), then the parameter rounded as args.rounding
     // says and a 16-bit momentum to nearest: the fused 16-bit step's rule.
     TORCH_CHECK(dot_gg == nullptr, "signopt::kernels::reference::sign_descent_step: the calibration sums need float32/float64 parameters");
-    TORCH_CHECK(
-        !previous_scale(args.dither),
-        "signopt::kernels::reference::sign_descent_step: DitherScaleFrom::Previous is not supported for 16-bit parameters yet");
     torch::Tensor p32 = p.to(torch::kFloat);
     const torch::Tensor g32 = g.to(torch::kFloat);
     torch::Tensor m32 = buf.defined() && buf.scalar_type() != torch::kFloat ? buf.to(torch::kFloat) : buf;

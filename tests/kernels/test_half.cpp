@@ -195,6 +195,7 @@ struct HalfCase {
   bool stochastic;
   double weight_decay;
   bool decoupled;
+  bool previous = false; ///< DitherScaleFrom::Previous (the one-pass scale)
 };
 
 void PrintTo(const HalfCase& c, std::ostream* os) {
@@ -214,6 +215,10 @@ std::vector<HalfCase> half_cases() {
     out.push_back({t + "_dither_max_grad", type, true, 0.9, true, DitherScale::Max3Sigma, true, false, false, true, 0.0, false});
     out.push_back({t + "_threshold_meanabs_16m", type, true, 0.9, true, DitherScale::MeanAbs, false, true, true, true, 0.01, true});
     out.push_back({t + "_threshold_abs_signsgd", type, false, 0.0, true, DitherScale::Absolute, true, true, false, true, 0.0, false});
+    out.push_back({t + "_prev_rms_f32m", type, false, 0.9, true, DitherScale::Rms, false, false, true, true, 0.01, false, true});
+    out.push_back({t + "_prev_rms_16m", type, true, 0.9, true, DitherScale::Rms, false, false, true, true, 0.0, false, true});
+    out.push_back({t + "_prev_max_grad", type, true, 0.9, true, DitherScale::Max3Sigma, true, false, false, true, 0.0, false, true});
+    out.push_back({t + "_prev_threshold_meanabs_signsgd", type, false, 0.0, true, DitherScale::MeanAbs, false, true, true, true, 0.01, true, true});
   }
   return out;
 }
@@ -257,12 +262,22 @@ TEST_P(HalfStep, FusedEqualsTheReferenceBitForBit) {
       auto p_ref = p.clone();
       auto m_ref = m.defined() ? m.clone() : m;
       ASSERT_TRUE(kernels::fused_sign_eligible(p, p, m)) << c.name;
+      double state = 0.0, state_ref = 0.0; // the stored base of DitherScaleFrom::Previous
       for (int64_t step = 1; step <= 3; ++step) {
         const auto g = (torch::randn({n}) * 0.5).to(c.type);
-        const auto a = half_args(c, step);
+        auto a = half_args(c, step), a_ref = a;
+        if (c.previous) {
+          a.dither.scale_from = a_ref.dither.scale_from = DitherScaleFrom::Previous;
+          a.dither.scale_state_ready = a_ref.dither.scale_state_ready = step > 1;
+          a.dither.scale_state = &state;
+          a_ref.dither.scale_state = &state_ref;
+        }
         const double s = kernels::sign_descent_step(p, g, m, a);
-        const double s_ref = kernels::reference::sign_descent_step(p_ref, g, m_ref, a);
+        const double s_ref = kernels::reference::sign_descent_step(p_ref, g, m_ref, a_ref);
         ASSERT_EQ(s, s_ref) << c.name << " n " << n << " step " << step << " threads " << threads;
+        ASSERT_EQ(state, state_ref) << c.name << " stored base, n " << n << " step " << step << " threads " << threads;
+        if (c.previous && step > 1)
+          ASSERT_GT(state, 0.0) << c.name;
       }
       ASSERT_TRUE(torch::equal(p.view(torch::kShort), p_ref.view(torch::kShort)))
           << c.name << " n " << n << " threads " << threads;
@@ -350,17 +365,9 @@ TEST(HalfStepErrors, BadCombinationsAreRefused) {
   EXPECT_THROW(kernels::sign_descent_step(p, g16, none, a), c10::Error);
   a.beta = 0.9;
   EXPECT_THROW(kernels::sign_descent_step(p, p, m, a), c10::Error);
-  double base = 1.0;
   a.beta = 0.0;
-  a.dither.enabled = true;
-  a.dither.scale_from = DitherScaleFrom::Previous;
-  a.dither.scale_state = &base;
-  try {
-    kernels::sign_descent_step(p, p, none, a);
-    ADD_FAILURE() << "the previous scale was accepted";
-  } catch (const c10::Error& e) {
-    EXPECT_NE(std::string(e.what()).find("not supported for 16-bit parameters"), std::string::npos) << e.what();
-  }
+  double sums[2];
+  EXPECT_THROW(kernels::sign_descent_step(p, p, none, a, sums), c10::Error); // the calibration sums
 }
 
 } // namespace

@@ -65,14 +65,16 @@ TEST(LowPrecision, FusedAndReferencePathsTakeTheSameSteps) {
   for (const auto type : {at::kBFloat16, at::kHalf}) {
     for (const auto mdtype : {MomentumDtype::Float32, MomentumDtype::Parameter}) {
       for (const auto rounding : {Rounding::Stochastic, Rounding::Nearest}) {
-        const auto o = SignumOptions(1e-3).weight_decay(0.01).momentum_dtype(mdtype).rounding(rounding).rounding_seed(4).dither(
-            DitherOptions().seed(2));
-        const auto calls = kernels::fused_call_count();
-        const auto fused = train<Signum>(type, o, 4, true);
-        EXPECT_EQ(kernels::fused_call_count() - calls, 12) << "every step of every parameter fused";
-        const auto reference = train<Signum>(type, o, 4, false);
-        EXPECT_TRUE(same_bits(fused, reference))
-            << c10::toString(type) << " " << to_string(mdtype) << " " << to_string(rounding);
+        for (const auto from : {DitherScaleFrom::Current, DitherScaleFrom::Previous}) {
+          const auto o = SignumOptions(1e-3).weight_decay(0.01).momentum_dtype(mdtype).rounding(rounding).rounding_seed(4).dither(
+              DitherOptions().seed(2).scale_from(from));
+          const auto calls = kernels::fused_call_count();
+          const auto fused = train<Signum>(type, o, 4, true);
+          EXPECT_EQ(kernels::fused_call_count() - calls, 12) << "every step of every parameter fused";
+          const auto reference = train<Signum>(type, o, 4, false);
+          EXPECT_TRUE(same_bits(fused, reference)) << c10::toString(type) << " " << to_string(mdtype) << " "
+                                                   << to_string(rounding) << " " << to_string(from);
+        }
       }
     }
     const auto sgd = SignSGDOptions(1e-3).rounding_seed(9);
@@ -108,33 +110,35 @@ torch::serialize::InputArchive reread(torch::serialize::OutputArchive& out) {
 }
 
 TEST(LowPrecision, AResumedRunEndsBitForBitWhereAnUninterruptedOneEnds) {
-  const auto o = SignumOptions(1e-3)
-                     .momentum_dtype(MomentumDtype::Parameter)
-                     .rounding_seed(77)
-                     .dither(DitherOptions().seed(5).draw(DitherDraw::Threshold));
-  const auto straight = train<Signum>(at::kBFloat16, o, 6, true);
-  auto ps = params16(at::kBFloat16, 3);
-  torch::serialize::OutputArchive out;
-  {
-    Signum first(ps, o);
-    for (int s = 1; s <= 3; ++s) {
-      set_grads(ps, s);
-      first.step();
+  for (const auto from : {DitherScaleFrom::Current, DitherScaleFrom::Previous}) {
+    const auto o = SignumOptions(1e-3)
+                       .momentum_dtype(MomentumDtype::Parameter)
+                       .rounding_seed(77)
+                       .dither(DitherOptions().seed(5).draw(DitherDraw::Threshold).scale_from(from));
+    const auto straight = train<Signum>(at::kBFloat16, o, 6, true);
+    auto ps = params16(at::kBFloat16, 3);
+    torch::serialize::OutputArchive out;
+    {
+      Signum first(ps, o);
+      for (int s = 1; s <= 3; ++s) {
+        set_grads(ps, s);
+        first.step();
+      }
+      first.save(out);
     }
-    first.save(out);
+    auto in = reread(out);
+    Signum second(ps, SignumOptions(0.5)); // every option comes from the checkpoint
+    second.load(in);
+    const auto& loaded = static_cast<const SignumOptions&>(second.param_groups()[0].options());
+    EXPECT_EQ(loaded.momentum_dtype(), MomentumDtype::Parameter);
+    EXPECT_EQ(loaded.rounding_seed(), 77u);
+    EXPECT_EQ(loaded.rounding(), Rounding::Stochastic);
+    for (int s = 4; s <= 6; ++s) {
+      set_grads(ps, s);
+      second.step();
+    }
+    EXPECT_TRUE(same_bits(straight, ps)) << to_string(from);
   }
-  auto in = reread(out);
-  Signum second(ps, SignumOptions(0.5)); // every option comes from the checkpoint
-  second.load(in);
-  const auto& loaded = static_cast<const SignumOptions&>(second.param_groups()[0].options());
-  EXPECT_EQ(loaded.momentum_dtype(), MomentumDtype::Parameter);
-  EXPECT_EQ(loaded.rounding_seed(), 77u);
-  EXPECT_EQ(loaded.rounding(), Rounding::Stochastic);
-  for (int s = 4; s <= 6; ++s) {
-    set_grads(ps, s);
-    second.step();
-  }
-  EXPECT_TRUE(same_bits(straight, ps));
 }
 
 TEST(LowPrecision, ADamagedRoundingCodeIsRefused) {

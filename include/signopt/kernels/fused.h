@@ -39,7 +39,7 @@ bool fused_sign_eligible(const torch::Tensor& p, const torch::Tensor& g, const t
 /// When `dot_gg` is non-null it receives <u, g> and ||g||^2 (g after coupled weight decay) for the
 /// hybrid's calibration, computed in the same pass.
 /// A 16-bit parameter (fused_sign_eligible) is computed in float32 and stored by args.rounding
-/// (docs/optimizers.md, "Low-precision parameters"); it takes neither `dot_gg` nor DitherScaleFrom::Previous.
+/// (docs/optimizers.md, "Low-precision parameters"); it does not take `dot_gg`.
 double sign_descent_step(
     torch::Tensor& p,
     const torch::Tensor& g,
