@@ -58,14 +58,8 @@ class ArgCursor {
   /// The value as a finite number; ConfigError naming the flag and the text otherwise.
   double number() {
     const std::string text = value();
-    size_t used = 0;
     double v = 0;
-    try {
-      v = std::stod(text, &used);
-    } catch (const std::exception&) {
-      used = 0;
-    }
-    if (used != text.size() || text.empty() || !std::isfinite(v))
+    if (!parse_finite(text, v))
       throw signopt::train::ConfigError("invalid value for " + flag_ + ": '" + text + "' (expected a number)");
     return v;
   }
@@ -78,14 +72,8 @@ class ArgCursor {
     while (true) {
       const size_t comma = text.find(',', start);
       const std::string item = text.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
-      size_t used = 0;
       double v = 0;
-      try {
-        v = std::stod(item, &used);
-      } catch (const std::exception&) {
-        used = 0;
-      }
-      if (item.empty() || used != item.size() || !std::isfinite(v))
+      if (!parse_finite(item, v))
         throw signopt::train::ConfigError(
             "invalid value for " + flag_ + ": '" + text + "' (item '" + item +
             "' is not a number; give a comma-separated list such as 0.1,0.3,1)");
@@ -107,6 +95,17 @@ class ArgCursor {
   }
 
  private:
+  // Whether all of `text` is a finite number (into v).
+  static bool parse_finite(const std::string& text, double& v) {
+    size_t used = 0;
+    try {
+      v = std::stod(text, &used);
+    } catch (const std::exception&) {
+      return false;
+    }
+    return !text.empty() && used == text.size() && std::isfinite(v);
+  }
+
   const std::vector<std::string>& args_;
   std::string command_;
   size_t i_ = 0;

@@ -11,6 +11,7 @@
 #include <cmath>
 #include <sstream>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace signopt::theory::detail {
@@ -57,72 +58,90 @@ double bound_at(const Problem& p, int64_t steps) {
 
 } // namespace
 
-std::vector<RateRow> run_rate(const std::vector<Problem>& problems, const LabOptions& o, const ProgressFn& say) {
-  if (o.rate_steps.empty())
-    return {};
+namespace {
+
+// The jobs of an experiment: every problem x noise x optimizer x size x seed (the seeds of a configuration
+// consecutive), `at(size)` giving the job's (batch, steps).
+template <typename At>
+std::vector<Job> jobs_of(
+    size_t problems,
+    const std::vector<NoiseKind>& noises,
+    const LabOptions& o,
+    const std::vector<int64_t>& sizes,
+    At at) {
   std::vector<Job> jobs;
-  for (size_t p = 0; p < problems.size(); ++p)
-    for (const auto noise : o.rate_noises)
+  for (size_t p = 0; p < problems; ++p)
+    for (const auto noise : noises)
       for (const auto optimizer : o.optimizers)
-        for (const auto k : o.rate_steps)
+        for (const auto size : sizes) {
+          const auto [batch, steps] = at(size);
           for (int64_t s = 0; s < o.seeds; ++s)
-            jobs.push_back({p, noise, optimizer, o.rate_batch, k, s});
-  const auto outcomes = run_jobs(problems, jobs, o, 0x7a7eULL, "rate", say);
-  std::vector<RateRow> rows;
-  for (size_t first = 0; first < jobs.size(); first += static_cast<size_t>(o.seeds)) {
+            jobs.push_back({p, noise, optimizer, batch, steps, s});
+        }
+  return jobs;
+}
+
+// One row per configuration: the fields every row has, then `fill(row, runs)` with its seeds' outcomes.
+template <typename Row, typename Fill>
+std::vector<Row> rows_of(
+    const std::vector<Problem>& problems,
+    const std::vector<Job>& jobs,
+    const std::vector<RunOutcome>& outcomes,
+    int64_t seeds,
+    Fill fill) {
+  std::vector<Row> rows;
+  for (size_t first = 0; first < jobs.size(); first += static_cast<size_t>(seeds)) {
     const Job& j = jobs[first];
-    RateRow r;
+    Row r;
     r.problem = problems[j.problem].name();
     r.noise = to_string(j.noise);
     r.optimizer = to_string(j.optimizer);
     r.batch = j.batch;
     r.steps = j.steps;
-    r.seeds = o.seeds;
-    for (int64_t s = 0; s < o.seeds; ++s)
-      r.measured.push_back(outcomes[first + static_cast<size_t>(s)].mean_phi);
-    r.measured_mean = mean_of(r.measured);
-    r.measured_std = std_of(r.measured);
+    r.seeds = seeds;
     r.bound = bound_at(problems[j.problem], j.steps);
-    r.ratio = r.measured_mean / r.bound;
+    fill(r, std::vector<RunOutcome>(outcomes.begin() + first, outcomes.begin() + first + seeds));
     rows.push_back(std::move(r));
   }
   return rows;
 }
 
+} // namespace
+
+std::vector<RateRow> run_rate(const std::vector<Problem>& problems, const LabOptions& o, const ProgressFn& say) {
+  if (o.rate_steps.empty())
+    return {};
+  const auto jobs = jobs_of(problems.size(), o.rate_noises, o, o.rate_steps, [&](int64_t k) {
+    return std::pair<int64_t, int64_t>{o.rate_batch, k};
+  });
+  const auto outcomes = run_jobs(problems, jobs, o, 0x7a7eULL, "rate", say);
+  return rows_of<RateRow>(problems, jobs, outcomes, o.seeds, [](RateRow& r, const std::vector<RunOutcome>& runs) {
+    for (const auto& run : runs)
+      r.measured.push_back(run.mean_phi);
+    r.measured_mean = mean_of(r.measured);
+    r.measured_std = std_of(r.measured);
+    r.ratio = r.measured_mean / r.bound;
+  });
+}
+
 std::vector<BudgetRow> run_budget(const std::vector<Problem>& problems, const LabOptions& o, const ProgressFn& say) {
   if (o.budget == 0)
     return {};
-  std::vector<Job> jobs;
-  for (size_t p = 0; p < problems.size(); ++p)
-    for (const auto noise : o.budget_noises)
-      for (const auto optimizer : o.optimizers)
-        for (const auto b : o.budget_batches)
-          for (int64_t s = 0; s < o.seeds; ++s)
-            jobs.push_back({p, noise, optimizer, b, o.budget / b, s});
+  const auto jobs = jobs_of(problems.size(), o.budget_noises, o, o.budget_batches, [&](int64_t b) {
+    return std::pair<int64_t, int64_t>{b, o.budget / b};
+  });
   const auto outcomes = run_jobs(problems, jobs, o, 0xb0d6e7ULL, "budget", say);
-  std::vector<BudgetRow> rows;
-  for (size_t first = 0; first < jobs.size(); first += static_cast<size_t>(o.seeds)) {
-    const Job& j = jobs[first];
-    BudgetRow r;
-    r.problem = problems[j.problem].name();
-    r.noise = to_string(j.noise);
-    r.optimizer = to_string(j.optimizer);
-    r.batch = j.batch;
-    r.steps = j.steps;
-    r.seeds = o.seeds;
+  return rows_of<BudgetRow>(problems, jobs, outcomes, o.seeds, [](BudgetRow& r, const std::vector<RunOutcome>& runs) {
     std::vector<double> gap, phi;
-    for (int64_t s = 0; s < o.seeds; ++s) {
-      gap.push_back(outcomes[first + static_cast<size_t>(s)].final_gap);
-      phi.push_back(outcomes[first + static_cast<size_t>(s)].mean_phi);
+    for (const auto& run : runs) {
+      gap.push_back(run.final_gap);
+      phi.push_back(run.mean_phi);
     }
     r.final_gap_mean = mean_of(gap);
     r.final_gap_std = std_of(gap);
     r.measured_mean = mean_of(phi);
-    r.bound = bound_at(problems[j.problem], j.steps);
     r.ratio = r.measured_mean / r.bound;
-    rows.push_back(r);
-  }
-  return rows;
+  });
 }
 
 } // namespace signopt::theory::detail
