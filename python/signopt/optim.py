@@ -147,15 +147,18 @@ class _SignoptOptimizer(Optimizer):
     def load_state_dict(self, state_dict):
         groups = state_dict.get("param_groups") or [{}]
         extra = groups[0].get("signopt_state")
-        # torch casts floating state to its parameter's dtype; the stored dither bases stay float64 and a 16-bit
-        # parameter's momentum keeps its own dtype (float32 by default), bit for bit.
+        # torch casts floating state to its parameter's dtype, and with fused=True a "step" to float32; the step
+        # counts stay int64, the stored dither bases float64 and a 16-bit parameter's momentum its own dtype
+        # (float32 by default), bit for bit.
         saved_ids = [i for g in state_dict.get("param_groups", []) for i in g["params"]]
         saved_state = state_dict.get("state", {})
         super().load_state_dict(state_dict)
         params = [p for g in self.param_groups for p in g["params"]]
         for i, p in zip(saved_ids, params):
             for key, value in saved_state.get(i, {}).items():
-                if key == "dither_base" or (key == "momentum_buffer" and p.dtype in _HALF_DTYPES):
+                if key == "step" and isinstance(value, torch.Tensor):
+                    self.state[p][key] = value.clone()
+                elif key == "dither_base" or (key == "momentum_buffer" and p.dtype in _HALF_DTYPES):
                     self.state[p][key] = value.to(device=p.device).clone()
         for group in self.param_groups:
             group.pop("signopt_state", None)

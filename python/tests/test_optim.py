@@ -149,6 +149,20 @@ def _reloaded(params, opt, cls, options):
     return resumed, reloaded
 
 
+@pytest.mark.parametrize("cls", [optim.Signum, optim.Lion, optim.EFSignSGD])
+def test_a_fused_run_resumes_with_its_int64_step_counts(cls):
+    # torch's load_state_dict turns a "step" into float32 when a group says fused=True; the ops count in int64.
+    options = dict(lr=1e-3, fused=True)
+    straight, _ = run(cls, options, torch.float32, steps=6)
+    params, opt = run(cls, options, torch.float32, steps=3)
+    resumed, opt2 = _reloaded(params, opt, cls, options)
+    assert all(opt2.state[p]["step"].dtype == torch.int64 for p in resumed)
+    for t in range(3, 6):
+        set_grads(resumed, 100 + t)
+        opt2.step()
+    assert all(torch.equal(a, b) for a, b in zip(straight, resumed))
+
+
 def test_a_float32_run_with_the_one_pass_scale_resumes_bit_for_bit():
     # torch casts floating state to the parameter's dtype on load; the stored bases must stay float64.
     options = dict(lr=0.01, momentum=0.9, dither=dict(scale_from="previous", seed=8))
