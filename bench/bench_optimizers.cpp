@@ -164,6 +164,17 @@ std::vector<Case> cases() {
              p, signopt::SignumOptions(1e-3).momentum_dtype(signopt::MomentumDtype::Parameter));
        },
        true, torch::kBFloat16},
+      // Dithered Signum on bfloat16 (the rms scale of the current argument: a statistics pass first) and with the
+      // one-pass scale (DitherScaleFrom::Previous: measured in the update pass).
+      {"DitheredSignumBF16", 14,
+       [](P p) -> Ptr { return std::make_unique<signopt::Signum>(p, signopt::SignumOptions(1e-3).dither(signopt::DitherOptions().seed(1))); },
+       true, torch::kBFloat16},
+      {"DitheredSignumBF16PreviousScale", 14,
+       [](P p) -> Ptr {
+         return std::make_unique<signopt::Signum>(
+             p, signopt::SignumOptions(1e-3).dither(signopt::DitherOptions().seed(1).scale_from(signopt::DitherScaleFrom::Previous)));
+       },
+       true, torch::kBFloat16},
       {"TorchSGDMomentum", 20,
        [](P p) -> Ptr { return std::make_unique<torch::optim::SGD>(p, torch::optim::SGDOptions(1e-2).momentum(0.9)); },
        false},
