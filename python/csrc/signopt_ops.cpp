@@ -120,6 +120,17 @@ std::vector<double*> base_slots(const char* op, size_t params, std::vector<Tenso
   return slots;
 }
 
+// Parameter i's step under the one-pass scale (when `slots` is not empty): s = alpha base(x_{t-1}) once its slot
+// holds a finite base, and the step stores base(x_t) there.
+void use_stored_base(signopt::kernels::DitherArgs& d, const std::vector<double*>& slots, size_t i) {
+  if (slots.empty()) {
+    return;
+  }
+  d.scale_from = signopt::DitherScaleFrom::Previous;
+  d.scale_state = slots[i];
+  d.scale_state_ready = std::isfinite(*slots[i]);
+}
+
 // True when found_inf (a one-element float CPU tensor, GradScaler's convention) says a gradient was not
 // finite: the op then changes nothing, step counters included.
 bool skip_step(const char* op, const std::optional<Tensor>& found_inf) {
@@ -283,12 +294,7 @@ void sign_descent_impl(SIGNOPT_SIGN_STEP_PARAMS, double* sums) {
   for_each_param(params, [&](size_t i) {
     const int64_t step = ++*counters[i];
     signopt::kernels::SignStepArgs a = SIGNOPT_SIGN_STEP_ARGS_STRUCT;
-    if (!bases.empty()) {
-      // The one-pass scale: s = alpha base(x_{t-1}) once the slot holds a finite base; the step stores base(x_t).
-      a.dither.scale_from = signopt::DitherScaleFrom::Previous;
-      a.dither.scale_state = bases[i];
-      a.dither.scale_state_ready = std::isfinite(*bases[i]);
-    }
+    use_stored_base(a.dither, bases, i);
     double dot_gg[2] = {0.0, 0.0};
     const int64_t n = params[i].numel();
     const double scale = cpu::sign_descent_step(
@@ -372,11 +378,7 @@ void sign_descent_half_(SIGNOPT_SIGN_STEP_PARAMS, bool stochastic, int64_t round
   for_each_param(params, [&](size_t i) {
     const int64_t step = ++*counters[i];
     signopt::kernels::SignStepArgs a = SIGNOPT_SIGN_STEP_ARGS_STRUCT;
-    if (!bases.empty()) {
-      a.dither.scale_from = signopt::DitherScaleFrom::Previous;
-      a.dither.scale_state = bases[i];
-      a.dither.scale_state_ready = std::isfinite(*bases[i]);
-    }
+    use_stored_base(a.dither, bases, i);
     a.rounding.stochastic = stochastic;
     a.rounding.seed = static_cast<uint64_t>(rounding_seed);
     a.rounding.step = step;

@@ -55,7 +55,7 @@ RunningNoiseSnapshot RunningNoiseMonitor::snapshot(const std::vector<torch::Tens
   std::vector<torch::Tensor> means, sigmas, currents;
   for (size_t i = 0; i < m_.size(); ++i) {
     means.push_back(m_[i] / correction);
-    sigmas.push_back(sigma_of(i, correction));
+    sigmas.push_back(sigma_of(i, correction, means.back()));
     currents.push_back(current[i].detach().reshape({-1}).to(torch::kDouble));
   }
   const auto m = torch::cat(means).cpu(), sigma = torch::cat(sigmas).cpu(), g = torch::cat(currents).cpu();
@@ -91,8 +91,7 @@ RunningNoiseSnapshot RunningNoiseMonitor::snapshot(const std::vector<torch::Tens
   return s;
 }
 
-torch::Tensor RunningNoiseMonitor::sigma_of(size_t i, double correction) const {
-  const auto mean = m_[i] / correction;
+torch::Tensor RunningNoiseMonitor::sigma_of(size_t i, double correction, const torch::Tensor& mean) const {
   return (v_[i] / correction - mean * mean).clamp_min(0).sqrt();
 }
 
@@ -114,7 +113,7 @@ double RunningNoiseMonitor::dither_share(const std::vector<double>& dither_std) 
       throw std::invalid_argument(
           "RunningNoiseMonitor::dither_share: dither std " + std::to_string(s) + " of tensor " + std::to_string(i) +
           " must be finite and >= 0");
-    out_noised += (sigma_of(i, correction) < s).sum().item<double>();
+    out_noised += (sigma_of(i, correction, m_[i] / correction) < s).sum().item<double>();
     total += static_cast<double>(m_[i].numel());
   }
   return total > 0 ? out_noised / total : kNaN;

@@ -20,8 +20,10 @@ namespace {
 
 using detail::kKnee;
 using detail::kNaN;
+using detail::open_uniform;
 using detail::phi_of;
 using detail::snr_of;
+using detail::standard_normal;
 
 const std::vector<std::pair<InjectedNoise, std::string>>& noise_names() {
   static const std::vector<std::pair<InjectedNoise, std::string>> names = {
@@ -32,17 +34,6 @@ const std::vector<std::pair<InjectedNoise, std::string>>& noise_names() {
       {InjectedNoise::Bimodal, "bimodal"},
       {InjectedNoise::Skewed, "skewed"}};
   return names;
-}
-
-// Uniform in (0, 1) from 53 random bits, never 0 (for logarithms).
-double open_uniform(std::mt19937_64& rng) {
-  return (static_cast<double>(rng() >> 11) + 0.5) * 0x1.0p-53;
-}
-
-double standard_normal(std::mt19937_64& rng) {
-  // Box-Muller, one value per pair of uniforms: simple and portable (std::normal_distribution is not).
-  const double u1 = open_uniform(rng), u2 = open_uniform(rng);
-  return std::sqrt(-2.0 * std::log(u1)) * std::cos(2.0 * M_PI * u2);
 }
 
 // A well-mixed seed for draw k (splitmix64 of seed and k), so draws are independent streams.

@@ -4,6 +4,8 @@
 #include <signopt/diag/theory.h>
 #include <signopt/stats/stats.h>
 
+#include "probe_internal.h"
+
 #include <ATen/Parallel.h>
 
 #include <algorithm>
@@ -13,6 +15,9 @@
 
 namespace signopt::diag {
 namespace {
+
+using detail::open_uniform;
+using detail::standard_normal;
 
 constexpr int64_t kMaxFlipsLimit = 10'000'000;
 constexpr int64_t kStopAfterLimit = 1000;
@@ -133,20 +138,11 @@ double sequential_p(const Deviations& d, const SignFlipOptions& o, double alpha)
   return alpha > 0 ? (p <= alpha ? 0.0 : 1.0) : p;
 }
 
-double open_uniform(std::mt19937_64& rng) {
-  return (static_cast<double>(rng() >> 11) + 0.5) * 0x1.0p-53;
-}
-
-double normal(std::mt19937_64& rng) {
-  const double u1 = open_uniform(rng), u2 = open_uniform(rng);
-  return std::sqrt(-2.0 * std::log(u1)) * std::cos(2.0 * M_PI * u2);
-}
-
 double student_t(std::mt19937_64& rng, int df) {
-  const double z = normal(rng);
+  const double z = standard_normal(rng);
   double chi2 = 0;
   for (int i = 0; i < df; ++i) {
-    const double n = normal(rng);
+    const double n = standard_normal(rng);
     chi2 += n * n;
   }
   return z / std::sqrt(chi2 / df);
@@ -157,7 +153,7 @@ double exponential(std::mt19937_64& rng) {
 }
 
 double mixture(std::mt19937_64& rng, double separation) {
-  return (open_uniform(rng) < 0.5 ? -0.5 : 0.5) * separation + normal(rng);
+  return (open_uniform(rng) < 0.5 ? -0.5 : 0.5) * separation + standard_normal(rng);
 }
 
 } // namespace
@@ -336,7 +332,7 @@ bool law_is_unimodal(CalibrationLaw law) {
 double draw_law(CalibrationLaw law, std::mt19937_64& rng) {
   switch (law) {
     case CalibrationLaw::Normal:
-      return normal(rng);
+      return standard_normal(rng);
     case CalibrationLaw::Laplace:
       return (open_uniform(rng) < 0.5 ? -1.0 : 1.0) * exponential(rng);
     case CalibrationLaw::StudentT3:
@@ -352,10 +348,10 @@ double draw_law(CalibrationLaw law, std::mt19937_64& rng) {
     case CalibrationLaw::Exponential:
       return exponential(rng) - 1.0;
     case CalibrationLaw::Lognormal:
-      return std::exp(0.5 * normal(rng)) - std::exp(0.125);
+      return std::exp(0.5 * standard_normal(rng)) - std::exp(0.125);
     case CalibrationLaw::SkewNormal: {
       const double delta = 4.0 / std::sqrt(17.0);
-      const double z0 = std::abs(normal(rng)), z1 = normal(rng);
+      const double z0 = std::abs(standard_normal(rng)), z1 = standard_normal(rng);
       return delta * z0 + std::sqrt(1 - delta * delta) * z1 - delta * std::sqrt(2.0 / M_PI);
     }
     case CalibrationLaw::ZeroInflatedExponential:

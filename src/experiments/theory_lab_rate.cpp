@@ -227,13 +227,22 @@ std::vector<RateFit> fit_rates(const std::vector<RateRow>& rows) {
   return fits;
 }
 
+namespace {
+
+// The leading cells of a rate or budget row, "problem,noise,batch,optimizer,steps,seeds,".
+template <typename Row>
+std::string key_cells(const Row& x) {
+  return x.problem + ',' + x.noise + ',' + std::to_string(x.batch) + ',' + x.optimizer + ',' + std::to_string(x.steps) +
+      ',' + std::to_string(x.seeds) + ',';
+}
+
+} // namespace
+
 std::string render_rate_csv(const LabResult& r) {
   std::string out = "problem,noise,batch,optimizer,steps,seeds,measured_mean,measured_std,bound,ratio\n";
   for (const auto& x : r.rate)
-    out += x.problem + ',' + x.noise + ',' + std::to_string(x.batch) + ',' + x.optimizer + ',' + std::to_string(x.steps) +
-        ',' + std::to_string(x.seeds) + ',' + detail::fmt(x.measured_mean, "%.10g") + ',' +
-        detail::fmt(x.measured_std, "%.10g") + ',' + detail::fmt(x.bound, "%.10g") + ',' + detail::fmt(x.ratio, "%.10g") +
-        '\n';
+    out += key_cells(x) + detail::fmt(x.measured_mean, "%.10g") + ',' + detail::fmt(x.measured_std, "%.10g") + ',' +
+        detail::fmt(x.bound, "%.10g") + ',' + detail::fmt(x.ratio, "%.10g") + '\n';
   return out;
 }
 
@@ -253,10 +262,9 @@ std::string render_rate_fit_csv(const LabResult& r) {
 std::string render_budget_csv(const LabResult& r) {
   std::string out = "problem,noise,batch,optimizer,steps,seeds,final_gap_mean,final_gap_std,measured_mean,bound,ratio\n";
   for (const auto& x : r.budget)
-    out += x.problem + ',' + x.noise + ',' + std::to_string(x.batch) + ',' + x.optimizer + ',' + std::to_string(x.steps) +
-        ',' + std::to_string(x.seeds) + ',' + detail::fmt(x.final_gap_mean, "%.10g") + ',' +
-        detail::fmt(x.final_gap_std, "%.10g") + ',' + detail::fmt(x.measured_mean, "%.10g") + ',' +
-        detail::fmt(x.bound, "%.10g") + ',' + detail::fmt(x.ratio, "%.10g") + '\n';
+    out += key_cells(x) + detail::fmt(x.final_gap_mean, "%.10g") + ',' + detail::fmt(x.final_gap_std, "%.10g") + ',' +
+        detail::fmt(x.measured_mean, "%.10g") + ',' + detail::fmt(x.bound, "%.10g") + ',' + detail::fmt(x.ratio, "%.10g") +
+        '\n';
   return out;
 }
 

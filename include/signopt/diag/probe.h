@@ -234,8 +234,8 @@ class RunningNoiseMonitor {
   bool load(torch::serialize::InputArchive& archive, const std::string& prefix);
 
  private:
-  // Tensor i's running noise std given the bias correction 1 - beta^updates.
-  torch::Tensor sigma_of(size_t i, double correction) const;
+  // Tensor i's running noise std given the bias correction 1 - beta^updates and its corrected mean m_i / correction.
+  torch::Tensor sigma_of(size_t i, double correction, const torch::Tensor& mean) const;
 
   double beta_;
   int64_t updates_ = 0;
