@@ -29,22 +29,31 @@
 
 namespace {
 
+using signopt::kernels::Dtype;
 using torch::headeronly::ScalarType;
 using torch::stable::Tensor;
-using signopt::kernels::Dtype;
 namespace cpu = signopt::kernels::cpu;
 
 // The dtype of a parameter, which its gradient and state share; a clear error for anything else.
 Dtype checked_dtype(const char* op, size_t i, const Tensor& p, const std::vector<const Tensor*>& same) {
-  STD_TORCH_CHECK(p.is_cpu() && p.is_contiguous(), "signopt::", op, ": params[", i, "] must be a contiguous CPU tensor");
+  STD_TORCH_CHECK(
+      p.is_cpu() && p.is_contiguous(), "signopt::", op, ": params[", i, "] must be a contiguous CPU tensor");
   const auto type = p.scalar_type();
   STD_TORCH_CHECK(
       type == torch::headeronly::ScalarType::Float || type == torch::headeronly::ScalarType::Double,
-      "signopt::", op, ": params[", i, "] must be float32 or float64");
+      "signopt::",
+      op,
+      ": params[",
+      i,
+      "] must be float32 or float64");
   for (const Tensor* t : same) {
     STD_TORCH_CHECK(
         t->is_cpu() && t->is_contiguous() && t->scalar_type() == type && t->numel() == p.numel(),
-        "signopt::", op, ": the gradient and state of params[", i, "] must be contiguous CPU tensors of its dtype and size");
+        "signopt::",
+        op,
+        ": the gradient and state of params[",
+        i,
+        "] must be contiguous CPU tensors of its dtype and size");
   }
   return type == torch::headeronly::ScalarType::Float ? Dtype::kFloat32 : Dtype::kFloat64;
 }
@@ -62,7 +71,10 @@ struct ParallelList {
 // Checks a step op's parallel lists (one entry per parameter in each; every tensor contiguous CPU, of its
 // parameter's float dtype and size) and returns each parameter's dtype. A state list the rule does not use
 // (beta, mu or momentum 0) is left out of `lists` and may be empty.
-std::vector<Dtype> checked_lists(const char* op, const std::vector<Tensor>& params, std::initializer_list<ParallelList> lists) {
+std::vector<Dtype> checked_lists(
+    const char* op,
+    const std::vector<Tensor>& params,
+    std::initializer_list<ParallelList> lists) {
   for (const ParallelList& l : lists) {
     check_lengths(op, params.size(), l.tensors->size(), l.name);
   }
@@ -84,7 +96,11 @@ std::vector<int64_t*> step_counters(const char* op, size_t params, std::vector<T
   for (size_t i = 0; i < steps.size(); ++i) {
     STD_TORCH_CHECK(
         steps[i].is_cpu() && steps[i].numel() == 1 && steps[i].scalar_type() == torch::headeronly::ScalarType::Long,
-        "signopt::", op, ": steps[", i, "] must be a one-element int64 CPU tensor (the parameter's step count)");
+        "signopt::",
+        op,
+        ": steps[",
+        i,
+        "] must be a one-element int64 CPU tensor (the parameter's step count)");
     counters.push_back(static_cast<int64_t*>(steps[i].mutable_data_ptr()));
   }
   return counters;
@@ -108,13 +124,19 @@ std::vector<double*> base_slots(const char* op, size_t params, std::vector<Tenso
     return slots;
   }
   STD_TORCH_CHECK(
-      used, "signopt::", op,
+      used,
+      "signopt::",
+      op,
       ": dither_bases must be empty unless the step dithers with a relative scale (dither_scale 1..3)");
   check_lengths(op, params, bases.size(), "dither_bases");
   for (size_t i = 0; i < bases.size(); ++i) {
     STD_TORCH_CHECK(
         bases[i].is_cpu() && bases[i].numel() == 1 && bases[i].scalar_type() == torch::headeronly::ScalarType::Double,
-        "signopt::", op, ": dither_bases[", i, "] must be a one-element float64 CPU tensor (the parameter's stored base)");
+        "signopt::",
+        op,
+        ": dither_bases[",
+        i,
+        "] must be a one-element float64 CPU tensor (the parameter's stored base)");
     slots.push_back(static_cast<double*>(bases[i].mutable_data_ptr()));
   }
   return slots;
@@ -143,7 +165,8 @@ bool skip_step(const char* op, const std::optional<Tensor>& found_inf) {
   if (type == torch::headeronly::ScalarType::Float) {
     return *static_cast<const float*>(f.const_data_ptr()) != 0.0f;
   }
-  STD_TORCH_CHECK(type == torch::headeronly::ScalarType::Double, "signopt::", op, ": found_inf must be float32 or float64");
+  STD_TORCH_CHECK(
+      type == torch::headeronly::ScalarType::Double, "signopt::", op, ": found_inf must be float32 or float64");
   return *static_cast<const double*>(f.const_data_ptr()) != 0.0;
 }
 
@@ -155,7 +178,8 @@ double lr_value(const char* op, const Tensor& lr) {
   if (type == torch::headeronly::ScalarType::Double) {
     return *static_cast<const double*>(lr.const_data_ptr());
   }
-  STD_TORCH_CHECK(type == torch::headeronly::ScalarType::Float, "signopt::", op, ".tensor_lr: lr must be float32 or float64");
+  STD_TORCH_CHECK(
+      type == torch::headeronly::ScalarType::Float, "signopt::", op, ".tensor_lr: lr must be float32 or float64");
   return static_cast<double>(*static_cast<const float*>(lr.const_data_ptr()));
 }
 
@@ -194,45 +218,33 @@ void for_each_param(const std::vector<Tensor>& params, const F& f) {
 // Each step op is a template over its learning rate's type: double (the plain overload) or Tensor
 // (.tensor_lr), read once by lr_value. The arguments of sign_descent_ and hybrid_sign_phase_ (schema order),
 // written once:
-#define SIGNOPT_SIGN_STEP_PARAMS \
-  std::vector<Tensor> params, \
-  std::vector<Tensor> grads, \
-  std::vector<Tensor> bufs, \
-  std::vector<Tensor> steps, \
-  std::optional<Tensor> found_inf, \
-  Lr lr_in, \
-  double weight_decay, \
-  bool decoupled, \
-  double beta, \
-  std::vector<int64_t> param_indices, \
-  bool dither, \
-  bool gaussian, \
-  bool dither_gradient, \
-  bool dither_threshold, \
-  int64_t dither_scale, \
-  int64_t dither_schedule, \
-  double alpha, \
-  double gamma, \
-  double alpha_min, \
-  int64_t horizon, \
-  double decay_rate, \
-  int64_t seed, \
-  int64_t stream, \
-  int64_t epoch, \
-  std::vector<Tensor> dither_bases
-#define SIGNOPT_SIGN_STEP_ARGS                                                                                     \
-  params, grads, bufs, steps, found_inf, lr_in, weight_decay, decoupled, beta, param_indices, dither, gaussian,     \
-      dither_gradient, dither_threshold, dither_scale, dither_schedule, alpha, gamma, alpha_min, horizon, decay_rate, seed, stream, epoch, \
-      dither_bases
+#define SIGNOPT_SIGN_STEP_PARAMS                                                                                    \
+  std::vector<Tensor> params, std::vector<Tensor> grads, std::vector<Tensor> bufs, std::vector<Tensor> steps,       \
+      std::optional<Tensor> found_inf, Lr lr_in, double weight_decay, bool decoupled, double beta,                  \
+      std::vector<int64_t> param_indices, bool dither, bool gaussian, bool dither_gradient, bool dither_threshold,  \
+      int64_t dither_scale, int64_t dither_schedule, double alpha, double gamma, double alpha_min, int64_t horizon, \
+      double decay_rate, int64_t seed, int64_t stream, int64_t epoch, std::vector<Tensor> dither_bases
+#define SIGNOPT_SIGN_STEP_ARGS                                                                                        \
+  params, grads, bufs, steps, found_inf, lr_in, weight_decay, decoupled, beta, param_indices, dither, gaussian,       \
+      dither_gradient, dither_threshold, dither_scale, dither_schedule, alpha, gamma, alpha_min, horizon, decay_rate, \
+      seed, stream, epoch, dither_bases
 
 // The dither schedule of an operator's arguments, checked (the linear and cosine schedules need a horizon
 // when `check_horizon`).
 signopt::kernels::DitherScheduleArgs schedule_args(
-    const char* op, int64_t dither_schedule, double alpha, double gamma, double alpha_min, int64_t horizon,
-    double decay_rate, bool check_horizon) {
+    const char* op,
+    int64_t dither_schedule,
+    double alpha,
+    double gamma,
+    double alpha_min,
+    int64_t horizon,
+    double decay_rate,
+    bool check_horizon) {
   STD_TORCH_CHECK(
       dither_schedule >= 0 && dither_schedule <= 4,
-      "signopt::", op, ": dither_schedule must be 0..4 (constant, power, linear, cosine, exponential)");
+      "signopt::",
+      op,
+      ": dither_schedule must be 0..4 (constant, power, linear, cosine, exponential)");
   signopt::kernels::DitherScheduleArgs schedule;
   schedule.schedule = static_cast<signopt::DitherSchedule>(dither_schedule);
   schedule.alpha = alpha;
@@ -242,39 +254,48 @@ signopt::kernels::DitherScheduleArgs schedule_args(
   schedule.decay_rate = decay_rate;
   STD_TORCH_CHECK(
       !check_horizon ||
-          (schedule.schedule != signopt::DitherSchedule::Linear && schedule.schedule != signopt::DitherSchedule::Cosine) ||
+          (schedule.schedule != signopt::DitherSchedule::Linear &&
+           schedule.schedule != signopt::DitherSchedule::Cosine) ||
           horizon > 0,
-      "signopt::", op, ": the linear and cosine dither schedules need horizon > 0");
+      "signopt::",
+      op,
+      ": the linear and cosine dither schedules need horizon > 0");
   return schedule;
 }
 
 // alpha_t of a dither schedule at tick t0 (kernels::dither_alpha, the function the step operators use), for the
 // Python package's reference composition, the hybrid's unfused branch and the DDP hook.
 double dither_alpha(
-    int64_t dither_schedule, double alpha, double gamma, double alpha_min, int64_t horizon, double decay_rate, int64_t tick) {
+    int64_t dither_schedule,
+    double alpha,
+    double gamma,
+    double alpha_min,
+    int64_t horizon,
+    double decay_rate,
+    int64_t tick) {
   return signopt::kernels::dither_alpha(
       schedule_args("dither_alpha", dither_schedule, alpha, gamma, alpha_min, horizon, decay_rate, true), tick);
 }
 
 // The kernel arguments of parameter i's step `step` in a sign op (the op's arguments in scope).
-#define SIGNOPT_SIGN_STEP_ARGS_STRUCT                                                                            \
-  [&] {                                                                                                        \
-    signopt::kernels::SignStepArgs args;                                                                       \
-    args.lr = lr;                                                                                              \
-    args.weight_decay = weight_decay;                                                                          \
-    args.decoupled = decoupled;                                                                                \
-    args.beta = beta;                                                                                          \
-    args.dither.enabled = dither;                                                                              \
-    args.dither.gaussian = gaussian;                                                                           \
-    args.dither.target_gradient = dither_gradient;                                                             \
-    args.dither.draw = dither_threshold ? signopt::DitherDraw::Threshold : signopt::DitherDraw::Additive;      \
-    args.dither.scale = static_cast<signopt::DitherScale>(dither_scale);                                       \
+#define SIGNOPT_SIGN_STEP_ARGS_STRUCT                                                                           \
+  [&] {                                                                                                         \
+    signopt::kernels::SignStepArgs args;                                                                        \
+    args.lr = lr;                                                                                               \
+    args.weight_decay = weight_decay;                                                                           \
+    args.decoupled = decoupled;                                                                                 \
+    args.beta = beta;                                                                                           \
+    args.dither.enabled = dither;                                                                               \
+    args.dither.gaussian = gaussian;                                                                            \
+    args.dither.target_gradient = dither_gradient;                                                              \
+    args.dither.draw = dither_threshold ? signopt::DitherDraw::Threshold : signopt::DitherDraw::Additive;       \
+    args.dither.scale = static_cast<signopt::DitherScale>(dither_scale);                                        \
     args.dither.alpha = dither ? signopt::kernels::dither_alpha(schedule, epoch >= 0 ? epoch : step - 1) : 0.0; \
-    args.dither.seed = static_cast<uint64_t>(seed);                                                            \
-    args.dither.stream = static_cast<uint64_t>(stream);                                                        \
-    args.dither.step = step;                                                                                   \
-    args.dither.param_index = param_indices[i];                                                                \
-    return args;                                                                                               \
+    args.dither.seed = static_cast<uint64_t>(seed);                                                             \
+    args.dither.stream = static_cast<uint64_t>(stream);                                                         \
+    args.dither.step = step;                                                                                    \
+    args.dither.param_index = param_indices[i];                                                                 \
+    return args;                                                                                                \
   }()
 
 template <typename Lr>
@@ -282,7 +303,11 @@ void sign_descent_impl(SIGNOPT_SIGN_STEP_PARAMS, double* sums) {
   const char* op = sums != nullptr ? "hybrid_sign_phase_" : "sign_descent_";
   const double lr = lr_value(op, lr_in);
   check_lengths(op, params.size(), param_indices.size(), "param_indices");
-  STD_TORCH_CHECK(dither_scale >= 0 && dither_scale <= 3, "signopt::", op, ": dither_scale must be 0..3 (absolute, rms, max3sigma, meanabs)");
+  STD_TORCH_CHECK(
+      dither_scale >= 0 && dither_scale <= 3,
+      "signopt::",
+      op,
+      ": dither_scale must be 0..3 (absolute, rms, max3sigma, meanabs)");
   const auto schedule = schedule_args(op, dither_schedule, alpha, gamma, alpha_min, horizon, decay_rate, dither);
   const auto dtypes = beta > 0 ? checked_lists(op, params, {{&grads, "grads"}, {&bufs, "bufs"}})
                                : checked_lists(op, params, {{&grads, "grads"}});
@@ -298,8 +323,13 @@ void sign_descent_impl(SIGNOPT_SIGN_STEP_PARAMS, double* sums) {
     double dot_gg[2] = {0.0, 0.0};
     const int64_t n = params[i].numel();
     const double scale = cpu::sign_descent_step(
-        dtypes[i], params[i].mutable_data_ptr(), grads[i].const_data_ptr(), beta > 0 ? bufs[i].mutable_data_ptr() : nullptr,
-        n, a, sums != nullptr ? dot_gg : nullptr);
+        dtypes[i],
+        params[i].mutable_data_ptr(),
+        grads[i].const_data_ptr(),
+        beta > 0 ? bufs[i].mutable_data_ptr() : nullptr,
+        n,
+        a,
+        sums != nullptr ? dot_gg : nullptr);
     if (sums != nullptr) {
       // HybridSignSGD's raw sums of this tensor: <u, g>, ||g||^2, nnz(u), ||m||_1, ||m||^2. With dither noise of
       // scale > 0 added to m, u = sign(m + s z) has no zeros (as the C++ hybrid counts it).
@@ -345,7 +375,11 @@ void sign_descent_half_(SIGNOPT_SIGN_STEP_PARAMS, bool stochastic, int64_t round
   if (beta > 0) {
     check_lengths(op, params.size(), bufs.size(), "bufs");
   }
-  STD_TORCH_CHECK(dither_scale >= 0 && dither_scale <= 3, "signopt::", op, ": dither_scale must be 0..3 (absolute, rms, max3sigma, meanabs)");
+  STD_TORCH_CHECK(
+      dither_scale >= 0 && dither_scale <= 3,
+      "signopt::",
+      op,
+      ": dither_scale must be 0..3 (absolute, rms, max3sigma, meanabs)");
   const auto schedule = schedule_args(op, dither_schedule, alpha, gamma, alpha_min, horizon, decay_rate, dither);
   std::vector<signopt::kernels::HalfType> types;
   std::vector<bool> half_momentum;
@@ -354,20 +388,34 @@ void sign_descent_half_(SIGNOPT_SIGN_STEP_PARAMS, bool stochastic, int64_t round
     const auto type = p.scalar_type();
     STD_TORCH_CHECK(
         p.is_cpu() && p.is_contiguous() && (type == ScalarType::BFloat16 || type == ScalarType::Half),
-        "signopt::", op, ": params[", i, "] must be a contiguous bfloat16 or float16 CPU tensor");
+        "signopt::",
+        op,
+        ": params[",
+        i,
+        "] must be a contiguous bfloat16 or float16 CPU tensor");
     STD_TORCH_CHECK(
-        grads[i].is_cpu() && grads[i].is_contiguous() && grads[i].scalar_type() == type && grads[i].numel() == p.numel(),
-        "signopt::", op, ": grads[", i, "] must be a contiguous CPU tensor of its parameter's dtype and size");
+        grads[i].is_cpu() && grads[i].is_contiguous() && grads[i].scalar_type() == type &&
+            grads[i].numel() == p.numel(),
+        "signopt::",
+        op,
+        ": grads[",
+        i,
+        "] must be a contiguous CPU tensor of its parameter's dtype and size");
     bool half_m = false;
     if (beta > 0) {
       const Tensor& m = bufs[i];
       STD_TORCH_CHECK(
           m.is_cpu() && m.is_contiguous() && m.numel() == p.numel() &&
               (m.scalar_type() == type || m.scalar_type() == ScalarType::Float),
-          "signopt::", op, ": bufs[", i, "] must be a contiguous CPU tensor of its parameter's size, float32 or its dtype");
+          "signopt::",
+          op,
+          ": bufs[",
+          i,
+          "] must be a contiguous CPU tensor of its parameter's size, float32 or its dtype");
       half_m = m.scalar_type() == type;
     }
-    types.push_back(type == ScalarType::BFloat16 ? signopt::kernels::HalfType::kBFloat16 : signopt::kernels::HalfType::kFloat16);
+    types.push_back(
+        type == ScalarType::BFloat16 ? signopt::kernels::HalfType::kBFloat16 : signopt::kernels::HalfType::kFloat16);
     half_momentum.push_back(half_m);
   }
   const auto counters = step_counters(op, params.size(), steps);
@@ -384,9 +432,13 @@ void sign_descent_half_(SIGNOPT_SIGN_STEP_PARAMS, bool stochastic, int64_t round
     a.rounding.step = step;
     a.rounding.param_index = param_indices[i];
     cpu::sign_descent_step_half(
-        types[i], half_momentum[i], static_cast<uint16_t*>(params[i].mutable_data_ptr()),
-        static_cast<const uint16_t*>(grads[i].const_data_ptr()), beta > 0 ? bufs[i].mutable_data_ptr() : nullptr,
-        params[i].numel(), a);
+        types[i],
+        half_momentum[i],
+        static_cast<uint16_t*>(params[i].mutable_data_ptr()),
+        static_cast<const uint16_t*>(grads[i].const_data_ptr()),
+        beta > 0 ? bufs[i].mutable_data_ptr() : nullptr,
+        params[i].numel(),
+        a);
   });
 }
 
@@ -431,8 +483,12 @@ void sgd_step_(
   for_each_param(params, [&](size_t i) {
     signopt::kernels::SgdStepArgs a{eta, weight_decay, decoupled, mu, dampened};
     cpu::sgd_step(
-        dtypes[i], params[i].mutable_data_ptr(), grads[i].const_data_ptr(), mu > 0 ? bufs[i].mutable_data_ptr() : nullptr,
-        params[i].numel(), a);
+        dtypes[i],
+        params[i].mutable_data_ptr(),
+        grads[i].const_data_ptr(),
+        mu > 0 ? bufs[i].mutable_data_ptr() : nullptr,
+        params[i].numel(),
+        a);
   });
 }
 
@@ -461,8 +517,13 @@ void ef_sign_sgd_step_(
     ++*counters[i];
     signopt::kernels::EfStepArgs a{lr, weight_decay, decoupled, momentum};
     cpu::ef_sign_sgd_step(
-        dtypes[i], params[i].mutable_data_ptr(), grads[i].const_data_ptr(), errors[i].mutable_data_ptr(),
-        momentum > 0 ? bufs[i].mutable_data_ptr() : nullptr, params[i].numel(), a);
+        dtypes[i],
+        params[i].mutable_data_ptr(),
+        grads[i].const_data_ptr(),
+        errors[i].mutable_data_ptr(),
+        momentum > 0 ? bufs[i].mutable_data_ptr() : nullptr,
+        params[i].numel(),
+        a);
   });
 }
 
@@ -489,16 +550,24 @@ void lion_step_(
     ++*counters[i];
     signopt::kernels::LionStepArgs a{lr, weight_decay, decoupled, beta1, beta2};
     cpu::lion_step(
-        dtypes[i], params[i].mutable_data_ptr(), grads[i].const_data_ptr(), exp_avgs[i].mutable_data_ptr(),
-        params[i].numel(), a);
+        dtypes[i],
+        params[i].mutable_data_ptr(),
+        grads[i].const_data_ptr(),
+        exp_avgs[i].mutable_data_ptr(),
+        params[i].numel(),
+        a);
   });
 }
 
 // The Philox key of a dither draw (kernels::DrawKey), from an op's checked non-negative arguments.
 signopt::kernels::DrawKey draw_key(const char* op, int64_t seed, int64_t stream, int64_t step, int64_t param_index) {
-  STD_TORCH_CHECK(stream >= 0 && step >= 0 && param_index >= 0, "signopt::", op, ": stream, step and param_index must be >= 0");
+  STD_TORCH_CHECK(
+      stream >= 0 && step >= 0 && param_index >= 0, "signopt::", op, ": stream, step and param_index must be >= 0");
   return signopt::kernels::DrawKey::make(
-      static_cast<uint64_t>(seed), static_cast<uint64_t>(stream), static_cast<uint64_t>(step), static_cast<uint64_t>(param_index));
+      static_cast<uint64_t>(seed),
+      static_cast<uint64_t>(stream),
+      static_cast<uint64_t>(step),
+      static_cast<uint64_t>(param_index));
 }
 
 // The unit dither noise of a tensor shaped like `like` (float32/float64 CPU), element i at Philox counter
@@ -521,9 +590,17 @@ Tensor dither_noise(Tensor like, int64_t seed, int64_t stream, bool gaussian, in
 // The threshold draw's direction of a sign argument x (float32/float64 CPU) with scale s: the fused kernels'
 // element rule (rules::threshold_direction with 1 / s in x's type, the uniforms of element i from Philox block
 // i / 8 of the key (seed, stream), counter (step, param_index)), for the Python package's reference composition.
-Tensor threshold_sign(Tensor x, double s, int64_t seed, int64_t stream, bool gaussian, int64_t step, int64_t param_index) {
+Tensor threshold_sign(
+    Tensor x,
+    double s,
+    int64_t seed,
+    int64_t stream,
+    bool gaussian,
+    int64_t step,
+    int64_t param_index) {
   STD_TORCH_CHECK(
-      x.is_cpu() && x.is_contiguous() && (x.scalar_type() == ScalarType::Float || x.scalar_type() == ScalarType::Double),
+      x.is_cpu() && x.is_contiguous() &&
+          (x.scalar_type() == ScalarType::Float || x.scalar_type() == ScalarType::Double),
       "signopt::threshold_sign: x must be a contiguous float32 or float64 CPU tensor");
   STD_TORCH_CHECK(std::isfinite(s) && s >= 0, "signopt::threshold_sign: s must be finite and >= 0, got ", s);
   const auto key = draw_key("threshold_sign", seed, stream, step, param_index);
@@ -538,7 +615,8 @@ Tensor threshold_sign(Tensor x, double s, int64_t seed, int64_t stream, bool gau
     const T* in = static_cast<const T*>(x.const_data_ptr());
     T* o = static_cast<T*>(out.mutable_data_ptr());
     for (int64_t i = 0; i < n; ++i) {
-      o[i] = gaussian ? rules::threshold_direction<true>(in[i], inv_s, v[i]) : rules::threshold_direction<false>(in[i], inv_s, v[i]);
+      o[i] = gaussian ? rules::threshold_direction<true>(in[i], inv_s, v[i])
+                      : rules::threshold_direction<false>(in[i], inv_s, v[i]);
     }
   };
   if (x.scalar_type() == ScalarType::Float) {
@@ -559,14 +637,19 @@ Tensor found_nonfinite(std::vector<Tensor> grads) {
     const auto type = g.scalar_type();
     STD_TORCH_CHECK(
         g.is_cpu() && g.is_contiguous() &&
-            (type == ScalarType::Float || type == ScalarType::Double || type == ScalarType::BFloat16 || type == ScalarType::Half),
-        "signopt::found_nonfinite: grads[", i, "] must be a contiguous float32, float64, bfloat16 or float16 CPU tensor");
+            (type == ScalarType::Float || type == ScalarType::Double || type == ScalarType::BFloat16 ||
+             type == ScalarType::Half),
+        "signopt::found_nonfinite: grads[",
+        i,
+        "] must be a contiguous float32, float64, bfloat16 or float16 CPU tensor");
     if (type == ScalarType::BFloat16 || type == ScalarType::Half) {
       finite = cpu::all_finite_half(
           type == ScalarType::BFloat16 ? signopt::kernels::HalfType::kBFloat16 : signopt::kernels::HalfType::kFloat16,
-          static_cast<const uint16_t*>(g.const_data_ptr()), g.numel());
+          static_cast<const uint16_t*>(g.const_data_ptr()),
+          g.numel());
     } else {
-      finite = cpu::all_finite(type == ScalarType::Float ? Dtype::kFloat32 : Dtype::kFloat64, g.const_data_ptr(), g.numel());
+      finite =
+          cpu::all_finite(type == ScalarType::Float ? Dtype::kFloat32 : Dtype::kFloat64, g.const_data_ptr(), g.numel());
     }
   }
   Tensor out = torch::stable::new_empty(grads[0], {1}, ScalarType::Float);
@@ -580,9 +663,14 @@ Tensor found_nonfinite(std::vector<Tensor> grads) {
 const uint64_t* packed_words_of(const char* op, const char* what, const Tensor& t, int64_t n) {
   STD_TORCH_CHECK(
       t.is_cpu() && t.is_contiguous() && t.scalar_type() == ScalarType::Long,
-      "signopt::", op, ": ", what, " must be a contiguous int64 CPU tensor of packed words");
+      "signopt::",
+      op,
+      ": ",
+      what,
+      " must be a contiguous int64 CPU tensor of packed words");
   const int64_t words = signopt::kernels::packed_words(n);
-  STD_TORCH_CHECK(t.numel() >= words, "signopt::", op, ": ", what, " has ", t.numel(), " words; n = ", n, " needs ", words);
+  STD_TORCH_CHECK(
+      t.numel() >= words, "signopt::", op, ": ", what, " has ", t.numel(), " words; n = ", n, " needs ", words);
   return static_cast<const uint64_t*>(t.const_data_ptr());
 }
 
@@ -591,16 +679,23 @@ const uint64_t* packed_words_of(const char* op, const char* what, const Tensor& 
 // bucket, 1 positive), exactly as kernels::pack_signs.
 Tensor pack_signs(Tensor x, int64_t zero_sign, int64_t seed, int64_t step, int64_t rank, int64_t bucket) {
   STD_TORCH_CHECK(
-      x.is_cpu() && x.is_contiguous() && (x.scalar_type() == ScalarType::Float || x.scalar_type() == ScalarType::Double),
+      x.is_cpu() && x.is_contiguous() &&
+          (x.scalar_type() == ScalarType::Float || x.scalar_type() == ScalarType::Double),
       "signopt::pack_signs: x must be a contiguous float32 or float64 CPU tensor");
-  STD_TORCH_CHECK(zero_sign == 0 || zero_sign == 1, "signopt::pack_signs: zero_sign must be 0 (random) or 1 (positive)");
-  STD_TORCH_CHECK(seed >= 0 && step >= 0 && rank >= 0 && bucket >= 0, "signopt::pack_signs: seed, step, rank and bucket must be >= 0");
+  STD_TORCH_CHECK(
+      zero_sign == 0 || zero_sign == 1, "signopt::pack_signs: zero_sign must be 0 (random) or 1 (positive)");
+  STD_TORCH_CHECK(
+      seed >= 0 && step >= 0 && rank >= 0 && bucket >= 0,
+      "signopt::pack_signs: seed, step, rank and bucket must be >= 0");
   const int64_t n = x.numel();
   const int64_t words = signopt::kernels::packed_words(n);
   Tensor out = torch::stable::new_empty(x, {words}, ScalarType::Long);
   const auto zero = zero_sign == 0 ? signopt::kernels::ZeroSign::Random : signopt::kernels::ZeroSign::Positive;
   const auto key = signopt::kernels::zero_sign_key(
-      static_cast<uint64_t>(seed), static_cast<uint64_t>(step), static_cast<uint64_t>(rank), static_cast<uint64_t>(bucket));
+      static_cast<uint64_t>(seed),
+      static_cast<uint64_t>(step),
+      static_cast<uint64_t>(rank),
+      static_cast<uint64_t>(bucket));
   auto* bits = static_cast<uint64_t*>(out.mutable_data_ptr());
   if (x.scalar_type() == ScalarType::Float) {
     signopt::kernels::pack_signs(static_cast<const float*>(x.const_data_ptr()), n, bits, zero, key);
@@ -618,7 +713,14 @@ std::tuple<Tensor, Tensor> majority_vote(Tensor stacked, int64_t n) {
   const int64_t workers = stacked.size(0);
   const int64_t words = signopt::kernels::packed_words(n);
   STD_TORCH_CHECK(workers >= 1, "signopt::majority_vote: needs at least one worker");
-  STD_TORCH_CHECK(stacked.size(1) == words, "signopt::majority_vote: rows have ", stacked.size(1), " words; n = ", n, " needs ", words);
+  STD_TORCH_CHECK(
+      stacked.size(1) == words,
+      "signopt::majority_vote: rows have ",
+      stacked.size(1),
+      " words; n = ",
+      n,
+      " needs ",
+      words);
   const uint64_t* base = packed_words_of("majority_vote", "stacked", stacked, n);
   std::vector<const uint64_t*> rows;
   for (int64_t w = 0; w < workers; ++w) {
@@ -627,7 +729,11 @@ std::tuple<Tensor, Tensor> majority_vote(Tensor stacked, int64_t n) {
   Tensor sign = torch::stable::new_empty(stacked, {words}, ScalarType::Long);
   Tensor tie = torch::stable::new_empty(stacked, {words}, ScalarType::Long);
   signopt::kernels::majority_vote(
-      rows.data(), workers, words, static_cast<uint64_t*>(sign.mutable_data_ptr()), static_cast<uint64_t*>(tie.mutable_data_ptr()));
+      rows.data(),
+      workers,
+      words,
+      static_cast<uint64_t*>(sign.mutable_data_ptr()),
+      static_cast<uint64_t*>(tie.mutable_data_ptr()));
   return std::make_tuple(sign, tie);
 }
 

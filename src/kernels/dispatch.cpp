@@ -34,11 +34,24 @@ bool supported_device(const torch::Tensor& t) {
 uint64_t* packed_target(const char* fn, const char* what, const torch::Tensor& t, int64_t bits) {
   TORCH_CHECK(
       t.defined() && t.device().is_cpu() && t.is_contiguous() && t.scalar_type() == at::kLong,
-      "signopt::kernels::", fn, ": ", what, " must be a contiguous int64 CPU tensor of packed words");
+      "signopt::kernels::",
+      fn,
+      ": ",
+      what,
+      " must be a contiguous int64 CPU tensor of packed words");
   TORCH_CHECK(
       t.numel() >= packed_words(bits),
-      "signopt::kernels::", fn, ": ", what, " has ", t.numel(), " words but bit ", bits,
-      " must fit (packed_words = ", packed_words(bits), ")");
+      "signopt::kernels::",
+      fn,
+      ": ",
+      what,
+      " has ",
+      t.numel(),
+      " words but bit ",
+      bits,
+      " must fit (packed_words = ",
+      packed_words(bits),
+      ")");
   return reinterpret_cast<uint64_t*>(t.data_ptr<int64_t>());
 }
 
@@ -46,7 +59,9 @@ uint64_t* packed_target(const char* fn, const char* what, const torch::Tensor& t
 void check_packed_tensor(const char* fn, const torch::Tensor& p) {
   TORCH_CHECK(
       p.device().is_cpu() && p.is_contiguous() && (p.scalar_type() == at::kFloat || p.scalar_type() == at::kDouble),
-      "signopt::kernels::", fn, ": the parameter must be a contiguous float32 or float64 CPU tensor");
+      "signopt::kernels::",
+      fn,
+      ": the parameter must be a contiguous float32 or float64 CPU tensor");
 }
 
 // The memory of a state tensor that the rule uses (coefficient > 0), else null.
@@ -118,19 +133,37 @@ bool half_sign_tensors(const torch::Tensor& p, const torch::Tensor& g, const tor
   return is_half(p) && cpu16(p) && cpu16(g) && buf_ok;
 }
 
-double half_sign_descent_step(torch::Tensor& p, const torch::Tensor& g, torch::Tensor& buf, const SignStepArgs& args, double* dot_gg) {
+double half_sign_descent_step(
+    torch::Tensor& p,
+    const torch::Tensor& g,
+    torch::Tensor& buf,
+    const SignStepArgs& args,
+    double* dot_gg) {
   TORCH_CHECK(
       half_sign_tensors(p, g, buf),
-      "signopt::kernels::sign_descent_step: a ", p.scalar_type(), " parameter needs a contiguous CPU gradient of its dtype and "
-      "a momentum buffer of its dtype or float32 (got gradient ", g.scalar_type(), " on ", g.device(),
-      buf.defined() ? std::string(", buffer ") + c10::toString(buf.scalar_type()) : std::string(), ")");
-  TORCH_CHECK(dot_gg == nullptr, "signopt::kernels::sign_descent_step: the calibration sums need float32/float64 parameters");
-  TORCH_CHECK(args.beta <= 0 || buf.defined(), "signopt::kernels::sign_descent_step: beta > 0 needs the momentum buffer");
+      "signopt::kernels::sign_descent_step: a ",
+      p.scalar_type(),
+      " parameter needs a contiguous CPU gradient of its dtype and "
+      "a momentum buffer of its dtype or float32 (got gradient ",
+      g.scalar_type(),
+      " on ",
+      g.device(),
+      buf.defined() ? std::string(", buffer ") + c10::toString(buf.scalar_type()) : std::string(),
+      ")");
+  TORCH_CHECK(
+      dot_gg == nullptr, "signopt::kernels::sign_descent_step: the calibration sums need float32/float64 parameters");
+  TORCH_CHECK(
+      args.beta <= 0 || buf.defined(), "signopt::kernels::sign_descent_step: beta > 0 needs the momentum buffer");
   const HalfType type = *half_type_of(p.scalar_type());
   const bool half_momentum = buf.defined() && buf.scalar_type() != at::kFloat;
   return cpu::sign_descent_step_half(
-      type, half_momentum, static_cast<uint16_t*>(p.data_ptr()), static_cast<const uint16_t*>(g.data_ptr()),
-      args.beta > 0 ? buf.data_ptr() : nullptr, p.numel(), args);
+      type,
+      half_momentum,
+      static_cast<uint16_t*>(p.data_ptr()),
+      static_cast<const uint16_t*>(g.data_ptr()),
+      args.beta > 0 ? buf.data_ptr() : nullptr,
+      p.numel(),
+      args);
 }
 
 } // namespace
@@ -157,7 +190,8 @@ double sign_descent_step(
     return detail::sign_descent_step_cuda(p, g, buf, args, dot_gg);
   }
 #endif
-  return cpu::sign_descent_step(dtype_of(p), p.data_ptr(), g.data_ptr(), state_ptr(buf, args.beta), p.numel(), args, dot_gg);
+  return cpu::sign_descent_step(
+      dtype_of(p), p.data_ptr(), g.data_ptr(), state_ptr(buf, args.beta), p.numel(), args, dot_gg);
 }
 
 int64_t sign_descent_pack(
@@ -171,7 +205,8 @@ int64_t sign_descent_pack(
   check_packed_tensor("sign_descent_pack", p);
   TORCH_CHECK(bit_offset >= 0, "signopt::kernels::sign_descent_pack: bit_offset must be >= 0, got ", bit_offset);
   TORCH_CHECK(
-      matches_cpu(g, p), "signopt::kernels::sign_descent_pack: g must be a contiguous CPU tensor of p's dtype and size");
+      matches_cpu(g, p),
+      "signopt::kernels::sign_descent_pack: g must be a contiguous CPU tensor of p's dtype and size");
   TORCH_CHECK(
       args.beta <= 0 || matches_cpu(buf, p),
       "signopt::kernels::sign_descent_pack: with beta > 0, buf must be a contiguous CPU tensor of p's dtype and size");
@@ -207,8 +242,17 @@ void apply_packed_direction(
   }
   ++g_fused_calls;
   cpu::apply_packed_direction(
-      dtype_of(p), p.data_ptr(), p.numel(), lr, weight_decay, decoupled, sign, zero, bit_offset,
-      dot_gg != nullptr ? g.data_ptr() : nullptr, dot_gg);
+      dtype_of(p),
+      p.data_ptr(),
+      p.numel(),
+      lr,
+      weight_decay,
+      decoupled,
+      sign,
+      zero,
+      bit_offset,
+      dot_gg != nullptr ? g.data_ptr() : nullptr,
+      dot_gg);
 }
 
 void sgd_step(torch::Tensor& p, const torch::Tensor& g, torch::Tensor& v, const SgdStepArgs& args) {
@@ -221,14 +265,20 @@ void sgd_step(torch::Tensor& p, const torch::Tensor& g, torch::Tensor& v, const 
   cpu::sgd_step(dtype_of(p), p.data_ptr(), g.data_ptr(), state_ptr(v, args.mu), p.numel(), args);
 }
 
-void ef_sign_sgd_step(torch::Tensor& p, const torch::Tensor& g, torch::Tensor& e, torch::Tensor& buf, const EfStepArgs& args) {
+void ef_sign_sgd_step(
+    torch::Tensor& p,
+    const torch::Tensor& g,
+    torch::Tensor& e,
+    torch::Tensor& buf,
+    const EfStepArgs& args) {
   ++g_fused_calls;
 #ifdef SIGNOPT_WITH_CUDA
   if (p.is_cuda()) {
     return detail::ef_sign_sgd_step_cuda(p, g, e, buf, args);
   }
 #endif
-  cpu::ef_sign_sgd_step(dtype_of(p), p.data_ptr(), g.data_ptr(), e.data_ptr(), state_ptr(buf, args.momentum), p.numel(), args);
+  cpu::ef_sign_sgd_step(
+      dtype_of(p), p.data_ptr(), g.data_ptr(), e.data_ptr(), state_ptr(buf, args.momentum), p.numel(), args);
 }
 
 void lion_step(torch::Tensor& p, const torch::Tensor& g, torch::Tensor& m, const LionStepArgs& args) {

@@ -111,7 +111,8 @@ double half_statistic(const HalfTensors<kType, kHalfMomentum>& t, int64_t n, int
       float* cm = t.momentum(copies, o);
       rules::with_stat(stat, [&](auto stat_constant) {
         constexpr int kStat = decltype(stat_constant)::value;
-        partial[ci] = detail::statistic_chunk<SignStatsRule<float, kMode, kStat>, float, kStat == 2>({cp, cg, cm, c}, 0, len);
+        partial[ci] =
+            detail::statistic_chunk<SignStatsRule<float, kMode, kStat>, float, kStat == 2>({cp, cg, cm, c}, 0, len);
       });
     }
   });
@@ -162,7 +163,8 @@ double half_sign_step(const HalfTensors<kType, kHalfMomentum>& t, int64_t n, con
   if (threshold) {
     rules::use_threshold_scale(c, s);
   }
-  const DrawKey noise_key = DrawKey::make(d.seed, d.stream, static_cast<uint64_t>(d.step), static_cast<uint64_t>(d.param_index));
+  const DrawKey noise_key =
+      DrawKey::make(d.seed, d.stream, static_cast<uint64_t>(d.step), static_cast<uint64_t>(d.param_index));
   const DrawKey round_key = half::rounding_key(a.rounding.seed, a.rounding.step, a.rounding.param_index);
   const NoiseKind kind = rules::noise_kind(d, threshold);
   rules::with_sign_mode(mode, [&](auto mode_constant) {
@@ -184,8 +186,8 @@ double half_sign_step(const HalfTensors<kType, kHalfMomentum>& t, int64_t n, con
             rules::with_stat(one_pass_stat, [&](auto stat_constant) {
               constexpr int kStat = decltype(stat_constant)::value;
               constexpr int kStatsMode = rules::kStatsModeOf<kMode>;
-              partial[ci] =
-                  detail::statistic_chunk<SignStatsRule<float, kStatsMode, kStat>, float, kStat == 2>({cp, cg, cm, c}, 0, len);
+              partial[ci] = detail::statistic_chunk<SignStatsRule<float, kStatsMode, kStat>, float, kStat == 2>(
+                  {cp, cg, cm, c}, 0, len);
             });
           }
           if (d.enabled) {
@@ -226,7 +228,13 @@ double half_step_typed(bool half_momentum, uint16_t* p, const uint16_t* g, void*
 } // namespace
 
 double sign_descent_step_half(
-    HalfType type, bool half_momentum, uint16_t* p, const uint16_t* g, void* m, int64_t n, const SignStepArgs& args) {
+    HalfType type,
+    bool half_momentum,
+    uint16_t* p,
+    const uint16_t* g,
+    void* m,
+    int64_t n,
+    const SignStepArgs& args) {
   if (type == HalfType::kBFloat16) {
     return half_step_typed<HalfType::kBFloat16>(half_momentum, p, g, m, n, args);
   }

@@ -65,7 +65,12 @@ decltype(auto) with_float_type(Dtype dtype, F f) {
 
 // The Philox words of blocks block0 + b, b in [from, blocks), of `key` into raw[4 b .. 4 b + 3] (the scalar rule
 // of the blocks an AVX-512 path did not fill).
-SIGNOPT_ALWAYS_INLINE void philox_words(uint32_t* raw, uint64_t block0, int64_t from, int64_t blocks, const DrawKey& key) {
+SIGNOPT_ALWAYS_INLINE void philox_words(
+    uint32_t* raw,
+    uint64_t block0,
+    int64_t from,
+    int64_t blocks,
+    const DrawKey& key) {
   for (int64_t b = from; b < blocks; ++b) {
     const PhiloxBlock bits = key.block(block0 + static_cast<uint64_t>(b));
     raw[4 * b] = bits.x[0];
@@ -97,7 +102,13 @@ SIGNOPT_CLONES void elementwise_chunk(const Rule rule, int64_t o, int64_t n, con
 
 // An element-wise pass that also sums the rule's two terms in chunk_sum8's order.
 template <class Rule, bool kNoise>
-SIGNOPT_CLONES void two_sums_chunk(const Rule rule, int64_t o, int64_t n, const float* noise, double* sum0, double* sum1) {
+SIGNOPT_CLONES void two_sums_chunk(
+    const Rule rule,
+    int64_t o,
+    int64_t n,
+    const float* noise,
+    double* sum0,
+    double* sum1) {
   chunk_sum8_pair(
       n,
       [&](int64_t k, double& t0, double& t1)
@@ -143,7 +154,14 @@ double combine_partials(int stat, const std::vector<double>& partial);
 // signopt/kernels/fused_cuda.h). src/kernels/dispatch.cpp checks the tensors of the public entry points
 // (signopt/kernels/fused.h), counts the call and passes their memory here, or to CUDA. A state pointer
 // (m, v, buf) may be null where the rule keeps no such state (beta, mu or momentum 0).
-double sign_descent_step(Dtype dtype, void* p, const void* g, void* m, int64_t n, const SignStepArgs& args, double* dot_gg);
+double sign_descent_step(
+    Dtype dtype,
+    void* p,
+    const void* g,
+    void* m,
+    int64_t n,
+    const SignStepArgs& args,
+    double* dot_gg);
 int64_t sign_descent_pack(
     Dtype dtype,
     const void* p,
@@ -172,6 +190,12 @@ void lion_step(Dtype dtype, void* p, const void* g, void* m, int64_t n, const Li
 // Sign descent on 16-bit parameters and gradients of `type` (fused_cpu_half.cpp): float32 arithmetic, the
 // parameter stored by args.rounding, the momentum m float32 (half_momentum false) or of `type`. Returns s.
 double sign_descent_step_half(
-    HalfType type, bool half_momentum, uint16_t* p, const uint16_t* g, void* m, int64_t n, const SignStepArgs& args);
+    HalfType type,
+    bool half_momentum,
+    uint16_t* p,
+    const uint16_t* g,
+    void* m,
+    int64_t n,
+    const SignStepArgs& args);
 
 } // namespace signopt::kernels::cpu

@@ -75,7 +75,12 @@ void sgd_step_cuda(torch::Tensor& p, const torch::Tensor& g, torch::Tensor& v, c
       dtype_of(p), p.data_ptr(), g.data_ptr(), a.mu > 0 ? data_or_null(v) : nullptr, p.numel(), a, current_stream(p));
 }
 
-void ef_sign_sgd_step_cuda(torch::Tensor& p, const torch::Tensor& g, torch::Tensor& e, torch::Tensor& buf, const EfStepArgs& a) {
+void ef_sign_sgd_step_cuda(
+    torch::Tensor& p,
+    const torch::Tensor& g,
+    torch::Tensor& e,
+    torch::Tensor& buf,
+    const EfStepArgs& a) {
   const c10::DeviceGuard guard(p.device());
   torch::Tensor workspace = workspace_for(p);
   cuda::ef_sign_sgd_step(

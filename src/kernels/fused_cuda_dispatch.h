@@ -9,13 +9,23 @@ namespace signopt::kernels::detail {
 /// kernels::sign_descent_step for contiguous CUDA tensors. The dither scale s_t of a data-dependent
 /// scale stays on the device: the return value is then NaN unless `dot_gg` is requested (which
 /// reads the results back anyway).
-double sign_descent_step_cuda(torch::Tensor& p, const torch::Tensor& g, torch::Tensor& buf, const SignStepArgs& args, double* dot_gg);
+double sign_descent_step_cuda(
+    torch::Tensor& p,
+    const torch::Tensor& g,
+    torch::Tensor& buf,
+    const SignStepArgs& args,
+    double* dot_gg);
 
 /// kernels::sgd_step for contiguous CUDA tensors.
 void sgd_step_cuda(torch::Tensor& p, const torch::Tensor& g, torch::Tensor& v, const SgdStepArgs& args);
 
 /// kernels::ef_sign_sgd_step for contiguous CUDA tensors.
-void ef_sign_sgd_step_cuda(torch::Tensor& p, const torch::Tensor& g, torch::Tensor& e, torch::Tensor& buf, const EfStepArgs& args);
+void ef_sign_sgd_step_cuda(
+    torch::Tensor& p,
+    const torch::Tensor& g,
+    torch::Tensor& e,
+    torch::Tensor& buf,
+    const EfStepArgs& args);
 
 /// kernels::lion_step for contiguous CUDA tensors.
 void lion_step_cuda(torch::Tensor& p, const torch::Tensor& g, torch::Tensor& m, const LionStepArgs& args);

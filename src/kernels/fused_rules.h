@@ -138,7 +138,13 @@ void sign_update_pass(
 // its statistic, then base(x_t) into the result slot kSlotScale (finish with alpha 1).
 template <class Backend, typename T, int kMode, int kDraw>
 void measured_update_pass(
-    Backend& b, const SignRule<T, kMode, kDraw>& rule, int stat, int64_t n, const DrawKey& key, NoiseKind kind, double* ws) {
+    Backend& b,
+    const SignRule<T, kMode, kDraw>& rule,
+    int stat,
+    int64_t n,
+    const DrawKey& key,
+    NoiseKind kind,
+    double* ws) {
   const char* what = "sign_descent_step (update, measuring the dither scale)";
   with_stat(stat, [&](auto stat_constant) {
     constexpr int kStat = decltype(stat_constant)::value;
@@ -153,15 +159,27 @@ void measured_update_pass(
 template <class Backend>
 void scale_finish(Backend& b, const DitherArgs& d, double alpha, int64_t n, double* ws) {
   if (d.scale == DitherScale::Max3Sigma) {
-    b.template finish<Finish::kDitherScale, true>(n, static_cast<int>(d.scale), alpha, ws, "sign_descent_step (dither scale)");
+    b.template finish<Finish::kDitherScale, true>(
+        n, static_cast<int>(d.scale), alpha, ws, "sign_descent_step (dither scale)");
   } else {
-    b.template finish<Finish::kDitherScale, false>(n, static_cast<int>(d.scale), alpha, ws, "sign_descent_step (dither scale)");
+    b.template finish<Finish::kDitherScale, false>(
+        n, static_cast<int>(d.scale), alpha, ws, "sign_descent_step (dither scale)");
   }
 }
 
 // The statistics pass of a data-dependent scale in `stats_mode`, then its finish: alpha * base in kSlotScale.
 template <class Backend, typename T>
-void scale_stats(Backend& b, const DitherArgs& d, int stats_mode, double alpha, T* p, const T* g, T* m, const SignCoeffs<T>& c, int64_t n, double* ws) {
+void scale_stats(
+    Backend& b,
+    const DitherArgs& d,
+    int stats_mode,
+    double alpha,
+    T* p,
+    const T* g,
+    T* m,
+    const SignCoeffs<T>& c,
+    int64_t n,
+    double* ws) {
   if (stats_mode == kUpdateMomentum) {
     sign_stats_pass<Backend, T, kUpdateMomentum>(b, static_cast<int>(d.scale), p, g, m, c, n, ws);
   } else {
@@ -259,9 +277,11 @@ template <class Backend, typename T>
 void sgd_passes(Backend& b, T* p, const T* g, T* v, int64_t n, const cuda::SgdStepArgs& a) {
   const DrawKey no_key{};
   if (a.mu > 0) {
-    b.template elementwise<SgdRule<T, true>, false>(sgd_rule<T, true>(p, g, v, a), n, no_key, NoiseKind::Gaussian, "sgd_step");
+    b.template elementwise<SgdRule<T, true>, false>(
+        sgd_rule<T, true>(p, g, v, a), n, no_key, NoiseKind::Gaussian, "sgd_step");
   } else {
-    b.template elementwise<SgdRule<T, false>, false>(sgd_rule<T, false>(p, g, v, a), n, no_key, NoiseKind::Gaussian, "sgd_step");
+    b.template elementwise<SgdRule<T, false>, false>(
+        sgd_rule<T, false>(p, g, v, a), n, no_key, NoiseKind::Gaussian, "sgd_step");
   }
 }
 
@@ -270,9 +290,11 @@ void ef_passes_typed(Backend& b, T* p, const T* g, T* e, T* buf, int64_t n, cons
   require_workspace(ws, "ef_sign_sgd_step");
   const EfRules<T, kMomentum> r = ef_rules<T, kMomentum>(p, g, e, buf, a, ws + kSlotScale);
   const DrawKey no_key{};
-  b.template reduce<EfPass1Rule<T, kMomentum>, false, 1, false>(r.pass1, n, no_key, NoiseKind::Gaussian, ws, "ef_sign_sgd_step (pass 1)");
+  b.template reduce<EfPass1Rule<T, kMomentum>, false, 1, false>(
+      r.pass1, n, no_key, NoiseKind::Gaussian, ws, "ef_sign_sgd_step (pass 1)");
   b.template finish<Finish::kEfScale, false>(n, 0, 0.0, ws, "ef_sign_sgd_step (scale)");
-  b.template elementwise<EfPass2Rule<T, kMomentum>, false>(r.pass2, n, no_key, NoiseKind::Gaussian, "ef_sign_sgd_step (pass 2)");
+  b.template elementwise<EfPass2Rule<T, kMomentum>, false>(
+      r.pass2, n, no_key, NoiseKind::Gaussian, "ef_sign_sgd_step (pass 2)");
 }
 
 /// The CPU kernels' ef_sign_sgd_step: pass 1 (momentum, sum |c|), the scale, pass 2.

@@ -97,7 +97,8 @@ double dot(const torch::Tensor& a_in, const torch::Tensor& b_in) {
   AT_DISPATCH_FLOATING_TYPES(a.scalar_type(), "signopt_dot", [&] {
     const scalar_t* da = a.data_ptr<scalar_t>();
     const scalar_t* db = b.data_ptr<scalar_t>();
-    out = chunked_sum(a.numel(), [da, db](int64_t i) { return static_cast<double>(da[i]) * static_cast<double>(db[i]); });
+    out =
+        chunked_sum(a.numel(), [da, db](int64_t i) { return static_cast<double>(da[i]) * static_cast<double>(db[i]); });
   });
   return out;
 }
@@ -120,7 +121,8 @@ MomentSums moment_sums(const torch::Tensor& x_in) {
     return r;
   }
   const auto x = x_in.contiguous();
-  const auto out = cpu::moment_sums(x.scalar_type() == at::kFloat ? Dtype::kFloat32 : Dtype::kFloat64, x.data_ptr(), x.numel());
+  const auto out =
+      cpu::moment_sums(x.scalar_type() == at::kFloat ? Dtype::kFloat32 : Dtype::kFloat64, x.data_ptr(), x.numel());
   r.nonzero = out[0];
   r.abs = out[1];
   r.sq = out[2];

@@ -48,16 +48,28 @@ double dither_base(const torch::Tensor& x, DitherScale scale) {
   return 1.0;
 }
 
-torch::Tensor dither_noise(const torch::Tensor& like, uint64_t seed, uint64_t stream, bool gaussian, int64_t step, int64_t param_index) {
+torch::Tensor dither_noise(
+    const torch::Tensor& like,
+    uint64_t seed,
+    uint64_t stream,
+    bool gaussian,
+    int64_t step,
+    int64_t param_index) {
   auto cpu = torch::empty(like.sizes(), like.options().device(torch::kCPU).memory_format(at::MemoryFormat::Contiguous));
   const auto key = DrawKey::make(seed, stream, static_cast<uint64_t>(step), static_cast<uint64_t>(param_index));
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, cpu.scalar_type(), "signopt_dither_noise", [&] {
-    detail::fill_dither_noise(cpu.data_ptr<scalar_t>(), cpu.numel(), key, gaussian ? NoiseKind::Gaussian : NoiseKind::Uniform);
+    detail::fill_dither_noise(
+        cpu.data_ptr<scalar_t>(), cpu.numel(), key, gaussian ? NoiseKind::Gaussian : NoiseKind::Uniform);
   });
   return like.device().is_cpu() ? cpu : cpu.to(like.device());
 }
 
-torch::Tensor threshold_uniforms(const torch::Tensor& like, uint64_t seed, uint64_t stream, int64_t step, int64_t param_index) {
+torch::Tensor threshold_uniforms(
+    const torch::Tensor& like,
+    uint64_t seed,
+    uint64_t stream,
+    int64_t step,
+    int64_t param_index) {
   auto cpu = torch::empty(like.sizes(), torch::dtype(torch::kFloat32));
   const auto key = DrawKey::make(seed, stream, static_cast<uint64_t>(step), static_cast<uint64_t>(param_index));
   detail::fill_dither_noise(cpu.data_ptr<float>(), cpu.numel(), key, NoiseKind::Threshold);
@@ -137,7 +149,12 @@ torch::Tensor add_dither(const torch::Tensor& x, const DitherArgs& d, double* sc
   return x + dither_noise(x, d.seed, d.stream, d.gaussian, d.step, d.param_index) * s;
 }
 
-torch::Tensor sign_direction(const torch::Tensor& g_in, torch::Tensor& buf, double beta, const DitherArgs& d, double* scale_out) {
+torch::Tensor sign_direction(
+    const torch::Tensor& g_in,
+    torch::Tensor& buf,
+    double beta,
+    const DitherArgs& d,
+    double* scale_out) {
   double scale = 0.0;
   // The threshold draw adds no noise: it draws the sign of the plain argument x (the EMA, or g).
   const bool threshold = threshold_applies(d, beta);
@@ -182,7 +199,8 @@ torch::Tensor rounding_bits(const torch::Tensor& like, const RoundingArgs& r) {
 
 torch::Tensor stochastic_round(const torch::Tensor& x, at::ScalarType type, const RoundingArgs& r) {
   TORCH_CHECK(
-      half_type_of(type).has_value(), "signopt::kernels::reference::stochastic_round: the type must be bfloat16 or float16");
+      half_type_of(type).has_value(),
+      "signopt::kernels::reference::stochastic_round: the type must be bfloat16 or float16");
   const torch::Tensor x32 = x.to(torch::kFloat).contiguous();
   const torch::Tensor bits = x32.view(torch::kInt).to(torch::kLong).bitwise_and(int64_t{0xffffffff});
   const torch::Tensor magnitude = bits.bitwise_and(int64_t{0x7fffffff});
@@ -206,11 +224,18 @@ torch::Tensor stochastic_round(const torch::Tensor& x, at::ScalarType type, cons
   return torch::where(nonfinite, x32.to(type), rounded).view(x.sizes());
 }
 
-double sign_descent_step(torch::Tensor& p, const torch::Tensor& g, torch::Tensor& buf, const SignStepArgs& args, double* dot_gg) {
+double sign_descent_step(
+    torch::Tensor& p,
+    const torch::Tensor& g,
+    torch::Tensor& buf,
+    const SignStepArgs& args,
+    double* dot_gg) {
   if (half_type_of(p.scalar_type())) {
     // float32 arithmetic on copies (a float32 momentum in place), then the parameter rounded as args.rounding
     // says and a 16-bit momentum to nearest: the fused 16-bit step's rule.
-    TORCH_CHECK(dot_gg == nullptr, "signopt::kernels::reference::sign_descent_step: the calibration sums need float32/float64 parameters");
+    TORCH_CHECK(
+        dot_gg == nullptr,
+        "signopt::kernels::reference::sign_descent_step: the calibration sums need float32/float64 parameters");
     torch::Tensor p32 = p.to(torch::kFloat);
     const torch::Tensor g32 = g.to(torch::kFloat);
     torch::Tensor m32 = buf.defined() && buf.scalar_type() != torch::kFloat ? buf.to(torch::kFloat) : buf;
@@ -242,7 +267,12 @@ void sgd_step(torch::Tensor& p, const torch::Tensor& g, torch::Tensor& v, const 
   p.sub_(direction * args.eta);
 }
 
-torch::Tensor ef_corrected(torch::Tensor& p, const torch::Tensor& g, const torch::Tensor& e, torch::Tensor& buf, const EfStepArgs& args) {
+torch::Tensor ef_corrected(
+    torch::Tensor& p,
+    const torch::Tensor& g,
+    const torch::Tensor& e,
+    torch::Tensor& buf,
+    const EfStepArgs& args) {
   torch::Tensor gd = decayed_gradient(p, g, args.lr, args.weight_decay, args.decoupled);
   if (args.momentum > 0) {
     buf.mul_(args.momentum).add_(gd);
@@ -251,7 +281,12 @@ torch::Tensor ef_corrected(torch::Tensor& p, const torch::Tensor& g, const torch
   return gd * args.lr + e;
 }
 
-void ef_sign_sgd_step(torch::Tensor& p, const torch::Tensor& g, torch::Tensor& e, torch::Tensor& buf, const EfStepArgs& args) {
+void ef_sign_sgd_step(
+    torch::Tensor& p,
+    const torch::Tensor& g,
+    torch::Tensor& e,
+    torch::Tensor& buf,
+    const EfStepArgs& args) {
   // c = lr g + e; Delta = (||c||_1 / d) sign(c); theta -= Delta; e = c - Delta.
   const torch::Tensor corrected = ef_corrected(p, g, e, buf, args);
   const double d = static_cast<double>(std::max<int64_t>(corrected.numel(), 1));

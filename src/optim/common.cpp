@@ -116,7 +116,15 @@ E read_enum(torch::serialize::InputArchive& a, const std::string& key, E fallbac
     }
     valid += (valid.empty() ? "" : ", ") + std::to_string(static_cast<int64_t>(value)) + " (" + name + ")";
   }
-  check_arg(false, "checkpoint", key, " must be one of ", valid, ", got ", code, "; the file is damaged or from a newer signopt");
+  check_arg(
+      false,
+      "checkpoint",
+      key,
+      " must be one of ",
+      valid,
+      ", got ",
+      code,
+      "; the file is damaged or from a newer signopt");
   return fallback;
 }
 

@@ -8,7 +8,6 @@
 
 #include "packed_exchange.h"
 
-
 #include <c10/util/Exception.h>
 #include <torch/torch.h>
 
@@ -210,7 +209,9 @@ struct Item {
 
 // The set bits of the packed plane `words` (undefined: none) in [offset, offset + n).
 int64_t zero_bits(const torch::Tensor& words, int64_t offset, int64_t n) {
-  return words.defined() ? kernels::count_bits_at(reinterpret_cast<const uint64_t*>(words.data_ptr<int64_t>()), offset, n) : 0;
+  return words.defined()
+      ? kernels::count_bits_at(reinterpret_cast<const uint64_t*>(words.data_ptr<int64_t>()), offset, n)
+      : 0;
 }
 
 // The momentum's part of the sums (||m||_1, ||m||^2) and nnz(u) given how u was formed: counted from u
@@ -326,7 +327,8 @@ void HybridSignSGD::add_item_(StepPlan& plan, torch::Tensor& p, const HybridSign
         p, p.grad(), st.exp_avg(), o.lr(), o.weight_decay(), o.decoupled_weight_decay(), o.beta1(), args));
     item.updated = true;
   } else if (
-      plan.sign_phase && aggregator_ == nullptr && o.beta1() > 0 && kernels::fused_eligible({p, p.grad(), st.exp_avg()})) {
+      plan.sign_phase && aggregator_ == nullptr && o.beta1() > 0 &&
+      kernels::fused_eligible({p, p.grad(), st.exp_avg()})) {
     // The plain sign phase: one fused pass updates m and theta and computes <u, g> and ||g||^2 (the update
     // does not depend on this step's lambda); the momentum's sums follow in one read of m.
     double dot_gg[2] = {0.0, 0.0};
@@ -373,8 +375,15 @@ void HybridSignSGD::exchange_(StepPlan& plan) {
       auto& it = items[i];
       double dot_gg[2] = {0.0, 0.0};
       kernels::apply_packed_direction(
-          it.p, it.o->lr(), it.o->weight_decay(), it.o->decoupled_weight_decay(), voted.sign, voted.zero,
-          plan.offsets[i], it.g, dot_gg);
+          it.p,
+          it.o->lr(),
+          it.o->weight_decay(),
+          it.o->decoupled_weight_decay(),
+          voted.sign,
+          voted.zero,
+          plan.offsets[i],
+          it.g,
+          dot_gg);
       it.sums[kDot] = dot_gg[0];
       it.sums[kGg] = dot_gg[1];
       const int64_t n = it.p.numel();
@@ -388,8 +397,13 @@ void HybridSignSGD::exchange_(StepPlan& plan) {
     for (const auto& it : items)
       local.push_back(it.u);
     auto voted = aggregator_->aggregate_signs(local, step_);
-    TORCH_CHECK(voted.size() == items.size(), "SignAggregator: aggregate_signs returned ", voted.size(),
-                " tensors for ", items.size(), " parameters");
+    TORCH_CHECK(
+        voted.size() == items.size(),
+        "SignAggregator: aggregate_signs returned ",
+        voted.size(),
+        " tensors for ",
+        items.size(),
+        " parameters");
     for (size_t i = 0; i < items.size(); ++i) {
       auto& it = items[i];
       TORCH_CHECK(voted[i].sizes() == it.u.sizes(), "SignAggregator: wrong shape for parameter ", i);
@@ -405,8 +419,10 @@ void HybridSignSGD::exchange_(StepPlan& plan) {
   if (!sums.empty()) { // one allreduce of kRawSums scalars per tensor
     aggregator_->allreduce_sum(sums);
     for (size_t i = 0; i < items.size(); ++i) {
-      std::copy(sums.begin() + static_cast<std::ptrdiff_t>(kRawSums * i),
-                sums.begin() + static_cast<std::ptrdiff_t>(kRawSums * (i + 1)), items[i].sums);
+      std::copy(
+          sums.begin() + static_cast<std::ptrdiff_t>(kRawSums * i),
+          sums.begin() + static_cast<std::ptrdiff_t>(kRawSums * (i + 1)),
+          items[i].sums);
     }
   }
 }
@@ -535,7 +551,8 @@ void HybridSignSGD::do_switch_() {
       }
       st->switch_lr(o.lr());
       if (head.calibration_scope() == CalibrationScope::PerTensor) {
-        st->lr_sgd(checked(Calibrator(options, st->calibration()).rate(), "of parameter " + std::to_string(param_index)));
+        st->lr_sgd(
+            checked(Calibrator(options, st->calibration()).rate(), "of parameter " + std::to_string(param_index)));
       }
       const double mu = o.post_switch_momentum();
       if (head.post_switch_init() == SgdMomentumInit::Momentum && mu > 0 && st->exp_avg().defined()) {

@@ -20,8 +20,8 @@ namespace signopt::detail {
 /// (created on first use), called only when beta > 0.
 /// The step with an aggregator that has a packed exchange (SignAggregator::supports_packed), when every
 /// parameter with a gradient, its gradient and its buffer are contiguous CPU tensors of the parameter's float
-/// dtype (parameters may differ) and the fused kernels are on: pass 1 (kernels::sign_descent_pack) updates each buffer and packs each sign
-/// into one bucket at the parameter's bit offset, the aggregator exchanges the bucket, and pass 2
+/// dtype (parameters may differ) and the fused kernels are on: pass 1 (kernels::sign_descent_pack) updates each buffer
+/// and packs each sign into one bucket at the parameter's bit offset, the aggregator exchanges the bucket, and pass 2
 /// (kernels::apply_packed_direction) applies the agreed bits. It takes exactly the steps of the unfused
 /// path below (same bucket layout, same zero coins; tests/comm/test_comm_vote.cpp). Returns false, having
 /// changed nothing but creating missing buffers, when the parameters do not qualify.
@@ -66,7 +66,14 @@ bool packed_sign_descent_step(SignoptOptimizer& opt, SignAggregator& aggregator,
     kernels::DitherArgs dither_args = fused_dither_args(dither, tick, st.step(), it.param_index);
     attach_scale_state(dither_args, st.dither_base(), it.p);
     it.offset = exchange.pack(
-        it.p, it.p.grad(), buffer, it.o->lr(), it.o->weight_decay(), it.o->decoupled_weight_decay(), it.beta, dither_args);
+        it.p,
+        it.p.grad(),
+        buffer,
+        it.o->lr(),
+        it.o->weight_decay(),
+        it.o->decoupled_weight_decay(),
+        it.beta,
+        dither_args);
     aggregate_step = std::max(aggregate_step, st.step());
   }
   const auto voted = exchange.exchange(aggregator, aggregate_step);
@@ -132,7 +139,8 @@ void sign_descent_step(SignoptOptimizer& opt, BetaOf beta_of, BufferOf buffer_of
           " parameters yet (parameter ",
           param_index,
           "): train in float32 or float64, or on one worker");
-      const torch::Tensor g = kernels::reference::decayed_gradient(p, p.grad(), lr, o.weight_decay(), o.decoupled_weight_decay());
+      const torch::Tensor g =
+          kernels::reference::decayed_gradient(p, p.grad(), lr, o.weight_decay(), o.decoupled_weight_decay());
       pending_params.push_back(p);
       pending_lr.push_back(lr);
       double s = 0.0;

@@ -99,7 +99,10 @@ MadeOptimizer make_signum(std::vector<torch::Tensor> params, const OptimizerSett
     // keep their defaults (a checkpoint records them), whatever trigger the settings carry.
     const HybridSignSGDOptions d;
     HybridSignSGDOptions o = hybrid_options_from(s, s.momentum);
-    o.switch_step(d.switch_step()).switch_epoch(d.switch_epoch()).steps_per_epoch(d.steps_per_epoch()).auto_tol(d.auto_tol());
+    o.switch_step(d.switch_step())
+        .switch_epoch(d.switch_epoch())
+        .steps_per_epoch(d.steps_per_epoch())
+        .auto_tol(d.auto_tol());
     auto hybrid = std::make_unique<HybridSignSGD>(std::move(params), o.switch_never());
     HybridSignSGD* view = hybrid.get();
     return detail::made(std::move(hybrid), view);

@@ -197,7 +197,8 @@ json parse_json_options(const std::string& text, const std::string& origin) {
   }
   if (!repeated.empty())
     throw ConfigError(
-        origin + ": " + repeated + ": the key appears twice (a JSON reader would silently keep the last value); keep one");
+        origin + ": " + repeated +
+        ": the key appears twice (a JSON reader would silently keep the last value); keep one");
   return object;
 }
 
@@ -213,7 +214,8 @@ void apply_object(TrainConfig& config, const json& object, const std::string& fi
     const auto seen = spelling.find(normalize_key(key));
     if (seen != spelling.end())
       throw ConfigError(
-          file + ": " + key + ": the same option as " + seen->second + ", which the file also sets (set twice); keep one");
+          file + ": " + key + ": the same option as " + seen->second +
+          ", which the file also sets (set twice); keep one");
     spelling.emplace(normalize_key(key), key);
   }
   for (const auto& [key, value] : object.items()) {
@@ -318,8 +320,8 @@ Preset parse_preset(const PresetFile& file) {
       const auto f = try_parse_enum<OptimizerFamily>(family);
       if (!f)
         throw ConfigError(
-            origin + ": lr_by_family." + family + ": unknown optimizer family (valid: " +
-            join_strings(enum_choices<OptimizerFamily>(), ", ") + ")");
+            origin + ": lr_by_family." + family +
+            ": unknown optimizer family (valid: " + join_strings(enum_choices<OptimizerFamily>(), ", ") + ")");
       if (!rate.is_number() || !(rate.get<double>() > 0) || !std::isfinite(rate.get<double>()))
         throw ConfigError(origin + ": lr_by_family." + family + ": expected a rate > 0");
       p.lr_by_family[*f] = rate.get<double>();
@@ -509,7 +511,8 @@ void resolve_defaults(TrainConfig& c) {
     return join_strings(names, ", ");
   };
   if (c.dither && !row.dither)
-    throw ConfigError("--dither is available with " + names_where(&OptimizerRow::dither) + ", not with --optimizer " + o);
+    throw ConfigError(
+        "--dither is available with " + names_where(&OptimizerRow::dither) + ", not with --optimizer " + o);
   if (row.weight_decay == WeightDecayModes::CoupledOnly && c.decoupled_weight_decay.value())
     throw ConfigError("--decoupled-weight-decay true is not available with " + o + " (use adamw, or a sign optimizer)");
   if (row.weight_decay == WeightDecayModes::DecoupledOnly && !c.decoupled_weight_decay.value())
@@ -522,8 +525,8 @@ void resolve_defaults(TrainConfig& c) {
         c.switch_epoch = std::max<int64_t>(1, c.epochs / 2);
       if (c.switch_epoch > c.epochs)
         throw ConfigError(
-            "--switch-epoch " + std::to_string(c.switch_epoch) + " is after the last epoch (" + std::to_string(c.epochs) +
-            "); choose 1.." + std::to_string(c.epochs) + " or --switch-trigger never");
+            "--switch-epoch " + std::to_string(c.switch_epoch) + " is after the last epoch (" +
+            std::to_string(c.epochs) + "); choose 1.." + std::to_string(c.epochs) + " or --switch-trigger never");
     }
     if (c.switch_trigger == "step" && c.switch_step == 0)
       throw ConfigError("--switch-trigger step needs --switch-step N (the last sign step, >= 1)");
@@ -537,9 +540,11 @@ void resolve_defaults(TrainConfig& c) {
   if (c.param_dtype != "float32") {
     const std::string why = "--param-dtype " + c.param_dtype;
     if (o == "hybrid" || c.log_calibration)
-      throw ConfigError(why + " does not take the hybrid or --log-calibration: the calibration sums need float32 parameters");
+      throw ConfigError(
+          why + " does not take the hybrid or --log-calibration: the calibration sums need float32 parameters");
     if (c.nproc > 1)
-      throw ConfigError(why + " trains on one worker: the distributed sign exchange takes float32 parameters (use --nproc 1)");
+      throw ConfigError(
+          why + " trains on one worker: the distributed sign exchange takes float32 parameters (use --nproc 1)");
     if (c.device != "cpu")
       throw ConfigError(why + " trains on the CPU (the 16-bit kernels have no CUDA version yet); use --device cpu");
   }
@@ -551,8 +556,9 @@ void resolve_defaults(TrainConfig& c) {
     c.aggregation = enum_name(row.aggregation);
   if (c.aggregation == "majority-vote" && !row.votes)
     throw ConfigError(
-        "--aggregation majority-vote needs a sign optimizer (" + names_where(&OptimizerRow::votes) + "), not --optimizer " +
-        o + "; use --aggregation allreduce" + (row.aggregation == Aggregation::EfSign ? " or ef-sign" : ""));
+        "--aggregation majority-vote needs a sign optimizer (" + names_where(&OptimizerRow::votes) +
+        "), not --optimizer " + o + "; use --aggregation allreduce" +
+        (row.aggregation == Aggregation::EfSign ? " or ef-sign" : ""));
   if (c.aggregation == "ef-sign" && row.aggregation != Aggregation::EfSign)
     throw ConfigError("--aggregation ef-sign is EF-SignSGD's exchange; it needs --optimizer ef-signsgd, not " + o);
   // With the vote each worker keeps its own sign-phase momentum m; starting SGD from it would give every worker
@@ -566,9 +572,12 @@ void resolve_defaults(TrainConfig& c) {
   if (c.lr_schedule == "step" && c.lr_milestones.empty())
     throw ConfigError("--lr-schedule step needs --lr-milestones (e.g. 100,150)");
   if (c.warmup_epochs >= static_cast<double>(c.epochs))
-    throw ConfigError("--warmup-epochs " + format_option_number(c.warmup_epochs) + " must be shorter than --epochs " + std::to_string(c.epochs));
+    throw ConfigError(
+        "--warmup-epochs " + format_option_number(c.warmup_epochs) + " must be shorter than --epochs " +
+        std::to_string(c.epochs));
   if (c.min_lr >= c.lr.value() && c.lr_schedule == "cosine")
-    throw ConfigError("--min-lr " + format_option_number(c.min_lr) + " must be below --lr " + format_option_number(*c.lr));
+    throw ConfigError(
+        "--min-lr " + format_option_number(c.min_lr) + " must be below --lr " + format_option_number(*c.lr));
 }
 
 std::string to_json_text(const TrainConfig& config) {
@@ -623,7 +632,11 @@ std::string train_help() {
     if (e.info.kind == "choice")
       head += " " + join_strings(e.info.choices, "|");
     else
-      head += e.info.kind == "bool" ? " BOOL" : e.info.kind == "int-list" ? " LIST" : e.info.kind == "string" ? " TEXT" : e.info.kind == "float" ? " X" : " N";
+      head += e.info.kind == "bool"   ? " BOOL"
+          : e.info.kind == "int-list" ? " LIST"
+          : e.info.kind == "string"   ? " TEXT"
+          : e.info.kind == "float"    ? " X"
+                                      : " N";
     std::string text = e.info.help + " (default: " + e.info.default_text + ")";
     if (head.size() < 27)
       s << head << std::string(27 - head.size(), ' ');

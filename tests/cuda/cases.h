@@ -30,7 +30,8 @@ struct Case {
 
   /// Whether the step needs a workspace (a reduction).
   bool needs_workspace() const {
-    return rule == Rule::kEf || (rule == Rule::kSign && (calibrate || (sign.dither.enabled && sign.dither.scale != DitherScale::Absolute)));
+    return rule == Rule::kEf ||
+        (rule == Rule::kSign && (calibrate || (sign.dither.enabled && sign.dither.scale != DitherScale::Absolute)));
   }
 };
 
@@ -46,7 +47,13 @@ inline const char* scale_name(int scale) {
 }
 
 // Appends a sign-descent case and returns it for the caller to complete.
-inline Case& add_sign_case(std::vector<Case>& out, const std::string& name, double lr, double wd, bool decoupled, double beta) {
+inline Case& add_sign_case(
+    std::vector<Case>& out,
+    const std::string& name,
+    double lr,
+    double wd,
+    bool decoupled,
+    double beta) {
   Case c;
   c.name = name;
   c.rule = Rule::kSign;
@@ -75,7 +82,8 @@ inline void add_sign_cases(std::vector<Case>& out) {
           const bool threshold = variant >= 2;
           Case& c = sign(
               std::string("Dither_") + scale_name(scale) + (on_gradient ? "_gradient_" : "_momentum_") +
-                  (beta > 0 ? "signum_" : "signsgd_") + (gaussian ? "gaussian" : "uniform") + (threshold ? "_threshold" : ""),
+                  (beta > 0 ? "signum_" : "signsgd_") + (gaussian ? "gaussian" : "uniform") +
+                  (threshold ? "_threshold" : ""),
               0.01,
               0.01,
               false,

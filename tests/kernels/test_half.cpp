@@ -46,7 +46,8 @@ TEST(Half, WideningEqualsTorchForEveryPattern) {
     for (int64_t i = 0; i < 65536; ++i) {
       const uint16_t bits = static_cast<uint16_t>(i);
       const float mine = type == at::kBFloat16 ? half::bf16_to_float(bits) : half::f16_to_float(bits);
-      ASSERT_TRUE(same_float(mine, fp[i])) << c10::toString(type) << " pattern " << i << ": " << mine << " vs " << fp[i];
+      ASSERT_TRUE(same_float(mine, fp[i]))
+          << c10::toString(type) << " pattern " << i << ": " << mine << " vs " << fp[i];
     }
   }
 }
@@ -56,11 +57,13 @@ TEST(Half, WideningEqualsTorchForEveryPattern) {
 std::vector<float> probe_floats() {
   std::vector<float> out;
   torch::manual_seed(3);
-  const auto random_bits = torch::randint(0, int64_t{1} << 32, {200000}, torch::kLong).to(torch::kInt).view(torch::kFloat);
+  const auto random_bits =
+      torch::randint(0, int64_t{1} << 32, {200000}, torch::kLong).to(torch::kInt).view(torch::kFloat);
   for (int64_t i = 0; i < random_bits.numel(); ++i)
     out.push_back(random_bits[i].item<float>());
   for (uint32_t h = 0; h < 65536; h += 7) {
-    for (const float base : {half::bf16_to_float(static_cast<uint16_t>(h)), half::f16_to_float(static_cast<uint16_t>(h))}) {
+    for (const float base :
+         {half::bf16_to_float(static_cast<uint16_t>(h)), half::f16_to_float(static_cast<uint16_t>(h))}) {
       const uint32_t b = half::float_to_bits(base);
       for (const uint32_t delta : {0u, 1u, 0x0fffu, 0x1000u, 0x1001u, 0x7fffu, 0x8000u, 0x8001u})
         out.push_back(half::bits_to_float(b + delta));
@@ -69,8 +72,17 @@ std::vector<float> probe_floats() {
   for (int k = -30; k <= 17; ++k)
     for (const float m : {1.0f, 1.5f, 1.00048828125f, 1.999f})
       out.push_back(std::ldexp(m, k));
-  for (const float v : {0.0f, -0.0f, 65504.0f, 65519.0f, 65520.0f, 65536.0f, 1e30f, std::numeric_limits<float>::infinity(),
-                        -std::numeric_limits<float>::infinity(), std::numeric_limits<float>::quiet_NaN()})
+  for (const float v :
+       {0.0f,
+        -0.0f,
+        65504.0f,
+        65519.0f,
+        65520.0f,
+        65536.0f,
+        1e30f,
+        std::numeric_limits<float>::infinity(),
+        -std::numeric_limits<float>::infinity(),
+        std::numeric_limits<float>::quiet_NaN()})
     out.push_back(v);
   return out;
 }
@@ -146,8 +158,9 @@ TEST(Half, StochasticRoundingKeepsInfinitiesAndNan) {
     EXPECT_EQ(half::stochastic(type, 0.0f, 0xffffu), 0);
   }
   // Past the largest finite value, rounding up gives infinity (as round to nearest does past the midpoint).
-  EXPECT_EQ(half::to_float(HalfType::kFloat16, half::stochastic(HalfType::kFloat16, 65530.0f, 0xffffu)),
-            std::numeric_limits<float>::infinity());
+  EXPECT_EQ(
+      half::to_float(HalfType::kFloat16, half::stochastic(HalfType::kFloat16, 65530.0f, 0xffffu)),
+      std::numeric_limits<float>::infinity());
 }
 
 // The reference's torch-op stochastic rounding equals the bit rule element for element.
@@ -207,18 +220,75 @@ std::vector<HalfCase> half_cases() {
   for (const auto type : {at::kBFloat16, at::kHalf}) {
     const std::string t = type == at::kBFloat16 ? "bf16" : "f16";
     out.push_back({t + "_signsgd", type, false, 0.0, false, DitherScale::Rms, false, false, true, true, 0.0, false});
-    out.push_back({t + "_signsgd_nearest", type, false, 0.0, false, DitherScale::Rms, false, false, true, false, 0.01, false});
-    out.push_back({t + "_signum_f32m", type, false, 0.9, false, DitherScale::Rms, false, false, true, true, 0.01, false});
+    out.push_back(
+        {t + "_signsgd_nearest", type, false, 0.0, false, DitherScale::Rms, false, false, true, false, 0.01, false});
+    out.push_back(
+        {t + "_signum_f32m", type, false, 0.9, false, DitherScale::Rms, false, false, true, true, 0.01, false});
     out.push_back({t + "_signum_16m", type, true, 0.9, false, DitherScale::Rms, false, false, true, true, 0.01, true});
-    out.push_back({t + "_dither_rms_f32m", type, false, 0.9, true, DitherScale::Rms, false, false, true, true, 0.01, false});
-    out.push_back({t + "_dither_rms_16m", type, true, 0.9, true, DitherScale::Rms, false, false, true, true, 0.0, false});
-    out.push_back({t + "_dither_max_grad", type, true, 0.9, true, DitherScale::Max3Sigma, true, false, false, true, 0.0, false});
-    out.push_back({t + "_threshold_meanabs_16m", type, true, 0.9, true, DitherScale::MeanAbs, false, true, true, true, 0.01, true});
-    out.push_back({t + "_threshold_abs_signsgd", type, false, 0.0, true, DitherScale::Absolute, true, true, false, true, 0.0, false});
-    out.push_back({t + "_prev_rms_f32m", type, false, 0.9, true, DitherScale::Rms, false, false, true, true, 0.01, false, true});
-    out.push_back({t + "_prev_rms_16m", type, true, 0.9, true, DitherScale::Rms, false, false, true, true, 0.0, false, true});
-    out.push_back({t + "_prev_max_grad", type, true, 0.9, true, DitherScale::Max3Sigma, true, false, false, true, 0.0, false, true});
-    out.push_back({t + "_prev_threshold_meanabs_signsgd", type, false, 0.0, true, DitherScale::MeanAbs, false, true, true, true, 0.01, true, true});
+    out.push_back(
+        {t + "_dither_rms_f32m", type, false, 0.9, true, DitherScale::Rms, false, false, true, true, 0.01, false});
+    out.push_back(
+        {t + "_dither_rms_16m", type, true, 0.9, true, DitherScale::Rms, false, false, true, true, 0.0, false});
+    out.push_back(
+        {t + "_dither_max_grad", type, true, 0.9, true, DitherScale::Max3Sigma, true, false, false, true, 0.0, false});
+    out.push_back(
+        {t + "_threshold_meanabs_16m",
+         type,
+         true,
+         0.9,
+         true,
+         DitherScale::MeanAbs,
+         false,
+         true,
+         true,
+         true,
+         0.01,
+         true});
+    out.push_back(
+        {t + "_threshold_abs_signsgd",
+         type,
+         false,
+         0.0,
+         true,
+         DitherScale::Absolute,
+         true,
+         true,
+         false,
+         true,
+         0.0,
+         false});
+    out.push_back(
+        {t + "_prev_rms_f32m", type, false, 0.9, true, DitherScale::Rms, false, false, true, true, 0.01, false, true});
+    out.push_back(
+        {t + "_prev_rms_16m", type, true, 0.9, true, DitherScale::Rms, false, false, true, true, 0.0, false, true});
+    out.push_back(
+        {t + "_prev_max_grad",
+         type,
+         true,
+         0.9,
+         true,
+         DitherScale::Max3Sigma,
+         true,
+         false,
+         false,
+         true,
+         0.0,
+         false,
+         true});
+    out.push_back(
+        {t + "_prev_threshold_meanabs_signsgd",
+         type,
+         false,
+         0.0,
+         true,
+         DitherScale::MeanAbs,
+         false,
+         true,
+         true,
+         true,
+         0.01,
+         true,
+         true});
   }
   return out;
 }
@@ -289,9 +359,10 @@ TEST_P(HalfStep, FusedEqualsTheReferenceBitForBit) {
 }
 
 INSTANTIATE_TEST_SUITE_P(
-    Cases, HalfStep, ::testing::ValuesIn(half_cases()), [](const ::testing::TestParamInfo<HalfCase>& info) {
-      return info.param.name;
-    });
+    Cases,
+    HalfStep,
+    ::testing::ValuesIn(half_cases()),
+    [](const ::testing::TestParamInfo<HalfCase>& info) { return info.param.name; });
 
 // Sign steps smaller than half a bfloat16 ulp vanish under round to nearest; stochastic rounding keeps them in
 // expectation. From p = 1 with g = 1 (u = +1) and lr = 1e-3 (1/8 of bfloat16's ulp at 1), after T steps the

@@ -66,8 +66,9 @@ TEST(LowPrecision, FusedAndReferencePathsTakeTheSameSteps) {
     for (const auto mdtype : {MomentumDtype::Float32, MomentumDtype::Parameter}) {
       for (const auto rounding : {Rounding::Stochastic, Rounding::Nearest}) {
         for (const auto from : {DitherScaleFrom::Current, DitherScaleFrom::Previous}) {
-          const auto o = SignumOptions(1e-3).weight_decay(0.01).momentum_dtype(mdtype).rounding(rounding).rounding_seed(4).dither(
-              DitherOptions().seed(2).scale_from(from));
+          const auto o =
+              SignumOptions(1e-3).weight_decay(0.01).momentum_dtype(mdtype).rounding(rounding).rounding_seed(4).dither(
+                  DitherOptions().seed(2).scale_from(from));
           const auto calls = kernels::fused_call_count();
           const auto fused = train<Signum>(type, o, 4, true);
           EXPECT_EQ(kernels::fused_call_count() - calls, 12) << "every step of every parameter fused";
@@ -150,7 +151,8 @@ TEST(LowPrecision, ADamagedRoundingCodeIsRefused) {
     o.serialize(in);
     ADD_FAILURE() << "a rounding code of 7 was accepted";
   } catch (const std::invalid_argument& e) {
-    EXPECT_NE(std::string(e.what()).find("rounding must be one of 0 (stochastic), 1 (nearest), got 7"), std::string::npos)
+    EXPECT_NE(
+        std::string(e.what()).find("rounding must be one of 0 (stochastic), 1 (nearest), got 7"), std::string::npos)
         << e.what();
   }
 }
@@ -189,8 +191,9 @@ TEST(LowPrecision, ADistributedStepRefusesSixteenBitParameters) {
     opt.step();
     ADD_FAILURE() << "a bfloat16 parameter was accepted by a distributed step";
   } catch (const std::invalid_argument& e) {
-    EXPECT_NE(std::string(e.what()).find("a distributed (aggregated) step does not take BFloat16 parameters yet"),
-              std::string::npos)
+    EXPECT_NE(
+        std::string(e.what()).find("a distributed (aggregated) step does not take BFloat16 parameters yet"),
+        std::string::npos)
         << e.what();
   }
 }

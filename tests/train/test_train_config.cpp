@@ -57,11 +57,16 @@ TEST(TrainConfig, FlagsSetFieldsInBothSpellings) {
 
 TEST(TrainConfig, BadValuesNameTheFlagTheValueAndWhatIsValid) {
   EXPECT_EQ(error_of([] { parse_train_args({"--lr", "-1"}); }), "invalid value for --lr: '-1' (expected a number > 0)");
-  EXPECT_NE(error_of([] { parse_train_args({"--epochs", "two"}); }).find("invalid value for --epochs: 'two'"), std::string::npos);
+  EXPECT_NE(
+      error_of([] {
+        parse_train_args({"--epochs", "two"});
+      }).find("invalid value for --epochs: 'two'"),
+      std::string::npos);
   EXPECT_NE(error_of([] { parse_train_args({"--momentum", "1"}); }).find("a number in [0, 1)"), std::string::npos);
   const auto choice = error_of([] { parse_train_args({"--optimizer", "adagrad"}); });
   EXPECT_NE(choice.find("'adagrad'"), std::string::npos) << choice;
-  EXPECT_NE(choice.find("sgd, adam, adamw, signsgd, signum, dithered-signum, hybrid, ef-signsgd, lion"), std::string::npos);
+  EXPECT_NE(
+      choice.find("sgd, adam, adamw, signsgd, signum, dithered-signum, hybrid, ef-signsgd, lion"), std::string::npos);
   EXPECT_NE(error_of([] { parse_train_args({"--lr"}); }).find("--lr needs a value"), std::string::npos);
   EXPECT_NE(error_of([] { parse_train_args({"--lr-milestones", "5,3"}); }).find("increasing"), std::string::npos);
   EXPECT_NE(error_of([] { parse_train_args({"--seed", "-3"}); }).find("--seed"), std::string::npos);
@@ -99,7 +104,8 @@ TEST(TrainConfig, JsonFileWorksToo) {
 TEST(TrainConfig, BadConfigFilesNameTheFileAndTheProblem) {
   const auto bad_key = temp_file("bad_key.toml", "optimiser = \"sgd\"\n");
   auto e = error_of([&] { parse_train_args({"--config", bad_key.string()}); });
-  EXPECT_NE(e.find(bad_key.string() + ": unknown option 'optimiser' (did you mean 'optimizer'?)"), std::string::npos) << e;
+  EXPECT_NE(e.find(bad_key.string() + ": unknown option 'optimiser' (did you mean 'optimizer'?)"), std::string::npos)
+      << e;
 
   const auto bad_value = temp_file("bad_value.toml", "lr = -2.0\n");
   e = error_of([&] { parse_train_args({"--config", bad_value.string()}); });
@@ -111,14 +117,26 @@ TEST(TrainConfig, BadConfigFilesNameTheFileAndTheProblem) {
   EXPECT_NE(e.find("invalid TOML"), std::string::npos) << e;
 
   const auto nested = temp_file("nested.toml", "[optimizer]\nlr = 1.0\n");
-  EXPECT_NE(error_of([&] { parse_train_args({"--config", nested.string()}); }).find("nested tables"), std::string::npos);
+  EXPECT_NE(
+      error_of([&] {
+        parse_train_args({"--config", nested.string()});
+      }).find("nested tables"),
+      std::string::npos);
 
   const auto json = temp_file("broken.json", "{\"lr\": ");
   EXPECT_NE(error_of([&] { parse_train_args({"--config", json.string()}); }).find("invalid JSON"), std::string::npos);
 
-  EXPECT_NE(error_of([] { parse_train_args({"--config", "/nonexistent/run.toml"}); }).find("cannot be opened"), std::string::npos);
+  EXPECT_NE(
+      error_of([] {
+        parse_train_args({"--config", "/nonexistent/run.toml"});
+      }).find("cannot be opened"),
+      std::string::npos);
   const auto yaml = temp_file("run.yaml", "lr: 1\n");
-  EXPECT_NE(error_of([&] { parse_train_args({"--config", yaml.string()}); }).find("*.toml or *.json"), std::string::npos);
+  EXPECT_NE(
+      error_of([&] {
+        parse_train_args({"--config", yaml.string()});
+      }).find("*.toml or *.json"),
+      std::string::npos);
 }
 
 TEST(TrainConfig, JsonNumbersOutOfRangeNameTheFileAndTheKey) {
@@ -136,7 +154,8 @@ TEST(TrainConfig, JsonNumbersOutOfRangeNameTheFileAndTheKey) {
 TEST(TrainConfig, NullIsRefusedInAUserFileButMeansUnsetInConfigJson) {
   const auto path = temp_file("null.json", R"({"optimizer": "sgd", "lr": null})");
   const auto e = error_of([&] { parse_train_args({"--config", path.string()}); });
-  EXPECT_NE(e.find(path.string() + ": lr: null is not a value; leave the key out for the default"), std::string::npos) << e;
+  EXPECT_NE(e.find(path.string() + ": lr: null is not a value; leave the key out for the default"), std::string::npos)
+      << e;
   // config.json of a config that is not resolved yet writes its unset optional options as null; they read back unset.
   TrainConfig unresolved;
   unresolved.optimizer = "signum";
@@ -190,16 +209,27 @@ TEST(TrainConfig, ConfigValuesMustHaveTheOptionsType) {
 }
 
 TEST(TrainConfig, FlagNumbersArePlainDecimals) {
-  for (const std::string text : {"0x10", "0x1p-3", "inf", "-inf", "nan", "NAN", "1e999", " 0.1", "0.1 ", "1e", ".", "", "1,5"})
-    EXPECT_NE(error_of([&] { parse_train_args({"--lr", text}); }).find("invalid value for --lr: '" + text + "'"), std::string::npos)
+  for (const std::string text :
+       {"0x10", "0x1p-3", "inf", "-inf", "nan", "NAN", "1e999", " 0.1", "0.1 ", "1e", ".", "", "1,5"})
+    EXPECT_NE(
+        error_of([&] {
+          parse_train_args({"--lr", text});
+        }).find("invalid value for --lr: '" + text + "'"),
+        std::string::npos)
         << "'" << text << "'";
   for (const std::string text : {"0x10", " 5", "5 ", "+", "1e3", "5.0", "99999999999999999999"})
     EXPECT_NE(
-        error_of([&] { parse_train_args({"--batch-size", text}); }).find("invalid value for --batch-size: '" + text + "'"),
+        error_of([&] {
+          parse_train_args({"--batch-size", text});
+        }).find("invalid value for --batch-size: '" + text + "'"),
         std::string::npos)
         << "'" << text << "'";
   for (const std::string text : {"0x10", "+3", " 3", "-1", "18446744073709551616"})
-    EXPECT_NE(error_of([&] { parse_train_args({"--seed", text}); }).find("invalid value for --seed: '" + text + "'"), std::string::npos)
+    EXPECT_NE(
+        error_of([&] {
+          parse_train_args({"--seed", text});
+        }).find("invalid value for --seed: '" + text + "'"),
+        std::string::npos)
         << "'" << text << "'";
   EXPECT_NE(error_of([] { parse_train_args({"--lr-milestones", "3, 5"}); }).find("increasing"), std::string::npos);
   EXPECT_NE(error_of([] { parse_train_args({"--lr-milestones", "3,5,"}); }).find("increasing"), std::string::npos);
@@ -230,14 +260,19 @@ TEST(TrainConfig, RepeatedKeysInAConfigFileAreRefused) {
 
 TEST(TrainConfig, CountsHaveNamedUpperLimits) {
   EXPECT_EQ(
-      error_of([] { parse_train_args({"--epochs", "1152921504606846976"}); }),
+      error_of([] {
+        parse_train_args({"--epochs", "1152921504606846976"});
+      }),
       "invalid value for --epochs: '1152921504606846976' (expected a whole number in 1..100000; more epochs than that "
       "is not a training run, and epochs x steps must fit in 64 bits)");
   const auto threads = error_of([] { parse_train_args({"--threads", "100000"}); });
-  EXPECT_NE(threads.find("invalid value for --threads: '100000' (expected a whole number in 0..1024; "), std::string::npos) << threads;
+  EXPECT_NE(
+      threads.find("invalid value for --threads: '100000' (expected a whole number in 0..1024; "), std::string::npos)
+      << threads;
   EXPECT_NE(threads.find("libgomp"), std::string::npos) << threads;
   const auto nproc = error_of([] { parse_train_args({"--nproc", "1000000"}); });
-  EXPECT_NE(nproc.find("invalid value for --nproc: '1000000' (expected a whole number in 1..256; "), std::string::npos) << nproc;
+  EXPECT_NE(nproc.find("invalid value for --nproc: '1000000' (expected a whole number in 1..256; "), std::string::npos)
+      << nproc;
   const std::pair<const char*, const char*> limits[] = {
       {"--batch-size", "1..1048576;"},
       {"--eval-batch-size", "1..1048576;"},
@@ -270,7 +305,11 @@ TEST(TrainConfig, CountsHaveNamedUpperLimits) {
   // In a config file as on the command line.
   const auto path = temp_file("huge_epochs.toml", "epochs = 1152921504606846976\n");
   const auto e = error_of([&] { parse_train_args({"--config", path.string()}); });
-  EXPECT_NE(e.find("invalid value for " + path.string() + ": epochs: '1152921504606846976' (expected a whole number in 1..100000;"), std::string::npos)
+  EXPECT_NE(
+      e.find(
+          "invalid value for " + path.string() +
+          ": epochs: '1152921504606846976' (expected a whole number in 1..100000;"),
+      std::string::npos)
       << e;
 }
 
@@ -289,7 +328,9 @@ TEST(TrainConfig, PresetsSetThePapersRecipe) {
   EXPECT_FALSE(resolved.decoupled_weight_decay.value()); // coupled
   EXPECT_EQ(resolved.switch_epoch, 100); // half the epochs
   const auto e = error_of([] { parse_train_args({"--preset", "paper-imagenet"}); });
-  EXPECT_NE(e.find("unknown preset 'paper-imagenet' (valid presets: paper-cifar10, paper-cifar100, fmnist-cnn)"), std::string::npos)
+  EXPECT_NE(
+      e.find("unknown preset 'paper-imagenet' (valid presets: paper-cifar10, paper-cifar100, fmnist-cnn)"),
+      std::string::npos)
       << e;
 }
 
@@ -324,13 +365,16 @@ TEST(TrainConfig, InconsistentCombinationsAreRejected) {
       resolve_defaults(c);
     });
   };
-  EXPECT_NE(resolve_error({"--optimizer", "adam", "--dither", "true"}).find("--dither is available with"), std::string::npos);
+  EXPECT_NE(
+      resolve_error({"--optimizer", "adam", "--dither", "true"}).find("--dither is available with"), std::string::npos);
   EXPECT_NE(resolve_error({"--switch-epoch", "9", "--epochs", "4"}).find("after the last epoch"), std::string::npos);
   EXPECT_NE(resolve_error({"--switch-trigger", "step"}).find("--switch-step"), std::string::npos);
   EXPECT_NE(resolve_error({"--lr-schedule", "step"}).find("--lr-milestones"), std::string::npos);
   EXPECT_NE(resolve_error({"--warmup-epochs", "4"}).find("shorter than --epochs"), std::string::npos);
   EXPECT_NE(resolve_error({"--optimizer", "signum", "--nesterov", "true"}).find("--nesterov"), std::string::npos);
-  EXPECT_NE(resolve_error({"--optimizer", "hybrid", "--param-dtype", "bfloat16"}).find("does not take the hybrid"), std::string::npos);
+  EXPECT_NE(
+      resolve_error({"--optimizer", "hybrid", "--param-dtype", "bfloat16"}).find("does not take the hybrid"),
+      std::string::npos);
   EXPECT_NE(
       resolve_error({"--optimizer", "signum", "--param-dtype", "float16", "--nproc", "2"}).find("trains on one worker"),
       std::string::npos);
@@ -347,14 +391,29 @@ TEST(TrainConfig, InconsistentCombinationsAreRejected) {
   EXPECT_NE(
       resolve_error({"--calibration", "fixed", "--fixed-lr", "0.1", "--switch-trigger", "auto"}).find("convergence"),
       std::string::npos);
-  EXPECT_NE(resolve_error({"--optimizer", "sgd", "--log-calibration", "true"}).find("--log-calibration"), std::string::npos);
+  EXPECT_NE(
+      resolve_error({"--optimizer", "sgd", "--log-calibration", "true"}).find("--log-calibration"), std::string::npos);
   EXPECT_NE(error_of([] { parse_train_args({"--calibration", "global"}); }).find("one of swats"), std::string::npos);
 }
 
 TEST(TrainConfig, JsonRoundTripIsExact) {
   auto c = parse_train_args(
-      {"--optimizer", "hybrid", "--lr", "0.000123456789", "--dither", "true", "--dither-schedule", "cosine",
-       "--lr-schedule", "step", "--lr-milestones", "1,3", "--seed", "18446744073709551615", "--val-fraction", "0.1"});
+      {"--optimizer",
+       "hybrid",
+       "--lr",
+       "0.000123456789",
+       "--dither",
+       "true",
+       "--dither-schedule",
+       "cosine",
+       "--lr-schedule",
+       "step",
+       "--lr-milestones",
+       "1,3",
+       "--seed",
+       "18446744073709551615",
+       "--val-fraction",
+       "0.1"});
   resolve_defaults(c);
   const std::string text = to_json_text(c);
   const auto back = from_json_text(text, "config.json");
@@ -362,7 +421,9 @@ TEST(TrainConfig, JsonRoundTripIsExact) {
   EXPECT_EQ(back.seed, 18446744073709551615ull);
   EXPECT_DOUBLE_EQ(back.lr.value(), 0.000123456789);
   EXPECT_NE(text.find("\"signopt_version\""), std::string::npos);
-  EXPECT_NE(error_of([] { from_json_text("{\"lr\": \"fast\"}", "x/config.json"); }).find("x/config.json: lr"), std::string::npos);
+  EXPECT_NE(
+      error_of([] { from_json_text("{\"lr\": \"fast\"}", "x/config.json"); }).find("x/config.json: lr"),
+      std::string::npos);
 }
 
 TEST(TrainConfig, ARunsConfigJsonIsAValidConfigFile) {
@@ -534,7 +595,8 @@ TEST(TrainOptimizers, FactoryBuildsEachOptimizerWithItsOptions) {
   EXPECT_NE(dynamic_cast<signopt::SignSGD*>(make({"--optimizer", "signsgd"}).optimizer.get()), nullptr);
   EXPECT_NE(dynamic_cast<signopt::EFSignSGD*>(make({"--optimizer", "ef-signsgd"}).optimizer.get()), nullptr);
   EXPECT_NE(dynamic_cast<signopt::Lion*>(make({"--optimizer", "lion"}).optimizer.get()), nullptr);
-  auto dithered = make({"--optimizer", "dithered-signum", "--momentum", "0.8", "--dither-scale", "absolute", "--dither-alpha", "0.5"});
+  auto dithered = make(
+      {"--optimizer", "dithered-signum", "--momentum", "0.8", "--dither-scale", "absolute", "--dither-alpha", "0.5"});
   auto* signum = dynamic_cast<signopt::Signum*>(dithered.optimizer.get());
   ASSERT_NE(signum, nullptr);
   const auto& so = static_cast<const signopt::SignumOptions&>(signum->defaults());
@@ -551,8 +613,20 @@ TEST(TrainOptimizers, FactoryBuildsEachOptimizerWithItsOptions) {
   EXPECT_DOUBLE_EQ(ho.post_switch_momentum(), 0.9);
   EXPECT_EQ(ho.calibration(), signopt::CalibrationEstimator::Norm) << "the default of docs/results.md's study";
   auto swats = make(
-      {"--optimizer", "hybrid", "--calibration", "swats", "--calibration-scope", "per-tensor", "--calibration-scale", "0.5",
-       "--auto-criterion", "swats", "--post-switch-convention", "undampened", "--post-switch-init", "momentum"});
+      {"--optimizer",
+       "hybrid",
+       "--calibration",
+       "swats",
+       "--calibration-scope",
+       "per-tensor",
+       "--calibration-scale",
+       "0.5",
+       "--auto-criterion",
+       "swats",
+       "--post-switch-convention",
+       "undampened",
+       "--post-switch-init",
+       "momentum"});
   const auto& sw = static_cast<const signopt::HybridSignSGDOptions&>(swats.hybrid->defaults());
   EXPECT_EQ(sw.calibration(), signopt::CalibrationEstimator::Swats);
   EXPECT_EQ(sw.calibration_scope(), signopt::CalibrationScope::PerTensor);

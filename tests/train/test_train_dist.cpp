@@ -28,8 +28,8 @@ namespace {
 namespace fs = std::filesystem;
 using signopt::test::fresh_dir;
 using signopt::test::outcome_text;
-using signopt::test::read_file;
 using signopt::test::RankOutcome;
+using signopt::test::read_file;
 
 const std::string kPrefix = "signopt_test_train_dist";
 auto* const g_cleanup = signopt::test::remove_when_passed(kPrefix);
@@ -41,9 +41,10 @@ fs::path test_dir(const std::string& name) {
 
 // A small learnable job: 640 synthetic images, the mlp, batch 32 per worker.
 std::vector<std::string> small_job(const std::string& optimizer, const fs::path& out) {
-  return {"--dataset", "synthetic", "--synthetic-train", "640", "--synthetic-test", "200", "--model", "mlp",
-          "--optimizer", optimizer, "--epochs", "3", "--batch-size", "32", "--log-every", "2", "--seed", "3",
-          "--threads", "1", "--progress", "lines", "--out", out.string()};
+  return {
+      "--dataset",   "synthetic", "--synthetic-train", "640", "--synthetic-test", "200",   "--model",     "mlp",
+      "--optimizer", optimizer,   "--epochs",          "3",   "--batch-size",     "32",    "--log-every", "2",
+      "--seed",      "3",         "--threads",         "1",   "--progress",       "lines", "--out",       out.string()};
 }
 
 // Runs `signopt train <args>` (and extra environment) in `dir`; one outcome, the launcher's.
@@ -104,9 +105,10 @@ std::vector<std::map<std::string, std::string>> metrics(const fs::path& run) {
 std::vector<std::string> learning_curve(const fs::path& run) {
   std::vector<std::string> out;
   for (const auto& r : metrics(run))
-    out.push_back(r.at("kind") + "," + r.at("split") + "," + r.at("epoch") + "," + r.at("step") + "," + r.at("loss") + "," +
-                  r.at("accuracy") + "," + r.at("lr") + "," + r.at("phase") + "," + r.at("calibrated_lr") + "," +
-                  r.at("dither_alpha"));
+    out.push_back(
+        r.at("kind") + "," + r.at("split") + "," + r.at("epoch") + "," + r.at("step") + "," + r.at("loss") + "," +
+        r.at("accuracy") + "," + r.at("lr") + "," + r.at("phase") + "," + r.at("calibrated_lr") + "," +
+        r.at("dither_alpha"));
   return out;
 }
 
@@ -159,7 +161,10 @@ TEST(TrainDist, EveryRankEvaluatesItsShareWithRankZerosModel) {
   const auto dir = test_dir("eval");
   const auto run = dir / "run";
   const auto o = train(
-      dir, with(small_job("signum", run), {"--model", "resnet18", "--nproc", "2", "--max-steps", "3", "--eval-batch-size", "30"}));
+      dir,
+      with(
+          small_job("signum", run),
+          {"--model", "resnet18", "--nproc", "2", "--max-steps", "3", "--eval-batch-size", "30"}));
   ASSERT_TRUE(o.exited && o.status == 0) << o.log;
   signopt::data::SyntheticOptions synthetic;
   synthetic.train_size = 640;
@@ -222,7 +227,9 @@ TEST(TrainDist, AllreduceWorkersEqualOneWorkerOnTheUnionBatch) {
 void expect_exact_resume_after_a_death(const std::string& optimizer, const std::vector<std::string>& extra) {
   const auto dir = test_dir(optimizer);
   const auto full = dir / "full", part = dir / "part";
-  auto job = [&](const fs::path& out) { return with(with(small_job(optimizer, out), extra), {"--nproc", "2", "--checkpoint-every", "3"}); };
+  auto job = [&](const fs::path& out) {
+    return with(with(small_job(optimizer, out), extra), {"--nproc", "2", "--checkpoint-every", "3"});
+  };
   const auto f = train(dir, job(full));
   ASSERT_TRUE(f.exited && f.status == 0) << f.log;
   const auto p = train(dir, with(job(part), {"--dist-timeout", "5"}), {{"SIGNOPT_FAULT", "1:13:die"}});
@@ -274,7 +281,10 @@ TEST(TrainDist, AHungWorkerEndsTheJobWithinTheTimeoutAndIsNamed) {
   const auto dir = test_dir("hang");
   const auto start = std::chrono::steady_clock::now();
   const auto o = train(
-      dir, with(small_job("signum", dir / "run"), {"--nproc", "3", "--dist-timeout", "2"}), {{"SIGNOPT_FAULT", "2:4:hang"}}, 120);
+      dir,
+      with(small_job("signum", dir / "run"), {"--nproc", "3", "--dist-timeout", "2"}),
+      {{"SIGNOPT_FAULT", "2:4:hang"}},
+      120);
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   ASSERT_TRUE(o.exited) << "the job hung: " << o.log;
   EXPECT_EQ(o.status, 1) << o.log;
@@ -289,7 +299,9 @@ TEST(TrainDist, RanksWhoseParametersDriftApartStopBeforeTheirCheckpoint) {
   const auto dir = test_dir("drift");
   const auto run = dir / "run";
   const auto o = train(
-      dir, with(small_job("signum", run), {"--nproc", "2", "--checkpoint-every", "3"}), {{"SIGNOPT_FAULT", "1:4:diverge"}});
+      dir,
+      with(small_job("signum", run), {"--nproc", "2", "--checkpoint-every", "3"}),
+      {{"SIGNOPT_FAULT", "1:4:diverge"}});
   ASSERT_TRUE(o.exited) << o.log;
   EXPECT_EQ(o.status, 1) << o.log;
   EXPECT_NE(o.log.find("rank 1's parameters differ from rank 0's at step 6"), std::string::npos) << o.log;
@@ -352,8 +364,18 @@ TEST(TrainDist, RunsUnderTorchrunLikeUnderTheBuiltInLauncher) {
   const auto a = train(dir, with(with(small_job("hybrid", ours), extra), {"--nproc", "2"}));
   ASSERT_TRUE(a.exited && a.status == 0) << a.log;
   std::vector<std::string> argv = {
-      torchrun, "--no-python", "--nnodes", "1", "--nproc-per-node", "2", "--master-addr", "127.0.0.1", "--master-port",
-      std::to_string(signopt::test::free_port()), SIGNOPT_CLI_BINARY, "train"};
+      torchrun,
+      "--no-python",
+      "--nnodes",
+      "1",
+      "--nproc-per-node",
+      "2",
+      "--master-addr",
+      "127.0.0.1",
+      "--master-port",
+      std::to_string(signopt::test::free_port()),
+      SIGNOPT_CLI_BINARY,
+      "train"};
   for (const auto& x : with(small_job("hybrid", theirs), extra))
     argv.push_back(x);
   auto outcomes = signopt::test::run_processes(dir, argv, {{{"OMP_NUM_THREADS", "1"}}}, std::chrono::seconds(180));
@@ -369,9 +391,14 @@ TEST(TrainDist, OptionsThatNoWorkerCouldUseFailOnceBeforeLaunching) {
   EXPECT_EQ(o.status, 2) << o.log;
   EXPECT_NE(o.log.find("--aggregation majority-vote needs a sign optimizer"), std::string::npos) << o.log;
   EXPECT_EQ(o.log.find("launching"), std::string::npos) << o.log;
-  EXPECT_FALSE(fs::exists(dir / "run"));  // The hybrid's SGD momentum started from each worker's own sign-phase m would differ between workers.
-  const auto h = train(dir, with(small_job("hybrid", dir / "run"), {"--nproc", "2", "--post-switch-momentum", "0.9",
-                                                                   "--post-switch-init", "momentum"}));
+  EXPECT_FALSE(fs::exists(
+      dir /
+      "run")); // The hybrid's SGD momentum started from each worker's own sign-phase m would differ between workers.
+  const auto h = train(
+      dir,
+      with(
+          small_job("hybrid", dir / "run"),
+          {"--nproc", "2", "--post-switch-momentum", "0.9", "--post-switch-init", "momentum"}));
   ASSERT_TRUE(h.exited) << h.log;
   EXPECT_EQ(h.status, 2) << h.log;
   EXPECT_NE(h.log.find("the workers' weights would drift apart after the switch"), std::string::npos) << h.log;
@@ -432,8 +459,13 @@ std::vector<RankOutcome> ranks_by_hand(
 }
 
 std::map<std::string, std::string> rank_env(int rank, int world, int port) {
-  return {{"RANK", std::to_string(rank)}, {"WORLD_SIZE", std::to_string(world)}, {"MASTER_ADDR", "127.0.0.1"},
-          {"MASTER_PORT", std::to_string(port)}, {"LOCAL_WORLD_SIZE", "2"}, {"OMP_NUM_THREADS", "1"}};
+  return {
+      {"RANK", std::to_string(rank)},
+      {"WORLD_SIZE", std::to_string(world)},
+      {"MASTER_ADDR", "127.0.0.1"},
+      {"MASTER_PORT", std::to_string(port)},
+      {"LOCAL_WORLD_SIZE", "2"},
+      {"OMP_NUM_THREADS", "1"}};
 }
 
 // Issue 14, case 12: ranks of one job with different options, or different WORLD_SIZE, are named at once
@@ -480,7 +512,9 @@ TEST(TrainDist, ABusyMasterPortBlamesRankZero) {
   ASSERT_EQ(::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len), 0);
   const int port = ntohs(addr.sin_port);
   const auto o = train(
-      dir, with(small_job("signum", dir / "run"), {"--nproc", "2", "--dist-timeout", "2"}), {{"MASTER_PORT", std::to_string(port)}});
+      dir,
+      with(small_job("signum", dir / "run"), {"--nproc", "2", "--dist-timeout", "2"}),
+      {{"MASTER_PORT", std::to_string(port)}});
   ::close(fd);
   ASSERT_TRUE(o.exited) << o.log;
   EXPECT_NE(o.status, 0) << o.log;

@@ -26,7 +26,6 @@ int64_t fused_call_count();
 /// contiguous, float32 or float64, all of one dtype and device, and fused kernels are enabled.
 bool fused_eligible(std::initializer_list<torch::Tensor> tensors);
 
-
 /// True when sign_descent_step takes (p, g, buf) fused: fused_eligible({p, g, buf}), or a 16-bit parameter
 /// (bfloat16, float16) on the CPU with a gradient of its dtype and a momentum buffer (if defined) of its dtype
 /// or float32, all contiguous.
@@ -89,7 +88,12 @@ void apply_packed_direction(
 void sgd_step(torch::Tensor& p, const torch::Tensor& g, torch::Tensor& v, const SgdStepArgs& args);
 
 /// One EF-SignSGD step: c = lr g' + e; Delta = (||c||_1 / d) sign(c); p -= Delta; e = c - Delta.
-void ef_sign_sgd_step(torch::Tensor& p, const torch::Tensor& g, torch::Tensor& e, torch::Tensor& buf, const EfStepArgs& args);
+void ef_sign_sgd_step(
+    torch::Tensor& p,
+    const torch::Tensor& g,
+    torch::Tensor& e,
+    torch::Tensor& buf,
+    const EfStepArgs& args);
 
 /// One Lion step: c = b1 m + (1 - b1) g'; p -= lr sign(c); m = b2 m + (1 - b2) g'.
 void lion_step(torch::Tensor& p, const torch::Tensor& g, torch::Tensor& m, const LionStepArgs& args);

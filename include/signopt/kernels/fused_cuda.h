@@ -25,9 +25,9 @@ using kernels::Dtype;
 
 /// Every step takes the CPU kernels' argument struct of its rule (signopt/kernels/args.h).
 using kernels::EfStepArgs;
-using kernels::SignStepArgs;
 using kernels::LionStepArgs;
 using kernels::SgdStepArgs;
+using kernels::SignStepArgs;
 
 /// Doubles of device scratch memory a step with a reduction (dither statistics, the hybrid's
 /// calibration sums, EF-SignSGD's ||c||_1) needs for n elements: result slots plus one partial sum

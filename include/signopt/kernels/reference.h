@@ -24,11 +24,22 @@ double dither_base(const torch::Tensor& x, DitherScale scale);
 
 /// Unit dither noise shaped like `like` (its dtype and device): N(0,1) or U(-1,1) from Philox keyed by
 /// (seed, stream) at counter (step, param_index, element index), the fused kernels' draws.
-torch::Tensor dither_noise(const torch::Tensor& like, uint64_t seed, uint64_t stream, bool gaussian, int64_t step, int64_t param_index);
+torch::Tensor dither_noise(
+    const torch::Tensor& like,
+    uint64_t seed,
+    uint64_t stream,
+    bool gaussian,
+    int64_t step,
+    int64_t param_index);
 
 /// The threshold draw's uniforms v in (0, 1) for a tensor shaped like `like` (float32 on its device): element e
 /// from Philox block e / 8 (kernels::threshold_uniform4), the fused kernels' draws.
-torch::Tensor threshold_uniforms(const torch::Tensor& like, uint64_t seed, uint64_t stream, int64_t step, int64_t param_index);
+torch::Tensor threshold_uniforms(
+    const torch::Tensor& like,
+    uint64_t seed,
+    uint64_t stream,
+    int64_t step,
+    int64_t param_index);
 
 /// The threshold draw of sign(x + s xi) (d.gaussian: xi standard normal, else uniform on [-1, 1]) as torch ops,
 /// the fused kernels' operations in their order: a = float(|x| (1/s)), q = the tail at a, and the sign of x
@@ -47,7 +58,12 @@ torch::Tensor add_dither(const torch::Tensor& x, const DitherArgs& d, double* sc
 /// dither on g (target gradient), the EMA buf = beta buf + (1 - beta) g (beta > 0, in place), dither on the
 /// sign argument (target momentum); or, where threshold_applies, the threshold draw at the argument x. The
 /// dither scale used through `scale_out` (0 without dithering).
-torch::Tensor sign_direction(const torch::Tensor& g, torch::Tensor& buf, double beta, const DitherArgs& d, double* scale_out = nullptr);
+torch::Tensor sign_direction(
+    const torch::Tensor& g,
+    torch::Tensor& buf,
+    double beta,
+    const DitherArgs& d,
+    double* scale_out = nullptr);
 
 /// The stochastic rounding's random bits (0..65535, int64) for a tensor shaped like `like`, on its device:
 /// half::rounding_bits of (r.seed, r.step, r.param_index) at each element index.
@@ -61,7 +77,12 @@ torch::Tensor stochastic_round(const torch::Tensor& x, at::ScalarType type, cons
 /// Returns the dither scale; `dot_gg` (optional) receives <u, g'> and ||g'||^2. A 16-bit p (bfloat16,
 /// float16) runs that in float32 on copies (a float32 buf in place) and stores p by args.rounding and a
 /// 16-bit buf to nearest.
-double sign_descent_step(torch::Tensor& p, const torch::Tensor& g, torch::Tensor& buf, const SignStepArgs& args, double* dot_gg = nullptr);
+double sign_descent_step(
+    torch::Tensor& p,
+    const torch::Tensor& g,
+    torch::Tensor& buf,
+    const SignStepArgs& args,
+    double* dot_gg = nullptr);
 
 /// kernels::sgd_step's composition (the hybrid's SGD phase).
 void sgd_step(torch::Tensor& p, const torch::Tensor& g, torch::Tensor& v, const SgdStepArgs& args);
@@ -69,10 +90,20 @@ void sgd_step(torch::Tensor& p, const torch::Tensor& g, torch::Tensor& v, const 
 /// EF-SignSGD's corrected step c = lr g'' + e, with g' = decayed_gradient(p, g) and g'' the momentum
 /// buffer after buf = mu buf + g' (momentum > 0; updated in place) or g'. The first half of
 /// ef_sign_sgd_step, and what a distributed EF-SignSGD worker compresses.
-torch::Tensor ef_corrected(torch::Tensor& p, const torch::Tensor& g, const torch::Tensor& e, torch::Tensor& buf, const EfStepArgs& args);
+torch::Tensor ef_corrected(
+    torch::Tensor& p,
+    const torch::Tensor& g,
+    const torch::Tensor& e,
+    torch::Tensor& buf,
+    const EfStepArgs& args);
 
 /// kernels::ef_sign_sgd_step's composition; e is updated in place.
-void ef_sign_sgd_step(torch::Tensor& p, const torch::Tensor& g, torch::Tensor& e, torch::Tensor& buf, const EfStepArgs& args);
+void ef_sign_sgd_step(
+    torch::Tensor& p,
+    const torch::Tensor& g,
+    torch::Tensor& e,
+    torch::Tensor& buf,
+    const EfStepArgs& args);
 
 /// kernels::lion_step's composition.
 void lion_step(torch::Tensor& p, const torch::Tensor& g, torch::Tensor& m, const LionStepArgs& args);
