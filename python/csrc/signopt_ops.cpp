@@ -20,6 +20,7 @@
 #include "../../src/kernels/noise_fill.h"
 #include <signopt/kernels/reductions_core.h>
 
+#include <array>
 #include <cmath>
 #include <cstdint>
 #include <optional>
@@ -362,27 +363,25 @@ void hybrid_sign_phase_(SIGNOPT_SIGN_STEP_PARAMS, Tensor sums) {
   sign_descent_impl<Lr>(SIGNOPT_SIGN_STEP_ARGS, static_cast<double*>(sums.mutable_data_ptr()));
 }
 
-// SignSGD/Signum on bfloat16/float16 parameters (kernels::cpu::sign_descent_step_half): float32 arithmetic,
-// the parameter stored by stochastic rounding keyed by (rounding_seed, step, param_indices[i]) or to nearest;
-// grads of the parameters' dtype, bufs (beta > 0) float32 or of the parameters' dtype; dither_bases as for
-// sign_descent_ (the one-pass scale's stored bases, float64).
-template <typename Lr>
-void sign_descent_half_(SIGNOPT_SIGN_STEP_PARAMS, bool stochastic, int64_t rounding_seed) {
-  const char* op = "sign_descent_half_";
-  const double lr = lr_value(op, lr_in);
-  check_lengths(op, params.size(), param_indices.size(), "param_indices");
-  check_lengths(op, params.size(), grads.size(), "grads");
-  if (beta > 0) {
-    check_lengths(op, params.size(), bufs.size(), "bufs");
-  }
-  STD_TORCH_CHECK(
-      dither_scale >= 0 && dither_scale <= 3,
-      "signopt::",
-      op,
-      ": dither_scale must be 0..3 (absolute, rms, max3sigma, meanabs)");
-  const auto schedule = schedule_args(op, dither_schedule, alpha, gamma, alpha_min, horizon, decay_rate, dither);
+// The 16-bit ops' tensors (sign_descent_half_, hybrid_sign_phase_half_, sgd_step_half_): contiguous bfloat16 or
+// float16 CPU parameters, grads of their dtype and size, and (with momentum) bufs of their size, float32 or their
+// dtype. Each parameter's HalfType and whether its buffer is 16-bit.
+struct HalfTensors {
   std::vector<signopt::kernels::HalfType> types;
   std::vector<bool> half_momentum;
+};
+
+HalfTensors checked_half_lists(
+    const char* op,
+    const std::vector<Tensor>& params,
+    const std::vector<Tensor>& grads,
+    const std::vector<Tensor>& bufs,
+    bool momentum) {
+  check_lengths(op, params.size(), grads.size(), "grads");
+  if (momentum) {
+    check_lengths(op, params.size(), bufs.size(), "bufs");
+  }
+  HalfTensors out;
   for (size_t i = 0; i < params.size(); ++i) {
     const Tensor& p = params[i];
     const auto type = p.scalar_type();
@@ -402,7 +401,7 @@ void sign_descent_half_(SIGNOPT_SIGN_STEP_PARAMS, bool stochastic, int64_t round
         i,
         "] must be a contiguous CPU tensor of its parameter's dtype and size");
     bool half_m = false;
-    if (beta > 0) {
+    if (momentum) {
       const Tensor& m = bufs[i];
       STD_TORCH_CHECK(
           m.is_cpu() && m.is_contiguous() && m.numel() == p.numel() &&
@@ -414,10 +413,44 @@ void sign_descent_half_(SIGNOPT_SIGN_STEP_PARAMS, bool stochastic, int64_t round
           "] must be a contiguous CPU tensor of its parameter's size, float32 or its dtype");
       half_m = m.scalar_type() == type;
     }
-    types.push_back(
+    out.types.push_back(
         type == ScalarType::BFloat16 ? signopt::kernels::HalfType::kBFloat16 : signopt::kernels::HalfType::kFloat16);
-    half_momentum.push_back(half_m);
+    out.half_momentum.push_back(half_m);
   }
+  return out;
+}
+
+// The moment sums (nnz, ||m||_1, ||m||^2) of a momentum buffer of n elements, float32 or 16-bit (widened to
+// float32 first, exactly: kernels::moment_sums' rule for 16-bit tensors).
+std::array<double, 3> momentum_sums(const Tensor& m, signopt::kernels::HalfType type, bool half, int64_t n) {
+  if (!half) {
+    return cpu::moment_sums(signopt::kernels::Dtype::kFloat32, m.const_data_ptr(), n);
+  }
+  std::vector<float> wide(static_cast<size_t>(n));
+  const uint16_t* h = static_cast<const uint16_t*>(m.const_data_ptr());
+  for (int64_t k = 0; k < n; ++k) {
+    wide[static_cast<size_t>(k)] = signopt::kernels::half::to_float(type, h[k]);
+  }
+  return cpu::moment_sums(signopt::kernels::Dtype::kFloat32, wide.data(), n);
+}
+
+// SignSGD/Signum on bfloat16/float16 parameters (kernels::cpu::sign_descent_step_half): float32 arithmetic,
+// the parameter stored by stochastic rounding keyed by (rounding_seed, step, param_indices[i]) or to nearest;
+// grads of the parameters' dtype, bufs (beta > 0) float32 or of the parameters' dtype; dither_bases as for
+// sign_descent_ (the one-pass scale's stored bases, float64). With `sums` (the hybrid's sign phase), row i
+// receives parameter i's raw calibration sums as in hybrid_sign_phase_.
+template <typename Lr>
+void sign_descent_half_impl(SIGNOPT_SIGN_STEP_PARAMS, bool stochastic, int64_t rounding_seed, double* sums) {
+  const char* op = sums != nullptr ? "hybrid_sign_phase_half_" : "sign_descent_half_";
+  const double lr = lr_value(op, lr_in);
+  check_lengths(op, params.size(), param_indices.size(), "param_indices");
+  STD_TORCH_CHECK(
+      dither_scale >= 0 && dither_scale <= 3,
+      "signopt::",
+      op,
+      ": dither_scale must be 0..3 (absolute, rms, max3sigma, meanabs)");
+  const auto schedule = schedule_args(op, dither_schedule, alpha, gamma, alpha_min, horizon, decay_rate, dither);
+  const HalfTensors t = checked_half_lists(op, params, grads, bufs, beta > 0);
   const auto counters = step_counters(op, params.size(), steps);
   const auto bases = base_slots(op, params.size(), dither_bases, dither && dither_scale != 0);
   if (skip_step(op, found_inf)) {
@@ -431,12 +464,79 @@ void sign_descent_half_(SIGNOPT_SIGN_STEP_PARAMS, bool stochastic, int64_t round
     a.rounding.seed = static_cast<uint64_t>(rounding_seed);
     a.rounding.step = step;
     a.rounding.param_index = param_indices[i];
-    cpu::sign_descent_step_half(
-        types[i],
-        half_momentum[i],
+    double dot_gg[2] = {0.0, 0.0};
+    const int64_t n = params[i].numel();
+    const double scale = cpu::sign_descent_step_half(
+        t.types[i],
+        t.half_momentum[i],
         static_cast<uint16_t*>(params[i].mutable_data_ptr()),
         static_cast<const uint16_t*>(grads[i].const_data_ptr()),
         beta > 0 ? bufs[i].mutable_data_ptr() : nullptr,
+        n,
+        a,
+        sums != nullptr ? dot_gg : nullptr);
+    if (sums != nullptr) {
+      const auto ms = momentum_sums(bufs[i], t.types[i], t.half_momentum[i], n);
+      const bool noisy_argument = dither && !dither_gradient && scale != 0.0;
+      double* out = sums + 5 * i;
+      out[0] = dot_gg[0];
+      out[1] = dot_gg[1];
+      out[2] = noisy_argument ? static_cast<double>(n) : ms[0];
+      out[3] = ms[1];
+      out[4] = ms[2];
+    }
+  });
+}
+
+template <typename Lr>
+void sign_descent_half_(SIGNOPT_SIGN_STEP_PARAMS, bool stochastic, int64_t rounding_seed) {
+  sign_descent_half_impl<Lr>(SIGNOPT_SIGN_STEP_ARGS, stochastic, rounding_seed, nullptr);
+}
+
+// The hybrid's sign phase on 16-bit parameters: sign_descent_half_ with momentum and the raw calibration sums of
+// hybrid_sign_phase_ in `sums` (a contiguous [params, 5] float64 CPU tensor).
+template <typename Lr>
+void hybrid_sign_phase_half_(SIGNOPT_SIGN_STEP_PARAMS, bool stochastic, int64_t rounding_seed, Tensor sums) {
+  STD_TORCH_CHECK(beta > 0, "signopt::hybrid_sign_phase_half_: beta must be > 0 (the hybrid's sign phase keeps m)");
+  STD_TORCH_CHECK(
+      sums.is_cpu() && sums.is_contiguous() && sums.scalar_type() == ScalarType::Double &&
+          sums.numel() == 5 * static_cast<int64_t>(params.size()),
+      "signopt::hybrid_sign_phase_half_: sums must be a contiguous float64 CPU tensor of params x 5 elements");
+  sign_descent_half_impl<Lr>(
+      SIGNOPT_SIGN_STEP_ARGS, stochastic, rounding_seed, static_cast<double*>(sums.mutable_data_ptr()));
+}
+
+// The hybrid's SGD phase on 16-bit parameters (kernels::cpu::sgd_step_half): float32 arithmetic, bufs (mu > 0)
+// float32 or of the parameters' dtype, the parameter stored as sign_descent_half_ stores it, keyed by the step
+// count steps[i] (read, not incremented: the optimizer counts the step) and param_indices[i].
+template <typename Lr>
+void sgd_step_half_(
+    std::vector<Tensor> params,
+    std::vector<Tensor> grads,
+    std::vector<Tensor> bufs,
+    std::vector<Tensor> steps,
+    Lr eta_in,
+    double weight_decay,
+    bool decoupled,
+    double mu,
+    bool dampened,
+    std::vector<int64_t> param_indices,
+    bool stochastic,
+    int64_t rounding_seed) {
+  const char* op = "sgd_step_half_";
+  const double eta = lr_value(op, eta_in);
+  check_lengths(op, params.size(), param_indices.size(), "param_indices");
+  const HalfTensors t = checked_half_lists(op, params, grads, bufs, mu > 0);
+  const auto counters = step_counters(op, params.size(), steps);
+  for_each_param(params, [&](size_t i) {
+    signopt::kernels::SgdStepArgs a{eta, weight_decay, decoupled, mu, dampened, {}};
+    a.rounding = {stochastic, static_cast<uint64_t>(rounding_seed), *counters[i], param_indices[i]};
+    cpu::sgd_step_half(
+        t.types[i],
+        t.half_momentum[i],
+        static_cast<uint16_t*>(params[i].mutable_data_ptr()),
+        static_cast<const uint16_t*>(grads[i].const_data_ptr()),
+        mu > 0 ? bufs[i].mutable_data_ptr() : nullptr,
         params[i].numel(),
         a);
   });
@@ -481,7 +581,7 @@ void sgd_step_(
   const auto dtypes = mu > 0 ? checked_lists(op, params, {{&grads, "grads"}, {&bufs, "bufs"}})
                              : checked_lists(op, params, {{&grads, "grads"}});
   for_each_param(params, [&](size_t i) {
-    signopt::kernels::SgdStepArgs a{eta, weight_decay, decoupled, mu, dampened};
+    signopt::kernels::SgdStepArgs a{eta, weight_decay, decoupled, mu, dampened, {}};
     cpu::sgd_step(
         dtypes[i],
         params[i].mutable_data_ptr(),
@@ -787,6 +887,26 @@ STABLE_TORCH_LIBRARY(signopt, m) {
       "Tensor lr, float weight_decay, bool decoupled, float beta, int[] param_indices, bool dither, bool gaussian, bool dither_gradient, bool dither_threshold, "
       "int dither_scale, int dither_schedule, float alpha, float gamma, float alpha_min, int horizon, float decay_rate, "
       "int seed, int stream, int epoch, Tensor(e!)[] dither_bases, bool stochastic, int rounding_seed) -> ()");
+  m.def(
+      "hybrid_sign_phase_half_(Tensor(a!)[] params, Tensor[] grads, Tensor(b!)[] bufs, Tensor(c!)[] steps, Tensor? found_inf, "
+      "float lr, float weight_decay, bool decoupled, float beta, int[] param_indices, bool dither, bool gaussian, "
+      "bool dither_gradient, bool dither_threshold, int dither_scale, int dither_schedule, float alpha, float gamma, "
+      "float alpha_min, int horizon, float decay_rate, int seed, int stream, int epoch, Tensor(e!)[] dither_bases, "
+      "bool stochastic, int rounding_seed, Tensor(d!) sums) -> ()");
+  m.def(
+      "hybrid_sign_phase_half_.tensor_lr(Tensor(a!)[] params, Tensor[] grads, Tensor(b!)[] bufs, Tensor(c!)[] steps, "
+      "Tensor? found_inf, Tensor lr, float weight_decay, bool decoupled, float beta, int[] param_indices, bool dither, "
+      "bool gaussian, bool dither_gradient, bool dither_threshold, int dither_scale, int dither_schedule, float alpha, "
+      "float gamma, float alpha_min, int horizon, float decay_rate, int seed, int stream, int epoch, "
+      "Tensor(e!)[] dither_bases, bool stochastic, int rounding_seed, Tensor(d!) sums) -> ()");
+  m.def(
+      "sgd_step_half_(Tensor(a!)[] params, Tensor[] grads, Tensor(b!)[] bufs, Tensor[] steps, float eta, "
+      "float weight_decay, bool decoupled, float mu, bool dampened, int[] param_indices, bool stochastic, "
+      "int rounding_seed) -> ()");
+  m.def(
+      "sgd_step_half_.tensor_lr(Tensor(a!)[] params, Tensor[] grads, Tensor(b!)[] bufs, Tensor[] steps, Tensor eta, "
+      "float weight_decay, bool decoupled, float mu, bool dampened, int[] param_indices, bool stochastic, "
+      "int rounding_seed) -> ()");
   // The 16-bit step's stochastic rounding of a float32 tensor (a new tensor), for the reference composition.
   m.def("stochastic_round(Tensor x, bool bfloat16, int seed, int step, int param_index) -> Tensor");
   // 1-bit packing and the vote (new tensors; nothing mutated).
@@ -841,6 +961,10 @@ STABLE_TORCH_LIBRARY_IMPL(signopt, CPU, m) {
   m.impl("stochastic_round", TORCH_BOX(&stochastic_round));
   m.impl("sign_descent_half_", TORCH_BOX(&sign_descent_half_<double>));
   m.impl("sign_descent_half_.tensor_lr", TORCH_BOX(&sign_descent_half_<Tensor>));
+  m.impl("hybrid_sign_phase_half_", TORCH_BOX(&hybrid_sign_phase_half_<double>));
+  m.impl("hybrid_sign_phase_half_.tensor_lr", TORCH_BOX(&hybrid_sign_phase_half_<Tensor>));
+  m.impl("sgd_step_half_", TORCH_BOX(&sgd_step_half_<double>));
+  m.impl("sgd_step_half_.tensor_lr", TORCH_BOX(&sgd_step_half_<Tensor>));
   m.impl("sign_descent_.tensor_lr", TORCH_BOX(&sign_descent_<Tensor>));
   m.impl("hybrid_sign_phase_.tensor_lr", TORCH_BOX(&hybrid_sign_phase_<Tensor>));
   m.impl("sgd_step_.tensor_lr", TORCH_BOX(&sgd_step_<Tensor>));

@@ -35,7 +35,8 @@ def packed_words(n):
 
 # ---- fake kernels: the step operators mutate their lists in place and return nothing ---------------------
 
-for _name in ("sign_descent_", "sign_descent_half_", "sgd_step_", "ef_sign_sgd_step_", "lion_step_"):
+for _name in ("sign_descent_", "sign_descent_half_", "hybrid_sign_phase_", "hybrid_sign_phase_half_", "sgd_step_",
+              "sgd_step_half_", "ef_sign_sgd_step_", "lion_step_"):
     for _overload in ("", ".tensor_lr"):
 
         @torch.library.register_fake(f"signopt::{_name}{_overload}")

@@ -8,6 +8,9 @@ import torch
 
 from . import _registry
 
+# The 16-bit parameter dtypes (docs/optimizers.md, "Low-precision parameters").
+HALF_DTYPES = frozenset((torch.bfloat16, torch.float16))
+
 SCALES = ("absolute", "rms", "max3sigma", "meanabs")
 SCHEDULES = ("constant", "power", "linear", "cosine", "exponential")
 # The operators' integer codes of the scales and schedules (python/csrc/signopt_ops.cpp).
@@ -106,12 +109,18 @@ def dither(owner, value):
 
 
 def low_precision(owner, group):
-    """The 16-bit parameters' options of SignSGD and Signum (docs/optimizers.md, "Low-precision parameters")."""
+    """The 16-bit parameters' options of SignSGD, Signum and HybridSignSGD (docs/optimizers.md, "Low-precision parameters")."""
     choice(owner, "rounding", group["rounding"], ROUNDINGS)
     seed = group["rounding_seed"]
     if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= MAX_SEED:
         fail(owner, f"rounding_seed must be an integer in [0, {MAX_SEED}], got {seed!r}")
     choice(owner, "momentum_dtype", group["momentum_dtype"], MOMENTUM_DTYPES)
+
+
+def momentum_dtype(group, p):
+    """The dtype of a momentum buffer of parameter p: float32 for a 16-bit p under momentum_dtype "float32", else
+    p's (None)."""
+    return torch.float32 if p.dtype in HALF_DTYPES and group["momentum_dtype"] == "float32" else None
 
 
 def common(owner, group):

@@ -121,7 +121,7 @@ class MajorityVoteState:
             if m.shape != p.shape:
                 raise ValueError(f"MajorityVoteState: momentum {i} has shape {tuple(m.shape)}, its parameter "
                                  f"{tuple(p.shape)}")
-            self.momenta[int(i)] = m.to(dtype=p.dtype, device=p.device).clone()
+            self.momenta[int(i)] = m.to(dtype=_working_dtype(p), device=p.device).clone()
         self.bases = {}
         for i, b in sd.get("bases", {}).items():
             if b.numel() != 1 or b.dtype != torch.float64:
@@ -146,6 +146,7 @@ class MajorityVoteState:
                                "(pass the DDP model's parameters)")
         step = self.steps.get(i, 0) + 1
         self.steps[i] = step
+        p, g = _float32_if_half(p, g)
         m = None
         if self.momentum > 0:
             m = self.momenta.get(i)
@@ -174,16 +175,33 @@ class MajorityVoteState:
         if group["maximize"]:
             g = -g
         wd = float(group["weight_decay"]) if not group["decoupled_weight_decay"] else 0.0
-        m = opt._buffer(st, "exp_avg", p)
+        m = opt._buffer(st, "exp_avg", p, _options.momentum_dtype(group, p))
         d = group["dither"]
         epoch = opt._epoch_arg(d)
         beta1 = float(group["betas"][0])
         base = opt._stored_base_of(st, d)
-        x, g = _reference.worker_argument(p, g, i, step, rank, wd, beta1, m, d, epoch if epoch >= 0 else step - 1,
+        # A 16-bit parameter: float32 arithmetic on copies, a 16-bit m stored back to nearest (the optimizer's rule).
+        p, g = _float32_if_half(p, g)
+        m32 = m.float() if m.dtype in _options.HALF_DTYPES else m
+        x, g = _reference.worker_argument(p, g, i, step, rank, wd, beta1, m32, d, epoch if epoch >= 0 else step - 1,
                                           base)
         if beta1 == 0:
-            m.copy_(g)
+            m32.copy_(g)
+        if m32 is not m:
+            m.copy_(m32)
         return i, step, x.detach().contiguous(), g
+
+
+def _working_dtype(p):
+    """The dtype a worker's momentum keeps for parameter p: float32 for a bfloat16/float16 p, else p's."""
+    return torch.float32 if p.dtype in _options.HALF_DTYPES else p.dtype
+
+
+def _float32_if_half(p, g):
+    """A 16-bit parameter and its gradient as float32 copies (the 16-bit optimizers' arithmetic), else as they are."""
+    if p.dtype in _options.HALF_DTYPES:
+        return p.detach().float(), g.float()
+    return p, g
 
 
 def _exchange(words, group, world):

@@ -21,7 +21,8 @@ import torch
 from . import _calibration as cal
 from . import _options, _reference, _registry
 from ._ops import ops
-from .optim import _SignoptOptimizer, _dither_bases, _dither_op_args, _fused_supported
+from .optim import (_HALF_DTYPES, _SignoptOptimizer, _dither_bases, _dither_op_args, _fused_supported,
+                    _half_supported, _store_rounded)
 
 __all__ = ["HybridSignSGD"]
 
@@ -51,6 +52,8 @@ class HybridSignSGD(_SignoptOptimizer):
         fallback_lr: the SGD rate when the calibrated one is not finite or <= 0 at the switch (0.01).
         track_after_switch: keep calibrating after the switch and use eta_t = the current rate (False).
         dither, nonfinite, maximize, fused, foreach: as in Signum.
+        rounding, rounding_seed, momentum_dtype: as in Signum, for bfloat16/float16 parameters in both phases
+            (m and the SGD phase's v take momentum_dtype; docs/optimizers.md, "Low-precision parameters").
     Switch and calibration options are global: the first param group's are used, as in C++.
     """
 
@@ -61,8 +64,10 @@ class HybridSignSGD(_SignoptOptimizer):
                  auto_criterion="relative", bias_correction=True, calibration="norm", calibration_scope="global",
                  calibration_scale=1.0, fixed_lr=0.0, post_switch_momentum=0.0, post_switch_convention="dampened",
                  post_switch_init="zero", handover_steps=0, fallback_lr=0.01, track_after_switch=False, dither=None,
-                 nonfinite="skip", *, maximize=False, fused=None, foreach=None, differentiable=False):
+                 nonfinite="skip", *, maximize=False, fused=None, foreach=None, differentiable=False, rounding=None,
+                 rounding_seed=None, momentum_dtype=None):
         row = _registry.defaults("hybrid")
+        low = _registry.LOW_PRECISION_DEFAULTS
         self._init_from_registry(
             params, "hybrid", lr, decoupled_weight_decay, betas=(row["beta1"], row["beta2"]) if betas is None else
             tuple(betas), eps=row["eps"] if eps is None else eps, weight_decay=weight_decay, trigger=trigger,
@@ -72,7 +77,10 @@ class HybridSignSGD(_SignoptOptimizer):
             post_switch_momentum=post_switch_momentum, post_switch_convention=post_switch_convention,
             post_switch_init=post_switch_init, handover_steps=handover_steps, fallback_lr=fallback_lr,
             track_after_switch=track_after_switch, dither=_options.dither(self._name, dither), nonfinite=nonfinite,
-            maximize=maximize, fused=fused, foreach=foreach, differentiable=differentiable)
+            maximize=maximize, fused=fused, foreach=foreach, differentiable=differentiable,
+            rounding=low["rounding"] if rounding is None else rounding,
+            rounding_seed=low["rounding_seed"] if rounding_seed is None else rounding_seed,
+            momentum_dtype=low["momentum_dtype"] if momentum_dtype is None else momentum_dtype)
         self._h = self._new_hybrid_state()
         # Set by signopt.distributed.majority_vote_hook in the sign phase: parameter -> the workers' summed raw
         # calibration sums of this step, its gradient being the voted direction.
@@ -126,6 +134,7 @@ class HybridSignSGD(_SignoptOptimizer):
         if group["trigger"] == "auto" and group["auto_tol"] <= 0:
             _options.fail(who, f"auto_tol must be > 0, got {group['auto_tol']!r}")
         group["dither"] = _options.dither(who, group["dither"])
+        _options.low_precision(who, group)
 
     def _head(self):
         return self.param_groups[0]
@@ -254,7 +263,7 @@ class HybridSignSGD(_SignoptOptimizer):
         sign phase runs per group on hybrid_sign_phase_; the rest prepares the unfused update."""
         items, index = [], 0
         for group in self.param_groups:
-            fused = []
+            fused, fused_half = [], []
             for p in group["params"]:
                 param_index, index = index, index + 1
                 if p.grad is None:
@@ -265,11 +274,13 @@ class HybridSignSGD(_SignoptOptimizer):
                 self._step_tensor(st)
                 g = -p.grad if group["maximize"] else p.grad
                 if plan["need_sign"]:
-                    self._buffer(st, "exp_avg", p)
+                    self._buffer(st, "exp_avg", p, _options.momentum_dtype(group, p))
                 if not plan["sign_phase"] and group["post_switch_momentum"] > 0:
-                    self._buffer(st, "momentum_buffer", p)
+                    self._buffer(st, "momentum_buffer", p, _options.momentum_dtype(group, p))
+                # A 16-bit parameter off the fused operators is stepped on a float32 copy "p" and stored into
+                # "target" by its rounding (_finish).
                 item = {"p": p, "g": g, "st": st, "group": group, "index": param_index, "u": None,
-                        "sums": [0.0] * 5, "updated": False}
+                        "sums": [0.0] * 5, "updated": False, "target": None}
                 items.append(item)
                 voted = self._voted.pop(p, None)
                 if voted is not None and plan["sign_phase"]:
@@ -277,31 +288,39 @@ class HybridSignSGD(_SignoptOptimizer):
                     # and the sums are the workers' totals; the worker's own m was updated by the hook.
                     st["step"].add_(1)
                     item["u"], item["sums"] = p.grad, voted
+                    if p.dtype in _HALF_DTYPES:
+                        item["target"], item["p"] = p, p.detach().float()
                     continue
                 beta1 = float(group["betas"][0])
-                if plan["sign_phase"] and beta1 > 0 and group["fused"] is not False and _fused_supported(
-                        [p, g, st["exp_avg"]]):
-                    fused.append(item)  # the step count is the operator's to increment
+                half = p.dtype in _HALF_DTYPES
+                supported = (_half_supported if half else _fused_supported)([p, g, st["exp_avg"]])
+                if plan["sign_phase"] and beta1 > 0 and group["fused"] is not False and supported:
+                    (fused_half if half else fused).append(item)  # the step count is the operator's to increment
                     continue
                 if group["fused"] is True and (plan["sign_phase"] or plan["calibrate"] or plan["in_handover"]):
-                    if not _fused_supported([p, g, st["exp_avg"]]) or beta1 == 0:
+                    if not supported or beta1 == 0:
                         raise RuntimeError(f"signopt.optim.{self._name}: fused=True needs beta1 > 0 and contiguous CPU "
-                                           "float32/float64 tensors in the sign phase")
+                                           "float32/float64/bfloat16/float16 tensors in the sign phase")
                 st["step"].add_(1)
                 self._unfused_item(plan, item, beta1)
             if fused:
-                self._fused_sign_phase(group, fused)
+                self._fused_sign_phase(group, fused, ops.hybrid_sign_phase_)
+            if fused_half:
+                self._fused_sign_phase(group, fused_half, ops.hybrid_sign_phase_half_, group["rounding"] == "stochastic",
+                                       _reference.signed_seed(group["rounding_seed"]))
         return items
 
-    def _fused_sign_phase(self, group, fused):
+    def _fused_sign_phase(self, group, fused, op, *rounding):
+        """The fused sign phase of `fused` items on `op` (hybrid_sign_phase_, or hybrid_sign_phase_half_ with the
+        rounding's (stochastic, seed))."""
         d = group["dither"]
         sums = torch.zeros((len(fused), 5), dtype=torch.float64)
         lr = group["lr"]
-        op = ops.hybrid_sign_phase_.tensor_lr if isinstance(lr, torch.Tensor) else ops.hybrid_sign_phase_.default
-        op([it["p"] for it in fused], [it["g"] for it in fused], [it["st"]["exp_avg"] for it in fused],
-           [it["st"]["step"] for it in fused], None, lr, float(group["weight_decay"]), group["decoupled_weight_decay"],
-           float(group["betas"][0]), [it["index"] for it in fused], *_dither_op_args(d), self._epoch_arg(d),
-           _dither_bases(d, [it["st"] for it in fused]), sums)
+        self._op(op, lr)([it["p"] for it in fused], [it["g"] for it in fused], [it["st"]["exp_avg"] for it in fused],
+                         [it["st"]["step"] for it in fused], None, lr, float(group["weight_decay"]),
+                         group["decoupled_weight_decay"], float(group["betas"][0]), [it["index"] for it in fused],
+                         *_dither_op_args(d), self._epoch_arg(d), _dither_bases(d, [it["st"] for it in fused]),
+                         *rounding, sums)
         for it, row in zip(fused, sums.tolist()):
             it["sums"] = row
             it["updated"] = True
@@ -313,10 +332,15 @@ class HybridSignSGD(_SignoptOptimizer):
         """The C++ class's unfused branch: coupled decay into g, the sign direction when needed (m updated), and
         the calibration sums from torch's double sums; the plain fused SGD phase is left to _apply."""
         p, st, group = it["p"], it["st"], it["group"]
+        half = p.dtype in _HALF_DTYPES
+        tensors = [p, it["g"]] + ([st["momentum_buffer"]] if "momentum_buffer" in st else [])
         if not plan["sign_phase"] and not plan["calibrate"] and not plan["in_handover"] and group["fused"] is not False \
-                and _fused_supported([p, it["g"]] + ([st["momentum_buffer"]] if "momentum_buffer" in st else [])):
+                and (_half_supported if half else _fused_supported)(tensors):
             it["updated"] = True  # the plain SGD phase: sgd_step_ once eta is known (g stays the raw gradient)
             return
+        if half:
+            it["target"], p = p, p.detach().float()
+            it["p"], it["g"] = p, it["g"].float()
         wd = float(group["weight_decay"])
         if wd != 0 and not group["decoupled_weight_decay"]:
             it["g"] = it["g"] + p * wd
@@ -326,10 +350,14 @@ class HybridSignSGD(_SignoptOptimizer):
             epoch = self._epoch_arg(d)
             tick = epoch if epoch >= 0 else step - 1
             alpha = _reference.dither_alpha(d, tick) if d is not None else 0.0
-            it["u"] = _reference.sign_direction(it["g"], st["exp_avg"], beta1, d, alpha, step, it["index"],
+            m = st["exp_avg"]
+            m32 = m.float() if m.dtype in _HALF_DTYPES else m
+            it["u"] = _reference.sign_direction(it["g"], m32, beta1, d, alpha, step, it["index"],
                                                 self._stored_base_of(st, d))
             if beta1 == 0:
-                st["exp_avg"].copy_(it["g"])
+                m32.copy_(it["g"])
+            if m32 is not m:
+                m.copy_(m32)
         if plan["calibrate"]:
             it["sums"] = _reference.calibration_sums(it["u"], it["g"], st["exp_avg"])
 
@@ -390,25 +418,41 @@ class HybridSignSGD(_SignoptOptimizer):
                 if decoupled and wd != 0:
                     p.mul_(1.0 - gamma * wd)
                 p.add_(it["u"], alpha=-gamma)
+                self._finish(it)
                 continue
             eta = self._eta(plan, it, global_rate)
             mu = float(group["post_switch_momentum"])
             if it["updated"]:
-                ops.sgd_step_([p], [it["g"]], [st["momentum_buffer"]] if mu > 0 else [], eta, wd, decoupled, mu,
-                              plan["dampened"])
+                bufs = [st["momentum_buffer"]] if mu > 0 else []
+                if p.dtype in _HALF_DTYPES:
+                    ops.sgd_step_half_([p], [it["g"]], bufs, [st["step"]], eta, wd, decoupled, mu, plan["dampened"],
+                                       [it["index"]], group["rounding"] == "stochastic",
+                                       _reference.signed_seed(group["rounding_seed"]))
+                else:
+                    ops.sgd_step_([p], [it["g"]], bufs, eta, wd, decoupled, mu, plan["dampened"])
                 continue
             if decoupled and wd != 0:
                 p.mul_(1.0 - eta * wd)
             direction = it["g"]
             if mu > 0:
                 buf = st["momentum_buffer"]
-                buf.mul_(mu).add_(it["g"])
-                direction = buf * (1.0 - mu) if plan["dampened"] else buf
+                v = buf.float() if buf.dtype in _HALF_DTYPES else buf
+                v.mul_(mu).add_(it["g"])
+                direction = v * (1.0 - mu) if plan["dampened"] else v
+                if v is not buf:
+                    buf.copy_(v)
             if plan["in_handover"]:
                 w = float(plan["after"]) / float(h["handover_steps"])
                 p.sub_(it["u"] * ((1.0 - w) * gamma) + direction * (w * eta))
             else:
                 p.sub_(direction * eta)
+            self._finish(it)
+
+    @staticmethod
+    def _finish(it):
+        """Stores a 16-bit parameter's float32 result (an item stepped on a float32 copy) by its group's rounding."""
+        if it["target"] is not None:
+            _store_rounded(it["target"], it["p"], it["group"], int(it["st"]["step"]), it["index"])
 
     def _do_switch(self):
         h = self._head()

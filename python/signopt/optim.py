@@ -24,9 +24,11 @@ from ._ops import ops
 __all__ = ["SignSGD", "Signum", "EFSignSGD", "Lion"]
 
 _FUSED_DTYPES = frozenset((torch.float32, torch.float64))
-_HALF_DTYPES = frozenset((torch.bfloat16, torch.float16))
+_HALF_DTYPES = _options.HALF_DTYPES
 # The dtypes signopt::found_nonfinite reads.
 _CHECKED_DTYPES = _FUSED_DTYPES | _HALF_DTYPES
+# The state buffers whose dtype momentum_dtype sets for a 16-bit parameter (Signum's m; the hybrid's m and v).
+_MOMENTUM_KEYS = frozenset(("momentum_buffer", "exp_avg"))
 
 
 def _dither_op_args(d):
@@ -62,6 +64,17 @@ def _checked_by_op(g):
 def _half_supported(tensors):
     """Whether signopt::sign_descent_half_ takes every tensor: contiguous CPU (the dtypes it checks itself)."""
     return all(t.is_cpu and t.is_contiguous() for t in tensors)
+
+
+def _store_rounded(target, p32, group, step, param_index):
+    """Stores the float32 result p32 into the 16-bit parameter `target` as the group's rounding says: stochastic
+    rounding keyed by (rounding_seed, step, param_index), or to nearest (the fused 16-bit steps' rule)."""
+    if group["rounding"] == "stochastic":
+        seed = _reference.signed_seed(group["rounding_seed"])
+        target.copy_(ops.stochastic_round(p32.contiguous(), target.dtype == torch.bfloat16, seed, step,
+                                          param_index).view_as(target))
+    else:
+        target.copy_(p32)
 
 
 def _fused_supported(tensors):
@@ -158,7 +171,7 @@ class _SignoptOptimizer(Optimizer):
             for key, value in saved_state.get(i, {}).items():
                 if key == "step" and isinstance(value, torch.Tensor):
                     self.state[p][key] = value.clone()
-                elif key == "dither_base" or (key == "momentum_buffer" and p.dtype in _HALF_DTYPES):
+                elif key == "dither_base" or (key in _MOMENTUM_KEYS and p.dtype in _HALF_DTYPES):
                     self.state[p][key] = value.to(device=p.device).clone()
         for group in self.param_groups:
             group.pop("signopt_state", None)
@@ -397,8 +410,7 @@ class Signum(_SignoptOptimizer):
         bases = _dither_bases(d, states)
         bufs = []
         if beta > 0:
-            float32 = group["momentum_dtype"] == "float32"
-            bufs = [self._buffer(s, "momentum_buffer", p, torch.float32 if float32 else None) for s, p in zip(states, params)]
+            bufs = [self._buffer(s, "momentum_buffer", p, _options.momentum_dtype(group, p)) for s, p in zip(states, params)]
         lr, wd, decoupled = group["lr"], float(group["weight_decay"]), group["decoupled_weight_decay"]
         epoch = self._epoch if d is not None and d["clock"] == "epoch" else -1
         stochastic, seed = group["rounding"] == "stochastic", _reference.signed_seed(group["rounding_seed"])
@@ -418,11 +430,7 @@ class Signum(_SignoptOptimizer):
             m32 = m if m is None or m.dtype == torch.float32 else m.float()
             _reference.sign_descent(p32, grads[i].float(), m32, step, float(lr), wd, decoupled, beta, d,
                                     epoch if epoch >= 0 else step - 1, indices[i], bases[i] if bases else None)
-            if stochastic:
-                params[i].copy_(ops.stochastic_round(p32.contiguous(), params[i].dtype == torch.bfloat16, seed, step,
-                                                     indices[i]).view_as(params[i]))
-            else:
-                params[i].copy_(p32)
+            _store_rounded(params[i], p32, group, step, indices[i])
             if m is not None and m32 is not m:
                 m.copy_(m32)
 

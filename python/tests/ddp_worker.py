@@ -3,7 +3,10 @@ MASTER_ADDR and MASTER_PORT in the environment. It trains a small model with Dis
 signopt.distributed.majority_vote_hook and signopt.optim.SignSGD, and writes what the test checks to
 OUT (argv[1]).
 
-    python ddp_worker.py OUT MODE       MODE: train | threshold | previous | byzantine | die | resume | hybrid
+    python ddp_worker.py OUT MODE       MODE: train | threshold | previous | byzantine | die | resume | hybrid |
+                                              bf16 | hybrid_bf16
+
+The bf16 modes train a bfloat16 copy of the model (train and hybrid otherwise).
 """
 
 import datetime
@@ -27,20 +30,25 @@ PREVIOUS_OPTIONS = dict(OPTIONS, dither=dict(seed=5, scale_from="previous"))
 MODE_OPTIONS = {"threshold": THRESHOLD_OPTIONS, "previous": PREVIOUS_OPTIONS}
 
 
-def make_model():
+def make_model(dtype=torch.float32):
     torch.manual_seed(0)  # the same initial weights on every worker
-    return torch.nn.Sequential(torch.nn.Linear(10, 7), torch.nn.Tanh(), torch.nn.Linear(7, 1))
+    return torch.nn.Sequential(torch.nn.Linear(10, 7), torch.nn.Tanh(), torch.nn.Linear(7, 1)).to(dtype)
 
 
-def batch(rank, step):
+def batch(rank, step, dtype=torch.float32):
     g = torch.Generator().manual_seed(1000 * step + rank)
     x = torch.randn(16, 10, generator=g)
-    return x, x.sum(1, keepdim=True).sin()
+    return x.to(dtype), x.sum(1, keepdim=True).sin()
 
 
-def loss_of(model, rank, step, byzantine):
-    x, y = batch(rank, step)
-    loss = torch.nn.functional.mse_loss(model(x), y)
+def mse(model, x, y):
+    """The loss in float32 whatever the model's dtype."""
+    return torch.nn.functional.mse_loss(model(x).float(), y)
+
+
+def loss_of(model, rank, step, byzantine, dtype=torch.float32):
+    x, y = batch(rank, step, dtype)
+    loss = mse(model, x, y)
     # A Byzantine worker sends the opposite of its gradient's sign: it ascends.
     return -loss if byzantine and rank == dist.get_world_size() - 1 else loss
 
@@ -62,10 +70,10 @@ def build(model, options=OPTIONS):
     return ddp, state, signopt.optim.SignSGD(ddp.parameters(), lr=LR)
 
 
-def train(ddp, opt, rank, steps, byzantine=False):
+def train(ddp, opt, rank, steps, byzantine=False, dtype=torch.float32):
     for step in steps:
         opt.zero_grad()
-        loss_of(ddp, rank, step, byzantine).backward()
+        loss_of(ddp, rank, step, byzantine, dtype).backward()
         opt.step()
 
 
@@ -73,10 +81,12 @@ def main():
     out, mode = sys.argv[1], sys.argv[2]
     dist.init_process_group("gloo", timeout=datetime.timedelta(seconds=15))
     rank = dist.get_rank()
-    model = make_model()
+    dtype = torch.bfloat16 if mode.endswith("bf16") else torch.float32
+    mode = mode.removesuffix("_bf16") if mode != "bf16" else "train"
+    model = make_model(dtype)
     if mode == "hybrid":
         ddp, opt = build_hybrid(model)
-        train(ddp, opt, rank, range(STEPS))
+        train(ddp, opt, rank, range(STEPS), dtype=dtype)
         torch.save({"params": [p.detach().clone() for p in model.parameters()], "phase": opt.phase,
                     "switch_step": opt.switch_step, "rate": opt.calibrated_lr()}, out)
         dist.barrier()
@@ -110,7 +120,7 @@ def main():
         state.load_state_dict(saved["vote"])
         train(ddp, opt, rank, range(2, STEPS))
     else:
-        train(ddp, opt, rank, range(STEPS), byzantine=mode == "byzantine")
+        train(ddp, opt, rank, range(STEPS), byzantine=mode == "byzantine", dtype=dtype)
     torch.save({"params": [p.detach().clone() for p in model.parameters()], "grads": [p.grad.clone() for p in
                                                                                       model.parameters()]}, out)
     dist.barrier()

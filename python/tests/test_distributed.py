@@ -51,10 +51,10 @@ def launch(world, mode, tmp_path, timeout=180):
     return codes, outs, logs
 
 
-def simulate(world, steps, byzantine=False, options=ddp_worker.OPTIONS):
+def simulate(world, steps, byzantine=False, options=ddp_worker.OPTIONS, dtype=torch.float32):
     """The same workers in one process: each has its own MajorityVoteState (its momentum), the votes come from
     signopt.distributed.simulate_vote, and SignSGD applies them."""
-    model = ddp_worker.make_model()
+    model = ddp_worker.make_model(dtype)
     params = list(model.parameters())
     states = [distributed.MajorityVoteState(params, **options) for _ in range(world)]
     opt = signopt.optim.SignSGD(params, lr=ddp_worker.LR)
@@ -62,15 +62,15 @@ def simulate(world, steps, byzantine=False, options=ddp_worker.OPTIONS):
         directions, stepnums = [], None
         for rank in range(world):
             model.zero_grad()
-            x, y = ddp_worker.batch(rank, step)
-            loss = torch.nn.functional.mse_loss(model(x), y)
+            x, y = ddp_worker.batch(rank, step, dtype)
+            loss = ddp_worker.mse(model, x, y)
             (-loss if byzantine and rank == world - 1 else loss).backward()
             local = [states[rank]._direction(p, p.grad.clone(), rank) for p in params]
             directions.append([x for _, _, x in local])
             stepnums = [s for _, s, _ in local]
         voted = distributed.simulate_vote(directions, 0, stepnums, list(range(len(params))))
         for p, v in zip(params, voted):
-            p.grad = v.clone()
+            p.grad = v.to(p.dtype)  # the hook copies the vote into the gradient bucket
         opt.step()
     return [p.detach() for p in params]
 
@@ -159,18 +159,18 @@ def test_when_a_worker_dies_the_others_fail_within_the_timeout(tmp_path):
         assert result["seconds"] < 60, result
 
 
-def simulate_hybrid(world, steps):
+def simulate_hybrid(world, steps, dtype=torch.float32):
     """The hybrid's workers in one process: each has its own model copy, HybridSignSGD (its own m) and
     MajorityVoteState; the votes come from simulate_vote, the calibration sums are added over the workers in rank
     order and after the switch the gradients are averaged, as Gloo's allreduce of two tensors gives them."""
-    models = [ddp_worker.make_model() for _ in range(world)]
+    models = [ddp_worker.make_model(dtype) for _ in range(world)]
     opts = [signopt.optim.HybridSignSGD(list(m.parameters()), **ddp_worker.HYBRID) for m in models]
     states = [distributed.MajorityVoteState(optimizer=o) for o in opts]
     for step in steps:
         for rank, m in enumerate(models):
             m.zero_grad()
-            x, y = ddp_worker.batch(rank, step)
-            torch.nn.functional.mse_loss(m(x), y).backward()
+            x, y = ddp_worker.batch(rank, step, dtype)
+            ddp_worker.mse(m, x, y).backward()
         params = [list(m.parameters()) for m in models]
         if opts[0].phase == "sgd":
             for k in range(len(params[0])):
@@ -187,7 +187,7 @@ def simulate_hybrid(world, steps):
                 total = [sum(col[1:], col[0]) for col in zip(*rows)]
                 for r in range(world):
                     opts[r]._voted[params[r][k]] = total
-                    params[r][k].grad = v.clone()
+                    params[r][k].grad = v.to(dtype)
         for o in opts:
             o.step()
     return [p.detach() for p in models[0].parameters()], opts[0]
@@ -199,6 +199,29 @@ def test_the_hybrid_votes_calibrates_and_switches_as_the_simulation_says(tmp_pat
     expected, opt = simulate_hybrid(2, range(ddp_worker.STEPS))
     assert opt.phase == "sgd" and opt.switch_step == 2
     for out in outs:  # both workers: the simulation's weights, phase, switch and rate
+        got = torch.load(out, weights_only=True)
+        assert all(torch.equal(a, b) for a, b in zip(got["params"], expected))
+        assert (got["phase"], got["switch_step"], got["rate"]) == ("sgd", 2, opt.calibrated_lr())
+
+
+def test_bfloat16_workers_vote_as_the_simulation_says(tmp_path):
+    # bfloat16 parameters: each worker forms its sign argument in float32 (its momentum float32), the voted signs
+    # come back as bfloat16 gradients (exactly +-1 or 0), and SignSGD and the hybrid store the weights by stochastic
+    # rounding with the same keys on every worker: the workers agree with each other and with the simulation.
+    codes, outs, logs = launch(3, "bf16", tmp_path)
+    assert codes == [0, 0, 0], logs
+    expected = simulate(3, range(ddp_worker.STEPS), dtype=torch.bfloat16)
+    start = ddp_worker.make_model(torch.bfloat16)
+    for o in outs:
+        got = torch.load(o, weights_only=True)
+        assert all(a.dtype == torch.bfloat16 and torch.equal(a, b) for a, b in zip(got["params"], expected))
+    assert any(not torch.equal(a, b.detach()) for a, b in zip(expected, start.parameters()))
+    codes, outs, logs = launch(2, "hybrid_bf16", tmp_path)
+    assert codes == [0, 0], logs
+    expected, opt = simulate_hybrid(2, range(ddp_worker.STEPS), dtype=torch.bfloat16)
+    assert opt.phase == "sgd" and opt.switch_step == 2
+    assert all(st["exp_avg"].dtype == torch.float32 for st in opt.state.values())
+    for out in outs:
         got = torch.load(out, weights_only=True)
         assert all(torch.equal(a, b) for a, b in zip(got["params"], expected))
         assert (got["phase"], got["switch_step"], got["rate"]) == ("sgd", 2, opt.calibrated_lr())

@@ -53,6 +53,15 @@ def test_step_operators_pass_opcheck(dtype, lr_kind):
     torch.library.opcheck(getattr(ops.sign_descent_half_, overload),
                           (p16, g16, s1 if dtype == torch.float32 else [t.to(half) for t in s1], steps, found, lr, 0.1,
                            False, 0.9, indices, *dither_args(), -1, [], True, 5))
+    p, g, s1, s2, steps = step_samples(dtype)
+    p16, g16 = [t.to(half) for t in p], [t.to(half) for t in g]
+    m16 = s1 if dtype == torch.float32 else [t.to(half) for t in s1]
+    sums = torch.zeros((len(p), 5), dtype=torch.float64)
+    torch.library.opcheck(getattr(ops.hybrid_sign_phase_half_, overload),
+                          (p16, g16, m16, steps, found, lr, 0.1, False, 0.9, indices, *dither_args(), -1, [], True, 5,
+                           sums))
+    torch.library.opcheck(getattr(ops.sgd_step_half_, overload),
+                          (p16, g16, m16, steps, lr, 0.1, True, 0.9, True, indices, dtype == torch.float32, 5))
     torch.library.opcheck(ops.stochastic_round.default, (torch.randn(100), dtype == torch.float32, 3, 2, 1))
     p, g, s1, s2, steps = step_samples(dtype)
     torch.library.opcheck(getattr(ops.sgd_step_, overload), (p, g, s1, lr, 0.1, True, 0.9, True))

@@ -3,7 +3,9 @@
 
 #include <torch/torch.h>
 
+#include <array>
 #include <cstring>
+#include <functional>
 #include <map>
 #include <stdexcept>
 #include <string>
@@ -98,11 +100,12 @@ void average_gradients_(Communicator& comm, const std::vector<torch::Tensor>& pa
           "average_gradients_",
           "parameter " + std::to_string(i) + "'s gradient is not a dense CPU tensor (sparse gradients and " +
               "devices other than the CPU are not supported)");
-    if (g.scalar_type() != torch::kFloat && g.scalar_type() != torch::kDouble)
+    const auto t = g.scalar_type();
+    if (t != torch::kFloat && t != torch::kDouble && t != torch::kBFloat16 && t != torch::kHalf)
       fail(
           "average_gradients_",
-          "parameter " + std::to_string(i) + "'s gradient has dtype " + std::string(c10::toString(g.scalar_type())) +
-              "; only float32 and float64 gradients are averaged");
+          "parameter " + std::to_string(i) + "'s gradient has dtype " + std::string(c10::toString(t)) +
+              "; only float32, float64, bfloat16 and float16 gradients are averaged");
     grads.push_back(g);
   }
   const auto groups = by_dtype(grads);
@@ -114,24 +117,39 @@ void average_gradients_(Communicator& comm, const std::vector<torch::Tensor>& pa
     return n;
   };
   // Buckets of different sizes would be summed into garbage or fail deep inside Gloo; compare them first.
-  const int64_t n32 = count(torch::kFloat), n64 = count(torch::kDouble);
-  const auto sizes = comm.allgather(torch::tensor({n32, n64}, torch::kInt64));
+  const std::array<torch::ScalarType, 4> dtypes = {torch::kFloat, torch::kDouble, torch::kBFloat16, torch::kHalf};
+  const std::array<const char*, 4> names = {"float32", "float64", "bfloat16", "float16"};
+  std::vector<int64_t> mine;
+  for (const auto dtype : dtypes)
+    mine.push_back(count(dtype));
+  const auto sizes = comm.allgather(torch::tensor(mine, torch::kInt64));
+  const auto describe = [&](const std::function<int64_t(size_t)>& n) {
+    std::string text;
+    for (size_t k = 0; k < dtypes.size(); ++k)
+      text += (k == 0 ? "" : ", ") + std::to_string(n(k)) + " " + names[k];
+    return text;
+  };
   for (int64_t r = 0; r < comm.world_size(); ++r) {
-    const int64_t r32 = sizes[r][0].item<int64_t>(), r64 = sizes[r][1].item<int64_t>();
-    if (r32 != n32 || r64 != n64)
+    bool same = true;
+    for (size_t k = 0; k < dtypes.size(); ++k)
+      same = same && sizes[r][static_cast<int64_t>(k)].item<int64_t>() == mine[k];
+    if (!same)
       fail(
           "average_gradients_",
-          "rank " + std::to_string(r) + " has " + std::to_string(r32) + " float32 and " + std::to_string(r64) +
-              " float64 gradient elements, rank " + std::to_string(comm.rank()) + " has " + std::to_string(n32) +
-              " and " + std::to_string(n64) +
+          "rank " + std::to_string(r) + " has " +
+              describe([&](size_t k) { return sizes[r][static_cast<int64_t>(k)].item<int64_t>(); }) +
+              " gradient elements, rank " + std::to_string(comm.rank()) + " has " +
+              describe([&](size_t k) { return mine[k]; }) +
               "; every rank must run the same model and leave the same gradients undefined");
   }
   torch::NoGradGuard no_grad;
   for (const auto& [dtype, indices] : groups) {
-    auto flat = flatten(grads, indices);
+    // 16-bit gradients are summed and divided in float32, then rounded to nearest (the same on every rank).
+    const bool half = dtype == torch::kBFloat16 || dtype == torch::kHalf;
+    auto flat = half ? flatten(grads, indices).to(torch::kFloat) : flatten(grads, indices);
     comm.allreduce_sum_(flat);
     flat.div_(static_cast<double>(comm.world_size()));
-    unflatten_into(flat, grads, indices);
+    unflatten_into(half ? flat.to(dtype) : flat, grads, indices);
   }
 }
 

@@ -120,17 +120,46 @@ bool is_half(const torch::Tensor& t) {
   return t.defined() && half_type_of(t.scalar_type()).has_value();
 }
 
-// The 16-bit step's tensors: a contiguous CPU parameter, its gradient alike, the buffer (if used) of its dtype
-// or float32.
+// The 16-bit step's tensors: a contiguous parameter on a fused kernels' device (the CPU, or CUDA in a CUDA build),
+// its gradient alike, the buffer (if used) of its dtype or float32, all on one device.
 bool half_sign_tensors(const torch::Tensor& p, const torch::Tensor& g, const torch::Tensor& buf) {
-  const auto cpu16 = [&](const torch::Tensor& t) {
-    return t.defined() && t.device().is_cpu() && t.is_contiguous() && t.scalar_type() == p.scalar_type() &&
+  const auto like_p = [&](const torch::Tensor& t) {
+    return t.defined() && t.device() == p.device() && t.is_contiguous() && t.scalar_type() == p.scalar_type() &&
         t.numel() == p.numel();
   };
   const bool buf_ok = !buf.defined() ||
-      (buf.device().is_cpu() && buf.is_contiguous() && buf.numel() == p.numel() &&
+      (buf.device() == p.device() && buf.is_contiguous() && buf.numel() == p.numel() &&
        (buf.scalar_type() == p.scalar_type() || buf.scalar_type() == at::kFloat));
-  return is_half(p) && cpu16(p) && cpu16(g) && buf_ok;
+  return is_half(p) && supported_device(p) && like_p(p) && like_p(g) && buf_ok;
+}
+
+// Checks a 16-bit step's tensors (`what`: the entry point) and says which dtype its momentum has.
+bool check_half_tensors(
+    const char* what,
+    const torch::Tensor& p,
+    const torch::Tensor& g,
+    const torch::Tensor& buf,
+    bool momentum) {
+  TORCH_CHECK(
+      half_sign_tensors(p, g, buf),
+      "signopt::kernels::",
+      what,
+      ": a ",
+      p.scalar_type(),
+      " parameter on ",
+      p.device(),
+      " needs a contiguous gradient "
+      "of its dtype and a momentum buffer of its dtype or float32, on its device, which the fused kernels support ",
+      "(got gradient ",
+      g.scalar_type(),
+      " on ",
+      g.device(),
+      buf.defined() ? std::string(", buffer ") + c10::toString(buf.scalar_type()) + " on " + buf.device().str()
+                    : std::string(),
+      ")");
+  TORCH_CHECK(
+      !momentum || buf.defined(), "signopt::kernels::", what, ": a step with momentum needs the momentum buffer");
+  return buf.defined() && buf.scalar_type() != at::kFloat;
 }
 
 double half_sign_descent_step(
@@ -139,23 +168,13 @@ double half_sign_descent_step(
     torch::Tensor& buf,
     const SignStepArgs& args,
     double* dot_gg) {
-  TORCH_CHECK(
-      half_sign_tensors(p, g, buf),
-      "signopt::kernels::sign_descent_step: a ",
-      p.scalar_type(),
-      " parameter needs a contiguous CPU gradient of its dtype and "
-      "a momentum buffer of its dtype or float32 (got gradient ",
-      g.scalar_type(),
-      " on ",
-      g.device(),
-      buf.defined() ? std::string(", buffer ") + c10::toString(buf.scalar_type()) : std::string(),
-      ")");
-  TORCH_CHECK(
-      dot_gg == nullptr, "signopt::kernels::sign_descent_step: the calibration sums need float32/float64 parameters");
-  TORCH_CHECK(
-      args.beta <= 0 || buf.defined(), "signopt::kernels::sign_descent_step: beta > 0 needs the momentum buffer");
+  const bool half_momentum = check_half_tensors("sign_descent_step", p, g, buf, args.beta > 0);
   const HalfType type = *half_type_of(p.scalar_type());
-  const bool half_momentum = buf.defined() && buf.scalar_type() != at::kFloat;
+#ifdef SIGNOPT_WITH_CUDA
+  if (p.is_cuda()) {
+    return detail::sign_descent_step_half_cuda(type, half_momentum, p, g, buf, args, dot_gg);
+  }
+#endif
   return cpu::sign_descent_step_half(
       type,
       half_momentum,
@@ -163,7 +182,8 @@ double half_sign_descent_step(
       static_cast<const uint16_t*>(g.data_ptr()),
       args.beta > 0 ? buf.data_ptr() : nullptr,
       p.numel(),
-      args);
+      args,
+      dot_gg);
 }
 
 } // namespace
@@ -173,6 +193,10 @@ bool fused_sign_eligible(const torch::Tensor& p, const torch::Tensor& g, const t
     return fused_enabled() && half_sign_tensors(p, g, buf);
   }
   return fused_eligible({p, g, buf});
+}
+
+bool fused_sgd_eligible(const torch::Tensor& p, const torch::Tensor& g, const torch::Tensor& v) {
+  return fused_sign_eligible(p, g, v);
 }
 
 double sign_descent_step(
@@ -257,6 +281,23 @@ void apply_packed_direction(
 
 void sgd_step(torch::Tensor& p, const torch::Tensor& g, torch::Tensor& v, const SgdStepArgs& args) {
   ++g_fused_calls;
+  if (is_half(p)) {
+    const bool half_momentum = check_half_tensors("sgd_step", p, g, v, args.mu > 0);
+    const HalfType type = *half_type_of(p.scalar_type());
+#ifdef SIGNOPT_WITH_CUDA
+    if (p.is_cuda()) {
+      return detail::sgd_step_half_cuda(type, half_momentum, p, g, v, args);
+    }
+#endif
+    return cpu::sgd_step_half(
+        type,
+        half_momentum,
+        static_cast<uint16_t*>(p.data_ptr()),
+        static_cast<const uint16_t*>(g.data_ptr()),
+        args.mu > 0 ? v.data_ptr() : nullptr,
+        p.numel(),
+        args);
+  }
 #ifdef SIGNOPT_WITH_CUDA
   if (p.is_cuda()) {
     return detail::sgd_step_cuda(p, g, v, args);

@@ -7,7 +7,10 @@
 // dither scale measures the float32 sign argument in a statistics pass first, as the float32 step does; with
 // a 16-bit momentum that pass does not store the EMA, and the update pass computes it again with the same
 // operations. With DitherScaleFrom::Previous the scale comes from the stored base of the previous step's
-// argument and each chunk's statistic is measured in the update pass, as the float32 step does.
+// argument and each chunk's statistic is measured in the update pass, as the float32 step does. With the
+// hybrid's calibration sums, <u, g'> and ||g'||^2 are summed from the float32 copies in chunk_sum8's order,
+// as the float32 step sums them. The hybrid's SGD phase (sgd_step_half) runs the float32 SgdRule on the
+// copies the same way, its momentum float32 or 16-bit, the parameter stored alike.
 #include <signopt/kernels/half.h>
 
 #include "fused_cpu_internal.h"
@@ -71,6 +74,24 @@ struct ChunkCopies {
   ChunkCopies() : p(kChunk), g(kChunk), m(kChunk), noise(kChunk), raw(kChunk / 2), bits(kChunk) {}
 };
 
+// Stores the chunk's float32 parameter copy at p + o: stochastically rounded with the step's bits, or to nearest.
+template <HalfType kType>
+void store_parameter(
+    ChunkCopies& copies,
+    int64_t o,
+    int64_t len,
+    const RoundingArgs& rounding,
+    const DrawKey& key,
+    uint16_t* p) {
+  if (rounding.stochastic) {
+    fill_rounding_words(copies.raw.data(), o, len, key);
+    std::memcpy(copies.bits.data(), copies.raw.data(), static_cast<size_t>(len) * sizeof(uint16_t));
+    narrow_stochastic<kType>(copies.p.data(), len, copies.bits.data(), p + o);
+  } else {
+    narrow_nearest<kType>(copies.p.data(), len, p + o);
+  }
+}
+
 template <HalfType kType, bool kHalfMomentum>
 struct HalfTensors {
   uint16_t* p;
@@ -119,8 +140,63 @@ double half_statistic(const HalfTensors<kType, kHalfMomentum>& t, int64_t n, int
   return combine_partials(stat, partial);
 }
 
+// What the update pass does to each chunk besides the sign rule.
+struct HalfPass {
+  int one_pass_stat; // the one-pass scale's statistic measured first (0: none)
+  bool noise; // dithered: the chunk's noise (or threshold uniforms) of `kind` from noise_key
+  DrawKey noise_key;
+  NoiseKind kind;
+  RoundingArgs rounding;
+  DrawKey round_key;
+};
+
+// One chunk of the update pass on its float32 copies: the one-pass statistic into *partial, the sign rule (with
+// the calibration sums into *dot and *gg when they are non-null), then the parameter and a 16-bit momentum stored.
+template <HalfType kType, bool kHalfMomentum, int kMode, int kDraw>
+void update_chunk(
+    const HalfTensors<kType, kHalfMomentum>& t,
+    ChunkCopies& copies,
+    int64_t o,
+    int64_t len,
+    const SignCoeffs<float>& c,
+    const HalfPass& pass,
+    double* partial,
+    double* dot,
+    double* gg) {
+  using Rule = SignRule<float, kMode, kDraw>;
+  t.load(copies, o, len, kMode != kNoMomentum);
+  float* cm = t.momentum(copies, o);
+  const Rule rule{copies.p.data(), copies.g.data(), cm, c};
+  if (pass.one_pass_stat != 0) {
+    const float* cp = copies.p.data();
+    const float* cg = copies.g.data();
+    rules::with_stat(pass.one_pass_stat, [&](auto stat_constant) {
+      constexpr int kStat = decltype(stat_constant)::value;
+      constexpr int kStatsMode = rules::kStatsModeOf<kMode>;
+      *partial =
+          detail::statistic_chunk<SignStatsRule<float, kStatsMode, kStat>, float, kStat == 2>({cp, cg, cm, c}, 0, len);
+    });
+  }
+  if (pass.noise) {
+    fill_chunk_noise(copies.noise.data(), o, len, pass.noise_key, pass.kind);
+    if (dot != nullptr) {
+      detail::two_sums_chunk<Rule, true>(rule, 0, len, copies.noise.data(), dot, gg);
+    } else {
+      detail::elementwise_chunk<Rule, true>(rule, 0, len, copies.noise.data());
+    }
+  } else if (dot != nullptr) {
+    detail::two_sums_chunk<Rule, false>(rule, 0, len, nullptr, dot, gg);
+  } else {
+    detail::elementwise_chunk<Rule, false>(rule, 0, len, nullptr);
+  }
+  store_parameter<kType>(copies, o, len, pass.rounding, pass.round_key, t.p);
+  if (kHalfMomentum && kMode != kNoMomentum) {
+    narrow_nearest<kType>(copies.m.data(), len, static_cast<uint16_t*>(t.m) + o);
+  }
+}
+
 template <HalfType kType, bool kHalfMomentum>
-double half_sign_step(const HalfTensors<kType, kHalfMomentum>& t, int64_t n, const SignStepArgs& a) {
+double half_sign_step(const HalfTensors<kType, kHalfMomentum>& t, int64_t n, const SignStepArgs& a, double* dot_gg) {
   const DitherArgs& d = a.dither;
   SignCoeffs<float> c = rules::sign_coeffs<float>(a);
   int mode = a.beta > 0 ? kUpdateMomentum : kNoMomentum;
@@ -159,53 +235,37 @@ double half_sign_step(const HalfTensors<kType, kHalfMomentum>& t, int64_t n, con
     mode = kMomentumReady;
   }
   std::vector<double> partial(one_pass ? static_cast<size_t>(chunks_of(n)) : 0);
+  const bool calib = dot_gg != nullptr;
+  std::vector<double> dots(calib ? static_cast<size_t>(chunks_of(n)) : 0), ggs(dots.size());
   const bool threshold = threshold_applies(d, a.beta);
   if (threshold) {
     rules::use_threshold_scale(c, s);
   }
-  const DrawKey noise_key =
-      DrawKey::make(d.seed, d.stream, static_cast<uint64_t>(d.step), static_cast<uint64_t>(d.param_index));
-  const DrawKey round_key = half::rounding_key(a.rounding.seed, a.rounding.step, a.rounding.param_index);
-  const NoiseKind kind = rules::noise_kind(d, threshold);
+  const HalfPass pass{
+      one_pass_stat,
+      d.enabled,
+      DrawKey::make(d.seed, d.stream, static_cast<uint64_t>(d.step), static_cast<uint64_t>(d.param_index)),
+      rules::noise_kind(d, threshold),
+      a.rounding,
+      half::rounding_key(a.rounding.seed, a.rounding.step, a.rounding.param_index)};
   rules::with_sign_mode(mode, [&](auto mode_constant) {
     constexpr int kMode = decltype(mode_constant)::value;
     rules::with_draw(d, threshold, [&](auto draw_constant) {
       constexpr int kDraw = decltype(draw_constant)::value;
-      using Rule = SignRule<float, kMode, kDraw>;
       detail::parallel_for(0, chunks_of(n), kGrainChunks, [&](int64_t begin, int64_t end) {
         ChunkCopies copies;
         for (int64_t ci = begin; ci < end; ++ci) {
           const int64_t o = ci * kChunk;
-          const int64_t len = std::min(n, o + kChunk) - o;
-          t.load(copies, o, len, kMode != kNoMomentum);
-          const Rule rule{copies.p.data(), copies.g.data(), t.momentum(copies, o), c};
-          if (one_pass_stat != 0) {
-            const float* cp = copies.p.data();
-            const float* cg = copies.g.data();
-            float* cm = t.momentum(copies, o);
-            rules::with_stat(one_pass_stat, [&](auto stat_constant) {
-              constexpr int kStat = decltype(stat_constant)::value;
-              constexpr int kStatsMode = rules::kStatsModeOf<kMode>;
-              partial[ci] = detail::statistic_chunk<SignStatsRule<float, kStatsMode, kStat>, float, kStat == 2>(
-                  {cp, cg, cm, c}, 0, len);
-            });
-          }
-          if (d.enabled) {
-            fill_chunk_noise(copies.noise.data(), o, len, noise_key, kind);
-            detail::elementwise_chunk<Rule, true>(rule, 0, len, copies.noise.data());
-          } else {
-            detail::elementwise_chunk<Rule, false>(rule, 0, len, nullptr);
-          }
-          if (a.rounding.stochastic) {
-            fill_rounding_words(copies.raw.data(), o, len, round_key);
-            std::memcpy(copies.bits.data(), copies.raw.data(), static_cast<size_t>(len) * sizeof(uint16_t));
-            narrow_stochastic<kType>(copies.p.data(), len, copies.bits.data(), t.p + o);
-          } else {
-            narrow_nearest<kType>(copies.p.data(), len, t.p + o);
-          }
-          if (kHalfMomentum && kMode != kNoMomentum) {
-            narrow_nearest<kType>(copies.m.data(), len, static_cast<uint16_t*>(t.m) + o);
-          }
+          update_chunk<kType, kHalfMomentum, kMode, kDraw>(
+              t,
+              copies,
+              o,
+              std::min(n, o + kChunk) - o,
+              c,
+              pass,
+              one_pass ? &partial[ci] : nullptr,
+              calib ? &dots[ci] : nullptr,
+              calib ? &ggs[ci] : nullptr);
         }
       });
     });
@@ -213,16 +273,57 @@ double half_sign_step(const HalfTensors<kType, kHalfMomentum>& t, int64_t n, con
   if (one_pass) {
     *d.scale_state = rules::dither_base(combine_partials(one_pass_stat, partial), one_pass_stat, n);
   }
+  if (calib) {
+    dot_gg[0] = detail::sum_in_order(dots);
+    dot_gg[1] = detail::sum_in_order(ggs);
+  }
   return s;
 }
 
-template <HalfType kType>
-double half_step_typed(bool half_momentum, uint16_t* p, const uint16_t* g, void* m, int64_t n, const SignStepArgs& a) {
-  void* state = a.beta > 0 ? m : nullptr;
-  if (half_momentum) {
-    return half_sign_step<kType, true>(HalfTensors<kType, true>{p, g, state}, n, a);
+// The SGD phase's step on float32 copies: v = mu v + g' in float32 (a 16-bit v stored to nearest), the
+// direction from the unrounded float32 v, the parameter stored by a.rounding.
+template <HalfType kType, bool kHalfMomentum>
+void half_sgd_step(const HalfTensors<kType, kHalfMomentum>& t, int64_t n, const SgdStepArgs& a) {
+  const DrawKey round_key = half::rounding_key(a.rounding.seed, a.rounding.step, a.rounding.param_index);
+  const bool momentum = a.mu > 0;
+  detail::parallel_for(0, chunks_of(n), kGrainChunks, [&](int64_t begin, int64_t end) {
+    ChunkCopies copies;
+    for (int64_t ci = begin; ci < end; ++ci) {
+      const int64_t o = ci * kChunk;
+      const int64_t len = std::min(n, o + kChunk) - o;
+      t.load(copies, o, len, momentum);
+      float* v = t.momentum(copies, o);
+      if (momentum) {
+        const auto rule = rules::sgd_rule<float, true>(copies.p.data(), copies.g.data(), v, a);
+        detail::elementwise_chunk<decltype(rule), false>(rule, 0, len, nullptr);
+      } else {
+        const auto rule = rules::sgd_rule<float, false>(copies.p.data(), copies.g.data(), nullptr, a);
+        detail::elementwise_chunk<decltype(rule), false>(rule, 0, len, nullptr);
+      }
+      store_parameter<kType>(copies, o, len, a.rounding, round_key, t.p);
+      if (kHalfMomentum && momentum) {
+        narrow_nearest<kType>(copies.m.data(), len, static_cast<uint16_t*>(t.m) + o);
+      }
+    }
+  });
+}
+
+// Calls f(HalfTensors<kType, half momentum>{p, g, state}) for the runtime type and momentum dtype.
+template <class F>
+void with_half_tensors(HalfType type, bool half_momentum, uint16_t* p, const uint16_t* g, void* state, F f) {
+  const auto typed = [&](auto type_constant) {
+    constexpr HalfType kType = decltype(type_constant)::value;
+    if (half_momentum) {
+      f(HalfTensors<kType, true>{p, g, state});
+    } else {
+      f(HalfTensors<kType, false>{p, g, state});
+    }
+  };
+  if (type == HalfType::kBFloat16) {
+    typed(std::integral_constant<HalfType, HalfType::kBFloat16>{});
+  } else {
+    typed(std::integral_constant<HalfType, HalfType::kFloat16>{});
   }
-  return half_sign_step<kType, false>(HalfTensors<kType, false>{p, g, state}, n, a);
 }
 
 } // namespace
@@ -234,11 +335,25 @@ double sign_descent_step_half(
     const uint16_t* g,
     void* m,
     int64_t n,
-    const SignStepArgs& args) {
-  if (type == HalfType::kBFloat16) {
-    return half_step_typed<HalfType::kBFloat16>(half_momentum, p, g, m, n, args);
-  }
-  return half_step_typed<HalfType::kFloat16>(half_momentum, p, g, m, n, args);
+    const SignStepArgs& args,
+    double* dot_gg) {
+  double s = 0.0;
+  with_half_tensors(type, half_momentum, p, g, args.beta > 0 ? m : nullptr, [&](const auto& t) {
+    s = half_sign_step(t, n, args, dot_gg);
+  });
+  return s;
+}
+
+void sgd_step_half(
+    HalfType type,
+    bool half_momentum,
+    uint16_t* p,
+    const uint16_t* g,
+    void* v,
+    int64_t n,
+    const SgdStepArgs& args) {
+  with_half_tensors(
+      type, half_momentum, p, g, args.mu > 0 ? v : nullptr, [&](const auto& t) { half_sgd_step(t, n, args); });
 }
 
 } // namespace signopt::kernels::cpu

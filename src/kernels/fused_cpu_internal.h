@@ -188,7 +188,8 @@ void sgd_step(Dtype dtype, void* p, const void* g, void* v, int64_t n, const Sgd
 void ef_sign_sgd_step(Dtype dtype, void* p, const void* g, void* e, void* buf, int64_t n, const EfStepArgs& args);
 void lion_step(Dtype dtype, void* p, const void* g, void* m, int64_t n, const LionStepArgs& args);
 // Sign descent on 16-bit parameters and gradients of `type` (fused_cpu_half.cpp): float32 arithmetic, the
-// parameter stored by args.rounding, the momentum m float32 (half_momentum false) or of `type`. Returns s.
+// parameter stored by args.rounding, the momentum m float32 (half_momentum false) or of `type`; the calibration
+// sums into dot_gg when it is non-null. Returns s.
 double sign_descent_step_half(
     HalfType type,
     bool half_momentum,
@@ -196,6 +197,16 @@ double sign_descent_step_half(
     const uint16_t* g,
     void* m,
     int64_t n,
-    const SignStepArgs& args);
+    const SignStepArgs& args,
+    double* dot_gg);
+// The hybrid's SGD-phase step on 16-bit parameters alike (the momentum v float32 or of `type`).
+void sgd_step_half(
+    HalfType type,
+    bool half_momentum,
+    uint16_t* p,
+    const uint16_t* g,
+    void* v,
+    int64_t n,
+    const SgdStepArgs& args);
 
 } // namespace signopt::kernels::cpu

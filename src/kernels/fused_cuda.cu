@@ -273,6 +273,34 @@ void sign_descent_step(
   DeviceSteps::sign_descent(b, dtype, p, g, m, n, args, calibrate, workspace);
 }
 
+void sign_descent_step_half(
+    HalfType type,
+    bool half_momentum,
+    uint16_t* p,
+    const uint16_t* g,
+    void* m,
+    int64_t n,
+    const SignStepArgs& args,
+    bool calibrate,
+    double* workspace,
+    void* stream) {
+  DeviceBackend b = backend_on(stream);
+  DeviceSteps::sign_descent_half(b, type, half_momentum, p, g, m, n, args, calibrate, workspace);
+}
+
+void sgd_step_half(
+    HalfType type,
+    bool half_momentum,
+    uint16_t* p,
+    const uint16_t* g,
+    void* v,
+    int64_t n,
+    const SgdStepArgs& args,
+    void* stream) {
+  DeviceBackend b = backend_on(stream);
+  DeviceSteps::sgd_half(b, type, half_momentum, p, g, v, n, args);
+}
+
 void sgd_step(Dtype dtype, void* p, const void* g, void* v, int64_t n, const SgdStepArgs& args, void* stream) {
   DeviceBackend b = backend_on(stream);
   DeviceSteps::sgd(b, dtype, p, g, v, n, args);

@@ -28,14 +28,10 @@ torch::Tensor workspace_for(const torch::Tensor& p) {
   return at::empty({cuda::workspace_doubles(p.numel())}, p.options().dtype(at::kDouble));
 }
 
-} // namespace
-
-double sign_descent_step_cuda(
-    torch::Tensor& p,
-    const torch::Tensor& g,
-    torch::Tensor& buf,
-    const SignStepArgs& a,
-    double* dot_gg) {
+// A sign step on CUDA tensors: `launch(workspace, stream)` queues the kernels, then the scale and the calibration
+// sums are read back as the step needs them.
+template <class Launch>
+double sign_step_on_device(torch::Tensor& p, const SignStepArgs& a, double* dot_gg, Launch launch) {
   const c10::DeviceGuard guard(p.device());
   const DitherArgs& d = a.dither;
   const bool data_scale = d.enabled && d.scale != DitherScale::Absolute;
@@ -45,16 +41,7 @@ double sign_descent_step_cuda(
     workspace = workspace_for(p);
   }
   void* stream = current_stream(p);
-  cuda::sign_descent_step(
-      dtype_of(p),
-      p.data_ptr(),
-      g.data_ptr(),
-      a.beta > 0 ? data_or_null(buf) : nullptr,
-      p.numel(),
-      a,
-      calibrate,
-      workspace.defined() ? workspace.data_ptr<double>() : nullptr,
-      stream);
+  launch(workspace.defined() ? workspace.data_ptr<double>() : nullptr, stream);
   double s = d.enabled ? d.alpha : 0.0;
   if (calibrate) {
     const cuda::StepResults r = cuda::read_results(workspace.data_ptr<double>(), stream);
@@ -67,6 +54,70 @@ double sign_descent_step_cuda(
     s = std::numeric_limits<double>::quiet_NaN(); // on the device; reading it would synchronize
   }
   return s;
+}
+
+} // namespace
+
+double sign_descent_step_cuda(
+    torch::Tensor& p,
+    const torch::Tensor& g,
+    torch::Tensor& buf,
+    const SignStepArgs& a,
+    double* dot_gg) {
+  return sign_step_on_device(p, a, dot_gg, [&](double* workspace, void* stream) {
+    cuda::sign_descent_step(
+        dtype_of(p),
+        p.data_ptr(),
+        g.data_ptr(),
+        a.beta > 0 ? data_or_null(buf) : nullptr,
+        p.numel(),
+        a,
+        dot_gg != nullptr,
+        workspace,
+        stream);
+  });
+}
+
+double sign_descent_step_half_cuda(
+    HalfType type,
+    bool half_momentum,
+    torch::Tensor& p,
+    const torch::Tensor& g,
+    torch::Tensor& buf,
+    const SignStepArgs& a,
+    double* dot_gg) {
+  return sign_step_on_device(p, a, dot_gg, [&](double* workspace, void* stream) {
+    cuda::sign_descent_step_half(
+        type,
+        half_momentum,
+        static_cast<uint16_t*>(p.data_ptr()),
+        static_cast<const uint16_t*>(g.data_ptr()),
+        a.beta > 0 ? data_or_null(buf) : nullptr,
+        p.numel(),
+        a,
+        dot_gg != nullptr,
+        workspace,
+        stream);
+  });
+}
+
+void sgd_step_half_cuda(
+    HalfType type,
+    bool half_momentum,
+    torch::Tensor& p,
+    const torch::Tensor& g,
+    torch::Tensor& v,
+    const SgdStepArgs& a) {
+  const c10::DeviceGuard guard(p.device());
+  cuda::sgd_step_half(
+      type,
+      half_momentum,
+      static_cast<uint16_t*>(p.data_ptr()),
+      static_cast<const uint16_t*>(g.data_ptr()),
+      a.mu > 0 ? data_or_null(v) : nullptr,
+      p.numel(),
+      a,
+      current_stream(p));
 }
 
 void sgd_step_cuda(torch::Tensor& p, const torch::Tensor& g, torch::Tensor& v, const SgdStepArgs& a) {

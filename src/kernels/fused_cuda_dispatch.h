@@ -16,6 +16,26 @@ double sign_descent_step_cuda(
     const SignStepArgs& args,
     double* dot_gg);
 
+/// kernels::sign_descent_step for a contiguous 16-bit CUDA parameter (`type`), its gradient and a momentum of its
+/// type (half_momentum) or float32; the scale as sign_descent_step_cuda.
+double sign_descent_step_half_cuda(
+    HalfType type,
+    bool half_momentum,
+    torch::Tensor& p,
+    const torch::Tensor& g,
+    torch::Tensor& buf,
+    const SignStepArgs& args,
+    double* dot_gg);
+
+/// kernels::sgd_step for a contiguous 16-bit CUDA parameter.
+void sgd_step_half_cuda(
+    HalfType type,
+    bool half_momentum,
+    torch::Tensor& p,
+    const torch::Tensor& g,
+    torch::Tensor& v,
+    const SgdStepArgs& args);
+
 /// kernels::sgd_step for contiguous CUDA tensors.
 void sgd_step_cuda(torch::Tensor& p, const torch::Tensor& g, torch::Tensor& v, const SgdStepArgs& args);
 

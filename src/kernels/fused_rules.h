@@ -8,6 +8,7 @@
 
 #include <signopt/kernels/fused_cuda.h>
 #include "element_rules.h"
+#include "half_rules.h"
 #include <signopt/kernels/noise.h>
 #include <signopt/kernels/philox.h>
 
@@ -97,28 +98,40 @@ inline void require_workspace(const double* workspace, const char* what) {
   }
 }
 
-template <class Backend, typename T, int kMode>
-void sign_stats_pass(Backend& b, int stat, T* p, const T* g, T* m, const SignCoeffs<T>& c, int64_t n, double* ws) {
+// Every pass below takes a Storage (half_rules.h): Direct runs the rules on float32/float64 arrays as they are,
+// Widened runs them on 16-bit arrays through HalfRule (float32 arithmetic, the parameter stored by its rounding).
+
+template <class Backend, typename T, int kMode, class Storage>
+void sign_stats_pass(
+    Backend& b,
+    const Storage& s,
+    int stat,
+    T* p,
+    const T* g,
+    T* m,
+    const SignCoeffs<T>& c,
+    int64_t n,
+    double* ws) {
   const char* what = "sign_descent_step (dither statistics)";
   const DrawKey no_key{};
   const NoiseKind none = NoiseKind::Gaussian; // unused: no noise
   with_stat(stat, [&](auto stat_constant) {
     constexpr int kStat = decltype(stat_constant)::value;
-    b.template reduce<SignStatsRule<T, kMode, kStat>, false, 1, kStat == 2>({p, g, m, c}, n, no_key, none, ws, what);
+    auto rule = s.template wrap<false>(SignStatsRule<T, kMode, kStat>{p, g, m, c});
+    b.template reduce<decltype(rule), false, 1, kStat == 2>(rule, n, no_key, none, ws, what);
   });
 }
 
-template <class Backend, typename T, int kMode, int kDraw>
+template <class Backend, class Rule>
 void sign_update_pass(
     Backend& b,
-    const SignRule<T, kMode, kDraw>& rule,
+    const Rule& rule,
     int64_t n,
     bool calibrate,
     bool noise,
     const DrawKey& key,
     NoiseKind kind,
     double* ws) {
-  using Rule = SignRule<T, kMode, kDraw>;
   const char* what = "sign_descent_step (update)";
   if (calibrate) {
     if (noise) {
@@ -136,9 +149,10 @@ void sign_update_pass(
 
 // The one-pass scale's update pass without calibration (DitherScaleFrom::Previous): MeasuredSignRule reduced to
 // its statistic, then base(x_t) into the result slot kSlotScale (finish with alpha 1).
-template <class Backend, typename T, int kMode, int kDraw>
+template <class Backend, typename T, int kMode, int kDraw, class Storage>
 void measured_update_pass(
     Backend& b,
+    const Storage& s,
     const SignRule<T, kMode, kDraw>& rule,
     int stat,
     int64_t n,
@@ -149,8 +163,8 @@ void measured_update_pass(
   with_stat(stat, [&](auto stat_constant) {
     constexpr int kStat = decltype(stat_constant)::value;
     using Rule = MeasuredSignRule<T, kStatsModeOf<kMode>, kStat, kMode, kDraw>;
-    const Rule measured{{rule.p, rule.g, rule.m, rule.c}, rule};
-    b.template reduce<Rule, true, 1, kStat == 2>(measured, n, key, kind, ws, what);
+    auto measured = s.template wrap<true>(Rule{{rule.p, rule.g, rule.m, rule.c}, rule});
+    b.template reduce<decltype(measured), true, 1, kStat == 2>(measured, n, key, kind, ws, what);
     b.template finish<Finish::kDitherScale, kStat == 2>(n, kStat, 1.0, ws, "sign_descent_step (the measured base)");
   });
 }
@@ -168,9 +182,10 @@ void scale_finish(Backend& b, const DitherArgs& d, double alpha, int64_t n, doub
 }
 
 // The statistics pass of a data-dependent scale in `stats_mode`, then its finish: alpha * base in kSlotScale.
-template <class Backend, typename T>
+template <class Backend, typename T, class Storage>
 void scale_stats(
     Backend& b,
+    const Storage& s,
     const DitherArgs& d,
     int stats_mode,
     double alpha,
@@ -181,9 +196,9 @@ void scale_stats(
     int64_t n,
     double* ws) {
   if (stats_mode == kUpdateMomentum) {
-    sign_stats_pass<Backend, T, kUpdateMomentum>(b, static_cast<int>(d.scale), p, g, m, c, n, ws);
+    sign_stats_pass<Backend, T, kUpdateMomentum>(b, s, static_cast<int>(d.scale), p, g, m, c, n, ws);
   } else {
-    sign_stats_pass<Backend, T, kNoMomentum>(b, static_cast<int>(d.scale), p, g, m, c, n, ws);
+    sign_stats_pass<Backend, T, kNoMomentum>(b, s, static_cast<int>(d.scale), p, g, m, c, n, ws);
   }
   scale_finish(b, d, alpha, n, ws);
 }
@@ -191,9 +206,12 @@ void scale_stats(
 /// The CPU kernels' sign_descent_typed: an optional statistics pass (data-dependent dither scale,
 /// left on the backend in the scale slot), then the update pass (with the calibration sums); under
 /// DitherScaleFrom::Previous the update pass measures the statistic for the next step (measured_update_pass).
-template <class Backend, typename T>
+/// On 16-bit storage (Widened; T float, p, g and m null: the storage holds the arrays) a statistics pass
+/// does not keep a 16-bit momentum's update, so the update pass computes the EMA again (the CPU's 16-bit rule).
+template <class Backend, typename T, class Storage>
 void sign_descent_passes(
     Backend& b,
+    const Storage& st,
     T* p,
     const T* g,
     T* m,
@@ -219,20 +237,23 @@ void sign_descent_passes(
         scale_factor = d.alpha;
         if (calibrate) {
           // Three terms do not fit one reduction: measure first (storing the momentum), keep base(x_t) aside.
-          scale_stats(b, d, stats_mode, 1.0, p, g, m, c, n, ws);
+          scale_stats(b, st, d, stats_mode, 1.0, p, g, m, c, n, ws);
           b.copy_scalar(ws + kSlotBase, ws + kSlotScale, "sign_descent_step (the measured base)");
         }
       } else {
         if (store) {
-          scale_stats(b, d, stats_mode, 1.0, p, g, m, c, n, ws);
+          scale_stats(b, st, d, stats_mode, 1.0, p, g, m, c, n, ws);
           b.copy_scalar(d.scale_state, ws + kSlotScale, "sign_descent_step (the stored base)");
           scale_finish(b, d, d.alpha, n, ws);
         } else {
-          scale_stats(b, d, stats_mode, d.alpha, p, g, m, c, n, ws);
+          scale_stats(b, st, d, stats_mode, d.alpha, p, g, m, c, n, ws);
         }
         scale_ptr = ws + kSlotScale;
       }
-      if (!d.target_gradient && mode == kUpdateMomentum) {
+      // The momentum is ready for the update when a statistics pass kept it, or when the one-pass update measures
+      // it itself (MeasuredSignRule updates it before the sign reads it).
+      if (!d.target_gradient && mode == kUpdateMomentum &&
+          (Storage::stats_keeps_momentum || (one_pass && !calibrate))) {
         mode = kMomentumReady;
       }
     } else {
@@ -261,10 +282,10 @@ void sign_descent_passes(
       // (A threshold rule's load_scalars sets 1 / s whatever the target.)
       const SignRule<T, kMode, kDraw> rule{p, g, m, c, scale_ptr, d.target_gradient, scale_factor};
       if (measure) {
-        measured_update_pass<Backend, T, kMode, kDraw>(b, rule, stat, n, key, kind, ws);
+        measured_update_pass<Backend, T, kMode, kDraw>(b, st, rule, stat, n, key, kind, ws);
         b.copy_scalar(d.scale_state, ws + kSlotScale, "sign_descent_step (the stored base)");
       } else {
-        sign_update_pass<Backend, T, kMode, kDraw>(b, rule, n, calibrate, d.enabled, key, kind, ws);
+        sign_update_pass(b, st.template wrap<true>(rule), n, calibrate, d.enabled, key, kind, ws);
         if (one_pass) {
           b.copy_scalar(d.scale_state, ws + kSlotBase, "sign_descent_step (the stored base)");
         }
@@ -273,15 +294,15 @@ void sign_descent_passes(
   });
 }
 
-template <class Backend, typename T>
-void sgd_passes(Backend& b, T* p, const T* g, T* v, int64_t n, const cuda::SgdStepArgs& a) {
+template <class Backend, typename T, class Storage>
+void sgd_passes(Backend& b, const Storage& st, T* p, const T* g, T* v, int64_t n, const cuda::SgdStepArgs& a) {
   const DrawKey no_key{};
   if (a.mu > 0) {
-    b.template elementwise<SgdRule<T, true>, false>(
-        sgd_rule<T, true>(p, g, v, a), n, no_key, NoiseKind::Gaussian, "sgd_step");
+    auto rule = st.template wrap<true>(sgd_rule<T, true>(p, g, v, a));
+    b.template elementwise<decltype(rule), false>(rule, n, no_key, NoiseKind::Gaussian, "sgd_step");
   } else {
-    b.template elementwise<SgdRule<T, false>, false>(
-        sgd_rule<T, false>(p, g, v, a), n, no_key, NoiseKind::Gaussian, "sgd_step");
+    auto rule = st.template wrap<true>(sgd_rule<T, false>(p, g, v, a));
+    b.template elementwise<decltype(rule), false>(rule, n, no_key, NoiseKind::Gaussian, "sgd_step");
   }
 }
 
@@ -322,9 +343,68 @@ void with_dtype(cuda::Dtype dtype, F f) {
   }
 }
 
-/// The four steps on untyped pointers, for both backends.
+/// Calls f(Widened<type, half_momentum>{p, g, m, store}) for a 16-bit step's runtime type and momentum dtype.
+template <class F>
+void with_widened(
+    HalfType type,
+    bool half_momentum,
+    uint16_t* p,
+    const uint16_t* g,
+    void* m,
+    const HalfStore& store,
+    F f) {
+  const auto typed = [&](auto type_constant) {
+    constexpr HalfType kType = decltype(type_constant)::value;
+    if (half_momentum) {
+      f(Widened<kType, true>{p, g, m, store});
+    } else {
+      f(Widened<kType, false>{p, g, m, store});
+    }
+  };
+  if (type == HalfType::kBFloat16) {
+    typed(std::integral_constant<HalfType, HalfType::kBFloat16>{});
+  } else {
+    typed(std::integral_constant<HalfType, HalfType::kFloat16>{});
+  }
+}
+
+/// The stored parameter's rounding of a 16-bit step.
+inline HalfStore half_store(const RoundingArgs& r) {
+  return {half::rounding_key(r.seed, r.step, r.param_index), r.stochastic};
+}
+
+/// The steps on untyped pointers, for both backends: float32/float64 (Dtype) and 16-bit (HalfType; the momentum
+/// float32 or, with half_momentum, of the parameter's type).
 template <class Backend>
 struct Steps {
+  static void sign_descent_half(
+      Backend& b,
+      HalfType type,
+      bool half_momentum,
+      uint16_t* p,
+      const uint16_t* g,
+      void* m,
+      int64_t n,
+      const cuda::SignStepArgs& a,
+      bool calibrate,
+      double* ws) {
+    with_widened(type, half_momentum, p, g, a.beta > 0 ? m : nullptr, half_store(a.rounding), [&](const auto& st) {
+      sign_descent_passes<Backend, float>(b, st, nullptr, nullptr, nullptr, n, a, calibrate, ws);
+    });
+  }
+  static void sgd_half(
+      Backend& b,
+      HalfType type,
+      bool half_momentum,
+      uint16_t* p,
+      const uint16_t* g,
+      void* v,
+      int64_t n,
+      const cuda::SgdStepArgs& a) {
+    with_widened(type, half_momentum, p, g, a.mu > 0 ? v : nullptr, half_store(a.rounding), [&](const auto& st) {
+      sgd_passes<Backend, float>(b, st, nullptr, nullptr, nullptr, n, a);
+    });
+  }
   static void sign_descent(
       Backend& b,
       cuda::Dtype dtype,
@@ -338,7 +418,7 @@ struct Steps {
     with_dtype(dtype, [&](auto zero) {
       using T = decltype(zero);
       sign_descent_passes<Backend, T>(
-          b, static_cast<T*>(p), static_cast<const T*>(g), static_cast<T*>(m), n, a, calibrate, ws);
+          b, Direct{}, static_cast<T*>(p), static_cast<const T*>(g), static_cast<T*>(m), n, a, calibrate, ws);
     });
   }
   static void sgd(
@@ -351,7 +431,7 @@ struct Steps {
       const cuda::SgdStepArgs& a) {
     with_dtype(dtype, [&](auto zero) {
       using T = decltype(zero);
-      sgd_passes<Backend, T>(b, static_cast<T*>(p), static_cast<const T*>(g), static_cast<T*>(v), n, a);
+      sgd_passes<Backend, T>(b, Direct{}, static_cast<T*>(p), static_cast<const T*>(g), static_cast<T*>(v), n, a);
     });
   }
   static void ef(

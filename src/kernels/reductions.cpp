@@ -112,6 +112,9 @@ double max_abs(const torch::Tensor& x) {
 }
 
 MomentSums moment_sums(const torch::Tensor& x_in) {
+  if (x_in.device().is_cpu() && half_type_of(x_in.scalar_type())) {
+    return moment_sums(x_in.to(at::kFloat)); // exact: the float32 values and their double terms are the 16-bit ones'
+  }
   MomentSums r;
   if (!cpu_fast_path(x_in)) {
     const auto x = x_in.to(at::kDouble);

@@ -224,6 +224,35 @@ torch::Tensor stochastic_round(const torch::Tensor& x, at::ScalarType type, cons
   return torch::where(nonfinite, x32.to(type), rounded).view(x.sizes());
 }
 
+namespace {
+
+// A 16-bit step's rule around a float32 `step` on copies: p, g and a 16-bit momentum widened (a float32 momentum
+// updated in place), then the parameter stored as `rounding` says and a 16-bit momentum to nearest.
+template <class Step>
+void on_float32_copies(
+    torch::Tensor& p,
+    const torch::Tensor& g,
+    torch::Tensor& buf,
+    bool momentum,
+    const RoundingArgs& rounding,
+    Step step) {
+  torch::Tensor p32 = p.to(torch::kFloat);
+  const torch::Tensor g32 = g.to(torch::kFloat);
+  const bool half_momentum = buf.defined() && buf.scalar_type() != torch::kFloat;
+  torch::Tensor m32 = half_momentum ? buf.to(torch::kFloat) : buf;
+  step(p32, g32, m32);
+  store_rounded(p, p32, rounding);
+  if (momentum && half_momentum) {
+    buf.copy_(m32);
+  }
+}
+
+} // namespace
+
+void store_rounded(torch::Tensor& p, const torch::Tensor& p32, const RoundingArgs& rounding) {
+  p.copy_(rounding.stochastic ? stochastic_round(p32, p.scalar_type(), rounding) : p32.to(p.scalar_type()));
+}
+
 double sign_descent_step(
     torch::Tensor& p,
     const torch::Tensor& g,
@@ -231,19 +260,11 @@ double sign_descent_step(
     const SignStepArgs& args,
     double* dot_gg) {
   if (half_type_of(p.scalar_type())) {
-    // float32 arithmetic on copies (a float32 momentum in place), then the parameter rounded as args.rounding
-    // says and a 16-bit momentum to nearest: the fused 16-bit step's rule.
-    TORCH_CHECK(
-        dot_gg == nullptr,
-        "signopt::kernels::reference::sign_descent_step: the calibration sums need float32/float64 parameters");
-    torch::Tensor p32 = p.to(torch::kFloat);
-    const torch::Tensor g32 = g.to(torch::kFloat);
-    torch::Tensor m32 = buf.defined() && buf.scalar_type() != torch::kFloat ? buf.to(torch::kFloat) : buf;
-    const double scale = sign_descent_step(p32, g32, m32, args, nullptr);
-    p.copy_(args.rounding.stochastic ? stochastic_round(p32, p.scalar_type(), args.rounding) : p32.to(p.scalar_type()));
-    if (buf.defined() && args.beta > 0 && buf.scalar_type() != torch::kFloat) {
-      buf.copy_(m32);
-    }
+    double scale = 0.0;
+    on_float32_copies(
+        p, g, buf, args.beta > 0, args.rounding, [&](torch::Tensor& p32, const torch::Tensor& g32, torch::Tensor& m32) {
+          scale = sign_descent_step(p32, g32, m32, args, dot_gg);
+        });
     return scale;
   }
   const torch::Tensor gd = decayed_gradient(p, g, args.lr, args.weight_decay, args.decoupled);
@@ -258,6 +279,13 @@ double sign_descent_step(
 }
 
 void sgd_step(torch::Tensor& p, const torch::Tensor& g, torch::Tensor& v, const SgdStepArgs& args) {
+  if (half_type_of(p.scalar_type())) {
+    on_float32_copies(
+        p, g, v, args.mu > 0, args.rounding, [&](torch::Tensor& p32, const torch::Tensor& g32, torch::Tensor& v32) {
+          sgd_step(p32, g32, v32, args);
+        });
+    return;
+  }
   const torch::Tensor gd = decayed_gradient(p, g, args.eta, args.weight_decay, args.decoupled);
   torch::Tensor direction = gd;
   if (args.mu > 0) {

@@ -128,6 +128,16 @@ E read_enum(torch::serialize::InputArchive& a, const std::string& key, E fallbac
   return fallback;
 }
 
+torch::Tensor zero_momentum(const torch::Tensor& p, MomentumDtype dtype) {
+  const bool half = kernels::half_type_of(p.scalar_type()).has_value();
+  const auto type = half && dtype == MomentumDtype::Float32 ? torch::kFloat : p.scalar_type();
+  return torch::zeros_like(p, p.options().dtype(type), at::MemoryFormat::Preserve);
+}
+
+kernels::RoundingArgs rounding_args(Rounding rounding, uint64_t seed, int64_t step, int64_t param_index) {
+  return {rounding == Rounding::Stochastic, seed, step, param_index};
+}
+
 void write_rounding(torch::serialize::OutputArchive& a, Rounding rounding, uint64_t seed) {
   write_int(a, "rounding", static_cast<int64_t>(rounding));
   write_int(a, "rounding_seed", static_cast<int64_t>(seed)); // bit for bit in an int64, as the dither seed

@@ -38,7 +38,10 @@ HybridSignSGDOptions hybrid_options_from(const OptimizerSettings& s, double beta
       .weight_decay(s.weight_decay)
       .decoupled_weight_decay(s.decoupled_weight_decay)
       .dither(s.dither)
-      .nonfinite(s.nonfinite);
+      .nonfinite(s.nonfinite)
+      .rounding(s.rounding)
+      .rounding_seed(s.rounding_seed)
+      .momentum_dtype(s.momentum_dtype);
   return o;
 }
 

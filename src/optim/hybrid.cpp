@@ -6,6 +6,7 @@
 #include <signopt/optim/factory.h>
 #include <signopt/optim/hybrid.h>
 
+#include "float_copy.h"
 #include "packed_exchange.h"
 
 #include <c10/util/Exception.h>
@@ -98,6 +99,8 @@ void HybridSignSGDOptions::serialize(torch::serialize::OutputArchive& a) const {
   write_int(a, "track_after_switch", track_after_switch());
   write_int(a, "nonfinite", static_cast<int64_t>(nonfinite()));
   write_dither(a, dither());
+  write_rounding(a, rounding(), rounding_seed());
+  write_momentum_dtype(a, momentum_dtype());
 }
 
 void HybridSignSGDOptions::serialize(torch::serialize::InputArchive& a) {
@@ -129,6 +132,8 @@ void HybridSignSGDOptions::serialize(torch::serialize::InputArchive& a) {
   track_after_switch(read_int(a, "track_after_switch", 0) != 0);
   nonfinite(static_cast<NonFinitePolicy>(read_int(a, "nonfinite", 0)));
   dither(read_dither(a));
+  read_rounding(a, rounding_, rounding_seed_);
+  momentum_dtype(read_momentum_dtype(a));
 }
 
 void HybridSignSGDParamState::serialize(torch::serialize::OutputArchive& a) const {
@@ -195,10 +200,12 @@ namespace {
 constexpr size_t kRawSums = 5;
 enum RawSum { kDot = 0, kGg = 1, kNnz = 2, kMAbs = 3, kMSq = 4 };
 
-// One parameter's view during a step.
+// One parameter's view during a step. A 16-bit parameter off the fused kernels is stepped on a float32 copy
+// `p` (its gradient `g` float32 too) and stored into `target` by its rounding at the end (finish_item).
 struct Item {
   torch::Tensor p;
   torch::Tensor g;
+  torch::Tensor target;
   HybridSignSGDParamState* st;
   const HybridSignSGDOptions* o;
   int64_t index;
@@ -222,6 +229,19 @@ void moment_part(Item& it, const torch::Tensor& m, double nnz) {
   it.sums[kNnz] = nnz >= 0 ? nnz : ms.nonzero;
   it.sums[kMAbs] = ms.abs;
   it.sums[kMSq] = ms.sq;
+}
+
+// The rounding of the item's parameter at this step.
+kernels::RoundingArgs rounding_of(const Item& it) {
+  return detail::rounding_args(it.o->rounding(), it.o->rounding_seed(), it.st->step(), it.index);
+}
+
+// Stores a 16-bit parameter's float32 result (an item stepped on a float32 copy).
+void finish_item(const Item& it) {
+  if (it.target.defined()) {
+    torch::Tensor target = it.target;
+    kernels::reference::store_rounded(target, it.p, rounding_of(it));
+  }
 }
 
 } // namespace
@@ -308,10 +328,10 @@ void HybridSignSGD::add_item_(StepPlan& plan, torch::Tensor& p, const HybridSign
   auto& st = detail::get_or_create_state<HybridSignSGDParamState>(*this, p, [] { return HybridSignSGDParamState(); });
   st.step(st.step() + 1);
   if (plan.need_sign && !st.exp_avg().defined()) {
-    st.exp_avg(torch::zeros_like(p, at::MemoryFormat::Preserve));
+    st.exp_avg(detail::zero_momentum(p, o.momentum_dtype()));
   }
   if (!plan.sign_phase && o.post_switch_momentum() > 0 && !st.momentum_buffer().defined()) {
-    st.momentum_buffer(torch::zeros_like(p, at::MemoryFormat::Preserve));
+    st.momentum_buffer(detail::zero_momentum(p, o.momentum_dtype()));
   }
   const auto& dither = o.dither();
   // Keyed by the parameter's own step, as in Signum, so the sign phase equals Signum exactly even when some
@@ -321,19 +341,23 @@ void HybridSignSGD::add_item_(StepPlan& plan, torch::Tensor& p, const HybridSign
   if (plan.need_sign) {
     detail::attach_scale_state(args, st.dither_base(), p);
   }
-  Item item{p, p.grad(), &st, &o, param_index, {}};
+  Item item{p, p.grad(), {}, &st, &o, param_index, {}};
   if (plan.packed) { // pass 1; pass 2 applies the update after the vote (item.updated)
     plan.offsets.push_back(plan.exchange->pack(
         p, p.grad(), st.exp_avg(), o.lr(), o.weight_decay(), o.decoupled_weight_decay(), o.beta1(), args));
     item.updated = true;
   } else if (
       plan.sign_phase && aggregator_ == nullptr && o.beta1() > 0 &&
-      kernels::fused_eligible({p, p.grad(), st.exp_avg()})) {
+      kernels::fused_sign_eligible(p, p.grad(), st.exp_avg())) {
     // The plain sign phase: one fused pass updates m and theta and computes <u, g> and ||g||^2 (the update
     // does not depend on this step's lambda); the momentum's sums follow in one read of m.
     double dot_gg[2] = {0.0, 0.0};
     const double s = kernels::sign_descent_step(
-        p, p.grad(), st.exp_avg(), {o.lr(), o.weight_decay(), o.decoupled_weight_decay(), o.beta1(), args, {}}, dot_gg);
+        p,
+        p.grad(),
+        st.exp_avg(),
+        {o.lr(), o.weight_decay(), o.decoupled_weight_decay(), o.beta1(), args, rounding_of(item)},
+        dot_gg);
     record_dither_std_(param_index, s);
     item.updated = true;
     item.sums[kDot] = dot_gg[0];
@@ -342,20 +366,27 @@ void HybridSignSGD::add_item_(StepPlan& plan, torch::Tensor& p, const HybridSign
     moment_part(item, st.exp_avg(), noisy_argument ? static_cast<double>(p.numel()) : -1.0);
   } else if (
       !plan.sign_phase && !plan.calibrate && !plan.in_handover &&
-      kernels::fused_eligible({p, p.grad(), st.momentum_buffer()})) {
+      kernels::fused_sgd_eligible(p, p.grad(), st.momentum_buffer())) {
     item.updated = true; // the plain SGD phase: applied by apply_update_, once eta is known
   } else {
+    if (kernels::half_type_of(p.scalar_type())) {
+      item.target = p;
+      item.p = p.to(torch::kFloat);
+      item.g = item.g.to(torch::kFloat);
+    }
     if (o.weight_decay() != 0 && !o.decoupled_weight_decay()) {
-      item.g = item.g + p * o.weight_decay();
+      item.g = item.g + item.p * o.weight_decay();
     }
     if (plan.need_sign) {
       double s = 0.0;
-      item.u = kernels::reference::sign_direction(item.g, st.exp_avg(), o.beta1(), args, &s);
+      detail::FloatWorkingCopy m(st.exp_avg());
+      item.u = kernels::reference::sign_direction(item.g, m.value, o.beta1(), args, &s);
       record_dither_std_(param_index, s);
       if (o.beta1() == 0) {
         // sign_direction keeps no EMA for beta1 = 0; m is then the plain gradient.
-        st.exp_avg().copy_(item.g);
+        m.value.copy_(item.g);
       }
+      m.store();
     }
     if (plan.calibrate && aggregator_ == nullptr) {
       item.sums[kDot] = kernels::dot(item.u, item.g);
@@ -470,6 +501,7 @@ void HybridSignSGD::apply_update_(StepPlan& plan, const HybridSignSGDOptions& he
         it.p.mul_(1.0 - gamma * it.o->weight_decay());
       }
       it.p.add_(it.u, -gamma);
+      finish_item(it);
       continue;
     }
     double eta;
@@ -491,6 +523,7 @@ void HybridSignSGD::apply_update_(StepPlan& plan, const HybridSignSGDOptions& he
       args.decoupled = it.o->decoupled_weight_decay();
       args.mu = mu;
       args.dampened = plan.dampened;
+      args.rounding = rounding_of(it);
       kernels::sgd_step(it.p, it.g, it.st->momentum_buffer(), args);
       continue;
     }
@@ -499,8 +532,10 @@ void HybridSignSGD::apply_update_(StepPlan& plan, const HybridSignSGDOptions& he
     }
     torch::Tensor direction = it.g;
     if (mu > 0) {
-      it.st->momentum_buffer().mul_(mu).add_(it.g);
-      direction = plan.dampened ? it.st->momentum_buffer() * (1.0 - mu) : it.st->momentum_buffer();
+      detail::FloatWorkingCopy v(it.st->momentum_buffer());
+      v.value.mul_(mu).add_(it.g);
+      direction = plan.dampened ? v.value * (1.0 - mu) : v.value;
+      v.store();
     }
     if (plan.in_handover) {
       const double w = static_cast<double>(plan.after) / static_cast<double>(head.handover_steps());
@@ -508,6 +543,7 @@ void HybridSignSGD::apply_update_(StepPlan& plan, const HybridSignSGDOptions& he
     } else {
       it.p.sub_(direction * eta);
     }
+    finish_item(it);
   }
 }
 

@@ -6,6 +6,7 @@
 #include <signopt/kernels/reference.h>
 #include <signopt/optim/common.h>
 
+#include "float_copy.h"
 #include "packed_exchange.h"
 
 #include <torch/torch.h>
@@ -95,8 +96,10 @@ void sign_descent_step(SignoptOptimizer& opt, BetaOf beta_of, BufferOf buffer_of
       packed_sign_descent_step<Options, State>(opt, *aggregator, beta_of, buffer_of)) {
     return;
   }
-  // With an aggregator: the local signs of every parameter, exchanged once, then applied.
-  std::vector<torch::Tensor> pending_params, local;
+  // With an aggregator: the local signs of every parameter, exchanged once, then applied. A 16-bit parameter is
+  // stepped on a float32 copy (pending_params) and stored into itself (pending_targets) by its rounding.
+  std::vector<torch::Tensor> pending_params, pending_targets, local;
+  std::vector<kernels::RoundingArgs> pending_rounding;
   std::vector<double> pending_lr;
   int64_t aggregate_step = 0;
   int64_t index = 0;
@@ -121,7 +124,7 @@ void sign_descent_step(SignoptOptimizer& opt, BetaOf beta_of, BufferOf buffer_of
           o.decoupled_weight_decay(),
           beta,
           fused_dither_args(dither, tick, st.step(), param_index),
-          {o.rounding() == Rounding::Stochastic, o.rounding_seed(), st.step(), param_index}};
+          rounding_args(o.rounding(), o.rounding_seed(), st.step(), param_index)};
       attach_scale_state(args.dither, st.dither_base(), p);
       if (aggregator == nullptr) {
         const double s = kernels::fused_sign_eligible(p, p.grad(), buffer)
@@ -131,20 +134,18 @@ void sign_descent_step(SignoptOptimizer& opt, BetaOf beta_of, BufferOf buffer_of
         continue;
       }
       // With an aggregator: the local direction now, the voted one applied after the exchange.
-      check_arg(
-          !kernels::half_type_of(p.scalar_type()),
-          "sign descent",
-          "a distributed (aggregated) step does not take ",
-          p.scalar_type(),
-          " parameters yet (parameter ",
-          param_index,
-          "): train in float32 or float64, or on one worker");
-      const torch::Tensor g =
-          kernels::reference::decayed_gradient(p, p.grad(), lr, o.weight_decay(), o.decoupled_weight_decay());
-      pending_params.push_back(p);
+      const bool half = kernels::half_type_of(p.scalar_type()).has_value();
+      torch::Tensor work = half ? p.to(torch::kFloat) : p;
+      const torch::Tensor g = kernels::reference::decayed_gradient(
+          work, half ? p.grad().to(torch::kFloat) : p.grad(), lr, o.weight_decay(), o.decoupled_weight_decay());
+      pending_params.push_back(work);
+      pending_targets.push_back(half ? p : torch::Tensor());
+      pending_rounding.push_back(args.rounding);
       pending_lr.push_back(lr);
       double s = 0.0;
-      local.push_back(kernels::reference::sign_direction(g, buffer, beta, args.dither, &s));
+      FloatWorkingCopy m(buffer);
+      local.push_back(kernels::reference::sign_direction(g, m.value, beta, args.dither, &s));
+      m.store();
       opt.record_dither_std_(param_index, s);
       aggregate_step = std::max(aggregate_step, st.step());
     }
@@ -172,6 +173,9 @@ void sign_descent_step(SignoptOptimizer& opt, BetaOf beta_of, BufferOf buffer_of
         " of shape ",
         local[i].sizes());
     pending_params[i].add_(voted[i].to(pending_params[i].dtype()), -pending_lr[i]);
+    if (pending_targets[i].defined()) {
+      kernels::reference::store_rounded(pending_targets[i], pending_params[i], pending_rounding[i]);
+    }
   }
 }
 

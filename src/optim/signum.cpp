@@ -76,9 +76,7 @@ torch::Tensor Signum::step(LossClosure closure) {
       [](const SignumOptions& o) { return o.momentum(); },
       [](const SignumOptions& o, SignumParamState& st, const torch::Tensor& p) -> torch::Tensor& {
         if (!st.momentum_buffer().defined()) {
-          const bool half = kernels::half_type_of(p.scalar_type()).has_value();
-          const auto dtype = half && o.momentum_dtype() == MomentumDtype::Float32 ? torch::kFloat : p.scalar_type();
-          st.momentum_buffer(torch::zeros_like(p, p.options().dtype(dtype), at::MemoryFormat::Preserve));
+          st.momentum_buffer(detail::zero_momentum(p, o.momentum_dtype()));
         }
         return st.momentum_buffer();
       });

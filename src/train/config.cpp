@@ -537,23 +537,19 @@ void resolve_defaults(TrainConfig& c) {
           "--switch-trigger auto tests the calibration's convergence and --calibration fixed has none; use "
           "--switch-trigger step or epoch");
   }
-  if (c.param_dtype != "float32") {
-    const std::string why = "--param-dtype " + c.param_dtype;
-    if (o == "hybrid" || c.log_calibration)
-      throw ConfigError(
-          why + " does not take the hybrid or --log-calibration: the calibration sums need float32 parameters");
-    if (c.nproc > 1)
-      throw ConfigError(
-          why + " trains on one worker: the distributed sign exchange takes float32 parameters (use --nproc 1)");
-    if (c.device != "cpu")
-      throw ConfigError(why + " trains on the CPU (the 16-bit kernels have no CUDA version yet); use --device cpu");
-  }
   if (c.log_calibration && !row.logs_calibration)
     throw ConfigError(
         "--log-calibration is for signum and dithered-signum (the hybrid always logs its calibration), not --optimizer " +
         o);
   if (c.aggregation == "auto")
     c.aggregation = enum_name(row.aggregation);
+  // 16-bit parameters vote through the sign optimizers' float32 working copies (docs/optimizers.md, "Low-precision
+  // parameters"); the gradient allreduce and EF-SignSGD's exchange take float32 parameters.
+  if (c.param_dtype != "float32" && c.nproc > 1 && c.aggregation != "majority-vote")
+    throw ConfigError(
+        "--param-dtype " + c.param_dtype + " with --nproc " + std::to_string(c.nproc) +
+        " needs --aggregation majority-vote (signsgd, signum or the hybrid); --aggregation " + c.aggregation +
+        " takes float32 parameters (use --param-dtype float32 or --nproc 1)");
   if (c.aggregation == "majority-vote" && !row.votes)
     throw ConfigError(
         "--aggregation majority-vote needs a sign optimizer (" + names_where(&OptimizerRow::votes) +

@@ -231,8 +231,8 @@ void add_loop_entries(std::vector<OptionEntry>& t) {
       "param-dtype",
       &TrainConfig::param_dtype,
       {"float32", "bfloat16", "float16"},
-      "the model's parameters and inputs; bfloat16/float16 train with float32 losses, SignSGD/Signum in float32 "
-      "arithmetic stored by --rounding (CPU, one worker, not the hybrid)",
+      "the model's parameters and inputs; bfloat16/float16 train with float32 losses, SignSGD, Signum and the hybrid "
+      "in float32 arithmetic stored by --rounding (several workers: with --aggregation majority-vote)",
       loop,
       "float32"));
 }
@@ -452,8 +452,8 @@ void add_dither_entries(std::vector<OptionEntry>& t) {
       "rounding",
       &TrainConfig::rounding,
       enum_choices<Rounding>(),
-      "how signsgd/signum store a 16-bit parameter after its float32 update: stochastic (unbiased; keeps steps "
-      "below half an ulp in expectation) or nearest (such steps vanish)",
+      "how signsgd, signum and the hybrid store a 16-bit parameter after its float32 update: stochastic (unbiased; "
+      "keeps steps below half an ulp in expectation) or nearest (such steps vanish)",
       low,
       "stochastic"));
   {
@@ -470,8 +470,8 @@ void add_dither_entries(std::vector<OptionEntry>& t) {
       "momentum-dtype",
       &TrainConfig::momentum_dtype,
       enum_choices<MomentumDtype>(),
-      "signum's momentum for a 16-bit parameter: float32 (4 bytes per coordinate) or parameter (its 16-bit dtype, "
-      "rounded to nearest)",
+      "the momentum of signum and the hybrid (m and the SGD phase's v) for a 16-bit parameter: float32 (4 bytes per "
+      "coordinate) or parameter (its 16-bit dtype, rounded to nearest)",
       low,
       "float32"));
 }

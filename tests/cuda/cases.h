@@ -238,23 +238,61 @@ inline std::vector<Case> cases() {
   return out;
 }
 
+/// The 16-bit layouts of the sign and SGD cases: p and g bfloat16 or float16, the state `a` float32 or (half_state)
+/// of their type, stored by stochastic rounding or (nearest) to nearest.
+struct HalfLayout {
+  std::string name;
+  kernels::HalfType type;
+  bool half_state;
+  bool stochastic;
+};
+
+inline const std::vector<HalfLayout>& half_layouts() {
+  static const std::vector<HalfLayout> l = {
+      {"bf16", kernels::HalfType::kBFloat16, false, true},
+      {"bf16_16state", kernels::HalfType::kBFloat16, true, true},
+      {"f16_nearest", kernels::HalfType::kFloat16, false, false},
+      {"f16_16state", kernels::HalfType::kFloat16, true, true}};
+  return l;
+}
+
+/// Whether a case runs on 16-bit layouts: the sign steps and the SGD phase.
+inline bool has_half_version(const Case& c) {
+  return c.rule == Rule::kSign || c.rule == Rule::kSgd;
+}
+
 /// The host memory of one step's tensors: p, g and two state buffers (m/v/e and EF's momentum),
-/// each n elements of the dtype, plus the result slots of the last step.
+/// each n elements of the dtype (or of a HalfLayout: p, g 16-bit, a float32 or 16-bit, b unused), plus the
+/// result slots of the last step.
 struct Arrays {
   Dtype dtype = Dtype::kFloat32;
+  bool half = false; ///< a 16-bit layout (half_type, half_state, stochastic)
+  kernels::HalfType half_type = kernels::HalfType::kBFloat16;
+  bool half_state = false;
+  bool stochastic = true;
   int64_t n = 0;
   std::vector<unsigned char> p, g, a, b;
   kernels::cuda::StepResults results;
   double base = std::nan(""); // the one-pass scale's stored base (DitherScaleFrom::Previous)
 
-  size_t element_size() const {
+  /// Bytes per element of array k (0 p, 1 g, 2 a, 3 b).
+  size_t size_of(int k) const {
+    if (half) {
+      return k < 2 || half_state ? 2 : 4;
+    }
     return dtype == Dtype::kFloat32 ? 4 : 8;
   }
-  size_t bytes() const {
-    return static_cast<size_t>(n) * element_size();
+  size_t bytes_of(int k) const {
+    return static_cast<size_t>(n) * size_of(k);
   }
-  double value(const std::vector<unsigned char>& v, int64_t i) const {
-    if (dtype == Dtype::kFloat32) {
+  double value(int k, const std::vector<unsigned char>& v, int64_t i) const {
+    const size_t es = size_of(k);
+    if (es == 2) {
+      uint16_t h;
+      std::memcpy(&h, v.data() + 2 * i, 2);
+      return kernels::half::to_float(half_type, h);
+    }
+    if (es == 4) {
       float f;
       std::memcpy(&f, v.data() + 4 * i, 4);
       return f;
@@ -263,8 +301,12 @@ struct Arrays {
     std::memcpy(&d, v.data() + 8 * i, 8);
     return d;
   }
-  void set(std::vector<unsigned char>& v, int64_t i, double x) {
-    if (dtype == Dtype::kFloat32) {
+  void set(int k, std::vector<unsigned char>& v, int64_t i, double x) {
+    const size_t es = size_of(k);
+    if (es == 2) {
+      const uint16_t h = kernels::half::nearest(half_type, static_cast<float>(x));
+      std::memcpy(v.data() + 2 * i, &h, 2);
+    } else if (es == 4) {
       const float f = static_cast<float>(x);
       std::memcpy(v.data() + 4 * i, &f, 4);
     } else {
@@ -283,12 +325,19 @@ inline uint64_t mix(uint64_t& state) {
 
 /// Deterministic inputs: values in (-1, 1) of varied magnitudes, with exact zeros (and -0) in g and
 /// the state so that sign(0) and signed zeros are exercised.
-inline Arrays make_arrays(Dtype dtype, int64_t n, uint64_t seed) {
+inline Arrays make_arrays(Dtype dtype, int64_t n, uint64_t seed, const HalfLayout* layout = nullptr) {
   Arrays x;
   x.dtype = dtype;
+  if (layout != nullptr) {
+    x.half = true;
+    x.half_type = layout->type;
+    x.half_state = layout->half_state;
+    x.stochastic = layout->stochastic;
+  }
   x.n = n;
-  for (auto* v : {&x.p, &x.g, &x.a, &x.b}) {
-    v->assign(x.bytes(), 0);
+  std::vector<unsigned char>* arrays[] = {&x.p, &x.g, &x.a, &x.b};
+  for (int k = 0; k < 4; ++k) {
+    arrays[k]->assign(x.bytes_of(k), 0);
   }
   uint64_t state = seed * 0x2545F4914F6CDD1Dull + static_cast<uint64_t>(n);
   auto draw = [&]() {
@@ -297,11 +346,11 @@ inline Arrays make_arrays(Dtype dtype, int64_t n, uint64_t seed) {
     return u * std::ldexp(1.0, -static_cast<int>(r & 7)); // magnitudes down to 2^-7
   };
   for (int64_t i = 0; i < n; ++i) {
-    x.set(x.p, i, draw());
+    x.set(0, x.p, i, draw());
     const uint64_t pick = mix(state) % 64;
-    x.set(x.g, i, pick == 0 ? 0.0 : (pick == 1 ? -0.0 : draw()));
-    x.set(x.a, i, pick == 2 ? 0.0 : draw() * 0.5);
-    x.set(x.b, i, draw() * 0.25);
+    x.set(1, x.g, i, pick == 0 ? 0.0 : (pick == 1 ? -0.0 : draw()));
+    x.set(2, x.a, i, pick == 2 ? 0.0 : draw() * 0.5);
+    x.set(3, x.b, i, draw() * 0.25);
   }
   return x;
 }
@@ -309,11 +358,13 @@ inline Arrays make_arrays(Dtype dtype, int64_t n, uint64_t seed) {
 /// Empty when a and b hold the same bits; otherwise where and how they differ.
 inline std::string compare(const Arrays& expected, const Arrays& actual, const Case& c) {
   std::ostringstream out;
-  // Approximate distance in units of the last place of the expected value.
-  const bool f32 = expected.dtype == Dtype::kFloat32;
-  auto ulps = [&](double x, double y) {
-    const double spacing = std::fmax(std::fabs(x), f32 ? 0x1p-126 : 0x1p-1022) * (f32 ? 0x1p-23 : 0x1p-52);
-    return std::fabs(x - y) / spacing;
+  // Approximate distance in units of the last place of the expected value (array k's type).
+  auto ulps = [&](int k, double x, double y) {
+    const size_t es = expected.size_of(k);
+    const bool bf16 = expected.half_type == kernels::HalfType::kBFloat16;
+    const double eps = es == 8 ? 0x1p-52 : (es == 4 ? 0x1p-23 : (bf16 ? 0x1p-7 : 0x1p-10));
+    const double tiny = es == 8 ? 0x1p-1022 : (es == 4 || bf16 ? 0x1p-126 : 0x1p-14);
+    return std::fabs(x - y) / (std::fmax(std::fabs(x), tiny) * eps);
   };
   const char* names[] = {"p", "g", "state", "state2"};
   const std::vector<unsigned char>* e[] = {&expected.p, &expected.g, &expected.a, &expected.b};
@@ -323,16 +374,16 @@ inline std::string compare(const Arrays& expected, const Arrays& actual, const C
       continue;
     }
     int64_t first = -1, count = 0;
-    const size_t es = expected.element_size();
+    const size_t es = expected.size_of(k);
     for (int64_t i = 0; i < expected.n; ++i) {
       if (std::memcmp(e[k]->data() + es * i, a[k]->data() + es * i, es) != 0) {
         first = first < 0 ? i : first;
         ++count;
       }
     }
-    const double x = expected.value(*e[k], first), y = actual.value(*a[k], first);
+    const double x = expected.value(k, *e[k], first), y = actual.value(k, *a[k], first);
     out << names[k] << ": " << count << " of " << expected.n << " elements differ; first at " << first << ": expected "
-        << x << ", got " << y << " (" << ulps(x, y) << " ulp). ";
+        << x << ", got " << y << " (" << ulps(k, x, y) << " ulp). ";
   }
   auto same = [](double x, double y) { return std::memcmp(&x, &y, sizeof x) == 0; };
   if (c.rule == Rule::kSign && c.calibrate) {
@@ -356,16 +407,22 @@ inline std::string compare(const Arrays& expected, const Arrays& actual, const C
   return out.str();
 }
 
+/// The rounding of step s of a 16-bit run (keyed like an optimizer's: the step and the parameter's index).
+inline kernels::RoundingArgs rounding_of(bool stochastic, int s, int64_t param_index) {
+  return {stochastic, 77, s, param_index};
+}
+
 /// Runs `steps` steps of case c on x through an executor with the raw-API signatures (the host
 /// model or the device): exec.sign(dtype, p, g, m, n, args, calibrate, ws) etc. on pointers the
-/// executor owns; `exec.read(ws)` gives the result slots.
+/// executor owns; `exec.read(ws)` gives the result slots. `stochastic`: a 16-bit run's rounding.
 template <class Exec>
-void run_steps(Exec& exec, const Case& c, int steps) {
+void run_steps(Exec& exec, const Case& c, int steps, bool stochastic = true) {
   for (int s = 1; s <= steps; ++s) {
     switch (c.rule) {
       case Rule::kSign: {
         kernels::cuda::SignStepArgs a = c.sign;
         a.dither.step = s;
+        a.rounding = rounding_of(stochastic, s, a.dither.param_index);
         if (a.dither.scale_from == DitherScaleFrom::Previous) {
           a.dither.scale_state = exec.scale_state();
           a.dither.scale_state_ready = s > 1;
@@ -373,9 +430,12 @@ void run_steps(Exec& exec, const Case& c, int steps) {
         exec.sign(a, c.calibrate);
         break;
       }
-      case Rule::kSgd:
-        exec.sgd(c.sgd);
+      case Rule::kSgd: {
+        kernels::cuda::SgdStepArgs a = c.sgd;
+        a.rounding = rounding_of(stochastic, s, 3);
+        exec.sgd(a);
         break;
+      }
       case Rule::kEf:
         exec.ef(c.ef);
         break;

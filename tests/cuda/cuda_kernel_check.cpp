@@ -1,5 +1,6 @@
 // cuda_kernel_check: the CUDA kernels against their host model (bit for bit, every rule and option
-// mix, sizes 0..100003 and 11M, float32/float64, several grid sizes), then a timing at ResNet-18
+// mix, sizes 0..100003 and 11M, float32/float64, the sign and SGD cases on the 16-bit layouts too, several
+// grid sizes), then a timing at ResNet-18
 // size. Needs only the CUDA driver: no LibTorch (tests/kernels/test_fused_cuda.cpp ties the host model to
 // the CPU kernels). Exit status: 0 all equal, 1 a mismatch or CUDA error, 77 no usable GPU, 2 usage.
 #define SIGNOPT_CUDA_EXECUTOR 1
@@ -24,16 +25,24 @@ const char* dtype_name(Dtype d) {
   return d == Dtype::kFloat32 ? "float32" : "float64";
 }
 
-// One comparison: `steps` steps of c on the host model and on the GPU from the same inputs.
-bool check_one(const Case& c, Dtype dtype, int64_t n, int steps, int64_t grid_limit, int* failures) {
-  Arrays host = make_arrays(dtype, n, 1234);
+// One comparison: `steps` steps of c on the host model and on the GPU from the same inputs (of a 16-bit
+// layout when `layout` is given).
+bool check_one(
+    const Case& c,
+    Dtype dtype,
+    int64_t n,
+    int steps,
+    int64_t grid_limit,
+    int* failures,
+    const HalfLayout* layout = nullptr) {
+  Arrays host = make_arrays(dtype, n, 1234, layout);
   Arrays device = host;
   HostExec h(host);
-  run_steps(h, c, steps);
+  run_steps(h, c, steps, host.stochastic);
   cu::set_grid_limit(grid_limit);
   {
     DeviceExec d(device);
-    run_steps(d, c, steps);
+    run_steps(d, c, steps, host.stochastic);
     d.copy_back();
   }
   cu::set_grid_limit(0);
@@ -45,7 +54,7 @@ bool check_one(const Case& c, Dtype dtype, int64_t n, int steps, int64_t grid_li
     std::printf(
         "MISMATCH %s %s n=%lld steps=%d grid_limit=%lld: %s\n",
         c.name.c_str(),
-        dtype_name(dtype),
+        layout != nullptr ? layout->name.c_str() : dtype_name(dtype),
         static_cast<long long>(n),
         steps,
         static_cast<long long>(grid_limit),
@@ -74,6 +83,22 @@ int run_checks(bool large) {
       }
     }
   }
+  for (const HalfLayout& layout : half_layouts()) {
+    for (int64_t n : sizes()) {
+      for (const Case& c : all) {
+        if (has_half_version(c)) {
+          ++checks;
+          check_one(c, Dtype::kFloat32, n, 2, 0, &failures, &layout);
+        }
+      }
+    }
+    for (const Case& c : all) {
+      if (has_half_version(c)) {
+        ++checks;
+        check_one(c, Dtype::kFloat32, 100003, 2, 3, &failures, &layout);
+      }
+    }
+  }
   if (large) {
     // Past the default grid (every block loops over many chunks) and past one staging batch of the
     // final sums (2048 chunks).
@@ -92,7 +117,7 @@ int run_checks(bool large) {
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   std::printf(
       "checks: %d comparisons (%zu cases x sizes 0,1,7,4097,100003 x float32/float64 x 2 steps, grid limits "
-      "default/1/3%s): %d mismatches (%.1f s)\n",
+      "default/1/3; the sign and SGD cases on 4 16-bit layouts%s): %d mismatches (%.1f s)\n",
       checks,
       all.size(),
       large ? ", 11M float32" : "",

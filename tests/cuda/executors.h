@@ -12,6 +12,11 @@
 
 namespace signopt::test::cuda_cases {
 
+/// The 16 bits per element of a 16-bit array.
+inline uint16_t* half_ptr(std::vector<unsigned char>& v) {
+  return reinterpret_cast<uint16_t*>(v.data());
+}
+
 /// Runs the steps with the host model on x in place.
 struct HostExec {
   Arrays& x;
@@ -26,12 +31,22 @@ struct HostExec {
     return &x.base;
   }
   void sign(const kernels::cuda::SignStepArgs& a, bool calibrate) {
-    kernels::host_model::sign_descent_step(
-        x.dtype, x.p.data(), x.g.data(), a.beta > 0 ? x.a.data() : nullptr, x.n, a, calibrate, ws.data());
+    void* m = a.beta > 0 ? x.a.data() : nullptr;
+    if (x.half) {
+      kernels::host_model::sign_descent_step_half(
+          x.half_type, x.half_state, half_ptr(x.p), half_ptr(x.g), m, x.n, a, calibrate, ws.data());
+    } else {
+      kernels::host_model::sign_descent_step(x.dtype, x.p.data(), x.g.data(), m, x.n, a, calibrate, ws.data());
+    }
     x.results = kernels::host_model::read_results(ws.data());
   }
   void sgd(const kernels::cuda::SgdStepArgs& a) {
-    kernels::host_model::sgd_step(x.dtype, x.p.data(), x.g.data(), a.mu > 0 ? x.a.data() : nullptr, x.n, a);
+    void* v = a.mu > 0 ? x.a.data() : nullptr;
+    if (x.half) {
+      kernels::host_model::sgd_step_half(x.half_type, x.half_state, half_ptr(x.p), half_ptr(x.g), v, x.n, a);
+    } else {
+      kernels::host_model::sgd_step(x.dtype, x.p.data(), x.g.data(), v, x.n, a);
+    }
   }
   void ef(const kernels::cuda::EfStepArgs& a) {
     kernels::host_model::ef_sign_sgd_step(
@@ -57,17 +72,17 @@ struct DeviceExec {
 
   explicit DeviceExec(Arrays& arrays) : x(arrays) {
     namespace cu = kernels::cuda;
-    p = cu::device_alloc(x.bytes());
-    g = cu::device_alloc(x.bytes());
-    a = cu::device_alloc(x.bytes());
-    b = cu::device_alloc(x.bytes());
+    p = cu::device_alloc(x.bytes_of(0));
+    g = cu::device_alloc(x.bytes_of(1));
+    a = cu::device_alloc(x.bytes_of(2));
+    b = cu::device_alloc(x.bytes_of(3));
     ws = static_cast<double*>(cu::device_alloc(sizeof(double) * static_cast<size_t>(cu::workspace_doubles(x.n))));
     base = static_cast<double*>(cu::device_alloc(sizeof(double)));
     cu::copy_to_device(base, &x.base, sizeof(double));
-    cu::copy_to_device(p, x.p.data(), x.bytes());
-    cu::copy_to_device(g, x.g.data(), x.bytes());
-    cu::copy_to_device(a, x.a.data(), x.bytes());
-    cu::copy_to_device(b, x.b.data(), x.bytes());
+    cu::copy_to_device(p, x.p.data(), x.bytes_of(0));
+    cu::copy_to_device(g, x.g.data(), x.bytes_of(1));
+    cu::copy_to_device(a, x.a.data(), x.bytes_of(2));
+    cu::copy_to_device(b, x.b.data(), x.bytes_of(3));
   }
   DeviceExec(const DeviceExec&) = delete;
   DeviceExec& operator=(const DeviceExec&) = delete;
@@ -85,11 +100,32 @@ struct DeviceExec {
     return base;
   }
   void sign(const kernels::cuda::SignStepArgs& args, bool calibrate) {
-    kernels::cuda::sign_descent_step(x.dtype, p, g, args.beta > 0 ? a : nullptr, x.n, args, calibrate, ws, nullptr);
+    void* m = args.beta > 0 ? a : nullptr;
+    if (x.half) {
+      kernels::cuda::sign_descent_step_half(
+          x.half_type,
+          x.half_state,
+          static_cast<uint16_t*>(p),
+          static_cast<const uint16_t*>(g),
+          m,
+          x.n,
+          args,
+          calibrate,
+          ws,
+          nullptr);
+    } else {
+      kernels::cuda::sign_descent_step(x.dtype, p, g, m, x.n, args, calibrate, ws, nullptr);
+    }
     x.results = kernels::cuda::read_results(ws, nullptr);
   }
   void sgd(const kernels::cuda::SgdStepArgs& args) {
-    kernels::cuda::sgd_step(x.dtype, p, g, args.mu > 0 ? a : nullptr, x.n, args, nullptr);
+    void* v = args.mu > 0 ? a : nullptr;
+    if (x.half) {
+      kernels::cuda::sgd_step_half(
+          x.half_type, x.half_state, static_cast<uint16_t*>(p), static_cast<const uint16_t*>(g), v, x.n, args, nullptr);
+    } else {
+      kernels::cuda::sgd_step(x.dtype, p, g, v, x.n, args, nullptr);
+    }
   }
   void ef(const kernels::cuda::EfStepArgs& args) {
     kernels::cuda::ef_sign_sgd_step(x.dtype, p, g, a, args.momentum > 0 ? b : nullptr, x.n, args, ws, nullptr);
@@ -100,10 +136,10 @@ struct DeviceExec {
   }
   /// Copies the device arrays back into x (synchronous).
   void copy_back() {
-    kernels::cuda::copy_to_host(x.p.data(), p, x.bytes());
-    kernels::cuda::copy_to_host(x.g.data(), g, x.bytes());
-    kernels::cuda::copy_to_host(x.a.data(), a, x.bytes());
-    kernels::cuda::copy_to_host(x.b.data(), b, x.bytes());
+    kernels::cuda::copy_to_host(x.p.data(), p, x.bytes_of(0));
+    kernels::cuda::copy_to_host(x.g.data(), g, x.bytes_of(1));
+    kernels::cuda::copy_to_host(x.a.data(), a, x.bytes_of(2));
+    kernels::cuda::copy_to_host(x.b.data(), b, x.bytes_of(3));
     kernels::cuda::copy_to_host(&x.base, base, sizeof(double));
   }
 };

@@ -125,6 +125,34 @@ inline void sign_descent_step(
   detail::HostSteps::sign_descent(b, dtype, p, g, m, n, args, calibrate, workspace);
 }
 
+/// cuda::sign_descent_step_half on host memory.
+inline void sign_descent_step_half(
+    HalfType type,
+    bool half_momentum,
+    uint16_t* p,
+    const uint16_t* g,
+    void* m,
+    int64_t n,
+    const SignStepArgs& args,
+    bool calibrate,
+    double* workspace) {
+  detail::HostBackend b;
+  detail::HostSteps::sign_descent_half(b, type, half_momentum, p, g, m, n, args, calibrate, workspace);
+}
+
+/// cuda::sgd_step_half on host memory.
+inline void sgd_step_half(
+    HalfType type,
+    bool half_momentum,
+    uint16_t* p,
+    const uint16_t* g,
+    void* v,
+    int64_t n,
+    const SgdStepArgs& args) {
+  detail::HostBackend b;
+  detail::HostSteps::sgd_half(b, type, half_momentum, p, g, v, n, args);
+}
+
 /// cuda::sgd_step on host memory.
 inline void sgd_step(Dtype dtype, void* p, const void* g, void* v, int64_t n, const SgdStepArgs& args) {
   detail::HostBackend b;

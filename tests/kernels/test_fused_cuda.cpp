@@ -1,6 +1,7 @@
 // The CUDA kernels against the CPU kernels, bit for bit (results, dither scales and the hybrid's
 // calibration sums; the reductions keep the CPU's exact summation order, so the bound is 0 ulp):
-// every rule and option mix, sizes 0, 1, 7, 4097 and 100003, float32 and float64.
+// every rule and option mix, sizes 0, 1, 7, 4097 and 100003, float32 and float64; the sign and SGD cases also
+// on the 16-bit layouts (bfloat16/float16 parameters, float32 or 16-bit state, both roundings).
 //  - HostModel runs everywhere: the CUDA kernels' rules and passes (src/kernels/fused_rules.h),
 //    run serially on the host, equal the CPU kernels. cuda_kernel_check compares the GPU with this
 //    model on machines without LibTorch.
@@ -33,8 +34,16 @@ namespace {
 
 using namespace cuda_cases;
 
-torch::Dtype torch_dtype(Dtype d) {
-  return d == Dtype::kFloat32 ? torch::kFloat : torch::kDouble;
+// The torch dtype of array k of x.
+torch::Dtype torch_dtype(const Arrays& x, int k) {
+  switch (x.size_of(k)) {
+    case 2:
+      return x.half_type == kernels::HalfType::kBFloat16 ? torch::kBFloat16 : torch::kHalf;
+    case 4:
+      return torch::kFloat;
+    default:
+      return torch::kDouble;
+  }
 }
 
 // Runs the steps with the CPU fused kernels (kernels::*_step on CPU tensors): the oracle, itself
@@ -44,13 +53,13 @@ struct TorchExec {
   torch::Tensor p, g, a, b;
 
   explicit TorchExec(Arrays& arrays) : x(arrays) {
-    auto from = [&](std::vector<unsigned char>& v) {
-      return torch::from_blob(v.data(), {x.n}, torch_dtype(x.dtype)).clone();
+    auto from = [&](std::vector<unsigned char>& v, int k) {
+      return torch::from_blob(v.data(), {x.n}, torch_dtype(x, k)).clone();
     };
-    p = from(x.p);
-    g = from(x.g);
-    a = from(x.a);
-    b = from(x.b);
+    p = from(x.p, 0);
+    g = from(x.g, 1);
+    a = from(x.a, 2);
+    b = from(x.b, 3);
   }
 
   double* scale_state() {
@@ -75,22 +84,64 @@ struct TorchExec {
     kernels::lion_step(p, g, a, s);
   }
   void copy_back() {
-    std::memcpy(x.p.data(), p.data_ptr(), x.bytes());
-    std::memcpy(x.g.data(), g.data_ptr(), x.bytes());
-    std::memcpy(x.a.data(), a.data_ptr(), x.bytes());
-    std::memcpy(x.b.data(), b.data_ptr(), x.bytes());
+    std::memcpy(x.p.data(), p.data_ptr(), x.bytes_of(0));
+    std::memcpy(x.g.data(), g.data_ptr(), x.bytes_of(1));
+    std::memcpy(x.a.data(), a.data_ptr(), x.bytes_of(2));
+    std::memcpy(x.b.data(), b.data_ptr(), x.bytes_of(3));
   }
 };
 
 constexpr int kSteps = 3;
 
-Arrays run_cpu(const Case& c, Dtype dtype, int64_t n) {
-  Arrays x = make_arrays(dtype, n, 1234);
+Arrays run_cpu(const Case& c, Dtype dtype, int64_t n, const HalfLayout* layout = nullptr) {
+  Arrays x = make_arrays(dtype, n, 1234, layout);
   TorchExec exec(x);
-  run_steps(exec, c, kSteps);
+  run_steps(exec, c, kSteps, x.stochastic);
   exec.copy_back();
   return x;
 }
+
+// The cases with a 16-bit version (sign steps, the SGD phase), by index into cases().
+std::vector<size_t> half_cases() {
+  std::vector<size_t> out;
+  for (size_t c = 0; c < cases().size(); ++c) {
+    if (has_half_version(cases()[c])) {
+      out.push_back(c);
+    }
+  }
+  return out;
+}
+
+// The 16-bit sizes: empty, one element, below a Philox block, across a chunk boundary.
+const std::vector<int64_t> kHalfSizes = {0, 1, 7, 4097, 9001};
+
+class FusedCudaHostModel16 : public ::testing::TestWithParam<size_t> {};
+
+// The CUDA kernels' 16-bit rules (src/kernels/half_rules.h), run serially on the host, equal the CPU's 16-bit
+// kernel (fused_cpu_half.cpp): parameters, state, calibration sums and stored bases, bit for bit, on every layout.
+TEST_P(FusedCudaHostModel16, EqualsCpuKernels) {
+  const Case c = cases().at(half_cases().at(GetParam())); // cases() is a new vector
+  for (const HalfLayout& layout : half_layouts()) {
+    for (int64_t n : kHalfSizes) {
+      const Arrays cpu = run_cpu(c, Dtype::kFloat32, n, &layout);
+      Arrays model = make_arrays(Dtype::kFloat32, n, 1234, &layout);
+      const Arrays start = model;
+      HostExec exec(model);
+      run_steps(exec, c, kSteps, layout.stochastic);
+      const std::string diff = compare(cpu, model, c);
+      EXPECT_TRUE(diff.empty()) << c.name << " " << layout.name << " n=" << n << ": " << diff;
+      if (n > 1) {
+        EXPECT_NE(model.p, start.p) << c.name << " " << layout.name << ": the parameter did not move";
+      }
+    }
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    SignAndSgd,
+    FusedCudaHostModel16,
+    ::testing::Range<size_t>(0, half_cases().size()),
+    [](const ::testing::TestParamInfo<size_t>& info) { return cases().at(half_cases().at(info.param)).name; });
 
 class FusedCudaHostModel : public ::testing::TestWithParam<size_t> {};
 
@@ -159,6 +210,34 @@ INSTANTIATE_TEST_SUITE_P(
     FusedCudaDevice,
     ::testing::Range<size_t>(0, cases().size()),
     [](const ::testing::TestParamInfo<size_t>& info) { return cases().at(info.param).name; });
+
+// The 16-bit CUDA kernels against the CPU's 16-bit kernel, every sign and SGD case on every layout (one test:
+// skipped without a GPU).
+TEST(FusedCudaDevice16, EqualsCpuKernels) {
+  const std::string why = gpu_unavailable();
+  if (!why.empty()) {
+    GTEST_SKIP() << why;
+  }
+#ifdef SIGNOPT_WITH_CUDA
+  const std::vector<Case> all = cases();
+  for (const size_t ci : half_cases()) {
+    const Case& c = all.at(ci);
+    for (const HalfLayout& layout : half_layouts()) {
+      for (int64_t n : kHalfSizes) {
+        const Arrays cpu = run_cpu(c, Dtype::kFloat32, n, &layout);
+        Arrays gpu = make_arrays(Dtype::kFloat32, n, 1234, &layout);
+        {
+          DeviceExec exec(gpu);
+          run_steps(exec, c, kSteps, layout.stochastic);
+          exec.copy_back();
+        }
+        const std::string diff = compare(cpu, gpu, c);
+        EXPECT_TRUE(diff.empty()) << c.name << " " << layout.name << " n=" << n << ": " << diff;
+      }
+    }
+  }
+#endif
+}
 
 // LibTorch's CUDA backend, loaded next to the libtorch_cpu this test links (signopt links only
 // torch_cpu and c10); empty when usable, else why not.

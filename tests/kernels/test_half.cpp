@@ -319,7 +319,8 @@ kernels::SignStepArgs half_args(const HalfCase& c, int64_t step) {
 class HalfStep : public ::testing::TestWithParam<HalfCase> {};
 
 // Three steps of the fused kernel and of the torch-op reference from the same state, on 1, 2 and 3 threads
-// and sizes around the vector width and the chunk: the parameters and the momentum agree bit for bit.
+// and sizes around the vector width and the chunk: the parameters and the momentum agree bit for bit. The
+// second step also computes the hybrid's calibration sums <u, g'> and ||g'||^2, which agree bit for bit too.
 TEST_P(HalfStep, FusedEqualsTheReferenceBitForBit) {
   const HalfCase c = GetParam();
   const int restore = at::get_num_threads();
@@ -342,9 +343,19 @@ TEST_P(HalfStep, FusedEqualsTheReferenceBitForBit) {
           a.dither.scale_state = &state;
           a_ref.dither.scale_state = &state_ref;
         }
-        const double s = kernels::sign_descent_step(p, g, m, a);
-        const double s_ref = kernels::reference::sign_descent_step(p_ref, g, m_ref, a_ref);
+        double sums[2] = {0.0, 0.0}, sums_ref[2] = {0.0, 0.0};
+        const bool calibrate = step == 2;
+        const double s = kernels::sign_descent_step(p, g, m, a, calibrate ? sums : nullptr);
+        const double s_ref =
+            kernels::reference::sign_descent_step(p_ref, g, m_ref, a_ref, calibrate ? sums_ref : nullptr);
         ASSERT_EQ(s, s_ref) << c.name << " n " << n << " step " << step << " threads " << threads;
+        ASSERT_EQ(sums[0], sums_ref[0]) << c.name << " <u, g'>, n " << n << " threads " << threads;
+        ASSERT_EQ(sums[1], sums_ref[1]) << c.name << " ||g'||^2, n " << n << " threads " << threads;
+        if (calibrate) {
+          ASSERT_GT(sums[1], 0.0) << c.name;
+          ASSERT_LE(std::abs(sums[0]), std::sqrt(sums[1] * static_cast<double>(n)) * (1 + 1e-12))
+              << "Cauchy-Schwarz, |u_i| <= 1";
+        }
         ASSERT_EQ(state, state_ref) << c.name << " stored base, n " << n << " step " << step << " threads " << threads;
         if (c.previous && step > 1)
           ASSERT_GT(state, 0.0) << c.name;
@@ -425,6 +436,110 @@ TEST(HalfStepLaw, RoundingIsKeyedAndThreadInvariant) {
   EXPECT_FALSE(torch::equal(run(1, 1, 1), run(1, 2, 1)));
 }
 
+// ---- the fused 16-bit SGD step (the hybrid's SGD phase) ------------------------------------------------
+
+struct HalfSgdCase {
+  std::string name;
+  at::ScalarType type;
+  double mu;
+  bool dampened;
+  bool half_momentum;
+  bool stochastic;
+  double weight_decay;
+  bool decoupled;
+};
+
+void PrintTo(const HalfSgdCase& c, std::ostream* os) {
+  *os << c.name;
+}
+
+std::vector<HalfSgdCase> half_sgd_cases() {
+  std::vector<HalfSgdCase> out;
+  for (const auto type : {at::kBFloat16, at::kHalf}) {
+    const std::string t = type == at::kBFloat16 ? "bf16" : "f16";
+    out.push_back({t + "_plain", type, 0.0, true, false, true, 0.0, false});
+    out.push_back({t + "_plain_nearest_coupled", type, 0.0, true, false, false, 0.01, false});
+    out.push_back({t + "_dampened_f32v", type, 0.9, true, false, true, 0.01, false});
+    out.push_back({t + "_undampened_16v_decoupled", type, 0.9, false, true, true, 0.1, true});
+    out.push_back({t + "_dampened_16v_nearest", type, 0.5, true, true, false, 0.0, false});
+  }
+  return out;
+}
+
+class HalfSgd : public ::testing::TestWithParam<HalfSgdCase> {};
+
+// Three SGD steps, fused and reference, from the same state on 1-3 threads and sizes around the chunk: the
+// parameters and the momentum agree bit for bit, and the parameter moved.
+TEST_P(HalfSgd, FusedEqualsTheReferenceBitForBit) {
+  const HalfSgdCase c = GetParam();
+  const int restore = at::get_num_threads();
+  for (const int threads : {1, 2, 3}) {
+    at::set_num_threads(threads);
+    for (const int64_t n : {int64_t{1}, int64_t{17}, int64_t{4097}, int64_t{10000}}) {
+      torch::manual_seed(n);
+      auto p = torch::randn({n}).to(c.type);
+      const auto p0 = p.clone();
+      auto v = c.mu > 0 ? (torch::randn({n}) * 0.1).to(c.half_momentum ? c.type : at::kFloat) : torch::Tensor();
+      auto p_ref = p.clone();
+      auto v_ref = v.defined() ? v.clone() : v;
+      ASSERT_TRUE(kernels::fused_sgd_eligible(p, p, v)) << c.name;
+      for (int64_t step = 1; step <= 3; ++step) {
+        const auto g = (torch::randn({n}) * 0.5).to(c.type);
+        kernels::SgdStepArgs a;
+        a.eta = 0.01;
+        a.weight_decay = c.weight_decay;
+        a.decoupled = c.decoupled;
+        a.mu = c.mu;
+        a.dampened = c.dampened;
+        a.rounding = {c.stochastic, 31, step, 4};
+        kernels::sgd_step(p, g, v, a);
+        kernels::reference::sgd_step(p_ref, g, v_ref, a);
+      }
+      ASSERT_TRUE(torch::equal(p.view(torch::kShort), p_ref.view(torch::kShort)))
+          << c.name << " n " << n << " threads " << threads;
+      if (v.defined())
+        ASSERT_TRUE(torch::equal(v, v_ref)) << c.name << " momentum, n " << n << " threads " << threads;
+      if (n > 1)
+        ASSERT_FALSE(torch::equal(p, p0)) << c.name << " did not move";
+    }
+  }
+  at::set_num_threads(restore);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Cases,
+    HalfSgd,
+    ::testing::ValuesIn(half_sgd_cases()),
+    [](const ::testing::TestParamInfo<HalfSgdCase>& info) { return info.param.name; });
+
+// An SGD step of 1e-3 from 1 (1/8 of bfloat16's ulp at 1) survives stochastic rounding in expectation and
+// vanishes under round to nearest: after 100 steps the mean over N elements is within 5 standard deviations
+// of the float32 run (each step adds at most ulp^2 / 4 of variance per element).
+TEST(HalfSgdLaw, StochasticRoundingKeepsSmallStepsInExpectation) {
+  const int64_t n = 65536, steps = 100;
+  auto sr = torch::ones({n}, at::kBFloat16);
+  auto nearest = torch::ones({n}, at::kBFloat16);
+  auto f32 = torch::ones({n}, torch::kFloat);
+  torch::Tensor none;
+  const auto g16 = torch::ones({n}, at::kBFloat16);
+  const auto g32 = torch::ones({n}, torch::kFloat);
+  for (int64_t t = 1; t <= steps; ++t) {
+    kernels::SgdStepArgs a;
+    a.eta = 1e-3;
+    a.rounding = {true, 8, t, 0};
+    kernels::sgd_step(sr, g16, none, a);
+    kernels::sgd_step(f32, g32, none, a);
+    a.rounding.stochastic = false;
+    kernels::sgd_step(nearest, g16, none, a);
+  }
+  const double ulp = 0.0078125;
+  const double sd = std::sqrt(static_cast<double>(steps) * ulp * ulp / 4.0 / static_cast<double>(n));
+  const double expected = f32.mean().item<double>();
+  EXPECT_NEAR(expected, 0.9, 1e-4);
+  EXPECT_NEAR(sr.to(torch::kDouble).mean().item<double>(), expected, 5.0 * sd);
+  EXPECT_EQ(nearest.to(torch::kFloat).max().item<float>(), 1.0f) << "round to nearest loses every step";
+}
+
 TEST(HalfStepErrors, BadCombinationsAreRefused) {
   auto p = torch::zeros({8}, at::kBFloat16);
   auto g16 = torch::zeros({8}, at::kHalf);
@@ -436,9 +551,12 @@ TEST(HalfStepErrors, BadCombinationsAreRefused) {
   EXPECT_THROW(kernels::sign_descent_step(p, g16, none, a), c10::Error);
   a.beta = 0.9;
   EXPECT_THROW(kernels::sign_descent_step(p, p, m, a), c10::Error);
-  a.beta = 0.0;
-  double sums[2];
-  EXPECT_THROW(kernels::sign_descent_step(p, p, none, a, sums), c10::Error); // the calibration sums
+  kernels::SgdStepArgs sgd;
+  EXPECT_FALSE(kernels::fused_sgd_eligible(p, g16, none));
+  EXPECT_THROW(kernels::sgd_step(p, g16, none, sgd), c10::Error);
+  sgd.mu = 0.9;
+  EXPECT_THROW(kernels::sgd_step(p, p, none, sgd), c10::Error); // momentum without its buffer
+  EXPECT_THROW(kernels::sgd_step(p, p, m, sgd), c10::Error); // a float64 buffer
 }
 
 } // namespace

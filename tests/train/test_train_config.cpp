@@ -372,11 +372,17 @@ TEST(TrainConfig, InconsistentCombinationsAreRejected) {
   EXPECT_NE(resolve_error({"--lr-schedule", "step"}).find("--lr-milestones"), std::string::npos);
   EXPECT_NE(resolve_error({"--warmup-epochs", "4"}).find("shorter than --epochs"), std::string::npos);
   EXPECT_NE(resolve_error({"--optimizer", "signum", "--nesterov", "true"}).find("--nesterov"), std::string::npos);
+  // The hybrid and --log-calibration train 16-bit parameters (issue 18).
+  EXPECT_EQ(resolve_error({"--optimizer", "hybrid", "--param-dtype", "bfloat16"}), "");
+  EXPECT_EQ(resolve_error({"--optimizer", "signum", "--log-calibration", "true", "--param-dtype", "float16"}), "");
+  EXPECT_EQ(resolve_error({"--optimizer", "signum", "--param-dtype", "float16", "--nproc", "2"}), "");
   EXPECT_NE(
-      resolve_error({"--optimizer", "hybrid", "--param-dtype", "bfloat16"}).find("does not take the hybrid"),
+      resolve_error({"--optimizer", "signum", "--param-dtype", "float16", "--nproc", "2", "--aggregation", "allreduce"})
+          .find("needs --aggregation majority-vote"),
       std::string::npos);
   EXPECT_NE(
-      resolve_error({"--optimizer", "signum", "--param-dtype", "float16", "--nproc", "2"}).find("trains on one worker"),
+      resolve_error({"--optimizer", "ef-signsgd", "--param-dtype", "bfloat16", "--nproc", "2"})
+          .find("--aggregation ef-sign"),
       std::string::npos);
   EXPECT_NE(resolve_error({"--param-dtype", "float64"}).find("param-dtype"), std::string::npos);
   EXPECT_NE(resolve_error({"--optimizer", "signum", "--rounding", "up"}).find("rounding"), std::string::npos);

@@ -223,24 +223,27 @@ TEST(TrainDist, AllreduceWorkersEqualOneWorkerOnTheUnionBatch) {
 
 // A worker dies mid-run: the job fails with the rank named, the last checkpoint stays good, and --resume
 // finishes with exactly the learning curve of an uninterrupted job (every rank's own momentum, dither
-// stream position and RNG come back).
-void expect_exact_resume_after_a_death(const std::string& optimizer, const std::vector<std::string>& extra) {
+// stream position and RNG come back). Returns the uninterrupted job's run directory.
+fs::path expect_exact_resume_after_a_death(const std::string& optimizer, const std::vector<std::string>& extra) {
   const auto dir = test_dir(optimizer);
   const auto full = dir / "full", part = dir / "part";
   auto job = [&](const fs::path& out) {
     return with(with(small_job(optimizer, out), extra), {"--nproc", "2", "--checkpoint-every", "3"});
   };
   const auto f = train(dir, job(full));
-  ASSERT_TRUE(f.exited && f.status == 0) << f.log;
+  EXPECT_TRUE(f.exited && f.status == 0) << f.log;
+  if (!f.exited || f.status != 0)
+    return full;
   const auto p = train(dir, with(job(part), {"--dist-timeout", "5"}), {{"SIGNOPT_FAULT", "1:13:die"}});
-  ASSERT_TRUE(p.exited) << p.log;
+  EXPECT_TRUE(p.exited) << p.log;
   EXPECT_EQ(p.status, 1) << p.log;
   EXPECT_NE(p.log.find("rank 1 exited with status 3"), std::string::npos) << p.log;
   EXPECT_EQ(summary(part)["status"], "failed");
   const auto r = train(dir, {"--resume", part.string()});
-  ASSERT_TRUE(r.exited && r.status == 0) << r.log;
+  EXPECT_TRUE(r.exited && r.status == 0) << r.log;
   EXPECT_EQ(learning_curve(part), learning_curve(full));
   EXPECT_EQ(summary(part)["final_test_accuracy"], summary(full)["final_test_accuracy"]);
+  return full;
 }
 
 TEST(TrainDist, DitheredSignumResumesExactlyAfterAWorkerDies) {
@@ -250,6 +253,21 @@ TEST(TrainDist, DitheredSignumResumesExactlyAfterAWorkerDies) {
 TEST(TrainDist, HybridResumesExactlyAfterAWorkerDiesInItsSgdPhase) {
   // Switch after epoch 1 (step 10): the death at step 13 and the resume fall in the averaged SGD phase.
   expect_exact_resume_after_a_death("hybrid", {"--lr", "1e-3", "--switch-epoch", "1", "--dither", "on"});
+}
+
+// bfloat16 parameters on two workers: the hybrid's sign phase votes on the float32 working copies' signs, its SGD
+// phase follows, every rank rounds with the same keys (the replicas stay equal: the trainer checks them at each
+// checkpoint), the job learns, and a job whose worker dies resumes exactly.
+TEST(TrainDist, SixteenBitHybridJobVotesAndSwitches) {
+  const auto full = expect_exact_resume_after_a_death(
+      "hybrid", {"--lr", "1e-3", "--switch-epoch", "1", "--dither", "on", "--param-dtype", "bfloat16"});
+  const auto s = summary(full);
+  EXPECT_EQ(s["status"], "completed");
+  EXPECT_EQ(s["aggregation"], "majority-vote");
+  EXPECT_GT(s["final_test_accuracy"].get<double>(), 60.0);
+  const auto rows = metrics(full);
+  ASSERT_FALSE(rows.empty());
+  EXPECT_EQ(rows.back().at("phase"), "sgd");
 }
 
 TEST(TrainDist, EfSignSgdResumesExactlyAfterAWorkerDies) {

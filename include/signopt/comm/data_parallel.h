@@ -24,10 +24,11 @@ void broadcast_parameters_(Communicator& comm, const std::vector<torch::Tensor>&
 void broadcast_module_(Communicator& comm, const torch::nn::Module& module, int64_t root = 0);
 
 /// Replaces each parameter's gradient by its mean over the ranks: one allreduce of a flat bucket per dtype
-/// (float32 and float64), then a division by W. Parameters whose gradient is undefined are skipped; they
-/// must be the same on every rank: each call first allgathers the bucket sizes (16 bytes per rank) and
-/// throws std::invalid_argument on every rank, naming both sizes, when two ranks differ. A gradient that is
-/// not a dense CPU float32/float64 tensor throws std::invalid_argument naming the parameter.
+/// (float32 and float64; bfloat16 and float16 buckets are summed and divided in float32, then rounded to
+/// nearest), then a division by W. Parameters whose gradient is undefined are skipped; they must be the same
+/// on every rank: each call first allgathers the bucket sizes (32 bytes per rank) and throws
+/// std::invalid_argument on every rank, naming both sizes, when two ranks differ. A gradient that is not a
+/// dense CPU float32/float64/bfloat16/float16 tensor throws std::invalid_argument naming the parameter.
 void average_gradients_(Communicator& comm, const std::vector<torch::Tensor>& params);
 
 /// Returns root's `data` on every rank (the other ranks' arguments are ignored): two broadcasts, the length

@@ -47,8 +47,6 @@ inline bool threshold_applies(const DitherArgs& d, double beta) {
   return d.enabled && d.draw == DitherDraw::Threshold && (!d.target_gradient || beta == 0.0);
 }
 
-/// Scalar arguments of one SignSGD/Signum step (kernels::sign_descent_step and sign_descent_pack, and
-/// cuda::sign_descent_step).
 /// How a step stores a 16-bit (bfloat16, float16) parameter computed in float32: stochastic rounding with the
 /// rounding bits keyed by (seed, step, param_index) (signopt/kernels/half.h), or round to nearest even.
 /// Float32 and float64 parameters ignore it.
@@ -59,6 +57,8 @@ struct RoundingArgs {
   int64_t param_index = 0;
 };
 
+/// Scalar arguments of one SignSGD/Signum step (kernels::sign_descent_step and sign_descent_pack, and
+/// cuda::sign_descent_step).
 struct SignStepArgs {
   double lr = 0.0;
   double weight_decay = 0.0;
@@ -75,6 +75,7 @@ struct SgdStepArgs {
   bool decoupled = false;
   double mu = 0.0; ///< 0: no momentum buffer (v may be nullptr)
   bool dampened = true; ///< step (1 - mu) v (SWATS) or v (LibTorch's undampened SGD)
+  RoundingArgs rounding; ///< how a 16-bit parameter is stored after its float32 update
 };
 
 /// Scalar arguments of one EF-SignSGD step (kernels::ef_sign_sgd_step and cuda::ef_sign_sgd_step).

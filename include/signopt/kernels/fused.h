@@ -27,9 +27,12 @@ int64_t fused_call_count();
 bool fused_eligible(std::initializer_list<torch::Tensor> tensors);
 
 /// True when sign_descent_step takes (p, g, buf) fused: fused_eligible({p, g, buf}), or a 16-bit parameter
-/// (bfloat16, float16) on the CPU with a gradient of its dtype and a momentum buffer (if defined) of its dtype
-/// or float32, all contiguous.
+/// (bfloat16, float16) on the CPU (or, in a CUDA build, on a CUDA device) with a gradient of its dtype and a
+/// momentum buffer (if defined) of its dtype or float32, all contiguous and on its device.
 bool fused_sign_eligible(const torch::Tensor& p, const torch::Tensor& g, const torch::Tensor& buf);
+
+/// True when sgd_step takes (p, g, v) fused: the same conditions as fused_sign_eligible, v the momentum.
+bool fused_sgd_eligible(const torch::Tensor& p, const torch::Tensor& g, const torch::Tensor& v);
 
 /// One SignSGD/Signum step (algorithms.md sections 1-3) on p in place; `buf` is the EMA momentum
 /// (undefined when beta == 0). Returns the dither scale s_t used (0 without dithering); for CUDA
@@ -38,7 +41,7 @@ bool fused_sign_eligible(const torch::Tensor& p, const torch::Tensor& g, const t
 /// When `dot_gg` is non-null it receives <u, g> and ||g||^2 (g after coupled weight decay) for the
 /// hybrid's calibration, computed in the same pass.
 /// A 16-bit parameter (fused_sign_eligible) is computed in float32 and stored by args.rounding
-/// (docs/optimizers.md, "Low-precision parameters"); it does not take `dot_gg`.
+/// (docs/optimizers.md, "Low-precision parameters"); its `dot_gg` sums the float32 terms.
 double sign_descent_step(
     torch::Tensor& p,
     const torch::Tensor& g,
@@ -84,7 +87,9 @@ void apply_packed_direction(
 
 /// The hybrid's SGD phase step: g' = g + wd p (coupled) or p *= 1 - eta wd (decoupled);
 /// v = mu v + g', p -= eta (1 - mu) v (mu > 0, v defined, `dampened`: SWATS's convention) or p -= eta v
-/// (undampened: LibTorch's SGD), or p -= eta g' (mu = 0).
+/// (undampened: LibTorch's SGD), or p -= eta g' (mu = 0). A 16-bit parameter (fused_sgd_eligible) is
+/// computed in float32 and stored by args.rounding; a 16-bit v is updated in float32 and stored to nearest,
+/// the step taken from the unrounded value.
 void sgd_step(torch::Tensor& p, const torch::Tensor& g, torch::Tensor& v, const SgdStepArgs& args);
 
 /// One EF-SignSGD step: c = lr g' + e; Delta = (||c||_1 / d) sign(c); p -= Delta; e = c - Delta.

@@ -3,7 +3,7 @@
 //
 // These functions exist only when signopt was built with its CUDA kernels (the compile definition
 // SIGNOPT_WITH_CUDA is then set on signopt::signopt). The optimizers reach them through
-// kernels::sign_descent_step & co. for contiguous CUDA float32/float64 tensors; call them directly
+// kernels::sign_descent_step & co. for contiguous CUDA float32/float64 (and 16-bit) tensors; call them directly
 // only to drive the kernels without LibTorch (tests, the cuda_kernel_check program).
 //
 // Every pointer is device memory of `n` elements of the given dtype (nullptr where a buffer is not
@@ -13,6 +13,7 @@
 #pragma once
 
 #include <signopt/kernels/args.h>
+#include <signopt/kernels/half.h>
 
 #include <cstddef>
 #include <cstdint>
@@ -47,6 +48,33 @@ void sign_descent_step(
     const SignStepArgs& args,
     bool calibrate,
     double* workspace,
+    void* stream);
+
+/// One SignSGD/Signum step on 16-bit parameters and gradients (bfloat16, float16), as the CPU's 16-bit step:
+/// float32 arithmetic, p stored by args.rounding (stochastic rounding keyed by (seed, step, param_index), or to
+/// nearest), m float32 or (half_momentum) of the parameter's type, stored to nearest. Workspace and results as
+/// sign_descent_step.
+void sign_descent_step_half(
+    HalfType type,
+    bool half_momentum,
+    uint16_t* p,
+    const uint16_t* g,
+    void* m,
+    int64_t n,
+    const SignStepArgs& args,
+    bool calibrate,
+    double* workspace,
+    void* stream);
+
+/// The hybrid's SGD-phase step on 16-bit parameters, as the CPU's: float32 arithmetic, v float32 or 16-bit.
+void sgd_step_half(
+    HalfType type,
+    bool half_momentum,
+    uint16_t* p,
+    const uint16_t* g,
+    void* v,
+    int64_t n,
+    const SgdStepArgs& args,
     void* stream);
 
 /// The hybrid's SGD-phase step, as kernels::sgd_step.

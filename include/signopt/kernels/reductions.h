@@ -20,7 +20,8 @@ double max_abs(const torch::Tensor& x);
 bool all_finite(const torch::Tensor& x);
 
 /// Three sums of one tensor for the hybrid's calibration (its momentum m), one read of x: the number of
-/// non-zero entries (NaN counts as non-zero), sum_i |x_i| (equal to sum_abs) and sum_i x_i^2 (sum_sq).
+/// non-zero entries (NaN counts as non-zero), sum_i |x_i| (equal to sum_abs) and sum_i x_i^2 (sum_sq). A 16-bit
+/// CPU tensor is widened to float32 first (exactly), so its sums come in the float32 fast path's order.
 struct MomentSums {
   double nonzero = 0.0;
   double abs = 0.0;

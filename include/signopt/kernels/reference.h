@@ -73,10 +73,13 @@ torch::Tensor rounding_bits(const torch::Tensor& like, const RoundingArgs& r);
 /// float32 bits (signopt/kernels/half.h's rule).
 torch::Tensor stochastic_round(const torch::Tensor& x, at::ScalarType type, const RoundingArgs& r);
 
+/// Stores a float32 result into the 16-bit parameter p: stochastic_round with `rounding`'s bits, or to nearest.
+void store_rounded(torch::Tensor& p, const torch::Tensor& p32, const RoundingArgs& rounding);
+
 /// kernels::sign_descent_step's composition: g' = decayed_gradient, u = sign_direction(g'), p -= lr u.
 /// Returns the dither scale; `dot_gg` (optional) receives <u, g'> and ||g'||^2. A 16-bit p (bfloat16,
-/// float16) runs that in float32 on copies (a float32 buf in place) and stores p by args.rounding and a
-/// 16-bit buf to nearest.
+/// float16) runs that in float32 on copies (a float32 buf in place; `dot_gg` from the float32 terms) and
+/// stores p by args.rounding (store_rounded) and a 16-bit buf to nearest.
 double sign_descent_step(
     torch::Tensor& p,
     const torch::Tensor& g,
@@ -84,7 +87,8 @@ double sign_descent_step(
     const SignStepArgs& args,
     double* dot_gg = nullptr);
 
-/// kernels::sgd_step's composition (the hybrid's SGD phase).
+/// kernels::sgd_step's composition (the hybrid's SGD phase); a 16-bit p as in sign_descent_step (v float32 in
+/// place, or 16-bit: updated in float32, stored to nearest, the step from the unrounded value).
 void sgd_step(torch::Tensor& p, const torch::Tensor& g, torch::Tensor& v, const SgdStepArgs& args);
 
 /// EF-SignSGD's corrected step c = lr g'' + e, with g' = decayed_gradient(p, g) and g'' the momentum

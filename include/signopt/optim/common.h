@@ -211,7 +211,14 @@ void write_int(torch::serialize::OutputArchive& a, const std::string& key, int64
 double read_double(torch::serialize::InputArchive& a, const std::string& key, double fallback);
 int64_t read_int(torch::serialize::InputArchive& a, const std::string& key, int64_t fallback);
 
-/// Saves/loads the 16-bit parameters' rounding options (Rounding, its seed) and Signum's MomentumDtype; a code
+/// A zero momentum buffer for parameter p: float32 for a bfloat16/float16 p under MomentumDtype::Float32, else p's
+/// dtype (and its layout and device).
+torch::Tensor zero_momentum(const torch::Tensor& p, MomentumDtype dtype);
+
+/// The rounding of a 16-bit parameter's step `step` (keyed with the parameter's index) from an optimizer's options.
+kernels::RoundingArgs rounding_args(Rounding rounding, uint64_t seed, int64_t step, int64_t param_index);
+
+/// Saves/loads the 16-bit parameters' rounding options (Rounding, its seed) and the MomentumDtype; a code
 /// outside its table is refused with the key, the valid codes and the value. Absent keys read as the defaults.
 void write_rounding(torch::serialize::OutputArchive& a, Rounding rounding, uint64_t seed);
 void read_rounding(torch::serialize::InputArchive& a, Rounding& rounding, uint64_t& seed);

@@ -69,7 +69,8 @@ enum class Rounding {
   Nearest, ///< to nearest even: sign steps below half an ulp vanish.
 };
 
-/// The dtype of Signum's momentum for a 16-bit parameter (other parameters keep it in their own dtype).
+/// The dtype of Signum's and the hybrid's momentum buffers for a 16-bit parameter (other parameters keep them
+/// in their own dtype).
 enum class MomentumDtype {
   Float32, ///< float32 (default): the EMA keeps its precision; 4 bytes per coordinate.
   Parameter, ///< the parameter's 16-bit dtype, rounded to nearest each step; 2 bytes per coordinate.

@@ -31,7 +31,7 @@ struct OptimizerSettings {
   double dampening = 0.0; ///< sgd.
   NonFinitePolicy nonfinite = NonFinitePolicy::Skip;
   std::optional<DitherOptions> dither; ///< Rows with `dither` only.
-  /// SignSGD and Signum on 16-bit parameters: the rounding, its seed and Signum's momentum dtype.
+  /// SignSGD, Signum and the hybrid on 16-bit parameters: the rounding, its seed and the momentum dtype.
   Rounding rounding = Rounding::Stochastic;
   uint64_t rounding_seed = 0;
   MomentumDtype momentum_dtype = MomentumDtype::Float32;

@@ -60,6 +60,12 @@ struct HybridSignSGDOptions : public torch::optim::OptimizerCloneableOptions<Hyb
   /// Dithering of the sign phase; disabled when empty.
   TORCH_ARG(std::optional<DitherOptions>, dither) = std::nullopt;
   TORCH_ARG(NonFinitePolicy, nonfinite) = NonFinitePolicy::Skip;
+  /// How a bfloat16/float16 parameter is stored after its float32 update, in both phases (docs/optimizers.md,
+  /// "Low-precision parameters"); the bits are keyed by (rounding_seed, step, parameter, element).
+  TORCH_ARG(Rounding, rounding) = Rounding::Stochastic;
+  TORCH_ARG(uint64_t, rounding_seed) = 0;
+  /// m's and v's dtype for a bfloat16/float16 parameter: float32 or the parameter's.
+  TORCH_ARG(MomentumDtype, momentum_dtype) = MomentumDtype::Float32;
 
  public:
   /// Sign steps 1..T, SGD from step T + 1.
@@ -100,7 +106,7 @@ struct HybridSignSGDOptions : public torch::optim::OptimizerCloneableOptions<Hyb
 /// Per-parameter state of the hybrid.
 struct HybridSignSGDParamState : public torch::optim::OptimizerCloneableParamState<HybridSignSGDParamState> {
   TORCH_ARG(int64_t, step) = 0;
-  /// m: the sign phase's EMA momentum.
+  /// m: the sign phase's EMA momentum (float32 for a 16-bit parameter unless momentum_dtype(Parameter)).
   TORCH_ARG(torch::Tensor, exp_avg);
   /// v: the SGD phase's momentum buffer (post_switch_momentum > 0).
   TORCH_ARG(torch::Tensor, momentum_buffer);
