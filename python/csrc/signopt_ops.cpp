@@ -299,6 +299,22 @@ double dither_alpha(
     return args;                                                                                                \
   }()
 
+// HybridSignSGD's raw sums of one tensor into out[0..5): <u, g>, ||g||^2 (the step's dot_gg), nnz(u), ||m||_1,
+// ||m||^2 (the momentum's sums ms). With dither noise of scale > 0 added to m (`noisy_argument`), u = sign(m + s z)
+// has no zeros, so nnz(u) = n (as the C++ hybrid counts it).
+void write_hybrid_sums(
+    double* out,
+    const double dot_gg[2],
+    const std::array<double, 3>& ms,
+    bool noisy_argument,
+    int64_t n) {
+  out[0] = dot_gg[0];
+  out[1] = dot_gg[1];
+  out[2] = noisy_argument ? static_cast<double>(n) : ms[0];
+  out[3] = ms[1];
+  out[4] = ms[2];
+}
+
 template <typename Lr>
 void sign_descent_impl(SIGNOPT_SIGN_STEP_PARAMS, double* sums) {
   const char* op = sums != nullptr ? "hybrid_sign_phase_" : "sign_descent_";
@@ -332,16 +348,12 @@ void sign_descent_impl(SIGNOPT_SIGN_STEP_PARAMS, double* sums) {
         a,
         sums != nullptr ? dot_gg : nullptr);
     if (sums != nullptr) {
-      // HybridSignSGD's raw sums of this tensor: <u, g>, ||g||^2, nnz(u), ||m||_1, ||m||^2. With dither noise of
-      // scale > 0 added to m, u = sign(m + s z) has no zeros (as the C++ hybrid counts it).
-      const auto ms = cpu::moment_sums(dtypes[i], bufs[i].const_data_ptr(), n);
-      const bool noisy_argument = dither && !dither_gradient && scale != 0.0;
-      double* out = sums + 5 * i;
-      out[0] = dot_gg[0];
-      out[1] = dot_gg[1];
-      out[2] = noisy_argument ? static_cast<double>(n) : ms[0];
-      out[3] = ms[1];
-      out[4] = ms[2];
+      write_hybrid_sums(
+          sums + 5 * i,
+          dot_gg,
+          cpu::moment_sums(dtypes[i], bufs[i].const_data_ptr(), n),
+          dither && !dither_gradient && scale != 0.0,
+          n);
     }
   });
 }
@@ -476,14 +488,12 @@ void sign_descent_half_impl(SIGNOPT_SIGN_STEP_PARAMS, bool stochastic, int64_t r
         a,
         sums != nullptr ? dot_gg : nullptr);
     if (sums != nullptr) {
-      const auto ms = momentum_sums(bufs[i], t.types[i], t.half_momentum[i], n);
-      const bool noisy_argument = dither && !dither_gradient && scale != 0.0;
-      double* out = sums + 5 * i;
-      out[0] = dot_gg[0];
-      out[1] = dot_gg[1];
-      out[2] = noisy_argument ? static_cast<double>(n) : ms[0];
-      out[3] = ms[1];
-      out[4] = ms[2];
+      write_hybrid_sums(
+          sums + 5 * i,
+          dot_gg,
+          momentum_sums(bufs[i], t.types[i], t.half_momentum[i], n),
+          dither && !dither_gradient && scale != 0.0,
+          n);
     }
   });
 }

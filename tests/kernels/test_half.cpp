@@ -375,39 +375,45 @@ INSTANTIATE_TEST_SUITE_P(
     ::testing::ValuesIn(half_cases()),
     [](const ::testing::TestParamInfo<HalfCase>& info) { return info.param.name; });
 
-// Sign steps smaller than half a bfloat16 ulp vanish under round to nearest; stochastic rounding keeps them in
-// expectation. From p = 1 with g = 1 (u = +1) and lr = 1e-3 (1/8 of bfloat16's ulp at 1), after T steps the
-// float32 run is at 1 - T lr; the stochastic bfloat16 run's mean over N elements agrees within 5 standard
-// deviations of its rounding noise (each step adds at most ulp^2 / 4 per element, ulp <= 2^-7), and the
-// nearest-rounding run has not moved.
-TEST(HalfStepLaw, StochasticRoundingKeepsSmallStepsInExpectation) {
+// Steps smaller than half a bfloat16 ulp vanish under round to nearest; stochastic rounding keeps them in
+// expectation. From p = 1 with g = 1, T = 100 steps of 1e-3 (1/8 of bfloat16's ulp at 1) by `step(p, g, rounding)`
+// take the float32 run to 1 - T 1e-3 = 0.9; the stochastically rounded 16-bit run's mean over N elements agrees
+// within 5 standard deviations of its rounding noise (each step adds at most ulp^2 / 4 per element, ulp <= 2^-7
+// for bfloat16, 2^-10 for float16), and the bfloat16 run rounded to nearest has not moved.
+template <class Step>
+void expect_small_steps_kept(at::ScalarType type, Step step) {
   const int64_t n = 65536, steps = 100;
-  const double lr = 1e-3;
+  auto sr = torch::ones({n}, type);
+  auto nearest = torch::ones({n}, type);
+  auto f32 = torch::ones({n}, torch::kFloat);
+  const auto g16 = torch::ones({n}, type);
+  const auto g32 = torch::ones({n}, torch::kFloat);
+  for (int64_t t = 1; t <= steps; ++t) {
+    kernels::RoundingArgs r{true, 5, t, 0};
+    step(sr, g16, r);
+    step(f32, g32, r);
+    r.stochastic = false;
+    step(nearest, g16, r);
+  }
+  const double ulp = type == at::kBFloat16 ? 0.0078125 : 0.0009765625;
+  const double sd = std::sqrt(static_cast<double>(steps) * ulp * ulp / 4.0 / static_cast<double>(n));
+  const double expected = f32.mean().item<double>();
+  EXPECT_NEAR(expected, 0.9, 1e-4);
+  EXPECT_NEAR(sr.to(torch::kDouble).mean().item<double>(), expected, 5.0 * sd) << c10::toString(type);
+  if (type == at::kBFloat16)
+    EXPECT_EQ(nearest.to(torch::kFloat).max().item<float>(), 1.0f) << "round to nearest loses every step";
+  EXPECT_GT(sr.to(torch::kFloat).std().item<float>(), 0.0f) << "the rounding is random per element";
+}
+
+TEST(HalfStepLaw, StochasticRoundingKeepsSmallStepsInExpectation) {
   for (const auto type : {at::kBFloat16, at::kHalf}) {
-    auto sr = torch::ones({n}, type);
-    auto nearest = torch::ones({n}, type);
-    auto f32 = torch::ones({n}, torch::kFloat);
-    torch::Tensor none;
-    const auto g16 = torch::ones({n}, type);
-    const auto g32 = torch::ones({n}, torch::kFloat);
-    for (int64_t t = 1; t <= steps; ++t) {
+    expect_small_steps_kept(type, [](torch::Tensor& p, const torch::Tensor& g, const kernels::RoundingArgs& r) {
       kernels::SignStepArgs a;
-      a.lr = lr;
-      a.rounding.seed = 5;
-      a.rounding.step = t;
-      kernels::sign_descent_step(sr, g16, none, a);
-      kernels::sign_descent_step(f32, g32, none, a);
-      a.rounding.stochastic = false;
-      kernels::sign_descent_step(nearest, g16, none, a);
-    }
-    const double ulp = type == at::kBFloat16 ? 0.0078125 : 0.0009765625;
-    const double sd = std::sqrt(static_cast<double>(steps) * ulp * ulp / 4.0 / static_cast<double>(n));
-    const double expected = f32.mean().item<double>();
-    EXPECT_NEAR(expected, 1.0 - static_cast<double>(steps) * lr, 1e-4);
-    EXPECT_NEAR(sr.to(torch::kDouble).mean().item<double>(), expected, 5.0 * sd) << c10::toString(type);
-    if (type == at::kBFloat16)
-      EXPECT_EQ(nearest.to(torch::kFloat).max().item<float>(), 1.0f) << "round to nearest loses every step";
-    EXPECT_GT(sr.to(torch::kFloat).std().item<float>(), 0.0f) << "the rounding is random per element";
+      a.lr = 1e-3;
+      a.rounding = r;
+      torch::Tensor none;
+      kernels::sign_descent_step(p, g, none, a);
+    });
   }
 }
 
@@ -512,32 +518,17 @@ INSTANTIATE_TEST_SUITE_P(
     ::testing::ValuesIn(half_sgd_cases()),
     [](const ::testing::TestParamInfo<HalfSgdCase>& info) { return info.param.name; });
 
-// An SGD step of 1e-3 from 1 (1/8 of bfloat16's ulp at 1) survives stochastic rounding in expectation and
-// vanishes under round to nearest: after 100 steps the mean over N elements is within 5 standard deviations
-// of the float32 run (each step adds at most ulp^2 / 4 of variance per element).
+// The SGD phase's step of eta g = 1e-3 too (expect_small_steps_kept).
 TEST(HalfSgdLaw, StochasticRoundingKeepsSmallStepsInExpectation) {
-  const int64_t n = 65536, steps = 100;
-  auto sr = torch::ones({n}, at::kBFloat16);
-  auto nearest = torch::ones({n}, at::kBFloat16);
-  auto f32 = torch::ones({n}, torch::kFloat);
-  torch::Tensor none;
-  const auto g16 = torch::ones({n}, at::kBFloat16);
-  const auto g32 = torch::ones({n}, torch::kFloat);
-  for (int64_t t = 1; t <= steps; ++t) {
-    kernels::SgdStepArgs a;
-    a.eta = 1e-3;
-    a.rounding = {true, 8, t, 0};
-    kernels::sgd_step(sr, g16, none, a);
-    kernels::sgd_step(f32, g32, none, a);
-    a.rounding.stochastic = false;
-    kernels::sgd_step(nearest, g16, none, a);
+  for (const auto type : {at::kBFloat16, at::kHalf}) {
+    expect_small_steps_kept(type, [](torch::Tensor& p, const torch::Tensor& g, const kernels::RoundingArgs& r) {
+      kernels::SgdStepArgs a;
+      a.eta = 1e-3;
+      a.rounding = r;
+      torch::Tensor none;
+      kernels::sgd_step(p, g, none, a);
+    });
   }
-  const double ulp = 0.0078125;
-  const double sd = std::sqrt(static_cast<double>(steps) * ulp * ulp / 4.0 / static_cast<double>(n));
-  const double expected = f32.mean().item<double>();
-  EXPECT_NEAR(expected, 0.9, 1e-4);
-  EXPECT_NEAR(sr.to(torch::kDouble).mean().item<double>(), expected, 5.0 * sd);
-  EXPECT_EQ(nearest.to(torch::kFloat).max().item<float>(), 1.0f) << "round to nearest loses every step";
 }
 
 TEST(HalfStepErrors, BadCombinationsAreRefused) {
