@@ -2,7 +2,8 @@
 # Checks signopt's CUDA kernels on a GPU machine and times them: one prepared run for a lent GPU.
 #
 # Runs cuda_kernel_check (tests/cuda/): every rule and option mix on the GPU against the kernels'
-# host model, bit for bit (sizes 0..100003 and 11M, float32/float64, several grid sizes), then
+# host model, bit for bit (sizes 0..100003 and 11M, float32/float64 and the sign and SGD cases on four 16-bit
+# layouts, several grid sizes), then
 # ms/step and GB/s at 11M parameters. That program needs only the CUDA driver (static CUDA runtime,
 # static libstdc++, no LibTorch), so a GPU machine without LibTorch or CMake can run it: build it
 # here and carry the binary, e.g. with the device tool
