@@ -348,6 +348,70 @@ TEST(CustomOpsHalf, SignDescentHalfEqualsTheKernel) {
   }
 }
 
+// The hybrid's 16-bit ops: hybrid_sign_phase_half_ is the 16-bit kernels::sign_descent_step with the
+// calibration sums (and the momentum's moment_sums, a 16-bit m widened exactly), sgd_step_half_ is the 16-bit
+// kernels::sgd_step keyed by the step counts it reads (and does not increment); float32 and 16-bit momentum.
+TEST(CustomOpsHalf, HybridHalfOpsEqualTheKernels) {
+  load_ops();
+  for (const auto type : {torch::kBFloat16, torch::kHalf}) {
+    for (const bool half_m : {false, true}) {
+      auto p = tensors(torch::kFloat, 1), g = tensors(torch::kFloat, 2), m = tensors(torch::kFloat, 3);
+      for (size_t i = 0; i < p.size(); ++i) {
+        p[i] = p[i].to(type);
+        g[i] = g[i].to(type);
+        m[i] = (m[i] * 0.1).to(half_m ? type : torch::kFloat);
+      }
+      auto p_ref = clones(p), m_ref = clones(m);
+      auto steps = counters(p.size(), 4);
+      std::vector<int64_t> indices;
+      for (size_t i = 0; i < p.size(); ++i)
+        indices.push_back(static_cast<int64_t>(3 + i));
+      auto sums = torch::full({static_cast<int64_t>(p.size()), 5}, -1.0, torch::kDouble);
+      std::vector<c10::IValue> stack = {p, g, m, steps, c10::IValue(), 0.002, 0.01, false, 0.9, indices, false, true,
+                                        false, false, int64_t{1}, int64_t{0}, 0.5, 0.55, 0.0, int64_t{0}, 0.999,
+                                        int64_t{1}, int64_t{0}, int64_t{-1}, std::vector<torch::Tensor>{}, true,
+                                        int64_t{21}, sums};
+      op("hybrid_sign_phase_half_").callBoxed(&stack);
+      for (size_t i = 0; i < p.size(); ++i) {
+        signopt::kernels::SignStepArgs a;
+        a.lr = 0.002;
+        a.weight_decay = 0.01;
+        a.beta = 0.9;
+        a.rounding = {true, 21, 5, indices[i]};
+        double dot_gg[2] = {0.0, 0.0};
+        signopt::kernels::sign_descent_step(p_ref[i], g[i], m_ref[i], a, dot_gg);
+        const auto ms = signopt::kernels::moment_sums(m_ref[i]);
+        const auto row = sums[static_cast<int64_t>(i)];
+        EXPECT_EQ(row[0].item<double>(), dot_gg[0]) << i;
+        EXPECT_EQ(row[1].item<double>(), dot_gg[1]) << i;
+        EXPECT_EQ(row[2].item<double>(), ms.nonzero) << i;
+        EXPECT_EQ(row[3].item<double>(), ms.abs) << i;
+        EXPECT_EQ(row[4].item<double>(), ms.sq) << i;
+        EXPECT_GT(row[1].item<double>(), 0.0) << i;
+        EXPECT_TRUE(torch::equal(p[i].view(torch::kShort), p_ref[i].view(torch::kShort))) << type << " " << i;
+        EXPECT_TRUE(torch::equal(m[i], m_ref[i])) << "momentum " << i;
+      }
+      expect_counts(steps, 5, "the sign phase counts its steps");
+      // The SGD phase: momentum 0.5 undampened, decoupled decay, nearest rounding; the counters stay at 5.
+      std::vector<c10::IValue> sgd = {p, g, m, steps, 0.05, 0.1, true, 0.5, false, indices, false, int64_t{21}};
+      op("sgd_step_half_").callBoxed(&sgd);
+      for (size_t i = 0; i < p.size(); ++i) {
+        signopt::kernels::SgdStepArgs a;
+        a.eta = 0.05;
+        a.weight_decay = 0.1;
+        a.decoupled = true;
+        a.mu = 0.5;
+        a.dampened = false;
+        a.rounding = {false, 21, 5, indices[i]};
+        signopt::kernels::sgd_step(p_ref[i], g[i], m_ref[i], a);
+        EXPECT_TRUE(torch::equal(p[i].view(torch::kShort), p_ref[i].view(torch::kShort))) << "sgd " << type << " " << i;
+        EXPECT_TRUE(torch::equal(m[i], m_ref[i])) << "sgd momentum " << i;
+      }
+      expect_counts(steps, 5, "sgd_step_half_ reads the counters");
+    }
+  }
+}
+
 // The packing ops give kernels::pack_signs / majority_vote / unpack_signs' words and values: zeros by a
 // coin or positive, odd and even worker counts (ties), an optional zero mask, float32 and float64.
 TEST(CustomOpsPacking, PackVoteAndUnpackEqualTheKernels) {
