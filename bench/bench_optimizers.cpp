@@ -175,6 +175,18 @@ std::vector<Case> cases() {
              p, signopt::SignumOptions(1e-3).dither(signopt::DitherOptions().seed(1).scale_from(signopt::DitherScaleFrom::Previous)));
        },
        true, torch::kBFloat16},
+      // The hybrid on bfloat16 (its sign phase with the calibration sums; its SGD phase with float32 v).
+      {"HybridSignPhaseBF16", 14,
+       [](P p) -> Ptr {
+         return std::make_unique<signopt::HybridSignSGD>(p, signopt::HybridSignSGDOptions(1e-3).switch_never());
+       },
+       true, torch::kBFloat16},
+      {"HybridSgdPhaseMomentumBF16", 14,
+       [](P p) -> Ptr {
+         return std::make_unique<signopt::HybridSignSGD>(
+             p, signopt::HybridSignSGDOptions(1e-3).switch_at_step(1).post_switch_momentum(0.9));
+       },
+       true, torch::kBFloat16},
       {"TorchSGDMomentum", 20,
        [](P p) -> Ptr { return std::make_unique<torch::optim::SGD>(p, torch::optim::SGDOptions(1e-2).momentum(0.9)); },
        false},
