@@ -62,7 +62,7 @@ std::string dither_json() {
   return o.str();
 }
 
-// The 16-bit parameters' options of SignSGD and Signum (kernels::RoundingArgs; SignumOptions::momentum_dtype's
+// The 16-bit parameters' options of SignSGD, Signum and the hybrid (kernels::RoundingArgs; momentum_dtype's
 // default, MomentumDtype::Float32).
 std::string low_precision_json() {
   const signopt::kernels::RoundingArgs r;

@@ -12,7 +12,7 @@ with open(_PATH, encoding="utf-8") as _f:
 
 _ROWS = {row["name"]: row for row in _DATA["optimizers"]}
 DITHER_DEFAULTS = dict(_DATA["dither"])
-# SignSGD's and Signum's options for 16-bit parameters: rounding, rounding_seed, momentum_dtype.
+# SignSGD's, Signum's and HybridSignSGD's options for 16-bit parameters: rounding, rounding_seed, momentum_dtype.
 LOW_PRECISION_DEFAULTS = dict(_DATA["low_precision"])
 
 
