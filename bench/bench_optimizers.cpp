@@ -89,10 +89,56 @@ struct Case {
   torch::Dtype dtype = torch::kFloat;
 };
 
-std::vector<Case> cases() {
+// The bfloat16 cases.
+std::vector<Case> half_cases() {
   using P = std::vector<torch::Tensor>;
   using Ptr = std::unique_ptr<torch::optim::Optimizer>;
   return {
+      // bfloat16 parameters and gradients (docs/optimizers.md, "Low-precision parameters"): 2 + 2 + 2 bytes of
+      // p, g, p and 4 + 4 of a float32 momentum, or 2 + 2 of a bfloat16 one.
+      {"SignumBF16", 14,
+       [](P p) -> Ptr { return std::make_unique<signopt::Signum>(p, signopt::SignumOptions(1e-3)); }, true, torch::kBFloat16},
+      {"SignumBF16Nearest", 14,
+       [](P p) -> Ptr {
+         return std::make_unique<signopt::Signum>(p, signopt::SignumOptions(1e-3).rounding(signopt::Rounding::Nearest));
+       },
+       true, torch::kBFloat16},
+      {"SignumBF16MomentumBF16", 10,
+       [](P p) -> Ptr {
+         return std::make_unique<signopt::Signum>(
+             p, signopt::SignumOptions(1e-3).momentum_dtype(signopt::MomentumDtype::Parameter));
+       },
+       true, torch::kBFloat16},
+      // Dithered Signum on bfloat16 (the rms scale of the current argument: a statistics pass first) and with the
+      // one-pass scale (DitherScaleFrom::Previous: measured in the update pass).
+      {"DitheredSignumBF16", 14,
+       [](P p) -> Ptr { return std::make_unique<signopt::Signum>(p, signopt::SignumOptions(1e-3).dither(signopt::DitherOptions().seed(1))); },
+       true, torch::kBFloat16},
+      {"DitheredSignumBF16PreviousScale", 14,
+       [](P p) -> Ptr {
+         return std::make_unique<signopt::Signum>(
+             p, signopt::SignumOptions(1e-3).dither(signopt::DitherOptions().seed(1).scale_from(signopt::DitherScaleFrom::Previous)));
+       },
+       true, torch::kBFloat16},
+      // The hybrid on bfloat16 (its sign phase with the calibration sums; its SGD phase with float32 v).
+      {"HybridSignPhaseBF16", 14,
+       [](P p) -> Ptr {
+         return std::make_unique<signopt::HybridSignSGD>(p, signopt::HybridSignSGDOptions(1e-3).switch_never());
+       },
+       true, torch::kBFloat16},
+      {"HybridSgdPhaseMomentumBF16", 14,
+       [](P p) -> Ptr {
+         return std::make_unique<signopt::HybridSignSGD>(
+             p, signopt::HybridSignSGDOptions(1e-3).switch_at_step(1).post_switch_momentum(0.9));
+       },
+       true, torch::kBFloat16},
+  };
+}
+
+std::vector<Case> cases() {
+  using P = std::vector<torch::Tensor>;
+  using Ptr = std::unique_ptr<torch::optim::Optimizer>;
+  std::vector<Case> out = {
       {"SignSGD", 12, [](P p) -> Ptr { return std::make_unique<signopt::SignSGD>(p, signopt::SignSGDOptions(1e-3)); }, true},
       {"Signum", 20, [](P p) -> Ptr { return std::make_unique<signopt::Signum>(p, signopt::SignumOptions(1e-3)); }, true},
       {"DitheredSignum", 20,
@@ -149,49 +195,15 @@ std::vector<Case> cases() {
        true},
       {"EFSignSGD", 20, [](P p) -> Ptr { return std::make_unique<signopt::EFSignSGD>(p, signopt::EFSignSGDOptions(1e-3)); }, true},
       {"Lion", 20, [](P p) -> Ptr { return std::make_unique<signopt::Lion>(p, signopt::LionOptions(1e-4)); }, true},
-      // bfloat16 parameters and gradients (docs/optimizers.md, "Low-precision parameters"): 2 + 2 + 2 bytes of
-      // p, g, p and 4 + 4 of a float32 momentum, or 2 + 2 of a bfloat16 one.
-      {"SignumBF16", 14,
-       [](P p) -> Ptr { return std::make_unique<signopt::Signum>(p, signopt::SignumOptions(1e-3)); }, true, torch::kBFloat16},
-      {"SignumBF16Nearest", 14,
-       [](P p) -> Ptr {
-         return std::make_unique<signopt::Signum>(p, signopt::SignumOptions(1e-3).rounding(signopt::Rounding::Nearest));
-       },
-       true, torch::kBFloat16},
-      {"SignumBF16MomentumBF16", 10,
-       [](P p) -> Ptr {
-         return std::make_unique<signopt::Signum>(
-             p, signopt::SignumOptions(1e-3).momentum_dtype(signopt::MomentumDtype::Parameter));
-       },
-       true, torch::kBFloat16},
-      // Dithered Signum on bfloat16 (the rms scale of the current argument: a statistics pass first) and with the
-      // one-pass scale (DitherScaleFrom::Previous: measured in the update pass).
-      {"DitheredSignumBF16", 14,
-       [](P p) -> Ptr { return std::make_unique<signopt::Signum>(p, signopt::SignumOptions(1e-3).dither(signopt::DitherOptions().seed(1))); },
-       true, torch::kBFloat16},
-      {"DitheredSignumBF16PreviousScale", 14,
-       [](P p) -> Ptr {
-         return std::make_unique<signopt::Signum>(
-             p, signopt::SignumOptions(1e-3).dither(signopt::DitherOptions().seed(1).scale_from(signopt::DitherScaleFrom::Previous)));
-       },
-       true, torch::kBFloat16},
-      // The hybrid on bfloat16 (its sign phase with the calibration sums; its SGD phase with float32 v).
-      {"HybridSignPhaseBF16", 14,
-       [](P p) -> Ptr {
-         return std::make_unique<signopt::HybridSignSGD>(p, signopt::HybridSignSGDOptions(1e-3).switch_never());
-       },
-       true, torch::kBFloat16},
-      {"HybridSgdPhaseMomentumBF16", 14,
-       [](P p) -> Ptr {
-         return std::make_unique<signopt::HybridSignSGD>(
-             p, signopt::HybridSignSGDOptions(1e-3).switch_at_step(1).post_switch_momentum(0.9));
-       },
-       true, torch::kBFloat16},
       {"TorchSGDMomentum", 20,
        [](P p) -> Ptr { return std::make_unique<torch::optim::SGD>(p, torch::optim::SGDOptions(1e-2).momentum(0.9)); },
        false},
       {"TorchAdam", 28, [](P p) -> Ptr { return std::make_unique<torch::optim::Adam>(p, torch::optim::AdamOptions(1e-3)); }, false},
   };
+  for (auto& c : half_cases()) {
+    out.push_back(std::move(c));
+  }
+  return out;
 }
 
 void register_all() {
