@@ -213,9 +213,11 @@ def test_sixteen_bit_rounding_keeps_sgd_steps_below_half_an_ulp():
     assert abs(float(last_phase("stochastic").double().mean()) - 0.949) < 5e-3
 
 
+@pytest.mark.parametrize("mix", [0, 1])  # m and v float32 (torch would cast them to bfloat16 on load), or bfloat16
 @pytest.mark.parametrize("cut", [2, 5])
-def test_a_sixteen_bit_hybrid_resumes_bit_for_bit(cut):
-    options = dict(HALF_MIXES[1])
+def test_a_sixteen_bit_hybrid_resumes_bit_for_bit(cut, mix):
+    options = dict(HALF_MIXES[mix])
+    want = torch.bfloat16 if options.get("momentum_dtype") == "parameter" else torch.float32
     straight, opt = run16(options, torch.bfloat16)
     params, first = run16(options, torch.bfloat16, steps=cut)
     buf = io.BytesIO()
@@ -225,7 +227,9 @@ def test_a_sixteen_bit_hybrid_resumes_bit_for_bit(cut):
     resumed = [p.clone() for p in saved["params"]]
     second = optim.HybridSignSGD(resumed, lr=1e-3, **options)
     second.load_state_dict(saved["opt"])
-    assert all(second.state[p]["exp_avg"].dtype == torch.bfloat16 for p in resumed)
+    assert all(second.state[p]["exp_avg"].dtype == want for p in resumed)
+    if cut == 5:
+        assert all(second.state[p]["momentum_buffer"].dtype == want for p in resumed)
     for t in range(cut, 7):
         set_grads(resumed, 300 + t, scale=0.1)
         second.step()
