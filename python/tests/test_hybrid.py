@@ -179,7 +179,7 @@ def test_sixteen_bit_fused_and_reference_paths_agree(mix, dtype):
     # Both phases in float32 arithmetic, stored by the rounding: the fused operators (hybrid_sign_phase_half_,
     # sgd_step_half_) and the torch-op composition on float32 copies. Their calibration sums differ in summation
     # order (the kernels' chunks vs torch's double sums), so the SGD rates agree to rounding and a stored 16-bit
-    # weight may move in a handful of the 8000 elements.
+    # weight may move in a handful of the 4316 elements.
     fused, opt_f = run16(HALF_MIXES[mix], dtype, fused=None)
     ref, opt_r = run16(HALF_MIXES[mix], dtype, fused=False)
     assert (opt_f.phase, opt_f.switch_step) == (opt_r.phase, opt_r.switch_step) == ("sgd", HALF_MIXES[mix]["switch_step"])
