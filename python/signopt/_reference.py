@@ -7,12 +7,24 @@ Philox draws as the fused step); the annealing and the scale are computed here, 
 Results equal the fused operators' up to the order of the sums in the dither scale and EF-SignSGD's
 scale (the tests compare within a few ulps)."""
 
+import contextlib
 import math
 
 import torch
 
 from . import _options
 from ._ops import ops
+
+
+@contextlib.contextmanager
+def float32_working(t):
+    """A 16-bit step's float32 arithmetic on the state buffer t (docs/optimizers.md, "Low-precision parameters"):
+    yields t itself (None, float32 or float64), or a float32 copy of a bfloat16/float16 t that is written back to
+    t, rounded to nearest, when the block ends."""
+    work = t.float() if t is not None and t.dtype in _options.HALF_DTYPES else t
+    yield work
+    if work is not t:
+        t.copy_(work)
 
 
 def dither_alpha(d, tick):

@@ -182,13 +182,11 @@ class MajorityVoteState:
         base = opt._stored_base_of(st, d)
         # A 16-bit parameter: float32 arithmetic on copies, a 16-bit m stored back to nearest (the optimizer's rule).
         p, g = _float32_if_half(p, g)
-        m32 = m.float() if m.dtype in _options.HALF_DTYPES else m
-        x, g = _reference.worker_argument(p, g, i, step, rank, wd, beta1, m32, d, epoch if epoch >= 0 else step - 1,
-                                          base)
-        if beta1 == 0:
-            m32.copy_(g)
-        if m32 is not m:
-            m.copy_(m32)
+        with _reference.float32_working(m) as m32:
+            x, g = _reference.worker_argument(p, g, i, step, rank, wd, beta1, m32, d,
+                                              epoch if epoch >= 0 else step - 1, base)
+            if beta1 == 0:
+                m32.copy_(g)
         return i, step, x.detach().contiguous(), g
 
 

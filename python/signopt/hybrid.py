@@ -350,14 +350,11 @@ class HybridSignSGD(_SignoptOptimizer):
             epoch = self._epoch_arg(d)
             tick = epoch if epoch >= 0 else step - 1
             alpha = _reference.dither_alpha(d, tick) if d is not None else 0.0
-            m = st["exp_avg"]
-            m32 = m.float() if m.dtype in _HALF_DTYPES else m
-            it["u"] = _reference.sign_direction(it["g"], m32, beta1, d, alpha, step, it["index"],
-                                                self._stored_base_of(st, d))
-            if beta1 == 0:
-                m32.copy_(it["g"])
-            if m32 is not m:
-                m.copy_(m32)
+            with _reference.float32_working(st["exp_avg"]) as m:
+                it["u"] = _reference.sign_direction(it["g"], m, beta1, d, alpha, step, it["index"],
+                                                    self._stored_base_of(st, d))
+                if beta1 == 0:
+                    m.copy_(it["g"])
         if plan["calibrate"]:
             it["sums"] = _reference.calibration_sums(it["u"], it["g"], st["exp_avg"])
 
@@ -435,12 +432,9 @@ class HybridSignSGD(_SignoptOptimizer):
                 p.mul_(1.0 - eta * wd)
             direction = it["g"]
             if mu > 0:
-                buf = st["momentum_buffer"]
-                v = buf.float() if buf.dtype in _HALF_DTYPES else buf
-                v.mul_(mu).add_(it["g"])
-                direction = v * (1.0 - mu) if plan["dampened"] else v
-                if v is not buf:
-                    buf.copy_(v)
+                with _reference.float32_working(st["momentum_buffer"]) as v:
+                    v.mul_(mu).add_(it["g"])
+                    direction = v * (1.0 - mu) if plan["dampened"] else v
             if plan["in_handover"]:
                 w = float(plan["after"]) / float(h["handover_steps"])
                 p.sub_(it["u"] * ((1.0 - w) * gamma) + direction * (w * eta))

@@ -426,13 +426,10 @@ class Signum(_SignoptOptimizer):
         def update(i):
             step = int(steps[i])
             p32 = params[i].detach().float()
-            m = bufs[i] if beta > 0 else None
-            m32 = m if m is None or m.dtype == torch.float32 else m.float()
-            _reference.sign_descent(p32, grads[i].float(), m32, step, float(lr), wd, decoupled, beta, d,
-                                    epoch if epoch >= 0 else step - 1, indices[i], bases[i] if bases else None)
+            with _reference.float32_working(bufs[i] if beta > 0 else None) as m32:
+                _reference.sign_descent(p32, grads[i].float(), m32, step, float(lr), wd, decoupled, beta, d,
+                                        epoch if epoch >= 0 else step - 1, indices[i], bases[i] if bases else None)
             _store_rounded(params[i], p32, group, step, indices[i])
-            if m is not None and m32 is not m:
-                m.copy_(m32)
 
         self._reference_steps(found_inf, steps, update)
 

@@ -5,7 +5,6 @@
 
 #include <array>
 #include <cstring>
-#include <functional>
 #include <map>
 #include <stdexcept>
 #include <string>
@@ -122,24 +121,21 @@ void average_gradients_(Communicator& comm, const std::vector<torch::Tensor>& pa
   std::vector<int64_t> mine;
   for (const auto dtype : dtypes)
     mine.push_back(count(dtype));
-  const auto sizes = comm.allgather(torch::tensor(mine, torch::kInt64));
-  const auto describe = [&](const std::function<int64_t(size_t)>& n) {
+  const auto sizes = comm.allgather(torch::tensor(mine, torch::kInt64)).contiguous();
+  const auto describe = [&](const std::vector<int64_t>& n) {
     std::string text;
     for (size_t k = 0; k < dtypes.size(); ++k)
-      text += (k == 0 ? "" : ", ") + std::to_string(n(k)) + " " + names[k];
+      text += (k == 0 ? "" : ", ") + std::to_string(n[k]) + " " + names[k];
     return text;
   };
   for (int64_t r = 0; r < comm.world_size(); ++r) {
-    bool same = true;
-    for (size_t k = 0; k < dtypes.size(); ++k)
-      same = same && sizes[r][static_cast<int64_t>(k)].item<int64_t>() == mine[k];
-    if (!same)
+    const int64_t* row = sizes[r].data_ptr<int64_t>();
+    const std::vector<int64_t> theirs(row, row + dtypes.size());
+    if (theirs != mine)
       fail(
           "average_gradients_",
-          "rank " + std::to_string(r) + " has " +
-              describe([&](size_t k) { return sizes[r][static_cast<int64_t>(k)].item<int64_t>(); }) +
-              " gradient elements, rank " + std::to_string(comm.rank()) + " has " +
-              describe([&](size_t k) { return mine[k]; }) +
+          "rank " + std::to_string(r) + " has " + describe(theirs) + " gradient elements, rank " +
+              std::to_string(comm.rank()) + " has " + describe(mine) +
               "; every rank must run the same model and leave the same gradients undefined");
   }
   torch::NoGradGuard no_grad;

@@ -249,7 +249,7 @@ void on_float32_copies(
 
 } // namespace
 
-void store_rounded(torch::Tensor& p, const torch::Tensor& p32, const RoundingArgs& rounding) {
+void store_rounded(const torch::Tensor& p, const torch::Tensor& p32, const RoundingArgs& rounding) {
   p.copy_(rounding.stochastic ? stochastic_round(p32, p.scalar_type(), rounding) : p32.to(p.scalar_type()));
 }
 

@@ -239,8 +239,7 @@ kernels::RoundingArgs rounding_of(const Item& it) {
 // Stores a 16-bit parameter's float32 result (an item stepped on a float32 copy).
 void finish_item(const Item& it) {
   if (it.target.defined()) {
-    torch::Tensor target = it.target;
-    kernels::reference::store_rounded(target, it.p, rounding_of(it));
+    kernels::reference::store_rounded(it.target, it.p, rounding_of(it));
   }
 }
 

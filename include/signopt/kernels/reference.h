@@ -74,7 +74,7 @@ torch::Tensor rounding_bits(const torch::Tensor& like, const RoundingArgs& r);
 torch::Tensor stochastic_round(const torch::Tensor& x, at::ScalarType type, const RoundingArgs& r);
 
 /// Stores a float32 result into the 16-bit parameter p: stochastic_round with `rounding`'s bits, or to nearest.
-void store_rounded(torch::Tensor& p, const torch::Tensor& p32, const RoundingArgs& rounding);
+void store_rounded(const torch::Tensor& p, const torch::Tensor& p32, const RoundingArgs& rounding);
 
 /// kernels::sign_descent_step's composition: g' = decayed_gradient, u = sign_direction(g'), p -= lr u.
 /// Returns the dither scale; `dot_gg` (optional) receives <u, g'> and ||g'||^2. A 16-bit p (bfloat16,
