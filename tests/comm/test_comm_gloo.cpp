@@ -513,30 +513,16 @@ TEST(CommGloo, ARankThatHangsMakesTheOthersTimeOut) {
 
 TEST(CommGloo, RunsUnderTorchrun) {
   const std::string torchrun = SIGNOPT_TORCHRUN;
-  if (torchrun.empty())
-    GTEST_SKIP() << "no torchrun found at configure time (the .venv's torch wheel provides it)";
-  // torchrun needs Python's `import torch`, which needs the wheel's dependencies (scripts/setup.sh with
-  // SIGNOPT_CUDA=1); without them the launcher itself cannot start.
-  if (std::system((torchrun + " --help >/dev/null 2>&1").c_str()) != 0)
-    GTEST_SKIP() << torchrun << " --help fails (Python cannot import torch): torchrun is unavailable";
+  const std::string why = signopt::test::torchrun_unavailable(torchrun);
+  if (!why.empty())
+    GTEST_SKIP() << why;
   const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
   const fs::path dir = signopt::test::fresh_dir("signopt_test_comm", std::string("torchrun.") + info->name(), true);
-  const int port = free_port();
   const auto env = signopt::test::job_variables("torchrun", dir, 30000);
   auto outcomes = run_processes(
       dir,
-      {torchrun,
-       "--no-python",
-       "--nnodes",
-       "1",
-       "--nproc-per-node",
-       "2",
-       "--master-addr",
-       "127.0.0.1",
-       "--master-port",
-       std::to_string(port),
-       fs::read_symlink("/proc/self/exe").string(),
-       "--gtest_filter=JobWorker.Run"},
+      signopt::test::torchrun_command(
+          torchrun, 2, free_port(), {fs::read_symlink("/proc/self/exe").string(), "--gtest_filter=JobWorker.Run"}),
       {env},
       std::chrono::seconds(120));
   ASSERT_EQ(outcomes.size(), 1u);

@@ -61,6 +61,30 @@ std::vector<torch::Tensor> counters(size_t n, int64_t value) {
   return out;
 }
 
+// The parameter indices first, first + 1, ... of n parameters.
+std::vector<int64_t> param_indices(size_t n, int64_t first) {
+  std::vector<int64_t> out;
+  for (size_t i = 0; i < n; ++i)
+    out.push_back(first + static_cast<int64_t>(i));
+  return out;
+}
+
+// The 16-bit ops' inputs: tensors(…, 1) and tensors(…, 2) as parameters and gradients of `type`, and a momentum
+// of 0.1 tensors(…, 3) in float32 or (half_m) in `type`.
+struct HalfInputs {
+  std::vector<torch::Tensor> p, g, m;
+};
+
+HalfInputs half_inputs(torch::Dtype type, bool half_m) {
+  HalfInputs x{tensors(torch::kFloat, 1), tensors(torch::kFloat, 2), tensors(torch::kFloat, 3)};
+  for (size_t i = 0; i < x.p.size(); ++i) {
+    x.p[i] = x.p[i].to(type);
+    x.g[i] = x.g[i].to(type);
+    x.m[i] = (x.m[i] * 0.1).to(half_m ? type : torch::kFloat);
+  }
+  return x;
+}
+
 void expect_counts(const std::vector<torch::Tensor>& steps, int64_t value, const std::string& what) {
   for (size_t i = 0; i < steps.size(); ++i)
     EXPECT_EQ(steps[i].item<int64_t>(), value) << what << ", counter " << i;
@@ -84,11 +108,10 @@ TEST_P(CustomOps, SignDescentEqualsTheFusedKernel) {
       auto p = tensors(dtype, 1), g = tensors(dtype, 2), m = tensors(dtype, 3);
       auto p_ref = clones(p), m_ref = clones(m);
       auto steps = counters(p.size(), 4);
-      std::vector<int64_t> indices;
+      const auto indices = param_indices(p.size(), 0);
       // The stored bases: NaN (the first step measures its own) for even i, a stored value for odd i.
       std::vector<torch::Tensor> bases;
       for (size_t i = 0; i < p.size(); ++i) {
-        indices.push_back(static_cast<int64_t>(i));
         if (previous)
           bases.push_back(torch::full({1}, i % 2 == 0 ? std::nan("") : 0.37 * static_cast<double>(i), torch::kDouble));
       }
@@ -152,9 +175,7 @@ TEST_P(CustomOps, HybridSignPhaseWritesTheCalibrationSums) {
     g[2].narrow(0, 0, 8).zero_();
     auto p_ref = clones(p), m_ref = clones(m);
     auto steps = counters(p.size(), 0);
-    std::vector<int64_t> indices;
-    for (size_t i = 0; i < p.size(); ++i)
-      indices.push_back(static_cast<int64_t>(i));
+    const auto indices = param_indices(p.size(), 0);
     auto sums = torch::full({static_cast<int64_t>(p.size()), 5}, -1.0, torch::kDouble);
     std::vector<c10::IValue> stack = {p, g, m, steps, c10::IValue(), 0.01, 0.0, false, 0.9, indices, dither, true, false,
                                       false, int64_t{1}, int64_t{0}, 0.5, 0.55, 0.0, int64_t{0}, 0.999, int64_t{4}, int64_t{0},
@@ -293,17 +314,10 @@ TEST(CustomOpsHalf, SignDescentHalfEqualsTheKernel) {
   for (const auto type : {torch::kBFloat16, torch::kHalf}) {
     for (const bool half_m : {false, true}) {
       for (const bool stochastic : {true, false}) {
-        auto p = tensors(torch::kFloat, 1), g = tensors(torch::kFloat, 2), m = tensors(torch::kFloat, 3);
-        for (size_t i = 0; i < p.size(); ++i) {
-          p[i] = p[i].to(type);
-          g[i] = g[i].to(type);
-          m[i] = (m[i] * 0.1).to(half_m ? type : torch::kFloat);
-        }
+        auto [p, g, m] = half_inputs(type, half_m);
         auto p_ref = clones(p), m_ref = clones(m);
         auto steps = counters(p.size(), 2);
-        std::vector<int64_t> indices;
-        for (size_t i = 0; i < p.size(); ++i)
-          indices.push_back(static_cast<int64_t>(10 + i));
+        const auto indices = param_indices(p.size(), 10);
         std::vector<c10::IValue> stack = {p, g, m, steps, c10::IValue(), 0.002, 0.01, false, 0.9, indices, true, true, false,
                                           false, int64_t{1}, int64_t{1}, 0.5, 0.55, 0.0, int64_t{0}, 0.999, int64_t{11},
                                           int64_t{2}, int64_t{-1}, std::vector<torch::Tensor>{}, stochastic, int64_t{44}};
@@ -355,17 +369,10 @@ TEST(CustomOpsHalf, HybridHalfOpsEqualTheKernels) {
   load_ops();
   for (const auto type : {torch::kBFloat16, torch::kHalf}) {
     for (const bool half_m : {false, true}) {
-      auto p = tensors(torch::kFloat, 1), g = tensors(torch::kFloat, 2), m = tensors(torch::kFloat, 3);
-      for (size_t i = 0; i < p.size(); ++i) {
-        p[i] = p[i].to(type);
-        g[i] = g[i].to(type);
-        m[i] = (m[i] * 0.1).to(half_m ? type : torch::kFloat);
-      }
+      auto [p, g, m] = half_inputs(type, half_m);
       auto p_ref = clones(p), m_ref = clones(m);
       auto steps = counters(p.size(), 4);
-      std::vector<int64_t> indices;
-      for (size_t i = 0; i < p.size(); ++i)
-        indices.push_back(static_cast<int64_t>(3 + i));
+      const auto indices = param_indices(p.size(), 3);
       auto sums = torch::full({static_cast<int64_t>(p.size()), 5}, -1.0, torch::kDouble);
       std::vector<c10::IValue> stack = {p, g, m, steps, c10::IValue(), 0.002, 0.01, false, 0.9, indices, false, true,
                                         false, false, int64_t{1}, int64_t{0}, 0.5, 0.55, 0.0, int64_t{0}, 0.999,

@@ -2,6 +2,7 @@
 // that are not multiples of any vector width or chunk, empty and 1-element tensors, several thread
 // counts. Results must be bit-identical (the kernels perform the same rounded operations).
 #include "support/problems.h"
+#include "support/threads.h"
 
 #include <signopt/comm/sign_pack.h>
 #include <signopt/kernels/isa.h>
@@ -125,8 +126,7 @@ std::vector<torch::Tensor> make_params(torch::Dtype dtype) {
 
 std::vector<torch::Tensor> run(const Config& c, torch::Dtype dtype, bool fused, int threads, int steps) {
   FusedSwitch restore;
-  const int original = at::get_num_threads();
-  at::set_num_threads(threads);
+  const ScopedThreads scoped(threads);
   kernels::set_fused_enabled(fused);
   auto params = make_params(dtype);
   auto opt = c.make(params);
@@ -136,7 +136,6 @@ std::vector<torch::Tensor> run(const Config& c, torch::Dtype dtype, bool fused, 
     }
     opt->step();
   }
-  at::set_num_threads(original);
   std::vector<torch::Tensor> out;
   for (auto& p : params) {
     out.push_back(p.detach().clone());
@@ -239,8 +238,7 @@ struct PackedRun {
 
 PackedRun run_with_vote(const Config& c, torch::Dtype dtype, bool fused, int threads, int steps) {
   FusedSwitch restore;
-  const int original = at::get_num_threads();
-  at::set_num_threads(threads);
+  const ScopedThreads scoped(threads);
   kernels::set_fused_enabled(fused);
   auto vote = std::make_shared<OneWorkerVote>();
   auto params = make_params(dtype);
@@ -254,7 +252,6 @@ PackedRun run_with_vote(const Config& c, torch::Dtype dtype, bool fused, int thr
     }
     opt->step();
   }
-  at::set_num_threads(original);
   PackedRun out;
   for (auto& p : params) {
     out.params.push_back(p.detach().clone());

@@ -9,6 +9,8 @@
 #include <signopt/kernels/half.h>
 #include <signopt/kernels/reference.h>
 
+#include "support/threads.h"
+
 #include <ATen/Parallel.h>
 #include <gtest/gtest.h>
 #include <torch/torch.h>
@@ -323,9 +325,8 @@ class HalfStep : public ::testing::TestWithParam<HalfCase> {};
 // second step also computes the hybrid's calibration sums <u, g'> and ||g'||^2, which agree bit for bit too.
 TEST_P(HalfStep, FusedEqualsTheReferenceBitForBit) {
   const HalfCase c = GetParam();
-  const int restore = at::get_num_threads();
   for (const int threads : {1, 2, 3}) {
-    at::set_num_threads(threads);
+    const ScopedThreads scoped(threads);
     for (const int64_t n : {int64_t{1}, int64_t{17}, int64_t{4095}, int64_t{4097}, int64_t{10000}}) {
       torch::manual_seed(n);
       auto p = torch::randn({n}).to(c.type);
@@ -366,7 +367,6 @@ TEST_P(HalfStep, FusedEqualsTheReferenceBitForBit) {
         ASSERT_TRUE(torch::equal(m, m_ref)) << c.name << " momentum, n " << n << " threads " << threads;
     }
   }
-  at::set_num_threads(restore);
 }
 
 INSTANTIATE_TEST_SUITE_P(
@@ -426,15 +426,13 @@ TEST(HalfStepLaw, RoundingIsKeyedAndThreadInvariant) {
   const auto g = torch::randn({n}).to(at::kBFloat16);
   torch::Tensor none;
   const auto run = [&](uint64_t seed, int64_t step, int threads) {
-    const int restore = at::get_num_threads();
-    at::set_num_threads(threads);
+    const ScopedThreads scoped(threads);
     auto p = p0.clone();
     kernels::SignStepArgs a;
     a.lr = 1e-3;
     a.rounding.seed = seed;
     a.rounding.step = step;
     kernels::sign_descent_step(p, g, none, a);
-    at::set_num_threads(restore);
     return p;
   };
   EXPECT_TRUE(torch::equal(run(1, 1, 1), run(1, 1, 2)));
@@ -478,9 +476,8 @@ class HalfSgd : public ::testing::TestWithParam<HalfSgdCase> {};
 // parameters and the momentum agree bit for bit, and the parameter moved.
 TEST_P(HalfSgd, FusedEqualsTheReferenceBitForBit) {
   const HalfSgdCase c = GetParam();
-  const int restore = at::get_num_threads();
   for (const int threads : {1, 2, 3}) {
-    at::set_num_threads(threads);
+    const ScopedThreads scoped(threads);
     for (const int64_t n : {int64_t{1}, int64_t{17}, int64_t{4097}, int64_t{10000}}) {
       torch::manual_seed(n);
       auto p = torch::randn({n}).to(c.type);
@@ -509,7 +506,6 @@ TEST_P(HalfSgd, FusedEqualsTheReferenceBitForBit) {
         ASSERT_FALSE(torch::equal(p, p0)) << c.name << " did not move";
     }
   }
-  at::set_num_threads(restore);
 }
 
 INSTANTIATE_TEST_SUITE_P(

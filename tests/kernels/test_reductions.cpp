@@ -5,6 +5,8 @@
 // boundaries, zeros, NaN and infinities, and 1-3 threads; the other dtypes' torch-op path by value.
 #include <signopt/kernels/reductions.h>
 
+#include "support/threads.h"
+
 #include <ATen/Parallel.h>
 #include <gtest/gtest.h>
 #include <torch/torch.h>
@@ -22,13 +24,6 @@ namespace {
 
 const std::vector<int64_t> kSizes = {0, 1, 7, 8, 9, 4095, 4096, 4097, 3 * 4096 + 5, 100003};
 const std::vector<int> kThreads = {1, 2, 3};
-
-struct RestoreThreads {
-  int threads = at::get_num_threads();
-  ~RestoreThreads() {
-    at::set_num_threads(threads);
-  }
-};
 
 // The documented order, one element at a time.
 double reference_sum(int64_t n, const std::function<double(int64_t)>& term) {
@@ -84,7 +79,7 @@ void expect_all_match(int64_t n, int threads) {
 }
 
 TEST(Reductions, MatchTheDocumentedOrderBitForBit) {
-  RestoreThreads restore;
+  const test::ScopedThreads restore;
   for (int threads : kThreads) {
     for (int64_t n : kSizes) {
       expect_all_match<float>(n, threads);

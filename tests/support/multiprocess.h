@@ -55,6 +55,39 @@ inline int free_port() {
   return ntohs(addr.sin_port);
 }
 
+/// Why torchrun (the path configure found, or empty) cannot launch a job here, or empty when it can. torchrun
+/// needs Python's `import torch`, which needs the wheel's dependencies (scripts/setup.sh); without them the
+/// launcher itself cannot start.
+inline std::string torchrun_unavailable(const std::string& torchrun) {
+  if (torchrun.empty())
+    return "no torchrun found at configure time (the .venv's torch wheel provides it)";
+  if (std::system((torchrun + " --help >/dev/null 2>&1").c_str()) != 0)
+    return torchrun + " --help fails (Python cannot import torch): torchrun is unavailable";
+  return "";
+}
+
+/// The command that starts `program` (a binary and its arguments) on `nproc` local workers under torchrun, with
+/// the rendezvous at 127.0.0.1:port.
+inline std::vector<std::string> torchrun_command(
+    const std::string& torchrun,
+    int nproc,
+    int port,
+    const std::vector<std::string>& program) {
+  std::vector<std::string> argv = {
+      torchrun,
+      "--no-python",
+      "--nnodes",
+      "1",
+      "--nproc-per-node",
+      std::to_string(nproc),
+      "--master-addr",
+      "127.0.0.1",
+      "--master-port",
+      std::to_string(port)};
+  argv.insert(argv.end(), program.begin(), program.end());
+  return argv;
+}
+
 /// An integer environment variable a worker needs; std::runtime_error when it is not set.
 inline int64_t env_int(const char* name) {
   const char* v = std::getenv(name);

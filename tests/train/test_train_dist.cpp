@@ -372,30 +372,17 @@ TEST(TrainDist, CtrlCStopsEveryWorkerAtOneStepAndTheJobResumesExactly) {
 
 TEST(TrainDist, RunsUnderTorchrunLikeUnderTheBuiltInLauncher) {
   const std::string torchrun = SIGNOPT_TORCHRUN;
-  if (torchrun.empty())
-    GTEST_SKIP() << "no torchrun found at configure time (the .venv's torch wheel provides it)";
-  if (std::system((torchrun + " --help >/dev/null 2>&1").c_str()) != 0)
-    GTEST_SKIP() << torchrun << " --help fails (Python cannot import torch): torchrun is unavailable";
+  const std::string why = signopt::test::torchrun_unavailable(torchrun);
+  if (!why.empty())
+    GTEST_SKIP() << why;
   const auto dir = test_dir("torchrun");
   const auto ours = dir / "ours", theirs = dir / "theirs";
   const auto extra = std::vector<std::string>{"--lr", "1e-3", "--switch-epoch", "1"};
   const auto a = train(dir, with(with(small_job("hybrid", ours), extra), {"--nproc", "2"}));
   ASSERT_TRUE(a.exited && a.status == 0) << a.log;
-  std::vector<std::string> argv = {
-      torchrun,
-      "--no-python",
-      "--nnodes",
-      "1",
-      "--nproc-per-node",
-      "2",
-      "--master-addr",
-      "127.0.0.1",
-      "--master-port",
-      std::to_string(signopt::test::free_port()),
-      SIGNOPT_CLI_BINARY,
-      "train"};
-  for (const auto& x : with(small_job("hybrid", theirs), extra))
-    argv.push_back(x);
+  const auto argv = signopt::test::torchrun_command(
+      torchrun, 2, signopt::test::free_port(),
+      with({SIGNOPT_CLI_BINARY, "train"}, with(small_job("hybrid", theirs), extra)));
   auto outcomes = signopt::test::run_processes(dir, argv, {{{"OMP_NUM_THREADS", "1"}}}, std::chrono::seconds(180));
   ASSERT_TRUE(outcomes.at(0).exited && outcomes[0].status == 0) << outcome_text(outcomes);
   EXPECT_EQ(summary(theirs)["world_size"], 2);
