@@ -698,7 +698,7 @@ Tensor dither_noise(Tensor like, int64_t seed, int64_t stream, bool gaussian, in
 }
 
 // The threshold draw's direction of a sign argument x (float32/float64 CPU) with scale s: the fused kernels'
-// element rule (rules::threshold_direction with 1 / s in x's type, the uniforms of element i from Philox block
+// element rule (rules::threshold_direction with 1 / s in x's type, the levels of element i from Philox block
 // i / 8 of the key (seed, stream), counter (step, param_index)), for the Python package's reference composition.
 Tensor threshold_sign(
     Tensor x,
@@ -716,8 +716,10 @@ Tensor threshold_sign(
   const auto key = draw_key("threshold_sign", seed, stream, step, param_index);
   Tensor out = new_like(x);
   const int64_t n = x.numel();
-  std::vector<float> v(static_cast<size_t>(n));
-  signopt::kernels::detail::fill_dither_noise(v.data(), n, key, signopt::kernels::NoiseKind::Threshold);
+  std::vector<float> t(static_cast<size_t>(n));
+  signopt::kernels::detail::fill_dither_noise(
+      t.data(), n, key,
+      gaussian ? signopt::kernels::NoiseKind::ThresholdGaussian : signopt::kernels::NoiseKind::ThresholdUniform);
   auto run = [&](auto zero) {
     using T = decltype(zero);
     namespace rules = signopt::kernels::rules;
@@ -725,8 +727,7 @@ Tensor threshold_sign(
     const T* in = static_cast<const T*>(x.const_data_ptr());
     T* o = static_cast<T*>(out.mutable_data_ptr());
     for (int64_t i = 0; i < n; ++i) {
-      o[i] = gaussian ? rules::threshold_direction<true>(in[i], inv_s, v[i])
-                      : rules::threshold_direction<false>(in[i], inv_s, v[i]);
+      o[i] = rules::threshold_direction(in[i], inv_s, t[i]);
     }
   };
   if (x.scalar_type() == ScalarType::Float) {

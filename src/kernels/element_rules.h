@@ -67,8 +67,8 @@ struct SignCoeffs {
 };
 
 /// How a sign rule draws its dithered sign: the noise argument is unit noise added to x (kAdditive, also without
-/// dither) or the threshold draw's uniform v, compared with the Gaussian or uniform tail at |x| / s.
-enum DrawMode { kAdditive = 0, kThresholdGaussian = 1, kThresholdUniform = 2 };
+/// dither) or the threshold draw's level t of the dither's distribution, compared with |x| / s (kThreshold).
+enum DrawMode { kAdditive = 0, kThreshold = 1 };
 
 /// 1 / s for the threshold draw (+inf for s = 0, which leaves sign(x)).
 template <typename T>
@@ -76,22 +76,23 @@ SIGNOPT_HOST_DEVICE T inverse_scale(double s) {
   return s > 0.0 ? static_cast<T>(1.0 / s) : static_cast<T>(INFINITY);
 }
 
-/// The noise a sign step's pass draws: the threshold draw's uniforms, or additive Gaussian/uniform noise.
+/// The noise a sign step's pass draws: the threshold draw's Gaussian or uniform levels, or additive Gaussian or
+/// uniform noise.
 inline NoiseKind noise_kind(const DitherArgs& d, bool threshold) {
-  return threshold ? NoiseKind::Threshold : (d.gaussian ? NoiseKind::Gaussian : NoiseKind::Uniform);
+  if (threshold) {
+    return d.gaussian ? NoiseKind::ThresholdGaussian : NoiseKind::ThresholdUniform;
+  }
+  return d.gaussian ? NoiseKind::Gaussian : NoiseKind::Uniform;
 }
 
-/// Calls f(std::integral_constant<int, draw>) for the DrawMode of a step: additive, or the threshold draw of
-/// the dither's distribution.
+/// Calls f(std::integral_constant<int, draw>) for the DrawMode of a step: additive or the threshold draw (whose
+/// levels carry the dither's distribution: noise_kind).
 template <class F>
-void with_draw(const DitherArgs& d, bool threshold, F f) {
+void with_draw(bool threshold, F f) {
   if (!threshold) {
     return f(std::integral_constant<int, kAdditive>{});
   }
-  if (d.gaussian) {
-    return f(std::integral_constant<int, kThresholdGaussian>{});
-  }
-  return f(std::integral_constant<int, kThresholdUniform>{});
+  return f(std::integral_constant<int, kThreshold>{});
 }
 
 /// Calls f(std::integral_constant<int, stat>) for a data-dependent scale's statistic (DitherScale's number):
@@ -154,12 +155,12 @@ SIGNOPT_HOST_DEVICE T sign_argument(T gi, T z, T* m, int64_t i, const SignCoeffs
   return x + z * c.s_x;
 }
 
-/// The threshold draw's direction of x with 1 / s = inv_s and the element's uniform v: threshold_sign at
+/// The threshold draw's direction of x with 1 / s = inv_s and the element's level t: threshold_sign at
 /// a = float(|x| inv_s) (the product in x's type).
-template <bool kGaussian, typename T>
-SIGNOPT_HOST_DEVICE T threshold_direction(T x, T inv_s, float v) {
+template <typename T>
+SIGNOPT_HOST_DEVICE T threshold_direction(T x, T inv_s, float t) {
   const float a = static_cast<float>((x < T(0) ? -x : x) * inv_s);
-  return threshold_sign<kGaussian>(x, a, v);
+  return threshold_sign(x, a, t);
 }
 
 /// The sign step's direction u of element i from g' = gi and the noise argument (see DrawMode): sgn(x + s_x z)
@@ -169,7 +170,7 @@ SIGNOPT_HOST_DEVICE T dithered_sign(T gi, float noise, T* m, int64_t i, const Si
   if constexpr (kDraw == kAdditive) {
     return sgn(sign_argument<T, kMode>(gi, static_cast<T>(noise), m, i, c));
   } else {
-    return threshold_direction<kDraw == kThresholdGaussian>(sign_argument<T, kMode>(gi, T(0), m, i, c), c.inv_s, noise);
+    return threshold_direction(sign_argument<T, kMode>(gi, T(0), m, i, c), c.inv_s, noise);
   }
 }
 

@@ -250,7 +250,7 @@ double half_sign_step(const HalfTensors<kType, kHalfMomentum>& t, int64_t n, con
       half::rounding_key(a.rounding.seed, a.rounding.step, a.rounding.param_index)};
   rules::with_sign_mode(mode, [&](auto mode_constant) {
     constexpr int kMode = decltype(mode_constant)::value;
-    rules::with_draw(d, threshold, [&](auto draw_constant) {
+    rules::with_draw(threshold, [&](auto draw_constant) {
       constexpr int kDraw = decltype(draw_constant)::value;
       detail::parallel_for(0, chunks_of(n), kGrainChunks, [&](int64_t begin, int64_t end) {
         ChunkCopies copies;

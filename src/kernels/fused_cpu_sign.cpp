@@ -30,20 +30,25 @@ using rules::SignStatsRule;
 // Unit noise for elements [first, first + count) of one tensor; `first` is a multiple of 8. Whole
 // groups of 16 Philox blocks take the hand-vectorized AVX-512 path where the CPU has it; the rest
 // (and CPUs without AVX-512) the loops below, which GCC vectorizes per clone. Both give the same bits.
-// The threshold draw's uniforms take 16 bits each: 8 elements per Philox block (threshold_uniform4).
+// The threshold draw's levels take 16 bits each: 8 elements per Philox block (threshold_level4).
 SIGNOPT_CLONES void fill_chunk_noise(float* out, int64_t first, int64_t count, DrawKey key, NoiseKind kind) {
   uint32_t raw[kChunk];
-  const bool threshold = kind == NoiseKind::Threshold;
+  const bool threshold = kind == NoiseKind::ThresholdGaussian || kind == NoiseKind::ThresholdUniform;
   const int64_t blocks = threshold ? (count + 7) / 8 : (count + 3) / 4;
   const uint64_t block0 = static_cast<uint64_t>(threshold ? first / 8 : first / 4);
   const int64_t done = !detail::avx512_noise_available() ? 0
       : threshold ? detail::philox_words_avx512(raw, block0, blocks, key)
                   : detail::fill_noise_avx512(out, block0, blocks, key, kind == NoiseKind::Gaussian);
   detail::philox_words(raw, block0, done, blocks, key);
-  if (threshold) {
+  if (kind == NoiseKind::ThresholdGaussian) {
+    int64_t e = detail::avx512_noise_available() ? detail::gaussian_levels_avx512(out, raw, 8 * blocks) : 0;
+    for (; e < 8 * blocks; ++e) {
+      out[e] = gaussian_level((raw[e / 2] >> (16 * (e % 2))) & 0xffffu);
+    }
+  } else if (threshold) {
     for (int64_t w = 0; w < 4 * blocks; ++w) {
-      out[2 * w] = threshold_uniform(raw[w] & 0xffffu);
-      out[2 * w + 1] = threshold_uniform(raw[w] >> 16);
+      out[2 * w] = uniform_level(raw[w] & 0xffffu);
+      out[2 * w + 1] = uniform_level(raw[w] >> 16);
     }
   } else if (kind == NoiseKind::Gaussian) {
     for (int64_t j = 2 * done; j < 2 * blocks; ++j) {
@@ -251,7 +256,7 @@ double sign_descent_typed(T* p, const T* g, T* m, int64_t n, const SignStepArgs&
   SignStep<T> st = begin_sign_step<T>(p, g, m, n, a);
   rules::with_sign_mode(st.mode, [&](auto mode_constant) {
     constexpr int kMode = decltype(mode_constant)::value;
-    rules::with_draw(a.dither, st.threshold, [&](auto draw_constant) {
+    rules::with_draw(st.threshold, [&](auto draw_constant) {
       constexpr int kDraw = decltype(draw_constant)::value;
       sign_update<T, kMode, kDraw>(SignRule<T, kMode, kDraw>{p, g, m, st.c}, n, a.dither, dot_gg, st.plan, st.partial);
     });
@@ -339,7 +344,7 @@ int64_t sign_descent_pack_typed(
   int64_t zeros = 0;
   rules::with_sign_mode(st.mode, [&](auto mode_constant) {
     constexpr int kMode = decltype(mode_constant)::value;
-    rules::with_draw(a.dither, st.threshold, [&](auto draw_constant) {
+    rules::with_draw(st.threshold, [&](auto draw_constant) {
       constexpr int kDraw = decltype(draw_constant)::value;
       // The rule only reads p (argument<kWd>); it never writes it.
       const SignRule<T, kMode, kDraw> rule{const_cast<T*>(p), g, m, st.c};

@@ -276,7 +276,7 @@ void sign_descent_passes(
   }
   const NoiseKind kind = noise_kind(d, threshold);
   with_sign_mode(mode, [&](auto mode_constant) {
-    with_draw(d, threshold, [&](auto draw_constant) {
+    with_draw(threshold, [&](auto draw_constant) {
       constexpr int kMode = decltype(mode_constant)::value;
       constexpr int kDraw = decltype(draw_constant)::value;
       // (A threshold rule's load_scalars sets 1 / s whatever the target.)

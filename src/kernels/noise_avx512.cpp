@@ -1,7 +1,9 @@
-// AVX-512 Philox4x32-10 + Box-Muller, and the raw Philox words for the threshold draw. Every floating-point operation is the scalar definition's
+// AVX-512 Philox4x32-10 + Box-Muller, and the raw Philox words and Gaussian levels for the threshold draw. Every floating-point operation is the scalar definition's
 // (signopt/kernels/noise.h), in the same order and separately rounded (no FMA), so the bits equal
 // the reference draws; tests/kernels/test_fused.cpp compares this path with the scalar one.
 #include "noise_avx512.h"
+
+#include <signopt/kernels/noise.h>
 
 #include "isa.h"
 
@@ -220,6 +222,39 @@ __attribute__((target("avx512f"))) int64_t philox_words_avx512(uint32_t* out, ui
   return groups * 16;
 }
 
+// gaussian_level for 16 elements per iteration: the octave's coefficients by a permutation of one register per
+// power of w (the 16 octaves fill a register), the polynomial in gaussian_level's order.
+__attribute__((target("avx512f"))) int64_t gaussian_levels_avx512(float* out, const uint32_t* words, int64_t count) {
+  __m512 coeff[kGaussianLevelDegree + 1];
+  for (int j = 0; j <= kGaussianLevelDegree; ++j) {
+    float row[16];
+    for (uint32_t r = 0; r < 16; ++r) {
+      row[r] = gaussian_level_coefficient(j, r);
+    }
+    coeff[j] = _mm512_loadu_ps(row);
+  }
+  const __m512i one = _mm512_set1_epi32(1);
+  const __m512i mantissa = _mm512_set1_epi32(0x007fffff);
+  const __m512i exponent_of_one = _mm512_set1_epi32(0x3f800000);
+  const __m512i half_range = _mm512_set1_epi32(0x8000);
+  const int64_t groups = count / 16;
+  for (int64_t gi = 0; gi < groups; ++gi) {
+    // 16 consecutive 16-bit halves of the words, in element order (little-endian: the low half first).
+    const __m512i k = _mm512_cvtepu16_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(words + 8 * gi)));
+    const __m512 v = mul(_mm512_cvtepi32_ps(_mm512_or_si512(_mm512_slli_epi32(k, 1), one)), set(7.62939453125e-6f));
+    const __m512i bits = _mm512_castps_si512(v);
+    const __m512i row = _mm512_srli_epi32(bits, 23); // the permutation reads its low 4 bits
+    const __m512 w = _mm512_sub_ps(
+        _mm512_castsi512_ps(_mm512_or_si512(_mm512_and_si512(bits, mantissa), exponent_of_one)), set(1.5f));
+    __m512 t = _mm512_permutexvar_ps(row, coeff[kGaussianLevelDegree]);
+    for (int j = kGaussianLevelDegree - 1; j >= 0; --j) {
+      t = add(mul(t, w), _mm512_permutexvar_ps(row, coeff[j]));
+    }
+    _mm512_storeu_ps(out + 16 * gi, _mm512_maskz_mov_ps(_mm512_cmplt_epu32_mask(k, half_range), t));
+  }
+  return groups * 16;
+}
+
 #else
 
 int64_t fill_noise_avx512(float*, uint64_t, int64_t, const DrawKey&, bool) {
@@ -227,6 +262,10 @@ int64_t fill_noise_avx512(float*, uint64_t, int64_t, const DrawKey&, bool) {
 }
 
 int64_t philox_words_avx512(uint32_t*, uint64_t, int64_t, const DrawKey&) {
+  return 0;
+}
+
+int64_t gaussian_levels_avx512(float*, const uint32_t*, int64_t) {
   return 0;
 }
 

@@ -23,4 +23,9 @@ int64_t fill_noise_avx512(float* out, uint64_t block0, int64_t blocks, const Dra
 /// Requires avx512_noise_available().
 int64_t philox_words_avx512(uint32_t* out, uint64_t block0, int64_t blocks, const DrawKey& key);
 
+/// Writes the Gaussian threshold levels (gaussian_level) of elements [0, count) to out for whole groups of 16 and
+/// returns how many it wrote (a multiple of 16); element e's 16 bits are the low (even e) or high (odd e) half of
+/// words[e / 2], as philox_words_avx512 leaves them. Requires avx512_noise_available().
+int64_t gaussian_levels_avx512(float* out, const uint32_t* words, int64_t count);
+
 } // namespace signopt::kernels::detail

@@ -1,5 +1,5 @@
 // Internal: the dither noise of a whole tensor (the additive draws' unit noise, element i from Philox block i / 4;
-// the threshold draw's uniforms, from block i / 8), written in memory order. Torch-free (src/kernels/parallel.h
+// the threshold draw's levels, from block i / 8), written in memory order. Torch-free (src/kernels/parallel.h
 // is the only thread pool), so the reference composition (reference.cpp) and the Python package's operators
 // (`signopt::dither_noise`, `signopt::threshold_sign`) fill it alike.
 #pragma once
@@ -15,7 +15,7 @@
 namespace signopt::kernels::detail {
 
 /// out[0..n) = the noise of `key` of kind `kind` in memory order (unit_noise4: N(0, 1), U(-1, 1), or the
-/// threshold draw's uniforms), each float32 value converted to T.
+/// threshold draw's levels), each float32 value converted to T.
 template <typename T>
 void fill_dither_noise(T* out, int64_t n, const DrawKey& key, NoiseKind kind) {
   const int64_t groups = (n + 3) / 4;

@@ -72,47 +72,41 @@ torch::Tensor threshold_uniforms(
     int64_t param_index) {
   auto cpu = torch::empty(like.sizes(), torch::dtype(torch::kFloat32));
   const auto key = DrawKey::make(seed, stream, static_cast<uint64_t>(step), static_cast<uint64_t>(param_index));
-  detail::fill_dither_noise(cpu.data_ptr<float>(), cpu.numel(), key, NoiseKind::Threshold);
+  float* v = cpu.data_ptr<float>();
+  const int64_t n = cpu.numel();
+  for (int64_t b = 0; 8 * b < n; ++b) {
+    const PhiloxBlock block = key.block(static_cast<uint64_t>(b));
+    for (int e = 0; e < 8 && 8 * b + e < n; ++e) {
+      v[8 * b + e] = threshold_uniform(threshold_bits(block, e));
+    }
+  }
   return like.device().is_cpu() ? cpu : cpu.to(like.device());
 }
 
 namespace {
 
-// noise_exp of a float32 tensor y <= 0, op by op.
-torch::Tensor exp_ops(const torch::Tensor& y) {
-  const double round_shift = 12582912.0; // 1.5 * 2^23
-  const torch::Tensor shifted = y * 1.44269504088896341 + round_shift;
-  const torch::Tensor fn = shifted - round_shift;
-  // The sum's bits minus 0x4B400000 are n; + 127, shifted into the exponent: 2^n (int32 wraps as uint32 does).
-  const torch::Tensor n = shifted.view(torch::kInt32) - 0x4B400000;
-  torch::Tensor r = y - fn * 0.693359375;
-  r = r - fn * -2.12194440e-4;
-  const torch::Tensor z = r * r;
-  torch::Tensor p = r * 1.9875691500E-4 + 1.3981999507E-3;
-  p = p * r + 8.3334519073E-3;
-  p = p * r + 4.1665795894E-2;
-  p = p * r + 1.6666665459E-1;
-  p = p * r + 5.0000001201E-1;
-  p = p * z;
-  p = p + r;
-  p = p + 1.0;
-  return p * torch::bitwise_left_shift(n + 127, 23).view(torch::kFloat32);
-}
-
-// gaussian_tail / uniform_tail of a float32 tensor a >= 0, op by op.
-torch::Tensor tail_ops(const torch::Tensor& a_in, bool gaussian) {
+// The threshold levels of the uniforms v (float32), op by op: gaussian_level (the octave's coefficients picked by
+// the low 4 bits of v's biased exponent, Horner in w, 0 for v > 1/2) or uniform_level (1 - 2v, exact).
+torch::Tensor levels_ops(const torch::Tensor& v, bool gaussian) {
   if (!gaussian) {
-    return torch::where(a_in < 1.0, (1.0 - a_in) * 0.5, torch::zeros_like(a_in));
+    return 1.0 - v * 2.0;
   }
-  const torch::Tensor a = torch::where(a_in < kThresholdTailClamp, a_in, torch::full_like(a_in, kThresholdTailClamp));
-  const torch::Tensor k = torch::div(torch::ones_like(a), a * 0.2316419 + 1.0);
-  torch::Tensor poly = k * 1.330274429 + -1.821255978;
-  poly = poly * k + 1.781477937;
-  poly = poly * k + -0.356563782;
-  poly = poly * k + 0.319381530;
-  poly = poly * k;
-  const torch::Tensor density = exp_ops((a * a) * -0.5) * 0.3989422804014327;
-  return density * poly;
+  const torch::Tensor bits = v.view(torch::kInt32);
+  const torch::Tensor row = torch::bitwise_and(torch::bitwise_right_shift(bits, 23), 15).to(torch::kLong);
+  const torch::Tensor w =
+      torch::bitwise_or(torch::bitwise_and(bits, 0x007fffff), 0x3f800000).view(torch::kFloat32) - 1.5;
+  auto coefficient = [&](int j) {
+    std::vector<float> values(16);
+    for (uint32_t r = 0; r < 16; ++r) {
+      values[r] = gaussian_level_coefficient(j, r);
+    }
+    return torch::tensor(values, torch::kFloat32).index_select(0, row.reshape(-1)).view(v.sizes());
+  };
+  torch::Tensor t = coefficient(kGaussianLevelDegree);
+  for (int j = kGaussianLevelDegree - 1; j >= 0; --j) {
+    t = t * w + coefficient(j);
+  }
+  return torch::where(v < 0.5, t, torch::zeros_like(t));
 }
 
 } // namespace
@@ -123,10 +117,10 @@ torch::Tensor threshold_sign(const torch::Tensor& x, double s, const DitherArgs&
   // |x| inv_s in x's type (inv_s rounded to it first, as the kernels' SignCoeffs), then float32.
   const torch::Tensor inv = torch::scalar_tensor(inv_s, x.options());
   const torch::Tensor a = (x.abs() * inv).to(torch::kFloat32);
-  const torch::Tensor q = tail_ops(a, d.gaussian);
+  const torch::Tensor t = levels_ops(v, d.gaussian);
   const torch::Tensor one = torch::ones_like(x);
   const torch::Tensor sx = torch::where(x < 0, -one, one);
-  const torch::Tensor u = torch::where(v < q, -sx, sx);
+  const torch::Tensor u = torch::where(a < t, -sx, sx);
   return torch::where(torch::isnan(a), torch::zeros_like(x), u);
 }
 

@@ -278,8 +278,20 @@ def dither_add(cfg, x, pidx, t):
 
 # The threshold draw (DitherDraw::Threshold, include/signopt/kernels/noise.h): element e takes 16 bits of
 # Philox block e / 8 (word (e % 8) / 2, low half for even e), v = (2k + 1) 2^-17, and flips sign(x) where
-# v < q = P(xi < -a), a = float32(|x| * (1 / s)); q in float32, op by op as the C++ code.
-THRESHOLD_GAP = [math.inf]   # the smallest |v - q| seen (a near tie could flip in another implementation)
+# a = float32(|x| * (1 / s)) < t, the level of v: 1 - 2v for uniform dither; for Gaussian dither Q^{-1}(v) by a
+# degree-5 polynomial per octave of v (v = 2^E (1.5 + w), coefficients by the low 4 bits of v's biased exponent,
+# Horner in float32 op by op as the C++ code), 0 for v > 1/2.
+THRESHOLD_GAP = [math.inf]   # the smallest |a - t| seen (a near tie could flip in another implementation)
+
+# GAUSSIAN_LEVEL[j][row]: the coefficient of w^j for the octave whose biased exponent is 16 q + row.
+GAUSSIAN_LEVEL = [
+    [3.91195488, 3.74125433, 3.56330967, 3.37714791, 3.18156171, 2.97502279, 2.7555511, 2.52050447, 2.26622915, 1.98743045, 1.67594254, 1.31801391, 0.887149751, 0.318642706, 4.23467731, 4.07620811],
+    [-0.16096656, -0.167526335, -0.174929574, -0.183370113, -0.193109423, -0.204510078, -0.218091473, -0.234628201, -0.255334616, -0.282241791, -0.319054633, -0.373417616, -0.464415938, -0.659298122, -0.149822816, -0.155103296],
+    [0.0505513959, 0.0523667969, 0.0543823466, 0.0566358007, 0.0591749512, 0.0620609075, 0.0653722286, 0.0692095011, 0.0736975372, 0.0789727867, 0.0851030424, 0.0916793346, 0.0954414532, 0.0690148547, 0.0474063382, 0.0489060171],
+    [-0.021855304, -0.0226012841, -0.0234252661, -0.0243412033, -0.0253666062, -0.0265237, -0.0278409962, -0.0293554291, -0.0311151743, -0.0331833512, -0.0356447026, -0.038640447, -0.0427689627, -0.0572352521, -0.0205544662, -0.021176083],
+    [0.0121144811, 0.0125130527, 0.0129517699, 0.0134375514, 0.0139790215, 0.0145870484, 0.0152754867, 0.0160621814, 0.0169703346, 0.0180302318, 0.0192811415, 0.020770805, 0.0224976391, 0.021519836, 0.0114163412, 0.0117504429],
+    [-0.00657558255, -0.00678702164, -0.00701926649, -0.00727582024, -0.00756102987, -0.00788035057, -0.00824070349, -0.00865097065, -0.00912266318, -0.00967080519, -0.0103150206, -0.0110807801, -0.012007609, -0.0141076231, -0.00620421767, -0.00638209656]
+]
 
 
 def threshold_uniforms(numel, pidx, t, seed, stream):
@@ -293,34 +305,16 @@ def threshold_uniforms(numel, pidx, t, seed, stream):
     return f32((k * np.uint32(2) + np.uint32(1)).astype(np.float32) * F32(7.62939453125e-6))[:numel]
 
 
-def noise_exp(y):
-    """exp(y) for y <= 0 (float32 array), as kernels::noise_exp."""
-    y = f32(y)
-    shifted = f32(f32(y * F32(1.44269504088896341)) + F32(12582912.0))
-    fn = f32(shifted - F32(12582912.0))
-    n = shifted.view(np.uint32) - np.uint32(0x4B400000)
-    r = f32(y - f32(fn * F32(0.693359375)))
-    r = f32(r - f32(fn * F32(-2.12194440e-4)))
-    z = f32(r * r)
-    p = np.full_like(r, F32(1.9875691500E-4))
-    for c in (1.3981999507E-3, 8.3334519073E-3, 4.1665795894E-2, 1.6666665459E-1, 5.0000001201E-1):
-        p = f32(f32(p * r) + F32(c))
-    p = f32(p * z)
-    p = f32(p + r)
-    p = f32(p + F32(1.0))
-    return f32(p * ((n + np.uint32(127)) << np.uint32(23)).view(np.float32))
-
-
-def gaussian_tail(a):
-    """Phi(-a) for a >= 0 (float32 array), as kernels::gaussian_tail (A&S 26.2.17)."""
-    a = np.where(a < F32(9.0), a, F32(9.0)).astype(np.float32)
-    k = f32(F32(1.0) / f32(F32(1.0) + f32(F32(0.2316419) * a)))
-    poly = np.full_like(a, F32(1.330274429))
-    for c in (-1.821255978, 1.781477937, -0.356563782, 0.319381530):
-        poly = f32(f32(poly * k) + F32(c))
-    poly = f32(poly * k)
-    density = f32(F32(0.3989422804014327) * noise_exp(f32(F32(-0.5) * f32(a * a))))
-    return f32(density * poly)
+def gaussian_levels(v):
+    """Q^{-1}(v) for float32 uniforms v (0 for v > 1/2), as kernels::gaussian_level."""
+    bits = v.view(np.uint32)
+    row = (bits >> np.uint32(23)) & np.uint32(15)
+    w = f32(((bits & np.uint32(0x007FFFFF)) | np.uint32(0x3F800000)).view(np.float32) - F32(1.5))
+    coeff = np.array(GAUSSIAN_LEVEL, dtype=np.float32)
+    level = coeff[5][row]
+    for j in (4, 3, 2, 1, 0):
+        level = f32(f32(level * w) + coeff[j][row])
+    return np.where(v < F32(0.5), level, F32(0.0)).astype(np.float32)
 
 
 def threshold_direction(cfg, x, pidx, t, s):
@@ -328,14 +322,17 @@ def threshold_direction(cfg, x, pidx, t, s):
     xs = x.reshape(-1).numpy()
     inv = 1.0 / s if s > 0 else math.inf
     a = (np.abs(xs) * inv).astype(np.float32)
-    if cfg["distribution"] == "gaussian":
-        q = gaussian_tail(a)
-    else:
-        q = np.where(a < F32(1.0), f32(f32(F32(1.0) - a) * F32(0.5)), F32(0.0)).astype(np.float32)
     v = threshold_uniforms(xs.size, pidx, t, cfg["seed"], cfg.get("stream", 0))
-    THRESHOLD_GAP[0] = min(THRESHOLD_GAP[0], float(np.min(np.abs(v.astype(np.float64) - q.astype(np.float64)))))
+    if cfg["distribution"] == "gaussian":
+        level = gaussian_levels(v)
+    else:
+        level = f32(F32(1.0) - f32(v * F32(2.0)))
+    live = level > 0  # levels <= 0 (v > 1/2, or 1 - 2v <= 0) never flip: no tie to break there
+    if live.any():
+        gap = np.abs(a[live].astype(np.float64) - level[live].astype(np.float64))
+        THRESHOLD_GAP[0] = min(THRESHOLD_GAP[0], float(np.min(gap)))
     sx = np.where(xs < 0, -1.0, 1.0)
-    u = np.where(v < q, -sx, sx)
+    u = np.where(a < level, -sx, sx)
     u = np.where(np.isnan(a), 0.0, u)
     return torch.tensor(u, dtype=DT).reshape(x.shape)
 
@@ -935,7 +932,7 @@ def main():
     for dist, vals in noise_check_values():
         for i, (hexbits, val) in enumerate(vals):
             print("  %-8s %d %s %r" % (dist, i, hexbits, val))
-    print("threshold draw: smallest |v - q| %.3e (a near tie would show here)" % THRESHOLD_GAP[0])
+    print("threshold draw: smallest |a - t| %.3e (a near tie would show here)" % THRESHOLD_GAP[0])
     print("\n".join(report))
     print("wrote %s (%d cases)" % (OUT_PATH, len(CASES)))
     return 0

@@ -10,73 +10,127 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <limits>
+#include <vector>
 
 namespace signopt::test {
 namespace {
 
-// The largest error of gaussian_tail against 0.5 erfc(a / sqrt 2) (measured: 2.76e-7 at a = 0.241).
-constexpr double kTailError = 3e-7;
-// The bias bound of the draw's flip probability: the uniforms' half spacing 2^-17 plus kTailError.
-constexpr double kBiasBound = 7.62939453125e-6 + kTailError;
+// The largest error of gaussian_level against the exact quantile (measured: 4.02e-6 at v = 2^-2 + 2^-17).
+constexpr double kLevelError = 4.1e-6;
+// The bias bound of the draw's flip probability: the uniforms' half spacing 2^-17, plus one level (2^-16) where
+// |x| / s lies within kLevelError of an exact level (BiasIsBoundedForEveryRatio).
+constexpr double kBiasBound = 7.62939453125e-6 + 1.52587890625e-5;
 
 double gaussian_flip(double a) {
   return 0.5 * std::erfc(a / std::sqrt(2.0));
 }
 
-TEST(ThresholdDraw, TailApproximationsAreWithinTheirBound) {
-  double worst = 0.0, worst_uniform = 0.0;
-  for (int64_t i = 0; i <= 2000000; ++i) {
-    const float a = static_cast<float>(static_cast<double>(i) * 5e-6);
-    worst = std::max(worst, std::fabs(static_cast<double>(kernels::gaussian_tail(a)) - gaussian_flip(a)));
-    const double exact_uniform = std::max(0.0, (1.0 - static_cast<double>(a)) / 2.0);
-    worst_uniform = std::max(worst_uniform, std::fabs(static_cast<double>(kernels::uniform_tail(a)) - exact_uniform));
+// Q^{-1}(v) in double for v in (0, 1/2): bisection on gaussian_flip (200 halvings of [0, 40]).
+double exact_level(double v) {
+  double lo = 0.0, hi = 40.0;
+  for (int i = 0; i < 200; ++i) {
+    const double mid = 0.5 * (lo + hi);
+    (gaussian_flip(mid) > v ? lo : hi) = mid;
   }
-  EXPECT_LE(worst, kTailError);
-  EXPECT_GT(worst, 1e-8) << "a float evaluation cannot be this exact: is the comparison vacuous?";
-  EXPECT_LE(worst_uniform, 6e-8);
-  EXPECT_EQ(kernels::gaussian_tail(1e30f), kernels::gaussian_tail(kernels::kThresholdTailClamp));
-  EXPECT_LT(kernels::gaussian_tail(kernels::kThresholdTailClamp), 1e-18f);
+  return 0.5 * (lo + hi);
 }
 
-// The draw's flip probability at a, exactly: the share of the 2^16 uniforms below the tail.
-double flip_probability(float a, bool gaussian) {
-  const float q = gaussian ? kernels::gaussian_tail(a) : kernels::uniform_tail(a);
-  int64_t below = 0;
-  for (uint32_t k = 0; k < 65536; ++k) {
-    below += kernels::threshold_uniform(k) < q ? 1 : 0;
-  }
-  return static_cast<double>(below) / 65536.0;
-}
-
-TEST(ThresholdDraw, BiasIsBoundedForEveryRatio) {
+TEST(ThresholdDraw, LevelsAreWithinTheirBound) {
   double worst = 0.0;
-  for (int i = 0; i <= 1200; ++i) {
-    const float a = static_cast<float>(i) * 0.005f;
-    worst = std::max(worst, std::fabs(flip_probability(a, true) - gaussian_flip(a)));
-    const double uniform_exact = std::max(0.0, (1.0 - static_cast<double>(a)) / 2.0);
-    EXPECT_LE(std::fabs(flip_probability(a, false) - uniform_exact), 7.62939453125e-6 + 6e-8) << "a = " << a;
+  float previous = std::numeric_limits<float>::infinity();
+  for (uint32_t k = 0; k < 65536; ++k) {
+    const double v = static_cast<double>(kernels::threshold_uniform(k));
+    ASSERT_EQ(v, (2.0 * k + 1.0) / 131072.0) << "k = " << k;
+    const float t = kernels::gaussian_level(k);
+    if (k < 0x8000u) {
+      worst = std::max(worst, std::fabs(static_cast<double>(t) - exact_level(v)));
+      ASSERT_LT(t, previous) << "the levels must fall as v grows, k = " << k;
+      previous = t;
+    } else {
+      ASSERT_EQ(t, 0.0f) << "v > 1/2 must never flip, k = " << k;
+    }
+    ASSERT_EQ(static_cast<double>(kernels::uniform_level(k)), 1.0 - 2.0 * v) << "k = " << k;
   }
-  EXPECT_LE(worst, kBiasBound);
+  EXPECT_LE(worst, kLevelError);
+  EXPECT_GT(worst, 1e-7) << "a degree-5 float evaluation cannot be this exact: is the comparison vacuous?";
+}
+
+// The 2^16 levels of Gaussian or uniform dither, by k.
+const std::vector<float>& all_levels(bool gaussian) {
+  static const std::vector<float> tables[2] = {
+      [] {
+        std::vector<float> t(65536);
+        for (uint32_t k = 0; k < 65536; ++k) {
+          t[k] = kernels::uniform_level(k);
+        }
+        return t;
+      }(),
+      [] {
+        std::vector<float> t(65536);
+        for (uint32_t k = 0; k < 65536; ++k) {
+          t[k] = kernels::gaussian_level(k);
+        }
+        return t;
+      }()};
+  return tables[gaussian ? 1 : 0];
+}
+
+// The draw's flip probability at a, exactly: the share of the 2^16 levels above a.
+double flip_probability(float a, bool gaussian) {
+  int64_t above = 0;
+  for (float t : all_levels(gaussian)) {
+    above += a < t ? 1 : 0;
+  }
+  return static_cast<double>(above) / 65536.0;
+}
+
+// The bias of the flip probability against the exact law: the uniforms' half spacing 2^-17, plus one level
+// (2^-16) where a lies within kLevelError of an exact level (never more than one: they are 3.8e-5 apart or more).
+TEST(ThresholdDraw, BiasIsBoundedForEveryRatio) {
+  std::vector<double> exact(0x8000); // ascending
+  for (uint32_t k = 0; k < 0x8000u; ++k) {
+    exact[0x7fffu - k] = exact_level((2.0 * k + 1.0) / 131072.0);
+  }
+  double worst_far = 0.0, worst_near = 0.0;
+  int near = 0;
+  for (int i = 0; i <= 12000; ++i) {
+    const float a = static_cast<float>(i) * 4e-4f;
+    const auto above = std::lower_bound(exact.begin(), exact.end(), static_cast<double>(a) - kLevelError);
+    const bool close = above != exact.end() && *above <= static_cast<double>(a) + kLevelError;
+    const double bias = std::fabs(flip_probability(a, true) - gaussian_flip(a));
+    (close ? worst_near : worst_far) = std::max(close ? worst_near : worst_far, bias);
+    near += close ? 1 : 0;
+    const double uniform_exact = std::max(0.0, (1.0 - static_cast<double>(a)) / 2.0);
+    EXPECT_LE(std::fabs(flip_probability(a, false) - uniform_exact), 7.62939453125e-6) << "a = " << a;
+  }
+  EXPECT_LE(worst_far, 7.62939453125e-6 + 1e-12);
+  EXPECT_LE(worst_near, kBiasBound);
+  EXPECT_GT(worst_far, 7e-6) << "the grid should reach the uniforms' quantisation";
+  EXPECT_LT(near, 1200) << "levels within kLevelError of a should be rare";
   EXPECT_EQ(flip_probability(0.0f, true), 0.5) << "x = 0 must be a fair coin";
   EXPECT_EQ(flip_probability(0.0f, false), 0.5);
+  EXPECT_EQ(flip_probability(4.4f, true), 0.0) << "below the smallest uniform, 2^-17, nothing flips";
   EXPECT_EQ(flip_probability(std::numeric_limits<float>::infinity(), true), 0.0);
 }
 
 TEST(ThresholdDraw, EdgeCasesOfTheSign) {
   const float inf = std::numeric_limits<float>::infinity();
   const float nan = std::numeric_limits<float>::quiet_NaN();
+  const float top = kernels::gaussian_level(0); // the largest level, 4.34
   // s = 0 (a = |x| * inf): sign(x), and 0 for x = 0 (a = NaN), as sign(x + 0 xi).
-  EXPECT_EQ(kernels::threshold_sign<true>(2.0f, inf, 1e-5f), 1.0f);
-  EXPECT_EQ(kernels::threshold_sign<true>(-2.0f, inf, 1e-5f), -1.0f);
-  EXPECT_EQ(kernels::threshold_sign<true>(0.0f, nan, 0.3f), 0.0f);
-  EXPECT_EQ(kernels::threshold_sign<false>(nan, nan, 0.3f), 0.0f);
-  // x = 0 with s > 0: +1 for v above 1/2, -1 below; a large ratio keeps x's sign for every v.
-  EXPECT_EQ(kernels::threshold_sign<true>(0.0, 0.0f, 0.7f), 1.0);
-  EXPECT_EQ(kernels::threshold_sign<true>(0.0, 0.0f, 0.2f), -1.0);
-  EXPECT_EQ(kernels::threshold_sign<false>(-3.0, 20.0f, kernels::threshold_uniform(0)), -1.0);
+  EXPECT_EQ(kernels::threshold_sign(2.0f, inf, top), 1.0f);
+  EXPECT_EQ(kernels::threshold_sign(-2.0f, inf, top), -1.0f);
+  EXPECT_EQ(kernels::threshold_sign(0.0f, nan, top), 0.0f);
+  EXPECT_EQ(kernels::threshold_sign(nan, nan, top), 0.0f);
+  // x = 0 with s > 0: +1 for v above 1/2 (level 0), -1 below; a large ratio keeps x's sign for every v.
+  EXPECT_EQ(kernels::threshold_sign(0.0, 0.0f, kernels::gaussian_level(0x8000u)), 1.0);
+  EXPECT_EQ(kernels::threshold_sign(0.0, 0.0f, kernels::gaussian_level(0x7fffu)), -1.0);
+  EXPECT_EQ(kernels::threshold_sign(-3.0, 20.0f, kernels::uniform_level(0)), -1.0);
+  EXPECT_EQ(kernels::threshold_sign(-3.0, 4.4f, top), -1.0);
 }
 
 // The directions u of `steps` steps of SignSGD with threshold dither on a constant gradient x (absolute

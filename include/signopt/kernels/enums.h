@@ -40,7 +40,8 @@ enum class DitherTarget { Momentum, Gradient };
 enum class DitherDraw {
   /// Add s xi (Box-Muller Gaussian or uniform, 32 bits per element) to the sign's argument x, then take the sign.
   Additive,
-  /// Compare a 16-bit uniform with P(xi < -|x| / s): no Gaussian is drawn. Used where only the sign reads the
+  /// Flip sign(x) when |x| / s is below the level of a 16-bit uniform v (the quantile of xi at which
+  /// P(xi < -|x| / s) = v): no Gaussian is drawn. Used where only the sign reads the
   /// noisy value (target momentum, or target gradient without momentum); the noise that enters the momentum
   /// (target gradient with momentum) is always drawn additively.
   Threshold,

@@ -1,7 +1,7 @@
 // Dither noise from Philox bits in float32 with fixed-operation-order approximations of log, sin/cos
 // and exp, so the scalar reference, the vectorized CPU kernels and CUDA produce identical bits: the
-// additive draws (Gaussian by Box-Muller, uniform) and the threshold draw's uniforms and tail
-// probabilities (docs/optimizers.md, "The threshold draw").
+// additive draws (Gaussian by Box-Muller, uniform) and the threshold draw's levels (docs/optimizers.md,
+// "The threshold draw").
 // Code using these functions must be compiled without floating-point contraction (-ffp-contract=off).
 #pragma once
 
@@ -105,28 +105,91 @@ SIGNOPT_HOST_DEVICE void noise_uniform4(const PhiloxBlock& b, float out[4]) {
 }
 
 /// What a noise buffer holds per element: unit noise added before the sign (Gaussian or uniform on
-/// [-1, 1)), or the threshold draw's uniform v in (0, 1) (16 bits per element).
-enum class NoiseKind : int { Gaussian = 0, Uniform = 1, Threshold = 2 };
+/// [-1, 1)), or the threshold draw's level t of the element's 16 random bits (gaussian_level, uniform_level).
+enum class NoiseKind : int { Gaussian = 0, Uniform = 1, ThresholdGaussian = 2, ThresholdUniform = 3 };
 
 /// The threshold draw's uniform from 16 random bits k: v = (k + 1/2) 2^-16 = (2k + 1) 2^-17 (exact).
 SIGNOPT_HOST_DEVICE float threshold_uniform(uint32_t k16) {
   return static_cast<float>(2u * k16 + 1u) * 7.62939453125e-6f;
 }
 
-/// The threshold draw's four uniforms of element group `group` (elements 4 group .. 4 group + 3): element e
-/// takes Philox block e / 8, word (e % 8) / 2, its low 16 bits for even e and high 16 bits for odd e.
-SIGNOPT_HOST_DEVICE void threshold_uniform4(const PhiloxBlock& b, uint64_t group, float out[4]) {
-  const int w = static_cast<int>(group % 2) * 2;
-  out[0] = threshold_uniform(b.x[w] & 0xffffu);
-  out[1] = threshold_uniform(b.x[w] >> 16);
-  out[2] = threshold_uniform(b.x[w + 1] & 0xffffu);
-  out[3] = threshold_uniform(b.x[w + 1] >> 16);
+/// The threshold draw's 16 random bits of element e of a Philox block (e in [0, 8)): word e / 2, its low half for
+/// even e and its high half for odd e.
+SIGNOPT_HOST_DEVICE uint32_t threshold_bits(const PhiloxBlock& b, int e) {
+  return (b.x[e >> 1] >> (16 * (e & 1))) & 0xffffu;
 }
 
-/// The unit noise (or threshold uniforms) of element group `group`: elements [4 group, 4 group + 4).
+/// The degree of gaussian_level's polynomials.
+constexpr int kGaussianLevelDegree = 5;
+
+/// The coefficient of w^j in gaussian_level's polynomial for the octave whose biased float32 exponent is
+/// 16 q + row (row in [0, 16)): Chebyshev interpolants of Q^{-1} on each octave, rounded to float32.
+SIGNOPT_HOST_DEVICE float gaussian_level_coefficient(int j, uint32_t row) {
+  static constexpr float kCoeff[kGaussianLevelDegree + 1][16] = {
+      {3.91195488f, 3.74125433f, 3.56330967f, 3.37714791f, 3.18156171f, 2.97502279f,
+       2.7555511f, 2.52050447f, 2.26622915f, 1.98743045f, 1.67594254f, 1.31801391f,
+       0.887149751f, 0.318642706f, 4.23467731f, 4.07620811f},
+      {-0.16096656f, -0.167526335f, -0.174929574f, -0.183370113f, -0.193109423f, -0.204510078f,
+       -0.218091473f, -0.234628201f, -0.255334616f, -0.282241791f, -0.319054633f, -0.373417616f,
+       -0.464415938f, -0.659298122f, -0.149822816f, -0.155103296f},
+      {0.0505513959f, 0.0523667969f, 0.0543823466f, 0.0566358007f, 0.0591749512f, 0.0620609075f,
+       0.0653722286f, 0.0692095011f, 0.0736975372f, 0.0789727867f, 0.0851030424f, 0.0916793346f,
+       0.0954414532f, 0.0690148547f, 0.0474063382f, 0.0489060171f},
+      {-0.021855304f, -0.0226012841f, -0.0234252661f, -0.0243412033f, -0.0253666062f, -0.0265237f,
+       -0.0278409962f, -0.0293554291f, -0.0311151743f, -0.0331833512f, -0.0356447026f, -0.038640447f,
+       -0.0427689627f, -0.0572352521f, -0.0205544662f, -0.021176083f},
+      {0.0121144811f, 0.0125130527f, 0.0129517699f, 0.0134375514f, 0.0139790215f, 0.0145870484f,
+       0.0152754867f, 0.0160621814f, 0.0169703346f, 0.0180302318f, 0.0192811415f, 0.020770805f,
+       0.0224976391f, 0.021519836f, 0.0114163412f, 0.0117504429f},
+      {-0.00657558255f, -0.00678702164f, -0.00701926649f, -0.00727582024f, -0.00756102987f, -0.00788035057f,
+       -0.00824070349f, -0.00865097065f, -0.00912266318f, -0.00967080519f, -0.0103150206f, -0.0110807801f,
+       -0.012007609f, -0.0141076231f, -0.00620421767f, -0.00638209656f},
+  };
+  return kCoeff[j][row];
+}
+
+/// The Gaussian threshold level of 16 random bits k: t ~ Q^{-1}(v) (Q(a) = P(xi > a) for a standard normal xi)
+/// with v = threshold_uniform(k), for v < 1/2 (k < 2^15); 0 for v > 1/2 (no flip: Q(a) <= 1/2 for every a >= 0).
+/// v = 2^E (1.5 + w) with E in [-17, -2] and w in [-0.5, 0.5) (both exact); t = a degree-5 polynomial in w with
+/// the coefficients of v's octave (gaussian_level_coefficient), picked by the low 4 bits of v's biased exponent
+/// (110..125 for the 16 octaves), by Horner with every operation rounded separately. The largest error over the
+/// 2^15 levels is 4.0e-6 (at v = 2^-2 + 2^-17; tests/kernels/test_threshold_draw.cpp measures it), so a flip
+/// probability differs from the exact 16-bit one only for |x| / s within 4.0e-6 of a level, by one level (2^-16).
+SIGNOPT_HOST_DEVICE float gaussian_level(uint32_t k16) {
+  const uint32_t bits = float_to_bits(threshold_uniform(k16));
+  const uint32_t row = (bits >> 23) & 15u;
+  const float w = bits_to_float((bits & 0x007fffffu) | 0x3f800000u) - 1.5f;
+  float t = gaussian_level_coefficient(kGaussianLevelDegree, row);
+  for (int j = kGaussianLevelDegree - 1; j >= 0; --j) {
+    t = t * w + gaussian_level_coefficient(j, row);
+  }
+  return k16 < 0x8000u ? t : 0.0f;
+}
+
+/// The uniform-dither threshold level of 16 random bits k: 1 - 2v with v = threshold_uniform(k) (exact; negative
+/// for v > 1/2): |x| / s < 1 - 2v exactly when v < (1 - |x| / s) / 2 = P(xi < -|x| / s) for xi uniform on [-1, 1].
+SIGNOPT_HOST_DEVICE float uniform_level(uint32_t k16) {
+  return 1.0f - static_cast<float>(2u * k16 + 1u) * 1.52587890625e-5f;
+}
+
+/// The threshold level of 16 random bits k for Gaussian (gaussian_level) or uniform (uniform_level) dither.
+SIGNOPT_HOST_DEVICE float threshold_level(uint32_t k16, bool gaussian) {
+  return gaussian ? gaussian_level(k16) : uniform_level(k16);
+}
+
+/// The threshold levels of element group `group` (elements 4 group .. 4 group + 3): element e takes Philox
+/// block e / 8 and threshold_bits(block, e % 8).
+SIGNOPT_HOST_DEVICE void threshold_level4(const PhiloxBlock& b, uint64_t group, bool gaussian, float out[4]) {
+  const int e0 = static_cast<int>(group % 2) * 4;
+  for (int lane = 0; lane < 4; ++lane) {
+    out[lane] = threshold_level(threshold_bits(b, e0 + lane), gaussian);
+  }
+}
+
+/// The unit noise (or threshold levels) of element group `group`: elements [4 group, 4 group + 4).
 SIGNOPT_HOST_DEVICE void unit_noise4(const DrawKey& key, uint64_t group, NoiseKind kind, float out[4]) {
-  if (kind == NoiseKind::Threshold) {
-    threshold_uniform4(key.block(group / 2), group, out);
+  if (kind == NoiseKind::ThresholdGaussian || kind == NoiseKind::ThresholdUniform) {
+    threshold_level4(key.block(group / 2), group, kind == NoiseKind::ThresholdGaussian, out);
   } else if (kind == NoiseKind::Gaussian) {
     noise_gaussian4(key.block(group), out);
   } else {
@@ -134,62 +197,14 @@ SIGNOPT_HOST_DEVICE void unit_noise4(const DrawKey& key, uint64_t group, NoiseKi
   }
 }
 
-/// exp(y) for y in [-80, 0] (Cephes expf's reduction and polynomial, every operation rounded separately):
-/// n = y log2(e) rounded to nearest (even) by adding 1.5 * 2^23, which also leaves n in the sum's low
-/// mantissa bits (no float-to-int conversion, so compilers vectorize it); r = y - n ln 2 in two steps
-/// (Cody-Waite); e^r by a degree-5 polynomial; times 2^n through the exponent bits.
-SIGNOPT_HOST_DEVICE float noise_exp(float y) {
-  const float round_shift = 12582912.0f; // 1.5 * 2^23
-  const float shifted = y * 1.44269504088896341f + round_shift;
-  const float fn = shifted - round_shift; // exact
-  const uint32_t n = float_to_bits(shifted) - 0x4B400000u; // n in two's complement
-  float r = y - fn * 0.693359375f;
-  r = r - fn * -2.12194440e-4f;
-  const float z = r * r;
-  float p = 1.9875691500E-4f;
-  p = p * r + 1.3981999507E-3f;
-  p = p * r + 8.3334519073E-3f;
-  p = p * r + 4.1665795894E-2f;
-  p = p * r + 1.6666665459E-1f;
-  p = p * r + 5.0000001201E-1f;
-  p = p * z;
-  p = p + r;
-  p = p + 1.0f;
-  return p * bits_to_float((n + 127u) << 23);
-}
-
-/// The largest |x| / s at which the threshold draw evaluates the Gaussian tail; beyond it the tail is
-/// below 1.2e-19, far under the uniforms' resolution 2^-16.
-constexpr float kThresholdTailClamp = 9.0f;
-
-/// P(xi < -a) = Phi(-a) for a standard normal xi and a >= 0 (Abramowitz & Stegun 26.2.17: absolute error
-/// below 7.5e-8 before rounding; the measured error of this float evaluation is in docs/optimizers.md).
-SIGNOPT_HOST_DEVICE float gaussian_tail(float a) {
-  a = a < kThresholdTailClamp ? a : kThresholdTailClamp;
-  const float k = 1.0f / (1.0f + 0.2316419f * a);
-  float poly = 1.330274429f;
-  poly = poly * k + -1.821255978f;
-  poly = poly * k + 1.781477937f;
-  poly = poly * k + -0.356563782f;
-  poly = poly * k + 0.319381530f;
-  poly = poly * k;
-  const float density = 0.3989422804014327f * noise_exp(-0.5f * (a * a));
-  return density * poly;
-}
-
-/// P(xi < -a) for xi uniform on [-1, 1] and a >= 0: (1 - a) / 2, 0 beyond a = 1.
-SIGNOPT_HOST_DEVICE float uniform_tail(float a) {
-  return a < 1.0f ? (1.0f - a) * 0.5f : 0.0f;
-}
-
-/// The threshold draw of sign(x + s xi) (xi standard normal when kGaussian, else uniform on [-1, 1]) from
-/// a = |x| / s (float; +inf for s = 0) and the element's uniform v: the sign of x, flipped when
-/// v < P(xi < -a). x = 0 with s > 0 gives +1 or -1 with probability 1/2 each; x = 0 with s = 0 and NaN x give 0.
-template <bool kGaussian, typename T>
-SIGNOPT_HOST_DEVICE T threshold_sign(T x, float a, float v) {
-  const float q = kGaussian ? gaussian_tail(a) : uniform_tail(a);
+/// The threshold draw of sign(x + s xi) (xi standard normal or uniform on [-1, 1]) from a = |x| / s (float;
+/// +inf for s = 0) and the element's level t (threshold_level): the sign of x, flipped when a < t, which has
+/// probability P(v < P(xi < -a)) for the element's uniform v. x = 0 with s > 0 gives +1 or -1 with probability
+/// 1/2 each; x = 0 with s = 0 and NaN x give 0.
+template <typename T>
+SIGNOPT_HOST_DEVICE T threshold_sign(T x, float a, float t) {
   const T s = x < T(0) ? T(-1) : T(1);
-  const T u = v < q ? -s : s;
+  const T u = a < t ? -s : s;
   return a != a ? T(0) : u;
 }
 

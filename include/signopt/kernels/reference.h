@@ -33,7 +33,7 @@ torch::Tensor dither_noise(
     int64_t param_index);
 
 /// The threshold draw's uniforms v in (0, 1) for a tensor shaped like `like` (float32 on its device): element e
-/// from Philox block e / 8 (kernels::threshold_uniform4), the fused kernels' draws.
+/// from Philox block e / 8 (kernels::threshold_bits, kernels::threshold_uniform), the fused kernels' draws.
 torch::Tensor threshold_uniforms(
     const torch::Tensor& like,
     uint64_t seed,
@@ -42,8 +42,9 @@ torch::Tensor threshold_uniforms(
     int64_t param_index);
 
 /// The threshold draw of sign(x + s xi) (d.gaussian: xi standard normal, else uniform on [-1, 1]) as torch ops,
-/// the fused kernels' operations in their order: a = float(|x| (1/s)), q = the tail at a, and the sign of x
-/// flipped where v < q (0 where a is NaN: NaN x, or x = 0 with s = 0).
+/// the fused kernels' operations in their order: a = float(|x| (1/s)), the level t of each uniform v
+/// (kernels::threshold_level), and the sign of x flipped where a < t (0 where a is NaN: NaN x, or x = 0 with
+/// s = 0).
 torch::Tensor threshold_sign(const torch::Tensor& x, double s, const DitherArgs& d);
 
 /// The dither scale s_t of a step whose noise goes onto x: d.alpha dither_base(x, d.scale), or under
