@@ -718,7 +718,9 @@ Tensor threshold_sign(
   const int64_t n = x.numel();
   std::vector<float> t(static_cast<size_t>(n));
   signopt::kernels::detail::fill_dither_noise(
-      t.data(), n, key,
+      t.data(),
+      n,
+      key,
       gaussian ? signopt::kernels::NoiseKind::ThresholdGaussian : signopt::kernels::NoiseKind::ThresholdUniform);
   auto run = [&](auto zero) {
     using T = decltype(zero);

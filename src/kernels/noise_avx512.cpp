@@ -1,6 +1,7 @@
-// AVX-512 Philox4x32-10 + Box-Muller, and the raw Philox words and Gaussian levels for the threshold draw. Every floating-point operation is the scalar definition's
-// (signopt/kernels/noise.h), in the same order and separately rounded (no FMA), so the bits equal
-// the reference draws; tests/kernels/test_fused.cpp compares this path with the scalar one.
+// AVX-512 Philox4x32-10 + Box-Muller, and the raw Philox words and Gaussian levels for the threshold draw. Every
+// floating-point operation is the scalar definition's (signopt/kernels/noise.h), in the same order and separately
+// rounded (no FMA), so the bits equal the reference draws; tests/kernels/test_fused.cpp compares this path with the
+// scalar one.
 #include "noise_avx512.h"
 
 #include <signopt/kernels/noise.h>

@@ -125,6 +125,8 @@ constexpr int kGaussianLevelDegree = 5;
 /// The coefficient of w^j in gaussian_level's polynomial for the octave whose biased float32 exponent is
 /// 16 q + row (row in [0, 16)): Chebyshev interpolants of Q^{-1} on each octave, rounded to float32.
 SIGNOPT_HOST_DEVICE float gaussian_level_coefficient(int j, uint32_t row) {
+  // One row per power of w, six octaves per line.
+  // clang-format off
   static constexpr float kCoeff[kGaussianLevelDegree + 1][16] = {
       {3.91195488f, 3.74125433f, 3.56330967f, 3.37714791f, 3.18156171f, 2.97502279f,
        2.7555511f, 2.52050447f, 2.26622915f, 1.98743045f, 1.67594254f, 1.31801391f,
@@ -145,6 +147,7 @@ SIGNOPT_HOST_DEVICE float gaussian_level_coefficient(int j, uint32_t row) {
        -0.00824070349f, -0.00865097065f, -0.00912266318f, -0.00967080519f, -0.0103150206f, -0.0110807801f,
        -0.012007609f, -0.0141076231f, -0.00620421767f, -0.00638209656f},
   };
+  // clang-format on
   return kCoeff[j][row];
 }
 
