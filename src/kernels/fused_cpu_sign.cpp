@@ -41,7 +41,10 @@ SIGNOPT_CLONES void fill_chunk_noise(float* out, int64_t first, int64_t count, D
                   : detail::fill_noise_avx512(out, block0, blocks, key, kind == NoiseKind::Gaussian);
   detail::philox_words(raw, block0, done, blocks, key);
   if (kind == NoiseKind::ThresholdGaussian) {
-    int64_t e = detail::avx512_noise_available() ? detail::gaussian_levels_avx512(out, raw, 8 * blocks) : 0;
+    const detail::Isa isa = detail::isa();
+    int64_t e = isa == detail::Isa::Avx512 ? detail::gaussian_levels_avx512(out, raw, 8 * blocks)
+        : isa == detail::Isa::Avx2         ? detail::gaussian_levels_avx2(out, raw, 8 * blocks)
+                                           : 0;
     for (; e < 8 * blocks; ++e) {
       out[e] = gaussian_level((raw[e / 2] >> (16 * (e % 2))) & 0xffffu);
     }

@@ -1,5 +1,5 @@
-// Hand-vectorized dither noise for CPUs with AVX-512: 16 Philox blocks (64 draws) per iteration,
-// bit-identical to the scalar definition in signopt/kernels/noise.h.
+// Hand-vectorized dither noise for CPUs with AVX-512: 16 Philox blocks (64 draws) per iteration, and the threshold
+// draw's Gaussian levels (also for AVX2), bit-identical to the scalar definition in signopt/kernels/noise.h.
 #pragma once
 
 #include <signopt/kernels/philox.h>
@@ -27,5 +27,9 @@ int64_t philox_words_avx512(uint32_t* out, uint64_t block0, int64_t blocks, cons
 /// returns how many it wrote (a multiple of 16); element e's 16 bits are the low (even e) or high (odd e) half of
 /// words[e / 2], as philox_words_avx512 leaves them. Requires avx512_noise_available().
 int64_t gaussian_levels_avx512(float* out, const uint32_t* words, int64_t count);
+
+/// gaussian_levels_avx512 for CPUs with AVX2 (groups of 8): each coefficient from two 8-entry permutations and a
+/// blend. Requires detail::isa() >= Isa::Avx2.
+int64_t gaussian_levels_avx2(float* out, const uint32_t* words, int64_t count);
 
 } // namespace signopt::kernels::detail

@@ -160,12 +160,16 @@ TEST_P(FusedVsReference, BitIdentical) {
             << reference[i].numel() << ") max diff " << (fused[i] - reference[i]).abs().max().item<double>();
       }
     }
-    // The portable noise loops (CPUs without AVX-512) give the same bits as the AVX-512 path.
-    const auto cap = kernels::detail::set_isa_cap(kernels::detail::Isa::Avx2);
-    const auto portable = run(c, dtype, /*fused=*/true, 2, 6);
-    kernels::detail::set_isa_cap(cap);
-    for (size_t i = 0; i < reference.size(); ++i) {
-      ASSERT_TRUE(torch::equal(portable[i], reference[i])) << c.name << " without AVX-512 noise, parameter " << i;
+    // The AVX2 threshold levels and the portable noise loops (CPUs without AVX-512) give the same bits as the
+    // AVX-512 path.
+    for (const auto isa : {kernels::detail::Isa::Avx2, kernels::detail::Isa::Scalar}) {
+      const auto cap = kernels::detail::set_isa_cap(isa);
+      const auto portable = run(c, dtype, /*fused=*/true, 2, 6);
+      kernels::detail::set_isa_cap(cap);
+      for (size_t i = 0; i < reference.size(); ++i) {
+        ASSERT_TRUE(torch::equal(portable[i], reference[i]))
+            << c.name << " with the hand-vectorized paths capped at " << static_cast<int>(isa) << ", parameter " << i;
+      }
     }
   }
 }
