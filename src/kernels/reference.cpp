@@ -100,7 +100,7 @@ torch::Tensor levels_ops(const torch::Tensor& v, bool gaussian) {
     for (uint32_t r = 0; r < 16; ++r) {
       values[r] = gaussian_level_coefficient(j, r);
     }
-    return torch::tensor(values, torch::kFloat32).index_select(0, row.reshape(-1)).view(v.sizes());
+    return torch::tensor(values, torch::kFloat32).to(v.device()).index_select(0, row.reshape(-1)).view(v.sizes());
   };
   torch::Tensor t = coefficient(kGaussianLevelDegree);
   for (int j = kGaussianLevelDegree - 1; j >= 0; --j) {

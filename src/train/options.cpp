@@ -422,8 +422,8 @@ void add_dither_entries(std::vector<OptionEntry>& t) {
       "dither-draw",
       &TrainConfig::dither_draw,
       enum_choices<DitherDraw>(),
-      "how the dithered sign is drawn: additive (x + s xi, then the sign) or threshold (a 16-bit uniform against "
-      "the noise's tail at |x|/s; exact in law, cheaper; used where only the sign reads the noise)",
+      "how the dithered sign is drawn: additive (x + s xi, then the sign) or threshold (sign(x) flipped where |x|/s "
+      "is below the level of a 16-bit uniform; exact in law, cheaper; used where only the sign reads the noise)",
       dith,
       "additive"));
   t.push_back(string_entry(

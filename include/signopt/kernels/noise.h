@@ -1,5 +1,5 @@
 // Dither noise from Philox bits in float32 with fixed-operation-order approximations of log, sin/cos
-// and exp, so the scalar reference, the vectorized CPU kernels and CUDA produce identical bits: the
+// and the normal quantile, so the scalar reference, the vectorized CPU kernels and CUDA produce identical bits: the
 // additive draws (Gaussian by Box-Muller, uniform) and the threshold draw's levels (docs/optimizers.md,
 // "The threshold draw").
 // Code using these functions must be compiled without floating-point contraction (-ffp-contract=off).
@@ -156,8 +156,9 @@ SIGNOPT_HOST_DEVICE float gaussian_level_coefficient(int j, uint32_t row) {
 /// v = 2^E (1.5 + w) with E in [-17, -2] and w in [-0.5, 0.5) (both exact); t = a degree-5 polynomial in w with
 /// the coefficients of v's octave (gaussian_level_coefficient), picked by the low 4 bits of v's biased exponent
 /// (110..125 for the 16 octaves), by Horner with every operation rounded separately. The largest error over the
-/// 2^15 levels is 4.0e-6 (at v = 2^-2 + 2^-17; tests/kernels/test_threshold_draw.cpp measures it), so a flip
-/// probability differs from the exact 16-bit one only for |x| / s within 4.0e-6 of a level, by one level (2^-16).
+/// 2^15 levels is 4.02e-6 (at v = 2^-2 + 2^-17; tests/kernels/test_threshold_draw.cpp bounds it by 4.1e-6), so a
+/// flip probability differs from the exact 16-bit one only for |x| / s within 4.1e-6 of a level, by one level
+/// (2^-16).
 SIGNOPT_HOST_DEVICE float gaussian_level(uint32_t k16) {
   const uint32_t bits = float_to_bits(threshold_uniform(k16));
   const uint32_t row = (bits >> 23) & 15u;

@@ -30,9 +30,9 @@ struct DitherOptions {
   TORCH_ARG(double, decay_rate) = 0.999;
   TORCH_ARG(DitherDistribution, distribution) = DitherDistribution::Gaussian;
   TORCH_ARG(DitherTarget, target) = DitherTarget::Momentum;
-  /// How the dithered sign is drawn: Additive (x + s xi, then the sign) or Threshold (a 16-bit uniform
-  /// against P(xi < -|x| / s), where only the sign reads the noise). Both are exact in law
-  /// (docs/optimizers.md, "The threshold draw").
+  /// How the dithered sign is drawn: Additive (x + s xi, then the sign) or Threshold (sign(x) flipped where
+  /// |x| / s is below the level of a 16-bit uniform v, i.e. where v < P(xi < -|x| / s); where only the sign reads
+  /// the noise). Both are exact in law (docs/optimizers.md, "The threshold draw").
   TORCH_ARG(DitherDraw, draw) = DitherDraw::Additive;
   /// Which step's sign argument a data-dependent scale (Rms, Max3Sigma, MeanAbs) measures: Current (a
   /// statistics pass before the update) or Previous (the last step's, measured during its update, so a step
