@@ -225,21 +225,6 @@ __attribute__((target("avx512f"))) int64_t philox_words_avx512(uint32_t* out, ui
 
 namespace {
 
-// gaussian_level_coefficient's table: c[j][row].
-struct LevelTable {
-  float c[kGaussianLevelDegree + 1][16];
-};
-
-LevelTable level_table() {
-  LevelTable t;
-  for (int j = 0; j <= kGaussianLevelDegree; ++j) {
-    for (uint32_t r = 0; r < 16; ++r) {
-      t.c[j][r] = gaussian_level_coefficient(j, r);
-    }
-  }
-  return t;
-}
-
 // Entry `row` (0..15) of the 16-entry table (low, high): `upper` carries bit 3 of row in its sign bit.
 __attribute__((target("avx2"), always_inline)) inline __m256 octave_coefficient(
     __m256 low,
@@ -254,10 +239,9 @@ __attribute__((target("avx2"), always_inline)) inline __m256 octave_coefficient(
 // gaussian_level for 16 elements per iteration: the octave's coefficients by a permutation of one register per
 // power of w (the 16 octaves fill a register), the polynomial in gaussian_level's order.
 __attribute__((target("avx512f"))) int64_t gaussian_levels_avx512(float* out, const uint32_t* words, int64_t count) {
-  const LevelTable table = level_table();
   __m512 coeff[kGaussianLevelDegree + 1];
   for (int j = 0; j <= kGaussianLevelDegree; ++j) {
-    coeff[j] = _mm512_loadu_ps(table.c[j]);
+    coeff[j] = _mm512_loadu_ps(gaussian_level_row(j));
   }
   const __m512i one = _mm512_set1_epi32(1);
   const __m512i mantissa = _mm512_set1_epi32(0x007fffff);
@@ -284,11 +268,10 @@ __attribute__((target("avx512f"))) int64_t gaussian_levels_avx512(float* out, co
 // gaussian_levels_avx512 on 8 elements per iteration: the 16 octaves' coefficients of a power are two registers,
 // the permutations read the row's low 3 bits and the blend its bit 3 (moved to the sign bit).
 __attribute__((target("avx2"))) int64_t gaussian_levels_avx2(float* out, const uint32_t* words, int64_t count) {
-  const LevelTable table = level_table();
   __m256 low[kGaussianLevelDegree + 1], high[kGaussianLevelDegree + 1];
   for (int j = 0; j <= kGaussianLevelDegree; ++j) {
-    low[j] = _mm256_loadu_ps(table.c[j]);
-    high[j] = _mm256_loadu_ps(table.c[j] + 8);
+    low[j] = _mm256_loadu_ps(gaussian_level_row(j));
+    high[j] = _mm256_loadu_ps(gaussian_level_row(j) + 8);
   }
   const __m256i one = _mm256_set1_epi32(1);
   const __m256i mantissa = _mm256_set1_epi32(0x007fffff);

@@ -96,11 +96,8 @@ torch::Tensor levels_ops(const torch::Tensor& v, bool gaussian) {
   const torch::Tensor w =
       torch::bitwise_or(torch::bitwise_and(bits, 0x007fffff), 0x3f800000).view(torch::kFloat32) - 1.5;
   auto coefficient = [&](int j) {
-    std::vector<float> values(16);
-    for (uint32_t r = 0; r < 16; ++r) {
-      values[r] = gaussian_level_coefficient(j, r);
-    }
-    return torch::tensor(values, torch::kFloat32).to(v.device()).index_select(0, row.reshape(-1)).view(v.sizes());
+    const torch::Tensor table = torch::from_blob(const_cast<float*>(gaussian_level_row(j)), {16}, torch::kFloat32);
+    return table.to(v.device()).index_select(0, row.reshape(-1)).view(v.sizes());
   };
   torch::Tensor t = coefficient(kGaussianLevelDegree);
   for (int j = kGaussianLevelDegree - 1; j >= 0; --j) {

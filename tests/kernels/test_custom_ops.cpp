@@ -90,6 +90,21 @@ void expect_counts(const std::vector<torch::Tensor>& steps, int64_t value, const
     EXPECT_EQ(steps[i].item<int64_t>(), value) << what << ", counter " << i;
 }
 
+// Tensor i's row of a hybrid sign phase's sums: the fused step's <u, g> and ||g||^2 (dot_gg), nnz(u) = `nonzero`,
+// and the momentum's ||m||_1 and ||m||^2 (ms).
+void expect_hybrid_sums(
+    const torch::Tensor& row,
+    const double dot_gg[2],
+    const signopt::kernels::MomentSums& ms,
+    double nonzero,
+    size_t i) {
+  EXPECT_EQ(row[0].item<double>(), dot_gg[0]) << i;
+  EXPECT_EQ(row[1].item<double>(), dot_gg[1]) << i;
+  EXPECT_EQ(row[2].item<double>(), nonzero) << i;
+  EXPECT_EQ(row[3].item<double>(), ms.abs) << i;
+  EXPECT_EQ(row[4].item<double>(), ms.sq) << i;
+}
+
 class CustomOps : public ::testing::TestWithParam<torch::Dtype> {
  protected:
   void SetUp() override {
@@ -193,12 +208,8 @@ TEST_P(CustomOps, HybridSignPhaseWritesTheCalibrationSums) {
       double dot_gg[2] = {0.0, 0.0};
       signopt::kernels::sign_descent_step(p_ref[i], g[i], m_ref[i], a, dot_gg);
       const auto ms = signopt::kernels::moment_sums(m_ref[i]);
-      const auto row = sums[static_cast<int64_t>(i)];
-      EXPECT_EQ(row[0].item<double>(), dot_gg[0]) << i;
-      EXPECT_EQ(row[1].item<double>(), dot_gg[1]) << i;
-      EXPECT_EQ(row[2].item<double>(), dither ? static_cast<double>(p[i].numel()) : ms.nonzero) << i;
-      EXPECT_EQ(row[3].item<double>(), ms.abs) << i;
-      EXPECT_EQ(row[4].item<double>(), ms.sq) << i;
+      expect_hybrid_sums(
+          sums[static_cast<int64_t>(i)], dot_gg, ms, dither ? static_cast<double>(p[i].numel()) : ms.nonzero, i);
     }
     if (!dither) {
       EXPECT_EQ(sums[2][2].item<double>(), 9.0) << "m[2] keeps 8 zeros of its 17 elements";
@@ -388,13 +399,8 @@ TEST(CustomOpsHalf, HybridHalfOpsEqualTheKernels) {
         double dot_gg[2] = {0.0, 0.0};
         signopt::kernels::sign_descent_step(p_ref[i], g[i], m_ref[i], a, dot_gg);
         const auto ms = signopt::kernels::moment_sums(m_ref[i]);
-        const auto row = sums[static_cast<int64_t>(i)];
-        EXPECT_EQ(row[0].item<double>(), dot_gg[0]) << i;
-        EXPECT_EQ(row[1].item<double>(), dot_gg[1]) << i;
-        EXPECT_EQ(row[2].item<double>(), ms.nonzero) << i;
-        EXPECT_EQ(row[3].item<double>(), ms.abs) << i;
-        EXPECT_EQ(row[4].item<double>(), ms.sq) << i;
-        EXPECT_GT(row[1].item<double>(), 0.0) << i;
+        expect_hybrid_sums(sums[static_cast<int64_t>(i)], dot_gg, ms, ms.nonzero, i);
+        EXPECT_GT(sums[static_cast<int64_t>(i)][1].item<double>(), 0.0) << i;
         EXPECT_TRUE(torch::equal(p[i].view(torch::kShort), p_ref[i].view(torch::kShort))) << type << " " << i;
         EXPECT_TRUE(torch::equal(m[i], m_ref[i])) << "momentum " << i;
       }

@@ -122,9 +122,9 @@ SIGNOPT_HOST_DEVICE uint32_t threshold_bits(const PhiloxBlock& b, int e) {
 /// The degree of gaussian_level's polynomials.
 constexpr int kGaussianLevelDegree = 5;
 
-/// The coefficient of w^j in gaussian_level's polynomial for the octave whose biased float32 exponent is
-/// 16 q + row (row in [0, 16)): Chebyshev interpolants of Q^{-1} on each octave, rounded to float32.
-SIGNOPT_HOST_DEVICE float gaussian_level_coefficient(int j, uint32_t row) {
+/// The coefficients of w^j in gaussian_level's polynomials: entry `row` (0..15) is the octave whose biased float32
+/// exponent is 16 q + row. Chebyshev interpolants of Q^{-1} on each octave, rounded to float32.
+SIGNOPT_HOST_DEVICE const float* gaussian_level_row(int j) {
   // One row per power of w, six octaves per line.
   // clang-format off
   static constexpr float kCoeff[kGaussianLevelDegree + 1][16] = {
@@ -148,13 +148,13 @@ SIGNOPT_HOST_DEVICE float gaussian_level_coefficient(int j, uint32_t row) {
        -0.012007609f, -0.0141076231f, -0.00620421767f, -0.00638209656f},
   };
   // clang-format on
-  return kCoeff[j][row];
+  return kCoeff[j];
 }
 
 /// The Gaussian threshold level of 16 random bits k: t ~ Q^{-1}(v) (Q(a) = P(xi > a) for a standard normal xi)
 /// with v = threshold_uniform(k), for v < 1/2 (k < 2^15); 0 for v > 1/2 (no flip: Q(a) <= 1/2 for every a >= 0).
 /// v = 2^E (1.5 + w) with E in [-17, -2] and w in [-0.5, 0.5) (both exact); t = a degree-5 polynomial in w with
-/// the coefficients of v's octave (gaussian_level_coefficient), picked by the low 4 bits of v's biased exponent
+/// the coefficients of v's octave (gaussian_level_row), picked by the low 4 bits of v's biased exponent
 /// (110..125 for the 16 octaves), by Horner with every operation rounded separately. The largest error over the
 /// 2^15 levels is 4.02e-6 (at v = 2^-2 + 2^-17; tests/kernels/test_threshold_draw.cpp bounds it by 4.1e-6), so a
 /// flip probability differs from the exact 16-bit one only for |x| / s within 4.1e-6 of a level, by one level
@@ -163,9 +163,9 @@ SIGNOPT_HOST_DEVICE float gaussian_level(uint32_t k16) {
   const uint32_t bits = float_to_bits(threshold_uniform(k16));
   const uint32_t row = (bits >> 23) & 15u;
   const float w = bits_to_float((bits & 0x007fffffu) | 0x3f800000u) - 1.5f;
-  float t = gaussian_level_coefficient(kGaussianLevelDegree, row);
+  float t = gaussian_level_row(kGaussianLevelDegree)[row];
   for (int j = kGaussianLevelDegree - 1; j >= 0; --j) {
-    t = t * w + gaussian_level_coefficient(j, row);
+    t = t * w + gaussian_level_row(j)[row];
   }
   return k16 < 0x8000u ? t : 0.0f;
 }
