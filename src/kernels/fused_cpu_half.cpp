@@ -58,12 +58,21 @@ SIGNOPT_CLONES void narrow_stochastic(const float* in, int64_t n, const uint16_t
 }
 
 // The rounding words of elements [first, first + count) (`first` a multiple of 8): half::rounding_bits's
-// layout, whole Philox blocks.
-void fill_rounding_words(uint32_t* raw, int64_t first, int64_t count, const DrawKey& key) {
+// layout, whole Philox blocks. What `prefetch` (may be null) has left is spread over them.
+void fill_rounding_words(
+    uint32_t* raw,
+    int64_t first,
+    int64_t count,
+    const DrawKey& key,
+    detail::ChunkPrefetch* prefetch) {
   const int64_t blocks = (count + 7) / 8;
   const uint64_t block0 = half::kRoundingBlockFlag | static_cast<uint64_t>(first / 8);
-  const int64_t done = detail::avx512_noise_available() ? detail::philox_words_avx512(raw, block0, blocks, key) : 0;
-  detail::philox_words(raw, block0, done, blocks, key);
+  const bool avx512 = detail::avx512_noise_available();
+  if (prefetch != nullptr) {
+    prefetch->pace(avx512 ? blocks / 16 : blocks, prefetch->remaining());
+  }
+  const int64_t done = avx512 ? detail::philox_words_avx512(raw, block0, blocks, key, prefetch) : 0;
+  detail::philox_words(raw, block0, done, blocks, key, avx512 ? nullptr : prefetch);
 }
 
 // One task's float32 copies of a chunk (and its noise and rounding words).
@@ -74,7 +83,8 @@ struct ChunkCopies {
   ChunkCopies() : p(kChunk), g(kChunk), m(kChunk), noise(kChunk), raw(kChunk / 2), bits(kChunk) {}
 };
 
-// Stores the chunk's float32 parameter copy at p + o: stochastically rounded with the step's bits, or to nearest.
+// Stores the chunk's float32 parameter copy at p + o: stochastically rounded with the step's bits (over which the
+// lines `prefetch` has left are spread), or to nearest.
 template <HalfType kType>
 void store_parameter(
     ChunkCopies& copies,
@@ -82,9 +92,10 @@ void store_parameter(
     int64_t len,
     const RoundingArgs& rounding,
     const DrawKey& key,
-    uint16_t* p) {
+    uint16_t* p,
+    detail::ChunkPrefetch* prefetch) {
   if (rounding.stochastic) {
-    fill_rounding_words(copies.raw.data(), o, len, key);
+    fill_rounding_words(copies.raw.data(), o, len, key, prefetch);
     std::memcpy(copies.bits.data(), copies.raw.data(), static_cast<size_t>(len) * sizeof(uint16_t));
     narrow_stochastic<kType>(copies.p.data(), len, copies.bits.data(), p + o);
   } else {
@@ -105,6 +116,13 @@ struct HalfTensors {
     if (kHalfMomentum && momentum) {
       widen<kType>(static_cast<const uint16_t*>(m) + o, len, c.m.data());
     }
+  }
+
+  // The prefetch of the chunk a task processes after chunk ci (its p, g and, with `momentum`, m).
+  detail::ChunkPrefetch next_chunk(int64_t ci, int64_t end, int64_t n, bool momentum) const {
+    const void* mm = momentum ? m : nullptr;
+    return kHalfMomentum ? detail::next_chunk_prefetch(ci, end, n, p, g, static_cast<const uint16_t*>(mm))
+                         : detail::next_chunk_prefetch(ci, end, n, p, g, static_cast<const float*>(mm));
   }
 
   // The momentum the rules use for the chunk at o: the copy (16-bit) or the float32 buffer in place.
@@ -152,6 +170,7 @@ struct HalfPass {
 
 // One chunk of the update pass on its float32 copies: the one-pass statistic into *partial, the sign rule (with
 // the calibration sums into *dot and *gg when they are non-null), then the parameter and a 16-bit momentum stored.
+// The next chunk's `prefetch` is spread over the noise, or else over the rounding words.
 template <HalfType kType, bool kHalfMomentum, int kMode, int kDraw>
 void update_chunk(
     const HalfTensors<kType, kHalfMomentum>& t,
@@ -162,7 +181,8 @@ void update_chunk(
     const HalfPass& pass,
     double* partial,
     double* dot,
-    double* gg) {
+    double* gg,
+    detail::ChunkPrefetch* prefetch) {
   using Rule = SignRule<float, kMode, kDraw>;
   t.load(copies, o, len, kMode != kNoMomentum);
   float* cm = t.momentum(copies, o);
@@ -178,7 +198,7 @@ void update_chunk(
     });
   }
   if (pass.noise) {
-    fill_chunk_noise(copies.noise.data(), o, len, pass.noise_key, pass.kind);
+    fill_chunk_noise(copies.noise.data(), o, len, pass.noise_key, pass.kind, prefetch);
     if (dot != nullptr) {
       detail::two_sums_chunk<Rule, true>(rule, 0, len, copies.noise.data(), dot, gg);
     } else {
@@ -189,7 +209,7 @@ void update_chunk(
   } else {
     detail::elementwise_chunk<Rule, false>(rule, 0, len, nullptr);
   }
-  store_parameter<kType>(copies, o, len, pass.rounding, pass.round_key, t.p);
+  store_parameter<kType>(copies, o, len, pass.rounding, pass.round_key, t.p, prefetch);
   if (kHalfMomentum && kMode != kNoMomentum) {
     narrow_nearest<kType>(copies.m.data(), len, static_cast<uint16_t*>(t.m) + o);
   }
@@ -256,6 +276,7 @@ double half_sign_step(const HalfTensors<kType, kHalfMomentum>& t, int64_t n, con
         ChunkCopies copies;
         for (int64_t ci = begin; ci < end; ++ci) {
           const int64_t o = ci * kChunk;
+          detail::ChunkPrefetch prefetch = t.next_chunk(ci, end, n, kMode != kNoMomentum);
           update_chunk<kType, kHalfMomentum, kMode, kDraw>(
               t,
               copies,
@@ -265,7 +286,8 @@ double half_sign_step(const HalfTensors<kType, kHalfMomentum>& t, int64_t n, con
               pass,
               one_pass ? &partial[ci] : nullptr,
               calib ? &dots[ci] : nullptr,
-              calib ? &ggs[ci] : nullptr);
+              calib ? &ggs[ci] : nullptr,
+              &prefetch);
         }
       });
     });
@@ -300,7 +322,8 @@ void half_sgd_step(const HalfTensors<kType, kHalfMomentum>& t, int64_t n, const 
         const auto rule = rules::sgd_rule<float, false>(copies.p.data(), copies.g.data(), nullptr, a);
         detail::elementwise_chunk<decltype(rule), false>(rule, 0, len, nullptr);
       }
-      store_parameter<kType>(copies, o, len, a.rounding, round_key, t.p);
+      detail::ChunkPrefetch prefetch = t.next_chunk(ci, end, n, momentum);
+      store_parameter<kType>(copies, o, len, a.rounding, round_key, t.p, &prefetch);
       if (kHalfMomentum && momentum) {
         narrow_nearest<kType>(copies.m.data(), len, static_cast<uint16_t*>(t.m) + o);
       }

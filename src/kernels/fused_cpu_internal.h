@@ -12,6 +12,7 @@
 #include "element_rules.h"
 #include "isa.h"
 #include "parallel.h"
+#include "prefetch.h"
 
 #include <algorithm>
 #include <cstdint>
@@ -64,20 +65,37 @@ decltype(auto) with_float_type(Dtype dtype, F f) {
 }
 
 // The Philox words of blocks block0 + b, b in [from, blocks), of `key` into raw[4 b .. 4 b + 3] (the scalar rule
-// of the blocks an AVX-512 path did not fill).
+// of the blocks an AVX-512 path did not fill), ticking `prefetch` (may be null) once per block.
 SIGNOPT_ALWAYS_INLINE void philox_words(
     uint32_t* raw,
     uint64_t block0,
     int64_t from,
     int64_t blocks,
-    const DrawKey& key) {
+    const DrawKey& key,
+    ChunkPrefetch* prefetch = nullptr) {
   for (int64_t b = from; b < blocks; ++b) {
     const PhiloxBlock bits = key.block(block0 + static_cast<uint64_t>(b));
     raw[4 * b] = bits.x[0];
     raw[4 * b + 1] = bits.x[1];
     raw[4 * b + 2] = bits.x[2];
     raw[4 * b + 3] = bits.x[3];
+    if (prefetch != nullptr) {
+      prefetch->tick();
+    }
   }
+}
+
+// The prefetch of the chunk a task processes after chunk c (c + 1, when it is before the task's `end`) in each
+// of `arrays` (a null array is skipped): n elements in all, each array's element type its own.
+template <typename... Arrays>
+ChunkPrefetch next_chunk_prefetch(int64_t c, int64_t end, int64_t n, const Arrays*... arrays) {
+  ChunkPrefetch prefetch;
+  if (c + 1 < end) {
+    const int64_t o = (c + 1) * kChunk;
+    const int64_t len = std::min(n, o + kChunk) - o;
+    (prefetch.add(arrays == nullptr ? nullptr : arrays + o, len * static_cast<int64_t>(sizeof(Arrays))), ...);
+  }
+  return prefetch;
 }
 
 // ---- per-chunk loops over a rule, elements [o, o + n); noise[k] is element o + k's unit noise --------
@@ -143,8 +161,15 @@ SIGNOPT_CLONES double statistic_chunk(const Rule rule, int64_t o, int64_t n) {
 namespace signopt::kernels::cpu {
 
 // Unit noise (or the threshold draw's uniforms) of elements [first, first + count) of one tensor into out;
-// `first` is a multiple of 8 (fused_cpu_sign.cpp).
-void fill_chunk_noise(float* out, int64_t first, int64_t count, DrawKey key, NoiseKind kind);
+// `first` is a multiple of 8; `prefetch` (may be null): the next chunk's lines to spread over the work
+// (fused_cpu_sign.cpp).
+void fill_chunk_noise(
+    float* out,
+    int64_t first,
+    int64_t count,
+    DrawKey key,
+    NoiseKind kind,
+    detail::ChunkPrefetch* prefetch = nullptr);
 
 // The chunk partials of a dither statistic (DitherScale's number) in chunk order: their max for max3sigma
 // (stat 2), else their sum (fused_cpu_sign.cpp).

@@ -31,24 +31,47 @@ using rules::SignStatsRule;
 // groups of 16 Philox blocks take the hand-vectorized AVX-512 path where the CPU has it; the rest
 // (and CPUs without AVX-512) the loops below, which GCC vectorizes per clone. Both give the same bits.
 // The threshold draw's levels take 16 bits each: 8 elements per Philox block (threshold_level4).
-SIGNOPT_CLONES void fill_chunk_noise(float* out, int64_t first, int64_t count, DrawKey key, NoiseKind kind) {
+// `prefetch` (may be null) is the next chunk's: its lines are spread over the loops (about half over the Philox
+// words and half over the levels for the threshold draw).
+SIGNOPT_CLONES void fill_chunk_noise(
+    float* out,
+    int64_t first,
+    int64_t count,
+    DrawKey key,
+    NoiseKind kind,
+    detail::ChunkPrefetch* prefetch) {
   uint32_t raw[kChunk];
   const bool threshold = kind == NoiseKind::ThresholdGaussian || kind == NoiseKind::ThresholdUniform;
   const int64_t blocks = threshold ? (count + 7) / 8 : (count + 3) / 4;
   const uint64_t block0 = static_cast<uint64_t>(threshold ? first / 8 : first / 4);
-  const int64_t done = !detail::avx512_noise_available() ? 0
-      : threshold ? detail::philox_words_avx512(raw, block0, blocks, key)
-                  : detail::fill_noise_avx512(out, block0, blocks, key, kind == NoiseKind::Gaussian);
-  detail::philox_words(raw, block0, done, blocks, key);
+  const bool avx512 = detail::avx512_noise_available();
+  if (prefetch != nullptr) {
+    const int64_t lines = threshold ? prefetch->remaining() / 2 : prefetch->remaining();
+    prefetch->pace(avx512 ? blocks / 16 : blocks, lines);
+  }
+  const int64_t done = !avx512 ? 0
+      : threshold              ? detail::philox_words_avx512(raw, block0, blocks, key, prefetch)
+                  : detail::fill_noise_avx512(out, block0, blocks, key, kind == NoiseKind::Gaussian, prefetch);
+  detail::philox_words(raw, block0, done, blocks, key, avx512 ? nullptr : prefetch);
   if (kind == NoiseKind::ThresholdGaussian) {
     const detail::Isa isa = detail::isa();
-    int64_t e = isa == detail::Isa::Avx512 ? detail::gaussian_levels_avx512(out, raw, 8 * blocks)
-        : isa == detail::Isa::Avx2         ? detail::gaussian_levels_avx2(out, raw, 8 * blocks)
+    if (prefetch != nullptr) {
+      prefetch->pace(
+          isa == detail::Isa::Avx512     ? blocks / 2
+              : isa == detail::Isa::Avx2 ? blocks
+                                         : 0,
+          prefetch->remaining());
+    }
+    int64_t e = isa == detail::Isa::Avx512 ? detail::gaussian_levels_avx512(out, raw, 8 * blocks, prefetch)
+        : isa == detail::Isa::Avx2         ? detail::gaussian_levels_avx2(out, raw, 8 * blocks, prefetch)
                                            : 0;
     for (; e < 8 * blocks; ++e) {
       out[e] = gaussian_level((raw[e / 2] >> (16 * (e % 2))) & 0xffffu);
     }
   } else if (threshold) {
+    if (prefetch != nullptr) {
+      prefetch->pace(0, prefetch->remaining());
+    }
     for (int64_t w = 0; w < 4 * blocks; ++w) {
       out[2 * w] = uniform_level(raw[w] & 0xffffu);
       out[2 * w + 1] = uniform_level(raw[w] >> 16);
@@ -235,7 +258,8 @@ void sign_update(
         partial[c] = chunk_statistic<T, rules::kStatsModeOf<kMode>>(plan.stat, rule.p, rule.g, rule.m, rule.c, o, len);
       }
       if (d.enabled) {
-        fill_chunk_noise(noise.data(), o, len, key, kind);
+        detail::ChunkPrefetch prefetch = detail::next_chunk_prefetch(c, end, n, rule.p, rule.g, rule.m);
+        fill_chunk_noise(noise.data(), o, len, key, kind, &prefetch);
         if (calib) {
           detail::two_sums_chunk<Rule, true>(rule, o, len, noise.data(), &dots[c], &ggs[c]);
         } else {
@@ -304,7 +328,10 @@ int64_t sign_pack_chunks(
         partial[c] = chunk_statistic<T, rules::kStatsModeOf<kMode>>(plan.stat, rule.p, rule.g, rule.m, rule.c, o, len);
       }
       if (d.enabled) {
-        fill_chunk_noise(noise.data(), o, len, key, kind);
+        // p is read only for coupled weight decay.
+        detail::ChunkPrefetch prefetch =
+            detail::next_chunk_prefetch(c, end, n, coupled_wd ? rule.p : nullptr, rule.g, rule.m);
+        fill_chunk_noise(noise.data(), o, len, key, kind, &prefetch);
       }
       switch ((coupled_wd ? 2 : 0) + (d.enabled ? 1 : 0)) {
         case 0:

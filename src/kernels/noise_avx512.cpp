@@ -192,9 +192,13 @@ __attribute__((target("avx512f"))) int64_t fill_noise_avx512(
     uint64_t block0,
     int64_t blocks,
     const DrawKey& key,
-    bool gaussian) {
+    bool gaussian,
+    ChunkPrefetch* prefetch) {
   const int64_t groups = blocks / 16;
   for (int64_t gi = 0; gi < groups; ++gi) {
+    if (prefetch != nullptr) {
+      prefetch->tick();
+    }
     __m512i c[4];
     philox16(block0 + static_cast<uint64_t>(gi) * 16, key, c);
     float* dst = out + gi * 64;
@@ -210,9 +214,17 @@ __attribute__((target("avx512f"))) int64_t fill_noise_avx512(
   return groups * 16;
 }
 
-__attribute__((target("avx512f"))) int64_t philox_words_avx512(uint32_t* out, uint64_t block0, int64_t blocks, const DrawKey& key) {
+__attribute__((target("avx512f"))) int64_t philox_words_avx512(
+    uint32_t* out,
+    uint64_t block0,
+    int64_t blocks,
+    const DrawKey& key,
+    ChunkPrefetch* prefetch) {
   const int64_t groups = blocks / 16;
   for (int64_t gi = 0; gi < groups; ++gi) {
+    if (prefetch != nullptr) {
+      prefetch->tick();
+    }
     __m512i c[4];
     philox16(block0 + static_cast<uint64_t>(gi) * 16, key, c);
     // store_blocks moves 32-bit lanes; the words pass through it as floats' bit patterns.
@@ -238,7 +250,11 @@ __attribute__((target("avx2"), always_inline)) inline __m256 octave_coefficient(
 
 // gaussian_level for 16 elements per iteration: the octave's coefficients by a permutation of one register per
 // power of w (the 16 octaves fill a register), the polynomial in gaussian_level's order.
-__attribute__((target("avx512f"))) int64_t gaussian_levels_avx512(float* out, const uint32_t* words, int64_t count) {
+__attribute__((target("avx512f"))) int64_t gaussian_levels_avx512(
+    float* out,
+    const uint32_t* words,
+    int64_t count,
+    ChunkPrefetch* prefetch) {
   __m512 coeff[kGaussianLevelDegree + 1];
   for (int j = 0; j <= kGaussianLevelDegree; ++j) {
     coeff[j] = _mm512_loadu_ps(gaussian_level_row(j));
@@ -249,6 +265,9 @@ __attribute__((target("avx512f"))) int64_t gaussian_levels_avx512(float* out, co
   const __m512i half_range = _mm512_set1_epi32(0x8000);
   const int64_t groups = count / 16;
   for (int64_t gi = 0; gi < groups; ++gi) {
+    if (prefetch != nullptr) {
+      prefetch->tick();
+    }
     // 16 consecutive 16-bit halves of the words, in element order (little-endian: the low half first).
     const __m512i k = _mm512_cvtepu16_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(words + 8 * gi)));
     const __m512 v = mul(_mm512_cvtepi32_ps(_mm512_or_si512(_mm512_slli_epi32(k, 1), one)), set(7.62939453125e-6f));
@@ -267,7 +286,11 @@ __attribute__((target("avx512f"))) int64_t gaussian_levels_avx512(float* out, co
 
 // gaussian_levels_avx512 on 8 elements per iteration: the 16 octaves' coefficients of a power are two registers,
 // the permutations read the row's low 3 bits and the blend its bit 3 (moved to the sign bit).
-__attribute__((target("avx2"))) int64_t gaussian_levels_avx2(float* out, const uint32_t* words, int64_t count) {
+__attribute__((target("avx2"))) int64_t gaussian_levels_avx2(
+    float* out,
+    const uint32_t* words,
+    int64_t count,
+    ChunkPrefetch* prefetch) {
   __m256 low[kGaussianLevelDegree + 1], high[kGaussianLevelDegree + 1];
   for (int j = 0; j <= kGaussianLevelDegree; ++j) {
     low[j] = _mm256_loadu_ps(gaussian_level_row(j));
@@ -279,6 +302,9 @@ __attribute__((target("avx2"))) int64_t gaussian_levels_avx2(float* out, const u
   const __m256i half_range = _mm256_set1_epi32(0x8000);
   const int64_t groups = count / 8;
   for (int64_t gi = 0; gi < groups; ++gi) {
+    if (prefetch != nullptr) {
+      prefetch->tick();
+    }
     const __m256i k = _mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(words + 4 * gi)));
     const __m256 v = _mm256_mul_ps(
         _mm256_cvtepi32_ps(_mm256_or_si256(_mm256_slli_epi32(k, 1), one)), _mm256_set1_ps(7.62939453125e-6f));
@@ -299,19 +325,19 @@ __attribute__((target("avx2"))) int64_t gaussian_levels_avx2(float* out, const u
 
 #else
 
-int64_t fill_noise_avx512(float*, uint64_t, int64_t, const DrawKey&, bool) {
+int64_t fill_noise_avx512(float*, uint64_t, int64_t, const DrawKey&, bool, ChunkPrefetch*) {
   return 0;
 }
 
-int64_t philox_words_avx512(uint32_t*, uint64_t, int64_t, const DrawKey&) {
+int64_t philox_words_avx512(uint32_t*, uint64_t, int64_t, const DrawKey&, ChunkPrefetch*) {
   return 0;
 }
 
-int64_t gaussian_levels_avx512(float*, const uint32_t*, int64_t) {
+int64_t gaussian_levels_avx512(float*, const uint32_t*, int64_t, ChunkPrefetch*) {
   return 0;
 }
 
-int64_t gaussian_levels_avx2(float*, const uint32_t*, int64_t) {
+int64_t gaussian_levels_avx2(float*, const uint32_t*, int64_t, ChunkPrefetch*) {
   return 0;
 }
 
