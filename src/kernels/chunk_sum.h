@@ -10,10 +10,10 @@
 
 namespace signopt::kernels::detail {
 
-/// Sum of term(i) for i in [0, n) with 8 interleaved double accumulators combined pairwise.
+/// Adds term(k) for k in [0, n) to acc[k % 8], k ascending: chunk_sum8's accumulation of elements [e, e + n) of a
+/// chunk when e is a multiple of 8 (called block by block, it accumulates a chunk exactly as one call does).
 template <typename Term>
-inline __attribute__((always_inline)) double chunk_sum8(int64_t n, Term term) {
-  double acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+inline __attribute__((always_inline)) void accumulate8(double acc[8], int64_t n, Term term) {
   int64_t i = 0;
   for (; i + 8 <= n; i += 8) {
     for (int j = 0; j < 8; ++j) {
@@ -23,7 +23,19 @@ inline __attribute__((always_inline)) double chunk_sum8(int64_t n, Term term) {
   for (int j = 0; i < n; ++i, ++j) {
     acc[j] += term(i);
   }
+}
+
+/// chunk_sum8's total of its 8 accumulators, added pairwise.
+inline __attribute__((always_inline)) double combine8(const double acc[8]) {
   return ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+}
+
+/// Sum of term(i) for i in [0, n) with 8 interleaved double accumulators combined pairwise.
+template <typename Term>
+inline __attribute__((always_inline)) double chunk_sum8(int64_t n, Term term) {
+  double acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+  accumulate8(acc, n, term);
+  return combine8(acc);
 }
 
 /// Two sums at once, each in chunk_sum8's order: terms(i, a, b) writes element i's two terms to a and b

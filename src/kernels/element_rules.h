@@ -228,6 +228,8 @@ struct SignRule {
 
 /// The dither statistic of x = g' (kNoMomentum) or of the updated EMA (kUpdateMomentum, stored).
 /// kStat is DitherScale's number: 1 (rms) x^2, 2 (max3sigma) |x| combined by max, 3 (meanabs) |x|.
+/// Without coupled weight decay g' is g itself and p is not read (as the reference composition computes it; the
+/// loops are unswitched on the uniform condition, so a statistics pass then reads 8 bytes per element, not 12).
 template <typename T, int kMode, int kStat>
 struct SignStatsRule {
   const T* p;
@@ -238,7 +240,7 @@ struct SignStatsRule {
   SIGNOPT_HOST_DEVICE void load_scalars() {}
 
   SIGNOPT_HOST_DEVICE T argument(int64_t i) const {
-    const T gi = g[i] + p[i] * c.wd;
+    const T gi = c.wd != T(0) ? g[i] + p[i] * c.wd : g[i];
     if constexpr (kMode == kUpdateMomentum) {
       const T x = m[i] * c.beta + gi * c.one_minus_beta;
       m[i] = x;

@@ -109,9 +109,12 @@ struct HalfTensors {
   const uint16_t* g;
   void* m; // float* or uint16_t* (kHalfMomentum); null without momentum
 
-  // Widens elements [o, o + len) into the copies (the momentum only when it is 16-bit and `momentum`).
-  void load(ChunkCopies& c, int64_t o, int64_t len, bool momentum) const {
-    widen<kType>(p + o, len, c.p.data());
+  // Widens elements [o, o + len) into the copies (the momentum only when it is 16-bit and `momentum`; the
+  // parameter unless `parameter` is false).
+  void load(ChunkCopies& c, int64_t o, int64_t len, bool momentum, bool parameter = true) const {
+    if (parameter) {
+      widen<kType>(p + o, len, c.p.data());
+    }
     widen<kType>(g + o, len, c.g.data());
     if (kHalfMomentum && momentum) {
       widen<kType>(static_cast<const uint16_t*>(m) + o, len, c.m.data());
@@ -144,7 +147,8 @@ double half_statistic(const HalfTensors<kType, kHalfMomentum>& t, int64_t n, int
     for (int64_t ci = begin; ci < end; ++ci) {
       const int64_t o = ci * kChunk;
       const int64_t len = std::min(n, o + kChunk) - o;
-      t.load(copies, o, len, kMode == kUpdateMomentum);
+      // Without coupled weight decay the statistics rule does not read p.
+      t.load(copies, o, len, kMode == kUpdateMomentum, c.wd != 0.0f);
       const float* cp = copies.p.data();
       const float* cg = copies.g.data();
       float* cm = t.momentum(copies, o);

@@ -156,6 +156,39 @@ SIGNOPT_CLONES double statistic_chunk(const Rule rule, int64_t o, int64_t n) {
   }
 }
 
+// Elements per block of measured_elementwise_chunk (a multiple of 8, so that blocks keep chunk_sum8's lanes).
+constexpr int64_t kMeasuredBlock = 256;
+static_assert(kMeasuredBlock % 8 == 0 && kChunk % kMeasuredBlock == 0);
+
+// The one-pass scale's chunk in one pass: block by block, the statistics rule's argument of each element (which
+// stores the momentum first where the update rule reads it ready), then the update rule on the block, then the
+// block's terms added in chunk_sum8's order. An element's argument reads only that element, before its update, so
+// these are statistic_chunk's and elementwise_chunk's operations with the same bits (MeasuredSignRule's, CUDA's);
+// the block's data is in L1 for the update, and the sum's latency chain overlaps the next block's work. Sum
+// statistics only (not kMax).
+template <class StatsRule, class Rule, typename T, bool kNoise>
+SIGNOPT_CLONES double measured_elementwise_chunk(
+    const StatsRule stats,
+    const Rule rule,
+    int64_t o,
+    int64_t n,
+    const float* noise) {
+  double acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+  T xs[kMeasuredBlock];
+  for (int64_t b = 0; b < n; b += kMeasuredBlock) {
+    const int64_t len = std::min(kMeasuredBlock, n - b);
+    for (int64_t k = 0; k < len; ++k) {
+      xs[k] = stats.argument(o + b + k);
+    }
+    for (int64_t k = 0; k < len; ++k) {
+      double unused0, unused1;
+      rule.apply(o + b + k, noise_at<kNoise>(noise, b + k), &unused0, &unused1);
+    }
+    accumulate8(acc, len, [&](int64_t k) SIGNOPT_ALWAYS_INLINE_LAMBDA { return StatsRule::term(xs[k]); });
+  }
+  return combine8(acc);
+}
+
 } // namespace signopt::kernels::detail
 
 namespace signopt::kernels::cpu {

@@ -233,8 +233,32 @@ DrawKey draw_key(const DitherArgs& d) {
 
 // ---- the step ------------------------------------------------------------------------------------
 
+// Whether the update pass measures a chunk's one-pass statistic in the update loop itself (measured_chunk): a
+// sum statistic (rms, meanabs; max3sigma is measured first, by statistic_chunk) on a dithered step without the
+// calibration sums.
+bool measure_in_update(int stat, bool dithered, bool calib) {
+  return stat != 0 && stat != static_cast<int>(DitherScale::Max3Sigma) && dithered && !calib;
+}
+
+// The chunk's update with its one-pass statistic (DitherScale's number `stat`, a sum) measured in the same loop:
+// the statistics rule of kStatsModeOf<kMode>, as statistic_chunk would measure it first.
+template <typename T, int kMode, int kDraw>
+double measured_chunk(int stat, const SignRule<T, kMode, kDraw>& rule, int64_t o, int64_t len, const float* noise) {
+  double total = 0.0;
+  rules::with_stat(stat, [&](auto stat_constant) {
+    constexpr int kStat = decltype(stat_constant)::value;
+    if constexpr (kStat != static_cast<int>(DitherScale::Max3Sigma)) {
+      using Stats = SignStatsRule<T, rules::kStatsModeOf<kMode>, kStat>;
+      total = detail::measured_elementwise_chunk<Stats, SignRule<T, kMode, kDraw>, T, true>(
+          Stats{rule.p, rule.g, rule.m, rule.c}, rule, o, len, noise);
+    }
+  });
+  return total;
+}
+
 // The update pass: SignRule over every chunk (with the calibration sums <u, g'> and ||g'||^2 when dot_gg).
-// With plan.stat, each chunk's statistic (kStatsModeOf<kMode>) is measured first, into `partial`.
+// With plan.stat, each chunk's statistic (kStatsModeOf<kMode>) goes into `partial`: measured in the update loop
+// (measure_in_update), or else first.
 template <typename T, int kMode, int kDraw>
 void sign_update(
     const SignRule<T, kMode, kDraw>& rule,
@@ -254,13 +278,16 @@ void sign_update(
     for (int64_t c = begin; c < end; ++c) {
       const int64_t o = c * kChunk;
       const int64_t len = std::min(n, o + kChunk) - o;
-      if (plan.stat != 0) {
+      const bool measured = measure_in_update(plan.stat, d.enabled, calib);
+      if (plan.stat != 0 && !measured) {
         partial[c] = chunk_statistic<T, rules::kStatsModeOf<kMode>>(plan.stat, rule.p, rule.g, rule.m, rule.c, o, len);
       }
       if (d.enabled) {
         detail::ChunkPrefetch prefetch = detail::next_chunk_prefetch(c, end, n, rule.p, rule.g, rule.m);
         fill_chunk_noise(noise.data(), o, len, key, kind, &prefetch);
-        if (calib) {
+        if (measured) {
+          partial[c] = measured_chunk(plan.stat, rule, o, len, noise.data());
+        } else if (calib) {
           detail::two_sums_chunk<Rule, true>(rule, o, len, noise.data(), &dots[c], &ggs[c]);
         } else {
           detail::elementwise_chunk<Rule, true>(rule, o, len, noise.data());
