@@ -228,8 +228,9 @@ struct SignRule {
 
 /// The dither statistic of x = g' (kNoMomentum) or of the updated EMA (kUpdateMomentum, stored).
 /// kStat is DitherScale's number: 1 (rms) x^2, 2 (max3sigma) |x| combined by max, 3 (meanabs) |x|.
-/// Without coupled weight decay g' is g itself and p is not read (as the reference composition computes it; the
-/// loops are unswitched on the uniform condition, so a statistics pass then reads 8 bytes per element, not 12).
+/// Without coupled weight decay g' is g itself and p is not read (as the reference composition computes it): the
+/// CPU loops are unswitched on the uniform condition and a CUDA thread branches on it, so a statistics pass reads
+/// one array fewer.
 template <typename T, int kMode, int kStat>
 struct SignStatsRule {
   const T* p;

@@ -68,11 +68,9 @@ void fill_rounding_words(
   const int64_t blocks = (count + 7) / 8;
   const uint64_t block0 = half::kRoundingBlockFlag | static_cast<uint64_t>(first / 8);
   const bool avx512 = detail::avx512_noise_available();
-  if (prefetch != nullptr) {
-    prefetch->pace(avx512 ? blocks / 16 : blocks, prefetch->remaining());
-  }
-  const int64_t done = avx512 ? detail::philox_words_avx512(raw, block0, blocks, key, prefetch) : 0;
-  detail::philox_words(raw, block0, done, blocks, key, avx512 ? nullptr : prefetch);
+  const int64_t lines = prefetch == nullptr ? 0 : prefetch->remaining();
+  const int64_t done = avx512 ? detail::philox_words_avx512(raw, block0, blocks, key, prefetch, lines) : 0;
+  detail::philox_words(raw, block0, done, blocks, key, avx512 ? nullptr : prefetch, lines);
 }
 
 // One task's float32 copies of a chunk (and its noise and rounding words).
@@ -172,8 +170,9 @@ struct HalfPass {
   DrawKey round_key;
 };
 
-// One chunk of the update pass on its float32 copies: the one-pass statistic into *partial, the sign rule (with
-// the calibration sums into *dot and *gg when they are non-null), then the parameter and a 16-bit momentum stored.
+// One chunk of the update pass on its float32 copies: the one-pass statistic into *partial (in the update loop
+// where measure_in_update says so, else first), the sign rule (with the calibration sums into *dot and *gg when
+// they are non-null), then the parameter and a 16-bit momentum stored.
 // The next chunk's `prefetch` is spread over the noise, or else over the rounding words.
 template <HalfType kType, bool kHalfMomentum, int kMode, int kDraw>
 void update_chunk(
@@ -191,7 +190,8 @@ void update_chunk(
   t.load(copies, o, len, kMode != kNoMomentum);
   float* cm = t.momentum(copies, o);
   const Rule rule{copies.p.data(), copies.g.data(), cm, c};
-  if (pass.one_pass_stat != 0) {
+  const bool measured = measure_in_update(pass.one_pass_stat, pass.noise, dot != nullptr);
+  if (pass.one_pass_stat != 0 && !measured) {
     const float* cp = copies.p.data();
     const float* cg = copies.g.data();
     rules::with_stat(pass.one_pass_stat, [&](auto stat_constant) {
@@ -203,7 +203,9 @@ void update_chunk(
   }
   if (pass.noise) {
     fill_chunk_noise(copies.noise.data(), o, len, pass.noise_key, pass.kind, prefetch);
-    if (dot != nullptr) {
+    if (measured) {
+      *partial = measured_chunk(pass.one_pass_stat, rule, 0, len, copies.noise.data());
+    } else if (dot != nullptr) {
       detail::two_sums_chunk<Rule, true>(rule, 0, len, copies.noise.data(), dot, gg);
     } else {
       detail::elementwise_chunk<Rule, true>(rule, 0, len, copies.noise.data());

@@ -15,6 +15,7 @@
 #include "prefetch.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <vector>
 
@@ -65,14 +66,18 @@ decltype(auto) with_float_type(Dtype dtype, F f) {
 }
 
 // The Philox words of blocks block0 + b, b in [from, blocks), of `key` into raw[4 b .. 4 b + 3] (the scalar rule
-// of the blocks an AVX-512 path did not fill), ticking `prefetch` (may be null) once per block.
+// of the blocks an AVX-512 path did not fill), with `lines` of `prefetch` (may be null) paced over the blocks.
 SIGNOPT_ALWAYS_INLINE void philox_words(
     uint32_t* raw,
     uint64_t block0,
     int64_t from,
     int64_t blocks,
     const DrawKey& key,
-    ChunkPrefetch* prefetch = nullptr) {
+    ChunkPrefetch* prefetch = nullptr,
+    int64_t lines = 0) {
+  if (prefetch != nullptr) {
+    prefetch->pace(blocks - from, lines);
+  }
   for (int64_t b = from; b < blocks; ++b) {
     const PhiloxBlock bits = key.block(block0 + static_cast<uint64_t>(b));
     raw[4 * b] = bits.x[0];
@@ -203,6 +208,36 @@ void fill_chunk_noise(
     DrawKey key,
     NoiseKind kind,
     detail::ChunkPrefetch* prefetch = nullptr);
+
+// Whether the update pass measures a chunk's one-pass statistic in the update loop itself (measured_chunk, here and in
+// fused_cpu_half.cpp's 16-bit step): a sum statistic (rms, meanabs; max3sigma is measured first, by statistic_chunk) on
+// a dithered step without the calibration sums.
+inline bool measure_in_update(int stat, bool dithered, bool calib) {
+  return stat != 0 && stat != static_cast<int>(DitherScale::Max3Sigma) && dithered && !calib;
+}
+
+// The chunk's update with its one-pass statistic (DitherScale's number `stat`, a sum) measured in the same loop:
+// the statistics rule of kStatsModeOf<kMode>, as statistic_chunk would measure it first.
+template <typename T, int kMode, int kDraw>
+double measured_chunk(
+    int stat,
+    const rules::SignRule<T, kMode, kDraw>& rule,
+    int64_t o,
+    int64_t len,
+    const float* noise) {
+  double total = 0.0;
+  rules::with_stat(stat, [&](auto stat_constant) {
+    constexpr int kStat = decltype(stat_constant)::value;
+    if constexpr (kStat != static_cast<int>(DitherScale::Max3Sigma)) {
+      using Stats = rules::SignStatsRule<T, rules::kStatsModeOf<kMode>, kStat>;
+      total = detail::measured_elementwise_chunk<Stats, rules::SignRule<T, kMode, kDraw>, T, true>(
+          Stats{rule.p, rule.g, rule.m, rule.c}, rule, o, len, noise);
+    } else {
+      total = std::nan(""); // never called for max3sigma (measure_in_update); NaN makes a misuse loud
+    }
+  });
+  return total;
+}
 
 // The chunk partials of a dither statistic (DitherScale's number) in chunk order: their max for max3sigma
 // (stat 2), else their sum (fused_cpu_sign.cpp).

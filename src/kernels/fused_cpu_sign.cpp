@@ -31,8 +31,9 @@ using rules::SignStatsRule;
 // groups of 16 Philox blocks take the hand-vectorized AVX-512 path where the CPU has it; the rest
 // (and CPUs without AVX-512) the loops below, which GCC vectorizes per clone. Both give the same bits.
 // The threshold draw's levels take 16 bits each: 8 elements per Philox block (threshold_level4).
-// `prefetch` (may be null) is the next chunk's: its lines are spread over the loops (about half over the Philox
-// words and half over the levels for the threshold draw).
+// `prefetch` (may be null) is the next chunk's: all its lines are issued over the Philox words (with AVX-512,
+// over the Box-Muller of the additive draws too), or half of them when the Gaussian levels have a vectorized loop
+// to take the other half.
 SIGNOPT_CLONES void fill_chunk_noise(
     float* out,
     int64_t first,
@@ -45,33 +46,22 @@ SIGNOPT_CLONES void fill_chunk_noise(
   const int64_t blocks = threshold ? (count + 7) / 8 : (count + 3) / 4;
   const uint64_t block0 = static_cast<uint64_t>(threshold ? first / 8 : first / 4);
   const bool avx512 = detail::avx512_noise_available();
-  if (prefetch != nullptr) {
-    const int64_t lines = threshold ? prefetch->remaining() / 2 : prefetch->remaining();
-    prefetch->pace(avx512 ? blocks / 16 : blocks, lines);
-  }
+  const detail::Isa isa = detail::isa();
+  const bool level_loop = kind == NoiseKind::ThresholdGaussian && isa != detail::Isa::Scalar;
+  const int64_t lines = prefetch == nullptr ? 0 : level_loop ? prefetch->remaining() / 2 : prefetch->remaining();
   const int64_t done = !avx512 ? 0
-      : threshold              ? detail::philox_words_avx512(raw, block0, blocks, key, prefetch)
-                  : detail::fill_noise_avx512(out, block0, blocks, key, kind == NoiseKind::Gaussian, prefetch);
-  detail::philox_words(raw, block0, done, blocks, key, avx512 ? nullptr : prefetch);
+      : threshold              ? detail::philox_words_avx512(raw, block0, blocks, key, prefetch, lines)
+                  : detail::fill_noise_avx512(out, block0, blocks, key, kind == NoiseKind::Gaussian, prefetch, lines);
+  detail::philox_words(raw, block0, done, blocks, key, avx512 ? nullptr : prefetch, lines);
   if (kind == NoiseKind::ThresholdGaussian) {
-    const detail::Isa isa = detail::isa();
-    if (prefetch != nullptr) {
-      prefetch->pace(
-          isa == detail::Isa::Avx512     ? blocks / 2
-              : isa == detail::Isa::Avx2 ? blocks
-                                         : 0,
-          prefetch->remaining());
-    }
-    int64_t e = isa == detail::Isa::Avx512 ? detail::gaussian_levels_avx512(out, raw, 8 * blocks, prefetch)
-        : isa == detail::Isa::Avx2         ? detail::gaussian_levels_avx2(out, raw, 8 * blocks, prefetch)
+    const int64_t rest = prefetch == nullptr ? 0 : prefetch->remaining();
+    int64_t e = isa == detail::Isa::Avx512 ? detail::gaussian_levels_avx512(out, raw, 8 * blocks, prefetch, rest)
+        : isa == detail::Isa::Avx2         ? detail::gaussian_levels_avx2(out, raw, 8 * blocks, prefetch, rest)
                                            : 0;
     for (; e < 8 * blocks; ++e) {
       out[e] = gaussian_level((raw[e / 2] >> (16 * (e % 2))) & 0xffffu);
     }
   } else if (threshold) {
-    if (prefetch != nullptr) {
-      prefetch->pace(0, prefetch->remaining());
-    }
     for (int64_t w = 0; w < 4 * blocks; ++w) {
       out[2 * w] = uniform_level(raw[w] & 0xffffu);
       out[2 * w + 1] = uniform_level(raw[w] >> 16);
@@ -233,29 +223,6 @@ DrawKey draw_key(const DitherArgs& d) {
 
 // ---- the step ------------------------------------------------------------------------------------
 
-// Whether the update pass measures a chunk's one-pass statistic in the update loop itself (measured_chunk): a
-// sum statistic (rms, meanabs; max3sigma is measured first, by statistic_chunk) on a dithered step without the
-// calibration sums.
-bool measure_in_update(int stat, bool dithered, bool calib) {
-  return stat != 0 && stat != static_cast<int>(DitherScale::Max3Sigma) && dithered && !calib;
-}
-
-// The chunk's update with its one-pass statistic (DitherScale's number `stat`, a sum) measured in the same loop:
-// the statistics rule of kStatsModeOf<kMode>, as statistic_chunk would measure it first.
-template <typename T, int kMode, int kDraw>
-double measured_chunk(int stat, const SignRule<T, kMode, kDraw>& rule, int64_t o, int64_t len, const float* noise) {
-  double total = 0.0;
-  rules::with_stat(stat, [&](auto stat_constant) {
-    constexpr int kStat = decltype(stat_constant)::value;
-    if constexpr (kStat != static_cast<int>(DitherScale::Max3Sigma)) {
-      using Stats = SignStatsRule<T, rules::kStatsModeOf<kMode>, kStat>;
-      total = detail::measured_elementwise_chunk<Stats, SignRule<T, kMode, kDraw>, T, true>(
-          Stats{rule.p, rule.g, rule.m, rule.c}, rule, o, len, noise);
-    }
-  });
-  return total;
-}
-
 // The update pass: SignRule over every chunk (with the calibration sums <u, g'> and ||g'||^2 when dot_gg).
 // With plan.stat, each chunk's statistic (kStatsModeOf<kMode>) goes into `partial`: measured in the update loop
 // (measure_in_update), or else first.
@@ -283,7 +250,8 @@ void sign_update(
         partial[c] = chunk_statistic<T, rules::kStatsModeOf<kMode>>(plan.stat, rule.p, rule.g, rule.m, rule.c, o, len);
       }
       if (d.enabled) {
-        detail::ChunkPrefetch prefetch = detail::next_chunk_prefetch(c, end, n, rule.p, rule.g, rule.m);
+        detail::ChunkPrefetch prefetch =
+            detail::next_chunk_prefetch(c, end, n, rule.p, rule.g, kMode != kNoMomentum ? rule.m : nullptr);
         fill_chunk_noise(noise.data(), o, len, key, kind, &prefetch);
         if (measured) {
           partial[c] = measured_chunk(plan.stat, rule, o, len, noise.data());
@@ -356,8 +324,8 @@ int64_t sign_pack_chunks(
       }
       if (d.enabled) {
         // p is read only for coupled weight decay.
-        detail::ChunkPrefetch prefetch =
-            detail::next_chunk_prefetch(c, end, n, coupled_wd ? rule.p : nullptr, rule.g, rule.m);
+        detail::ChunkPrefetch prefetch = detail::next_chunk_prefetch(
+            c, end, n, coupled_wd ? rule.p : nullptr, rule.g, kMode != kNoMomentum ? rule.m : nullptr);
         fill_chunk_noise(noise.data(), o, len, key, kind, &prefetch);
       }
       switch ((coupled_wd ? 2 : 0) + (d.enabled ? 1 : 0)) {

@@ -193,8 +193,12 @@ __attribute__((target("avx512f"))) int64_t fill_noise_avx512(
     int64_t blocks,
     const DrawKey& key,
     bool gaussian,
-    ChunkPrefetch* prefetch) {
+    ChunkPrefetch* prefetch,
+    int64_t lines) {
   const int64_t groups = blocks / 16;
+  if (prefetch != nullptr) {
+    prefetch->pace(groups, lines);
+  }
   for (int64_t gi = 0; gi < groups; ++gi) {
     if (prefetch != nullptr) {
       prefetch->tick();
@@ -219,8 +223,12 @@ __attribute__((target("avx512f"))) int64_t philox_words_avx512(
     uint64_t block0,
     int64_t blocks,
     const DrawKey& key,
-    ChunkPrefetch* prefetch) {
+    ChunkPrefetch* prefetch,
+    int64_t lines) {
   const int64_t groups = blocks / 16;
+  if (prefetch != nullptr) {
+    prefetch->pace(groups, lines);
+  }
   for (int64_t gi = 0; gi < groups; ++gi) {
     if (prefetch != nullptr) {
       prefetch->tick();
@@ -254,7 +262,8 @@ __attribute__((target("avx512f"))) int64_t gaussian_levels_avx512(
     float* out,
     const uint32_t* words,
     int64_t count,
-    ChunkPrefetch* prefetch) {
+    ChunkPrefetch* prefetch,
+    int64_t lines) {
   __m512 coeff[kGaussianLevelDegree + 1];
   for (int j = 0; j <= kGaussianLevelDegree; ++j) {
     coeff[j] = _mm512_loadu_ps(gaussian_level_row(j));
@@ -264,6 +273,9 @@ __attribute__((target("avx512f"))) int64_t gaussian_levels_avx512(
   const __m512i exponent_of_one = _mm512_set1_epi32(0x3f800000);
   const __m512i half_range = _mm512_set1_epi32(0x8000);
   const int64_t groups = count / 16;
+  if (prefetch != nullptr) {
+    prefetch->pace(groups, lines);
+  }
   for (int64_t gi = 0; gi < groups; ++gi) {
     if (prefetch != nullptr) {
       prefetch->tick();
@@ -290,7 +302,8 @@ __attribute__((target("avx2"))) int64_t gaussian_levels_avx2(
     float* out,
     const uint32_t* words,
     int64_t count,
-    ChunkPrefetch* prefetch) {
+    ChunkPrefetch* prefetch,
+    int64_t lines) {
   __m256 low[kGaussianLevelDegree + 1], high[kGaussianLevelDegree + 1];
   for (int j = 0; j <= kGaussianLevelDegree; ++j) {
     low[j] = _mm256_loadu_ps(gaussian_level_row(j));
@@ -301,6 +314,9 @@ __attribute__((target("avx2"))) int64_t gaussian_levels_avx2(
   const __m256i exponent_of_one = _mm256_set1_epi32(0x3f800000);
   const __m256i half_range = _mm256_set1_epi32(0x8000);
   const int64_t groups = count / 8;
+  if (prefetch != nullptr) {
+    prefetch->pace(groups, lines);
+  }
   for (int64_t gi = 0; gi < groups; ++gi) {
     if (prefetch != nullptr) {
       prefetch->tick();
@@ -325,19 +341,19 @@ __attribute__((target("avx2"))) int64_t gaussian_levels_avx2(
 
 #else
 
-int64_t fill_noise_avx512(float*, uint64_t, int64_t, const DrawKey&, bool, ChunkPrefetch*) {
+int64_t fill_noise_avx512(float*, uint64_t, int64_t, const DrawKey&, bool, ChunkPrefetch*, int64_t) {
   return 0;
 }
 
-int64_t philox_words_avx512(uint32_t*, uint64_t, int64_t, const DrawKey&, ChunkPrefetch*) {
+int64_t philox_words_avx512(uint32_t*, uint64_t, int64_t, const DrawKey&, ChunkPrefetch*, int64_t) {
   return 0;
 }
 
-int64_t gaussian_levels_avx512(float*, const uint32_t*, int64_t, ChunkPrefetch*) {
+int64_t gaussian_levels_avx512(float*, const uint32_t*, int64_t, ChunkPrefetch*, int64_t) {
   return 0;
 }
 
-int64_t gaussian_levels_avx2(float*, const uint32_t*, int64_t, ChunkPrefetch*) {
+int64_t gaussian_levels_avx2(float*, const uint32_t*, int64_t, ChunkPrefetch*, int64_t) {
   return 0;
 }
 

@@ -21,13 +21,15 @@ class ChunkPrefetch {
  public:
   static constexpr int kMaxStreams = 4;
 
-  /// Adds the range [begin, begin + bytes); ignored when null, empty or when kMaxStreams ranges are held.
+  /// Adds the cache lines that hold [begin, begin + bytes) (the first one from its start, so that an unaligned range
+  /// gets its last line too); ignored when null, empty or when kMaxStreams ranges are held.
   void add(const void* begin, int64_t bytes) {
     if (begin == nullptr || bytes <= 0 || streams_ == kMaxStreams) {
       return;
     }
-    base_[streams_] = static_cast<const char*>(begin);
-    lines_[streams_] = (bytes + kCacheLine - 1) / kCacheLine;
+    const int64_t skew = static_cast<int64_t>(reinterpret_cast<uintptr_t>(begin) % kCacheLine);
+    base_[streams_] = static_cast<const char*>(begin) - skew;
+    lines_[streams_] = (skew + bytes + kCacheLine - 1) / kCacheLine;
     total_ += lines_[streams_];
     ++streams_;
   }

@@ -4,6 +4,9 @@
 #include "../../src/kernels/fused_cpu_internal.h"
 #include "../../src/kernels/prefetch.h"
 
+#include <signopt/kernels/isa.h>
+#include <signopt/kernels/noise.h>
+
 #include <gtest/gtest.h>
 
 #include <cstdint>
@@ -12,9 +15,24 @@
 namespace signopt::test {
 namespace {
 
+using kernels::DrawKey;
+using kernels::NoiseKind;
 using kernels::detail::ChunkPrefetch;
 using kernels::detail::kCacheLine;
 using kernels::detail::kChunk;
+
+// The start of the cache line that holds `address`.
+const char* line_of(const void* address) {
+  const auto a = reinterpret_cast<uintptr_t>(address);
+  return reinterpret_cast<const char*>(a - a % kCacheLine);
+}
+
+// The cache lines that hold [begin, begin + bytes).
+int64_t lines_over(const void* begin, int64_t bytes) {
+  const char* first = line_of(begin);
+  const char* last = line_of(static_cast<const char*>(begin) + bytes - 1);
+  return (last - first) / kCacheLine + 1;
+}
 
 // Every line a prefetch has left, in issue order.
 std::vector<const char*> drain(ChunkPrefetch& prefetch) {
@@ -25,7 +43,7 @@ std::vector<const char*> drain(ChunkPrefetch& prefetch) {
   return lines;
 }
 
-TEST(ChunkPrefetch, IssuesLineRofEveryRangeBeforeLineRPlusOne) {
+TEST(ChunkPrefetch, IssuesLineROfEachRangeBeforeLineRPlusOneOfAny) {
   alignas(64) static char a[3 * 64], b[64], c[2 * 64];
   ChunkPrefetch prefetch;
   prefetch.add(a, 3 * 64 - 10); // 3 lines (a partial last line counts)
@@ -39,8 +57,19 @@ TEST(ChunkPrefetch, IssuesLineRofEveryRangeBeforeLineRPlusOne) {
   EXPECT_EQ(prefetch.next_line(), nullptr);
 }
 
+TEST(ChunkPrefetch, AnUnalignedRangeStartsAtItsFirstLineAndKeepsItsLast) {
+  alignas(64) static char data[4 * 64];
+  ChunkPrefetch prefetch;
+  prefetch.add(data + 10, 2 * 64); // bytes 10 .. 137: lines 0, 1 and 2
+  const std::vector<const char*> expected = {data, data + 64, data + 128};
+  EXPECT_EQ(drain(prefetch), expected);
+  ChunkPrefetch inside;
+  inside.add(data + 70, 20); // within line 1
+  EXPECT_EQ(drain(inside), std::vector<const char*>{data + 64});
+}
+
 TEST(ChunkPrefetch, IgnoresNullEmptyAndExtraRanges) {
-  static char data[8][64];
+  alignas(64) static char data[8][64];
   ChunkPrefetch prefetch;
   prefetch.add(nullptr, 640);
   prefetch.add(data[0], 0);
@@ -75,10 +104,10 @@ void expect_even_pace(ChunkPrefetch& prefetch, int64_t ticks, int64_t lines) {
 }
 
 TEST(ChunkPrefetch, PaceSpreadsTheLinesEvenlyAndEndsOnTheLastTick) {
-  static std::vector<char> data(3 * kChunk * sizeof(float));
+  alignas(64) static char data[3 * kChunk * sizeof(float)];
   ChunkPrefetch prefetch;
   for (int s = 0; s < 3; ++s) {
-    prefetch.add(data.data() + s * kChunk * sizeof(float), kChunk * sizeof(float));
+    prefetch.add(data + s * kChunk * sizeof(float), kChunk * sizeof(float));
   }
   ASSERT_EQ(prefetch.remaining(), 768); // three float32 chunks of 256 lines
   expect_even_pace(prefetch, 32, 384); // the threshold draw's Philox loop: half the lines
@@ -88,7 +117,7 @@ TEST(ChunkPrefetch, PaceSpreadsTheLinesEvenlyAndEndsOnTheLastTick) {
 }
 
 TEST(ChunkPrefetch, PaceIsCappedByWhatRemainsAndZeroTicksIssueAtOnce) {
-  static char data[10 * 64];
+  alignas(64) static char data[10 * 64];
   ChunkPrefetch prefetch;
   prefetch.add(data, sizeof data);
   prefetch.pace(0, 4);
@@ -112,25 +141,57 @@ TEST(NextChunkPrefetch, CoversTheNextChunkOfEachArrayWithinTheTask) {
   std::vector<float> p(n);
   std::vector<uint16_t> g(n);
   std::vector<double> m(n);
-  // Chunk 0 of a task [0, 3): chunk 1 of p, g and m.
+  // Chunk 0 of a task [0, 3): chunk 1 of p, g and m, round-robin, each from the line that holds its first element.
   ChunkPrefetch first = kernels::detail::next_chunk_prefetch(0, 3, n, p.data(), g.data(), m.data());
   std::vector<const char*> lines = drain(first);
-  const int64_t p_lines = kChunk * 4 / kCacheLine, g_lines = kChunk * 2 / kCacheLine, m_lines = kChunk * 8 / kCacheLine;
+  const int64_t p_lines = lines_over(p.data() + kChunk, kChunk * 4);
+  const int64_t g_lines = lines_over(g.data() + kChunk, kChunk * 2);
+  const int64_t m_lines = lines_over(m.data() + kChunk, kChunk * 8);
   ASSERT_EQ(lines.size(), static_cast<size_t>(p_lines + g_lines + m_lines));
-  EXPECT_EQ(lines[0], reinterpret_cast<const char*>(p.data() + kChunk));
-  EXPECT_EQ(lines[1], reinterpret_cast<const char*>(g.data() + kChunk));
-  EXPECT_EQ(lines[2], reinterpret_cast<const char*>(m.data() + kChunk));
-  EXPECT_EQ(lines.back(), reinterpret_cast<const char*>(m.data() + 2 * kChunk) - kCacheLine);
-  // Chunk 1: the 100-element tail (7 lines of p's 400 bytes, 13 of m's 800), a null g skipped.
+  EXPECT_EQ(lines[0], line_of(p.data() + kChunk));
+  EXPECT_EQ(lines[1], line_of(g.data() + kChunk));
+  EXPECT_EQ(lines[2], line_of(m.data() + kChunk));
+  EXPECT_EQ(lines.back(), line_of(m.data() + 2 * kChunk - 1)); // m has the most lines: its last comes last
+  // Chunk 1: the 100-element tail of p (400 bytes) and m (800 bytes), a null g skipped.
   ChunkPrefetch tail =
       kernels::detail::next_chunk_prefetch(1, 3, n, p.data(), static_cast<const uint16_t*>(nullptr), m.data());
   lines = drain(tail);
-  ASSERT_EQ(lines.size(), static_cast<size_t>(7 + 13));
-  EXPECT_EQ(lines[0], reinterpret_cast<const char*>(p.data() + 2 * kChunk));
-  EXPECT_EQ(lines[1], reinterpret_cast<const char*>(m.data() + 2 * kChunk));
+  ASSERT_EQ(
+      lines.size(),
+      static_cast<size_t>(lines_over(p.data() + 2 * kChunk, 400) + lines_over(m.data() + 2 * kChunk, 800)));
+  EXPECT_EQ(lines[0], line_of(p.data() + 2 * kChunk));
+  EXPECT_EQ(lines[1], line_of(m.data() + 2 * kChunk));
   // The task's last chunk prefetches nothing (the next chunk belongs to another task).
   ChunkPrefetch last = kernels::detail::next_chunk_prefetch(1, 2, n, p.data(), g.data(), m.data());
   EXPECT_EQ(last.remaining(), 0);
+}
+
+// The noise loops issue every line they are given: for each kind of noise and each instruction-set path (AVX-512,
+// AVX2, the portable loops), over a whole chunk and over a short tail that leaves the vector loops no whole group.
+TEST(FillChunkNoise, IssuesEveryLineOfTheNextChunkOnEveryPath) {
+  alignas(64) static char data[3 * kChunk * sizeof(float)];
+  std::vector<float> out(kChunk);
+  const DrawKey key = DrawKey::make(7, 0, 3, 1);
+  const kernels::detail::Isa paths[] = {
+      kernels::detail::Isa::Avx512, kernels::detail::Isa::Avx2, kernels::detail::Isa::Scalar};
+  const NoiseKind kinds[] = {
+      NoiseKind::Gaussian, NoiseKind::Uniform, NoiseKind::ThresholdGaussian, NoiseKind::ThresholdUniform};
+  const kernels::detail::Isa previous = kernels::detail::set_isa_cap(kernels::detail::Isa::Avx512);
+  for (const kernels::detail::Isa path : paths) {
+    kernels::detail::set_isa_cap(path);
+    for (const NoiseKind kind : kinds) {
+      for (const int64_t count : {kChunk, int64_t{40}}) {
+        ChunkPrefetch prefetch;
+        for (int s = 0; s < 3; ++s) {
+          prefetch.add(data + s * kChunk * sizeof(float), kChunk * sizeof(float));
+        }
+        kernels::cpu::fill_chunk_noise(out.data(), 0, count, key, kind, &prefetch);
+        EXPECT_EQ(prefetch.remaining(), 0)
+            << "isa " << static_cast<int>(path) << ", kind " << static_cast<int>(kind) << ", count " << count;
+      }
+    }
+  }
+  kernels::detail::set_isa_cap(previous);
 }
 
 } // namespace
