@@ -75,18 +75,14 @@ SIGNOPT_ALWAYS_INLINE void philox_words(
     const DrawKey& key,
     ChunkPrefetch* prefetch = nullptr,
     int64_t lines = 0) {
-  if (prefetch != nullptr) {
-    prefetch->pace(blocks - from, lines);
-  }
+  pace(prefetch, blocks - from, lines);
   for (int64_t b = from; b < blocks; ++b) {
     const PhiloxBlock bits = key.block(block0 + static_cast<uint64_t>(b));
     raw[4 * b] = bits.x[0];
     raw[4 * b + 1] = bits.x[1];
     raw[4 * b + 2] = bits.x[2];
     raw[4 * b + 3] = bits.x[3];
-    if (prefetch != nullptr) {
-      prefetch->tick();
-    }
+    tick(prefetch);
   }
 }
 

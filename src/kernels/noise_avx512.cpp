@@ -196,13 +196,9 @@ __attribute__((target("avx512f"))) int64_t fill_noise_avx512(
     ChunkPrefetch* prefetch,
     int64_t lines) {
   const int64_t groups = blocks / 16;
-  if (prefetch != nullptr) {
-    prefetch->pace(groups, lines);
-  }
+  pace(prefetch, groups, lines);
   for (int64_t gi = 0; gi < groups; ++gi) {
-    if (prefetch != nullptr) {
-      prefetch->tick();
-    }
+    tick(prefetch);
     __m512i c[4];
     philox16(block0 + static_cast<uint64_t>(gi) * 16, key, c);
     float* dst = out + gi * 64;
@@ -226,13 +222,9 @@ __attribute__((target("avx512f"))) int64_t philox_words_avx512(
     ChunkPrefetch* prefetch,
     int64_t lines) {
   const int64_t groups = blocks / 16;
-  if (prefetch != nullptr) {
-    prefetch->pace(groups, lines);
-  }
+  pace(prefetch, groups, lines);
   for (int64_t gi = 0; gi < groups; ++gi) {
-    if (prefetch != nullptr) {
-      prefetch->tick();
-    }
+    tick(prefetch);
     __m512i c[4];
     philox16(block0 + static_cast<uint64_t>(gi) * 16, key, c);
     // store_blocks moves 32-bit lanes; the words pass through it as floats' bit patterns.
@@ -273,13 +265,9 @@ __attribute__((target("avx512f"))) int64_t gaussian_levels_avx512(
   const __m512i exponent_of_one = _mm512_set1_epi32(0x3f800000);
   const __m512i half_range = _mm512_set1_epi32(0x8000);
   const int64_t groups = count / 16;
-  if (prefetch != nullptr) {
-    prefetch->pace(groups, lines);
-  }
+  pace(prefetch, groups, lines);
   for (int64_t gi = 0; gi < groups; ++gi) {
-    if (prefetch != nullptr) {
-      prefetch->tick();
-    }
+    tick(prefetch);
     // 16 consecutive 16-bit halves of the words, in element order (little-endian: the low half first).
     const __m512i k = _mm512_cvtepu16_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(words + 8 * gi)));
     const __m512 v = mul(_mm512_cvtepi32_ps(_mm512_or_si512(_mm512_slli_epi32(k, 1), one)), set(7.62939453125e-6f));
@@ -314,13 +302,9 @@ __attribute__((target("avx2"))) int64_t gaussian_levels_avx2(
   const __m256i exponent_of_one = _mm256_set1_epi32(0x3f800000);
   const __m256i half_range = _mm256_set1_epi32(0x8000);
   const int64_t groups = count / 8;
-  if (prefetch != nullptr) {
-    prefetch->pace(groups, lines);
-  }
+  pace(prefetch, groups, lines);
   for (int64_t gi = 0; gi < groups; ++gi) {
-    if (prefetch != nullptr) {
-      prefetch->tick();
-    }
+    tick(prefetch);
     const __m256i k = _mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(words + 4 * gi)));
     const __m256 v = _mm256_mul_ps(
         _mm256_cvtepi32_ps(_mm256_or_si256(_mm256_slli_epi32(k, 1), one)), _mm256_set1_ps(7.62939453125e-6f));

@@ -108,4 +108,18 @@ class ChunkPrefetch {
   uint64_t rate_ = 0; // lines per tick, 16.16 fixed point
 };
 
+/// prefetch->pace(ticks, lines), for a loop whose prefetch may be null.
+inline void pace(ChunkPrefetch* prefetch, int64_t ticks, int64_t lines) {
+  if (prefetch != nullptr) {
+    prefetch->pace(ticks, lines);
+  }
+}
+
+/// prefetch->tick(), for a loop whose prefetch may be null.
+inline void tick(ChunkPrefetch* prefetch) {
+  if (prefetch != nullptr) {
+    prefetch->tick();
+  }
+}
+
 } // namespace signopt::kernels::detail
