@@ -14,7 +14,6 @@
 #include <signopt/kernels/half.h>
 
 #include "fused_cpu_internal.h"
-#include "noise_avx512.h"
 
 #include <cstring>
 #include <vector>
@@ -67,10 +66,7 @@ void fill_rounding_words(
     detail::ChunkPrefetch* prefetch) {
   const int64_t blocks = (count + 7) / 8;
   const uint64_t block0 = half::kRoundingBlockFlag | static_cast<uint64_t>(first / 8);
-  const bool avx512 = detail::avx512_noise_available();
-  const int64_t lines = prefetch == nullptr ? 0 : prefetch->remaining();
-  const int64_t done = avx512 ? detail::philox_words_avx512(raw, block0, blocks, key, prefetch, lines) : 0;
-  detail::philox_words(raw, block0, done, blocks, key, avx512 ? nullptr : prefetch, lines);
+  detail::philox_words_paced(raw, block0, blocks, key, prefetch, prefetch == nullptr ? 0 : prefetch->remaining());
 }
 
 // One task's float32 copies of a chunk (and its noise and rounding words).

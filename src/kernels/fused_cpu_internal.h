@@ -11,6 +11,7 @@
 #include "chunk_sum.h"
 #include "element_rules.h"
 #include "isa.h"
+#include "noise_avx512.h"
 #include "parallel.h"
 #include "prefetch.h"
 
@@ -97,6 +98,21 @@ ChunkPrefetch next_chunk_prefetch(int64_t c, int64_t end, int64_t n, const Array
     (prefetch.add(arrays == nullptr ? nullptr : arrays + o, len * static_cast<int64_t>(sizeof(Arrays))), ...);
   }
   return prefetch;
+}
+
+// The Philox words of blocks [block0, block0 + blocks) of `key` into raw[0 .. 4 blocks): whole groups of 16 blocks
+// by the AVX-512 path where it runs, the rest by the scalar rule, with `lines` of `prefetch` (may be null) paced
+// over whichever loop runs (the threshold draw's bits and a 16-bit step's rounding words).
+inline void philox_words_paced(
+    uint32_t* raw,
+    uint64_t block0,
+    int64_t blocks,
+    const DrawKey& key,
+    ChunkPrefetch* prefetch,
+    int64_t lines) {
+  const bool avx512 = avx512_noise_available();
+  const int64_t done = avx512 ? philox_words_avx512(raw, block0, blocks, key, prefetch, lines) : 0;
+  philox_words(raw, block0, done, blocks, key, avx512 ? nullptr : prefetch, lines);
 }
 
 // ---- per-chunk loops over a rule, elements [o, o + n); noise[k] is element o + k's unit noise --------

@@ -49,10 +49,14 @@ SIGNOPT_CLONES void fill_chunk_noise(
   const detail::Isa isa = detail::isa();
   const bool level_loop = kind == NoiseKind::ThresholdGaussian && isa != detail::Isa::Scalar;
   const int64_t lines = prefetch == nullptr ? 0 : level_loop ? prefetch->remaining() / 2 : prefetch->remaining();
-  const int64_t done = !avx512 ? 0
-      : threshold              ? detail::philox_words_avx512(raw, block0, blocks, key, prefetch, lines)
-                  : detail::fill_noise_avx512(out, block0, blocks, key, kind == NoiseKind::Gaussian, prefetch, lines);
-  detail::philox_words(raw, block0, done, blocks, key, avx512 ? nullptr : prefetch, lines);
+  int64_t done = 0; // the additive draws' blocks the AVX-512 path drew
+  if (threshold) {
+    detail::philox_words_paced(raw, block0, blocks, key, prefetch, lines);
+  } else {
+    done =
+        avx512 ? detail::fill_noise_avx512(out, block0, blocks, key, kind == NoiseKind::Gaussian, prefetch, lines) : 0;
+    detail::philox_words(raw, block0, done, blocks, key, avx512 ? nullptr : prefetch, lines);
+  }
   if (kind == NoiseKind::ThresholdGaussian) {
     const int64_t rest = prefetch == nullptr ? 0 : prefetch->remaining();
     int64_t e = isa == detail::Isa::Avx512 ? detail::gaussian_levels_avx512(out, raw, 8 * blocks, prefetch, rest)
