@@ -2,6 +2,7 @@
 // torchrun does (RANK, WORLD_SIZE, LOCAL_RANK, LOCAL_WORLD_SIZE, MASTER_ADDR, MASTER_PORT), forwards Ctrl-C,
 // and ends the whole job when a worker fails.
 #include "commands.h"
+#include "launch_policy.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -27,6 +28,10 @@
 
 namespace {
 
+using signopt::apps::blamed_rank;
+using signopt::apps::exit_code;
+using signopt::apps::failed_waiting;
+using signopt::apps::is_failure;
 using Clock = std::chrono::steady_clock;
 
 std::atomic<int> g_launcher_signals{0};
@@ -57,10 +62,6 @@ std::string describe(int status) {
   if (WIFSIGNALED(status))
     return "was killed by signal " + std::to_string(WTERMSIG(status)) + " (" + strsignal(WTERMSIG(status)) + ")";
   return "exited with status " + std::to_string(WEXITSTATUS(status));
-}
-
-int exit_code(int status) {
-  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
 
 // Kills the first `started` workers and reaps them.
@@ -130,9 +131,10 @@ std::optional<int> start_workers(
   return std::nullopt;
 }
 
-// What waiting for the workers saw: the rank that failed first (-1: none) and the ranks killed as hung.
+// What waiting for the workers saw: the ranks that failed, in the order they were reaped (not those killed
+// here), and the ranks killed as hung.
 struct WaitOutcome {
-  int64_t first_failure = -1;
+  std::vector<int64_t> failures;
   std::vector<int64_t> killed;
 };
 
@@ -146,7 +148,7 @@ WaitOutcome wait_for_workers(
     int64_t nproc,
     double dist_timeout) {
   int forwarded = 0;
-  int64_t first_failure = -1;
+  std::vector<int64_t> failures;
   Clock::time_point deadline = Clock::time_point::max();
   int64_t left = nproc;
   std::vector<int64_t> killed;
@@ -165,9 +167,11 @@ WaitOutcome wait_for_workers(
         running[static_cast<size_t>(r)] = false;
         statuses[static_cast<size_t>(r)] = status;
         --left;
-        const int code = exit_code(status);
-        if (code != 0 && code != 130 && first_failure < 0) {
-          first_failure = r;
+        const bool was_killed = std::find(killed.begin(), killed.end(), r) != killed.end();
+        if (!is_failure(status) || was_killed)
+          continue;
+        failures.push_back(r);
+        if (failures.size() == 1) {
           std::fprintf(
               stderr,
               "signopt: rank %lld %s; waiting up to %.0f s for the other workers to stop\n",
@@ -190,20 +194,18 @@ WaitOutcome wait_for_workers(
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
-  return WaitOutcome{first_failure, killed};
+  return WaitOutcome{failures, killed};
 }
 
-// Reports a failed job (rank first_failure failed first) and returns the launcher's exit code for it.
+// Reports a failed job (rank `cause` is blamed: blamed_rank) and returns the launcher's exit code for it.
 int failed_job_exit_code(
     const std::vector<int>& statuses,
-    int64_t first_failure,
+    int64_t cause,
     const std::vector<int64_t>& killed,
     int64_t nproc) {
-  // The others were killed because they waited for the rank that failed first (a busy MASTER_PORT on rank
-  // 0, a bad option): that rank is the cause, not the ones that were waiting.
-  const int first_status = statuses[static_cast<size_t>(first_failure)];
-  const bool first_waited = WIFEXITED(first_status) && WEXITSTATUS(first_status) == 4; // comm::PeerFailure
-  if (!killed.empty() && !first_waited) {
+  // The others were killed because they waited for the rank that failed (a busy MASTER_PORT on rank 0, a bad
+  // option): that rank is the cause, not the ones that were waiting.
+  if (!killed.empty() && !failed_waiting(statuses[static_cast<size_t>(cause)])) {
     std::string ranks;
     for (int64_t r : killed)
       ranks += (ranks.empty() ? "" : ", ") + std::to_string(r);
@@ -211,10 +213,10 @@ int failed_job_exit_code(
         stderr,
         "error: the distributed job failed: rank %lld %s first (its error is above); rank %s, still waiting for it, "
         "was stopped\n",
-        static_cast<long long>(first_failure),
-        describe(statuses[static_cast<size_t>(first_failure)]).c_str(),
+        static_cast<long long>(cause),
+        describe(statuses[static_cast<size_t>(cause)]).c_str(),
         ranks.c_str());
-    const int code = exit_code(statuses[static_cast<size_t>(first_failure)]);
+    const int code = exit_code(statuses[static_cast<size_t>(cause)]);
     return code == 2 ? 2 : 1;
   }
   if (!killed.empty()) {
@@ -230,8 +232,8 @@ int failed_job_exit_code(
   std::fprintf(
       stderr,
       "error: the distributed job failed: rank %lld %s first (its error is above)\n",
-      static_cast<long long>(first_failure),
-      describe(statuses[static_cast<size_t>(first_failure)]).c_str());
+      static_cast<long long>(cause),
+      describe(statuses[static_cast<size_t>(cause)]).c_str());
   // A configuration error that every rank found is still a configuration error (2).
   const int code = exit_code(statuses[0]);
   for (int64_t r = 1; r < nproc; ++r)
@@ -281,17 +283,18 @@ int launch_workers(const std::vector<std::string>& train_args, int64_t nproc, do
     return *code;
 
   const WaitOutcome waited = wait_for_workers(pids, running, statuses, nproc, dist_timeout);
+  const int64_t cause = blamed_rank(statuses, waited.failures);
   for (int64_t r : waited.killed)
     std::fprintf(
         stderr,
         "signopt: rank %lld did not exit within %.0f s after rank %lld failed (it hung?) and was killed\n",
         static_cast<long long>(r),
         dist_timeout + 10,
-        static_cast<long long>(waited.first_failure));
-  if (waited.first_failure >= 0)
-    return failed_job_exit_code(statuses, waited.first_failure, waited.killed, nproc);
+        static_cast<long long>(waited.failures.front()));
+  if (cause >= 0)
+    return failed_job_exit_code(statuses, cause, waited.killed, nproc);
   for (int64_t r = 0; r < nproc; ++r)
-    if (exit_code(statuses[static_cast<size_t>(r)]) == 130)
-      return 130;
+    if (exit_code(statuses[static_cast<size_t>(r)]) == signopt::apps::kInterruptedStatus)
+      return signopt::apps::kInterruptedStatus;
   return 0;
 }

@@ -13,6 +13,8 @@
 #include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
 
+#include <signal.h>
+
 #include <cerrno>
 #include <cstdlib>
 #include <functional>
@@ -216,6 +218,21 @@ void check_world_sizes(c10d::Store& store, const DistEnv& env, const std::string
   }
 }
 
+// A write to a socket whose peer has closed raises SIGPIPE, whose default action kills the process: Gloo
+// writes with writev, which has no MSG_NOSIGNAL. Ignored, the write fails with EPIPE and the collective
+// throws, so a rank whose peer died fails with a PeerFailure and records its failure. A disposition the
+// program chose (a handler, or already ignored) is kept.
+void ignore_sigpipe_unless_handled() {
+  struct sigaction current {};
+  if (::sigaction(SIGPIPE, nullptr, &current) != 0 || current.sa_handler != SIG_DFL ||
+      (current.sa_flags & SA_SIGINFO) != 0)
+    return;
+  struct sigaction ignore {};
+  ignore.sa_handler = SIG_IGN;
+  sigemptyset(&ignore.sa_mask);
+  ::sigaction(SIGPIPE, &ignore, nullptr);
+}
+
 } // namespace
 
 Communicator::Communicator(
@@ -236,6 +253,8 @@ Communicator::Communicator(
   impl_->env = env;
   impl_->timeout = timeout;
   const std::string where = env.master_addr + ":" + std::to_string(env.master_port);
+  if (env.world_size > 1)
+    ignore_sigpipe_unless_handled();
 
   c10::intrusive_ptr<c10d::Store> store;
   if (env.world_size == 1) {

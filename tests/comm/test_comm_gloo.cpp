@@ -18,8 +18,11 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
+#include <cerrno>
 #include <chrono>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <functional>
@@ -297,12 +300,60 @@ void scenario_torchrun(Communicator& comm) {
   expect_equal(t, torch::tensor({w * (w + 1) / 2, w * w}, torch::kInt64), "torchrun allreduce");
 }
 
-const bool kWorkerRegistered = signopt::test::register_job_worker({
-    {"collectives", [](Communicator& comm, const fs::path&) { scenario_collectives(comm); }},
-    {"dead_rank", [](Communicator& comm, const fs::path& done_dir) { scenario_dead_rank(comm, done_dir); }},
-    {"hung_rank", [](Communicator& comm, const fs::path& done_dir) { scenario_hung_rank(comm, done_dir); }},
-    {"torchrun", [](Communicator& comm, const fs::path&) { scenario_torchrun(comm); }},
-});
+// Writes to a socket whose peer end is closed, as Gloo writes to a peer that died: the write must fail with
+// EPIPE and leave this process alive (a SIGPIPE with its default action would kill it here).
+void expect_a_write_to_a_closed_socket_fails_with_epipe(Communicator& comm) {
+  int fds[2] = {-1, -1};
+  ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM, 0, fds), 0) << std::strerror(errno);
+  ::close(fds[1]);
+  const char byte = 'x';
+  errno = 0;
+  EXPECT_EQ(::write(fds[0], &byte, 1), -1);
+  EXPECT_EQ(errno, EPIPE) << std::strerror(errno);
+  ::close(fds[0]);
+  comm.barrier(); // every rank is still here
+}
+
+// Joining a job of several ranks ignores SIGPIPE that had its default action.
+void scenario_sigpipe_ignored(Communicator& comm) {
+  struct sigaction now {};
+  ASSERT_EQ(::sigaction(SIGPIPE, nullptr, &now), 0);
+  EXPECT_EQ(now.sa_handler, SIG_IGN) << "rank " << comm.rank() << ": SIGPIPE still has its default action";
+  expect_a_write_to_a_closed_socket_fails_with_epipe(comm);
+}
+
+// A SIGPIPE handler the program installed before joining stays, and still runs.
+std::atomic<int> g_sigpipes{0};
+
+extern "C" void count_sigpipe(int) {
+  g_sigpipes.fetch_add(1);
+}
+
+void install_sigpipe_counter() {
+  struct sigaction counter {};
+  counter.sa_handler = count_sigpipe;
+  sigemptyset(&counter.sa_mask);
+  ASSERT_EQ(::sigaction(SIGPIPE, &counter, nullptr), 0);
+}
+
+void scenario_own_sigpipe_handler(Communicator& comm) {
+  struct sigaction now {};
+  ASSERT_EQ(::sigaction(SIGPIPE, nullptr, &now), 0);
+  EXPECT_EQ(now.sa_handler, &count_sigpipe) << "rank " << comm.rank() << ": joining replaced the program's handler";
+  expect_a_write_to_a_closed_socket_fails_with_epipe(comm);
+  EXPECT_EQ(g_sigpipes.load(), 1);
+}
+
+const bool kWorkerRegistered = signopt::test::register_job_worker(
+    {
+        {"collectives", [](Communicator& comm, const fs::path&) { scenario_collectives(comm); }},
+        {"dead_rank", [](Communicator& comm, const fs::path& done_dir) { scenario_dead_rank(comm, done_dir); }},
+        {"hung_rank", [](Communicator& comm, const fs::path& done_dir) { scenario_hung_rank(comm, done_dir); }},
+        {"torchrun", [](Communicator& comm, const fs::path&) { scenario_torchrun(comm); }},
+        {"sigpipe_ignored", [](Communicator& comm, const fs::path&) { scenario_sigpipe_ignored(comm); }},
+        {"own_sigpipe_handler", [](Communicator& comm, const fs::path&) { scenario_own_sigpipe_handler(comm); }},
+    },
+    {{"own_sigpipe_handler", install_sigpipe_counter}});
 
 // ---------------------------------------------------------------------------------------------------------
 // The parent side: starts ranks, enforces a deadline, collects exit codes and logs.
@@ -505,6 +556,14 @@ TEST(CommGloo, ARankThatDiesMakesTheOthersFailWithinTheTimeout) {
   expect_all_passed(run_job("dead_rank", 3, 3000));
   // Start-up (three processes loading LibTorch on a shared machine) plus at most one timeout each.
   EXPECT_LT(elapsed_ms(start), 60000);
+}
+
+TEST(CommGloo, JoiningIgnoresSigpipeSoADeadPeersSocketIsAnError) {
+  expect_all_passed(run_job("sigpipe_ignored", 2, 20000));
+}
+
+TEST(CommGloo, JoiningKeepsTheProgramsOwnSigpipeHandler) {
+  expect_all_passed(run_job("own_sigpipe_handler", 2, 20000));
 }
 
 TEST(CommGloo, ARankThatHangsMakesTheOthersTimeOut) {

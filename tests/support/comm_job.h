@@ -28,16 +28,22 @@ using JobScenario = std::function<void(signopt::comm::Communicator& comm, const 
 /// JobWorker.Run, which joins the job with the launcher variables, runs the scenario named by
 /// SIGNOPT_JOB_SCENARIO and, when nothing failed, writes <done_dir>/rank<r>: a filter that matched no test
 /// would exit 0 too, so the parent counts a rank as passed only with that file. Returns whether it
-/// registered; call it once per test binary at namespace scope.
-inline bool register_job_worker(std::map<std::string, JobScenario> scenarios) {
+/// registered; call it once per test binary at namespace scope. `before_join` maps a scenario to what its
+/// process does before it joins the job (e.g. install a signal handler the Communicator must keep).
+inline bool register_job_worker(
+    std::map<std::string, JobScenario> scenarios,
+    std::map<std::string, std::function<void()>> before_join = {}) {
   if (std::getenv("SIGNOPT_JOB_SCENARIO") == nullptr)
     return false;
   struct Worker : ::testing::Test {
-    explicit Worker(std::map<std::string, JobScenario> s) : scenarios(std::move(s)) {}
+    Worker(std::map<std::string, JobScenario> s, std::map<std::string, std::function<void()>> b)
+        : scenarios(std::move(s)), before_join(std::move(b)) {}
     void TestBody() override {
       const std::string scenario = std::getenv("SIGNOPT_JOB_SCENARIO");
       const std::filesystem::path done_dir = std::getenv("SIGNOPT_JOB_DONE_DIR");
       const auto env = signopt::comm::DistEnv::from_environment();
+      if (const auto before = before_join.find(scenario); before != before_join.end())
+        before->second();
       {
         signopt::comm::Communicator comm(env, std::chrono::milliseconds(env_int("SIGNOPT_JOB_TIMEOUT_MS")));
         ASSERT_EQ(comm.rank(), env.rank);
@@ -52,10 +58,12 @@ inline bool register_job_worker(std::map<std::string, JobScenario> scenarios) {
         std::ofstream(done_dir / ("rank" + std::to_string(env.rank))) << "passed\n";
     }
     std::map<std::string, JobScenario> scenarios;
+    std::map<std::string, std::function<void()>> before_join;
   };
-  ::testing::RegisterTest("JobWorker", "Run", nullptr, nullptr, __FILE__, __LINE__, [scenarios]() -> ::testing::Test* {
-    return new Worker(scenarios);
-  });
+  ::testing::RegisterTest(
+      "JobWorker", "Run", nullptr, nullptr, __FILE__, __LINE__, [scenarios, before_join]() -> ::testing::Test* {
+        return new Worker(scenarios, before_join);
+      });
   return true;
 }
 

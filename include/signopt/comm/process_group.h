@@ -81,6 +81,11 @@ class Communicator {
   /// std::invalid_argument for a bad env or timeout and std::runtime_error naming the rank and the store's
   /// address when the rendezvous fails or times out (e.g. rank 0 never started, or ranks disagree on
   /// MASTER_ADDR/MASTER_PORT).
+  ///
+  /// Joining a job of more than one rank sets SIGPIPE to ignored when it still has its default action (as
+  /// Python does at start-up; a handler the program installed is left alone). Otherwise a write to the
+  /// socket of a peer that just died would kill this process with SIGPIPE instead of failing the collective
+  /// with a PeerFailure, and the process could not report or record its failure.
   explicit Communicator(
       const DistEnv& env,
       std::chrono::milliseconds timeout = std::chrono::seconds(300),
