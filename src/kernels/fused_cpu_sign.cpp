@@ -254,8 +254,9 @@ void sign_update(
         partial[c] = chunk_statistic<T, rules::kStatsModeOf<kMode>>(plan.stat, rule.p, rule.g, rule.m, rule.c, o, len);
       }
       if (d.enabled) {
-        detail::ChunkPrefetch prefetch =
-            detail::next_chunk_prefetch(c, end, n, rule.p, rule.g, kMode != kNoMomentum ? rule.m : nullptr);
+        const bool reads_g = detail::update_reads_gradient(kMode, calib, plan.stat);
+        detail::ChunkPrefetch prefetch = detail::next_chunk_prefetch(
+            c, end, n, rule.p, reads_g ? rule.g : nullptr, kMode != kNoMomentum ? rule.m : nullptr);
         fill_chunk_noise(noise.data(), o, len, key, kind, &prefetch);
         if (measured) {
           partial[c] = measured_chunk(plan.stat, rule, o, len, noise.data());

@@ -9,7 +9,9 @@
 
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <vector>
 
 namespace signopt::test {
@@ -192,6 +194,59 @@ TEST(FillChunkNoise, IssuesEveryLineOfTheNextChunkOnEveryPath) {
     }
   }
   kernels::detail::set_isa_cap(previous);
+}
+
+// The update pass prefetches the next chunk's g only where the update reads it (src/kernels/fused_cpu_sign.cpp):
+// not with the momentum ready from a statistics pass, unless the calibration terms or a chunk statistic need it.
+TEST(UpdatePrefetch, LeavesOutTheGradientOnlyWhereTheUpdateDoesNotReadIt) {
+  using kernels::detail::update_reads_gradient;
+  namespace rules = kernels::rules;
+  EXPECT_FALSE(update_reads_gradient(rules::kMomentumReady, false, 0));
+  EXPECT_TRUE(update_reads_gradient(rules::kMomentumReady, true, 0));
+  for (int stat : {1, 2, 3})
+    EXPECT_TRUE(update_reads_gradient(rules::kMomentumReady, false, stat));
+  for (int mode : {rules::kNoMomentum, rules::kUpdateMomentum})
+    for (bool calib : {false, true})
+      EXPECT_TRUE(update_reads_gradient(mode, calib, 0));
+}
+
+// What leaving g out rests on: with the momentum ready, the update gives the same bits whatever g holds (here
+// NaN), for both draws, with and without coupled weight decay.
+template <int kDraw>
+void expect_ready_update_ignores_the_gradient(double weight_decay) {
+  namespace rules = kernels::rules;
+  const int64_t n = kChunk + 37;
+  std::vector<float> p0(n), g(n), nan_g(n, std::nanf("")), m(n), noise(n);
+  for (int64_t i = 0; i < n; ++i) {
+    p0[i] = std::sin(0.1f * static_cast<float>(i));
+    g[i] = std::cos(0.37f * static_cast<float>(i));
+    m[i] = std::sin(0.013f * static_cast<float>(i) + 1.0f) * 0.01f;
+    noise[i] = std::cos(0.71f * static_cast<float>(i)); // a level or a unit noise: any value in range will do
+  }
+  kernels::SignStepArgs args;
+  args.lr = 0.01;
+  args.beta = 0.9;
+  args.weight_decay = weight_decay;
+  auto c = rules::sign_coeffs<float>(args);
+  if constexpr (kDraw == rules::kThreshold) {
+    rules::use_threshold_scale(c, 0.005);
+  } else {
+    c.s_x = 0.005f;
+  }
+  std::vector<float> with_g = p0, with_nan = p0;
+  using Rule = rules::SignRule<float, rules::kMomentumReady, kDraw>;
+  kernels::detail::elementwise_chunk<Rule, true>(Rule{with_g.data(), g.data(), m.data(), c}, 0, n, noise.data());
+  kernels::detail::elementwise_chunk<Rule, true>(Rule{with_nan.data(), nan_g.data(), m.data(), c}, 0, n, noise.data());
+  EXPECT_EQ(std::memcmp(with_g.data(), with_nan.data(), sizeof(float) * n), 0)
+      << "draw " << kDraw << " wd " << weight_decay;
+  EXPECT_NE(std::memcmp(with_g.data(), p0.data(), sizeof(float) * n), 0) << "the update moved nothing";
+}
+
+TEST(UpdatePrefetch, AnUpdateWithTheMomentumReadyDoesNotReadTheGradient) {
+  for (double wd : {0.0, 0.01}) {
+    expect_ready_update_ignores_the_gradient<kernels::rules::kAdditive>(wd);
+    expect_ready_update_ignores_the_gradient<kernels::rules::kThreshold>(wd);
+  }
 }
 
 } // namespace
