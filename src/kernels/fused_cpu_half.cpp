@@ -24,6 +24,7 @@ namespace {
 using detail::chunks_of;
 using detail::kChunk;
 using detail::kGrainChunks;
+using detail::update_reads_gradient;
 using rules::kMomentumReady;
 using rules::kNoMomentum;
 using rules::kUpdateMomentum;
@@ -104,22 +105,27 @@ struct HalfTensors {
   void* m; // float* or uint16_t* (kHalfMomentum); null without momentum
 
   // Widens elements [o, o + len) into the copies (the momentum only when it is 16-bit and `momentum`; the
-  // parameter unless `parameter` is false).
-  void load(ChunkCopies& c, int64_t o, int64_t len, bool momentum, bool parameter = true) const {
+  // parameter unless `parameter` is false; the gradient unless `gradient` is false, where the rule does not
+  // read it: detail::update_reads_gradient).
+  void load(ChunkCopies& c, int64_t o, int64_t len, bool momentum, bool parameter = true, bool gradient = true) const {
     if (parameter) {
       widen<kType>(p + o, len, c.p.data());
     }
-    widen<kType>(g + o, len, c.g.data());
+    if (gradient) {
+      widen<kType>(g + o, len, c.g.data());
+    }
     if (kHalfMomentum && momentum) {
       widen<kType>(static_cast<const uint16_t*>(m) + o, len, c.m.data());
     }
   }
 
-  // The prefetch of the chunk a task processes after chunk ci (its p, g and, with `momentum`, m).
-  detail::ChunkPrefetch next_chunk(int64_t ci, int64_t end, int64_t n, bool momentum) const {
+  // The prefetch of the chunk a task processes after chunk ci (its p, g unless `gradient` is false, and m with
+  // `momentum`).
+  detail::ChunkPrefetch next_chunk(int64_t ci, int64_t end, int64_t n, bool momentum, bool gradient = true) const {
     const void* mm = momentum ? m : nullptr;
-    return kHalfMomentum ? detail::next_chunk_prefetch(ci, end, n, p, g, static_cast<const uint16_t*>(mm))
-                         : detail::next_chunk_prefetch(ci, end, n, p, g, static_cast<const float*>(mm));
+    const uint16_t* gg = gradient ? g : nullptr;
+    return kHalfMomentum ? detail::next_chunk_prefetch(ci, end, n, p, gg, static_cast<const uint16_t*>(mm))
+                         : detail::next_chunk_prefetch(ci, end, n, p, gg, static_cast<const float*>(mm));
   }
 
   // The momentum the rules use for the chunk at o: the copy (16-bit) or the float32 buffer in place.
@@ -183,7 +189,9 @@ void update_chunk(
     double* gg,
     detail::ChunkPrefetch* prefetch) {
   using Rule = SignRule<float, kMode, kDraw>;
-  t.load(copies, o, len, kMode != kNoMomentum);
+  // With the float32 momentum ready from a statistics pass, the rule does not read g: it is not widened (the
+  // copy keeps an earlier chunk's values, which the rule leaves unused).
+  t.load(copies, o, len, kMode != kNoMomentum, true, update_reads_gradient(kMode, dot != nullptr, pass.one_pass_stat));
   float* cm = t.momentum(copies, o);
   const Rule rule{copies.p.data(), copies.g.data(), cm, c};
   const bool measured = measure_in_update(pass.one_pass_stat, pass.noise, dot != nullptr);
@@ -278,7 +286,8 @@ double half_sign_step(const HalfTensors<kType, kHalfMomentum>& t, int64_t n, con
         ChunkCopies copies;
         for (int64_t ci = begin; ci < end; ++ci) {
           const int64_t o = ci * kChunk;
-          detail::ChunkPrefetch prefetch = t.next_chunk(ci, end, n, kMode != kNoMomentum);
+          detail::ChunkPrefetch prefetch =
+              t.next_chunk(ci, end, n, kMode != kNoMomentum, update_reads_gradient(kMode, calib, one_pass_stat));
           update_chunk<kType, kHalfMomentum, kMode, kDraw>(
               t,
               copies,
