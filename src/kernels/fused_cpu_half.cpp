@@ -67,7 +67,7 @@ void fill_rounding_words(
     detail::ChunkPrefetch* prefetch) {
   const int64_t blocks = (count + 7) / 8;
   const uint64_t block0 = half::kRoundingBlockFlag | static_cast<uint64_t>(first / 8);
-  detail::philox_words_paced(raw, block0, blocks, key, prefetch, prefetch == nullptr ? 0 : prefetch->remaining());
+  detail::philox_words_paced(raw, block0, blocks, key, prefetch, detail::remaining(prefetch));
 }
 
 // One task's float32 copies of a chunk (and its noise and rounding words).

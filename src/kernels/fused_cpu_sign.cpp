@@ -48,7 +48,7 @@ SIGNOPT_CLONES void fill_chunk_noise(
   const bool avx512 = detail::avx512_noise_available();
   const detail::Isa isa = detail::isa();
   const bool level_loop = kind == NoiseKind::ThresholdGaussian && isa != detail::Isa::Scalar;
-  const int64_t lines = prefetch == nullptr ? 0 : level_loop ? prefetch->remaining() / 2 : prefetch->remaining();
+  const int64_t lines = level_loop ? detail::remaining(prefetch) / 2 : detail::remaining(prefetch);
   int64_t done = 0; // the additive draws' blocks the AVX-512 path drew
   if (threshold) {
     detail::philox_words_paced(raw, block0, blocks, key, prefetch, lines);
@@ -58,7 +58,7 @@ SIGNOPT_CLONES void fill_chunk_noise(
     detail::philox_words(raw, block0, done, blocks, key, avx512 ? nullptr : prefetch, lines);
   }
   if (kind == NoiseKind::ThresholdGaussian) {
-    const int64_t rest = prefetch == nullptr ? 0 : prefetch->remaining();
+    const int64_t rest = detail::remaining(prefetch);
     int64_t e = isa == detail::Isa::Avx512 ? detail::gaussian_levels_avx512(out, raw, 8 * blocks, prefetch, rest)
         : isa == detail::Isa::Avx2         ? detail::gaussian_levels_avx2(out, raw, 8 * blocks, prefetch, rest)
                                            : 0;

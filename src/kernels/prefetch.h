@@ -115,6 +115,11 @@ inline void pace(ChunkPrefetch* prefetch, int64_t ticks, int64_t lines) {
   }
 }
 
+/// prefetch->remaining(), 0 for a null prefetch.
+inline int64_t remaining(const ChunkPrefetch* prefetch) {
+  return prefetch == nullptr ? 0 : prefetch->remaining();
+}
+
 /// prefetch->tick(), for a loop whose prefetch may be null.
 inline void tick(ChunkPrefetch* prefetch) {
   if (prefetch != nullptr) {

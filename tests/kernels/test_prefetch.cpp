@@ -81,6 +81,8 @@ TEST(ChunkPrefetch, IgnoresNullEmptyAndExtraRanges) {
     prefetch.add(data[k], 64);
   }
   EXPECT_EQ(prefetch.remaining(), ChunkPrefetch::kMaxStreams); // the ranges past kMaxStreams are dropped
+  EXPECT_EQ(kernels::detail::remaining(&prefetch), ChunkPrefetch::kMaxStreams);
+  EXPECT_EQ(kernels::detail::remaining(nullptr), 0); // a loop without a prefetch has nothing to pace
   const std::vector<const char*> lines = drain(prefetch);
   ASSERT_EQ(lines.size(), static_cast<size_t>(ChunkPrefetch::kMaxStreams));
   for (int k = 0; k < ChunkPrefetch::kMaxStreams; ++k) {
