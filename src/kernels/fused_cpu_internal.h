@@ -87,10 +87,11 @@ SIGNOPT_ALWAYS_INLINE void philox_words(
   }
 }
 
-// Whether a sign step's update pass reads g (so whether the next chunk's g is worth prefetching): where g forms
-// the sign argument (no momentum, or the momentum updated in the pass), the hybrid's calibration terms, or the
-// chunk's statistic (`stat` != 0: measured in the update loop or just before it). With the momentum ready from a
-// statistics pass, which has read g already, SignRule takes x = m and reads only p and m.
+// Whether a sign step's update pass (or a packed exchange's first half) reads g, so whether the next chunk's g is
+// worth prefetching: where g forms the sign argument (no momentum, or the momentum updated in the pass), the
+// hybrid's calibration terms, or the chunk's statistic (`stat` != 0: measured in the update loop or just before
+// it). With the momentum ready from a statistics pass, which has read g already, SignRule takes x = m and reads
+// only p and m.
 constexpr bool update_reads_gradient(int mode, bool calib, int stat) {
   return mode != rules::kMomentumReady || calib || stat != 0;
 }

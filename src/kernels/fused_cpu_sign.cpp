@@ -328,9 +328,15 @@ int64_t sign_pack_chunks(
         partial[c] = chunk_statistic<T, rules::kStatsModeOf<kMode>>(plan.stat, rule.p, rule.g, rule.m, rule.c, o, len);
       }
       if (d.enabled) {
-        // p is read only for coupled weight decay.
+        // p is read only for coupled weight decay, g as by the update pass (no calibration sums here).
+        const bool reads_g = detail::update_reads_gradient(kMode, false, plan.stat);
         detail::ChunkPrefetch prefetch = detail::next_chunk_prefetch(
-            c, end, n, coupled_wd ? rule.p : nullptr, rule.g, kMode != kNoMomentum ? rule.m : nullptr);
+            c,
+            end,
+            n,
+            coupled_wd ? rule.p : nullptr,
+            reads_g ? rule.g : nullptr,
+            kMode != kNoMomentum ? rule.m : nullptr);
         fill_chunk_noise(noise.data(), o, len, key, kind, &prefetch);
       }
       switch ((coupled_wd ? 2 : 0) + (d.enabled ? 1 : 0)) {

@@ -242,9 +242,18 @@ void expect_ready_update_ignores_the_gradient(double weight_decay) {
   EXPECT_EQ(std::memcmp(with_g.data(), with_nan.data(), sizeof(float) * n), 0)
       << "draw " << kDraw << " wd " << weight_decay;
   EXPECT_NE(std::memcmp(with_g.data(), p0.data(), sizeof(float) * n), 0) << "the update moved nothing";
+  // A packed exchange's first half takes the same argument (sign_pack_chunks' argument_chunk).
+  const Rule reads_g{p0.data(), g.data(), m.data(), c}, reads_nan{p0.data(), nan_g.data(), m.data(), c};
+  for (int64_t i = 0; i < n; ++i) {
+    const float a = weight_decay != 0 ? reads_g.template argument<true>(i, noise[i])
+                                      : reads_g.template argument<false>(i, noise[i]);
+    const float b = weight_decay != 0 ? reads_nan.template argument<true>(i, noise[i])
+                                      : reads_nan.template argument<false>(i, noise[i]);
+    ASSERT_EQ(std::memcmp(&a, &b, sizeof(float)), 0) << "element " << i << " draw " << kDraw << " wd " << weight_decay;
+  }
 }
 
-TEST(UpdatePrefetch, AnUpdateWithTheMomentumReadyDoesNotReadTheGradient) {
+TEST(UpdatePrefetch, AnUpdateOrPackWithTheMomentumReadyDoesNotReadTheGradient) {
   for (double wd : {0.0, 0.01}) {
     expect_ready_update_ignores_the_gradient<kernels::rules::kAdditive>(wd);
     expect_ready_update_ignores_the_gradient<kernels::rules::kThreshold>(wd);
